@@ -8,6 +8,7 @@ manufacturer can fix the file without reading the schema.
 
 from __future__ import annotations
 
+import itertools
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -112,7 +113,7 @@ class KitDescription(_Strict):
         if not any(line.role == "test" for line in lines):
             raise ValueError("at least one line must have role 'test'")
         positions = sorted(line.at for line in lines)
-        if any(b - a < 1e-3 for a, b in zip(positions, positions[1:], strict=False)):
+        if any(b - a < 1e-3 for a, b in itertools.pairwise(positions)):
             raise ValueError("two lines share the same position 'at'")
         return lines
 
