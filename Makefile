@@ -1,0 +1,31 @@
+# The two commands a new machine needs: `make run` and `make test`.
+# Both build the virtual environment from pyproject.toml on first use.
+PY ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: run test lint benchmark clean
+
+$(BIN)/vigil: pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+# Render a few demo photos of the bundled demo kit and read them.
+run: $(BIN)/vigil
+	$(BIN)/vigil demo-photos --out var/demo --n 6
+	$(BIN)/vigil read --kit datasets/kits/demo/kit.json --explain var/demo/explain var/demo/photos
+
+test: $(BIN)/vigil
+	bash .ci/services
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy pipeline models datasets api vigil
+	$(BIN)/pytest
+
+benchmark: $(BIN)/vigil
+	$(BIN)/python -m benchmarks.bench_read
+
+clean:
+	rm -rf $(VENV) var

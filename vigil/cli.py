@@ -1,0 +1,98 @@
+"""The ``vigil`` command: one entry point for reading photos, data, models and the server."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pipeline.reading import Reading
+
+PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".heic", ".heif"}
+
+
+def _photos(paths: Sequence[str]) -> Iterator[tuple[str, Path | None]]:
+    """Each photo named on the command line, folders expanded; ``None`` for a missing path."""
+    for given in paths:
+        path = Path(given)
+        if path.is_dir():
+            for child in sorted(path.iterdir()):
+                if child.suffix.lower() in PHOTO_SUFFIXES and child.is_file():
+                    yield str(child), child
+        elif path.is_file():
+            yield given, path
+        else:
+            yield given, None
+
+
+def _cmd_read(args: argparse.Namespace) -> int:
+    from models.registry import current_band_model
+    from pipeline.read import read
+
+    from pipeline.kit import KitError, load_kit
+
+    try:
+        kit = load_kit(args.kit)
+    except KitError as exc:
+        print(f"vigil read: {exc}", file=sys.stderr)
+        return 2
+    band_model = current_band_model()
+    explain_dir = Path(args.explain) if args.explain else None
+    if explain_dir:
+        explain_dir.mkdir(parents=True, exist_ok=True)
+    failures = 0
+    for shown, path in _photos(args.photos):
+        if path is None:
+            print(f"vigil read: {shown}: no such file or folder", file=sys.stderr)
+            failures += 1
+            continue
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            print(f"vigil read: {shown}: {exc.strerror}", file=sys.stderr)
+            failures += 1
+            continue
+        reading = read(data, kit, band_model=band_model, image=shown)
+        print(json.dumps(reading.to_json()), flush=True)
+        if explain_dir:
+            _write_explanation(explain_dir / path.stem, reading)
+    return 1 if failures else 0
+
+
+def _write_explanation(stem: Path, reading: Reading) -> None:
+    import cv2
+
+    from pipeline.explain import marked_window, profile_plot
+
+    window = marked_window(reading)
+    if window is not None:
+        cv2.imwrite(str(stem) + ".window.png", window)
+    plot = profile_plot(reading)
+    if plot is not None:
+        Path(str(stem) + ".profile.png").write_bytes(plot)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="vigil", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("read", help="read photos of used tests; one rdt-reading/1 JSON per line")
+    p.add_argument("--kit", required=True, help="the kit description (kit.json)")
+    p.add_argument("--explain", metavar="DIR", help="also write the window and profile plot here")
+    p.add_argument("photos", nargs="+", help="photo files or folders of photos")
+    p.set_defaults(func=_cmd_read)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
