@@ -51,10 +51,10 @@ def marked_window(reading: Reading, *, scale: int = 4) -> np.ndarray | None:
     width = big.shape[1]
     for name, line in reading.lines.items():
         if line.expected_at is not None:
-            x = int(round(line.expected_at * width))
+            x = round(line.expected_at * width)
             cv2.line(canvas, (x, band), (x, canvas.shape[0] - 1), _EXPECTED, 1)
         if line.at is not None:
-            x = int(round(line.at * width))
+            x = round(line.at * width)
             colour = _FOUND if line.present else (0, 0, 200)
             cv2.line(canvas, (x, 0), (x, band - 2), colour, 2)
             cv2.putText(
