@@ -298,7 +298,7 @@ def _to_bgr8(image: np.ndarray) -> np.ndarray:
     if image.dtype == np.uint16:
         image = (image >> 8).astype(np.uint8)
     elif image.dtype != np.uint8:
-        image = cv2.normalize(image, None, 0, 255, cv2.NORM_MINMAX).astype(np.uint8)
+        image = np.clip(image, 0, 255).astype(np.uint8)  # not produced by PNG/WebP decoders
     if image.ndim == 2:
         return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
     channels = image.shape[2]
@@ -320,10 +320,11 @@ def _decode_with_pillow(data: bytes) -> np.ndarray:
     try:
         with Image.open(io.BytesIO(data)) as im:
             im.load()
-            if im.mode in ("RGBA", "LA", "PA"):
-                background = Image.new("RGBA", im.size, (255, 255, 255, 255))
-                im = Image.alpha_composite(background, im.convert("RGBA"))
-            rgb = np.asarray(im.convert("RGB"))
+            picture: Image.Image = im
+            if picture.mode in ("RGBA", "LA", "PA"):
+                background = Image.new("RGBA", picture.size, (255, 255, 255, 255))
+                picture = Image.alpha_composite(background, picture.convert("RGBA"))
+            rgb = np.asarray(picture.convert("RGB"))
     except Exception:
         raise _undecodable() from None
     return cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
