@@ -1,0 +1,862 @@
+"""Read the lines on the rectified result window: optical-density profile, line finding, features.
+
+The rectified window (see :func:`pipeline.rectify.rectify_window`) has the flow
+running left to right, the sample side at column 0 and rows across the flow.
+This module turns it into
+
+1. a :class:`Profile`: background-corrected optical density (OD) along the flow
+   in the colour channel the lines absorb most,
+2. one :class:`LineMeasurement` per kit line (:func:`find_lines`): the control
+   line is searched widely and anchors the test lines, whose spacing from it
+   is nearly constant on real cassettes, and
+3. a fixed-length feature vector per line (:func:`line_features`), the input of
+   the band model; :func:`band_probability` is the model-free default.
+
+Optical density follows ``rdt-reading/1``: ``-log10(R_line / R_membrane)``
+where ``R`` is reflectance. Camera pixels are sRGB encoded, so they are first
+converted back to linear light (``transfer="srgb"``); pass ``transfer="linear"``
+for images whose values are already proportional to reflectance.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+from scipy import ndimage, special
+
+from pipeline.kit import Kit
+
+Transfer = Literal["srgb", "linear"]
+
+#: Columns of :func:`line_features`, in order.
+FEATURE_NAMES: tuple[str, ...] = (
+    "od",  # matched-filter OD amplitude at the measured position
+    "snr",  # od / robust noise of the matched-filter response
+    "snr_anchor",  # SNR exactly at the anchored position (no local search)
+    "offset_mm",  # |measured - anchored position|
+    "shift_mm",  # |global shift of the line pattern from the template|
+    "width_ratio",  # measured full width at half maximum / nominal line width
+    "neighbour_snr",  # strongest other mark near the line, in noise units
+    "band_min_snr",  # weakest of the row bands across the width, in noise units
+    "band_frac",  # weakest row band / mean of row bands (1 for a full-width line)
+    "hue_cos",  # colour agreement with the control line (or the kit's line colour)
+    "baseline_slope",  # membrane staining gradient at the line, OD per mm
+    "noise",  # robust noise of the matched-filter response, OD
+    "control_snr",  # the strongest control line's SNR (context: contrast of the photo)
+    "is_control",  # 1 for a control line
+)
+
+_BGR = ("blue", "green", "red")
+# Search half-range for the whole line pattern: cassettes place lines up to 1.5 mm
+# from the template positions, plus the locator's own error.
+SEARCH_MM = 2.0
+# Local search for each line once the pattern is anchored.
+LOCAL_MM = 0.4
+# A line anchors the pattern only when it is clearly there.
+ANCHOR_SNR = 6.0
+# Floor on the matched-filter noise: JPEG quantisation and renderer noise
+# floors make estimates below this meaningless.
+NOISE_FLOOR = 1e-3
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Optical density along the flow of one rectified window.
+
+    Attributes
+    ----------
+    od : ndarray
+        Background-corrected OD per window column (float64), in ``channel``.
+    baseline : ndarray
+        Membrane reflectance (0..1) that was removed, per column.
+    channel : int
+        BGR index of the channel the lines absorb most.
+    noise : float
+        Robust standard deviation of ``response`` on the membrane away from
+        lines (OD units): the unit of every SNR.
+    px_per_mm : float
+        Columns per millimetre along the flow.
+    margin_mm : float
+        Margin the window was rectified with (lines' ``at`` is measured from
+        the window proper, not from column 0).
+    interior : tuple of int
+        ``[start, stop)`` columns of clean membrane (rim and its shadow excluded).
+    response : ndarray
+        Matched-filter OD amplitude per column: a line of OD ``a`` centred on a
+        column gives ``a`` there.
+    line_width_px, blur_px : float
+        Line shape used by the matched filter: a box this wide (columns) seen
+        through a Gaussian blur of this sigma, fitted on the strongest line
+        when one stands out, else the kit's nominal width.
+    band_od : ndarray
+        ``(n_bands, n_columns)`` OD of row bands across the width.
+    band_response : ndarray
+        ``(n_bands, n_columns)`` matched-filter response of each row band.
+    band_noise : ndarray
+        ``(n_bands,)`` robust noise of each band's response.
+    channel_response : ndarray
+        ``(3, n_columns)`` matched-filter response in each of B, G, R.
+    """
+
+    od: np.ndarray
+    baseline: np.ndarray
+    channel: int
+    noise: float
+    px_per_mm: float
+    margin_mm: float
+    interior: tuple[int, int]
+    response: np.ndarray
+    line_width_px: float
+    blur_px: float
+    band_od: np.ndarray
+    band_response: np.ndarray
+    band_noise: np.ndarray
+    channel_response: np.ndarray
+
+    @property
+    def channel_name(self) -> str:
+        """``"blue"``, ``"green"`` or ``"red"``."""
+        return _BGR[self.channel]
+
+    def column_of(self, at: float, length_mm: float) -> float:
+        """Column (pixel-centre convention) of window fraction ``at``."""
+        return (self.margin_mm + at * length_mm) * self.px_per_mm - 0.5
+
+    def at_of(self, column: float, length_mm: float) -> float:
+        """Window fraction of a column; inverse of :meth:`column_of`."""
+        return ((column + 0.5) / self.px_per_mm - self.margin_mm) / length_mm
+
+
+@dataclass(frozen=True)
+class LineMeasurement:
+    """What was measured for one kit line.
+
+    Attributes
+    ----------
+    name, role : str
+        From the kit.
+    expected : float
+        Column of the template position.
+    anchored : float
+        Column predicted from the pattern shift (control anchor + kit spacing).
+    position : float
+        Column where the line was measured (after the local search).
+    od : float
+        Matched-filter OD amplitude at ``position``.
+    snr : float
+        ``od / profile.noise``.
+    at : float
+        ``position`` as a fraction of the window length from the sample side.
+    """
+
+    name: str
+    role: str
+    expected: float
+    anchored: float
+    position: float
+    od: float
+    snr: float
+    at: float
+
+
+def srgb_to_linear(values: np.ndarray) -> np.ndarray:
+    """Undo the sRGB transfer curve.
+
+    Parameters
+    ----------
+    values : ndarray
+        Encoded values in ``[0, 1]``.
+
+    Returns
+    -------
+    ndarray
+        Linear-light values in ``[0, 1]``.
+
+    Examples
+    --------
+    >>> srgb_to_linear(np.array([0.0, 0.5, 1.0])).round(4).tolist()
+    [0.0, 0.214, 1.0]
+    """
+    v = np.asarray(values, dtype=np.float64)
+    return np.where(v <= 0.04045, v / 12.92, ((v + 0.055) / 1.055) ** 2.4)
+
+
+def line_color_channel(line_color: str) -> int:
+    """BGR index of the channel a line of colour ``#rrggbb`` absorbs most.
+
+    Examples
+    --------
+    >>> line_color_channel("#b0306a")   # purple-red gold line: absorbs green
+    1
+    >>> line_color_channel("#2040c0")   # blue latex line: absorbs red
+    2
+    """
+    return int(np.argmax(_color_absorbance(line_color)))
+
+
+def _color_absorbance(line_color: str) -> np.ndarray:
+    rgb = np.array([int(line_color[i : i + 2], 16) for i in (1, 3, 5)], float) / 255.0
+    bgr = srgb_to_linear(rgb[::-1])
+    return -np.log10(np.clip(bgr, 1e-3, 1.0))
+
+
+def _to_reflectance(window: np.ndarray, transfer: Transfer) -> np.ndarray:
+    w = np.asarray(window)
+    if w.ndim == 2:
+        w = np.repeat(w[:, :, None], 3, axis=2)
+    w = w[:, :, :3]
+    if w.dtype == np.uint8:
+        v = w.astype(np.float64) / 255.0
+    elif w.dtype == np.uint16:
+        v = w.astype(np.float64) / 65535.0
+    else:
+        v = w.astype(np.float64)
+    if transfer == "srgb":
+        v = srgb_to_linear(np.clip(v, 0.0, 1.0))
+    # Half a code value keeps log10 finite on fully dark pixels.
+    return np.clip(v, 0.5 / 255.0 / 12.92, None)
+
+
+def _line_kernel(width_px: float, blur_px: float | None = None, offset: float = 0.0) -> np.ndarray:
+    """Expected line shape: a box of the line width seen through a Gaussian blur, peak <= 1.
+
+    Parameters
+    ----------
+    width_px : float
+        Box width in columns.
+    blur_px : float, optional
+        Gaussian sigma; by default a slight blur proportional to the width.
+    offset : float
+        Sub-pixel shift of the centre (the kernel stays centred on its middle sample).
+    """
+    sigma = max(0.5, 0.15 * width_px) if blur_px is None else max(0.35, blur_px)
+    half = int(np.ceil(width_px / 2 + 3 * sigma + abs(offset)))
+    x = np.arange(-half, half + 1, dtype=np.float64) - offset
+    a = (x + width_px / 2) / (np.sqrt(2) * sigma)
+    b = (x - width_px / 2) / (np.sqrt(2) * sigma)
+    return np.asarray(0.5 * (special.erf(a) - special.erf(b)))
+
+
+def _matched(od: np.ndarray, valid: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+    """Least-squares amplitude of a line of shape ``kernel`` centred at each column."""
+    x = np.where(valid, od, 0.0)
+    num = ndimage.correlate1d(x, kernel, mode="constant", cval=0.0)
+    # Normalise by the part of the kernel that falls on valid columns, so the
+    # amplitude stays unbiased near the interior's edges.
+    den = ndimage.correlate1d(valid.astype(np.float64), kernel**2, mode="constant", cval=0.0)
+    return np.asarray(num / np.maximum(den, 0.25 * float(np.sum(kernel**2))))
+
+
+def _robust_sigma(x: np.ndarray) -> float:
+    if x.size < 3:
+        return 0.0
+    return float(1.4826 * np.median(np.abs(x - np.median(x))))
+
+
+def _response_noise(response: np.ndarray, valid: np.ndarray, width_px: float) -> float:
+    """Noise of the matched response, ignoring line-like peaks (positive outliers)."""
+    keep = valid.copy()
+    sigma = _robust_sigma(response[keep])
+    grow = max(1, round(width_px))
+    for _ in range(3):
+        peaks = keep & (response > np.median(response[keep]) + 3.0 * sigma)
+        if not peaks.any():
+            break
+        peaks = ndimage.binary_dilation(peaks, iterations=grow)
+        new_keep = valid & ~peaks
+        if new_keep.sum() < max(8, 0.3 * valid.sum()):
+            break
+        keep = new_keep
+        sigma = _robust_sigma(response[keep])
+    return max(sigma, NOISE_FLOOR)
+
+
+def _baseline(
+    absorbance: np.ndarray,
+    valid: np.ndarray,
+    width_px: float,
+    kernel: np.ndarray,
+    line_mask: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """Membrane absorbance under the lines: follows staining gradients, not lines.
+
+    A running median several line widths long ignores the lines; two rounds of
+    masked Gaussian smoothing (lines found by the matched filter left out)
+    then give a smooth baseline that follows slow staining gradients.
+    Returns ``(baseline, line_mask, noise)``.
+    """
+    n = absorbance.size
+    idx = np.arange(n)
+    vi = idx[valid]
+    # Outside the interior, hold the nearest interior value (rim is not membrane).
+    a = np.interp(idx, vi, absorbance[valid])
+    size = max(5, round(5 * width_px) | 1)
+    base = ndimage.median_filter(a, size=size, mode="nearest")
+    sigma_b = max(2.0, 1.25 * width_px)
+    noise = NOISE_FLOOR
+    mask = np.zeros(n, bool) if line_mask is None else line_mask.copy()
+    for _ in range(2):
+        response = _matched(a - base, valid, kernel)
+        noise = _response_noise(response, valid, width_px)
+        if line_mask is None:
+            mask = response > 2.5 * noise
+            mask = ndimage.binary_dilation(mask, iterations=max(1, round(width_px)))
+        weight = (valid & ~mask).astype(np.float64)
+        if weight.sum() < 4:
+            weight = valid.astype(np.float64)
+        num = ndimage.gaussian_filter1d(a * weight, sigma_b, mode="nearest")
+        den = ndimage.gaussian_filter1d(weight, sigma_b, mode="nearest")
+        smooth = num / np.maximum(den, 1e-6)
+        # Where the mask left no support nearby, fall back to the median estimate.
+        base = np.where(den > 0.05, smooth, base)
+    response = _matched(a - base, valid, kernel)
+    noise = _response_noise(response, valid, width_px)
+    return base, mask, noise
+
+
+def _interior(
+    gray: np.ndarray, start: float, stop: float, px_per_mm: float, trim_mm: float = 0.5
+) -> tuple[int, int]:
+    """Columns of clean membrane: the window minus its rim and the rim's shadow.
+
+    Starts ``trim_mm`` inside the expected edges, then creeps inward while the
+    gray absorbance still falls steeply away from the edge (rim or shadow
+    reaching further in than expected), at most 1 mm more.
+    """
+    n = gray.size
+    s = int(np.clip(np.ceil(start + trim_mm * px_per_mm), 0, n - 2))
+    e = int(np.clip(np.floor(stop - trim_mm * px_per_mm), s + 2, n))
+    if e - s < 8:
+        return s, e
+    ref = float(np.median(gray[s:e]))
+    tau = max(0.01, 3.0 * _robust_sigma(np.diff(gray[s:e])) / np.sqrt(2))
+    k = max(1, round(0.2 * px_per_mm))
+    limit = round(1.0 * px_per_mm)
+    for _ in range(limit):
+        if s + k < e and gray[s] - ref > tau and gray[s] - gray[s + k] > tau / 2:
+            s += 1
+        else:
+            break
+    for _ in range(limit):
+        if e - 1 - k > s and gray[e - 1] - ref > tau and gray[e - 1] - gray[e - 1 - k] > tau / 2:
+            e -= 1
+        else:
+            break
+    return s, e
+
+
+def _rows(width_rows: int, margin_px: float, width_mm: float, px_per_mm: float) -> tuple[int, int]:
+    """Central rows across the flow, clear of the rim and its shadow."""
+    trim_mm = min(max(0.8, 0.15 * width_mm), 0.3 * width_mm)
+    r0 = int(np.ceil(margin_px + trim_mm * px_per_mm))
+    r1 = int(np.floor(margin_px + (width_mm - trim_mm) * px_per_mm))
+    r0 = int(np.clip(r0, 0, width_rows - 1))
+    r1 = int(np.clip(r1, r0 + 1, width_rows))
+    return r0, r1
+
+
+def _trimmed_mean(x: np.ndarray, axis: int, cut: float = 0.2) -> np.ndarray:
+    """Mean after dropping the ``cut`` fraction at each end (streaks, glare specks)."""
+    n = x.shape[axis]
+    k = int(np.floor(cut * n))
+    if k == 0 or n - 2 * k < 1:
+        return np.asarray(np.mean(x, axis=axis))
+    s = np.sort(x, axis=axis)
+    return np.asarray(np.mean(np.take(s, np.arange(k, n - k), axis=axis), axis=axis))
+
+
+def optical_density_profile(
+    window_bgr: np.ndarray,
+    kit: Kit,
+    px_per_mm: float,
+    *,
+    margin_mm: float = 0.0,
+    transfer: Transfer = "srgb",
+    n_bands: int = 4,
+) -> Profile:
+    """Background-corrected optical density along the flow of a rectified window.
+
+    Parameters
+    ----------
+    window_bgr : ndarray
+        Rectified window (rows across the flow, flow left to right), BGR
+        ``uint8`` (or float in ``[0, 1]``), as made by ``rectify_window``.
+    kit : Kit
+        The kit, for line width, line positions and colour.
+    px_per_mm : float
+        Resolution the window was rectified at (the array's own shape is
+        trusted when it disagrees, as ``rectify_window`` rounds).
+    margin_mm : float
+        The ``margin_mm`` the window was rectified with.
+    transfer : {"srgb", "linear"}
+        How pixel values relate to reflectance.
+    n_bands : int
+        Number of row bands across the width, for the consistency features.
+
+    Returns
+    -------
+    Profile
+
+    Examples
+    --------
+    >>> from pipeline.kit import load_kit
+    >>> kit = load_kit("datasets/kits/demo/kit.json")
+    >>> window = np.full((50, 191, 3), 230, np.uint8)
+    >>> window[:, 130:140] = (200, 120, 190)          # a purple line near C
+    >>> p = optical_density_profile(window, kit, 10.0)
+    >>> p.channel_name, round(float(p.od[135]), 2), round(float(p.response.max()), 2)
+    ('green', 0.62, 0.63)
+    """
+    refl = _to_reflectance(window_bgr, transfer)
+    n_rows, n_cols = refl.shape[:2]
+    length_mm = kit.window_length_mm + 2 * margin_mm
+    width_mm = kit.window_width_mm
+    ppm = n_cols / length_mm if px_per_mm <= 0 else _trusted_ppm(px_per_mm, n_cols, length_mm)
+    ppm_across = n_rows / (width_mm + 2 * margin_mm)
+    width_px = kit.line_width_mm * ppm
+    kernel = _line_kernel(width_px)
+
+    r0, r1 = _rows(n_rows, margin_mm * ppm_across, width_mm, ppm_across)
+    central = refl[r0:r1]
+    # Per-column reflectance, robust to streaks along the flow and glare specks.
+    per_channel = -np.log10(_trimmed_mean(central, axis=0))  # (n_cols, 3)
+    gray = per_channel.mean(axis=1)
+    edges = (margin_mm * ppm, (margin_mm + kit.window_length_mm) * ppm)
+    interior = _interior(gray, edges[0], edges[1], ppm)
+    valid = np.zeros(n_cols, bool)
+    valid[interior[0] : interior[1]] = True
+
+    channel_od = np.empty((3, n_cols))
+    noises = np.empty(3)
+    for c in range(3):
+        base, _, noise = _baseline(per_channel[:, c], valid, width_px, kernel)
+        channel_od[c] = per_channel[:, c] - base
+        noises[c] = noise
+    channel_response = np.stack([_matched(channel_od[c], valid, kernel) for c in range(3)])
+
+    if kit.description.line_color is not None:
+        channel = line_color_channel(kit.description.line_color)
+    else:
+        channel = _channel_from_data(kit, channel_response, noises, valid, ppm, margin_mm)
+
+    base, mask, noise = _baseline(per_channel[:, channel], valid, width_px, kernel)
+    od = per_channel[:, channel] - base
+
+    # Fit the real line shape (width, blur) on the strongest line so amplitudes
+    # are the OD at the line centre even in a soft photo.
+    line_w, blur = width_px, max(0.5, 0.15 * width_px)
+    response = _matched(od, valid, kernel)
+    j = int(np.argmax(np.where(valid, response, -np.inf)))
+    if response[j] / noise >= 20:
+        line_w, blur = _fit_shape(od, valid, j, width_px)
+        kernel = _line_kernel(line_w, blur)
+        response = _matched(od, valid, kernel)
+        channel_response = np.stack([_matched(channel_od[c], valid, kernel) for c in range(3)])
+        noise = _response_noise(response, valid, line_w)
+
+    # Row bands: same baseline method, with the main profile's line mask so a
+    # faint line is not absorbed into a noisier band's baseline.
+    n_bands = max(1, min(n_bands, (r1 - r0) // 2))
+    band_od = np.empty((n_bands, n_cols))
+    band_response = np.empty((n_bands, n_cols))
+    band_noise = np.empty(n_bands)
+    for i, rows in enumerate(np.array_split(central[:, :, channel], n_bands, axis=0)):
+        a = -np.log10(np.mean(rows, axis=0))
+        b, _, _ = _baseline(a, valid, width_px, _line_kernel(width_px), line_mask=mask)
+        band_od[i] = a - b
+        band_response[i] = _matched(band_od[i], valid, kernel)
+        band_noise[i] = _response_noise(band_response[i], valid, line_w)
+
+    return Profile(
+        od=od,
+        baseline=10.0 ** (-base),
+        channel=channel,
+        noise=noise,
+        px_per_mm=ppm,
+        margin_mm=margin_mm,
+        interior=interior,
+        response=response,
+        line_width_px=line_w,
+        blur_px=blur,
+        band_od=band_od,
+        band_response=band_response,
+        band_noise=band_noise,
+        channel_response=channel_response,
+    )
+
+
+def _trusted_ppm(px_per_mm: float, n_cols: int, length_mm: float) -> float:
+    """``rectify_window`` rounds the strip length: the array's own scale is exact."""
+    exact = n_cols / length_mm
+    return exact if abs(exact - px_per_mm) <= 0.1 * px_per_mm + 1.0 / length_mm else px_per_mm
+
+
+def _fit_shape(od: np.ndarray, valid: np.ndarray, j: int, width_px: float) -> tuple[float, float]:
+    """Width and blur of the line centred near column ``j``, by least squares on a grid.
+
+    Widths from 0.6 to 1.6 times nominal and blurs up to half a width are
+    tried, with sub-pixel centres and a free local offset; the best residual wins.
+    """
+    half = int(np.ceil(1.6 * width_px / 2 + 1.5 * width_px + 2))
+    lo, hi = max(0, j - half), min(od.size, j + half + 1)
+    sel = valid[lo:hi]
+    y = od[lo:hi][sel]
+    x = np.arange(lo, hi)[sel] - j
+    if y.size < 5:
+        return width_px, max(0.5, 0.15 * width_px)
+    best = (np.inf, width_px, max(0.5, 0.15 * width_px))
+    ones = np.ones_like(y)
+    for w in width_px * np.linspace(0.6, 1.6, 11):
+        for sigma in np.unique(
+            np.maximum(0.4, w * np.array([0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5]))
+        ):
+            for off in np.linspace(-1.0, 1.0, 9):
+                ea = (x - off + w / 2) / (np.sqrt(2) * sigma)
+                eb = (x - off - w / 2) / (np.sqrt(2) * sigma)
+                k = 0.5 * (special.erf(ea) - special.erf(eb))
+                design = np.stack([k, ones], axis=1)
+                coef, *_ = np.linalg.lstsq(design, y, rcond=None)
+                resid = float(np.sum((design @ coef - y) ** 2))
+                if resid < best[0]:
+                    best = (resid, float(w), float(sigma))
+    return best[1], best[2]
+
+
+def _channel_from_data(
+    kit: Kit,
+    channel_response: np.ndarray,
+    noises: np.ndarray,
+    valid: np.ndarray,
+    ppm: float,
+    margin_mm: float,
+) -> int:
+    """The channel where the control line (else any line) is strongest; green by default.
+
+    Ranked by OD amplitude, not SNR: the kit contract asks for the channel the
+    line absorbs most.
+    """
+    length = kit.window_length_mm
+    reach = SEARCH_MM * ppm
+    for roles in (("control",), ("control", "test")):
+        best = np.zeros(3)
+        for line in kit.lines:
+            if line.role not in roles:
+                continue
+            x = (margin_mm + line.at * length) * ppm - 0.5
+            lo = int(max(0, np.floor(x - reach)))
+            hi = int(min(valid.size, np.ceil(x + reach) + 1))
+            sel = valid[lo:hi]
+            if not sel.any():
+                continue
+            for c in range(3):
+                seg = channel_response[c, lo:hi][sel]
+                best[c] = max(best[c], float(seg.max()))
+        snr = best / noises
+        if snr.max() >= ANCHOR_SNR:
+            return int(np.argmax(np.where(snr >= ANCHOR_SNR, best, -np.inf)))
+    return 1
+
+
+def find_lines(
+    profile: Profile, kit: Kit, px_per_mm: float | None = None
+) -> dict[str, LineMeasurement]:
+    """Locate and measure every kit line on an OD profile.
+
+    The whole line pattern is shifted as one (cassettes misplace lines by up
+    to 1.5 mm but keep their spacing): the shift maximises the summed
+    matched-filter response of all lines, control lines weighted double.
+    Lines that stand out clearly then fix the shift precisely, and each line
+    is measured at its anchored place after a small local search, so a faint
+    test line is found where the control says it must be. With no clear line
+    at all (e.g. an invalid test without lines), the template positions are used.
+
+    Parameters
+    ----------
+    profile : Profile
+        From :func:`optical_density_profile`.
+    kit : Kit
+    px_per_mm : float, optional
+        Ignored (the profile knows its scale); accepted for call symmetry.
+
+    Returns
+    -------
+    dict of str to LineMeasurement
+        Keyed by line name, in the kit's order.
+
+    Examples
+    --------
+    >>> from pipeline.kit import load_kit
+    >>> kit = load_kit("datasets/kits/demo/kit.json")
+    >>> window = np.full((50, 191, 3), 230, np.uint8)
+    >>> window[:, 140:150] = (200, 120, 190)          # C, 1.3 mm past its place
+    >>> lines = find_lines(optical_density_profile(window, kit, 10.0), kit)
+    >>> round(lines["C"].at, 3), bool(lines["T"].snr < 3)
+    (0.759, True)
+    """
+    del px_per_mm
+    length = kit.window_length_mm
+    ppm = profile.px_per_mm
+    r = profile.response
+    n = r.size
+    lo_i, hi_i = profile.interior
+    expected = np.array([profile.column_of(line.at, length) for line in kit.lines])
+    weights = np.array([2.0 if line.role == "control" else 1.0 for line in kit.lines])
+    reach = round(SEARCH_MM * ppm)
+    local = max(1, round(LOCAL_MM * ppm))
+
+    def local_max(x: float, half: int) -> tuple[float, float]:
+        i0 = max(lo_i, round(x) - half)
+        i1 = min(hi_i, round(x) + half + 1)
+        if i1 <= i0:
+            return x, 0.0
+        j = i0 + int(np.argmax(r[i0:i1]))
+        return float(j), float(r[j])
+
+    # 1. Coarse joint shift of the whole pattern. Responses are capped so one
+    # very strong line cannot outvote the pattern, and a slight preference for
+    # small shifts breaks ties between equally good placements.
+    cap = max(10.0 * profile.noise, 0.5 * float(np.max(r[lo_i:hi_i], initial=0.0)))
+    shifts = np.arange(-reach, reach + 1)
+    scores = np.empty(shifts.size)
+    for k, d in enumerate(shifts):
+        total = 0.0
+        for x, w in zip(expected, weights, strict=True):
+            total += w * float(np.clip(local_max(x + d, local)[1], 0.0, cap))
+        scores[k] = total - 0.5 * profile.noise * abs(d) / max(reach, 1)
+    best_shift = float(shifts[int(np.argmax(scores))])
+
+    # 2. Lines that clearly stand out fix the shift precisely (SNR-weighted).
+    offsets, strengths = [], []
+    for x in expected:
+        pos, val = local_max(x + best_shift, local)
+        snr = val / profile.noise
+        if snr >= ANCHOR_SNR:
+            pos = _centre(r, round(pos), profile.line_width_px, lo_i, hi_i)
+            offsets.append(pos - x)
+            strengths.append(snr)
+    shift = float(np.average(offsets, weights=strengths)) if offsets else 0.0
+
+    # 3. Measure each line near its anchored place: once anchored, spacing
+    # varies little, so the local search narrows.
+    half = max(1, round(0.3 * ppm)) if offsets else local
+    out: dict[str, LineMeasurement] = {}
+    for line, x in zip(kit.lines, expected, strict=True):
+        anchored = float(np.clip(x + shift, 0, n - 1))
+        if lo_i <= round(anchored) < hi_i:
+            pos, _ = local_max(anchored, half)
+            pos = _centre(r, round(pos), profile.line_width_px, lo_i, hi_i)
+            od = float(np.interp(pos, np.arange(n), r))
+        else:  # the line falls on the rim or outside the window: nothing to measure
+            pos, od = anchored, 0.0
+        out[line.name] = LineMeasurement(
+            name=line.name,
+            role=line.role,
+            expected=float(x),
+            anchored=anchored,
+            position=pos,
+            od=od,
+            snr=od / profile.noise,
+            at=profile.at_of(pos, length),
+        )
+    return out
+
+
+def _centre(r: np.ndarray, j: int, width_px: float, lo: int, hi: int) -> float:
+    """Centre of the peak at ``j``: centroid of the response above half its height.
+
+    The matched response of a sharp line is flat-topped, so the arg-max alone
+    is off by up to half the plateau.
+    """
+    if r[j] <= 0:
+        return float(j)
+    half = max(1, round(width_px))
+    i0, i1 = max(lo, j - half), min(hi, j + half + 1)
+    seg = r[i0:i1] - 0.5 * r[j]
+    # Only the connected part around j counts, not a neighbouring peak.
+    k = j - i0
+    left = k
+    while left > 0 and seg[left - 1] > 0:
+        left -= 1
+    right = k
+    while right < seg.size - 1 and seg[right + 1] > 0:
+        right += 1
+    wts = np.clip(seg[left : right + 1], 0.0, None)
+    if wts.sum() <= 0:
+        return float(j)
+    return float(i0 + left + np.dot(np.arange(wts.size), wts) / wts.sum())
+
+
+def line_features(
+    profile: Profile,
+    measurements: dict[str, LineMeasurement],
+    kit: Kit,
+    px_per_mm: float | None = None,
+) -> np.ndarray:
+    """Feature vectors of the kit's lines, the input of the band model.
+
+    Parameters
+    ----------
+    profile : Profile
+    measurements : dict of str to LineMeasurement
+        From :func:`find_lines`.
+    kit : Kit
+    px_per_mm : float, optional
+        Ignored (the profile knows its scale); accepted for call symmetry.
+
+    Returns
+    -------
+    ndarray
+        ``float32``, shape ``(len(kit.lines), len(FEATURE_NAMES))``, rows in
+        the kit's line order, columns as :data:`FEATURE_NAMES`.
+
+    Examples
+    --------
+    >>> from pipeline.kit import load_kit
+    >>> kit = load_kit("datasets/kits/demo/kit.json")
+    >>> window = np.full((50, 191, 3), 230, np.uint8)
+    >>> window[:, 130:140] = (200, 120, 190)
+    >>> p = optical_density_profile(window, kit, 10.0)
+    >>> f = line_features(p, find_lines(p, kit), kit)
+    >>> f.shape, round(float(f[1, FEATURE_NAMES.index("band_frac")]), 2)
+    ((2, 14), 1.0)
+    """
+    del px_per_mm
+    ppm = profile.px_per_mm
+    lo_i, hi_i = profile.interior
+    n = profile.response.size
+    cols = np.arange(n)
+    w = profile.line_width_px
+    noise = profile.noise
+    controls = [m for m in measurements.values() if m.role == "control"]
+    control_snr = max((m.snr for m in controls), default=0.0)
+    reference = _hue_reference(profile, controls, kit)
+    absorb_base = -np.log10(profile.baseline)
+    slope = np.gradient(absorb_base) * ppm
+
+    rows = []
+    for line in kit.lines:
+        m = measurements[line.name]
+        inside = lo_i <= round(m.position) < hi_i
+        anchor_od = float(np.interp(m.anchored, cols, profile.response)) if inside else 0.0
+        others = [o.anchored for o in measurements.values() if o.name != line.name]
+        band_vals = np.array(
+            [float(np.interp(m.position, cols, br)) for br in profile.band_response]
+        )
+        band_snr = band_vals / profile.band_noise
+        band_mean = float(np.mean(band_vals))
+        vec = np.array([float(np.interp(m.position, cols, cr)) for cr in profile.channel_response])
+        rows.append(
+            [
+                m.od,
+                m.snr,
+                anchor_od / noise,
+                abs(m.position - m.anchored) / ppm,
+                abs(m.anchored - m.expected) / ppm,
+                _width_ratio(profile, m) if m.snr >= 5 and inside else 1.0,
+                _neighbour_max(profile.response, m.position, others, w, lo_i, hi_i) / noise,
+                float(np.min(band_snr)) if inside else 0.0,
+                float(np.clip(np.min(band_vals) / max(band_mean, noise), -2.0, 2.0)),
+                _cosine(vec, reference) if reference is not None else 1.0,
+                abs(float(np.interp(m.position, cols, slope))),
+                noise,
+                control_snr,
+                1.0 if line.role == "control" else 0.0,
+            ]
+        )
+    return np.asarray(rows, dtype=np.float32).reshape(len(kit.lines), len(FEATURE_NAMES))
+
+
+def _hue_reference(
+    profile: Profile, controls: list[LineMeasurement], kit: Kit
+) -> np.ndarray | None:
+    """Channel-response vector of the clearest control line, else the kit's line colour."""
+    cols = np.arange(profile.response.size)
+    best = max(controls, key=lambda m: m.snr, default=None)
+    if best is not None and best.snr >= ANCHOR_SNR:
+        return np.array(
+            [float(np.interp(best.position, cols, cr)) for cr in profile.channel_response]
+        )
+    if kit.description.line_color is not None:
+        return _color_absorbance(kit.description.line_color)
+    return None
+
+
+def _cosine(a: np.ndarray, b: np.ndarray) -> float:
+    den = float(np.linalg.norm(a) * np.linalg.norm(b))
+    return float(np.dot(a, b) / den) if den > 0 else 0.0
+
+
+def _neighbour_max(
+    response: np.ndarray, x: float, others: list[float], w: float, lo: int, hi: int
+) -> float:
+    """Strongest response 1.5-4 line widths away, other lines' places excluded."""
+    cols = np.arange(response.size)
+    d = np.abs(cols - x)
+    near = (d >= 1.5 * w) & (d <= 4.0 * w) & (cols >= lo) & (cols < hi)
+    for o in others:
+        near &= np.abs(cols - o) > 1.5 * w
+    return float(response[near].max()) if near.any() else 0.0
+
+
+def _width_ratio(profile: Profile, m: LineMeasurement) -> float:
+    """Best-fitting box width at the measured place over the profile's line width."""
+    w0 = profile.line_width_px
+    blur = profile.blur_px
+    half = int(np.ceil(1.6 * w0 / 2 + 3 * blur + 2))
+    j = round(m.position)
+    lo, hi = max(profile.interior[0], j - half), min(profile.interior[1], j + half + 1)
+    x = np.arange(lo, hi) - m.position
+    y = profile.od[lo:hi]
+    if y.size < 5:
+        return 1.0
+    best_w, best_r = w0, np.inf
+    for w in w0 * np.linspace(0.4, 2.5, 22):
+        k = 0.5 * (
+            special.erf((x + w / 2) / (np.sqrt(2) * blur))
+            - special.erf((x - w / 2) / (np.sqrt(2) * blur))
+        )
+        design = np.stack([k, np.ones_like(k)], axis=1)
+        coef, *_ = np.linalg.lstsq(design, y, rcond=None)
+        resid = float(np.sum((design @ coef - y) ** 2))
+        if resid < best_r:
+            best_w, best_r = float(w), resid
+    return best_w / w0
+
+
+# Logistic default on (snr, band_min_snr); see band_probability.
+_DEFAULT_COEF = np.array([0.9, 0.6])
+_DEFAULT_INTERCEPT = -5.0
+
+
+def band_probability(features: np.ndarray) -> np.ndarray:
+    """Model-free probability that each line is present: a calibrated logistic rule.
+
+    Uses the matched-filter SNR and the weakest row band's SNR (a real line
+    spans the full width). It is the pipeline's default and the baseline a
+    trained band model must beat.
+
+    Parameters
+    ----------
+    features : ndarray
+        Rows from :func:`line_features`.
+
+    Returns
+    -------
+    ndarray
+        One probability per row, in ``[0, 1]``.
+
+    Examples
+    --------
+    >>> f = np.zeros((2, len(FEATURE_NAMES)), np.float32)
+    >>> f[:, FEATURE_NAMES.index("snr")] = [1.0, 30.0]
+    >>> f[:, FEATURE_NAMES.index("band_min_snr")] = [0.0, 12.0]
+    >>> band_probability(f).round(3).tolist()
+    [0.016, 1.0]
+    """
+    f = np.atleast_2d(np.asarray(features, dtype=np.float64))
+    snr = f[:, FEATURE_NAMES.index("snr")]
+    band = np.clip(f[:, FEATURE_NAMES.index("band_min_snr")], -5.0, 10.0)
+    z = _DEFAULT_INTERCEPT + _DEFAULT_COEF[0] * np.clip(snr, -10, 40) + _DEFAULT_COEF[1] * band
+    return np.asarray(1.0 / (1.0 + np.exp(-z)))
