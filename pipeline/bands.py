@@ -496,32 +496,41 @@ def _trusted_ppm(px_per_mm: float, n_cols: int, length_mm: float) -> float:
 def _fit_shape(od: np.ndarray, valid: np.ndarray, j: int, width_px: float) -> tuple[float, float]:
     """Width and blur of the line centred near column ``j``, by least squares on a grid.
 
-    Widths from 0.6 to 1.6 times nominal and blurs up to half a width are
-    tried, with sub-pixel centres and a free local offset; the best residual wins.
+    Blur is fitted at the kit's nominal width first; another width (0.6-1.6x)
+    is taken only when it fits clearly better, because width and blur trade
+    off against each other once the blur nears the width.
     """
     half = int(np.ceil(1.6 * width_px / 2 + 1.5 * width_px + 2))
     lo, hi = max(0, j - half), min(od.size, j + half + 1)
     sel = valid[lo:hi]
     y = od[lo:hi][sel]
     x = np.arange(lo, hi)[sel] - j
+    default = (width_px, max(0.5, 0.15 * width_px))
     if y.size < 5:
-        return width_px, max(0.5, 0.15 * width_px)
-    best = (np.inf, width_px, max(0.5, 0.15 * width_px))
+        return default
     ones = np.ones_like(y)
-    for w in width_px * np.linspace(0.6, 1.6, 11):
-        for sigma in np.unique(
-            np.maximum(0.4, w * np.array([0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5]))
-        ):
-            for off in np.linspace(-1.0, 1.0, 9):
-                ea = (x - off + w / 2) / (np.sqrt(2) * sigma)
-                eb = (x - off - w / 2) / (np.sqrt(2) * sigma)
-                k = 0.5 * (special.erf(ea) - special.erf(eb))
-                design = np.stack([k, ones], axis=1)
-                coef, *_ = np.linalg.lstsq(design, y, rcond=None)
-                resid = float(np.sum((design @ coef - y) ** 2))
-                if resid < best[0]:
-                    best = (resid, float(w), float(sigma))
-    return best[1], best[2]
+    sq2 = np.sqrt(2.0)
+
+    def best_for(widths: np.ndarray) -> tuple[float, float, float]:
+        best = (np.inf, *default)
+        for w in widths:
+            sigmas = np.unique(np.maximum(0.4, w * np.linspace(0.04, 0.5, 12)))
+            for sigma in sigmas:
+                for off in np.linspace(-1.0, 1.0, 9):
+                    ea = (x - off + w / 2) / (sq2 * sigma)
+                    eb = (x - off - w / 2) / (sq2 * sigma)
+                    k = 0.5 * (special.erf(ea) - special.erf(eb))
+                    design = np.stack([k, ones], axis=1)
+                    coef, *_ = np.linalg.lstsq(design, y, rcond=None)
+                    resid = float(np.sum((design @ coef - y) ** 2))
+                    if resid < best[0]:
+                        best = (resid, float(w), float(sigma))
+        return best
+
+    nominal = best_for(np.array([width_px]))
+    free = best_for(width_px * np.linspace(0.6, 1.6, 11))
+    chosen = free if free[0] < 0.7 * nominal[0] else nominal
+    return chosen[1], chosen[2]
 
 
 def _channel_from_data(

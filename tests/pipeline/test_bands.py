@@ -1,0 +1,279 @@
+"""Line reading on synthetic rectified windows with known optical density.
+
+Windows are built in linear light (membrane, staining, mottle, streaks, ghost
+marks, lines of a dye with per-channel absorbance), then sRGB encoded with
+noise, the way a camera would deliver them after rectification.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import ndimage, special
+
+from pipeline.bands import (
+    FEATURE_NAMES,
+    band_probability,
+    find_lines,
+    line_color_channel,
+    line_features,
+    optical_density_profile,
+    srgb_to_linear,
+)
+from pipeline.kit import Kit, load_kit, parse_kit
+
+GOLD = (0.55, 1.0, 0.22)  # BGR absorbance, colloidal gold
+BLUE = (0.18, 0.62, 1.0)  # blue latex: absorbs red most
+PPM = 10.0
+
+
+@pytest.fixture(scope="module")
+def demo() -> Kit:
+    return load_kit("datasets/kits/demo/kit.json")
+
+
+def _kit(lines: list[dict], *, length_mm: float = 24.0, width_mm: float = 5.0, **extra) -> Kit:
+    doc = {
+        "spec": "rdt-kit/1",
+        "product_code": "TEST-KIT",
+        "name": "Test kit",
+        "test_item": {"name": "x"},
+        "format": "cassette",
+        "template": {
+            "image": "t.png",
+            "px_per_mm": 10.0,
+            "window": {"x": 10, "y": 10, "w": length_mm * 10, "h": width_mm * 10},
+            "flow": "right",
+        },
+        "lines": lines,
+        **extra,
+    }
+    return parse_kit(
+        doc, np.zeros((int(width_mm * 10) + 20, int(length_mm * 10) + 20, 4), np.uint8)
+    )
+
+
+def _encode(linear: np.ndarray) -> np.ndarray:
+    v = np.clip(linear, 0, 1)
+    return np.where(v <= 0.0031308, 12.92 * v, 1.055 * v ** (1 / 2.4) - 0.055)
+
+
+def make_window(
+    kit: Kit,
+    od: dict[str, float],
+    *,
+    seed: int = 0,
+    dye: tuple[float, float, float] = GOLD,
+    shift_mm: float = 0.0,
+    spacing_jitter_mm: dict[str, float] | None = None,
+    margin_mm: float = 0.0,
+    stain: float = 0.0,
+    mottle: float = 0.0,
+    noise: float = 0.004,
+    blur_mm: float = 0.12,
+    streak_od: float = 0.0,
+    ghost: tuple[float, float, float] | None = None,
+    membrane: tuple[float, float, float] = (0.80, 0.86, 0.88),
+    linear_out: bool = False,
+) -> np.ndarray:
+    """A rectified window (BGR uint8, sRGB) of ``kit`` with lines of the given OD.
+
+    ``ghost`` is ``(at, od, fraction_of_width)``: a mark covering only part of
+    the width. ``stain`` is the extra OD at the sample end (decays over ~4 mm).
+    """
+    rng = np.random.default_rng(seed)
+    length = kit.window_length_mm + 2 * margin_mm
+    width = kit.window_width_mm + 2 * margin_mm
+    n_cols, n_rows = round(length * PPM), round(width * PPM)
+    u = (np.arange(n_cols) + 0.5) / PPM - margin_mm  # mm from the window's sample edge
+    v = (np.arange(n_rows) + 0.5) / PPM - margin_mm
+    absorb = np.asarray(dye)[None, None, :]
+    total = np.zeros((n_rows, n_cols, 3))
+    s = np.sqrt(2) * blur_mm
+    w = kit.line_width_mm
+    for line in kit.lines:
+        a = od.get(line.name, 0.0)
+        centre = line.at * kit.window_length_mm + shift_mm
+        centre += (spacing_jitter_mm or {}).get(line.name, 0.0)
+        box = 0.5 * (special.erf((u - centre + w / 2) / s) - special.erf((u - centre - w / 2) / s))
+        total += a * box[None, :, None] * absorb
+    if ghost is not None:
+        at, g_od, frac = ghost
+        centre = at * kit.window_length_mm
+        box = 0.5 * (special.erf((u - centre + w / 2) / s) - special.erf((u - centre - w / 2) / s))
+        rows = (v >= 0) & (v < frac * kit.window_width_mm)
+        total[rows] += g_od * box[None, :, None] * absorb
+    # Staining toward the sample end: yellow-brown, strongest in blue.
+    stain_profile = stain * np.exp(-np.clip(u, 0, None) / 4.0)
+    total += stain_profile[None, :, None] * np.array([1.0, 0.6, 0.3])[None, None, :]
+    if mottle:
+        field = ndimage.gaussian_filter(rng.normal(size=(n_rows, n_cols)), 0.4 * PPM)
+        total += (mottle * field / field.std())[:, :, None]
+    if streak_od:
+        r0 = n_rows // 2
+        total[r0 : r0 + 3, n_cols // 4 : 3 * n_cols // 4] += streak_od
+    refl = np.asarray(membrane)[None, None, :] * 10.0 ** (-total)
+    if margin_mm > 0:  # a dark rim around the window
+        outside = (u < 0) | (u > kit.window_length_mm)
+        refl[:, outside] = 0.12
+        refl[(v < 0) | (v > kit.window_width_mm)] = 0.12
+    if linear_out:
+        out = refl + rng.normal(0, noise, refl.shape)
+        return np.clip(out * 255 + 0.5, 0, 255).astype(np.uint8)
+    enc = _encode(refl) + rng.normal(0, noise, refl.shape)
+    return np.clip(enc * 255 + 0.5, 0, 255).astype(np.uint8)
+
+
+def _measure(kit: Kit, window: np.ndarray, **kw):
+    profile = optical_density_profile(window, kit, PPM, **kw)
+    lines = find_lines(profile, kit, PPM)
+    feats = line_features(profile, lines, kit, PPM)
+    return profile, lines, feats, band_probability(feats)
+
+
+def test_od_is_measured_in_linear_light_despite_staining_and_mottle(demo: Kit) -> None:
+    window = make_window(demo, {"T": 0.12, "C": 0.6}, stain=0.15, mottle=0.004, seed=1)
+    profile, lines, _, p = _measure(demo, window)
+    assert profile.channel_name == "green"
+    assert lines["T"].od == pytest.approx(0.12, abs=0.012)
+    assert lines["C"].od == pytest.approx(0.6, rel=0.05)
+    assert p.min() > 0.99
+
+
+def test_blurred_lines_still_give_centre_od(demo: Kit) -> None:
+    window = make_window(demo, {"T": 0.3, "C": 0.6}, blur_mm=0.35, seed=2)
+    _, lines, _, _ = _measure(demo, window)
+    assert lines["T"].od == pytest.approx(0.3, rel=0.07)
+    assert lines["C"].od == pytest.approx(0.6, rel=0.07)
+
+
+def test_linear_transfer_reads_linear_windows(demo: Kit) -> None:
+    window = make_window(demo, {"T": 0.2, "C": 0.5}, linear_out=True, noise=0.002)
+    _, lines, _, _ = _measure(demo, window, transfer="linear")
+    assert lines["T"].od == pytest.approx(0.2, rel=0.07)
+    # Read as sRGB, the same pixels give a much larger OD: the transfer matters.
+    _, wrong, _, _ = _measure(demo, window)
+    assert wrong["T"].od > 0.3
+
+
+@pytest.mark.parametrize("shift_mm", [-1.5, -0.8, 0.7, 1.5])
+def test_shifted_pattern_is_found(demo: Kit, shift_mm: float) -> None:
+    window = make_window(demo, {"T": 0.25, "C": 0.6}, shift_mm=shift_mm, seed=3)
+    _, lines, _, p = _measure(demo, window)
+    for name in ("T", "C"):
+        found_mm = lines[name].at * demo.window_length_mm
+        want_mm = demo.lines[[ln.name for ln in demo.lines].index(name)].at * demo.window_length_mm
+        assert found_mm - want_mm == pytest.approx(shift_mm, abs=0.15)
+    assert p.min() > 0.99
+
+
+def test_faint_line_found_by_anchoring_on_control(demo: Kit) -> None:
+    # The pattern is shifted 1.4 mm: a faint T line is only findable where C says.
+    hits = 0
+    for seed in range(6):
+        window = make_window(demo, {"T": 0.03, "C": 0.5}, shift_mm=1.4, mottle=0.002, seed=seed)
+        _, lines, _, p = _measure(demo, window)
+        t_mm = lines["T"].at * demo.window_length_mm
+        assert t_mm - demo.lines[0].at * demo.window_length_mm == pytest.approx(1.4, abs=0.35)
+        hits += int(p[0] > 0.5)
+    assert hits == 6
+
+
+def test_absent_test_line_is_not_called(demo: Kit) -> None:
+    calls = []
+    for seed in range(10):
+        window = make_window(demo, {"T": 0.0, "C": 0.5}, stain=0.1, mottle=0.003, seed=seed)
+        calls.append(_measure(demo, window)[3][0])
+    assert max(calls) < 0.5
+
+
+def test_absent_control_gives_low_probability_and_template_positions(demo: Kit) -> None:
+    window = make_window(demo, {"T": 0.0, "C": 0.0}, mottle=0.002, seed=4)
+    _, lines, _, p = _measure(demo, window)
+    assert p.max() < 0.2
+    assert abs(lines["C"].anchored - lines["C"].expected) < 1e-6
+
+
+def test_invalid_with_test_line_only_still_measures_test(demo: Kit) -> None:
+    window = make_window(demo, {"T": 0.3, "C": 0.0}, shift_mm=1.0, seed=5)
+    _, lines, _, p = _measure(demo, window)
+    assert lines["T"].od == pytest.approx(0.3, rel=0.1)
+    assert p[1] < 0.2 < 0.99 < p[0]
+
+
+def test_streak_along_flow_is_not_a_line(demo: Kit) -> None:
+    window = make_window(demo, {"T": 0.0, "C": 0.5}, streak_od=0.3, seed=6)
+    _, _, _, p = _measure(demo, window)
+    assert p[0] < 0.5
+
+
+def test_partial_ghost_mark_differs_from_full_line(demo: Kit) -> None:
+    t_at = demo.lines[0].at
+    ghost = make_window(demo, {"T": 0.0, "C": 0.5}, ghost=(t_at, 0.08, 0.35), seed=7)
+    full = make_window(demo, {"T": 0.03, "C": 0.5}, seed=7)
+    frac = FEATURE_NAMES.index("band_frac")
+    band = FEATURE_NAMES.index("band_min_snr")
+    g, f = _measure(demo, ghost)[2][0], _measure(demo, full)[2][0]
+    assert g[frac] < 0.3 < 0.7 < f[frac]
+    assert g[band] < f[band]
+
+
+def test_line_colour_chooses_channel_and_blue_dye_reads_red() -> None:
+    lines = [
+        {"name": "T", "role": "test", "at": 0.35},
+        {"name": "C", "role": "control", "at": 0.7},
+    ]
+    assert line_color_channel("#2a4bd0") == 2
+    kit = _kit(lines, line_color="#2a4bd0")
+    window = make_window(kit, {"T": 0.1, "C": 0.5}, dye=BLUE, seed=8)
+    profile, found, _, _ = _measure(kit, window)
+    assert profile.channel_name == "red"
+    assert found["T"].od == pytest.approx(0.1, abs=0.012)
+    # Without line_color the control line decides the same channel.
+    auto = _kit(lines)
+    assert optical_density_profile(window, auto, PPM).channel_name == "red"
+
+
+def test_three_test_lines_with_jittered_spacing() -> None:
+    kit = _kit(
+        [
+            {"name": "A", "role": "test", "at": 0.2},
+            {"name": "B", "role": "test", "at": 0.4},
+            {"name": "D", "role": "test", "at": 0.6, "present_means": "non-reactive"},
+            {"name": "C", "role": "control", "at": 0.8},
+        ],
+        length_mm=25.0,
+    )
+    od = {"A": 0.05, "B": 0.0, "D": 0.4, "C": 0.7}
+    jitter = {"A": 0.25, "B": -0.2, "D": -0.3}
+    window = make_window(kit, od, shift_mm=-1.2, spacing_jitter_mm=jitter, mottle=0.002, seed=9)
+    _, lines, feats, p = _measure(kit, window)
+    assert feats.shape == (4, len(FEATURE_NAMES))
+    assert feats.dtype == np.float32
+    assert p[0] > 0.9
+    assert p[1] < 0.5
+    assert min(p[2], p[3]) > 0.99
+    assert lines["D"].od == pytest.approx(0.4, rel=0.08)
+
+
+def test_rim_in_margin_is_excluded(demo: Kit) -> None:
+    window = make_window(demo, {"T": 0.0, "C": 0.5}, margin_mm=1.0, seed=10)
+    profile, lines, _, p = _measure(demo, window, margin_mm=1.0)
+    lo, hi = profile.interior
+    assert lo >= 1.0 * PPM
+    assert hi <= (1.0 + demo.window_length_mm) * PPM
+    assert lines["C"].od == pytest.approx(0.5, rel=0.06)
+    assert p[0] < 0.5
+
+
+def test_srgb_to_linear_round_trip() -> None:
+    x = np.linspace(0, 1, 11)
+    assert np.allclose(srgb_to_linear(_encode(x)), x, atol=1e-9)
+
+
+def test_features_are_finite_on_blank_and_saturated_windows(demo: Kit) -> None:
+    for fill in (0, 255):
+        window = np.full((50, 191, 3), fill, np.uint8)
+        _, _, feats, p = _measure(demo, window)
+        assert np.isfinite(feats).all()
+        assert (p < 0.5).all()
