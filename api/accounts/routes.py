@@ -1,0 +1,73 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Form, status
+
+from api.accounts import queries, service
+from api.accounts.schemas import StaffCreate, TokenOut, UserOut
+from api.accounts.tables import Role
+from api.audit.service import record
+from api.deps import CtxDep, CurrentUser, Operator, SessionDep, oauth2
+
+router = APIRouter(tags=["accounts"])
+
+
+@router.post("/auth/token", response_model=TokenOut, summary="Log in with user name and password")
+def log_in(
+    session: SessionDep,
+    ctx: CtxDep,
+    username: Annotated[str, Form(min_length=1, max_length=254)],
+    password: Annotated[str, Form(min_length=1, max_length=256)],
+) -> TokenOut:
+    """OAuth2 password flow (form fields ``username`` and ``password``)."""
+    user = service.authenticate(session, username, password)
+    token, expires = service.issue_token(session, ctx, user)
+    record(session, user, "log_in", "user", user.id)
+    session.commit()
+    return TokenOut(access_token=token, expires_at=expires, role=user.role, user_id=user.id)
+
+
+@router.post(
+    "/auth/logout", status_code=status.HTTP_204_NO_CONTENT, summary="Revoke the current token"
+)
+def log_out(
+    session: SessionDep,
+    ctx: CtxDep,
+    _user: CurrentUser,
+    token: Annotated[str | None, Depends(oauth2)],
+) -> None:
+    if token:
+        service.revoke_token(session, ctx, token)
+        session.commit()
+
+
+@router.get("/me", response_model=UserOut, summary="The account behind the token")
+def me(user: CurrentUser) -> UserOut:
+    return UserOut.model_validate(user)
+
+
+@router.post(
+    "/users",
+    response_model=UserOut,
+    status_code=status.HTTP_201_CREATED,
+    summary="Open an operator, clinician, CDC officer or data scientist account",
+)
+def create_staff(session: SessionDep, operator: Operator, body: StaffCreate) -> UserOut:
+    user = service.create_user(
+        session,
+        username=body.username,
+        password=body.password,
+        role=Role(body.role),
+        display_name=body.display_name,
+        institution_id=body.institution_id,
+        cdc_office_id=body.cdc_office_id,
+    )
+    record(session, operator, "create_user", "user", user.id, role=user.role)
+    session.commit()
+    return UserOut.model_validate(user)
+
+
+@router.get("/users", response_model=list[UserOut], summary="List accounts")
+def list_users(session: SessionDep, _operator: Operator, role: Role | None = None) -> list[UserOut]:
+    return [UserOut.model_validate(u) for u in queries.users(session, role.value if role else None)]

@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Username = Annotated[str, Field(min_length=3, max_length=254, pattern=r"^[^\s]+$")]
+Password = Annotated[str, Field(min_length=8, max_length=256)]
+
+
+class TokenOut(BaseModel):
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"
+    expires_at: datetime
+    role: str
+    user_id: int
+
+
+class UserOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    username: str
+    role: str
+    display_name: str
+    active: bool
+    manufacturer_id: int | None
+    institution_id: int | None
+    cdc_office_id: int | None
+
+
+class StaffCreate(BaseModel):
+    """An account the operator opens for platform or health staff."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    username: Username
+    password: Password
+    display_name: Annotated[str, Field(min_length=1, max_length=200)]
+    role: Literal["operator", "clinician", "cdc_officer", "data_scientist"]
+    institution_id: int | None = Field(None, description="required for clinicians")
+    cdc_office_id: int | None = Field(None, description="required for CDC officers")

@@ -1,0 +1,122 @@
+"""Accounts, passwords and bearer tokens.
+
+Tokens are random and stored only as an HMAC keyed with ``SECRET_KEY``: they can
+be revoked one by one, and a copy of the database alone opens no session.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from datetime import datetime, timedelta
+
+from sqlalchemy.orm import Session
+
+from api.accounts import queries
+from api.accounts.tables import AccessToken, Role, User
+from api.context import AppContext
+from api.db.base import utcnow
+from api.errors import ConflictError, InvalidError, NotFoundError, UnauthorizedError
+from api.identity import hash_password, verify_password
+from api.organisations.tables import CdcOffice, Institution, Manufacturer
+
+# Compared against when the account does not exist, so timing tells nothing.
+_DUMMY_HASH: str | None = None
+
+
+def _dummy_hash() -> str:
+    global _DUMMY_HASH
+    if _DUMMY_HASH is None:
+        _DUMMY_HASH = hash_password(secrets.token_urlsafe(16))
+    return _DUMMY_HASH
+
+
+def token_hash(ctx: AppContext, token: str) -> str:
+    key = (ctx.settings.secret_key or "").encode()
+    return hmac.new(key, token.encode(), hashlib.sha256).hexdigest()
+
+
+def issue_token(session: Session, ctx: AppContext, user: User) -> tuple[str, datetime]:
+    token = secrets.token_urlsafe(32)
+    expires = utcnow() + timedelta(minutes=ctx.settings.token_ttl_minutes)
+    session.add(AccessToken(token_hash=token_hash(ctx, token), user_id=user.id, expires_at=expires))
+    return token, expires
+
+
+def user_for_token(session: Session, ctx: AppContext, token: str) -> User | None:
+    return queries.user_for_token_hash(session, token_hash(ctx, token), utcnow())
+
+
+def revoke_token(session: Session, ctx: AppContext, token: str) -> None:
+    row = queries.token_by_hash(session, token_hash(ctx, token))
+    if row is not None and row.revoked_at is None:
+        row.revoked_at = utcnow()
+
+
+def authenticate(session: Session, username: str, password: str) -> User:
+    """The active account ``username`` if ``password`` is right.
+
+    Raises
+    ------
+    UnauthorizedError
+        With the same message whether the account or the password is wrong.
+    """
+    user = queries.user_by_username(session, username.strip())
+    if user is None:
+        verify_password(_dummy_hash(), password)
+        raise UnauthorizedError("wrong user name or password")
+    if not verify_password(user.password_hash, password) or not user.active:
+        raise UnauthorizedError("wrong user name or password")
+    return user
+
+
+def create_user(
+    session: Session,
+    *,
+    username: str,
+    password: str,
+    role: Role,
+    display_name: str,
+    manufacturer_id: int | None = None,
+    institution_id: int | None = None,
+    cdc_office_id: int | None = None,
+) -> User:
+    """Open an account, checking that it is linked to the organisation its role needs."""
+    username = username.strip()
+    if queries.user_by_username(session, username) is not None:
+        raise ConflictError(f"the user name '{username}' is taken")
+    if role == Role.clinician:
+        if institution_id is None or session.get(Institution, institution_id) is None:
+            raise InvalidError("institution_id: a clinician needs an existing medical institution")
+    elif institution_id is not None:
+        raise InvalidError("institution_id: only clinicians belong to a medical institution")
+    if role == Role.cdc_officer:
+        if cdc_office_id is None or session.get(CdcOffice, cdc_office_id) is None:
+            raise InvalidError("cdc_office_id: a CDC officer needs an existing CDC office")
+    elif cdc_office_id is not None:
+        raise InvalidError("cdc_office_id: only CDC officers belong to a CDC office")
+    if role == Role.manufacturer:
+        if manufacturer_id is None or session.get(Manufacturer, manufacturer_id) is None:
+            raise InvalidError("manufacturer_id: a manufacturer account needs its manufacturer")
+    elif manufacturer_id is not None:
+        raise InvalidError("manufacturer_id: only manufacturer accounts act for a manufacturer")
+    user = User(
+        username=username,
+        password_hash=hash_password(password),
+        role=role.value,
+        display_name=display_name,
+        manufacturer_id=manufacturer_id,
+        institution_id=institution_id,
+        cdc_office_id=cdc_office_id,
+    )
+    session.add(user)
+    session.flush()
+    return user
+
+
+def get_user(session: Session, user_id: int) -> User:
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFoundError(f"no user with id {user_id}")
+    return user

@@ -1,0 +1,116 @@
+"""The FastAPI application: ``create_app(settings)`` is what ``vigil serve`` runs."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio
+from fastapi import APIRouter, FastAPI
+
+from api import worker
+from api.accounts.routes import router as accounts_router
+from api.audit.routes import router as audit_router
+from api.batches.routes import router as batches_router
+from api.config import Settings
+from api.context import AppContext
+from api.db.session import Database
+from api.errors import install_handlers
+from api.events.routes import router as events_router
+from api.organisations.routes import router as organisations_router
+from api.patients.routes import router as patients_router
+from api.products.routes import router as products_router
+from api.readings.routes import router as readings_router
+from api.regions.routes import router as regions_router
+from api.reports.routes import router as reports_router
+from api.reviews.routes import router as reviews_router
+from api.units.routes import router as units_router
+
+log = logging.getLogger(__name__)
+
+API_PREFIX = "/api"
+
+DESCRIPTION = """
+Active surveillance from rapid self-tests. The flow, one call per step:
+
+1. `POST /api/manufacturers` sign-up, `POST /api/manufacturers/{id}/review` by an operator
+2. `POST /api/products` kit description + template
+3. `POST /api/batches`, then `codes.csv`, `codes.zip`, `labels.pdf`
+4. `GET /api/units/{code}` public look-up
+5. `POST /api/patients`, `POST /api/auth/token` or `POST /api/auth/patient-token`
+6. `POST /api/tests` scan: claim the unit, record the location
+7. `POST /api/tests/{id}/photos` upload; the pipeline proposes a reading
+8. `GET /api/reviews/queue`, `POST /api/proposals/{id}/review`
+9. `GET /api/tests/{id}` the released result; `GET /api/reports`, `GET /api/events/stream`
+10. `GET /api/cdc/positives`, `GET /api/stats`, `GET /api/stats.csv`
+"""
+
+
+def api_router() -> APIRouter:
+    router = APIRouter(prefix=API_PREFIX)
+    for sub in (
+        accounts_router,
+        organisations_router,
+        regions_router,
+        products_router,
+        batches_router,
+        units_router,
+        patients_router,
+        readings_router,
+        reviews_router,
+        reports_router,
+        events_router,
+        audit_router,
+    ):
+        router.include_router(sub)
+
+    @router.get("/health", tags=["health"], summary="Liveness")
+    def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return router
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    database: Database | None = None,
+    context: AppContext | None = None,
+) -> FastAPI:
+    """Build the API for ``settings`` (from the environment when left out).
+
+    ``database`` replaces the engine made from ``DATABASE_URL`` (tests bind one
+    connection); ``context`` replaces everything. The schema is not created here:
+    run ``api.db.upgrade(settings)`` (``vigil db upgrade``) first.
+    """
+    if context is None:
+        settings = (settings or Settings()).with_keys()
+        database = database or Database.from_url(settings.resolved_database_url)
+        context = AppContext(settings=settings, database=database)
+    ctx = context
+    worker.configure(ctx.settings)
+    worker.bind_context(ctx)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if ctx.settings.eager_tasks:
+            # No separate worker: pick up photos a crash left unread, once at start.
+            from api.readings.service import sweep
+
+            try:
+                await anyio.to_thread.run_sync(sweep, ctx)
+            except Exception:
+                log.exception("start-up sweep failed")
+        yield
+
+    app = FastAPI(
+        title="Vigil",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.ctx = ctx
+    install_handlers(app)
+    app.include_router(api_router())
+    return app

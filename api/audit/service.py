@@ -1,0 +1,31 @@
+"""Writing the audit log. Entries join the caller's transaction: no change without its entry."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from api.accounts.tables import User
+from api.audit.tables import AuditEntry
+
+
+def record(
+    session: Session,
+    actor: User | None,
+    action: str,
+    object_type: str,
+    object_id: object,
+    **detail: Any,
+) -> AuditEntry:
+    """Add an entry for ``actor`` (``None`` = the system) doing ``action`` to an object."""
+    entry = AuditEntry(
+        actor_id=actor.id if actor is not None else None,
+        actor_role=actor.role if actor is not None else "system",
+        action=action,
+        object_type=object_type,
+        object_id=str(object_id),
+        detail=detail,
+    )
+    session.add(entry)
+    return entry

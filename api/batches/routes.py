@@ -1,0 +1,132 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response, status
+from fastapi.responses import StreamingResponse
+
+from api.accounts.tables import Role
+from api.batches import queries, service
+from api.batches.schemas import BatchCreate, BatchOut, BatchRevoke, RevokeOut
+from api.deps import CtxDep, ManufacturerUser, OperatorOrManufacturer, SessionDep
+from api.unit_codes import codes_qr_zip, iter_codes_csv, label_sheet_pdf
+
+router = APIRouter(prefix="/batches", tags=["batches"])
+
+Serial = Annotated[int | None, Query(ge=1, description="first/last serial to export")]
+
+
+def _out(session: SessionDep, batch: object) -> BatchOut:
+    out = BatchOut.model_validate(batch)
+    out.units = service.unit_counts(session, batch)  # type: ignore[arg-type]
+    return out
+
+
+@router.post(
+    "",
+    response_model=BatchOut,
+    status_code=status.HTTP_201_CREATED,
+    summary="Step 3: create a batch; one unit code is issued per unit",
+)
+def create_batch(
+    session: SessionDep, ctx: CtxDep, user: ManufacturerUser, body: BatchCreate
+) -> BatchOut:
+    batch = service.create_batch(session, ctx, user, body)
+    session.commit()
+    return _out(session, batch)
+
+
+@router.get("", response_model=list[BatchOut], summary="List batches (a manufacturer's own)")
+def list_batches(session: SessionDep, user: OperatorOrManufacturer) -> list[BatchOut]:
+    owner = None if user.role == Role.operator else user.manufacturer_id
+    return [_out(session, b) for b in queries.batches(session, owner)]
+
+
+@router.get("/{batch_id}", response_model=BatchOut, summary="One batch with unit counts by state")
+def get_batch(session: SessionDep, user: OperatorOrManufacturer, batch_id: int) -> BatchOut:
+    batch, _product = service.get_batch(session, user, batch_id)
+    return _out(session, batch)
+
+
+@router.get(
+    "/{batch_id}/codes.csv",
+    response_class=StreamingResponse,
+    summary="Step 3: the batch's unit codes as CSV",
+)
+def codes_csv(
+    session: SessionDep,
+    ctx: CtxDep,
+    user: ManufacturerUser,
+    batch_id: int,
+    first: Serial = None,
+    last: Serial = None,
+) -> StreamingResponse:
+    batch, product = service.get_batch(session, user, batch_id)
+    rows = list(service.labels(session, batch, product, first, last))
+    return StreamingResponse(
+        iter_codes_csv(rows, ctx.settings.public_base_url),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{batch.lot_number}-codes.csv"'},
+    )
+
+
+@router.get(
+    "/{batch_id}/codes.zip",
+    response_class=Response,
+    summary="Step 3: the batch's unit codes as a ZIP of QR images",
+)
+def codes_zip(
+    session: SessionDep,
+    ctx: CtxDep,
+    user: ManufacturerUser,
+    batch_id: int,
+    first: Serial = None,
+    last: Serial = None,
+) -> Response:
+    batch, product = service.get_batch(session, user, batch_id)
+    rows = service.labels(session, batch, product, first, last)
+    return Response(
+        codes_qr_zip(rows, ctx.settings.public_base_url),
+        media_type="application/zip",
+        headers={"Content-Disposition": f'attachment; filename="{batch.lot_number}-qr.zip"'},
+    )
+
+
+@router.get(
+    "/{batch_id}/labels.pdf",
+    response_class=Response,
+    summary="Step 3: a printable label sheet (PDF)",
+)
+def labels_pdf(
+    session: SessionDep,
+    ctx: CtxDep,
+    user: ManufacturerUser,
+    batch_id: int,
+    first: Serial = None,
+    last: Serial = None,
+) -> Response:
+    batch, product = service.get_batch(session, user, batch_id)
+    rows = service.labels(session, batch, product, first, last)
+    pdf = label_sheet_pdf(
+        rows,
+        product_name=product.name,
+        lot=batch.lot_number,
+        expiry=batch.expiry_date,
+        base_url=ctx.settings.public_base_url,
+    )
+    return Response(
+        pdf,
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'attachment; filename="{batch.lot_number}-labels.pdf"'},
+    )
+
+
+@router.post(
+    "/{batch_id}/revoke", response_model=RevokeOut, summary="Revoke unused units of a batch"
+)
+def revoke(
+    session: SessionDep, user: ManufacturerUser, batch_id: int, body: BatchRevoke
+) -> RevokeOut:
+    count = service.revoke(session, user, batch_id, body)
+    session.commit()
+    return RevokeOut(revoked=count)

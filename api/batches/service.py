@@ -1,0 +1,109 @@
+"""Batches: issuing one unit code per unit, exporting them, revoking units."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date
+
+from sqlalchemy.orm import Session
+
+from api.accounts.tables import Role, User
+from api.audit.service import record
+from api.batches import queries
+from api.batches.schemas import BatchCreate, BatchRevoke
+from api.batches.tables import Batch, UnitState
+from api.context import AppContext
+from api.errors import ConflictError, ForbiddenError, InvalidError, NotFoundError
+from api.organisations.service import require_approved
+from api.products.service import get_product
+from api.products.tables import Product
+from api.unit_codes import UnitLabel, new_codes
+
+INSERT_CHUNK = 10_000
+
+
+def effective_state(state: str, expiry: date, today: date | None = None) -> str:
+    """A unit's state as people see it: an unused unit past its expiry date is expired."""
+    today = today or date.today()
+    if state == UnitState.unused and expiry < today:
+        return UnitState.expired
+    return state
+
+
+def create_batch(session: Session, ctx: AppContext, user: User, body: BatchCreate) -> Batch:
+    """Step 3: a batch and one fresh unit code per unit (inserted in bulk)."""
+    require_approved(session, user)
+    product = get_product(session, user, body.product_id)
+    if body.quantity > ctx.settings.max_batch_quantity:
+        raise InvalidError(f"quantity: at most {ctx.settings.max_batch_quantity} units per batch")
+    if body.expiry_date <= date.today():
+        raise InvalidError("expiry_date: must be in the future")
+    if queries.batch_by_lot(session, product.id, body.lot_number) is not None:
+        raise ConflictError(f"lot '{body.lot_number}' already exists for this product")
+    batch = Batch(
+        product_id=product.id,
+        lot_number=body.lot_number,
+        quantity=body.quantity,
+        expiry_date=body.expiry_date,
+        created_by=user.id,
+    )
+    session.add(batch)
+    session.flush()
+    codes = new_codes(body.quantity)
+    for start in range(0, len(codes), INSERT_CHUNK):
+        rows = [
+            {"batch_id": batch.id, "serial": start + i + 1, "code": code, "state": "unused"}
+            for i, code in enumerate(codes[start : start + INSERT_CHUNK])
+        ]
+        queries.insert_units(session, rows)
+    record(session, user, "create_batch", "batch", batch.id, quantity=body.quantity)
+    return batch
+
+
+def get_batch(session: Session, user: User, batch_id: int) -> tuple[Batch, Product]:
+    batch = session.get(Batch, batch_id)
+    if batch is None:
+        raise NotFoundError(f"no batch with id {batch_id}")
+    product = session.get(Product, batch.product_id)
+    assert product is not None
+    if user.role != Role.operator and user.manufacturer_id != product.manufacturer_id:
+        raise ForbiddenError("you can only see your own batches")
+    return batch, product
+
+
+def unit_counts(session: Session, batch: Batch) -> dict[str, int]:
+    counts = {state.value: 0 for state in UnitState}
+    for state, count in queries.state_counts(session, batch.id).items():
+        counts[effective_state(state, batch.expiry_date)] += count
+    return counts
+
+
+def labels(
+    session: Session,
+    batch: Batch,
+    product: Product,
+    first: int | None = None,
+    last: int | None = None,
+) -> Iterator[UnitLabel]:
+    width = len(str(batch.quantity))
+    for serial, code in queries.unit_codes(session, batch.id, first, last):
+        yield UnitLabel(
+            serial=str(serial).zfill(width),
+            code=code,
+            lot=batch.lot_number,
+            expiry=batch.expiry_date,
+            product_code=product.product_code,
+            product_name=product.name,
+        )
+
+
+def revoke(session: Session, user: User, batch_id: int, body: BatchRevoke) -> int:
+    """Revoke the batch's unused units (all, or the given serials); used ones stay as they are."""
+    batch, _product = get_batch(session, user, batch_id)
+    if user.role != Role.manufacturer:
+        raise ForbiddenError("only the manufacturer revokes its units")
+    if body.serials is not None and max(body.serials) > batch.quantity:
+        raise InvalidError(f"serials: this batch has serials 1 to {batch.quantity}")
+    count = queries.revoke_unused(session, batch.id, body.serials, body.reason)
+    record(session, user, "revoke_units", "batch", batch.id, count=count, reason=body.reason)
+    return count

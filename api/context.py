@@ -1,0 +1,57 @@
+"""What services need besides a database session: settings, stores, regions, the cipher."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING
+
+from api.config import Settings
+from api.db.session import Database
+from api.storage import BlobStore
+
+if TYPE_CHECKING:
+    from api.identity import PersonalDataCipher
+    from api.regions.geo import RegionIndex
+
+
+@dataclass
+class AppContext:
+    """Shared, long-lived objects; one per app (and one per worker process)."""
+
+    settings: Settings
+    database: Database
+    _regions: RegionIndex | None = field(default=None, repr=False)
+
+    @cached_property
+    def photos(self) -> BlobStore:
+        return BlobStore(self.settings.resolved_photo_dir)
+
+    @cached_property
+    def documents(self) -> BlobStore:
+        return BlobStore(self.settings.resolved_document_dir)
+
+    @property
+    def regions(self) -> RegionIndex:
+        if self._regions is None:
+            from api.regions.geo import RegionIndex
+
+            path = self.settings.resolved_regions_file
+            self._regions = RegionIndex.from_geojson(json.loads(path.read_text(encoding="utf-8")))
+        return self._regions
+
+    @cached_property
+    def cipher(self) -> PersonalDataCipher:
+        from api.identity import PersonalDataCipher
+
+        return PersonalDataCipher(
+            self.settings.pii_key_list(), lookup_key=self.settings.lookup_key_bytes()
+        )
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, keys: bool = True) -> AppContext:
+        """A context for ``settings``; workers pass ``keys=False`` (they read no personal data)."""
+        if keys:
+            settings = settings.with_keys()
+        return cls(settings=settings, database=Database.from_url(settings.resolved_database_url))

@@ -1,0 +1,35 @@
+"""Every table, imported once so that ``Base.metadata`` is complete (Alembic, tests)."""
+
+from api.accounts.tables import AccessToken, Role, User
+from api.audit.tables import AuditEntry
+from api.batches.tables import Batch, Unit, UnitState
+from api.events.tables import Event
+from api.organisations.tables import CdcOffice, Institution, Manufacturer, ManufacturerDocument
+from api.patients.tables import Patient, SelfTest, TestStatus
+from api.products.tables import Product
+from api.readings.tables import Proposal, Upload
+from api.reports.tables import Report
+from api.reviews.tables import Review
+
+__all__ = [
+    "AccessToken",
+    "AuditEntry",
+    "Batch",
+    "CdcOffice",
+    "Event",
+    "Institution",
+    "Manufacturer",
+    "ManufacturerDocument",
+    "Patient",
+    "Product",
+    "Proposal",
+    "Report",
+    "Review",
+    "Role",
+    "SelfTest",
+    "TestStatus",
+    "Unit",
+    "UnitState",
+    "Upload",
+    "User",
+]

@@ -1,0 +1,23 @@
+"""SQL for the event feed."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from api.events.tables import Event
+
+
+def events_after(
+    session: Session, regions: Iterable[str] | None, after_id: int, limit: int = 100
+) -> Sequence[Event]:
+    query = select(Event).where(Event.id > after_id).order_by(Event.id).limit(limit)
+    if regions is not None:
+        query = query.where(Event.region_code.in_(list(regions)))
+    return session.scalars(query).all()
+
+
+def latest_id(session: Session) -> int:
+    return int(session.scalar(select(func.max(Event.id))) or 0)

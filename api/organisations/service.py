@@ -1,0 +1,159 @@
+"""Manufacturer applications and their review; institutions and CDC offices."""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from api.accounts import service as accounts
+from api.accounts.tables import Role, User
+from api.audit.service import record
+from api.context import AppContext
+from api.db.base import utcnow
+from api.errors import ConflictError, ForbiddenError, InvalidError, NotFoundError
+from api.organisations import queries
+from api.organisations.schemas import (
+    CdcOfficeCreate,
+    InstitutionCreate,
+    ManufacturerReview,
+    ManufacturerSignUp,
+)
+from api.organisations.tables import CdcOffice, Institution, Manufacturer, ManufacturerDocument
+from api.regions.service import require_region
+from api.uploads import sniff_document
+
+DOCUMENT_KINDS = ("business_licence", "registration_certificate", "other")
+
+
+def sign_up(session: Session, body: ManufacturerSignUp) -> tuple[Manufacturer, User]:
+    """Record an application (status ``pending``) and the account that made it."""
+    if queries.manufacturer_by_licence(session, body.business_licence_no) is not None:
+        raise ConflictError(
+            "a manufacturer with this business licence number is already registered"
+        )
+    manufacturer = Manufacturer(
+        name=body.name,
+        business_licence_no=body.business_licence_no,
+        device_certificates=list(dict.fromkeys(body.device_certificates)),
+        contact_email=body.contact_email,
+        status="pending",
+    )
+    session.add(manufacturer)
+    session.flush()
+    user = accounts.create_user(
+        session,
+        username=body.username,
+        password=body.password,
+        role=Role.manufacturer,
+        display_name=body.name,
+        manufacturer_id=manufacturer.id,
+    )
+    record(session, user, "sign_up", "manufacturer", manufacturer.id)
+    return manufacturer, user
+
+
+def get_manufacturer(session: Session, user: User, manufacturer_id: int) -> Manufacturer:
+    """The manufacturer, if ``user`` is an operator or acts for it."""
+    manufacturer = session.get(Manufacturer, manufacturer_id)
+    if manufacturer is None:
+        raise NotFoundError(f"no manufacturer with id {manufacturer_id}")
+    if user.role != Role.operator and user.manufacturer_id != manufacturer.id:
+        raise ForbiddenError("you can only see your own manufacturer")
+    return manufacturer
+
+
+def add_document(
+    session: Session,
+    ctx: AppContext,
+    user: User,
+    manufacturer_id: int,
+    *,
+    kind: str,
+    filename: str,
+    data: bytes,
+) -> ManufacturerDocument:
+    manufacturer = get_manufacturer(session, user, manufacturer_id)
+    if user.manufacturer_id != manufacturer.id:
+        raise ForbiddenError("only the manufacturer itself uploads its documents")
+    if kind not in DOCUMENT_KINDS:
+        raise InvalidError(f"kind: must be one of {', '.join(DOCUMENT_KINDS)}")
+    content_type = sniff_document(data)
+    sha = ctx.documents.put(data)
+    document = ManufacturerDocument(
+        manufacturer_id=manufacturer.id,
+        kind=kind,
+        filename=filename[:255] or "document",
+        content_type=content_type,
+        sha256=sha,
+        size_bytes=len(data),
+    )
+    session.add(document)
+    session.flush()
+    record(session, user, "upload_document", "manufacturer", manufacturer.id, document=document.id)
+    return document
+
+
+def get_document(
+    session: Session, user: User, manufacturer_id: int, document_id: int
+) -> ManufacturerDocument:
+    manufacturer = get_manufacturer(session, user, manufacturer_id)
+    document = session.get(ManufacturerDocument, document_id)
+    if document is None or document.manufacturer_id != manufacturer.id:
+        raise NotFoundError(f"no document {document_id} for manufacturer {manufacturer_id}")
+    return document
+
+
+def review(
+    session: Session, operator: User, manufacturer_id: int, body: ManufacturerReview
+) -> Manufacturer:
+    """Approve or reject an application; a rejection needs a reason the manufacturer can read."""
+    manufacturer = get_manufacturer(session, operator, manufacturer_id)
+    reason = (body.reason or "").strip() or None
+    if body.decision == "reject" and reason is None:
+        raise InvalidError("reason: a rejection needs a reason")
+    manufacturer.status = "approved" if body.decision == "approve" else "rejected"
+    manufacturer.review_reason = reason
+    manufacturer.reviewed_by = operator.id
+    manufacturer.reviewed_at = utcnow()
+    record(
+        session,
+        operator,
+        f"manufacturer_{manufacturer.status}",
+        "manufacturer",
+        manufacturer.id,
+        reason=reason,
+    )
+    return manufacturer
+
+
+def require_approved(session: Session, user: User) -> Manufacturer:
+    """The manufacturer ``user`` acts for, which must be approved to register products."""
+    manufacturer = session.get(Manufacturer, user.manufacturer_id) if user.manufacturer_id else None
+    if manufacturer is None:
+        raise ForbiddenError("this account acts for no manufacturer")
+    if manufacturer.status != "approved":
+        raise ForbiddenError(
+            f"your manufacturer is {manufacturer.status}; only approved manufacturers go on"
+        )
+    return manufacturer
+
+
+def create_institution(
+    session: Session, ctx: AppContext, operator: User, body: InstitutionCreate
+) -> Institution:
+    require_region(ctx, body.region_code)
+    institution = Institution(name=body.name, region_code=body.region_code, address=body.address)
+    session.add(institution)
+    session.flush()
+    record(session, operator, "create_institution", "institution", institution.id)
+    return institution
+
+
+def create_cdc_office(
+    session: Session, ctx: AppContext, operator: User, body: CdcOfficeCreate
+) -> CdcOffice:
+    require_region(ctx, body.region_code)
+    office = CdcOffice(name=body.name, region_code=body.region_code)
+    session.add(office)
+    session.flush()
+    record(session, operator, "create_cdc_office", "cdc_office", office.id)
+    return office

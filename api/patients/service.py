@@ -1,0 +1,257 @@
+"""Patients: registration with encrypted personal data, log-in by kit code, claiming a unit."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy.orm import Session
+
+from api.accounts import service as accounts
+from api.accounts.tables import Role, User
+from api.audit.service import record
+from api.batches import queries as batch_queries
+from api.batches.service import effective_state
+from api.batches.tables import Batch, Unit, UnitState
+from api.context import AppContext
+from api.errors import ConflictError, ForbiddenError, InvalidError, NotFoundError, UnauthorizedError
+from api.events.service import TEST_STARTED, publish
+from api.identity import validate_national_id, validate_phone
+from api.patients import queries
+from api.patients.schemas import (
+    Claim,
+    PatientOut,
+    PatientRegister,
+    ProposalBrief,
+    ReadWindow,
+    TestOut,
+    TestStaffOut,
+)
+from api.patients.tables import Patient, SelfTest, TestStatus
+from api.products.tables import Product
+from api.readings.tables import Proposal, Upload
+from api.regions.service import locate
+from api.reviews.tables import Review
+from api.scope import Scope
+from api.units.service import find_unit
+
+
+def _national_id(text: str) -> str:
+    try:
+        return validate_national_id(text)
+    except ValueError as exc:
+        raise InvalidError(f"national_id: {exc}") from None
+
+
+def _phone(text: str) -> str:
+    try:
+        return validate_phone(text)
+    except ValueError as exc:
+        raise InvalidError(f"phone: {exc}") from None
+
+
+def mask(value: str, keep: int = 4) -> str:
+    return "*" * max(len(value) - keep, 0) + value[-keep:]
+
+
+def register(session: Session, ctx: AppContext, body: PatientRegister) -> tuple[Patient, User]:
+    """Step 5: a patient account; ID number and phone encrypted, the ID findable by keyed hash."""
+    national_id = _national_id(body.national_id)
+    phone = _phone(body.phone)
+    name = body.name.strip()
+    if not name:
+        raise InvalidError("name: must not be blank")
+    id_hash = ctx.cipher.lookup_hash(national_id)
+    if queries.patient_by_id_hash(session, id_hash) is not None:
+        raise ConflictError("a patient with this national ID number is already registered; log in")
+    user = accounts.create_user(
+        session,
+        username=body.username,
+        password=body.password,
+        role=Role.patient,
+        display_name=name,
+    )
+    patient = Patient(
+        user_id=user.id,
+        name_enc=ctx.cipher.encrypt(name),
+        national_id_enc=ctx.cipher.encrypt(national_id),
+        national_id_hash=id_hash,
+        phone_enc=ctx.cipher.encrypt(phone),
+    )
+    session.add(patient)
+    session.flush()
+    record(session, user, "register_patient", "patient", patient.id)
+    return patient, user
+
+
+def patient_of(session: Session, user: User) -> Patient:
+    patient = queries.patient_by_user(session, user.id) if user.role == Role.patient else None
+    if patient is None:
+        raise ForbiddenError("this account is not a patient's")
+    return patient
+
+
+def patient_out(ctx: AppContext, patient: Patient) -> PatientOut:
+    return PatientOut(
+        id=patient.id,
+        user_id=patient.user_id,
+        name=ctx.cipher.decrypt(patient.name_enc),
+        national_id_masked=mask(ctx.cipher.decrypt(patient.national_id_enc)),
+        phone_masked=mask(ctx.cipher.decrypt(patient.phone_enc)),
+    )
+
+
+def log_in_by_code(session: Session, ctx: AppContext, code: str, national_id: str) -> User:
+    """The patient who claimed ``code``, if ``national_id`` is theirs (401 otherwise)."""
+    refused = UnauthorizedError(
+        "this code was not scanned by a patient with this national ID number"
+    )
+    try:
+        unit, _batch, _product = find_unit(session, code)
+        national_id = validate_national_id(national_id)
+    except (NotFoundError, InvalidError, ValueError):
+        raise refused from None
+    test = queries.test_for_unit(session, unit.id)
+    patient = session.get(Patient, test.patient_id) if test else None
+    if patient is None or patient.national_id_hash != ctx.cipher.lookup_hash(national_id):
+        raise refused
+    user = session.get(User, patient.user_id)
+    if user is None or not user.active:
+        raise refused
+    return user
+
+
+def claim(session: Session, ctx: AppContext, user: User, body: Claim) -> SelfTest:
+    """Step 6: claim the scanned unit for this patient, locate them, tell their region."""
+    patient = patient_of(session, user)
+    unit, batch, product = find_unit(session, body.code, lock=True)
+    state = effective_state(unit.state, batch.expiry_date)
+    if state == UnitState.revoked:
+        reason = f": {unit.revoked_reason}" if unit.revoked_reason else ""
+        raise ConflictError(f"this unit was revoked by its manufacturer{reason}; do not use it")
+    if state == UnitState.expired:
+        raise ConflictError(f"this unit expired on {batch.expiry_date.isoformat()}; do not use it")
+    if state != UnitState.unused:
+        raise ConflictError("this code has already been used; a code serves one test only")
+    region = locate(ctx, body.latitude, body.longitude)
+    if not batch_queries.mark_unit(session, unit.id, UnitState.unused, UnitState.in_use):
+        raise ConflictError("this code has just been used; a code serves one test only")
+    test = SelfTest(
+        unit_id=unit.id,
+        patient_id=patient.id,
+        product_id=product.id,
+        batch_id=batch.id,
+        region_code=region,
+        latitude=body.latitude,
+        longitude=body.longitude,
+        status=TestStatus.awaiting_photo,
+    )
+    session.add(test)
+    session.flush()
+    record(session, user, "claim", "self_test", test.id, unit=unit.id, region=region)
+    publish(
+        session,
+        TEST_STARTED,
+        region,
+        {
+            "test_id": test.id,
+            "region_code": region,
+            "product_code": product.product_code,
+            "lot_number": batch.lot_number,
+            "claimed_at": test.claimed_at.isoformat(),
+        },
+    )
+    return test
+
+
+def get_test(session: Session, user: User, scope: Scope, test_id: int) -> SelfTest:
+    """The test, if the caller is its patient or a clinician/CDC officer of its region."""
+    test = session.get(SelfTest, test_id)
+    if test is None:
+        raise NotFoundError(f"no test with id {test_id}")
+    if user.role == Role.patient:
+        if patient_of(session, user).id != test.patient_id:
+            raise ForbiddenError("this is not one of your tests")
+    elif user.role in (Role.clinician, Role.cdc_officer):
+        scope.check(test.region_code, "this test")
+    else:
+        raise ForbiddenError("only the patient and the health staff of its region see a test")
+    return test
+
+
+def _retake_reasons(session: Session, test: SelfTest, proposal: Proposal | None) -> list[str]:
+    if test.status != TestStatus.retake or proposal is None:
+        return []
+    if proposal.status == "retake":
+        return [str(issue.get("message", "")) for issue in proposal.issues]
+    review = _review_of(session, proposal.id)
+    return [review.reason] if review is not None and review.reason else []
+
+
+def _review_of(session: Session, proposal_id: int) -> Review | None:
+    from api.reviews.queries import review_for_proposal
+
+    return review_for_proposal(session, proposal_id)
+
+
+def _window(test: SelfTest, product: Product) -> ReadWindow | None:
+    read_time = product.kit.get("read_time_minutes")
+    if not read_time:
+        return None
+    low = float(read_time.get("min", 0))
+    high = read_time.get("max")
+    return ReadWindow(
+        min_minutes=low,
+        max_minutes=float(high) if high is not None else None,
+        read_from=test.claimed_at + timedelta(minutes=low),
+        read_until=test.claimed_at + timedelta(minutes=float(high)) if high is not None else None,
+    )
+
+
+def test_view(session: Session, test: SelfTest, *, staff: bool) -> TestOut:
+    unit = session.get(Unit, test.unit_id)
+    batch = session.get(Batch, test.batch_id)
+    product = session.get(Product, test.product_id)
+    assert unit is not None
+    assert batch is not None
+    assert product is not None
+    proposal = queries.latest_proposal(session, test.id)
+    released = test.status == TestStatus.released
+    base = {
+        "id": test.id,
+        "code": unit.code,
+        "product_code": product.product_code,
+        "product_name": product.name,
+        "lot_number": batch.lot_number,
+        "region_code": test.region_code,
+        "claimed_at": test.claimed_at,
+        "status": test.status,
+        "result": test.result if released else None,
+        "released_at": test.released_at,
+        "retake_reasons": _retake_reasons(session, test, proposal),
+        "read_window": _window(test, product),
+    }
+    if not staff:
+        return TestOut(**base)
+    return TestStaffOut(
+        **base,
+        latitude=test.latitude,
+        longitude=test.longitude,
+        proposal=proposal_brief(session, proposal) if proposal else None,
+    )
+
+
+def proposal_brief(session: Session, proposal: Proposal) -> ProposalBrief:
+    upload = session.get(Upload, proposal.upload_id)
+    return ProposalBrief(
+        id=proposal.id,
+        upload_id=proposal.upload_id,
+        status=proposal.status,  # type: ignore[arg-type]
+        result=proposal.result,
+        confidence=proposal.confidence,
+        model_version=proposal.model_version,
+        issues=[{k: str(v) for k, v in issue.items()} for issue in proposal.issues],
+        read_time_flag=upload.read_time_flag if upload else None,
+        minutes_after_claim=upload.minutes_after_claim if upload else None,
+        reviewed=_review_of(session, proposal.id) is not None,
+        created_at=proposal.created_at,
+    )

@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, File, Form, UploadFile, status
+
+from api.accounts.tables import Role
+from api.deps import CtxDep, ManufacturerUser, OperatorOrManufacturer, SessionDep
+from api.products import queries, service
+from api.products.schemas import ProductOut
+from api.uploads import read_limited
+
+router = APIRouter(prefix="/products", tags=["products"])
+
+
+@router.post(
+    "",
+    response_model=ProductOut,
+    status_code=status.HTTP_201_CREATED,
+    summary="Step 2: register a product (kit description + template image)",
+)
+def register_product(
+    session: SessionDep,
+    ctx: CtxDep,
+    user: ManufacturerUser,
+    kit: Annotated[UploadFile, File(description="kit.json (rdt-kit/1)")],
+    template: Annotated[UploadFile, File(description="the template image (PNG)")],
+    registration_certificate_no: Annotated[str, Form(min_length=1, max_length=100)],
+) -> ProductOut:
+    limit = ctx.settings.max_document_bytes
+    product = service.register(
+        session,
+        user,
+        kit_bytes=read_limited(kit, limit, "kit"),
+        template_bytes=read_limited(template, limit, "template"),
+        registration_certificate_no=registration_certificate_no,
+    )
+    session.commit()
+    return ProductOut.model_validate(product)
+
+
+@router.get("", response_model=list[ProductOut], summary="List products (a manufacturer's own)")
+def list_products(session: SessionDep, user: OperatorOrManufacturer) -> list[ProductOut]:
+    owner = None if user.role == Role.operator else user.manufacturer_id
+    return [ProductOut.model_validate(p) for p in queries.products(session, owner)]
+
+
+@router.get("/{product_id}", response_model=ProductOut, summary="One product")
+def get_product(session: SessionDep, user: OperatorOrManufacturer, product_id: int) -> ProductOut:
+    return ProductOut.model_validate(service.get_product(session, user, product_id))

@@ -1,0 +1,92 @@
+"""Product registration: a validated ``rdt-kit/1`` description and its template image."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.orm import Session
+
+from api.accounts.tables import Role, User
+from api.audit.service import record
+from api.errors import ConflictError, ForbiddenError, InvalidError, NotFoundError
+from api.organisations.service import require_approved
+from api.products import queries
+from api.products.tables import Product
+
+if TYPE_CHECKING:
+    from pipeline.kit import Kit
+
+
+def parse_kit_files(kit_bytes: bytes, template_bytes: bytes) -> Kit:
+    """Validate the uploaded kit description and template; 422 with the kit's own message."""
+    from pipeline.kit import KitError, decode_template, parse_kit
+
+    try:
+        document: Any = json.loads(kit_bytes.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InvalidError(f"kit: not a JSON document ({exc})") from None
+    try:
+        return parse_kit(document, decode_template(template_bytes))
+    except KitError as exc:
+        raise InvalidError(f"kit: {exc}") from None
+
+
+def register(
+    session: Session,
+    user: User,
+    *,
+    kit_bytes: bytes,
+    template_bytes: bytes,
+    registration_certificate_no: str,
+) -> Product:
+    """Step 2: register a product of the caller's (approved) manufacturer."""
+    manufacturer = require_approved(session, user)
+    kit = parse_kit_files(kit_bytes, template_bytes)
+    certificate = registration_certificate_no.strip()
+    if certificate not in manufacturer.device_certificates:
+        raise InvalidError(
+            "registration_certificate_no: not one of your registered device certificates "
+            f"({', '.join(manufacturer.device_certificates)})"
+        )
+    if queries.product_by_code(session, kit.product_code) is not None:
+        raise ConflictError(f"product code '{kit.product_code}' is already registered")
+    description = kit.description
+    product = Product(
+        manufacturer_id=manufacturer.id,
+        product_code=kit.product_code,
+        name=description.name,
+        test_item_name=description.test_item.name,
+        test_item_loinc=description.test_item.loinc,
+        registration_certificate_no=certificate,
+        kit=kit.to_json(),
+        template_png=template_bytes,
+        template_sha256=hashlib.sha256(template_bytes).hexdigest(),
+    )
+    session.add(product)
+    session.flush()
+    record(session, user, "register_product", "product", product.id, code=product.product_code)
+    return product
+
+
+def get_product(session: Session, user: User, product_id: int) -> Product:
+    product = session.get(Product, product_id)
+    if product is None:
+        raise NotFoundError(f"no product with id {product_id}")
+    if user.role != Role.operator and user.manufacturer_id != product.manufacturer_id:
+        raise ForbiddenError("you can only see your own products")
+    return product
+
+
+def kit_of(product: Product) -> Kit:
+    """The product's kit, decoded once per process (workers read many photos of one kit)."""
+    return _kit(product.id, product.template_sha256, json.dumps(product.kit), product.template_png)
+
+
+@lru_cache(maxsize=64)
+def _kit(_product_id: int, _sha: str, document: str, template_png: bytes) -> Kit:
+    from pipeline.kit import decode_template, parse_kit
+
+    return parse_kit(json.loads(document), decode_template(template_png))

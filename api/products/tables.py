@@ -1,0 +1,29 @@
+"""Registered products: a kit description and its template image."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, ForeignKey, LargeBinary, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from api.db.base import Base, utcnow
+
+
+class Product(Base):
+    __tablename__ = "products"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    manufacturer_id: Mapped[int] = mapped_column(ForeignKey("manufacturers.id"), index=True)
+    product_code: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    test_item_name: Mapped[str] = mapped_column(String(200))
+    test_item_loinc: Mapped[str | None] = mapped_column(String(20))
+    registration_certificate_no: Mapped[str] = mapped_column(String(100))
+    kit: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # In the database, not the file store: workers on other machines then need
+    # only the database and the photo folder to read a photo.
+    template_png: Mapped[bytes] = mapped_column(LargeBinary)
+    template_sha256: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,48 @@
+"""SQL for uploads and proposals."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from api.readings.tables import Proposal, Upload
+from api.reviews.tables import Review
+
+
+def upload_by_key(session: Session, test_id: int, key: str) -> Upload | None:
+    return session.scalar(
+        select(Upload).where(Upload.self_test_id == test_id, Upload.idempotency_key == key)
+    )
+
+
+def proposal_for_upload(session: Session, upload_id: int) -> Proposal | None:
+    return session.scalar(select(Proposal).where(Proposal.upload_id == upload_id))
+
+
+def stuck_uploads(session: Session, queued_before: datetime, limit: int = 500) -> Sequence[Upload]:
+    """Uploads with no proposal whose last queueing is older than ``queued_before``."""
+    return session.scalars(
+        select(Upload)
+        .outerjoin(Proposal, Proposal.upload_id == Upload.id)
+        .where(Proposal.id.is_(None), Upload.queued_at < queued_before)
+        .order_by(Upload.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True, of=Upload)
+    ).all()
+
+
+def proposals_with_reviews(
+    session: Session, after_id: int | None, limit: int
+) -> Sequence[tuple[Proposal, Review | None]]:
+    query = (
+        select(Proposal, Review)
+        .outerjoin(Review, Review.proposal_id == Proposal.id)
+        .order_by(Proposal.id)
+        .limit(limit)
+    )
+    if after_id is not None:
+        query = query.where(Proposal.id > after_id)
+    return [(p, r) for p, r in session.execute(query).all()]

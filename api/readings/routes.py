@@ -1,0 +1,132 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, File, Form, Header, Query, Response, UploadFile, status
+
+from api.accounts.tables import Role
+from api.audit.service import record
+from api.deps import (
+    CtxDep,
+    DataScientist,
+    Operator,
+    PatientUser,
+    ScopeDep,
+    SessionDep,
+    TestViewer,
+)
+from api.errors import NotFoundError
+from api.patients.service import get_test
+from api.readings import queries, service
+from api.readings.schemas import ReadingRecord, SweepOut, UploadOut
+from api.readings.tables import Upload
+from api.uploads import read_limited
+
+router = APIRouter(tags=["readings"])
+
+
+@router.post(
+    "/tests/{test_id}/photos",
+    response_model=UploadOut,
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="Step 7: upload the photo of the used test (multipart; safe to retry)",
+    responses={200: {"model": UploadOut, "description": "a retry: the first upload"}},
+)
+def upload_photo(
+    session: SessionDep,
+    ctx: CtxDep,
+    user: PatientUser,
+    test_id: int,
+    response: Response,
+    photo: Annotated[UploadFile, File(description="JPEG, PNG, WebP or HEIC photo")],
+    taken_at: Annotated[
+        datetime | None, Form(description="when the photo was taken (default: now)")
+    ] = None,
+    idempotency_key: Annotated[
+        str | None,
+        Header(min_length=8, max_length=200, description="same key = same upload, on retry"),
+    ] = None,
+) -> UploadOut:
+    """The photo is stored and committed before its reading is queued; the pipeline's proposal
+    follows (at once when tasks run in-process). A retake comes back with its reasons."""
+    data = read_limited(photo, ctx.settings.max_upload_bytes, "photo")
+    upload, created = service.upload_photo(
+        session, ctx, user, test_id, data, idempotency_key=idempotency_key, taken_at=taken_at
+    )
+    session.commit()
+    if created:
+        service.enqueue(ctx, upload.id)
+        session.expire_all()
+    else:
+        response.status_code = status.HTTP_200_OK
+    return UploadOut(**service.upload_view(session, upload))
+
+
+def _upload(session: SessionDep, user: object, scope: ScopeDep, upload_id: int) -> Upload:
+    upload = session.get(Upload, upload_id)
+    if upload is None:
+        raise NotFoundError(f"no upload with id {upload_id}")
+    get_test(session, user, scope, upload.self_test_id)  # type: ignore[arg-type]
+    return upload
+
+
+@router.get("/uploads/{upload_id}", response_model=UploadOut, summary="An upload and its state")
+def get_upload(session: SessionDep, user: TestViewer, scope: ScopeDep, upload_id: int) -> UploadOut:
+    return UploadOut(**service.upload_view(session, _upload(session, user, scope, upload_id)))
+
+
+@router.get("/uploads/{upload_id}/photo", response_class=Response, summary="The photo of an upload")
+def get_photo(
+    session: SessionDep, ctx: CtxDep, user: TestViewer, scope: ScopeDep, upload_id: int
+) -> Response:
+    upload = _upload(session, user, scope, upload_id)
+    if user.role != Role.patient:
+        record(session, user, "view_photo", "upload", upload.id)
+        session.commit()
+    return Response(ctx.photos.get(upload.photo_sha256), media_type=upload.content_type)
+
+
+@router.post(
+    "/readings/sweep",
+    response_model=SweepOut,
+    summary="Queue again the uploads left without a proposal (also runs periodically)",
+)
+def sweep(
+    ctx: CtxDep,
+    _operator: Operator,
+    older_than_seconds: Annotated[int | None, Query(ge=0)] = None,
+) -> SweepOut:
+    from datetime import timedelta
+
+    older = timedelta(seconds=older_than_seconds) if older_than_seconds is not None else None
+    return SweepOut(requeued=service.sweep(ctx, older))
+
+
+@router.get(
+    "/readings/export",
+    response_model=list[ReadingRecord],
+    summary="Proposals with the clinicians' decisions, for model monitoring (no personal data)",
+)
+def export_readings(
+    session: SessionDep,
+    _user: DataScientist,
+    after_id: int | None = None,
+    limit: Annotated[int, Query(ge=1, le=5000)] = 1000,
+) -> list[ReadingRecord]:
+    rows = queries.proposals_with_reviews(session, after_id, limit)
+    return [
+        ReadingRecord(
+            proposal_id=p.id,
+            upload_id=p.upload_id,
+            model_version=p.model_version,
+            status=p.status,
+            proposed_result=p.result,
+            confidence=p.confidence,
+            reviewed_decision=r.decision if r else None,
+            reviewed_result=r.result if r else None,
+            reading=p.reading,
+            created_at=p.created_at,
+        )
+        for p, r in rows
+    ]

@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel
+
+
+class UploadOut(BaseModel):
+    """A stored photo; ``proposal_status`` is set once the pipeline has read it."""
+
+    id: int
+    test_id: int
+    photo_sha256: str
+    size_bytes: int
+    taken_at: datetime
+    uploaded_at: datetime
+    minutes_after_claim: float
+    read_time_flag: str | None
+    test_status: str
+    proposal_status: str | None
+    retake_reasons: list[str]
+
+
+class SweepOut(BaseModel):
+    requeued: list[int]
+
+
+class ReadingRecord(BaseModel):
+    """One proposal and what the clinician made of it, without any person's data."""
+
+    proposal_id: int
+    upload_id: int
+    model_version: str
+    status: str
+    proposed_result: str | None
+    confidence: float
+    reviewed_decision: str | None
+    reviewed_result: str | None
+    reading: dict[str, Any]
+    created_at: datetime

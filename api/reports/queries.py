@@ -1,0 +1,95 @@
+"""SQL for reports, the CDC's list of positives, and statistics."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Date, cast, func, select
+from sqlalchemy.orm import Session
+
+from api.batches.tables import Batch
+from api.patients.tables import Patient, SelfTest, TestStatus
+from api.products.tables import Product
+from api.reports.tables import Report
+
+
+def reports_for(
+    session: Session,
+    *,
+    cdc_office_id: int | None = None,
+    institution_id: int | None = None,
+    after_id: int | None = None,
+    limit: int = 200,
+) -> Sequence[tuple[Report, SelfTest, Product, Batch]]:
+    query = (
+        select(Report, SelfTest, Product, Batch)
+        .join(SelfTest, SelfTest.id == Report.self_test_id)
+        .join(Product, Product.id == SelfTest.product_id)
+        .join(Batch, Batch.id == SelfTest.batch_id)
+        .order_by(Report.id.desc())
+        .limit(limit)
+    )
+    if cdc_office_id is not None:
+        query = query.where(Report.cdc_office_id == cdc_office_id)
+    if institution_id is not None:
+        query = query.where(Report.institution_id == institution_id)
+    if after_id is not None:
+        query = query.where(Report.id > after_id)
+    return [tuple(row) for row in session.execute(query).all()]  # type: ignore[misc]
+
+
+def _released_in(
+    query: Any, regions: Iterable[str] | None, since: datetime | None, until: datetime | None
+) -> Any:
+    query = query.where(SelfTest.status == TestStatus.released)
+    if regions is not None:
+        query = query.where(SelfTest.region_code.in_(list(regions)))
+    if since is not None:
+        query = query.where(SelfTest.released_at >= since)
+    if until is not None:
+        query = query.where(SelfTest.released_at < until)
+    return query
+
+
+def positives(
+    session: Session,
+    regions: Iterable[str] | None,
+    since: datetime | None,
+    until: datetime | None,
+    limit: int,
+) -> Sequence[tuple[SelfTest, Patient, Product, Batch]]:
+    query = (
+        select(SelfTest, Patient, Product, Batch)
+        .join(Patient, Patient.id == SelfTest.patient_id)
+        .join(Product, Product.id == SelfTest.product_id)
+        .join(Batch, Batch.id == SelfTest.batch_id)
+        .where(SelfTest.result == "positive")
+        .order_by(SelfTest.released_at.desc())
+        .limit(limit)
+    )
+    query = _released_in(query, regions, since, until)
+    return [tuple(row) for row in session.execute(query).all()]  # type: ignore[misc]
+
+
+def counts(
+    session: Session,
+    regions: Iterable[str] | None,
+    since: datetime | None,
+    until: datetime | None,
+) -> list[tuple[str, str, str, str, int]]:
+    """Released tests counted by (day of release, region, product code, result)."""
+    if session.get_bind().dialect.name == "sqlite":
+        day = func.date(SelfTest.released_at)
+    else:
+        # Days in UTC, as everywhere else in the database.
+        day = cast(func.timezone("UTC", SelfTest.released_at), Date)
+    query = (
+        select(day, SelfTest.region_code, Product.product_code, SelfTest.result, func.count())
+        .join(Product, Product.id == SelfTest.product_id)
+        .group_by(day, SelfTest.region_code, Product.product_code, SelfTest.result)
+        .order_by(day, SelfTest.region_code, Product.product_code, SelfTest.result)
+    )
+    query = _released_in(query, regions, since, until)
+    return [(str(d), r, p, res, int(n)) for d, r, p, res, n in session.execute(query).all()]

@@ -1,0 +1,84 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+
+from api.deps import CdcOfficer, CtxDep, HealthStaff, ScopeDep, SessionDep, StatsViewer
+from api.reports import service
+from api.reports.schemas import PositiveCase, ReportOut, Statistics
+
+router = APIRouter(tags=["reports"])
+
+Since = Annotated[datetime | None, Query(description="released at or after (ISO 8601)")]
+Until = Annotated[datetime | None, Query(description="released before (ISO 8601)")]
+
+
+@router.get(
+    "/reports",
+    response_model=list[ReportOut],
+    summary="Step 9: reports addressed to the caller's CDC office or medical institution",
+)
+def list_reports(
+    session: SessionDep,
+    user: HealthStaff,
+    after_id: int | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+) -> list[ReportOut]:
+    return service.reports(session, user, after_id, limit)
+
+
+@router.get(
+    "/cdc/positives",
+    response_model=list[PositiveCase],
+    summary="Step 10: confirmed positives in scope, with the patient details needed to act",
+)
+def list_positives(
+    session: SessionDep,
+    ctx: CtxDep,
+    user: CdcOfficer,
+    scope: ScopeDep,
+    since: Since = None,
+    until: Until = None,
+    limit: Annotated[int, Query(ge=1, le=5000)] = 500,
+) -> list[PositiveCase]:
+    cases = service.positives(session, ctx, user, scope, since, until, limit)
+    session.commit()  # the audit entry of the viewing
+    return cases
+
+
+@router.get(
+    "/stats",
+    response_model=Statistics,
+    summary="Step 10: counts by day, region, product and result; positivity rate",
+)
+def statistics(
+    session: SessionDep,
+    _user: StatsViewer,
+    scope: ScopeDep,
+    since: Since = None,
+    until: Until = None,
+) -> Statistics:
+    return service.statistics(session, scope, since, until)
+
+
+@router.get(
+    "/stats.csv",
+    response_class=Response,
+    summary="Step 10: the same counts as CSV (one row per day, region, product and result)",
+)
+def statistics_csv(
+    session: SessionDep,
+    ctx: CtxDep,
+    _user: StatsViewer,
+    scope: ScopeDep,
+    since: Since = None,
+    until: Until = None,
+) -> Response:
+    stats = service.statistics(session, scope, since, until)
+    return Response(
+        service.statistics_csv(stats, ctx),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="statistics.csv"'},
+    )

@@ -1,0 +1,200 @@
+"""Step 9 and 10: reports of confirmed positives, the CDC's case list and statistics."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import defaultdict
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from api.accounts.tables import Role, User
+from api.audit.service import record
+from api.batches.tables import Batch
+from api.context import AppContext
+from api.events.service import POSITIVE_REPORTED, publish
+from api.organisations import queries as org_queries
+from api.patients.tables import SelfTest
+from api.products.tables import Product
+from api.reports import queries
+from api.reports.schemas import CountRow, PositiveCase, ReportOut, Statistics
+from api.reports.tables import Report
+from api.scope import Scope
+
+RESULTS = ("positive", "negative", "invalid")
+
+
+def report_positive(session: Session, ctx: AppContext, actor: User, test: SelfTest) -> int:
+    """Report a released positive to the CDC offices of its region and above, and the region's
+    medical institutions; publish it on the feed. Returns the number of reports stored."""
+    assert test.result is not None
+    ancestors = [test.region_code, *ctx.regions.ancestors(test.region_code)]
+    offices = org_queries.cdc_offices(session, ancestors)
+    institutions = org_queries.institutions(session, [test.region_code])
+    for office in offices:
+        session.add(
+            Report(
+                self_test_id=test.id,
+                cdc_office_id=office.id,
+                region_code=test.region_code,
+                result=test.result,
+            )
+        )
+    for institution in institutions:
+        session.add(
+            Report(
+                self_test_id=test.id,
+                institution_id=institution.id,
+                region_code=test.region_code,
+                result=test.result,
+            )
+        )
+    product = session.get(Product, test.product_id)
+    batch = session.get(Batch, test.batch_id)
+    assert product is not None
+    assert batch is not None
+    publish(
+        session,
+        POSITIVE_REPORTED,
+        test.region_code,
+        {
+            "test_id": test.id,
+            "region_code": test.region_code,
+            "result": test.result,
+            "product_code": product.product_code,
+            "lot_number": batch.lot_number,
+            "released_at": test.released_at.isoformat() if test.released_at else None,
+        },
+    )
+    count = len(offices) + len(institutions)
+    record(
+        session,
+        actor,
+        "report",
+        "self_test",
+        test.id,
+        cdc_offices=[o.id for o in offices],
+        institutions=[i.id for i in institutions],
+    )
+    return count
+
+
+def reports(session: Session, user: User, after_id: int | None, limit: int) -> list[ReportOut]:
+    """The reports addressed to the caller's CDC office or medical institution."""
+    if user.role == Role.cdc_officer:
+        rows = queries.reports_for(
+            session, cdc_office_id=user.cdc_office_id or -1, after_id=after_id, limit=limit
+        )
+    else:
+        rows = queries.reports_for(
+            session, institution_id=user.institution_id or -1, after_id=after_id, limit=limit
+        )
+    return [
+        ReportOut(
+            id=report.id,
+            test_id=test.id,
+            region_code=report.region_code,
+            result=report.result,
+            product_code=product.product_code,
+            lot_number=batch.lot_number,
+            released_at=test.released_at,
+            created_at=report.created_at,
+        )
+        for report, test, product, batch in rows
+    ]
+
+
+def positives(
+    session: Session,
+    ctx: AppContext,
+    user: User,
+    scope: Scope,
+    since: datetime | None,
+    until: datetime | None,
+    limit: int,
+) -> list[PositiveCase]:
+    """Step 10: confirmed positives in scope, identity decrypted; the viewing is audited."""
+    cases = []
+    for test, patient, product, batch in queries.positives(
+        session, scope.regions, since, until, limit
+    ):
+        cases.append(
+            PositiveCase(
+                test_id=test.id,
+                patient_id=patient.id,
+                name=ctx.cipher.decrypt(patient.name_enc),
+                national_id=ctx.cipher.decrypt(patient.national_id_enc),
+                phone=ctx.cipher.decrypt(patient.phone_enc),
+                latitude=test.latitude,
+                longitude=test.longitude,
+                region_code=test.region_code,
+                region_name=ctx.regions.name(test.region_code),
+                tested_at=test.claimed_at,
+                released_at=test.released_at,
+                product_code=product.product_code,
+                product_name=product.name,
+                test_item=product.test_item_name,
+                lot_number=batch.lot_number,
+            )
+        )
+    record(
+        session,
+        user,
+        "view_personal_data",
+        "positives",
+        len(cases),
+        patients=sorted({c.patient_id for c in cases}),
+    )
+    return cases
+
+
+def statistics(
+    session: Session, scope: Scope, since: datetime | None, until: datetime | None
+) -> Statistics:
+    """Step 10: released results by day, region, product and result, with the positivity rate."""
+    rows = [
+        CountRow(day=d, region_code=r, product_code=p, result=res, count=n)
+        for d, r, p, res, n in queries.counts(session, scope.regions, since, until)
+    ]
+    by_result = dict.fromkeys(RESULTS, 0)
+    by_day: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(RESULTS, 0))
+    by_region: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(RESULTS, 0))
+    by_product: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(RESULTS, 0))
+    for row in rows:
+        by_result[row.result] = by_result.get(row.result, 0) + row.count
+        by_day[row.day][row.result] += row.count
+        by_region[row.region_code][row.result] += row.count
+        by_product[row.product_code][row.result] += row.count
+    readable = by_result["positive"] + by_result["negative"]
+    return Statistics(
+        scope=sorted(scope.regions) if scope.regions is not None else None,
+        since=since,
+        until=until,
+        total=sum(by_result.values()),
+        by_result=by_result,
+        by_day=dict(by_day),
+        by_region=dict(by_region),
+        by_product=dict(by_product),
+        # InvalidError tests say nothing about infection: left out of the rate.
+        positivity_rate=round(by_result["positive"] / readable, 4) if readable else None,
+        rows=rows,
+    )
+
+
+def statistics_csv(stats: Statistics, ctx: AppContext) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["day", "region_code", "region_name", "product_code", "result", "count"])
+    for row in stats.rows:
+        writer.writerow(
+            [
+                row.day,
+                row.region_code,
+                ctx.regions.name(row.region_code),
+                row.product_code,
+                row.result,
+                row.count,
+            ]
+        )
+    return out.getvalue()

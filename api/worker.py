@@ -1,0 +1,60 @@
+"""The Celery app: ``celery -A api.worker worker`` runs photo readings in other processes.
+
+Configured from the environment (``CELERY_BROKER_URL``, ``DATABASE_URL``,
+``PHOTO_DIR``...). Without a broker tasks run in-process (``task_always_eager``),
+which is the embedded default of ``vigil serve``. ``celery -A api.worker beat``
+(or ``worker -B``) runs the periodic sweep.
+"""
+
+from __future__ import annotations
+
+from celery import Celery
+
+from api.config import Settings
+from api.context import AppContext
+
+app = Celery("vigil", include=["api.readings.tasks"])
+
+_context: AppContext | None = None
+
+
+def configure(settings: Settings) -> None:
+    """Point the Celery app at ``settings``' broker, or make it run tasks in-process."""
+    app.conf.update(
+        broker_url=settings.celery_broker_url or "memory://",
+        result_backend=settings.celery_result_backend,
+        task_always_eager=settings.eager_tasks,
+        # In-process, a failing reading must not fail the upload request: the
+        # upload is stored and the sweep will queue it again.
+        task_eager_propagates=False,
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        task_ignore_result=True,
+        worker_prefetch_multiplier=1,
+        task_serializer="json",
+        accept_content=["json"],
+        broker_connection_retry_on_startup=True,
+        beat_schedule={
+            "sweep-stuck-uploads": {
+                "task": "vigil.sweep",
+                "schedule": float(max(30, settings.sweep_after_seconds // 2)),
+            }
+        },
+    )
+
+
+def bind_context(ctx: AppContext) -> None:
+    """Make in-process tasks use the app's database and stores."""
+    global _context
+    _context = ctx
+
+
+def worker_context() -> AppContext:
+    """The context tasks run with: the bound one, or one built from the environment."""
+    global _context
+    if _context is None:
+        _context = AppContext.from_settings(Settings(), keys=False)
+    return _context
+
+
+configure(Settings())
