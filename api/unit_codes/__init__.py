@@ -1,0 +1,55 @@
+"""Unit codes printed on each manufactured cassette, and the files a manufacturer prints them from.
+
+See :mod:`api.unit_codes.codes` for the code format and :mod:`api.unit_codes.exports`
+for the CSV, QR ZIP and label-sheet PDF.
+"""
+
+from api.unit_codes.codes import (
+    CODE_LENGTH,
+    FORMATTED_LENGTH,
+    UnitCodeError,
+    check_symbol,
+    code_from_scan,
+    format_code,
+    is_valid,
+    new_codes,
+    normalize,
+    qr_payload,
+    validate,
+)
+from api.unit_codes.exports import (
+    CSV_COLUMNS,
+    LabelLayout,
+    UnitLabel,
+    codes_csv,
+    codes_qr_zip,
+    iter_codes_csv,
+    label_sheet_pdf,
+    make_qr,
+    qr_dark_runs,
+    qr_matrix,
+)
+
+__all__ = [
+    "CODE_LENGTH",
+    "CSV_COLUMNS",
+    "FORMATTED_LENGTH",
+    "LabelLayout",
+    "UnitCodeError",
+    "UnitLabel",
+    "check_symbol",
+    "code_from_scan",
+    "codes_csv",
+    "codes_qr_zip",
+    "format_code",
+    "is_valid",
+    "iter_codes_csv",
+    "label_sheet_pdf",
+    "make_qr",
+    "new_codes",
+    "normalize",
+    "qr_dark_runs",
+    "qr_matrix",
+    "qr_payload",
+    "validate",
+]
