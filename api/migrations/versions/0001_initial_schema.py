@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-26 10:50:01.769140
+Create Date: 2026-11-26
 """
 
 from collections.abc import Sequence
@@ -113,6 +113,7 @@ def upgrade() -> None:
         sa.Column("test_item_loinc", sa.String(length=20), nullable=True),
         sa.Column("registration_certificate_no", sa.String(length=100), nullable=False),
         sa.Column("kit", sa.JSON(), nullable=False),
+        sa.Column("template_png", sa.LargeBinary(), nullable=False),
         sa.Column("template_sha256", sa.String(length=64), nullable=False),
         sa.Column("created_at", api.db.base.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
