@@ -1,0 +1,360 @@
+"""Every route x every role and scope: who is let in, who is refused.
+
+The table below is the authorisation policy, written once. The route list is
+read from the app, so a new route without an entry here fails
+``test_every_route_has_a_policy``. Refusals are checked exactly (401 without a
+token, 403 for a wrong role or scope); admissions only by not being refused,
+since the request may still be rejected for its content.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from api.config import Settings
+
+DEMO_KIT = Path(__file__).resolve().parents[2] / "datasets" / "kits" / "demo"
+
+EVERYONE = frozenset(
+    {
+        "anonymous",
+        "operator",
+        "manufacturer",
+        "manufacturer_b",
+        "clinician_a",
+        "clinician_b",
+        "cdc_a",
+        "cdc_b",
+        "cdc_national",
+        "scientist",
+        "patient_a",
+        "patient_b",
+    }
+)
+SIGNED_IN = EVERYONE - {"anonymous"}
+MAKERS = frozenset({"manufacturer", "manufacturer_b"})
+CLINICIANS = frozenset({"clinician_a", "clinician_b"})
+CDC = frozenset({"cdc_a", "cdc_b", "cdc_national"})
+PATIENTS = frozenset({"patient_a", "patient_b"})
+# Who may see patient A's test in region A: A, A's clinicians, CDC offices over A.
+TEST_A = frozenset({"patient_a", "clinician_a", "cdc_a", "cdc_national"})
+
+
+@dataclass(frozen=True)
+class Policy:
+    allowed: frozenset[str]
+    # Builds the request from the fixtures' objects: (path, request kwargs).
+    request: Any = field(default=None)
+
+
+def _kit_files() -> dict[str, Any]:
+    kit = json.loads((DEMO_KIT / "kit.json").read_text())
+    kit["product_code"] = "MATRIX-NEW"
+    return {
+        "kit": ("kit.json", json.dumps(kit).encode(), "application/json"),
+        "template": ("template.png", (DEMO_KIT / "template.png").read_bytes(), "image/png"),
+    }
+
+
+def _expiry() -> str:
+    return (date.today() + timedelta(days=90)).isoformat()
+
+
+POLICY: dict[tuple[str, str], Policy] = {
+    ("GET", "/api/health"): Policy(EVERYONE),
+    ("POST", "/api/auth/token"): Policy(
+        EVERYONE,
+        lambda o: ("", {"data": {"username": "operator", "password": "correct horse battery"}}),
+    ),
+    ("POST", "/api/auth/patient-token"): Policy(
+        EVERYONE, lambda o: ("", {"json": {"code": o["code"], "national_id": o["national_id"]}})
+    ),
+    ("POST", "/api/auth/logout"): Policy(SIGNED_IN),
+    ("GET", "/api/me"): Policy(SIGNED_IN),
+    ("POST", "/api/users"): Policy(
+        frozenset({"operator"}),
+        lambda o: (
+            "",
+            {
+                "json": {
+                    "username": "new-scientist",
+                    "password": "correct horse battery",
+                    "display_name": "New",
+                    "role": "data_scientist",
+                }
+            },
+        ),
+    ),
+    ("GET", "/api/users"): Policy(frozenset({"operator"})),
+    ("POST", "/api/manufacturers"): Policy(
+        EVERYONE,
+        lambda o: (
+            "",
+            {
+                "json": {
+                    "name": "New Maker",
+                    "business_licence_no": "NEW-12345",
+                    "device_certificates": ["CERT-1"],
+                    "contact_email": "a@b.example",
+                    "username": "new-maker",
+                    "password": "correct horse battery",
+                }
+            },
+        ),
+    ),
+    ("GET", "/api/manufacturers"): Policy(frozenset({"operator"})),
+    ("GET", "/api/manufacturers/{manufacturer_id}"): Policy(
+        frozenset({"operator", "manufacturer"})
+    ),
+    ("POST", "/api/manufacturers/{manufacturer_id}/documents"): Policy(
+        frozenset({"manufacturer"}),
+        lambda o: ("", {"files": {"file": ("l.pdf", b"%PDF-1.4 x", "application/pdf")}}),
+    ),
+    ("GET", "/api/manufacturers/{manufacturer_id}/documents/{document_id}"): Policy(
+        frozenset({"operator", "manufacturer"})
+    ),
+    ("POST", "/api/manufacturers/{manufacturer_id}/review"): Policy(
+        frozenset({"operator"}), lambda o: ("", {"json": {"decision": "approve"}})
+    ),
+    ("POST", "/api/institutions"): Policy(
+        frozenset({"operator"}),
+        lambda o: ("", {"json": {"name": "X", "region_code": o["region"], "address": "Y"}}),
+    ),
+    ("GET", "/api/institutions"): Policy(frozenset({"operator"})),
+    ("POST", "/api/cdc-offices"): Policy(
+        frozenset({"operator"}),
+        lambda o: ("", {"json": {"name": "X", "region_code": o["region"]}}),
+    ),
+    ("GET", "/api/cdc-offices"): Policy(frozenset({"operator"})),
+    ("GET", "/api/regions"): Policy(EVERYONE),
+    ("GET", "/api/regions/geojson"): Policy(EVERYONE),
+    ("GET", "/api/regions/locate"): Policy(
+        EVERYONE,
+        lambda o: (f"?latitude={o['point'][0]}&longitude={o['point'][1]}", {}),
+    ),
+    ("POST", "/api/products"): Policy(
+        MAKERS,
+        lambda o: (
+            "",
+            {"files": _kit_files(), "data": {"registration_certificate_no": "REG-2024-001"}},
+        ),
+    ),
+    ("GET", "/api/products"): Policy(MAKERS | {"operator"}),
+    ("GET", "/api/products/{product_id}"): Policy(frozenset({"operator", "manufacturer"})),
+    ("POST", "/api/batches"): Policy(
+        frozenset({"manufacturer"}),
+        lambda o: (
+            "",
+            {
+                "json": {
+                    "product_id": o["product_id"],
+                    "lot_number": "MATRIX-1",
+                    "quantity": 3,
+                    "expiry_date": _expiry(),
+                }
+            },
+        ),
+    ),
+    ("GET", "/api/batches"): Policy(MAKERS | {"operator"}),
+    ("GET", "/api/batches/{batch_id}"): Policy(frozenset({"operator", "manufacturer"})),
+    ("GET", "/api/batches/{batch_id}/codes.csv"): Policy(frozenset({"manufacturer"})),
+    ("GET", "/api/batches/{batch_id}/codes.zip"): Policy(
+        frozenset({"manufacturer"}), lambda o: ("?last=2", {})
+    ),
+    ("GET", "/api/batches/{batch_id}/labels.pdf"): Policy(
+        frozenset({"manufacturer"}), lambda o: ("?last=2", {})
+    ),
+    ("POST", "/api/batches/{batch_id}/revoke"): Policy(
+        frozenset({"manufacturer"}),
+        lambda o: ("", {"json": {"reason": "recall", "serials": [20]}}),
+    ),
+    ("GET", "/api/units/{code}"): Policy(EVERYONE),
+    ("POST", "/api/patients"): Policy(
+        EVERYONE,
+        lambda o: (
+            "",
+            {
+                "json": {
+                    "name": "New",
+                    "national_id": o["new_national_id"],
+                    "phone": "+86 138 0013 9999",
+                    "username": "new-patient",
+                    "password": "correct horse battery",
+                }
+            },
+        ),
+    ),
+    ("GET", "/api/patients/me"): Policy(PATIENTS),
+    ("POST", "/api/tests"): Policy(
+        PATIENTS,
+        lambda o: (
+            "",
+            {
+                "json": {
+                    "code": o["free_code"],
+                    "latitude": o["point"][0],
+                    "longitude": o["point"][1],
+                }
+            },
+        ),
+    ),
+    ("GET", "/api/tests"): Policy(PATIENTS | CLINICIANS | CDC),
+    ("GET", "/api/tests/{test_id}"): Policy(TEST_A),
+    ("POST", "/api/tests/{test_id}/photos"): Policy(
+        frozenset({"patient_a"}),
+        lambda o: ("", {"files": {"photo": ("p.png", o["png"], "image/png")}}),
+    ),
+    ("GET", "/api/uploads/{upload_id}"): Policy(TEST_A),
+    ("GET", "/api/uploads/{upload_id}/photo"): Policy(TEST_A),
+    ("POST", "/api/readings/sweep"): Policy(frozenset({"operator"})),
+    ("GET", "/api/readings/export"): Policy(frozenset({"scientist"})),
+    ("GET", "/api/reviews/queue"): Policy(CLINICIANS),
+    ("POST", "/api/proposals/{proposal_id}/review"): Policy(
+        frozenset({"clinician_a"}), lambda o: ("", {"json": {"decision": "confirm"}})
+    ),
+    ("GET", "/api/reports"): Policy(CLINICIANS | CDC),
+    ("GET", "/api/cdc/positives"): Policy(CDC),
+    ("GET", "/api/stats"): Policy(CDC | {"scientist"}),
+    ("GET", "/api/stats.csv"): Policy(CDC | {"scientist"}),
+    ("GET", "/api/events"): Policy(CLINICIANS | CDC | {"operator"}),
+    ("GET", "/api/events/stream"): Policy(
+        CLINICIANS | CDC | {"operator"}, lambda o: ("?after_id=0&limit=1", {})
+    ),
+    ("GET", "/api/audit"): Policy(frozenset({"operator"})),
+}
+
+
+def api_routes() -> list[tuple[str, str]]:
+    app = create_app(Settings(mode="test", data_dir=Path("/nonexistent"), **_dummy_keys()))
+    # The OpenAPI document lists every route with its methods (this FastAPI nests routers).
+    paths = app.openapi()["paths"]
+    return sorted((method.upper(), path) for path, ops in paths.items() for method in ops)
+
+
+def _dummy_keys() -> dict[str, str]:
+    from api.config import new_secrets
+
+    return new_secrets()
+
+
+def test_every_route_has_a_policy() -> None:
+    routes = set(api_routes())
+    assert routes - POLICY.keys() == set(), "routes without an entry in the matrix"
+    assert POLICY.keys() - routes == set(), "entries for routes that no longer exist"
+
+
+@pytest.fixture
+def matrix_world(world: Any, png: Any) -> dict[str, Any]:
+    """One of everything, owned by the A side, plus a second manufacturer and a test in B."""
+    from api.identity import make_test_id
+    from api.organisations.schemas import ManufacturerReview, ManufacturerSignUp
+    from api.organisations.service import add_document, review, sign_up
+    from api.patients.schemas import Claim
+    from api.patients.service import claim
+    from api.readings.service import process_upload, upload_photo
+
+    session, ctx = world.session, world.ctx
+    _other, maker_b = sign_up(
+        session,
+        ManufacturerSignUp(
+            name="Other Maker",
+            business_licence_no="BL-0002",
+            device_certificates=["REG-2024-001"],
+            contact_email="b@other.example",
+            username="maker-b",
+            password="correct horse battery",
+        ),
+    )
+    review(session, world.operator, _other.id, ManufacturerReview(decision="approve"))
+    document = add_document(
+        session,
+        ctx,
+        world.maker,
+        world.manufacturer.id,
+        kind="business_licence",
+        filename="licence.pdf",
+        data=b"%PDF-1.4 licence",
+    )
+    lat, lon = world.point_a
+    test = claim(
+        session, ctx, world.patient_a, Claim(code=world.codes[0], latitude=lat, longitude=lon)
+    )
+    lat_b, lon_b = world.point_b
+    claim(
+        session, ctx, world.patient_b, Claim(code=world.codes[1], latitude=lat_b, longitude=lon_b)
+    )
+    upload, _ = upload_photo(
+        session, ctx, world.patient_a, test.id, png(), idempotency_key=None, taken_at=None
+    )
+    session.commit()
+    assert process_upload(ctx, upload.id) == "proposed"
+    from api.patients.queries import latest_proposal
+
+    proposal = latest_proposal(session, test.id)
+    assert proposal is not None
+    users = {
+        "operator": world.operator,
+        "manufacturer": world.maker,
+        "manufacturer_b": maker_b,
+        "clinician_a": world.clinician_a,
+        "clinician_b": world.clinician_b,
+        "cdc_a": world.cdc_a,
+        "cdc_b": world.cdc_b,
+        "cdc_national": world.cdc_national,
+        "scientist": world.scientist,
+        "patient_a": world.patient_a,
+        "patient_b": world.patient_b,
+    }
+    headers = {who: world.headers(user) for who, user in users.items()}
+    headers["anonymous"] = {}
+    return {
+        "headers": headers,
+        "path_params": {
+            "manufacturer_id": world.manufacturer.id,
+            "document_id": document.id,
+            "product_id": world.product.id,
+            "batch_id": world.batch.id,
+            "code": world.codes[0],
+            "test_id": test.id,
+            "upload_id": upload.id,
+            "proposal_id": proposal.id,
+        },
+        "code": world.codes[0],
+        "free_code": world.codes[5],
+        "national_id": world.national_id_a,
+        "new_national_id": make_test_id(99),
+        "product_id": world.product.id,
+        "region": world.region_a,
+        "point": world.point_a,
+        "png": png(),
+    }
+
+
+@pytest.mark.parametrize(("method", "path"), sorted(POLICY))
+def test_route_refuses_whom_it_should(
+    method: str, path: str, client: TestClient, matrix_world: dict[str, Any]
+) -> None:
+    policy = POLICY[(method, path)]
+    objects = matrix_world
+    url = path.format(**objects["path_params"])
+    suffix, kwargs = policy.request(objects) if policy.request else ("", {})
+    # Refused callers first: an admitted call may change state (revoke a token, release).
+    callers = sorted(EVERYONE - policy.allowed) + sorted(policy.allowed)
+    for who in callers:
+        headers = objects["headers"][who]
+        response = client.request(method, url + suffix, headers=headers, **kwargs)
+        if who in policy.allowed:
+            assert response.status_code not in (401, 403), (who, response.text)
+        elif who == "anonymous":
+            assert response.status_code == 401, (who, response.text)
+        else:
+            assert response.status_code == 403, (who, response.status_code, response.text)
+            assert response.json()["detail"]
