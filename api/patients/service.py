@@ -49,6 +49,23 @@ def _phone(text: str) -> str:
         raise InvalidError(f"phone: {exc}") from None
 
 
+ID_PURPOSE = "national_id"
+
+
+def id_hash(ctx: AppContext, national_id: str) -> str:
+    return ctx.cipher.lookup_hash(national_id, ID_PURPOSE)
+
+
+def personal_data(ctx: AppContext, patient: Patient) -> tuple[str, str, str]:
+    """The patient's name, national ID number and phone, decrypted."""
+    cipher = ctx.cipher
+    return (
+        cipher.decrypt(patient.name_enc, "patients.name"),
+        cipher.decrypt(patient.national_id_enc, "patients.national_id"),
+        cipher.decrypt(patient.phone_enc, "patients.phone"),
+    )
+
+
 def mask(value: str, keep: int = 4) -> str:
     return "*" * max(len(value) - keep, 0) + value[-keep:]
 
@@ -60,8 +77,8 @@ def register(session: Session, ctx: AppContext, body: PatientRegister) -> tuple[
     name = body.name.strip()
     if not name:
         raise InvalidError("name: must not be blank")
-    id_hash = ctx.cipher.lookup_hash(national_id)
-    if queries.patient_by_id_hash(session, id_hash) is not None:
+    hashed = id_hash(ctx, national_id)
+    if queries.patient_by_id_hash(session, hashed) is not None:
         raise ConflictError("a patient with this national ID number is already registered; log in")
     user = accounts.create_user(
         session,
@@ -72,10 +89,10 @@ def register(session: Session, ctx: AppContext, body: PatientRegister) -> tuple[
     )
     patient = Patient(
         user_id=user.id,
-        name_enc=ctx.cipher.encrypt(name),
-        national_id_enc=ctx.cipher.encrypt(national_id),
-        national_id_hash=id_hash,
-        phone_enc=ctx.cipher.encrypt(phone),
+        name_enc=ctx.cipher.encrypt(name, "patients.name"),
+        national_id_enc=ctx.cipher.encrypt(national_id, "patients.national_id"),
+        national_id_hash=hashed,
+        phone_enc=ctx.cipher.encrypt(phone, "patients.phone"),
     )
     session.add(patient)
     session.flush()
@@ -91,12 +108,13 @@ def patient_of(session: Session, user: User) -> Patient:
 
 
 def patient_out(ctx: AppContext, patient: Patient) -> PatientOut:
+    name, national_id, phone = personal_data(ctx, patient)
     return PatientOut(
         id=patient.id,
         user_id=patient.user_id,
-        name=ctx.cipher.decrypt(patient.name_enc),
-        national_id_masked=mask(ctx.cipher.decrypt(patient.national_id_enc)),
-        phone_masked=mask(ctx.cipher.decrypt(patient.phone_enc)),
+        name=name,
+        national_id_masked=mask(national_id),
+        phone_masked=mask(phone),
     )
 
 
@@ -112,7 +130,7 @@ def log_in_by_code(session: Session, ctx: AppContext, code: str, national_id: st
         raise refused from None
     test = queries.test_for_unit(session, unit.id)
     patient = session.get(Patient, test.patient_id) if test else None
-    if patient is None or patient.national_id_hash != ctx.cipher.lookup_hash(national_id):
+    if patient is None or patient.national_id_hash != id_hash(ctx, national_id):
         raise refused
     user = session.get(User, patient.user_id)
     if user is None or not user.active:

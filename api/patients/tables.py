@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import ForeignKey, String, Text
+from sqlalchemy import ForeignKey, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from api.db.base import Base, utcnow
@@ -16,11 +16,12 @@ class Patient(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), unique=True)
-    name_enc: Mapped[str] = mapped_column(Text)
-    national_id_enc: Mapped[str] = mapped_column(Text)
+    # AES-GCM, each bound to its column (see PersonalDataCipher's ``context``).
+    name_enc: Mapped[bytes] = mapped_column(LargeBinary)
+    national_id_enc: Mapped[bytes] = mapped_column(LargeBinary)
     # Keyed hash: finds the patient by ID number without storing it in clear.
     national_id_hash: Mapped[str] = mapped_column(String(128), unique=True)
-    phone_enc: Mapped[str] = mapped_column(Text)
+    phone_enc: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

@@ -15,6 +15,7 @@ from api.batches.tables import Batch
 from api.context import AppContext
 from api.events.service import POSITIVE_REPORTED, publish
 from api.organisations import queries as org_queries
+from api.patients.service import personal_data
 from api.patients.tables import SelfTest
 from api.products.tables import Product
 from api.reports import queries
@@ -119,13 +120,14 @@ def positives(
     for test, patient, product, batch in queries.positives(
         session, scope.regions, since, until, limit
     ):
+        name, national_id, phone = personal_data(ctx, patient)
         cases.append(
             PositiveCase(
                 test_id=test.id,
                 patient_id=patient.id,
-                name=ctx.cipher.decrypt(patient.name_enc),
-                national_id=ctx.cipher.decrypt(patient.national_id_enc),
-                phone=ctx.cipher.decrypt(patient.phone_enc),
+                name=name,
+                national_id=national_id,
+                phone=phone,
                 latitude=test.latitude,
                 longitude=test.longitude,
                 region_code=test.region_code,

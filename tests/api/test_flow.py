@@ -12,8 +12,9 @@ from typing import Any
 
 import numpy as np
 import pytest
-from api.identity import make_test_id
 from fastapi.testclient import TestClient
+
+from api.identity import make_test_id
 
 DEMO_KIT = Path(__file__).resolve().parents[2] / "datasets" / "kits" / "demo"
 
