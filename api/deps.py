@@ -49,6 +49,9 @@ def current_user(
             "the token is unknown, expired or revoked; log in again",
             headers={"WWW-Authenticate": "Bearer"},
         )
+    # End the read transaction now: long requests (event streams, sweeps that open
+    # their own sessions) must not hold it open.
+    session.commit()
     return user
 
 

@@ -232,7 +232,8 @@ def process_upload(ctx: AppContext, upload_id: int) -> str:
 
 def sweep(ctx: AppContext, older_than: timedelta | None = None) -> list[int]:
     """Queue again every upload left without a proposal for ``older_than``; returns their ids."""
-    older_than = older_than or timedelta(seconds=ctx.settings.sweep_after_seconds)
+    if older_than is None:
+        older_than = timedelta(seconds=ctx.settings.sweep_after_seconds)
     now = utcnow()
     with ctx.database.session() as session:
         stuck = queries.stuck_uploads(session, now - older_than)

@@ -468,3 +468,75 @@ def make_phone(n: int) -> str:
 
 
 Call = Callable[..., Any]
+
+
+@dataclass
+class Flow:
+    """Steps of the flow through the services, for tests that need a test in some state."""
+
+    world: World
+
+    def claim(self, patient: User | None = None, code_index: int = 0, where: str = "a") -> Any:
+        from api.patients.schemas import Claim
+        from api.patients.service import claim
+
+        w = self.world
+        lat, lon = w.point_a if where == "a" else w.point_b
+        test = claim(
+            w.session,
+            w.ctx,
+            patient or w.patient_a,
+            Claim(code=w.codes[code_index], latitude=lat, longitude=lon),
+        )
+        w.session.commit()
+        return test
+
+    def upload(self, test: Any, patient: User | None = None, **kwargs: Any) -> Any:
+        w = self.world
+        kwargs.setdefault("idempotency_key", None)
+        kwargs.setdefault("taken_at", None)
+        upload, _ = readings_service.upload_photo(
+            w.session, w.ctx, patient or w.patient_a, test.id, png_photo(seed=test.id), **kwargs
+        )
+        w.session.commit()
+        readings_service.process_upload(w.ctx, upload.id)
+        w.session.expire_all()
+        return upload
+
+    def decide(
+        self, test: Any, decision: str = "confirm", clinician: User | None = None, **kw: Any
+    ) -> Any:
+        from api.patients.queries import latest_proposal
+        from api.reviews.schemas import ReviewIn
+        from api.reviews.service import decide
+        from api.scope import scope_for
+
+        w = self.world
+        clinician = clinician or (
+            w.clinician_a if test.region_code == w.region_a else w.clinician_b
+        )
+        proposal = latest_proposal(w.session, test.id)
+        assert proposal is not None
+        scope = scope_for(w.session, w.ctx, clinician)
+        review, _ = decide(
+            w.session, w.ctx, clinician, scope, proposal.id, ReviewIn(decision=decision, **kw)
+        )
+        w.session.commit()
+        return review
+
+    def released(
+        self, result: str, code_index: int, where: str = "a", patient: User | None = None
+    ) -> Any:
+        """A test taken to release with ``result`` (the fake pipeline proposes it)."""
+        reader = readings_service._reader
+        assert isinstance(reader, FakeReader)
+        reader.queue.append(result)
+        test = self.claim(patient, code_index, where)
+        self.upload(test, patient)
+        self.decide(test)
+        return test
+
+
+@pytest.fixture
+def flow(world: World) -> Flow:
+    return Flow(world)

@@ -1,0 +1,204 @@
+"""Uploads, proposals, retakes, the read-time window, and recovery from lost work."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+
+from api.audit.tables import AuditEntry
+from api.readings import service
+from api.readings.tables import Proposal, Upload
+
+
+def upload(client: TestClient, world: Any, test_id: int, photo: bytes, **headers: str) -> Any:
+    return client.post(
+        f"/api/tests/{test_id}/photos",
+        headers={**world.headers(world.patient_a), **headers},
+        files={"photo": ("photo.png", photo, "image/png")},
+    )
+
+
+def count(session: Any, table: Any) -> int:
+    return int(session.scalar(select(func.count()).select_from(table)))
+
+
+def test_retry_with_the_same_idempotency_key_returns_the_first_upload(
+    client: TestClient, world: Any, flow: Any, png: Any, fake_reader: Any
+) -> None:
+    test = flow.claim()
+    first = upload(client, world, test.id, png(), **{"Idempotency-Key": "retry-key-1"})
+    again = upload(client, world, test.id, png(), **{"Idempotency-Key": "retry-key-1"})
+    assert (first.status_code, again.status_code) == (202, 200)
+    assert first.json()["id"] == again.json()["id"]
+    assert count(world.session, Upload) == 1
+    assert fake_reader.calls == 1
+    other = upload(client, world, test.id, png(seed=9), **{"Idempotency-Key": "retry-key-1"})
+    assert other.status_code == 409
+    assert "different photo" in other.json()["detail"]
+
+
+def test_a_second_photo_while_one_is_in_review_is_refused(
+    client: TestClient, world: Any, flow: Any, png: Any
+) -> None:
+    test = flow.claim()
+    assert upload(client, world, test.id, png()).status_code == 202
+    second = upload(client, world, test.id, png(seed=2))
+    assert second.status_code == 409
+    assert "clinician" in second.json()["detail"]
+
+
+def test_retake_goes_back_to_the_patient_who_uploads_again(
+    client: TestClient, world: Any, flow: Any, png: Any, fake_reader: Any
+) -> None:
+    fake_reader.queue[:] = ["retake", "negative"]
+    test = flow.claim()
+    first = upload(client, world, test.id, png()).json()
+    assert first["test_status"] == "retake"
+    assert first["retake_reasons"] == ["The photo is blurred: hold the phone still."]
+    seen = client.get(f"/api/tests/{test.id}", headers=world.headers(world.patient_a)).json()
+    assert seen["retake_reasons"] == first["retake_reasons"]
+    # Retakes never reach the clinicians' queue.
+    queue = client.get("/api/reviews/queue", headers=world.headers(world.clinician_a)).json()
+    assert queue == []
+    second = upload(client, world, test.id, png(seed=3)).json()
+    assert (second["test_status"], second["proposal_status"]) == ("in_review", "ok")
+
+
+def test_clinician_asks_for_a_retake_with_a_reason(
+    client: TestClient, world: Any, flow: Any, png: Any
+) -> None:
+    test = flow.claim()
+    flow.upload(test)
+    proposal = client.get("/api/reviews/queue", headers=world.headers(world.clinician_a)).json()[0]
+    no_reason = client.post(
+        f"/api/proposals/{proposal['proposal_id']}/review",
+        headers=world.headers(world.clinician_a),
+        json={"decision": "retake"},
+    )
+    assert no_reason.status_code == 422
+    review = client.post(
+        f"/api/proposals/{proposal['proposal_id']}/review",
+        headers=world.headers(world.clinician_a),
+        json={"decision": "retake", "reason": "The window is out of focus."},
+    ).json()
+    assert review["released"] is False
+    seen = client.get(f"/api/tests/{test.id}", headers=world.headers(world.patient_a)).json()
+    assert (seen["status"], seen["result"]) == ("retake", None)
+    assert seen["retake_reasons"] == ["The window is out of focus."]
+    assert upload(client, world, test.id, png(seed=4)).status_code == 202
+
+
+def test_change_needs_a_result_and_a_reason_and_is_released(
+    client: TestClient, world: Any, flow: Any
+) -> None:
+    test = flow.claim()
+    flow.upload(test)
+    proposal_id = client.get("/api/reviews/queue", headers=world.headers(world.clinician_a)).json()[
+        0
+    ]["proposal_id"]
+    url = f"/api/proposals/{proposal_id}/review"
+    headers = world.headers(world.clinician_a)
+    for body in (
+        {"decision": "change", "reason": "faint"},
+        {"decision": "change", "result": "negative"},
+        {"decision": "change", "result": "positive", "reason": "same as proposed"},
+    ):
+        assert client.post(url, headers=headers, json=body).status_code == 422, body
+    changed = client.post(
+        url, headers=headers, json={"decision": "change", "result": "negative", "reason": "no T"}
+    )
+    assert changed.status_code == 200
+    assert changed.json()["result"] == "negative"
+    again = client.post(url, headers=headers, json={"decision": "confirm"})
+    assert again.status_code == 409
+    seen = client.get(f"/api/tests/{test.id}", headers=world.headers(world.patient_a)).json()
+    assert seen["result"] == "negative"
+    assert client.get("/api/reports", headers=world.headers(world.cdc_a)).json() == []
+
+
+def test_the_task_is_idempotent(world: Any, flow: Any, fake_reader: Any) -> None:
+    test = flow.claim()
+    stored = flow.upload(test)
+    assert service.process_upload(world.ctx, stored.id) == "skipped"
+    assert service.process_upload(world.ctx, 10_000_000) == "missing"
+    assert fake_reader.calls == 1
+    assert count(world.session, Proposal) == 1
+
+
+def test_a_crashed_reading_loses_no_upload_and_the_sweep_recovers_it(
+    client: TestClient, world: Any, flow: Any, png: Any, fake_reader: Any
+) -> None:
+    fake_reader.fail = True
+    test = flow.claim()
+    response = upload(client, world, test.id, png())
+    assert response.status_code == 202  # the photo is stored even though reading failed
+    body = response.json()
+    assert (body["test_status"], body["proposal_status"]) == ("reading", None)
+    assert world.ctx.photos.exists(body["photo_sha256"])
+    # Not stuck long enough yet: the sweep leaves it to the worker.
+    assert service.sweep(world.ctx) == []
+    fake_reader.fail = False
+    swept = client.post(
+        "/api/readings/sweep?older_than_seconds=0", headers=world.headers(world.operator)
+    )
+    assert swept.json() == {"requeued": [body["id"]]}
+    after = client.get(f"/api/uploads/{body['id']}", headers=world.headers(world.patient_a))
+    assert after.json()["proposal_status"] == "ok"
+    assert service.sweep(world.ctx, timedelta(0)) == []
+    actions = world.session.scalars(select(AuditEntry.action)).all()
+    assert "sweep" in actions
+
+
+def test_read_time_window_is_flagged(world: Any, flow: Any) -> None:
+    expected = {5: "early", 20: None, 45: "late"}
+    for index, (minutes, flag) in enumerate(expected.items()):
+        test = flow.claim(code_index=index)
+        test.claimed_at -= timedelta(hours=1)  # so that "45 minutes later" is in the past
+        world.session.commit()
+        stored = flow.upload(test, taken_at=test.claimed_at + timedelta(minutes=minutes))
+        assert stored.read_time_flag == flag, minutes
+        assert stored.minutes_after_claim == minutes
+
+
+def test_flag_reaches_the_clinician(client: TestClient, world: Any, flow: Any) -> None:
+    test = flow.claim()
+    flow.upload(test, taken_at=test.claimed_at + timedelta(minutes=2))
+    queue = client.get("/api/reviews/queue", headers=world.headers(world.clinician_a)).json()
+    assert queue[0]["read_time_flag"] == "early"
+    assert queue[0]["minutes_after_claim"] == 2
+
+
+def test_bad_uploads_are_refused_and_change_nothing(
+    client: TestClient, world: Any, flow: Any, png: Any
+) -> None:
+    test = flow.claim()
+    limit = len(png()) + 100
+    world.ctx.settings = world.ctx.settings.model_copy(update={"max_upload_bytes": limit})
+    big = png(width=400, height=400)
+    assert len(big) > limit
+    too_big = upload(client, world, test.id, big)
+    assert too_big.status_code == 413
+    not_image = upload(client, world, test.id, b"MZ\x90\x00 this is an executable" * 10)
+    assert not_image.status_code == 415
+    assert "photo" in not_image.json()["detail"]
+    empty = upload(client, world, test.id, b"")
+    assert empty.status_code == 422
+    future = client.post(
+        f"/api/tests/{test.id}/photos",
+        headers=world.headers(world.patient_a),
+        files={"photo": ("p.png", png(), "image/png")},
+        data={"taken_at": "2999-01-01T00:00:00Z"},
+    )
+    assert future.status_code == 422
+    stranger = client.post(
+        f"/api/tests/{test.id}/photos",
+        headers=world.headers(world.patient_b),
+        files={"photo": ("p.png", png(), "image/png")},
+    )
+    assert stranger.status_code == 403
+    assert count(world.session, Upload) == 0
+    world.session.refresh(test)
+    assert test.status == "awaiting_photo"
