@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING
@@ -37,8 +36,7 @@ class AppContext:
         if self._regions is None:
             from api.regions.geo import RegionIndex
 
-            path = self.settings.resolved_regions_file
-            self._regions = RegionIndex.from_geojson(json.loads(path.read_text(encoding="utf-8")))
+            self._regions = RegionIndex.from_file(self.settings.resolved_regions_file)
         return self._regions
 
     @cached_property

@@ -53,9 +53,7 @@ from pipeline.reading import LineReading, QualityIssue, Reading
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO_KIT = REPO / "datasets" / "kits" / "demo"
-REGIONS_FILE = Path(
-    os.environ.get("VIGIL_TEST_REGIONS_FILE") or REPO / "api" / "regions" / "demo_regions.geojson"
-)
+REGIONS_FILE = REPO / "api" / "regions" / "demo_regions.geojson"
 
 
 def database_url(tmp_dir: Path) -> str:

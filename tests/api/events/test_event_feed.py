@@ -1,0 +1,98 @@
+"""The real-time feed: scope, server-sent events, resuming with Last-Event-ID."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+
+def sse(text: str) -> list[dict[str, Any]]:
+    """Parse a server-sent-events body into its events."""
+    events = []
+    for block in text.replace("\r\n", "\n").split("\n\n"):
+        fields: dict[str, Any] = {}
+        for line in block.splitlines():
+            if line.startswith(":") or ":" not in line:
+                continue
+            key, _, value = line.partition(":")
+            fields[key] = value.strip()
+        if "data" in fields:
+            fields["data"] = json.loads(fields["data"])
+            events.append(fields)
+    return events
+
+
+def test_started_tests_reach_their_region_and_the_offices_above(
+    client: TestClient, world: Any, flow: Any
+) -> None:
+    test_a = flow.claim(code_index=0, where="a")
+    test_b = flow.claim(world.patient_b, code_index=1, where="b")
+
+    def seen(user: Any) -> list[int]:
+        events = client.get("/api/events", headers=world.headers(user)).json()
+        return [e["payload"]["test_id"] for e in events if e["kind"] == "test.started"]
+
+    assert seen(world.clinician_a) == [test_a.id]
+    assert seen(world.clinician_b) == [test_b.id]
+    assert seen(world.cdc_a) == [test_a.id]  # an office over A's district
+    assert seen(world.cdc_b) == [test_b.id]
+    assert seen(world.cdc_national) == [test_a.id, test_b.id]
+    payload = client.get("/api/events", headers=world.headers(world.cdc_a)).json()[0]["payload"]
+    assert set(payload) == {"test_id", "region_code", "product_code", "lot_number", "claimed_at"}
+
+
+def test_stream_sends_events_and_resumes_after_the_last_id(
+    client: TestClient, world: Any, flow: Any
+) -> None:
+    first = flow.claim(code_index=0)
+    second = flow.claim(code_index=1)
+    headers = world.headers(world.clinician_a)
+    with client.stream("GET", "/api/events/stream?after_id=0&limit=1", headers=headers) as r:
+        assert r.status_code == 200
+        assert r.headers["content-type"].startswith("text/event-stream")
+        events = sse(r.read().decode())
+    assert [e["event"] for e in events] == ["test.started"]
+    assert events[0]["data"]["test_id"] == first.id
+    resume = {**headers, "Last-Event-ID": events[0]["id"]}
+    with client.stream("GET", "/api/events/stream?limit=1", headers=resume) as r:
+        again = sse(r.read().decode())
+    assert again[0]["data"]["test_id"] == second.id
+    assert int(again[0]["id"]) > int(events[0]["id"])
+
+
+def test_stream_picks_up_events_written_while_it_waits(
+    client: TestClient, world: Any, flow: Any
+) -> None:
+    """Events come from the table, so an event committed by any process is delivered."""
+    import threading
+    import time
+
+    headers = world.headers(world.cdc_national)
+    start = client.get("/api/events", headers=headers).json()
+    after = start[-1]["id"] if start else 0
+    body: list[str] = []
+
+    def listen() -> None:
+        url = f"/api/events/stream?after_id={after}&limit=1"
+        with client.stream("GET", url, headers=headers) as r:
+            body.append(r.read().decode())
+
+    listener = threading.Thread(target=listen)
+    listener.start()
+    time.sleep(0.2)
+    test = flow.claim(code_index=2)
+    listener.join(timeout=10)
+    assert not listener.is_alive()
+    assert sse(body[0])[0]["data"]["test_id"] == test.id
+
+
+def test_positive_report_event(client: TestClient, world: Any, flow: Any) -> None:
+    test = flow.released("positive", code_index=0)
+    negative = flow.released("negative", code_index=1)
+    events = client.get("/api/events", headers=world.headers(world.cdc_national)).json()
+    reports = [e for e in events if e["kind"] == "report.positive"]
+    assert [e["payload"]["test_id"] for e in reports] == [test.id]
+    assert negative.id not in [e["payload"]["test_id"] for e in reports]
+    assert client.get("/api/events", headers=world.headers(world.cdc_b)).json() == []

@@ -1,0 +1,290 @@
+"""Bad input anywhere: a 4xx with a message, and nothing changed."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+
+from api.audit.tables import AuditEntry
+from api.batches.tables import Batch, Unit
+from api.organisations.tables import Manufacturer
+from api.patients.tables import Patient, SelfTest
+from api.products.tables import Product
+
+DEMO_KIT = Path(__file__).resolve().parents[2] / "datasets" / "kits" / "demo"
+
+
+def snapshot(session: Any) -> dict[str, Any]:
+    session.expire_all()
+    tables = (AuditEntry, Batch, Manufacturer, Patient, Product, SelfTest)
+    counts = {t.__tablename__: session.scalar(select(func.count()).select_from(t)) for t in tables}
+    counts["units"] = sorted(session.execute(select(Unit.code, Unit.state)).all())
+    return counts
+
+
+def refused(response: Any, status: int) -> str:
+    assert response.status_code == status, response.text
+    detail = response.json()["detail"]
+    assert detail
+    return json.dumps(detail)
+
+
+def claim_body(world: Any, code: str, where: str = "a") -> dict[str, Any]:
+    lat, lon = world.point_a if where == "a" else world.point_b
+    return {"code": code, "latitude": lat, "longitude": lon}
+
+
+def test_malformed_json_and_wrong_types(client: TestClient, world: Any) -> None:
+    before = snapshot(world.session)
+    patient = {**world.headers(world.patient_a), "Content-Type": "application/json"}
+    refused(client.post("/api/tests", headers=patient, content=b'{"code": "AB'), 422)
+    detail = refused(
+        client.post(
+            "/api/tests",
+            headers=patient,
+            json={"code": world.codes[0], "latitude": "north", "longitude": 500},
+        ),
+        422,
+    )
+    assert "latitude" in detail
+    assert "longitude" in detail
+    refused(client.post("/api/tests", headers=patient, json=[1, 2]), 422)
+    refused(
+        client.post(
+            "/api/tests", headers=patient, json={**claim_body(world, world.codes[0]), "x": 1}
+        ),
+        422,
+    )
+    assert snapshot(world.session) == before
+
+
+def test_unit_codes_unknown_mistyped_reused_expired_revoked(
+    client: TestClient, world: Any, flow: Any
+) -> None:
+    patient = world.headers(world.patient_a)
+    # A mistyped code: the check character catches it.
+    typo = world.codes[0][:-2] + world.codes[0][-1] + world.codes[0][-2]
+    if typo != world.codes[0]:
+        assert "check" in refused(client.get(f"/api/units/{typo}"), 422)
+    refused(client.get("/api/units/not-a-code"), 422)
+    from api.unit_codes import new_codes
+
+    unknown = new_codes(1)[0]
+    assert "unknown" in refused(client.get(f"/api/units/{unknown}"), 404)
+    before = snapshot(world.session)
+    refused(client.post("/api/tests", headers=patient, json=claim_body(world, unknown)), 404)
+    assert snapshot(world.session) == before
+
+    flow.claim(code_index=0)
+    before = snapshot(world.session)
+    reuse = client.post(
+        "/api/tests", headers=world.headers(world.patient_b), json=claim_body(world, world.codes[0])
+    )
+    assert "one test only" in refused(reuse, 409)
+    assert snapshot(world.session) == before
+
+    revoke = client.post(
+        f"/api/batches/{world.batch.id}/revoke",
+        headers=world.headers(world.maker),
+        json={"reason": "contaminated lot", "serials": list(range(1, 21))},
+    )
+    assert revoke.status_code == 200
+    assert revoke.json()["revoked"] == 19  # the claimed unit stays as it is
+    lookup = client.get(f"/api/units/{world.codes[1]}").json()
+    assert lookup["state"] == "revoked"
+    before = snapshot(world.session)
+    revoked = client.post("/api/tests", headers=patient, json=claim_body(world, world.codes[1]))
+    assert "contaminated lot" in refused(revoked, 409)
+    assert snapshot(world.session) == before
+
+
+def test_expired_unit(client: TestClient, world: Any) -> None:
+    world.batch.expiry_date = date.today() - timedelta(days=1)
+    world.session.commit()
+    assert client.get(f"/api/units/{world.codes[0]}").json()["state"] == "expired"
+    before = snapshot(world.session)
+    response = client.post(
+        "/api/tests", headers=world.headers(world.patient_a), json=claim_body(world, world.codes[0])
+    )
+    assert "expired" in refused(response, 409)
+    assert snapshot(world.session) == before
+
+
+def test_location_outside_every_region(client: TestClient, world: Any) -> None:
+    before = snapshot(world.session)
+    response = client.post(
+        "/api/tests",
+        headers=world.headers(world.patient_a),
+        json={"code": world.codes[0], "latitude": -80.0, "longitude": -170.0},
+    )
+    assert "outside" in refused(response, 422)
+    assert snapshot(world.session) == before
+
+
+@pytest.mark.parametrize(
+    ("national_id", "phone", "field"),
+    [
+        ("110101199001010075", "+86 138 0013 8000", "national_id"),  # wrong check digit
+        ("12345", "+86 138 0013 8000", "national_id"),
+        ("110101199001010074", "12", "phone"),
+    ],
+)
+def test_bad_national_id_or_phone(
+    client: TestClient, world: Any, national_id: str, phone: str, field: str
+) -> None:
+    before = snapshot(world.session)
+    response = client.post(
+        "/api/patients",
+        json={
+            "name": "Zhang Wei",
+            "national_id": national_id,
+            "phone": phone,
+            "username": "zhangwei",
+            "password": "correct horse battery",
+        },
+    )
+    assert field in refused(response, 422)
+    assert snapshot(world.session) == before
+
+
+def test_duplicate_patient_and_username(client: TestClient, world: Any) -> None:
+    body = {
+        "name": "Again",
+        "national_id": world.national_id_a,
+        "phone": "+86 138 0013 8000",
+        "username": "someone-new",
+        "password": "correct horse battery",
+    }
+    refused(client.post("/api/patients", json=body), 409)
+    from api.identity import make_test_id
+
+    taken = {**body, "national_id": make_test_id(55), "username": "patient0"}
+    assert "taken" in refused(client.post("/api/patients", json=taken), 409)
+
+
+def kit_files(kit: Any, template: bytes | None = None) -> dict[str, Any]:
+    kit_bytes = kit if isinstance(kit, bytes) else json.dumps(kit).encode()
+    template = template if template is not None else (DEMO_KIT / "template.png").read_bytes()
+    return {
+        "kit": ("kit.json", kit_bytes, "application/json"),
+        "template": ("template.png", template, "image/png"),
+    }
+
+
+def test_bad_kit_files(client: TestClient, world: Any) -> None:
+    maker = world.headers(world.maker)
+    good = json.loads((DEMO_KIT / "kit.json").read_text())
+    good["product_code"] = "NEW-KIT"
+    cert = {"registration_certificate_no": "REG-2024-001"}
+    before = snapshot(world.session)
+    cases = [
+        (kit_files(b"{not json"), "JSON"),
+        (kit_files({**good, "spec": "rdt-kit/9"}), "spec"),
+        (kit_files({**good, "lines": good["lines"][:1]}), "lines"),
+        (kit_files(good, template=b"GIF89a not a png"), "template"),
+    ]
+    for files, word in cases:
+        detail = refused(client.post("/api/products", headers=maker, files=files, data=cert), 422)
+        assert word in detail, detail
+    wrong_cert = client.post(
+        "/api/products",
+        headers=maker,
+        files=kit_files(good),
+        data={"registration_certificate_no": "NOT-MINE"},
+    )
+    assert "certificate" in refused(wrong_cert, 422)
+    duplicate = client.post(
+        "/api/products",
+        headers=maker,
+        files=kit_files({**good, "product_code": "DEMO-COV-AG"}),
+        data=cert,
+    )
+    refused(duplicate, 409)
+    assert snapshot(world.session) == before
+
+
+def test_bad_batches(client: TestClient, world: Any) -> None:
+    maker = world.headers(world.maker)
+    base = {
+        "product_id": world.product.id,
+        "lot_number": "LOT-NEW",
+        "quantity": 10,
+        "expiry_date": (date.today() + timedelta(days=30)).isoformat(),
+    }
+    before = snapshot(world.session)
+    refused(client.post("/api/batches", headers=maker, json={**base, "quantity": 0}), 422)
+    refused(client.post("/api/batches", headers=maker, json={**base, "quantity": "ten"}), 422)
+    past = {**base, "expiry_date": "2000-01-01"}
+    assert "future" in refused(client.post("/api/batches", headers=maker, json=past), 422)
+    dup = {**base, "lot_number": "LOT-A1"}
+    assert "already" in refused(client.post("/api/batches", headers=maker, json=dup), 409)
+    missing = {**base, "product_id": 999_999}
+    refused(client.post("/api/batches", headers=maker, json=missing), 404)
+    assert snapshot(world.session) == before
+
+
+def test_manufacturer_review_and_documents(client: TestClient, world: Any) -> None:
+    operator = world.headers(world.operator)
+    url = f"/api/manufacturers/{world.manufacturer.id}"
+    assert "reason" in refused(
+        client.post(f"{url}/review", headers=operator, json={"decision": "reject"}), 422
+    )
+    refused(client.post(f"{url}/review", headers=operator, json={"decision": "maybe"}), 422)
+    exe = client.post(
+        f"{url}/documents",
+        headers=world.headers(world.maker),
+        files={"file": ("x.pdf", b"MZ\x90\x00", "application/pdf")},
+    )
+    refused(exe, 415)
+    rejected = client.post(
+        f"{url}/review", headers=operator, json={"decision": "reject", "reason": "licence expired"}
+    )
+    assert rejected.json()["status"] == "rejected"
+    # A rejected manufacturer goes no further.
+    blocked = client.post(
+        "/api/batches",
+        headers=world.headers(world.maker),
+        json={
+            "product_id": world.product.id,
+            "lot_number": "AFTER",
+            "quantity": 1,
+            "expiry_date": (date.today() + timedelta(days=30)).isoformat(),
+        },
+    )
+    assert "rejected" in refused(blocked, 403)
+
+
+def test_wrong_credentials(client: TestClient, world: Any) -> None:
+    bad = client.post("/api/auth/token", data={"username": "operator", "password": "wrong"})
+    assert refused(bad, 401)
+    nobody = client.post("/api/auth/token", data={"username": "nobody", "password": "wrong"})
+    assert nobody.json() == bad.json()  # no hint which part was wrong
+    garbage = client.get("/api/me", headers={"Authorization": "Bearer garbage"})
+    refused(garbage, 401)
+
+
+def test_staff_accounts_need_their_organisation(client: TestClient, world: Any) -> None:
+    operator = world.headers(world.operator)
+    body = {
+        "username": "lonely",
+        "password": "correct horse battery",
+        "display_name": "Lonely",
+        "role": "clinician",
+    }
+    assert "institution" in refused(client.post("/api/users", headers=operator, json=body), 422)
+    body["role"] = "cdc_officer"
+    assert "cdc_office" in refused(client.post("/api/users", headers=operator, json=body), 422)
+    body["role"] = "patient"  # patients register themselves
+    refused(client.post("/api/users", headers=operator, json=body), 422)
+    unknown_region = client.post(
+        "/api/institutions",
+        headers=operator,
+        json={"name": "X", "region_code": "XX", "address": "Y"},
+    )
+    assert "region" in refused(unknown_region, 422)
