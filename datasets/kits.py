@@ -20,6 +20,7 @@ requested flow; print (labels, brand) is drawn upright in the template.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from collections.abc import Sequence
@@ -625,9 +626,23 @@ def _draw_cassette(
     else:  # no room across: print it between the well and the window
         sx, sy = frame.point(u_well + well_along / 2 + 0.8 + letter / ppm * 0.6, vc)
     canvas.text("S", sx, sy, letter, ink, bold=True)
+    # Line names: small enough not to run into each other, clear of the window rim.
+    spacing = min(b - a for a, b in itertools.pairwise(positions))
+    right = label_side_v > v_win
     for pos, nm in zip(positions, names, strict=True):
-        lx, ly = frame.point(u_win + pos, label_side_v)
-        canvas.text(nm, lx, ly, letter * (0.85 if len(nm) > 1 else 1.0), ink)
+        h = letter * (0.85 if len(nm) > 1 else 1.0)
+        if frame.long_axis_vertical:  # names run across the flow, stacked along it
+            h = min(h, 0.6 * spacing * ppm)
+            half = 0.5 * 0.95 * len(nm) * h / ppm
+        else:  # names run along the flow, side by side
+            h = min(h, 0.8 * spacing * ppm / (0.95 * len(nm)))
+            half = 0.5 * h / ppm
+        h = max(h, 1.2 * ppm)
+        gap = rim + 0.5 + half
+        v_lab = v_win + window_wid + gap if right else v_win - gap
+        v_lab = float(np.clip(v_lab, half + 0.6, width - half - 0.6))
+        lx, ly = frame.point(u_win + pos, v_lab)
+        canvas.text(nm, lx, ly, h, ink)
     brand = _BRANDS[rng.integers(len(_BRANDS))]
     brand_v = v_win - 3.5 if label_side_v > v_win else v_win + window_wid + 3.5
     brand_v = float(np.clip(brand_v, 2.0, width - 2.0))

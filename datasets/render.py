@@ -373,7 +373,7 @@ def _render_face(
     face = np.clip(cv2.resize(premul, size, interpolation=interp), 0, None)
 
     # Plastic tint: the same product comes in differently tinted mouldings and light.
-    tint = np.exp(rng.normal(0, 0.04, 3)).astype(np.float32) * rng.uniform(0.9, 1.02)
+    tint = np.exp(rng.normal(0, 0.06, 3)).astype(np.float32) * rng.uniform(0.85, 1.03)
     face[..., :3] *= np.minimum(tint, 1.05)
     body_mask = alpha > 0.99
     body = (
