@@ -15,6 +15,7 @@ from api.unit_codes.codes import (
     new_codes,
     normalize,
     qr_payload,
+    unit_link_prefix,
     validate,
 )
 from api.unit_codes.exports import (
@@ -55,5 +56,6 @@ __all__ = [
     "qr_payload",
     "qr_png",
     "qr_svg",
+    "unit_link_prefix",
     "validate",
 ]

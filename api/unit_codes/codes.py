@@ -38,6 +38,7 @@ from __future__ import annotations
 import itertools
 import secrets
 import string
+from functools import lru_cache
 from urllib.parse import unquote, urlsplit
 
 import numpy as np
@@ -233,14 +234,22 @@ def qr_payload(code: str, base_url: str | None = None) -> str:
     'https://vigil.example.org/u/K7QX-9M2D-AB3F-GH45J'
     """
     canonical = validate(code)
-    if base_url is None:
-        return canonical
+    return canonical if base_url is None else unit_link_prefix(base_url) + canonical
+
+
+@lru_cache(maxsize=8)
+def unit_link_prefix(base_url: str) -> str:
+    """What precedes the code in a unit link: ``<base_url>/u/``, once ``base_url`` is checked.
+
+    >>> unit_link_prefix("https://vigil.example.org/")
+    'https://vigil.example.org/u/'
+    """
     parts = urlsplit(base_url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ValueError(f"base_url must be an http(s) address, got {base_url!r}")
     if parts.query or parts.fragment:
         raise ValueError(f"base_url must not carry a query or fragment, got {base_url!r}")
-    return f"{base_url.rstrip('/')}{URL_PATH_PREFIX}{canonical}"
+    return base_url.rstrip("/") + URL_PATH_PREFIX
 
 
 def code_from_scan(text: str) -> str:

@@ -7,7 +7,8 @@ to the server when ``base_url`` is given.
 
 QR symbols come from zxing-cpp's writer (the zint library underneath), which is
 already a dependency for reading codes and makes a symbol, mask selection
-included, in about 0.2 ms: 10 to 20 times faster than pure-Python encoders. The
+included, in about 0.25 ms: 5 to 15 times faster than segno, the quickest
+pure-Python encoder. The
 label sheet draws each QR code as vector rectangles (one per horizontal run of
 dark modules) straight into the PDF, so a sheet of 1,000 labels needs no raster
 images and prints sharply at any resolution.
@@ -35,7 +36,7 @@ from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.cidfonts import UnicodeCIDFont
 from reportlab.pdfgen.canvas import Canvas
 
-from api.unit_codes.codes import qr_payload, validate
+from api.unit_codes.codes import qr_payload, unit_link_prefix, validate
 
 CSV_COLUMNS = ("serial", "code", "qr_payload", "lot", "expiry", "product_code")
 QR_ERROR = "M"  # 15 % of the symbol may be damaged or smudged and still read
@@ -66,6 +67,7 @@ def iter_codes_csv(
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
+    prefix = "" if base_url is None else unit_link_prefix(base_url)
     iterator = iter(rows)
     while True:
         for row in islice(iterator, chunk_rows):
@@ -74,7 +76,7 @@ def iter_codes_csv(
                 (
                     row.serial,
                     code,
-                    qr_payload(code, base_url),
+                    prefix + code,
                     row.lot,
                     row.expiry.isoformat() if row.expiry else "",
                     row.product_code,
