@@ -205,20 +205,16 @@ def _random_symbols(n: int) -> np.ndarray:
 
 def _format_batch(data: np.ndarray) -> list[str]:
     n = len(data)
+    times2 = np.array(_TIMES2, dtype=np.uint8)
     interim = np.zeros(n, dtype=np.uint8)
     for column in data.T:  # the check, vectorised over codes
-        interim = _times2_array(interim) ^ column
-    symbols = np.column_stack([data, _times2_array(interim)])
+        interim = times2[interim] ^ column
+    symbols = np.column_stack([data, times2[interim]])
     ascii_alphabet = np.frombuffer(ALPHABET.encode("ascii"), dtype=np.uint8)
     chars = ascii_alphabet[symbols]
     chars = np.insert(chars, list(_DASH_AFTER), ord("-"), axis=1)
     text = chars.tobytes().decode("ascii")
     return [text[i : i + FORMATTED_LENGTH] for i in range(0, len(text), FORMATTED_LENGTH)]
-
-
-def _times2_array(values: np.ndarray) -> np.ndarray:
-    doubled = values.astype(np.uint8) << 1
-    return np.where(doubled & 0b100000, doubled ^ _GF32_POLY, doubled).astype(np.uint8)
 
 
 def qr_payload(code: str, base_url: str | None = None) -> str:
