@@ -325,7 +325,11 @@ class RegionIndex:
     def locate_many(
         self, latitudes: Sequence[float] | np.ndarray, longitudes: Sequence[float] | np.ndarray
     ) -> list[str | None]:
-        """:meth:`locate` for many points at once (one vectorised tree query per level)."""
+        """:meth:`locate` for many points at once.
+
+        One vectorised query of the leaf regions' tree, then one of the larger
+        regions' tree for the points no leaf covers.
+        """
         lat = np.asarray(latitudes, dtype=float).ravel()
         lon = np.asarray(longitudes, dtype=float).ravel()
         if lat.shape != lon.shape:
@@ -337,9 +341,9 @@ class RegionIndex:
             if todo.size == 0:
                 break
             hits = tree.best(shapely.points(lon[todo], lat[todo]))
-            for point, code in hits.items():
-                found[int(todo[point])] = code
-            todo = todo[[found[int(i)] is None for i in todo]]
+            for position, code in hits.items():
+                found[int(todo[position])] = code
+            todo = np.delete(todo, list(hits))
         return found
 
     # Export ----------------------------------------------------------------
