@@ -45,7 +45,7 @@ class Database:
         self.bind = bind
         # A test binds one connection in an outer transaction; sessions then
         # work in savepoints and everything is rolled back at the end.
-        mode = "create_savepoint" if isinstance(bind, Connection) else "conservative_savepoint"
+        mode = "create_savepoint" if isinstance(bind, Connection) else "conditional_savepoint"
         self.sessionmaker = sessionmaker(
             bind=bind, expire_on_commit=False, join_transaction_mode=mode
         )

@@ -3,9 +3,20 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
+from pathlib import Path
 from typing import Any
 
 from fastapi.testclient import TestClient
+
+import api.accounts.service as accounts
+from api.accounts.tables import Role
+from api.app import create_app
+from api.config import Settings, new_secrets
+from api.context import AppContext
+from api.db import upgrade
+from api.events.service import publish
 
 
 def sse(text: str) -> list[dict[str, Any]]:
@@ -62,30 +73,44 @@ def test_stream_sends_events_and_resumes_after_the_last_id(
     assert int(again[0]["id"]) > int(events[0]["id"])
 
 
-def test_stream_picks_up_events_written_while_it_waits(
-    client: TestClient, world: Any, flow: Any
-) -> None:
-    """Events come from the table, so an event committed by any process is delivered."""
-    import threading
-    import time
+def test_stream_picks_up_events_written_while_it_waits(tmp_path: Path) -> None:
+    """Events come from the table, so one committed by another process is delivered.
 
-    headers = world.headers(world.cdc_national)
-    start = client.get("/api/events", headers=headers).json()
-    after = start[-1]["id"] if start else 0
+    Runs on a database file of its own: the shared test connection cannot be
+    used from two threads at once.
+    """
+    settings = Settings(mode="test", data_dir=tmp_path, event_poll_seconds=0.02, **new_secrets())
+    upgrade(settings)
+    ctx = AppContext.from_settings(settings)
+    with ctx.database.transaction() as session:
+        operator = accounts.create_user(
+            session,
+            username="watcher",
+            password="correct horse battery",
+            role=Role.operator,
+            display_name="Watcher",
+        )
+        token, _ = accounts.issue_token(session, ctx, operator)
     body: list[str] = []
+    with TestClient(create_app(context=ctx)) as client:
 
-    def listen() -> None:
-        url = f"/api/events/stream?after_id={after}&limit=1"
-        with client.stream("GET", url, headers=headers) as r:
-            body.append(r.read().decode())
+        def listen() -> None:
+            url = "/api/events/stream?limit=1"
+            headers = {"Authorization": f"Bearer {token}"}
+            with client.stream("GET", url, headers=headers) as r:
+                body.append(r.read().decode())
 
-    listener = threading.Thread(target=listen)
-    listener.start()
-    time.sleep(0.2)
-    test = flow.claim(code_index=2)
-    listener.join(timeout=10)
-    assert not listener.is_alive()
-    assert sse(body[0])[0]["data"]["test_id"] == test.id
+        listener = threading.Thread(target=listen)
+        listener.start()
+        time.sleep(0.3)  # the stream is now waiting, past the newest event
+        with ctx.database.transaction() as session:  # "another process"
+            publish(session, "test.started", "DL-N-01-01", {"test_id": 42})
+        listener.join(timeout=10)
+        assert not listener.is_alive()
+    ctx.database.bind.dispose()  # type: ignore[union-attr]
+    events = sse(body[0])
+    assert events[0]["data"]["test_id"] == 42
+    assert events[0]["event"] == "test.started"
 
 
 def test_positive_report_event(client: TestClient, world: Any, flow: Any) -> None:
