@@ -273,9 +273,8 @@ def kits_from_args(args: argparse.Namespace) -> list[KitLike]:
     return kits or [DEMO_KIT]
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Command-line entry: ``python -m datasets.generate --out DIR [...]``."""
-    args = build_parser().parse_args(argv)
+def run(args: argparse.Namespace) -> int:
+    """Generate the set an argument namespace of :func:`build_parser` describes."""
     labels = generate(
         args.out,
         kits_from_args(args),
@@ -287,6 +286,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     print(labels)
     return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command-line entry: ``python -m datasets.generate --out DIR [...]``."""
+    return run(build_parser().parse_args(argv))
 
 
 if __name__ == "__main__":

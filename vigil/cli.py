@@ -77,6 +77,8 @@ def _write_explanation(stem: Path, reading: Reading) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from datasets import generate
+
     parser = argparse.ArgumentParser(prog="vigil", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -85,6 +87,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--explain", metavar="DIR", help="also write the window and profile plot here")
     p.add_argument("photos", nargs="+", help="photo files or folders of photos")
     p.set_defaults(func=_cmd_read)
+
+    p = sub.add_parser("generate", help="render a labelled synthetic photo set")
+    generate.build_parser(p)
+    p.set_defaults(func=generate.run)
     return parser
 
 
