@@ -43,6 +43,8 @@ class Settings(BaseSettings):
     database_url: str | None = None
     celery_broker_url: str | None = None
     celery_result_backend: str | None = None
+    # Queue the readings go to; separate deployments (or test runs) on one broker differ here.
+    celery_queue: str = "vigil"
     photo_dir: Path | None = None
     document_dir: Path | None = None
     regions_file: Path | None = None

@@ -30,6 +30,7 @@ def configure(settings: Settings) -> None:
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         task_ignore_result=True,
+        task_default_queue=settings.celery_queue,
         worker_prefetch_multiplier=1,
         task_serializer="json",
         accept_content=["json"],

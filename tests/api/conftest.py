@@ -344,6 +344,12 @@ def pick_regions(index: Any, geojson: dict[str, Any]) -> tuple[str, str, str]:
 
 
 @pytest.fixture
+def world_builder() -> Callable[..., World]:
+    """``build_world(ctx, session)``, for tests that bring their own database."""
+    return build_world
+
+
+@pytest.fixture
 def world(ctx: AppContext, session: Session) -> World:
     return build_world(ctx, session)
 

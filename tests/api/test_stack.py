@@ -1,0 +1,279 @@
+"""The production stack: PostgreSQL, Redis and real Celery worker processes.
+
+Skipped, saying why, when PostgreSQL (127.0.0.1:5432, trust auth, user postgres)
+or Redis (127.0.0.1:6379) cannot be reached. Uses its own database
+(``vigil_stack``) and Redis database 15, and a queue of its own.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from api.config import Settings, new_secrets
+from api.context import AppContext
+from api.db import upgrade
+
+pytestmark = pytest.mark.stack
+
+PG_URL = os.environ.get(
+    "VIGIL_STACK_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/vigil_stack"
+)
+REDIS_URL = os.environ.get("VIGIL_STACK_REDIS_URL", "redis://127.0.0.1:6379/15")
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+
+
+def reachable(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="module")
+def services() -> None:
+    missing = [
+        name
+        for name, port in (("PostgreSQL", 5432), ("Redis", 6379))
+        if not reachable("127.0.0.1", port)
+    ]
+    if missing:
+        pytest.skip(f"{' and '.join(missing)} not reachable on 127.0.0.1 (start them to run)")
+
+
+def real_pipeline() -> bool:
+    try:
+        return importlib.util.find_spec("pipeline.read") is not None and bool(
+            __import__("pipeline.read")
+        )
+    except ImportError:
+        return False
+
+
+def fresh_database(url: str) -> None:
+    from sqlalchemy import create_engine
+    from sqlalchemy.engine import make_url
+
+    target = make_url(url)
+    admin = create_engine(
+        target.set(database="postgres"), isolation_level="AUTOCOMMIT", pool_pre_ping=True
+    )
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{target.database}" WITH (FORCE)')
+        conn.exec_driver_sql(f'CREATE DATABASE "{target.database}"')
+    admin.dispose()
+
+
+@pytest.fixture
+def stack(services: None, tmp_path: Path) -> Iterator[tuple[AppContext, dict[str, str]]]:
+    """Settings for PostgreSQL + Redis, the schema migrated, and the workers' environment."""
+    import redis
+
+    fresh_database(PG_URL)
+    redis.Redis.from_url(REDIS_URL).flushdb()
+    keys = new_secrets()
+    queue = f"vigil-test-{os.getpid()}"
+    settings = Settings(
+        mode="test",
+        data_dir=tmp_path,
+        database_url=PG_URL,
+        celery_broker_url=REDIS_URL,
+        celery_queue=queue,
+        **keys,
+    )
+    upgrade(settings)
+    ctx = AppContext.from_settings(settings)
+    env = {
+        **os.environ,
+        "VIGIL_MODE": "test",
+        "VIGIL_DATA_DIR": str(tmp_path),
+        "DATABASE_URL": PG_URL,
+        "CELERY_BROKER_URL": REDIS_URL,
+        "CELERY_QUEUE": queue,
+        "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
+    }
+    yield ctx, env
+    ctx.database.bind.dispose()  # type: ignore[union-attr]
+
+
+class Worker:
+    """A ``celery worker`` subprocess with two processes, started and stopped on demand."""
+
+    def __init__(self, env: dict[str, str], fake: str | None) -> None:
+        self.env = env
+        self.fake = fake
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        args = [sys.executable, str(HERE / "stack_worker.py")]
+        if self.fake:
+            args.append(f"--fake={self.fake}")
+        args += ["--concurrency=2", "--pool=prefork", "--loglevel=INFO", "--without-gossip"]
+        args += ["--without-mingle", "--without-heartbeat"]
+        self.process = subprocess.Popen(
+            args, env=self.env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        )
+
+    def stop(self) -> str:
+        if self.process is None:
+            return ""
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            out, _ = self.process.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            out, _ = self.process.communicate()
+        self.process = None
+        return out.decode(errors="replace")
+
+
+def wait_for(check: Callable[[], Any], timeout: float = 90.0, what: str = "") -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.25)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def upload_photo(client: TestClient, world: Any, test_id: int, photo: bytes) -> dict[str, Any]:
+    response = client.post(
+        f"/api/tests/{test_id}/photos",
+        headers={**world.headers(world.patient_a), "Idempotency-Key": f"stack-upload-{test_id}"},
+        files={"photo": ("photo.jpg", photo, "image/jpeg")},
+    )
+    assert response.status_code == 202, response.text
+    return response.json()  # type: ignore[no-any-return]
+
+
+def proposal_of(client: TestClient, world: Any, upload_id: int) -> str | None:
+    body = client.get(f"/api/uploads/{upload_id}", headers=world.headers(world.patient_a)).json()
+    return body["proposal_status"]  # type: ignore[no-any-return]
+
+
+def a_photo(world: Any, code: str) -> tuple[bytes, str | None]:
+    """A synthetic photo of a positive unit, and the stand-in result when no pipeline is here."""
+    if not real_pipeline():
+        import cv2
+        import numpy as np
+
+        ok, jpeg = cv2.imencode(".jpg", np.full((120, 160, 3), 200, np.uint8))
+        assert ok
+        return jpeg.tobytes(), "positive"
+    import numpy as np
+
+    from datasets.render import render_photo
+    from pipeline.kit import load_kit
+
+    kit = load_kit(REPO / "datasets" / "kits" / "demo" / "kit.json")
+    photo = render_photo(
+        kit, np.random.default_rng(11), od={"T": 0.5, "C": 0.8}, code=code, size=(1600, 1200)
+    )
+    return photo.jpeg, None
+
+
+def test_flow_on_postgres_redis_and_celery_workers(
+    stack: tuple[AppContext, dict[str, str]], world_builder: Callable[..., Any]
+) -> None:
+    ctx, env = stack
+    with ctx.database.session() as session:
+        world = world_builder(ctx, session)
+        photo, fake = a_photo(world, world.codes[0])
+        worker = Worker(env, fake)
+        worker.start()
+        try:
+            with TestClient(create_app(context=ctx)) as client:
+                lat, lon = world.point_a
+                test = client.post(
+                    "/api/tests",
+                    headers=world.headers(world.patient_a),
+                    json={"code": world.codes[0], "latitude": lat, "longitude": lon},
+                ).json()
+                upload = upload_photo(client, world, test["id"], photo)
+                # Queued to Redis, not read in the request.
+                assert upload["test_status"] == "reading"
+                status = wait_for(
+                    lambda: proposal_of(client, world, upload["id"]), what="the proposal"
+                )
+                assert status == "ok"
+                clinician = world.headers(world.clinician_a)
+                queue = client.get("/api/reviews/queue", headers=clinician).json()
+                assert [q["test_id"] for q in queue] == [test["id"]]
+                assert queue[0]["proposed_result"] == "positive"
+                review = client.post(
+                    f"/api/proposals/{queue[0]['proposal_id']}/review",
+                    headers=clinician,
+                    json={"decision": "confirm"},
+                )
+                assert review.status_code == 200, review.text
+                mine = client.get(
+                    f"/api/tests/{test['id']}", headers=world.headers(world.patient_a)
+                ).json()
+                assert mine["result"] == "positive"
+                cdc = world.headers(world.cdc_national)
+                cases = client.get("/api/cdc/positives", headers=cdc).json()
+                assert [c["national_id"] for c in cases] == [world.national_id_a]
+                with client.stream(
+                    "GET", "/api/events/stream?after_id=0&limit=2", headers=cdc
+                ) as r:
+                    text = r.read().decode()
+                assert "event: test.started" in text
+                assert "event: report.positive" in text
+                stats = client.get("/api/stats", headers=cdc).json()
+                assert stats["by_result"]["positive"] == 1
+        finally:
+            log = worker.stop()
+        assert "vigil.read_upload" in log
+
+
+def test_lost_message_is_recovered_by_the_sweep(
+    stack: tuple[AppContext, dict[str, str]], world_builder: Callable[..., Any]
+) -> None:
+    """No worker runs while the photo is uploaded and its message is lost from the broker:
+    the photo is safe in the database and the folder, and the sweep queues it again."""
+    import redis
+
+    ctx, env = stack
+    with ctx.database.session() as session:
+        world = world_builder(ctx, session)
+        photo, fake = a_photo(world, world.codes[1])
+        with TestClient(create_app(context=ctx)) as client:
+            lat, lon = world.point_a
+            test = client.post(
+                "/api/tests",
+                headers=world.headers(world.patient_a),
+                json={"code": world.codes[1], "latitude": lat, "longitude": lon},
+            ).json()
+            upload = upload_photo(client, world, test["id"], photo)
+            redis.Redis.from_url(REDIS_URL).flushdb()  # the message is gone
+            worker = Worker(env, fake)
+            worker.start()
+            try:
+                time.sleep(3)
+                assert proposal_of(client, world, upload["id"]) is None
+                swept = client.post(
+                    "/api/readings/sweep?older_than_seconds=0",
+                    headers=world.headers(world.operator),
+                ).json()
+                assert swept == {"requeued": [upload["id"]]}
+                status = wait_for(
+                    lambda: proposal_of(client, world, upload["id"]), what="the swept proposal"
+                )
+                assert status == "ok"
+            finally:
+                worker.stop()
