@@ -20,8 +20,17 @@ _context: AppContext | None = None
 
 def configure(settings: Settings) -> None:
     """Point the Celery app at ``settings``' broker, or make it run tasks in-process."""
+    broker = settings.celery_broker_url or "memory://"
+    if app.conf.broker_url != broker:
+        # Connections already pooled for the old broker would keep being used.
+        if app._pool is not None:
+            app._pool.force_close_all()
+            app._pool = None
+        amqp = app.__dict__.get("amqp")
+        if amqp is not None:
+            amqp._producer_pool = None
     app.conf.update(
-        broker_url=settings.celery_broker_url or "memory://",
+        broker_url=broker,
         result_backend=settings.celery_result_backend,
         task_always_eager=settings.eager_tasks,
         # In-process, a failing reading must not fail the upload request: the

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import Table, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from api.batches.tables import Batch, Unit, UnitState
@@ -27,7 +27,9 @@ def batches(session: Session, manufacturer_id: int | None) -> Sequence[Batch]:
 
 def insert_units(session: Session, rows: list[dict[str, Any]]) -> None:
     # Core executemany: one round trip per few hundred rows, no ORM objects.
-    session.execute(insert(Unit.__table__), rows)
+    table = Unit.__table__
+    assert isinstance(table, Table)
+    session.execute(insert(table), rows)
 
 
 def state_counts(session: Session, batch_id: int) -> dict[str, int]:

@@ -263,7 +263,7 @@ def proposal_brief(session: Session, proposal: Proposal) -> ProposalBrief:
     return ProposalBrief(
         id=proposal.id,
         upload_id=proposal.upload_id,
-        status=proposal.status,  # type: ignore[arg-type]
+        status=proposal.status,
         result=proposal.result,
         confidence=proposal.confidence,
         model_version=proposal.model_version,

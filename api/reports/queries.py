@@ -70,7 +70,7 @@ def positives(
         .limit(limit)
     )
     query = _released_in(query, regions, since, until)
-    return [tuple(row) for row in session.execute(query).all()]  # type: ignore[misc]
+    return [(t, p, pr, b) for t, p, pr, b in session.execute(query).all()]
 
 
 def counts(
@@ -80,6 +80,7 @@ def counts(
     until: datetime | None,
 ) -> list[tuple[str, str, str, str, int]]:
     """Released tests counted by (day of release, region, product code, result)."""
+    day: Any
     if session.get_bind().dialect.name == "sqlite":
         day = func.date(SelfTest.released_at)
     else:

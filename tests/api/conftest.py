@@ -106,9 +106,9 @@ def fast_password_hashing() -> Iterator[None]:
     """Cheap argon2 parameters for test accounts; verification reads them from the hash."""
     cheap = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
     original = accounts_service.hash_password
-    accounts_service.hash_password = cheap.hash  # type: ignore[assignment]
+    accounts_service.hash_password = cheap.hash
     yield
-    accounts_service.hash_password = original  # type: ignore[assignment]
+    accounts_service.hash_password = original
 
 
 @pytest.fixture(scope="session")
@@ -464,7 +464,7 @@ def build_world(ctx: AppContext, session: Session, quantity: int = 20) -> World:
 def make_id(n: int) -> str:
     from api.identity import make_test_id
 
-    return make_test_id(n)  # type: ignore[no-any-return]
+    return make_test_id(n)
 
 
 def make_phone(n: int) -> str:

@@ -158,12 +158,12 @@ def upload_photo(client: TestClient, world: Any, test_id: int, photo: bytes) -> 
         files={"photo": ("photo.jpg", photo, "image/jpeg")},
     )
     assert response.status_code == 202, response.text
-    return response.json()  # type: ignore[no-any-return]
+    return response.json()
 
 
 def proposal_of(client: TestClient, world: Any, upload_id: int) -> str | None:
     body = client.get(f"/api/uploads/{upload_id}", headers=world.headers(world.patient_a)).json()
-    return body["proposal_status"]  # type: ignore[no-any-return]
+    return body["proposal_status"]
 
 
 def a_photo(world: Any, code: str) -> tuple[bytes, str | None]:
