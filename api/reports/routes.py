@@ -13,6 +13,10 @@ router = APIRouter(tags=["reports"])
 
 Since = Annotated[datetime | None, Query(description="released at or after (ISO 8601)")]
 Until = Annotated[datetime | None, Query(description="released before (ISO 8601)")]
+Level = Annotated[
+    str | None,
+    Query(max_length=40, description="count regions at this level (e.g. province) instead"),
+]
 
 
 @router.get(
@@ -55,12 +59,14 @@ def list_positives(
 )
 def statistics(
     session: SessionDep,
+    ctx: CtxDep,
     _user: StatsViewer,
     scope: ScopeDep,
     since: Since = None,
     until: Until = None,
+    level: Level = None,
 ) -> Statistics:
-    return service.statistics(session, scope, since, until)
+    return service.statistics(session, ctx, scope, since, until, level)
 
 
 @router.get(
@@ -75,8 +81,9 @@ def statistics_csv(
     scope: ScopeDep,
     since: Since = None,
     until: Until = None,
+    level: Level = None,
 ) -> Response:
-    stats = service.statistics(session, scope, since, until)
+    stats = service.statistics(session, ctx, scope, since, until, level)
     return Response(
         service.statistics_csv(stats, ctx),
         media_type="text/csv; charset=utf-8",

@@ -13,6 +13,7 @@ from api.accounts.tables import Role, User
 from api.audit.service import record
 from api.batches.tables import Batch
 from api.context import AppContext
+from api.errors import InvalidError
 from api.events.service import POSITIVE_REPORTED, publish
 from api.organisations import queries as org_queries
 from api.patients.service import personal_data
@@ -152,12 +153,26 @@ def positives(
 
 
 def statistics(
-    session: Session, scope: Scope, since: datetime | None, until: datetime | None
+    session: Session,
+    ctx: AppContext,
+    scope: Scope,
+    since: datetime | None,
+    until: datetime | None,
+    level: str | None = None,
 ) -> Statistics:
-    """Step 10: released results by day, region, product and result, with the positivity rate."""
+    """Step 10: released results by day, region, product and result, with the positivity rate.
+
+    With ``level`` (e.g. ``"province"``) each test counts for its region's ancestor at
+    that level instead of its own region.
+    """
+    if level is not None and not ctx.regions.codes(level=level):
+        raise InvalidError(f"level: no region has level '{level}'")
+    merged: dict[tuple[str, str, str, str], int] = defaultdict(int)
+    for d, r, p, res, n in queries.counts(session, scope.regions, since, until):
+        merged[(d, _at_level(ctx, r, level), p, res)] += n
     rows = [
         CountRow(day=d, region_code=r, product_code=p, result=res, count=n)
-        for d, r, p, res, n in queries.counts(session, scope.regions, since, until)
+        for (d, r, p, res), n in sorted(merged.items())
     ]
     by_result = dict.fromkeys(RESULTS, 0)
     by_day: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(RESULTS, 0))
@@ -182,6 +197,15 @@ def statistics(
         positivity_rate=round(by_result["positive"] / readable, 4) if readable else None,
         rows=rows,
     )
+
+
+def _at_level(ctx: AppContext, code: str, level: str | None) -> str:
+    if level is None:
+        return code
+    for candidate in ctx.regions.lineage(code):
+        if ctx.regions.level(candidate) == level:
+            return candidate
+    return code  # already above that level
 
 
 def statistics_csv(stats: Statistics, ctx: AppContext) -> str:

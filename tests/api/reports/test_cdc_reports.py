@@ -83,6 +83,16 @@ def test_statistics_by_day_region_product_and_result(
     assert sum(int(r["count"]) for r in rows) == 6
     assert {r["region_code"] for r in rows} == {world.region_a, world.region_b}
     assert all(r["region_name"] for r in rows)
+    provinces = client.get(
+        "/api/stats", params={"level": "province"}, headers=world.headers(world.cdc_national)
+    ).json()
+    province_a = world.ctx.regions.lineage(world.region_a)[-2]
+    assert provinces["by_region"][province_a] == {"positive": 1, "negative": 2, "invalid": 1}
+    assert set(provinces["by_region"]) <= set(world.ctx.regions.codes(level="province"))
+    bad_level = client.get(
+        "/api/stats", params={"level": "galaxy"}, headers=world.headers(world.cdc_national)
+    )
+    assert bad_level.status_code == 422
     later = client.get(
         "/api/stats", params={"since": "2999-01-01T00:00:00Z"}, headers=world.headers(world.cdc_a)
     ).json()
