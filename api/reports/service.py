@@ -165,8 +165,11 @@ def statistics(
     With ``level`` (e.g. ``"province"``) each test counts for its region's ancestor at
     that level instead of its own region.
     """
-    if level is not None and not ctx.regions.codes(level=level):
-        raise InvalidError(f"level: no region has level '{level}'")
+    if level is not None:
+        try:
+            ctx.regions.codes(level=level)
+        except ValueError as exc:
+            raise InvalidError(f"level: {exc}") from None
     merged: dict[tuple[str, str, str, str], int] = defaultdict(int)
     for d, r, p, res, n in queries.counts(session, scope.regions, since, until):
         merged[(d, _at_level(ctx, r, level), p, res)] += n

@@ -329,18 +329,15 @@ def demo_kit_files() -> tuple[bytes, bytes]:
 
 
 def pick_regions(index: Any, geojson: dict[str, Any]) -> tuple[str, str, str]:
-    """Two leaf regions in different top-level regions, and the root (national) code."""
-    leaves = [f["properties"]["code"] for f in geojson["features"]]
-    leaves = [c for c in leaves if not index.descendants(c)]
-    tops = {c: (index.ancestors(c) or [c])[-1] for c in leaves}
+    """Two leaf regions sharing only the top region, and that top (national) code."""
+    codes = [f["properties"]["code"] for f in geojson["features"]]
+    leaves = [c for c in codes if not index.descendants(c)]
     a = leaves[0]
-    b = next(
-        c for c in leaves if tops[c] != tops[a] or index.ancestors(c)[:1] != index.ancestors(a)[:1]
-    )
-    root = [
-        c for c in (f["properties"]["code"] for f in geojson["features"]) if not index.ancestors(c)
-    ]
-    return a, b, root[0]
+    # B shares no region with A but the top one: no office below the top covers both.
+    common = {c: len(set(index.ancestors(c)) & set(index.ancestors(a))) for c in leaves}
+    b = min((c for c in leaves if c != a), key=lambda c: common[c])
+    roots = [c for c in codes if not index.ancestors(c)]
+    return a, b, roots[0]
 
 
 @pytest.fixture
