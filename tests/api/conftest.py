@@ -56,6 +56,16 @@ DEMO_KIT = REPO / "datasets" / "kits" / "demo"
 REGIONS_FILE = REPO / "api" / "regions" / "demo_regions.geojson"
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # Registered here, not in a tests/conftest.py: that would put tests/ on sys.path,
+    # where tests/api would shadow the api package under a plain ``pytest`` run.
+    config.addinivalue_line(
+        "markers",
+        "stack: needs PostgreSQL at 127.0.0.1:5432 and Redis at 127.0.0.1:6379 "
+        "(skipped when they are unreachable)",
+    )
+
+
 def database_url(tmp_dir: Path) -> str:
     return os.environ.get("VIGIL_TEST_DATABASE_URL") or f"sqlite:///{tmp_dir / 'test.db'}"
 
