@@ -18,7 +18,7 @@ from api.accounts.tables import AccessToken, Role, User
 from api.context import AppContext
 from api.db.base import utcnow
 from api.errors import ConflictError, InvalidError, NotFoundError, UnauthorizedError
-from api.identity import hash_password, verify_password
+from api.identity import hash_password, needs_rehash, verify_password
 from api.organisations.tables import CdcOffice, Institution, Manufacturer
 
 # Compared against when the account does not exist, so timing tells nothing.
@@ -68,6 +68,9 @@ def authenticate(session: Session, username: str, password: str) -> User:
         raise UnauthorizedError("wrong user name or password")
     if not verify_password(user.password_hash, password) or not user.active:
         raise UnauthorizedError("wrong user name or password")
+    if needs_rehash(user.password_hash):
+        # Stronger hashing parameters since this password was set: upgrade it now.
+        user.password_hash = hash_password(password)
     return user
 
 

@@ -276,6 +276,16 @@ def test_patient_logs_in_with_code_and_national_id(client: TestClient, world: An
     assert unclaimed.status_code == 401
 
 
+def test_weak_password_hashes_are_upgraded_at_log_in(client: TestClient, world: Any) -> None:
+    from api.identity import needs_rehash
+
+    assert needs_rehash(world.operator.password_hash)  # the tests' cheap parameters
+    log_in(client, "operator")
+    world.session.refresh(world.operator)
+    assert not needs_rehash(world.operator.password_hash)
+    log_in(client, "operator")  # and the new hash still verifies
+
+
 def test_logout_revokes_the_token(client: TestClient, world: Any) -> None:
     headers = log_in(client, "operator")
     assert client.get("/api/me", headers=headers).status_code == 200
