@@ -1,0 +1,314 @@
+"""Quality gates: is this photo good enough to read the result safely?
+
+Each check returns a :class:`QualityCheck`: the numbers it measured and the
+issues it found, each with a message the patient can act on. A check is
+iterable over its issues, so ``issues += check_blur(...)`` collects them.
+
+Thresholds were set on synthetic photos labelled fit / unfit (see the
+``THRESHOLDS`` below and ``tests/pipeline/test_quality.py``): moderately
+degraded fit photos pass, clearly unfit ones do not.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from pipeline.kit import Kit
+from pipeline.reading import QualityIssue
+from pipeline.rectify import rectify_window, window_corners, window_px_per_mm
+
+MIN_PX_PER_MM = 4.0
+"""Resolution on the window (full-size photo) below which lines cannot be measured."""
+MAX_BLUR_MM = 0.35
+"""Edge spread (Gaussian sigma, mm) above which the photo is too blurred; sharp fit photos
+measure about 0.1 mm, camera shake and missed focus 0.5 mm and more."""
+DARK_LEVEL = 45
+"""Membrane brightness (8-bit, brightest channel) below which the photo is too dark."""
+OVEREXPOSED_FRACTION = 0.75
+"""Share of clipped window pixels above which the whole window is washed out."""
+GLARE_FRACTION = 0.02
+"""Share of the window covered by specular highlights above which glare hides lines."""
+FRAME_MARGIN_MM = 1.0
+"""How far inside the picture the window's edges must stay."""
+_FLOOR_PX = 0.9
+
+TOO_FAR = QualityIssue(
+    "too_far",
+    "The test is too small in the photo. Move the phone closer so the test fills most of "
+    "the picture, and take the photo again.",
+)
+BLUR = QualityIssue(
+    "blur",
+    "The photo is blurred. Hold the phone still, tap the screen on the test so the camera "
+    "focuses on it, and take the photo again.",
+)
+TOO_DARK = QualityIssue(
+    "too_dark",
+    "The photo is too dark. Take it in a brighter place, without your shadow on the test.",
+)
+OVEREXPOSED = QualityIssue(
+    "overexposed",
+    "The photo is too bright and the result window is washed out. Avoid direct sunlight "
+    "and the flash, and take the photo again.",
+)
+GLARE = QualityIssue(
+    "glare",
+    "Light is reflecting off the result window. Tilt the phone a little or move away from "
+    "the lamp or window, and take the photo again.",
+)
+WINDOW_OUT_OF_FRAME = QualityIssue(
+    "window_out_of_frame",
+    "Part of the result window is outside the picture. Move the phone back so the whole "
+    "test is in the photo.",
+)
+
+
+@dataclass(frozen=True)
+class QualityCheck:
+    """What one check measured and the issues it found (iterable over the issues).
+
+    Examples
+    --------
+    >>> check = check_resolution(2.5)
+    >>> [issue.code for issue in check], check.metrics
+    (['too_far'], {'px_per_mm': 2.5})
+    >>> bool(check_resolution(9.0))
+    False
+    """
+
+    issues: list[QualityIssue] = field(default_factory=list)
+    metrics: dict[str, float] = field(default_factory=dict)
+
+    def __iter__(self) -> Iterator[QualityIssue]:
+        return iter(self.issues)
+
+    def __bool__(self) -> bool:
+        return bool(self.issues)
+
+    def __len__(self) -> int:
+        return len(self.issues)
+
+
+def check_resolution(px_per_mm: float) -> QualityCheck:
+    """Too far away: fewer than :data:`MIN_PX_PER_MM` full-size photo pixels per mm on the window.
+
+    Examples
+    --------
+    >>> [i.code for i in check_resolution(3.0)], [i.code for i in check_resolution(12.0)]
+    (['too_far'], [])
+    """
+    issues = [TOO_FAR] if px_per_mm < MIN_PX_PER_MM else []
+    return QualityCheck(issues, {"px_per_mm": round(float(px_per_mm), 3)})
+
+
+def check_framing(image_shape: tuple[int, ...], homography: np.ndarray, kit: Kit) -> QualityCheck:
+    """The result window, widened by :data:`FRAME_MARGIN_MM`, must lie inside the picture.
+
+    Parameters
+    ----------
+    image_shape : tuple
+        ``image.shape`` of the photo ``homography`` maps into.
+    homography : ndarray
+        3x3 map from template pixels to photo pixels.
+    kit : Kit
+
+    Examples
+    --------
+    >>> from pipeline.kit import load_kit
+    >>> kit = load_kit("datasets/kits/demo/kit.json")
+    >>> [i.code for i in check_framing((900, 300, 3), np.eye(3), kit)]
+    []
+    >>> shifted = np.array([[1, 0, -120.0], [0, 1, 0], [0, 0, 1]])
+    >>> [i.code for i in check_framing((900, 300, 3), shifted, kit)]
+    ['window_out_of_frame']
+    """
+    h, w = image_shape[:2]
+    corners = window_corners(kit, homography, margin_mm=FRAME_MARGIN_MM)
+    # Share of the window (a grid over it) inside the picture, for the explanation.
+    grid = np.linspace(0.0, 1.0, 9)
+    u, v = np.meshgrid(grid, grid)
+    u, v = u.ravel()[:, None], v.ravel()[:, None]
+    inner = window_corners(kit, homography)
+    pts = (
+        inner[0] * (1 - u) * (1 - v)
+        + inner[3] * u * (1 - v)
+        + inner[1] * (1 - u) * v
+        + inner[2] * u * v
+    )
+    inside = (pts[:, 0] >= 0) & (pts[:, 0] <= w - 1) & (pts[:, 1] >= 0) & (pts[:, 1] <= h - 1)
+    ok = bool(
+        (corners[:, 0] >= 0).all()
+        and (corners[:, 0] <= w - 1).all()
+        and (corners[:, 1] >= 0).all()
+        and (corners[:, 1] <= h - 1).all()
+    )
+    metrics = {"window_inside": round(float(inside.mean()), 3)}
+    return QualityCheck([] if ok else [WINDOW_OUT_OF_FRAME], metrics)
+
+
+def _brightest(window_bgr: np.ndarray) -> np.ndarray:
+    return window_bgr.max(axis=2) if window_bgr.ndim == 3 else window_bgr
+
+
+def _clipped(window_bgr: np.ndarray) -> np.ndarray:
+    """Pixels where every channel is (nearly) saturated: white clipping, not a strong colour."""
+    low = window_bgr.min(axis=2) if window_bgr.ndim == 3 else window_bgr
+    return low >= 250
+
+
+def check_exposure(window_bgr: np.ndarray) -> QualityCheck:
+    """Too dark, or washed out, on the rectified result window.
+
+    Parameters
+    ----------
+    window_bgr : ndarray
+        The rectified window (:func:`pipeline.rectify.rectify_window`), BGR ``uint8``.
+
+    Examples
+    --------
+    >>> dark = np.full((40, 160, 3), 20, np.uint8)
+    >>> [i.code for i in check_exposure(dark)]
+    ['too_dark']
+    >>> [i.code for i in check_exposure(np.full((40, 160, 3), 255, np.uint8))]
+    ['overexposed']
+    >>> [i.code for i in check_exposure(np.full((40, 160, 3), 200, np.uint8))]
+    []
+    """
+    bright = _brightest(window_bgr)
+    # The membrane is the window's bright majority; lines are a minority of darker columns.
+    level = float(np.percentile(bright, 75))
+    clipped = float(_clipped(window_bgr).mean())
+    metrics = {"membrane_level": round(level, 1), "clipped_fraction": round(clipped, 4)}
+    issues = []
+    if level < DARK_LEVEL:
+        issues.append(TOO_DARK)
+    elif clipped > OVEREXPOSED_FRACTION:
+        issues.append(OVEREXPOSED)
+    return QualityCheck(issues, metrics)
+
+
+def check_glare(window_bgr: np.ndarray) -> QualityCheck:
+    """Specular highlights on the rectified window: clipped, colourless blobs.
+
+    A window that is clipped almost everywhere is overexposure, reported by
+    :func:`check_exposure`, not glare.
+
+    Examples
+    --------
+    >>> window = np.full((40, 160, 3), 190, np.uint8)
+    >>> window[5:35, 60:100] = 255
+    >>> [i.code for i in check_glare(window)]
+    ['glare']
+    >>> [i.code for i in check_glare(np.full((40, 160, 3), 190, np.uint8))]
+    []
+    """
+    clipped = _clipped(window_bgr)
+    # Single clipped pixels are noise; glare comes in blobs.
+    blobs = cv2.morphologyEx(clipped.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
+    fraction = float(blobs.mean())
+    metrics = {"glare_fraction": round(fraction, 4)}
+    total = float(clipped.mean())
+    issues = [GLARE] if fraction > GLARE_FRACTION and total <= OVEREXPOSED_FRACTION else []
+    return QualityCheck(issues, metrics)
+
+
+def _edge_spread_px(grey: np.ndarray, reach: int, featureless: float) -> float:
+    """Gaussian sigma (px) of the sharpest edges: slope over local contrast (see below).
+
+    ``featureless`` is returned when nothing has contrast enough to judge by.
+    """
+    grey = grey.astype(np.float32)
+    gx = cv2.Sobel(grey, cv2.CV_32F, 1, 0, ksize=3) / 8
+    gy = cv2.Sobel(grey, cv2.CV_32F, 0, 1, ksize=3) / 8
+    slope = cv2.magnitude(gx, gy)
+    kernel = np.ones((2 * reach + 1, 2 * reach + 1), np.uint8)
+    contrast = cv2.dilate(grey, kernel) - cv2.erode(grey, kernel)
+    strong = contrast >= max(20.0, 0.3 * float(np.percentile(contrast, 95)))
+    if strong.sum() < 10:
+        return featureless
+    ratio = slope[strong] / contrast[strong]
+    sharpest = float(np.percentile(ratio, 95))
+    sigma_px = 1.0 / (math.sqrt(2 * math.pi) * max(sharpest, 1e-6))
+    # A perfect step already spreads over about a pixel (sampling, the derivative filter):
+    # remove that floor so low-resolution photos are not judged blurred for being small.
+    return math.sqrt(max(sigma_px**2 - _FLOOR_PX**2, 0.0))
+
+
+def photo_blur_px(image: np.ndarray) -> float:
+    """Edge spread of the whole photo (Gaussian sigma) in pixels of a 1000-px-wide copy.
+
+    For photos where no test could be found: a photo blurred all over is better
+    answered with "hold still" than with "we could not find the test".
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> scene = cv2.resize(rng.integers(0, 255, (30, 40), dtype=np.uint8), (800, 600),
+    ...                    interpolation=cv2.INTER_NEAREST)
+    >>> sharp, soft = photo_blur_px(scene), photo_blur_px(cv2.GaussianBlur(scene, (0, 0), 6))
+    >>> bool(sharp < 1.0 < 4.0 < soft)
+    True
+    """
+    grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image
+    scale = 1000.0 / max(grey.shape[:2])
+    if scale < 1:
+        grey = cv2.resize(grey, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    spread = _edge_spread_px(grey, 8, 0.0)  # a blank scene is not a blurred one
+    return spread * scale if scale > 1 else spread
+
+
+def edge_spread_mm(image: np.ndarray, homography: np.ndarray, kit: Kit) -> float:
+    """How blurred the photo is around the result window: edge spread as a Gaussian sigma, mm.
+
+    The window's rim and the print around it are sharp steps on the kit. A step of
+    contrast ``C`` blurred by a Gaussian of sigma ``s`` has a steepest slope of
+    ``C / (s * sqrt(2 pi))``, so ``s`` follows from slope and local contrast at
+    the sharpest edges, whatever their contrast. Measured at the photo's own
+    resolution and converted to millimetres, so it does not depend on distance.
+
+    Examples
+    --------
+    >>> from pipeline.kit import load_kit
+    >>> kit = load_kit("datasets/kits/demo/kit.json")
+    >>> face = kit.template[:, :, :3]
+    >>> sharp = edge_spread_mm(face, np.eye(3), kit)
+    >>> soft = edge_spread_mm(cv2.GaussianBlur(face, (0, 0), 5), np.eye(3), kit)
+    >>> bool(sharp < 0.2 < 0.4 < soft)
+    True
+    """
+    ppm = float(np.clip(window_px_per_mm(kit, homography), 1.0, 20.0))
+    region = rectify_window(image, kit, homography, px_per_mm=ppm, margin_mm=3.0)
+    grey = cv2.cvtColor(region, cv2.COLOR_BGR2GRAY) if region.ndim == 3 else region
+    # Contrast within +-2 mm; a window without any edge is as good as blurred.
+    return _edge_spread_px(grey, max(3, round(2.0 * ppm)), float("inf")) / ppm
+
+
+def check_blur(image: np.ndarray, homography: np.ndarray, kit: Kit) -> QualityCheck:
+    """Blur on and around the result window, in millimetres (independent of distance).
+
+    Parameters
+    ----------
+    image : ndarray
+        The photo (BGR), at any decoding scale.
+    homography : ndarray
+        3x3 map from template pixels to pixels of ``image``.
+    kit : Kit
+
+    Examples
+    --------
+    >>> from pipeline.kit import load_kit
+    >>> kit = load_kit("datasets/kits/demo/kit.json")
+    >>> face = kit.template[:, :, :3]
+    >>> [i.code for i in check_blur(face, np.eye(3), kit)]
+    []
+    >>> [i.code for i in check_blur(cv2.GaussianBlur(face, (0, 0), 8), np.eye(3), kit)]
+    ['blur']
+    """
+    spread = edge_spread_mm(image, homography, kit)
+    issues = [BLUR] if not spread <= MAX_BLUR_MM else []
+    return QualityCheck(issues, {"blur_mm": round(min(spread, 99.0), 4)})
