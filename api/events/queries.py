@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -21,3 +22,12 @@ def events_after(
 
 def latest_id(session: Session) -> int:
     return int(session.scalar(select(func.max(Event.id))) or 0)
+
+
+def events_since(
+    session: Session, regions: Iterable[str] | None, created_after: datetime, limit: int = 100
+) -> Sequence[Event]:
+    query = select(Event).where(Event.created_at >= created_after).order_by(Event.id).limit(limit)
+    if regions is not None:
+        query = query.where(Event.region_code.in_(list(regions)))
+    return session.scalars(query).all()

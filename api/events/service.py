@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
 from typing import Any
 
 import anyio
@@ -11,6 +12,7 @@ from sqlalchemy.orm import Session
 from starlette.requests import Request
 
 from api.context import AppContext
+from api.db.base import utcnow
 from api.events import queries
 from api.events.schemas import EventOut
 from api.events.tables import Event
@@ -34,6 +36,31 @@ def feed(ctx: AppContext, scope: Scope, after_id: int, limit: int = 100) -> list
         return [EventOut.model_validate(row) for row in rows]
 
 
+# Ids are handed out when rows are inserted but become visible at commit, so on a
+# busy PostgreSQL an event can appear after one with a higher id. The stream
+# therefore also re-reads the last few seconds and sends what it has not sent.
+LATE_COMMIT_WINDOW = timedelta(seconds=10)
+
+
+def _poll(
+    ctx: AppContext, scope: Scope, after_id: int, sent: set[int], limit: int = 100
+) -> list[EventOut]:
+    with ctx.database.session() as session:
+        rows = {e.id: e for e in queries.events_after(session, scope.regions, after_id, limit)}
+        since = utcnow() - LATE_COMMIT_WINDOW
+        for late in queries.events_since(session, scope.regions, since, limit):
+            if late.id not in sent:
+                rows.setdefault(late.id, late)
+        return [EventOut.model_validate(rows[i]) for i in sorted(rows) if i not in sent]
+
+
+def _recent_up_to(ctx: AppContext, scope: Scope, after_id: int) -> dict[int, datetime]:
+    with ctx.database.session() as session:
+        since = utcnow() - LATE_COMMIT_WINDOW
+        recent = queries.events_since(session, scope.regions, since, limit=10_000)
+        return {e.id: e.created_at for e in recent if e.id <= after_id}
+
+
 async def stream(
     request: Request, ctx: AppContext, scope: Scope, after_id: int, limit: int | None
 ) -> AsyncIterator[dict[str, str]]:
@@ -42,10 +69,12 @@ async def stream(
     Each event carries its id, so a client reconnecting with ``Last-Event-ID`` resumes
     exactly where it stopped. Stops after ``limit`` events when given.
     """
-    sent = 0
+    count = 0
     last = after_id
+    # Ids sent (or, at the start, already behind the client) within the late-commit window.
+    sent = await anyio.to_thread.run_sync(_recent_up_to, ctx, scope, after_id)
     while not await request.is_disconnected():
-        batch = await anyio.to_thread.run_sync(feed, ctx, scope, last)
+        batch = await anyio.to_thread.run_sync(_poll, ctx, scope, last, set(sent))
         for event in batch:
             yield {
                 "id": str(event.id),
@@ -54,10 +83,14 @@ async def stream(
                     {**event.model_dump(mode="json", exclude={"payload"}), **event.payload}
                 ),
             }
-            last = event.id
-            sent += 1
-            if limit is not None and sent >= limit:
+            last = max(last, event.id)
+            sent[event.id] = event.created_at
+            count += 1
+            if limit is not None and count >= limit:
                 return
+        horizon = utcnow() - 2 * LATE_COMMIT_WINDOW
+        for event_id in [i for i, at in sent.items() if at < horizon]:
+            del sent[event_id]
         if not batch:
             await anyio.sleep(ctx.settings.event_poll_seconds)
 

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Header, Query, Response, UploadFile, status
@@ -97,8 +97,6 @@ def sweep(
     _operator: Operator,
     older_than_seconds: Annotated[int | None, Query(ge=0)] = None,
 ) -> SweepOut:
-    from datetime import timedelta
-
     older = timedelta(seconds=older_than_seconds) if older_than_seconds is not None else None
     return SweepOut(requeued=service.sweep(ctx, older))
 

@@ -8,6 +8,7 @@ duplicate a reading.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -20,7 +21,14 @@ from api.accounts.tables import User
 from api.audit.service import record
 from api.context import AppContext
 from api.db.base import utcnow
-from api.errors import ConflictError, InvalidError, NotFoundError, TooLargeError, UnsupportedError
+from api.errors import (
+    ConflictError,
+    ForbiddenError,
+    InvalidError,
+    NotFoundError,
+    TooLargeError,
+    UnsupportedError,
+)
 from api.patients import queries as patient_queries
 from api.patients.service import patient_of
 from api.patients.tables import SelfTest, TestStatus
@@ -113,14 +121,10 @@ def upload_photo(
     if test is None:
         raise NotFoundError(f"no test with id {test_id}")
     if patient_of(session, user).id != test.patient_id:
-        from api.errors import ForbiddenError
-
         raise ForbiddenError("this is not one of your tests")
     if idempotency_key is not None:
         previous = queries.upload_by_key(session, test.id, idempotency_key)
         if previous is not None:
-            import hashlib
-
             if previous.photo_sha256 != hashlib.sha256(data).hexdigest():
                 raise ConflictError("Idempotency-Key was already used for a different photo")
             return previous, False
