@@ -185,21 +185,26 @@ def _seed(session: Session, ctx: AppContext, photos: bool) -> DemoInfo:
         session.commit()
         if stage == "claimed" or not photos:
             continue
-        photo = _render(
-            product.kit, code, od, flaw="blur" if stage == "retake" else None, seed=number
-        )
-        if photo is None:
-            info.notes.append("datasets.render is not available: demo tests stop at the scan")
-            continue
-        upload, _ = readings.upload_photo(
-            session, ctx, user, test.id, photo, idempotency_key=f"demo-{number}", taken_at=None
-        )
-        session.commit()
-        try:
-            readings.process_upload(ctx, upload.id)
-        except Exception:  # the demo must start even if the pipeline fails on a photo
-            log.exception("demo photo %s could not be read; the sweep will retry", upload.id)
-            continue
+        # Like a patient, take another photo when the pipeline asks for one (up to 3).
+        for attempt in range(3):
+            flaw = "blur" if stage == "retake" else None
+            photo = _render(code, od, flaw=flaw, seed=number + 100 * attempt)
+            if photo is None:
+                info.notes.append("datasets.render is not available: demo tests stop at the scan")
+                break
+            key = f"demo-{number}-{attempt}"
+            upload, _ = readings.upload_photo(
+                session, ctx, user, test.id, photo, idempotency_key=key, taken_at=None
+            )
+            session.commit()
+            try:
+                readings.process_upload(ctx, upload.id)
+            except Exception:  # the demo must start even if the pipeline fails on a photo
+                log.exception("demo photo %s could not be read; the sweep will retry", upload.id)
+                break
+            session.refresh(test)
+            if stage == "retake" or test.status != "retake":
+                break
         session.expire_all()
         if stage == "released" and test.status == "in_review":
             clinician = clinicians[region]
@@ -231,9 +236,7 @@ def _point_in(ctx: AppContext, region: str) -> tuple[float, float]:
     return point.y, point.x
 
 
-def _render(
-    kit_document: dict[str, Any], code: str, od: dict[str, float], flaw: str | None, seed: int
-) -> bytes | None:
+def _render(code: str, od: dict[str, float], flaw: str | None, seed: int) -> bytes | None:
     try:
         import numpy as np
 
