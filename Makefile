@@ -15,7 +15,7 @@ $(BIN)/vigil: pyproject.toml
 # Render a few demo photos of the bundled demo kit and read them.
 run: $(BIN)/vigil
 	$(BIN)/vigil generate --out var/demo --n 6 --seed 7 --size 2048x1536 --flaw-rate 0.2
-	$(BIN)/vigil read --kit datasets/kits/demo/kit.json --explain var/demo/explain var/demo/images
+
 
 test: $(BIN)/vigil
 	bash .ci/services

@@ -31,9 +31,8 @@ def _photos(paths: Sequence[str]) -> Iterator[tuple[str, Path | None]]:
 
 def _cmd_read(args: argparse.Namespace) -> int:
     from models.registry import current_band_model
-    from pipeline.read import read
-
     from pipeline.kit import KitError, load_kit
+    from pipeline.read import read
 
     try:
         kit = load_kit(args.kit)
@@ -76,6 +75,41 @@ def _write_explanation(stem: Path, reading: Reading) -> None:
         Path(str(stem) + ".profile.png").write_bytes(plot)
 
 
+def _cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from api.app import create_app
+    from api.config import Settings, SettingsError
+    from api.context import AppContext
+    from api.db import upgrade
+
+    try:
+        settings = Settings().with_keys()
+    except SettingsError as exc:
+        print(f"vigil serve: {exc}", file=sys.stderr)
+        return 2
+    upgrade(settings)
+    context = AppContext.from_settings(settings)
+    base_url = f"http://{args.host}:{args.port}"
+    if args.demo:
+        from vigil.demo import describe, seed_demo
+
+        print(describe(seed_demo(context), base_url), flush=True)
+    else:
+        print(f"Vigil on {base_url} (API documentation at {base_url}/docs)", flush=True)
+    uvicorn.run(create_app(context=context), host=args.host, port=args.port, log_level="info")
+    return 0
+
+
+def _cmd_db_upgrade(args: argparse.Namespace) -> int:
+    from api.config import Settings
+    from api.db import upgrade
+
+    upgrade(Settings().with_keys())
+    print("database schema is up to date")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from datasets import generate
 
@@ -91,6 +125,17 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("generate", help="render a labelled synthetic photo set")
     generate.build_parser(p)
     p.set_defaults(func=generate.run)
+
+    p = sub.add_parser("serve", help="run the server (API, web pages, in-process tasks by default)")
+    p.add_argument("--demo", action="store_true", help="load the demo data once and print log-ins")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.set_defaults(func=_cmd_serve)
+
+    p = sub.add_parser("db", help="database schema")
+    db = p.add_subparsers(dest="db_command", required=True)
+    p = db.add_parser("upgrade", help="create or upgrade the schema to the newest revision")
+    p.set_defaults(func=_cmd_db_upgrade)
     return parser
 
 
