@@ -29,7 +29,7 @@ import numpy as np
 import zxingcpp
 
 from pipeline.kit import Kit
-from pipeline.quality import BLUR, photo_blur_px
+from pipeline.quality import photo_problem
 from pipeline.reading import QualityIssue
 
 _QR = zxingcpp.BarcodeFormats(zxingcpp.BarcodeFormat.QRCode)
@@ -37,7 +37,7 @@ _QR = zxingcpp.BarcodeFormats(zxingcpp.BarcodeFormat.QRCode)
 NO_CASSETTE = QualityIssue(
     "no_cassette",
     "We could not find the test in the photo. Place the whole test flat in the middle of "
-    "the picture and try again.",
+    "the picture, close enough that it fills most of it, and try again.",
 )
 WRONG_PRODUCT = QualityIssue(
     "wrong_product",
@@ -53,7 +53,6 @@ MIN_WINDOW_SCORE = 0.5
 _MARGIN_MM = 3.0  # frame margin around the template, so the outline's outside is seen
 _COARSE_PPM = 2.0  # px/mm of the coarse alignment level
 _FINE_PPM = 6.0  # px/mm of the finest alignment level (the photo may cap it lower)
-_BLURRED_PX = 2.5  # photo-wide edge spread (px at 1000 px wide) of a photo too blurred to search
 _SEARCH_SIDES = (320, 640)  # px: image sizes for the template path's candidate regions
 _LINE_SIDE = 480  # px: image size for line segment detection
 _PROFILE_PPM = 3.0  # samples per mm along the long axis for profile matching
@@ -207,6 +206,8 @@ class _Pass:
     centres: np.ndarray  # (N, 2) int: patch centres, frame px
     patch_masks: list[np.ndarray | None]  # per patch: where it is known, or None (everywhere)
     near_window: np.ndarray  # (N,) bool: patch lies on the window's rim
+    normals: np.ndarray  # (N, 2): unit normal of edge patches; zero for corner patches
+    trust: np.ndarray  # (N,) weight of each patch in the fit
     mask: np.ndarray  # uint8: where structure is compared for the score
     window_mask: np.ndarray  # uint8: the window's rim
     outline_mask: np.ndarray  # uint8: a band along the cassette's outline
@@ -351,6 +352,10 @@ def _pass(kit: Kit, ppm: float, patch_mm: float, radius_mm: float) -> _Pass:
     # Patches centred on corner-like structure outside the unknown regions; a patch that
     # overlaps one is compared with those pixels masked out.
     allowed = (cv2.dilate(face, _disk(0.5 * ppm)) > 0) & ~unknown
+    # Outside the outline lies the cassette's side wall, its shadow and the table: patches on
+    # the outline see only the face and the edge itself, or they lock on the wall's far edge.
+    exterior = cv2.dilate(face, _disk(2 * blur + 1)) == 0
+    hidden = unknown | exterior
     border = np.zeros_like(allowed)
     border[m:-m, m:-m] = True
     allowed &= border
@@ -365,12 +370,23 @@ def _pass(kit: Kit, ppm: float, patch_mm: float, radius_mm: float) -> _Pass:
     centres_list = []
     patch_masks: list[np.ndarray | None] = []
     for x, y in [] if found is None else np.round(found[:, 0]).astype(int):
-        known = 1 - unknown[y - half : y + half + 1, x - half : x + half + 1]
+        known = 1 - hidden[y - half : y + half + 1, x - half : x + half + 1]
         if known.mean() < 0.4:
             continue
         centres_list.append((x, y))
         patch_masks.append(None if known.all() else known.astype(np.float32))
+    normals_list = [(0.0, 0.0)] * len(centres_list)
+    for x, y, normal in _edge_points(framed, structure, allowed, centres_list, half):
+        known = 1 - hidden[y - half : y + half + 1, x - half : x + half + 1]
+        if known.mean() < 0.4:
+            continue
+        centres_list.append((x, y))
+        patch_masks.append(None if known.all() else known.astype(np.float32))
+        normals_list.append(normal)
     centres = np.array(centres_list, int).reshape(-1, 2)
+    # Patches on the outline share it with the side wall and the table: trusted half as much.
+    rim = (cv2.dilate(face, _disk(2 * blur + 1)) > 0) & (cv2.erode(face, _disk(2 * blur + 1)) == 0)
+    on_outline = rim[centres[:, 1], centres[:, 0]] > 0 if len(centres) else np.zeros(0, bool)
     near_window = (
         window_mask[centres[:, 1], centres[:, 0]] > 0 if len(centres) else np.zeros(0, bool)
     )
@@ -385,12 +401,58 @@ def _pass(kit: Kit, ppm: float, patch_mm: float, radius_mm: float) -> _Pass:
         centres=centres,
         patch_masks=patch_masks,
         near_window=near_window,
+        normals=np.array(normals_list, float).reshape(-1, 2),
+        trust=np.where(on_outline, 0.5, 1.0),
         mask=mask,
         window_mask=window_mask,
         outline_mask=outline_mask,
     )
     model.passes[key] = level
     return level
+
+
+def _edge_points(
+    framed: np.ndarray,
+    structure: np.ndarray,
+    allowed: np.ndarray,
+    corners: list[tuple[int, int]],
+    half: int,
+) -> list[tuple[int, int, tuple[float, float]]]:
+    """Points on strong straight edges (the outline's sides, label and rim edges) and their
+    normals. A patch there fixes the position across the edge only; on a thin strip the long
+    sides are the only thing that fixes it at all.
+    """
+    face = framed[:, :, :3] * (framed[:, :, 3:4] / 255.0)
+    gx = cv2.Sobel(face, cv2.CV_32F, 1, 0, ksize=3)
+    gy = cv2.Sobel(face, cv2.CV_32F, 0, 1, ksize=3)
+    # Structure tensor summed over the colour channels, smoothed over about a patch.
+    sigma = max(1.0, half / 2)
+    jxx = cv2.GaussianBlur((gx * gx).sum(axis=2), (0, 0), sigma)
+    jyy = cv2.GaussianBlur((gy * gy).sum(axis=2), (0, 0), sigma)
+    jxy = cv2.GaussianBlur((gx * gy).sum(axis=2), (0, 0), sigma)
+    spread = np.sqrt((jxx - jyy) ** 2 + 4 * jxy**2)
+    coherence = spread / (jxx + jyy + 1e-6)  # 1 on a straight edge, 0 at corners and flats
+    angle = 0.5 * np.arctan2(2 * jxy, jxx - jyy)
+    strength = structure * (coherence > 0.8) * allowed
+    if not strength.any():
+        return []
+    ys, xs = np.nonzero(strength > 0.25 * float(np.percentile(strength[strength > 0], 99)))
+    order = np.argsort(-strength[ys, xs])
+    spacing = max(2, round(3.0 * half))
+    blocked = np.zeros(structure.shape, np.uint8)
+    for x, y in corners:
+        cv2.circle(blocked, (int(x), int(y)), spacing, 1, -1)
+    found: list[tuple[int, int, tuple[float, float]]] = []
+    for k in order:
+        x, y = int(xs[k]), int(ys[k])
+        if blocked[y, x]:
+            continue
+        cv2.circle(blocked, (x, y), spacing, 1, -1)
+        a = float(angle[y, x])
+        found.append((x, y, (math.cos(a), math.sin(a))))
+        if len(found) >= 48:
+            break
+    return found
 
 
 def _blur_sigma(ppm: float) -> float:
@@ -431,21 +493,33 @@ class _Pyramid:
         while min(self.levels[-1].shape[:2]) > 64:
             self.levels.append(cv2.pyrDown(self.levels[-1]))
 
-    def warp(self, homography: np.ndarray, level: _Pass) -> np.ndarray:
-        """The photo seen in a pass's frame through ``homography`` (template -> photo)."""
+    def warp(self, homography: np.ndarray, level: _Pass) -> tuple[np.ndarray, np.ndarray]:
+        """The photo seen in a pass's frame through ``homography`` (template -> photo), and
+        where that view is real: inside the picture and not clipped white."""
         m = homography @ level.frame_to_template
         ratio = _local_scale(m, (level.size[0] / 2, level.size[1] / 2))
         k = 0
         while k + 1 < len(self.levels) and ratio / 2 ** (k + 1) >= 1.0:
             k += 1
         d = np.diag([0.5**k, 0.5**k, 1.0])
-        return cv2.warpPerspective(
-            self.levels[k],
+        image = self.levels[k]
+        view = cv2.warpPerspective(
+            image,
             d @ m,
             level.size,
             flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
             borderMode=cv2.BORDER_REPLICATE,
         )
+        inside = cv2.warpPerspective(
+            np.ones(image.shape[:2], np.uint8),
+            d @ m,
+            level.size,
+            flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP,
+            borderMode=cv2.BORDER_CONSTANT,
+            borderValue=0,
+        )
+        low = view.min(axis=2) if view.ndim == 3 else view
+        return view, (inside > 0) & (low < 250)
 
 
 def _local_scale(m: np.ndarray, at: tuple[float, float]) -> float:
@@ -494,58 +568,151 @@ def _match(
     contrast do not matter; RANSAC drops patches that matched clutter or the side of
     the cassette.
     """
-    photo = cv2.GaussianBlur(_structure(pyramid.warp(homography, level)), (0, 0), level.blur)
+    view, real = pyramid.warp(homography, level)
+    photo = cv2.GaussianBlur(_structure(view), (0, 0), level.blur)
     tpl = level.structure
     half, r = level.half, level.radius
-    src, dst, on_window = [], [], []
-    for (cx, cy), near, known in zip(
-        level.centres, level.near_window, level.patch_masks, strict=True
+    src, dst, normal, trust, on_window = [], [], [], [], []
+    for (cx, cy), near, known, n, t in zip(
+        level.centres,
+        level.near_window,
+        level.patch_masks,
+        level.normals,
+        level.trust,
+        strict=True,
     ):
+        if not (real[cy - half, cx - half] and real[cy + half, cx + half]):
+            continue  # beyond the picture's edge or under glare: nothing to match
         patch = tpl[cy - half : cy + half + 1, cx - half : cx + half + 1]
         area = photo[cy - half - r : cy + half + r + 1, cx - half - r : cx + half + r + 1]
         if known is None:
             res = cv2.matchTemplate(area, patch, cv2.TM_CCOEFF_NORMED)
         else:
             res = cv2.matchTemplate(area, patch, cv2.TM_CCOEFF_NORMED, mask=known)
+        res[~np.isfinite(res)] = -1.0  # flat masked windows give no correlation
         _, peak, _, (px, py) = cv2.minMaxLoc(res)
         if not peak > 0.5:
             continue
         dx, dy = _subpixel(res, px, py)
         src.append((cx, cy))
         dst.append((cx + px + dx - r, cy + py + dy - r))
+        normal.append(n)
+        trust.append(t)
         on_window.append(near)
     result = _Match(homography, matched=len(src), patches=len(level.centres))
-    if len(src) < 5:
+    fitted = _fit(
+        np.array(src, float).reshape(-1, 2),
+        np.array(dst, float).reshape(-1, 2),
+        np.array(normal, float).reshape(-1, 2),
+        np.array(trust, float),
+        motion,
+        max(1.0, 0.15 * level.ppm),  # within ~0.15 mm of the consensus
+        level.size,
+    )
+    if fitted is None:
         return result
-    # Within ~0.3 mm of the consensus; a homography needs four points, we ask for five.
-    threshold = max(1.0, 0.3 * level.ppm)
-    if motion == "homography":
-        correction, inliers = cv2.findHomography(
-            np.array(src, np.float32),
-            np.array(dst, np.float32),
-            cv2.RANSAC,
-            threshold,
-            maxIters=400,
-        )
-    else:
-        estimate = cv2.estimateAffine2D if motion == "affine" else cv2.estimateAffinePartial2D
-        affine, inliers = estimate(
-            np.array(src, np.float32),
-            np.array(dst, np.float32),
-            method=cv2.RANSAC,
-            ransacReprojThreshold=threshold,
-            maxIters=400,
-        )
-        correction = None if affine is None else np.vstack([affine, [0.0, 0.0, 1.0]])
-    if correction is None or inliers is None or int(inliers.sum()) < 5:
-        return result
-    keep = inliers.ravel() > 0
+    correction, keep = fitted
     a = level.frame_to_template
     refined = homography @ a @ correction @ np.linalg.inv(a)
     result.homography = refined / refined[2, 2]
     result.inliers = int(keep.sum())
-    result.window_inliers = int((keep & np.array(on_window)).sum())
+    result.window_inliers = int((keep & np.array(on_window, bool)).sum())
     return result
+
+
+def _fit(
+    src: np.ndarray,
+    dst: np.ndarray,
+    normals: np.ndarray,
+    trust: np.ndarray,
+    motion: str,
+    threshold: float,
+    size: tuple[int, int],
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """Frame -> frame correction from matched patches: RANSAC on the corner patches, then
+    robust Gauss-Newton on corners (both coordinates) and edges (across the edge only).
+
+    Returns the 3x3 correction and which patches agree with it, or None.
+    """
+    edge = np.abs(normals).sum(axis=1) > 0
+    corner = ~edge
+    # Normalised coordinates keep the 8 parameters on comparable scales.
+    sc = max(size) / 2
+    c = np.array([(size[0] - 1) / 2, (size[1] - 1) / 2])
+    u, v = (src - c) / sc, (dst - c) / sc
+    tol = threshold / sc
+    params = 8 if motion == "homography" else 6
+    h = np.eye(3)
+    if corner.sum() >= 5:
+        if motion == "homography":
+            start, _ = cv2.findHomography(
+                u[corner].astype(np.float32),
+                v[corner].astype(np.float32),
+                cv2.RANSAC,
+                tol,
+                maxIters=400,
+            )
+        else:
+            affine, _ = cv2.estimateAffine2D(
+                u[corner].astype(np.float32),
+                v[corner].astype(np.float32),
+                method=cv2.RANSAC,
+                ransacReprojThreshold=tol,
+                maxIters=400,
+            )
+            start = None if affine is None else np.vstack([affine, [0.0, 0.0, 1.0]])
+        if start is not None:
+            h = start / start[2, 2]
+    elif len(src) < params:
+        return None
+    for _ in range(8):
+        w = h[2, 0] * u[:, 0] + h[2, 1] * u[:, 1] + 1.0
+        x = (h[0, 0] * u[:, 0] + h[0, 1] * u[:, 1] + h[0, 2]) / w
+        y = (h[1, 0] * u[:, 0] + h[1, 1] * u[:, 1] + h[1, 2]) / w
+        ex, ey = x - v[:, 0], y - v[:, 1]
+        zero = np.zeros_like(w)
+        jx = np.stack(
+            [u[:, 0] / w, u[:, 1] / w, 1 / w, zero, zero, zero, -u[:, 0] * x / w, -u[:, 1] * x / w],
+            axis=1,
+        )[:, :params]
+        jy = np.stack(
+            [zero, zero, zero, u[:, 0] / w, u[:, 1] / w, 1 / w, -u[:, 0] * y / w, -u[:, 1] * y / w],
+            axis=1,
+        )[:, :params]
+        # Corners: two rows each; edges: one row, the residual across the edge.
+        rows = np.vstack(
+            [jx[corner], jy[corner], normals[edge, :1] * jx[edge] + normals[edge, 1:] * jy[edge]]
+        )
+        res = np.concatenate(
+            [ex[corner], ey[corner], normals[edge, 0] * ex[edge] + normals[edge, 1] * ey[edge]]
+        )
+        # Tukey weights: patches far off (clutter, the cassette's side wall) count for nothing.
+        mag = np.abs(res)
+        cut = 3 * tol
+        wts = np.where(mag < cut, (1 - (mag / cut) ** 2) ** 2, 0.0)
+        wts *= np.concatenate([trust[corner], trust[corner], trust[edge]])
+        if (wts > 0).sum() < params + 1:
+            return None
+        jw = rows * wts[:, None]
+        hess = jw.T @ rows
+        step = np.linalg.solve(hess + 1e-6 * np.trace(hess) * np.eye(params), -jw.T @ res)
+        flat = np.zeros(8)
+        flat[:params] = step
+        h = h + np.array(
+            [[flat[0], flat[1], flat[2]], [flat[3], flat[4], flat[5]], [flat[6], flat[7], 0.0]]
+        )
+        if np.abs(step).max() < 1e-6:
+            break
+    w = h[2, 0] * u[:, 0] + h[2, 1] * u[:, 1] + 1.0
+    x = (h[0, 0] * u[:, 0] + h[0, 1] * u[:, 1] + h[0, 2]) / w
+    y = (h[1, 0] * u[:, 0] + h[1, 1] * u[:, 1] + h[1, 2]) / w
+    ex, ey = x - v[:, 0], y - v[:, 1]
+    err = np.where(edge, np.abs(normals[:, 0] * ex + normals[:, 1] * ey), np.hypot(ex, ey))
+    keep = err < 2 * tol
+    if keep[corner].sum() + 0.5 * keep[edge].sum() < 5:
+        return None
+    norm = np.array([[1 / sc, 0, -c[0] / sc], [0, 1 / sc, -c[1] / sc], [0, 0, 1.0]])
+    return np.linalg.inv(norm) @ h @ norm, keep
 
 
 def _subpixel(res: np.ndarray, x: int, y: int) -> tuple[float, float]:
@@ -553,7 +720,9 @@ def _subpixel(res: np.ndarray, x: int, y: int) -> tuple[float, float]:
 
     def vertex(a: float, b: float, c: float) -> float:
         den = a - 2 * b + c
-        return 0.0 if den >= 0 else float(np.clip(0.5 * (a - c) / den, -0.5, 0.5))
+        if not (np.isfinite(a) and np.isfinite(c)) or not den < 0:
+            return 0.0
+        return float(np.clip(0.5 * (a - c) / den, -0.5, 0.5))
 
     h, w = res.shape
     dx = vertex(res[y, x - 1], res[y, x], res[y, x + 1]) if 0 < x < w - 1 else 0.0
@@ -562,11 +731,22 @@ def _subpixel(res: np.ndarray, x: int, y: int) -> tuple[float, float]:
 
 
 def _scores(level: _Pass, pyramid: _Pyramid, homography: np.ndarray) -> dict[str, float]:
-    photo = cv2.GaussianBlur(_structure(pyramid.warp(homography, level)), (0, 0), level.blur)
+    view, real = pyramid.warp(homography, level)
+    photo = cv2.GaussianBlur(_structure(view), (0, 0), level.blur)
+    # Compare only where the photo shows something: not beyond its edge, not under glare.
+    real = cv2.erode(real.astype(np.uint8), _disk(2 * level.blur + 1)) > 0
+
+    def agreement(where: np.ndarray) -> float:
+        seen = where & real
+        if seen.sum() < 0.25 * where.sum() or seen.sum() < 10:
+            return math.nan  # too little of it in view to judge
+        return _zncc(level.structure, photo, seen)
+
     return {
-        "score": _zncc(level.structure, photo, level.mask),
-        "window_score": _zncc(level.structure, photo, level.window_mask),
-        "outline_score": _zncc(level.structure, photo, level.outline_mask),
+        "score": agreement(level.mask),
+        "window_score": agreement(level.window_mask),
+        "outline_score": agreement(level.outline_mask),
+        "seen": float((level.mask & real).sum() / max(1, level.mask.sum())),
     }
 
 
@@ -582,8 +762,9 @@ def _schedule(photo_ppm: float, coarse: bool) -> list[tuple[float, float, float,
     The coarse pass fits an affine map: its few, blurry patches cannot pin down
     perspective.
     """
-    fine = round(float(np.clip(photo_ppm, _COARSE_PPM, _FINE_PPM)), 1)
-    mid = round(float(np.clip(photo_ppm, _COARSE_PPM, 4.0)), 1)
+    # Whole px/mm steps: each step's template structure and patches are built once per kit.
+    fine = float(np.clip(round(photo_ppm), _COARSE_PPM, _FINE_PPM))
+    mid = float(np.clip(round(photo_ppm), _COARSE_PPM, 4.0))
     passes = [(_COARSE_PPM, 8.0, 6.0, "affine")] if coarse else []
     passes.append((mid, 5.0, 2.5, "homography"))
     passes.append((fine, 4.0, 1.0, "homography"))
@@ -1091,14 +1272,20 @@ def locate(image: np.ndarray, kit: Kit, *, codes: bool = True) -> Location | Qua
             return found
 
     # 3. Nothing that matches: say why as helpfully as we can.
-    if photo_blur_px(image) > _BLURRED_PX:
-        return BLUR  # a blurred photo hides the test's structure; ask for a sharp one
-    best = max(tried, key=lambda f: f.score, default=None)
-    if best is not None and (code_seen or best.metrics.get("outline_score", 0.0) > 0.5):
-        # A unit code, or something the size and shape of the kit, but not its layout.
+    problem = photo_problem(image)
+    if problem is not None:
+        return problem  # blurred, dark or washed out: the test cannot be seen properly
+    judged = [f for f in tried if f.metrics.get("seen", 0.0) > 0.5 and not math.isnan(f.score)]
+    best = max(judged, key=lambda f: f.score, default=None)
+    if best is not None and (code_seen or best.metrics.get("outline_score", 0.0) > 0.6):
+        # A unit code, or something the size and shape of the kit, in full view and sharp,
+        # whose print and window do not match the kit's.
         return WRONG_PRODUCT
     return NO_CASSETTE
 
 
 def _accepted(found: Location) -> bool:
-    return found.score >= MIN_SCORE and found.window_score >= MIN_WINDOW_SCORE
+    # A window hidden by glare (no score there) does not count against the location; the
+    # quality gates report the glare.
+    window_ok = math.isnan(found.window_score) or found.window_score >= MIN_WINDOW_SCORE
+    return found.score >= MIN_SCORE and window_ok

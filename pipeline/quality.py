@@ -29,12 +29,21 @@ MAX_BLUR_MM = 0.35
 measure about 0.1 mm, camera shake and missed focus 0.5 mm and more."""
 DARK_LEVEL = 45
 """Membrane brightness (8-bit, brightest channel) below which the photo is too dark."""
-OVEREXPOSED_FRACTION = 0.75
-"""Share of clipped window pixels above which the whole window is washed out."""
+OVEREXPOSED_FRACTION = 0.5
+"""Share of clipped window pixels above which the window is washed out."""
+WASHED_OUT_FLOOR = 233
+"""Membrane brightness in its weakest channel (8-bit) from which the window is washed out:
+all channels near white. Fit photos measure up to about 225, washed-out ones 238 and more."""
 GLARE_FRACTION = 0.02
 """Share of the window covered by specular highlights above which glare hides lines."""
 FRAME_MARGIN_MM = 1.0
 """How far inside the picture the window's edges must stay."""
+PHOTO_DARK_LEVEL = 60
+"""Brightest 0.5 % of a photo (8-bit) below which the whole photo is too dark."""
+PHOTO_CLIPPED_FRACTION = 0.4
+"""Share of a photo clipped (in any channel) above which it is overexposed as a whole."""
+PHOTO_BLUR_PX = 2.5
+"""Edge spread (px of a 1000-px-wide copy) above which a whole photo is blurred."""
 _FLOOR_PX = 0.9
 
 TOO_FAR = QualityIssue(
@@ -164,6 +173,9 @@ def _clipped(window_bgr: np.ndarray) -> np.ndarray:
 def check_exposure(window_bgr: np.ndarray) -> QualityCheck:
     """Too dark, or washed out, on the rectified result window.
 
+    Washed out means clipped, or so bright that even the membrane's weakest colour
+    channel is near white: there the camera's tone curve flattens faint lines.
+
     Parameters
     ----------
     window_bgr : ndarray
@@ -174,20 +186,26 @@ def check_exposure(window_bgr: np.ndarray) -> QualityCheck:
     >>> dark = np.full((40, 160, 3), 20, np.uint8)
     >>> [i.code for i in check_exposure(dark)]
     ['too_dark']
-    >>> [i.code for i in check_exposure(np.full((40, 160, 3), 255, np.uint8))]
+    >>> [i.code for i in check_exposure(np.full((40, 160, 3), 250, np.uint8))]
     ['overexposed']
-    >>> [i.code for i in check_exposure(np.full((40, 160, 3), 200, np.uint8))]
+    >>> [i.code for i in check_exposure(np.full((40, 160, 3), (200, 215, 230), np.uint8))]
     []
     """
     bright = _brightest(window_bgr)
+    weakest = window_bgr.min(axis=2) if window_bgr.ndim == 3 else window_bgr
     # The membrane is the window's bright majority; lines are a minority of darker columns.
     level = float(np.percentile(bright, 75))
+    floor = float(np.percentile(weakest, 60))
     clipped = float(_clipped(window_bgr).mean())
-    metrics = {"membrane_level": round(level, 1), "clipped_fraction": round(clipped, 4)}
+    metrics = {
+        "membrane_level": round(level, 1),
+        "membrane_floor": round(floor, 1),
+        "clipped_fraction": round(clipped, 4),
+    }
     issues = []
     if level < DARK_LEVEL:
         issues.append(TOO_DARK)
-    elif clipped > OVEREXPOSED_FRACTION:
+    elif clipped > OVEREXPOSED_FRACTION or floor >= WASHED_OUT_FLOOR:
         issues.append(OVEREXPOSED)
     return QualityCheck(issues, metrics)
 
@@ -195,7 +213,7 @@ def check_exposure(window_bgr: np.ndarray) -> QualityCheck:
 def check_glare(window_bgr: np.ndarray) -> QualityCheck:
     """Specular highlights on the rectified window: clipped, colourless blobs.
 
-    A window that is clipped almost everywhere is overexposure, reported by
+    A window that is washed out as a whole is overexposure, reported by
     :func:`check_exposure`, not glare.
 
     Examples
@@ -212,8 +230,8 @@ def check_glare(window_bgr: np.ndarray) -> QualityCheck:
     blobs = cv2.morphologyEx(clipped.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
     fraction = float(blobs.mean())
     metrics = {"glare_fraction": round(fraction, 4)}
-    total = float(clipped.mean())
-    issues = [GLARE] if fraction > GLARE_FRACTION and total <= OVEREXPOSED_FRACTION else []
+    overexposed = bool(check_exposure(window_bgr))
+    issues = [GLARE] if fraction > GLARE_FRACTION and not overexposed else []
     return QualityCheck(issues, metrics)
 
 
@@ -260,6 +278,29 @@ def photo_blur_px(image: np.ndarray) -> float:
         grey = cv2.resize(grey, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
     spread = _edge_spread_px(grey, 8, 0.0)  # a blank scene is not a blurred one
     return spread * scale if scale > 1 else spread
+
+
+def photo_problem(image: np.ndarray) -> QualityIssue | None:
+    """What is wrong with a whole photo in which no test was found, if anything obvious.
+
+    Blurred all over, dark all over, or clipped white over much of the picture: each
+    hides the test, and each has a better answer for the patient than "not found".
+
+    Examples
+    --------
+    >>> [photo_problem(np.full((300, 400, 3), v, np.uint8)).code for v in (10, 255)]
+    ['too_dark', 'overexposed']
+    >>> photo_problem(np.full((300, 400, 3), 128, np.uint8)) is None
+    True
+    """
+    bright = image.max(axis=2) if image.ndim == 3 else image
+    if float(np.percentile(bright, 99.5)) < PHOTO_DARK_LEVEL:
+        return TOO_DARK
+    if float((bright >= 254).mean()) > PHOTO_CLIPPED_FRACTION:
+        return OVEREXPOSED
+    if photo_blur_px(image) > PHOTO_BLUR_PX:
+        return BLUR
+    return None
 
 
 def edge_spread_mm(image: np.ndarray, homography: np.ndarray, kit: Kit) -> float:

@@ -1,0 +1,162 @@
+"""Quality gates: fit photos pass, photos with each kind of flaw are caught for the right reason."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from datasets.render import render_photo
+from pipeline.decode import decode_photo
+from pipeline.kit import Kit, load_kit
+from pipeline.locate import Location, locate
+from pipeline.quality import (
+    MIN_PX_PER_MM,
+    QualityCheck,
+    check_blur,
+    check_exposure,
+    check_framing,
+    check_glare,
+    check_resolution,
+    edge_spread_mm,
+    photo_problem,
+)
+from pipeline.reading import QualityIssue
+from pipeline.rectify import rectify_window, window_px_per_mm
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = ROOT.parent / "shared" / "kit-spec" / "example"
+needs_examples = pytest.mark.skipif(
+    not (EXAMPLE / "truth.jsonl").exists(), reason="example photos not available"
+)
+
+
+@pytest.fixture(scope="module")
+def loc_kit() -> Kit:
+    return load_kit(ROOT / "datasets" / "kits" / "demo" / "kit.json")
+
+
+def _gates(image: np.ndarray, homography: np.ndarray, kit: Kit, scale: float = 1.0) -> list[str]:
+    """All gates the way the reader applies them; codes of the issues found."""
+    ppm = window_px_per_mm(kit, homography)
+    window = rectify_window(image, kit, homography, px_per_mm=float(np.clip(ppm, 5, 8)))
+    checks = [
+        check_resolution(ppm / scale),
+        check_framing(image.shape, homography, kit),
+        check_exposure(window),
+        check_glare(window),
+        check_blur(image, homography, kit),
+    ]
+    return [issue.code for check in checks for issue in check]
+
+
+def _render(kit: Kit, seed: int, flaw: str | None) -> tuple[np.ndarray, np.ndarray | None]:
+    rng = np.random.default_rng(seed)
+    photo = render_photo(
+        kit, rng, od={"T": 0.1, "C": 0.5}, code=f"Q{seed}", flaw=flaw, size=(1600, 1200)
+    )
+    return decode_photo(photo.jpeg).image, photo.homography
+
+
+def test_quality_check_is_iterable_over_its_issues() -> None:
+    far = check_resolution(MIN_PX_PER_MM - 1)
+    near = check_resolution(MIN_PX_PER_MM + 5)
+    issues: list[QualityIssue] = []
+    issues += far
+    issues += near
+    assert [i.code for i in issues] == ["too_far"]
+    assert isinstance(near, QualityCheck)
+    assert not near
+    assert len(far) == 1
+    assert "closer" in far.issues[0].message
+
+
+@pytest.mark.parametrize("seed", [31, 32, 33, 34])
+def test_fit_renders_pass_every_gate(loc_kit: Kit, seed: int) -> None:
+    image, truth = _render(loc_kit, seed, None)
+    assert truth is not None
+    assert _gates(image, truth, loc_kit) == []
+
+
+@pytest.mark.parametrize(
+    ("flaw", "expected"),
+    [
+        ("blur", {"blur"}),
+        ("dark", {"too_dark"}),
+        ("overexposed", {"overexposed"}),
+        ("glare", {"glare", "overexposed"}),
+        ("cutoff", {"window_out_of_frame"}),
+    ],
+)
+def test_flawed_renders_are_caught(loc_kit: Kit, flaw: str, expected: set[str]) -> None:
+    image, truth = _render(loc_kit, 40, flaw)
+    assert truth is not None
+    found = set(_gates(image, truth, loc_kit))
+    assert found & expected, found
+
+
+def test_too_far_is_caught_from_the_resolution(loc_kit: Kit) -> None:
+    _, truth = _render(loc_kit, 41, "far")
+    assert truth is not None
+    assert [i.code for i in check_resolution(window_px_per_mm(loc_kit, truth))] == ["too_far"]
+
+
+def test_blur_is_measured_in_millimetres_whatever_the_distance(loc_kit: Kit) -> None:
+    image, truth = _render(loc_kit, 42, None)
+    assert truth is not None
+    sharp = edge_spread_mm(image, truth, loc_kit)
+    half = cv2.resize(image, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA)
+    smaller = edge_spread_mm(half, np.diag([0.5, 0.5, 1.0]) @ truth, loc_kit)
+    ppm = window_px_per_mm(loc_kit, truth)
+    soft = cv2.GaussianBlur(image, (0, 0), 0.8 * ppm)  # 0.8 mm of blur
+    assert sharp < 0.25
+    assert smaller < 0.3
+    assert edge_spread_mm(soft, truth, loc_kit) > 0.5
+
+
+def test_framing_reports_the_share_of_the_window_in_view(loc_kit: Kit) -> None:
+    image, truth = _render(loc_kit, 43, None)
+    assert truth is not None
+    check = check_framing(image.shape, truth, loc_kit)
+    assert not check
+    assert check.metrics["window_inside"] == 1.0
+    moved = np.array([[1, 0, -window_px_per_mm(loc_kit, truth) * 200], [0, 1, 0], [0, 0, 1]])
+    away = check_framing(image.shape, moved @ truth, loc_kit)
+    assert [i.code for i in away] == ["window_out_of_frame"]
+    assert away.metrics["window_inside"] < 1.0
+
+
+def test_photo_problem_explains_photos_without_a_test() -> None:
+    rng = np.random.default_rng(5)
+    scene = cv2.resize(
+        rng.integers(40, 200, (60, 80, 3), dtype=np.uint8),
+        (800, 600),
+        interpolation=cv2.INTER_NEAREST,
+    )
+    assert photo_problem(scene) is None
+    problem = photo_problem(cv2.GaussianBlur(scene, (0, 0), 8))
+    assert problem is not None
+    assert problem.code == "blur"
+    dim = photo_problem((scene // 6).astype(np.uint8))
+    assert dim is not None
+    assert dim.code == "too_dark"
+
+
+@needs_examples
+@pytest.mark.parametrize("number", range(8))
+def test_example_photos_match_their_labels(loc_kit: Kit, number: int) -> None:
+    truth = json.loads((EXAMPLE / "truth.jsonl").read_text().splitlines()[number])
+    photo = decode_photo((EXAMPLE / truth["image"]).read_bytes(), reduce=2)
+    found = locate(photo.image, loc_kit)
+    if isinstance(found, QualityIssue):
+        codes = [found.code]
+    else:
+        assert isinstance(found, Location)
+        codes = _gates(photo.image, found.homography, loc_kit, photo.scale)
+    if truth["fit"]:
+        assert codes == []
+    else:
+        assert truth["flaw"] in codes, codes
