@@ -12,10 +12,9 @@ $(BIN)/vigil: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@
 
-# Render a few demo photos of the bundled demo kit and read them.
+# The server with the demo data, on the embedded default (SQLite file under var/, in-process tasks).
 run: $(BIN)/vigil
-	$(BIN)/vigil generate --out var/demo --n 6 --seed 7 --size 2048x1536 --flaw-rate 0.2
-
+	$(BIN)/vigil serve --demo
 
 test: $(BIN)/vigil
 	bash .ci/services
