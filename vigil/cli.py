@@ -78,10 +78,10 @@ def _write_explanation(stem: Path, reading: Reading) -> None:
 def _cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from api.app import create_app
     from api.config import Settings, SettingsError
     from api.context import AppContext
     from api.db import upgrade
+    from review_ui.app import create_app
 
     try:
         settings = Settings().with_keys()
@@ -96,7 +96,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
         print(describe(seed_demo(context), base_url), flush=True)
     else:
-        print(f"Vigil on {base_url} (API documentation at {base_url}/docs)", flush=True)
+        print(f"Vigil on {base_url}/ (API documentation at {base_url}/docs)", flush=True)
     uvicorn.run(create_app(context=context), host=args.host, port=args.port, log_level="info")
     return 0
 

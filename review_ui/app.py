@@ -1,0 +1,88 @@
+"""The whole server: the API plus the web pages and their static files.
+
+``review_ui`` builds on ``api`` (never the other way): ``create_app`` makes
+the API app and adds the page routers and ``/static``. Each page package
+(``review_ui/<name>/routes.py``) exposes a ``router`` made with
+``review_ui.session.page_router()``; add its module to ``PAGE_MODULES``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from urllib.parse import quote
+
+from fastapi import FastAPI, Request
+from fastapi.staticfiles import StaticFiles
+from starlette.responses import RedirectResponse, Response
+
+from api.app import create_app as create_api_app
+from api.config import Settings
+from api.context import AppContext
+from review_ui.session import CsrfRefused, LoginRequired, PageForbidden, login_url
+from review_ui.templating import STATIC, render
+
+# Page packages, in the order their routes are matched. A package another
+# change has not written yet is skipped, so the pages can land one by one.
+PAGE_MODULES = (
+    "review_ui.auth",
+    "review_ui.clinicians.routes",
+    "review_ui.patients.routes",
+    "review_ui.cdc.routes",
+    "review_ui.manufacturers.routes",
+    "review_ui.operators.routes",
+)
+
+
+def _available(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:  # the parent package does not exist
+        return False
+
+
+def create_app(settings: Settings | None = None, *, context: AppContext | None = None) -> FastAPI:
+    """The API of ``api.app.create_app(settings, context=context)`` with the pages mounted."""
+    app = create_api_app(settings, context=context)
+    for module in PAGE_MODULES:
+        if _available(module):
+            app.include_router(importlib.import_module(module).router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    _install_page_handlers(app)
+    return app
+
+
+def _install_page_handlers(app: FastAPI) -> None:
+    @app.exception_handler(LoginRequired)
+    async def _login(request: Request, exc: LoginRequired) -> Response:
+        target = login_url(exc.next_url)
+        if request.headers.get("HX-Request"):
+            # htmx follows this header with a full page load instead of swapping a fragment.
+            return Response(status_code=204, headers={"HX-Redirect": target})
+        return RedirectResponse(target, status_code=303)
+
+    @app.exception_handler(PageForbidden)
+    async def _forbidden(request: Request, exc: PageForbidden) -> Response:
+        return render(
+            request,
+            "error.html",
+            {
+                "title": "Not for this account",
+                "message": exc.message,
+                "login_again": login_url(quote(request.url.path, safe="/")),
+            },
+            status_code=403,
+        )
+
+    @app.exception_handler(CsrfRefused)
+    async def _csrf(request: Request, _exc: CsrfRefused) -> Response:
+        return render(
+            request,
+            "error.html",
+            {
+                "title": "Form expired",
+                "message": "This form was not sent from this site or has expired. "
+                "Go back, reload the page and try again.",
+            },
+            status_code=403,
+        )

@@ -1,0 +1,85 @@
+"""Log-in, log-out and ``/``: the pages every role shares."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Form, Request
+from starlette.responses import RedirectResponse, Response
+
+from api.accounts import service as accounts
+from api.audit.service import record
+from api.deps import CtxDep, SessionDep
+from api.errors import UnauthorizedError
+from review_ui.session import (
+    SESSION_COOKIE,
+    CurrentPageUser,
+    OptionalPageUser,
+    clear_session_cookie,
+    home_for,
+    page_router,
+    safe_next,
+    set_session_cookie,
+)
+from review_ui.templating import render
+
+router = page_router(tags=["pages"])
+
+
+@router.get("/")
+def root(user: OptionalPageUser) -> Response:
+    return RedirectResponse(home_for(user) if user else "/login", status_code=303)
+
+
+@router.get("/login")
+def login_page(request: Request, user: OptionalPageUser, next: str | None = None) -> Response:
+    target = safe_next(next)
+    if user is not None:
+        return RedirectResponse(target or home_for(user), status_code=303)
+    return render(request, "login.html", {"next": target or "", "error": None})
+
+
+@router.post("/login")
+def log_in(
+    request: Request,
+    session: SessionDep,
+    ctx: CtxDep,
+    username: Annotated[str, Form(max_length=254)] = "",
+    password: Annotated[str, Form(max_length=256)] = "",
+    next: Annotated[str, Form(max_length=2000)] = "",
+) -> Response:
+    target = safe_next(next)
+    try:
+        if not username or not password:
+            raise UnauthorizedError("enter your user name and password")
+        user = accounts.authenticate(session, username, password)
+    except UnauthorizedError as exc:
+        session.commit()  # keep a password re-hash, if any; nothing else changed
+        return render(
+            request,
+            "login.html",
+            {"next": target or "", "error": str(exc.detail).capitalize(), "username": username},
+            status_code=401,
+        )
+    token, _expires = accounts.issue_token(session, ctx, user)
+    record(session, user, "log_in", "user", user.id, via="page")
+    session.commit()
+    response = RedirectResponse(target or home_for(user), status_code=303)
+    set_session_cookie(request, response, token, ctx.settings.token_ttl_minutes * 60)
+    return response
+
+
+@router.get("/account")
+def account_page(request: Request, user: CurrentPageUser) -> Response:
+    return render(request, "account.html", {"role": user.role.replace("_", " ")}, user=user)
+
+
+@router.post("/logout")
+def log_out(request: Request, session: SessionDep, ctx: CtxDep) -> Response:
+    token = request.cookies.get(SESSION_COOKIE)
+    if token:
+        accounts.revoke_token(session, ctx, token)
+        session.commit()
+    response = RedirectResponse("/login", status_code=303)
+    clear_session_cookie(request, response)
+    return response

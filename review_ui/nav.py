@@ -1,0 +1,34 @@
+"""The navigation links each role sees in the page header.
+
+Each page package owns its role's entries; keep paths in step with the routes.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from api.accounts.tables import Role, User
+
+
+class NavLink(NamedTuple):
+    label: str
+    href: str
+
+
+NAV: dict[str, tuple[NavLink, ...]] = {
+    Role.clinician: (
+        NavLink("Review queue", "/review"),
+        NavLink("My statistics", "/review/stats"),
+    ),
+    Role.patient: (NavLink("My tests", "/patient"), NavLink("Start a test", "/patient/scan")),
+    Role.cdc_officer: (NavLink("Live view", "/cdc"),),
+    Role.manufacturer: (NavLink("Products and batches", "/manufacturer"),),
+    Role.operator: (NavLink("Operations", "/operator"),),
+    Role.data_scientist: (NavLink("API documentation", "/docs"),),
+}
+
+
+def nav_for(user: User | None) -> tuple[NavLink, ...]:
+    if user is None:
+        return ()
+    return NAV.get(user.role, ())
