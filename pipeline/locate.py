@@ -54,7 +54,9 @@ _MARGIN_MM = 3.0  # frame margin around the template, so the outline's outside i
 _COARSE_PPM = 2.0  # px/mm of the coarse alignment level
 _FINE_PPM = 6.0  # px/mm of the finest alignment level (the photo may cap it lower)
 _SEARCH_SIDES = (320, 640)  # px: image sizes for the template path's candidate regions
-_LINE_SIDE = 480  # px: image size for line segment detection
+_LINE_SIDE = 480  # px: image size for line segment detection (1.5 times that for strips)
+_MAX_PAIRS = 40  # edge pairs tried as outlines
+_JUDGE_PPM = 2.5  # px/mm a view needs before it may be called a different product
 _PROFILE_PPM = 3.0  # samples per mm along the long axis for profile matching
 _KEYPOINT_SIDE = 640  # px: image size for keypoint matching
 
@@ -205,6 +207,7 @@ class _Pass:
     radius: int  # search radius, px
     centres: np.ndarray  # (N, 2) int: patch centres, frame px
     patch_masks: list[np.ndarray | None]  # per patch: where it is known, or None (everywhere)
+    crops: np.ndarray  # (N, 4): x0, y0, x1, y1 of the part of each patch compared
     near_window: np.ndarray  # (N,) bool: patch lies on the window's rim
     normals: np.ndarray  # (N, 2): unit normal of edge patches; zero for corner patches
     trust: np.ndarray  # (N,) weight of each patch in the fit
@@ -361,7 +364,7 @@ def _pass(kit: Kit, ppm: float, patch_mm: float, radius_mm: float) -> _Pass:
     allowed &= border
     found = cv2.goodFeaturesToTrack(
         structure,
-        maxCorners=48,
+        maxCorners=32,
         qualityLevel=0.03,
         minDistance=max(3.0, 0.8 * half),
         mask=allowed.astype(np.uint8),
@@ -374,16 +377,30 @@ def _pass(kit: Kit, ppm: float, patch_mm: float, radius_mm: float) -> _Pass:
         if known.mean() < 0.4:
             continue
         centres_list.append((x, y))
-        patch_masks.append(None if known.all() else known.astype(np.float32))
+        patch_masks.append(known)
     normals_list = [(0.0, 0.0)] * len(centres_list)
     for x, y, normal in _edge_points(framed, structure, allowed, centres_list, half):
         known = 1 - hidden[y - half : y + half + 1, x - half : x + half + 1]
         if known.mean() < 0.4:
             continue
         centres_list.append((x, y))
-        patch_masks.append(None if known.all() else known.astype(np.float32))
+        patch_masks.append(known)
         normals_list.append(normal)
     centres = np.array(centres_list, int).reshape(-1, 2)
+    # A patch cut by a straight hidden border (the outline's outside, mostly) is compared on
+    # its known rectangle without a mask: masked correlation costs four times as much.
+    crops = np.tile([0, 0, 2 * half + 1, 2 * half + 1], (len(patch_masks), 1))
+    for k, known in enumerate(patch_masks):
+        if known is None or known.all():
+            patch_masks[k] = None
+            continue
+        ys, xs = np.nonzero(known)
+        x0, x1, y0, y1 = xs.min(), xs.max() + 1, ys.min(), ys.max() + 1
+        if known[y0:y1, x0:x1].mean() > 0.97 and (x1 - x0) * (y1 - y0) >= 0.3 * known.size:
+            crops[k] = (x0, y0, x1, y1)
+            patch_masks[k] = None
+        else:
+            patch_masks[k] = known.astype(np.float32)
     # Patches on the outline share it with the side wall and the table: trusted half as much.
     rim = (cv2.dilate(face, _disk(2 * blur + 1)) > 0) & (cv2.erode(face, _disk(2 * blur + 1)) == 0)
     on_outline = rim[centres[:, 1], centres[:, 0]] > 0 if len(centres) else np.zeros(0, bool)
@@ -400,6 +417,7 @@ def _pass(kit: Kit, ppm: float, patch_mm: float, radius_mm: float) -> _Pass:
         radius=radius,
         centres=centres,
         patch_masks=patch_masks,
+        crops=crops,
         near_window=near_window,
         normals=np.array(normals_list, float).reshape(-1, 2),
         trust=np.where(on_outline, 0.5, 1.0),
@@ -450,7 +468,7 @@ def _edge_points(
         cv2.circle(blocked, (x, y), spacing, 1, -1)
         a = float(angle[y, x])
         found.append((x, y, (math.cos(a), math.sin(a))))
-        if len(found) >= 48:
+        if len(found) >= 32:
             break
     return found
 
@@ -490,36 +508,40 @@ class _Pyramid:
 
     def __init__(self, image: np.ndarray) -> None:
         self.levels = [image]
-        while min(self.levels[-1].shape[:2]) > 64:
-            self.levels.append(cv2.pyrDown(self.levels[-1]))
+
+    def level(self, ratio: float) -> int:
+        """The coarsest level with at least one pixel per frame pixel, built on demand."""
+        k = 0
+        while ratio / 2 ** (k + 1) >= 1.0 and min(self.levels[k].shape[:2]) > 64:
+            k += 1
+            if k == len(self.levels):
+                self.levels.append(cv2.pyrDown(self.levels[-1]))
+        return k
 
     def warp(self, homography: np.ndarray, level: _Pass) -> tuple[np.ndarray, np.ndarray]:
         """The photo seen in a pass's frame through ``homography`` (template -> photo), and
         where that view is real: inside the picture and not clipped white."""
         m = homography @ level.frame_to_template
         ratio = _local_scale(m, (level.size[0] / 2, level.size[1] / 2))
-        k = 0
-        while k + 1 < len(self.levels) and ratio / 2 ** (k + 1) >= 1.0:
-            k += 1
+        k = self.level(ratio)
         d = np.diag([0.5**k, 0.5**k, 1.0])
         image = self.levels[k]
+        # Outside the picture reads as pure black: one warp gives the view and its extent.
         view = cv2.warpPerspective(
             image,
             d @ m,
             level.size,
             flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-            borderMode=cv2.BORDER_REPLICATE,
-        )
-        inside = cv2.warpPerspective(
-            np.ones(image.shape[:2], np.uint8),
-            d @ m,
-            level.size,
-            flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP,
             borderMode=cv2.BORDER_CONSTANT,
-            borderValue=0,
+            borderValue=(0, 0, 0),
         )
-        low = view.min(axis=2) if view.ndim == 3 else view
-        return view, (inside > 0) & (low < 250)
+        if view.ndim == 3:
+            channels = cv2.split(view)
+            high = cv2.max(cv2.max(channels[0], channels[1]), channels[2])
+            low = cv2.min(cv2.min(channels[0], channels[1]), channels[2])
+        else:
+            high = low = view
+        return view, (high > 0) & (low < 250)
 
 
 def _local_scale(m: np.ndarray, at: tuple[float, float]) -> float:
@@ -573,18 +595,21 @@ def _match(
     tpl = level.structure
     half, r = level.half, level.radius
     src, dst, normal, trust, on_window = [], [], [], [], []
-    for (cx, cy), near, known, n, t in zip(
+    for (cx, cy), near, known, crop, n, t in zip(
         level.centres,
         level.near_window,
         level.patch_masks,
+        level.crops,
         level.normals,
         level.trust,
         strict=True,
     ):
         if not (real[cy - half, cx - half] and real[cy + half, cx + half]):
             continue  # beyond the picture's edge or under glare: nothing to match
-        patch = tpl[cy - half : cy + half + 1, cx - half : cx + half + 1]
-        area = photo[cy - half - r : cy + half + r + 1, cx - half - r : cx + half + r + 1]
+        x0, y0, x1, y1 = crop
+        top, left = cy - half + y0, cx - half + x0  # patch origin in the frame
+        patch = tpl[top : cy - half + y1, left : cx - half + x1]
+        area = photo[top - r : cy - half + y1 + r, left - r : cx - half + x1 + r]
         if known is None:
             res = cv2.matchTemplate(area, patch, cv2.TM_CCOEFF_NORMED)
         else:
@@ -665,7 +690,7 @@ def _fit(
             h = start / start[2, 2]
     elif len(src) < params:
         return None
-    for _ in range(8):
+    for _ in range(6):
         w = h[2, 0] * u[:, 0] + h[2, 1] * u[:, 1] + 1.0
         x = (h[0, 0] * u[:, 0] + h[0, 1] * u[:, 1] + h[0, 2]) / w
         y = (h[1, 0] * u[:, 0] + h[1, 1] * u[:, 1] + h[1, 2]) / w
@@ -720,13 +745,13 @@ def _subpixel(res: np.ndarray, x: int, y: int) -> tuple[float, float]:
 
     def vertex(a: float, b: float, c: float) -> float:
         den = a - 2 * b + c
-        if not (np.isfinite(a) and np.isfinite(c)) or not den < 0:
+        if not den < 0:  # also false for NaN
             return 0.0
-        return float(np.clip(0.5 * (a - c) / den, -0.5, 0.5))
+        return min(0.5, max(-0.5, 0.5 * (a - c) / den))
 
     h, w = res.shape
-    dx = vertex(res[y, x - 1], res[y, x], res[y, x + 1]) if 0 < x < w - 1 else 0.0
-    dy = vertex(res[y - 1, x], res[y, x], res[y + 1, x]) if 0 < y < h - 1 else 0.0
+    dx = vertex(*map(float, res[y, x - 1 : x + 2])) if 0 < x < w - 1 else 0.0
+    dy = vertex(*map(float, res[y - 1 : y + 2, x])) if 0 < y < h - 1 else 0.0
     return dx, dy
 
 
@@ -899,6 +924,89 @@ def _boxes_at(small: np.ndarray, aspect: float) -> list[np.ndarray]:
     return boxes
 
 
+def _inside_contrast(
+    grey: np.ndarray, side_a: np.ndarray, side_b: np.ndarray, axis: np.ndarray, length: np.ndarray
+) -> np.ndarray:
+    """How different the band between two parallel sides looks from the bands just outside.
+
+    Sampled along the middle of each band: a strip or cassette differs from the table,
+    the gap between two ruled lines does not.
+    """
+    centre = (side_a + side_b) / 2
+    across = side_b - centre  # half the width, pointing to side b
+    t = np.linspace(-0.4, 0.4, 12)[None, :, None] * (length[:, None, None] * axis[:, None, :])
+    inside = centre[:, None, :] + t
+    outside = np.concatenate(
+        [inside + 1.6 * across[:, None, :], inside - 1.6 * across[:, None, :]], 1
+    )
+
+    def sample(points: np.ndarray) -> np.ndarray:
+        flat = points.reshape(-1, 2).astype(np.float32)
+        got = cv2.remap(
+            grey, flat[:, :1], flat[:, 1:], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+        )
+        return got.reshape(points.shape[:2]).astype(float)
+
+    a, b = sample(inside), sample(outside)
+    spread = a.std(axis=1) + b.std(axis=1) + 4.0
+    return np.abs(np.median(a, axis=1) - np.median(b, axis=1)) / spread
+
+
+def _merge_collinear(seg: np.ndarray, tolerance: float) -> np.ndarray:
+    """Join line segments that lie on one line (within ``tolerance`` px) with small gaps.
+
+    An edge whose contrast changes along it (a strip's coloured pads, a shadow) comes out
+    of the detector in pieces.
+    """
+    if len(seg) < 2:
+        return seg
+    d = seg[:, 2:] - seg[:, :2]
+    length = np.maximum(np.hypot(d[:, 0], d[:, 1]), 1e-6)
+    u = d / length[:, None]
+    n = np.stack([-u[:, 1], u[:, 0]], 1)
+    # Distance of every segment's end points from every other segment's line, and the gap
+    # between them along it.
+    rel_a = seg[None, :, :2] - seg[:, None, :2]
+    rel_b = seg[None, :, 2:] - seg[:, None, :2]
+    off = np.maximum(np.abs((rel_a * n[:, None]).sum(-1)), np.abs((rel_b * n[:, None]).sum(-1)))
+    ta, tb = (rel_a * u[:, None]).sum(-1), (rel_b * u[:, None]).sum(-1)
+    gap = np.maximum(np.minimum(ta, tb) - length[:, None], -np.maximum(ta, tb))
+    parallel = np.abs(u @ u.T) > math.cos(math.radians(3))
+    near = parallel & (off < tolerance) & (gap < np.minimum.outer(length, length) + 3)
+    groups = _components(near)
+    merged = []
+    for members in groups:
+        if len(members) == 1:
+            merged.append(seg[members[0]])
+            continue
+        main = members[int(np.argmax(length[members]))]
+        pts = seg[members].reshape(-1, 2)
+        t = (pts - seg[main, :2]) @ u[main]
+        a, b = seg[main, :2] + u[main] * t.min(), seg[main, :2] + u[main] * t.max()
+        merged.append(np.concatenate([a, b]))
+    return np.array(merged)
+
+
+def _components(adjacent: np.ndarray) -> list[list[int]]:
+    """Connected groups of a symmetric-ish adjacency matrix (union-find)."""
+    parent = list(range(len(adjacent)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for i, j in zip(*np.nonzero(adjacent), strict=True):
+        ri, rj = root(int(i)), root(int(j))
+        if ri != rj:
+            parent[ri] = rj
+    groups: dict[int, list[int]] = {}
+    for i in range(len(adjacent)):
+        groups.setdefault(root(i), []).append(i)
+    return list(groups.values())
+
+
 def _edge_pair_boxes(image: np.ndarray, aspect: float) -> list[np.ndarray]:
     """Rectangles whose long sides are two long, nearly parallel line segments.
 
@@ -906,20 +1014,25 @@ def _edge_pair_boxes(image: np.ndarray, aspect: float) -> list[np.ndarray]:
     low contrast against the table, print that splits the face, and blur.
     """
     h, w = image.shape[:2]
-    f = min(1.0, _LINE_SIDE / max(h, w))
+    # Thin strips need more pixels across than cassettes to show both sides.
+    f = min(1.0, (_LINE_SIDE if aspect < 6 else 1.5 * _LINE_SIDE) / max(h, w))
     small = cv2.resize(image, None, fx=f, fy=f, interpolation=cv2.INTER_AREA)
     grey = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
     found = cv2.createLineSegmentDetector(cv2.LSD_REFINE_NONE).detect(grey)[0]
     if found is None:
         return []
     seg = found.reshape(-1, 4).astype(float)
+    # Texture gives thousands of tiny segments: only pieces of real edges are worth joining.
+    piece = np.hypot(seg[:, 2] - seg[:, 0], seg[:, 3] - seg[:, 1])
+    seg = seg[np.argsort(-piece)[: min(300, int((piece >= 0.015 * max(grey.shape)).sum()))]]
+    seg = _merge_collinear(seg, 2.0)
     d = seg[:, 2:] - seg[:, :2]
     length = np.hypot(d[:, 0], d[:, 1])
     keep = length >= 0.04 * max(grey.shape)
     seg, d, length = seg[keep], d[keep], length[keep]
     if len(seg) < 2:
         return []
-    order = np.argsort(-length)[:40]
+    order = np.argsort(-length)[:150]
     seg, d, length = seg[order], d[order], length[order]
     u = d / length[:, None]
     u[u[:, 0] < 0] *= -1  # direction modulo 180 degrees
@@ -933,10 +1046,19 @@ def _edge_pair_boxes(image: np.ndarray, aspect: float) -> list[np.ndarray]:
     sep = np.abs(((mid[j] - mid[i]) * normal).sum(1))
     full = aspect * sep
     longest = np.maximum(length[i], length[j])
-    ok = (cos > math.cos(math.radians(10))) & (sep > 4) & (longest < 1.2 * full)
+    ok = (cos > math.cos(math.radians(10))) & (sep > 3) & (longest < 1.2 * full)
     ok &= np.minimum(length[i], length[j]) > 0.25 * full
+    # Ruled paper and tiles make many pairs: first those that show most of the expected
+    # length and whose inside looks unlike the outside.
+    cover = np.minimum((length[i] + length[j]) / (2 * np.maximum(full, 1e-6)), 1.0)
+    picked = np.nonzero(ok)[0]
+    if len(picked) > _MAX_PAIRS:
+        contrast = _inside_contrast(
+            grey, mid[i[picked]], mid[j[picked]], axis[picked], full[picked]
+        )
+        picked = picked[np.argsort(-(cover[picked] * contrast))][:_MAX_PAIRS]
     boxes = []
-    for k in np.nonzero(ok)[0]:
+    for k in picked:
         a, b = i[k], j[k]
         ax, nm = axis[k], normal[k]
         ends = np.array([seg[a, :2], seg[a, 2:], seg[b, :2], seg[b, 2:]])
@@ -999,8 +1121,9 @@ def _template_keypoints(kit: Kit) -> tuple[np.ndarray, np.ndarray]:
     return found
 
 
-def _sift() -> cv2.Feature2D:
-    return cv2.SIFT.create()
+def _sift(features: int = 0) -> cv2.Feature2D:
+    # A busy table yields thousands of keypoints; the strongest thousand are plenty.
+    return cv2.SIFT.create(nfeatures=features)
 
 
 def _keypoint_hypotheses(image: np.ndarray, kit: Kit) -> list[np.ndarray]:
@@ -1016,7 +1139,7 @@ def _keypoint_hypotheses(image: np.ndarray, kit: Kit) -> list[np.ndarray]:
     f = min(1.0, _KEYPOINT_SIDE / max(h, w))
     small = cv2.resize(image, None, fx=f, fy=f, interpolation=cv2.INTER_AREA)
     grey = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
-    points, desc = _sift().detectAndCompute(grey, None)
+    points, desc = _sift(1000).detectAndCompute(grey, None)
     if desc is None or len(points) < 6:
         return []
     pairs = cv2.BFMatcher(cv2.NORM_L2).knnMatch(desc_t, desc, k=2)
@@ -1067,30 +1190,41 @@ def _template_profile(kit: Kit) -> tuple[_Axis, np.ndarray, float]:
     return found
 
 
-def _profile(image: np.ndarray, frame: _Axis, span_mm: float, px_per_mm: float) -> np.ndarray:
+def _profile(
+    source: np.ndarray | _Pyramid, frame: _Axis, span_mm: float, px_per_mm: float
+) -> np.ndarray:
     """Mean structure across the middle of a rectangle, sampled along its axis over ``span_mm``.
 
     Edges across the axis (band and print edges, the ends) make the peaks; the long
-    sides, whose look depends on the table, are left out.
+    sides, whose look depends on the table, are left out. A photo is sampled from the
+    pyramid level nearest the sampling step, which stands in for anti-aliasing.
     """
     n_along = max(8, round(span_mm * _PROFILE_PPM))
     width_mm = frame.width / px_per_mm
     n_across = max(3, round(0.6 * width_mm * _PROFILE_PPM))
     step = px_per_mm / _PROFILE_PPM  # image px per sample
+    if isinstance(source, _Pyramid):
+        k = source.level(step)
+        image = source.levels[k]
+    else:
+        k = 0
+        image = cv2.GaussianBlur(source, (0, 0), 0.4 * step) if step > 1.5 else source
+    shrink = 0.5**k
     # Sample (i, j) -> image: centre + axis * (i - n_along / 2) * step + normal * (j - ...)
     ox = (
         frame.centre
         - frame.axis * step * (n_along - 1) / 2
         - frame.normal * step * (n_across - 1) / 2
     )
-    m = np.array(
-        [
-            [frame.axis[0] * step, frame.normal[0] * step, ox[0]],
-            [frame.axis[1] * step, frame.normal[1] * step, ox[1]],
-        ]
+    m = (
+        np.array(
+            [
+                [frame.axis[0] * step, frame.normal[0] * step, ox[0]],
+                [frame.axis[1] * step, frame.normal[1] * step, ox[1]],
+            ]
+        )
+        * shrink
     )
-    if step > 1.5:  # anti-alias: sample a blurred copy
-        image = cv2.GaussianBlur(image, (0, 0), 0.4 * step)
     strip = cv2.warpAffine(
         image,
         m,
@@ -1101,7 +1235,9 @@ def _profile(image: np.ndarray, frame: _Axis, span_mm: float, px_per_mm: float) 
     return _structure(strip).mean(axis=0).astype(float)
 
 
-def _box_hypotheses(kit: Kit, image: np.ndarray, box: np.ndarray) -> list[tuple[float, np.ndarray]]:
+def _box_hypotheses(
+    kit: Kit, image: np.ndarray | _Pyramid, box: np.ndarray
+) -> list[tuple[float, np.ndarray]]:
     """Place the template on a candidate rectangle: its width fixes the scale across, the
     structure profile along the axis fixes scale, position and which end is which.
 
@@ -1241,8 +1377,10 @@ def locate(image: np.ndarray, kit: Kit, *, codes: bool = True) -> Location | Qua
     pyramid = _Pyramid(image)
     tried: list[Location] = []
 
-    def attempt(start: np.ndarray, method: str, code: str | None = None) -> Location:
-        h, metrics = refine(image, kit, start, pyramid=pyramid)
+    def attempt(
+        start: np.ndarray, method: str, code: str | None = None, coarse: bool = True
+    ) -> Location:
+        h, metrics = refine(image, kit, start, coarse=coarse, pyramid=pyramid)
         found = Location(h, method, code, metrics["score"], metrics["window_score"], metrics)
         tried.append(found)
         return found
@@ -1250,16 +1388,20 @@ def locate(image: np.ndarray, kit: Kit, *, codes: bool = True) -> Location | Qua
     # 1. The unit's code: its corners place the template to within a millimetre or two.
     sightings = find_codes(image) if codes and kit.code_box is not None else []
     for sighting in sightings:
-        found = attempt(code_homography(kit, sighting), "code", sighting.text)
-        if _accepted(found):
-            return found
+        # Near the code the start is good to a fraction of a millimetre: skip the coarse pass
+        # unless perspective far from the code needs it.
+        start = code_homography(kit, sighting)
+        for coarse in (False, True):
+            found = attempt(start, "code", sighting.text, coarse)
+            if _accepted(found):
+                return found
     code_seen = bool(sightings)
 
     # 2. The template alone: keypoints of the print, then outline-shaped regions.
     starts = _keypoint_hypotheses(image, kit)
     boxes: list[tuple[float, np.ndarray]] = []
     for box in _candidate_boxes(image, _model(kit).aspect):
-        boxes += _box_hypotheses(kit, image, box)
+        boxes += _box_hypotheses(kit, pyramid, box)
     boxes.sort(key=lambda item: -item[0])
     starts += [h for _, h in boxes[:4]]
     for start in starts:
@@ -1275,7 +1417,14 @@ def locate(image: np.ndarray, kit: Kit, *, codes: bool = True) -> Location | Qua
     problem = photo_problem(image)
     if problem is not None:
         return problem  # blurred, dark or washed out: the test cannot be seen properly
-    judged = [f for f in tried if f.metrics.get("seen", 0.0) > 0.5 and not math.isnan(f.score)]
+    # Only a sharp, well resolved view in full sight can tell one product from another.
+    judged = [
+        f
+        for f in tried
+        if f.metrics.get("seen", 0.0) > 0.5
+        and not math.isnan(f.score)
+        and _photo_ppm(kit, f.homography) >= _JUDGE_PPM
+    ]
     best = max(judged, key=lambda f: f.score, default=None)
     if best is not None and (code_seen or best.metrics.get("outline_score", 0.0) > 0.6):
         # A unit code, or something the size and shape of the kit, in full view and sharp,

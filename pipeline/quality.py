@@ -170,16 +170,34 @@ def _clipped(window_bgr: np.ndarray) -> np.ndarray:
     return low >= 250
 
 
-def check_exposure(window_bgr: np.ndarray) -> QualityCheck:
+def _local_highlight(window_bgr: np.ndarray, surround_bgr: np.ndarray | None) -> bool:
+    """Is the window clipped while the picture around it is mostly not? Then it is a
+    reflection, not overexposure.
+
+    ``surround_bgr`` is a larger view around the window: the photo itself will do.
+    """
+    if surround_bgr is None:
+        return False
+    inside = float(_clipped(window_bgr).mean())
+    around = float(_clipped(surround_bgr).mean())
+    return inside > GLARE_FRACTION and around < min(0.15, 0.5 * inside)
+
+
+def check_exposure(window_bgr: np.ndarray, surround_bgr: np.ndarray | None = None) -> QualityCheck:
     """Too dark, or washed out, on the rectified result window.
 
     Washed out means clipped, or so bright that even the membrane's weakest colour
-    channel is near white: there the camera's tone curve flattens faint lines.
+    channel is near white: there the camera's tone curve flattens faint lines. A
+    window clipped while the cassette around it is not (given ``surround_bgr``) is a
+    reflection, left to :func:`check_glare`.
 
     Parameters
     ----------
     window_bgr : ndarray
         The rectified window (:func:`pipeline.rectify.rectify_window`), BGR ``uint8``.
+    surround_bgr : ndarray, optional
+        A larger view around the window, e.g. the photo itself: tells a local
+        reflection (the window clipped, the picture not) from overexposure.
 
     Examples
     --------
@@ -205,16 +223,25 @@ def check_exposure(window_bgr: np.ndarray) -> QualityCheck:
     issues = []
     if level < DARK_LEVEL:
         issues.append(TOO_DARK)
-    elif clipped > OVEREXPOSED_FRACTION or floor >= WASHED_OUT_FLOOR:
+    elif (clipped > OVEREXPOSED_FRACTION or floor >= WASHED_OUT_FLOOR) and not _local_highlight(
+        window_bgr, surround_bgr
+    ):
         issues.append(OVEREXPOSED)
     return QualityCheck(issues, metrics)
 
 
-def check_glare(window_bgr: np.ndarray) -> QualityCheck:
+def check_glare(window_bgr: np.ndarray, surround_bgr: np.ndarray | None = None) -> QualityCheck:
     """Specular highlights on the rectified window: clipped, colourless blobs.
 
-    A window that is washed out as a whole is overexposure, reported by
-    :func:`check_exposure`, not glare.
+    A window washed out together with the cassette around it is overexposure,
+    reported by :func:`check_exposure`, not glare.
+
+    Parameters
+    ----------
+    window_bgr : ndarray
+        The rectified window, BGR ``uint8``.
+    surround_bgr : ndarray, optional
+        A larger view around the window, as for :func:`check_exposure`.
 
     Examples
     --------
@@ -224,13 +251,17 @@ def check_glare(window_bgr: np.ndarray) -> QualityCheck:
     ['glare']
     >>> [i.code for i in check_glare(np.full((40, 160, 3), 190, np.uint8))]
     []
+    >>> flooded = np.full((40, 160, 3), 255, np.uint8)
+    >>> around = np.full((80, 200, 3), 180, np.uint8)
+    >>> [i.code for i in check_glare(flooded)], [i.code for i in check_glare(flooded, around)]
+    ([], ['glare'])
     """
     clipped = _clipped(window_bgr)
     # Single clipped pixels are noise; glare comes in blobs.
     blobs = cv2.morphologyEx(clipped.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
     fraction = float(blobs.mean())
     metrics = {"glare_fraction": round(fraction, 4)}
-    overexposed = bool(check_exposure(window_bgr))
+    overexposed = bool(check_exposure(window_bgr, surround_bgr))
     issues = [GLARE] if fraction > GLARE_FRACTION and not overexposed else []
     return QualityCheck(issues, metrics)
 
