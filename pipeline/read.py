@@ -1,0 +1,188 @@
+"""``read``: one photo of a used test in, one proposal (``rdt-reading/1``) out.
+
+The steps are small pure functions from the sibling modules; this module only
+chains them and decides at which resolution each step runs, because decoding a
+12-megapixel JPEG at full size costs more than everything else together.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+from pipeline.bands import band_probability, find_lines, line_features, optical_density_profile
+from pipeline.decode import Photo, PhotoError, decode_photo, probe
+from pipeline.interpret import interpret
+from pipeline.kit import Kit
+from pipeline.locate import Location, locate
+from pipeline.quality import (
+    check_blur,
+    check_exposure,
+    check_framing,
+    check_glare,
+    check_resolution,
+)
+from pipeline.reading import Explanation, LineReading, QualityIssue, Reading
+from pipeline.rectify import rectify_window, window_px_per_mm
+
+BandModel = Callable[[np.ndarray], np.ndarray]
+"""Maps line features (one row per line) to the probability that each line is present."""
+
+DEFAULT_MODEL = "od-logistic@1"
+LOCATE_LONG_SIDE = 1000  # px: enough for the code and the cassette outline, cheap to search
+READ_PX_PER_MM = 8.0  # window resolution the band reader wants; finer adds little
+MIN_READ_PX_PER_MM = 5.0  # below this, decode the photo again at a finer scale
+
+
+def read(
+    photo: bytes,
+    kit: Kit,
+    *,
+    band_model: BandModel | None = None,
+    image: str | None = None,
+) -> Reading:
+    """Read one photo of a used test of ``kit``.
+
+    Parameters
+    ----------
+    photo : bytes
+        The encoded photo (JPEG, PNG, WebP; HEIC where pillow-heif is installed).
+    kit : Kit
+        The kit the unit belongs to.
+    band_model : callable, optional
+        Features -> line-present probability (``models.registry.current_band_model()``);
+        the default is a calibrated logistic rule on optical density and SNR.
+    image : str, optional
+        Name of the photo, echoed in the reading.
+
+    Returns
+    -------
+    Reading
+        ``status="ok"`` with a proposal, or ``status="retake"`` with reasons a
+        patient can act on. Bad input never raises.
+
+    Examples
+    --------
+    >>> from pipeline.kit import load_kit
+    >>> kit = load_kit("datasets/kits/demo/kit.json")
+    >>> r = read(b"not a photo", kit)
+    >>> r.status, r.to_json()["quality"]["codes"]
+    ('retake', ['not_an_image'])
+    """
+    started = time.perf_counter()
+    model_name = getattr(band_model, "version", DEFAULT_MODEL) if band_model else DEFAULT_MODEL
+    reading = _read(photo, kit, band_model or band_probability, model_name)
+    elapsed = (time.perf_counter() - started) * 1000
+    return _with(reading, elapsed_ms=elapsed, image=image)
+
+
+def _read(data: bytes, kit: Kit, band_model: BandModel, model_name: str) -> Reading:
+    try:
+        info = probe(data)
+        reduce = _reduction(max(info.width, info.height), LOCATE_LONG_SIDE)
+        photo = decode_photo(data, reduce=reduce)
+    except PhotoError as exc:
+        return Reading.retake([QualityIssue(exc.code, str(exc))], model=model_name)
+
+    found = locate(photo.image, kit)
+    if isinstance(found, QualityIssue):
+        return Reading.retake([found], model=model_name)
+    location: Location = found
+    full_ppm = window_px_per_mm(kit, location.homography) / photo.scale
+
+    issues = [*check_framing(photo.image.shape, location.homography, kit)]
+    issues += check_resolution(full_ppm)
+    if issues:
+        return Reading.retake(
+            issues, model=model_name, code=location.code, explanation=_explain(location, photo)
+        )
+
+    # Read the bands at a finer decode when the locating scale leaves the window too coarse.
+    if full_ppm * photo.scale < MIN_READ_PX_PER_MM and reduce > 1:
+        finer = _finer_reduction(reduce, full_ppm)
+        sharper = decode_photo(data, reduce=finer)
+        ratio = sharper.scale / photo.scale
+        homography = np.diag([ratio, ratio, 1.0]) @ location.homography
+        photo = sharper
+    else:
+        homography = location.homography
+    ppm = window_px_per_mm(kit, homography)
+    out_ppm = float(np.clip(ppm, MIN_READ_PX_PER_MM, READ_PX_PER_MM))
+    window = rectify_window(photo.image, kit, homography, px_per_mm=out_ppm)
+    explanation = Explanation(
+        window=window,
+        homography=np.diag([1 / photo.scale, 1 / photo.scale, 1.0]) @ homography,
+        locator=location.method,
+        px_per_mm=full_ppm,
+    )
+
+    issues = [*check_exposure(window), *check_glare(window)]
+    issues += check_blur(photo.image, homography, kit)
+    if issues:
+        return Reading.retake(issues, model=model_name, code=location.code, explanation=explanation)
+
+    profile = optical_density_profile(window, kit, out_ppm)
+    measured = find_lines(profile, kit, out_ppm)
+    features = line_features(profile, measured, kit, out_ppm)
+    p_present = np.clip(np.asarray(band_model(features), dtype=float).reshape(-1), 0.0, 1.0)
+    probabilities = {line.name: float(p) for line, p in zip(kit.lines, p_present, strict=True)}
+    verdict = interpret(kit, probabilities)
+
+    lines = {
+        line.name: LineReading(
+            present=verdict.present[line.name],
+            intensity=max(0.0, float(measured[line.name].od)),
+            p_present=probabilities[line.name],
+            at=measured[line.name].at,
+            expected_at=line.at,
+        )
+        for line in kit.lines
+    }
+    explanation = Explanation(
+        window=window,
+        profile=profile.od,
+        baseline=profile.baseline,
+        homography=explanation.homography,
+        locator=location.method,
+        px_per_mm=full_ppm,
+    )
+    return Reading(
+        status="ok",
+        result=verdict.result,
+        analytes=verdict.analytes,
+        lines=lines,
+        confidence=verdict.confidence,
+        code=location.code,
+        issues=[],
+        model=model_name,
+        explanation=explanation,
+    )
+
+
+def _reduction(long_side: int, target: int) -> int:
+    """The largest JPEG DCT scale (1, 2, 4, 8) that keeps ``long_side`` at ``target`` or more."""
+    for factor in (8, 4, 2):
+        if long_side / factor >= target:
+            return factor
+    return 1
+
+
+def _finer_reduction(reduce: int, full_ppm: float) -> int:
+    """The coarsest finer scale at which the window reaches ``MIN_READ_PX_PER_MM``."""
+    factor = reduce // 2
+    while factor > 1 and full_ppm / factor < MIN_READ_PX_PER_MM:
+        factor //= 2
+    return max(factor, 1)
+
+
+def _explain(location: Location, photo: Photo) -> Explanation:
+    scale = np.diag([1 / photo.scale, 1 / photo.scale, 1.0])
+    return Explanation(homography=scale @ location.homography, locator=location.method)
+
+
+def _with(reading: Reading, *, elapsed_ms: float, image: str | None) -> Reading:
+    from dataclasses import replace
+
+    return replace(reading, elapsed_ms=elapsed_ms, image=image)
