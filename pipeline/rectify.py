@@ -42,6 +42,7 @@ def window_to_template(kit: Kit, margin_mm: float = 0.0) -> np.ndarray:
     d = margin_mm * s
     x0, y0, x1, y1 = w.x - d, w.y - d, w.x + w.w + d, w.y + w.h + d
     # Columns: template (x, y) per unit u, per unit v, and the origin.
+    cols: tuple[tuple[float, float], tuple[float, float], tuple[float, float]]
     if kit.flow == "down":
         cols = ((0, s), (-s, 0), (x1, y0))
     elif kit.flow == "up":
