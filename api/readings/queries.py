@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
 from api.readings.tables import Proposal, Upload
@@ -37,9 +37,19 @@ def stuck_uploads(session: Session, queued_before: datetime, limit: int = 500) -
 def proposals_with_reviews(
     session: Session, after_id: int | None, limit: int
 ) -> Sequence[tuple[Proposal, Review | None]]:
+    """Proposals with their deciding (last) reading, if any."""
+    last_round = (
+        select(Review.proposal_id, func.max(Review.round).label("round"))
+        .group_by(Review.proposal_id)
+        .subquery()
+    )
     query = (
         select(Proposal, Review)
-        .outerjoin(Review, Review.proposal_id == Proposal.id)
+        .outerjoin(last_round, last_round.c.proposal_id == Proposal.id)
+        .outerjoin(
+            Review,
+            and_(Review.proposal_id == Proposal.id, Review.round == last_round.c.round),
+        )
         .order_by(Proposal.id)
         .limit(limit)
     )

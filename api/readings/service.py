@@ -195,6 +195,7 @@ def process_upload(ctx: AppContext, upload_id: int) -> str:
         photo = ctx.photos.get(upload.photo_sha256)
         reading = run_pipeline(photo, kit)
         document = reading.to_json()
+        explanation = keep_explanation(ctx, reading)
         proposal = Proposal(
             upload_id=upload.id,
             self_test_id=test.id,
@@ -204,12 +205,15 @@ def process_upload(ctx: AppContext, upload_id: int) -> str:
             model_version=reading.model,
             reading=document,
             issues=[{"code": i.code, "message": i.message} for i in reading.issues],
+            explanation=explanation,
         )
         session.add(proposal)
         latest = patient_queries.latest_upload(session, test.id)
         # An older upload's late reading must not override a newer photo's state.
         if latest is not None and latest.id == upload.id and test.status == TestStatus.reading:
             test.status = TestStatus.retake if reading.status == "retake" else TestStatus.in_review
+            if test.status == TestStatus.in_review:
+                proposal.review_stage = 1  # into the clinicians' queue
         try:
             session.flush()
         except IntegrityError:
@@ -232,6 +236,47 @@ def process_upload(ctx: AppContext, upload_id: int) -> str:
             session.rollback()
             return "skipped"
         return "proposed"
+
+
+def keep_explanation(ctx: AppContext, reading: Reading) -> dict[str, Any] | None:
+    """What a clinician needs to check ``reading``, stored once at proposal time.
+
+    The rectified window goes to the photo store as a PNG (content-addressed,
+    so a re-read stores nothing new); the profile and the line positions go
+    into the returned JSON. Returns ``None`` when the reading explains nothing.
+    """
+    found = reading.explanation
+    lines = {
+        name: {
+            "present": bool(line.present),
+            "intensity": round(float(line.intensity), 4),
+            "at": None if line.at is None else round(float(line.at), 4),
+            "expected_at": None if line.expected_at is None else round(float(line.expected_at), 4),
+        }
+        for name, line in reading.lines.items()
+    }
+    window_sha = None
+    window_size = None
+    if found.window is not None and found.window.size:
+        import cv2
+
+        ok, png = cv2.imencode(".png", found.window)
+        if ok:
+            window_sha = ctx.photos.put(png.tobytes())
+            window_size = [int(found.window.shape[1]), int(found.window.shape[0])]
+    profile = None
+    if found.profile is not None and len(found.profile):
+        profile = [round(float(v), 4) for v in found.profile]
+    if window_sha is None and profile is None and not lines:
+        return None
+    return {
+        "window_sha256": window_sha,
+        "window_size": window_size,
+        "profile": profile,
+        "lines": lines,
+        "locator": found.locator,
+        "px_per_mm": None if found.px_per_mm is None else round(float(found.px_per_mm), 3),
+    }
 
 
 def sweep(ctx: AppContext, older_than: timedelta | None = None) -> list[int]:

@@ -1,10 +1,13 @@
-"""SQL for the clinicians' queue and their reviews."""
+"""SQL for the clinicians' queue, their readings and their statistics."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, and_, case, delete, exists, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from api.patients.tables import SelfTest, TestStatus
@@ -12,26 +15,268 @@ from api.readings.tables import Proposal
 from api.reviews.tables import Review
 
 
-def review_for_proposal(session: Session, proposal_id: int) -> Review | None:
-    return session.scalar(select(Review).where(Review.proposal_id == proposal_id))
+@dataclass(frozen=True)
+class QueueFilter:
+    """What a clinician narrows the queue to; ``None`` means any."""
+
+    result: str | None = None  # the proposed result
+    confidence: str | None = None  # "low" (below the policy's mark) or "high"
+    older_than: datetime | None = None  # proposed before this time
+    stage: int | None = None  # 1 first readings, 2+ second and third readings
+
+
+@dataclass(frozen=True)
+class Ordering:
+    """How urgent an item is: suspected positives, low confidence and old items first."""
+
+    low_confidence: float
+    aged_before: datetime  # proposed before this: raised to the top, so nothing waits forever
+
+    def urgent(self) -> ColumnElement[bool]:
+        return or_(
+            Proposal.result == "positive",
+            Proposal.confidence < self.low_confidence,
+            Proposal.created_at < self.aged_before,
+        )
+
+    def priority(self) -> ColumnElement[int]:
+        return case((self.urgent(), 0), else_=1)
+
+
+def latest_review(session: Session, proposal_id: int) -> Review | None:
+    """The last reading of a proposal (the one that decided it, once decided)."""
+    return session.scalar(
+        select(Review)
+        .where(Review.proposal_id == proposal_id)
+        .order_by(Review.round.desc())
+        .limit(1)
+    )
+
+
+# Kept under its old name: other domains ask whether (and how) a proposal was reviewed.
+review_for_proposal = latest_review
+
+
+def reviews_of(session: Session, proposal_id: int) -> Sequence[Review]:
+    return session.scalars(
+        select(Review).where(Review.proposal_id == proposal_id).order_by(Review.round)
+    ).all()
+
+
+def _awaiting(
+    regions: Iterable[str] | None, reviewer_id: int | None, filters: QueueFilter, ordering: Ordering
+) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = [
+        Proposal.review_stage >= 1,  # uses ix_proposals_queue
+        Proposal.status == "ok",
+        SelfTest.status == TestStatus.in_review,
+    ]
+    if regions is not None:
+        conditions.append(SelfTest.region_code.in_(list(regions)))
+    if reviewer_id is not None:
+        # Nobody reads the same item twice: second and third readers are other clinicians.
+        read_it = exists().where(
+            Review.proposal_id == Proposal.id, Review.reviewer_id == reviewer_id
+        )
+        conditions.append(~read_it)
+    if filters.result:
+        conditions.append(Proposal.result == filters.result)
+    if filters.confidence == "low":
+        conditions.append(Proposal.confidence < ordering.low_confidence)
+    elif filters.confidence == "high":
+        conditions.append(Proposal.confidence >= ordering.low_confidence)
+    if filters.older_than is not None:
+        conditions.append(Proposal.created_at < filters.older_than)
+    if filters.stage == 1:
+        conditions.append(Proposal.review_stage == 1)
+    elif filters.stage is not None:
+        conditions.append(Proposal.review_stage >= 2)
+    return conditions
+
+
+def _queue_select(
+    regions: Iterable[str] | None, reviewer_id: int | None, filters: QueueFilter, ordering: Ordering
+) -> Any:  # a Select of (Proposal, SelfTest, priority); its generics differ in SQLAlchemy 2.0/2.1
+    priority = ordering.priority().label("priority")
+    return (
+        select(Proposal, SelfTest, priority)
+        .join(SelfTest, SelfTest.id == Proposal.self_test_id)
+        .where(*_awaiting(regions, reviewer_id, filters, ordering))
+        .order_by(priority, Proposal.created_at, Proposal.id)
+    )
 
 
 def queue(
-    session: Session, regions: Iterable[str] | None, limit: int = 100
-) -> Sequence[tuple[Proposal, SelfTest]]:
-    """Proposals awaiting a clinician, oldest first: readable, unreviewed, on a test in review."""
-    query = (
-        select(Proposal, SelfTest)
-        .join(SelfTest, SelfTest.id == Proposal.self_test_id)
-        .outerjoin(Review, Review.proposal_id == Proposal.id)
-        .where(
-            Proposal.status == "ok",
-            Review.id.is_(None),
-            SelfTest.status == TestStatus.in_review,
+    session: Session,
+    regions: Iterable[str] | None,
+    reviewer_id: int | None,
+    ordering: Ordering,
+    filters: QueueFilter = QueueFilter(),
+    *,
+    limit: int = 100,
+    offset: int = 0,
+) -> Sequence[tuple[Proposal, SelfTest, int]]:
+    """One page of the proposals awaiting a reading by ``reviewer_id``, most urgent first."""
+    query = _queue_select(regions, reviewer_id, filters, ordering).limit(limit).offset(offset)
+    return [(p, t, int(prio)) for p, t, prio in session.execute(query).all()]
+
+
+def next_in_queue(
+    session: Session,
+    regions: Iterable[str] | None,
+    reviewer_id: int,
+    ordering: Ordering,
+    filters: QueueFilter,
+    after: Proposal | None = None,
+) -> Proposal | None:
+    """The item after ``after`` in queue order (the first one without ``after``)."""
+    query = _queue_select(regions, reviewer_id, filters, ordering).limit(1)
+    if after is not None:
+        priority = ordering.priority()
+        after_priority = 0 if _is_urgent(after, ordering) else 1
+        query = query.where(
+            or_(
+                priority > after_priority,
+                and_(
+                    priority == after_priority,
+                    or_(
+                        Proposal.created_at > after.created_at,
+                        and_(Proposal.created_at == after.created_at, Proposal.id > after.id),
+                    ),
+                ),
+            )
         )
-        .order_by(Proposal.created_at, Proposal.id)
-        .limit(limit)
+    row = session.execute(query).first()
+    return None if row is None else row[0]
+
+
+def _is_urgent(proposal: Proposal, ordering: Ordering) -> bool:
+    return (
+        proposal.result == "positive"
+        or proposal.confidence < ordering.low_confidence
+        or proposal.created_at < ordering.aged_before
     )
-    if regions is not None:
-        query = query.where(SelfTest.region_code.in_(list(regions)))
-    return [(p, t) for p, t in session.execute(query).all()]
+
+
+def queue_counts(
+    session: Session,
+    regions: Iterable[str] | None,
+    reviewer_id: int | None,
+    ordering: Ordering,
+    filters: QueueFilter = QueueFilter(),
+) -> dict[str, Any]:
+    """Totals over the (filtered) queue, in one pass."""
+
+    def count_if(condition: ColumnElement[bool]) -> Any:
+        return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+
+    row = session.execute(
+        select(
+            func.count(Proposal.id),
+            count_if(ordering.urgent()),
+            count_if(Proposal.result == "positive"),
+            count_if(Proposal.result == "negative"),
+            count_if(Proposal.result == "invalid"),
+            count_if(Proposal.confidence < ordering.low_confidence),
+            count_if(Proposal.review_stage >= 2),
+            func.min(Proposal.created_at),
+        )
+        .select_from(Proposal)
+        .join(SelfTest, SelfTest.id == Proposal.self_test_id)
+        .where(*_awaiting(regions, reviewer_id, filters, ordering))
+    ).one()
+    total, urgent, positive, negative, invalid, low, second, oldest = row
+    if isinstance(oldest, str):  # aggregates over SQLite come back untyped
+        oldest = datetime.fromisoformat(oldest)
+    return {
+        "total": int(total),
+        "urgent": int(urgent),
+        "positive": int(positive),
+        "negative": int(negative),
+        "invalid": int(invalid),
+        "low_confidence": int(low),
+        "second_readings": int(second),
+        "oldest": oldest,
+    }
+
+
+# Held decisions ------------------------------------------------------------
+
+
+def due_reviews(session: Session, now: datetime, limit: int = 200) -> Sequence[Review]:
+    return session.scalars(
+        select(Review)
+        .where(Review.settled_at.is_(None), Review.settles_at <= now)
+        .order_by(Review.settles_at, Review.id)
+        .limit(limit)
+    ).all()
+
+
+def mark_settled(session: Session, review_id: int, now: datetime) -> bool:
+    """Settle a review once: ``False`` when another process got there first (or it was undone)."""
+    result = session.execute(
+        update(Review)
+        .where(Review.id == review_id, Review.settled_at.is_(None))
+        .values(settled_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(getattr(result, "rowcount", 0) == 1)
+
+
+def delete_unsettled(session: Session, review_id: int) -> bool:
+    result = session.execute(
+        delete(Review)
+        .where(Review.id == review_id, Review.settled_at.is_(None))
+        .execution_options(synchronize_session=False)
+    )
+    return bool(getattr(result, "rowcount", 0) == 1)
+
+
+def last_review_by(session: Session, reviewer_id: int) -> Review | None:
+    return session.scalar(
+        select(Review)
+        .where(Review.reviewer_id == reviewer_id)
+        .order_by(Review.created_at.desc(), Review.id.desc())
+        .limit(1)
+    )
+
+
+def later_review_exists(session: Session, review: Review) -> bool:
+    return bool(
+        session.scalar(
+            select(
+                exists().where(
+                    Review.proposal_id == review.proposal_id, Review.round > review.round
+                )
+            )
+        )
+    )
+
+
+# Statistics ----------------------------------------------------------------
+
+
+def reviews_by(session: Session, reviewer_id: int, since: datetime) -> Sequence[Review]:
+    return session.scalars(
+        select(Review)
+        .where(Review.reviewer_id == reviewer_id, Review.created_at >= since)
+        .order_by(Review.created_at, Review.id)
+    ).all()
+
+
+def paired_readings(
+    session: Session, reviewer_id: int, since: datetime
+) -> Sequence[tuple[Review, Review]]:
+    """(mine, another clinician's) for every proposal both read."""
+    mine = select(Review).where(Review.reviewer_id == reviewer_id, Review.created_at >= since)
+    mine_sub = mine.subquery()
+    from sqlalchemy.orm import aliased
+
+    me = aliased(Review, mine_sub)
+    other = aliased(Review)
+    rows = session.execute(
+        select(me, other)
+        .join(other, and_(other.proposal_id == me.proposal_id, other.reviewer_id != reviewer_id))
+        .order_by(me.id, other.round)
+    ).all()
+    return [(a, b) for a, b in rows]

@@ -1,34 +1,85 @@
 from __future__ import annotations
 
-from typing import Annotated
+from datetime import timedelta
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 
+from api.db.base import utcnow
 from api.deps import Clinician, CtxDep, ScopeDep, SessionDep
 from api.reviews import service
-from api.reviews.schemas import QueueItem, ReviewIn, ReviewOut
+from api.reviews.queries import QueueFilter
+from api.reviews.schemas import (
+    QueueCounts,
+    QueueItem,
+    Result,
+    ReviewerStats,
+    ReviewIn,
+    ReviewOut,
+    UndoOut,
+)
 
 router = APIRouter(tags=["reviews"])
+
+
+def queue_filter(
+    result: Result | None = None,
+    confidence: Literal["low", "high"] | None = None,
+    older_than_minutes: int | None = None,
+    stage: int | None = None,
+) -> QueueFilter:
+    older = utcnow() - timedelta(minutes=older_than_minutes) if older_than_minutes else None
+    return QueueFilter(result=result, confidence=confidence, older_than=older, stage=stage)
 
 
 @router.get(
     "/reviews/queue",
     response_model=list[QueueItem],
-    summary="Step 8: proposals of the clinician's region awaiting review",
+    summary="Step 8: proposals of the clinician's region awaiting their reading, most urgent first",
 )
 def review_queue(
     session: SessionDep,
-    _user: Clinician,
+    ctx: CtxDep,
+    user: Clinician,
     scope: ScopeDep,
+    result: Result | None = None,
+    confidence: Literal["low", "high"] | None = None,
+    older_than_minutes: Annotated[int | None, Query(ge=1)] = None,
+    stage: Annotated[int | None, Query(ge=1, le=2, description="1 first, 2 second/third")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
 ) -> list[QueueItem]:
-    return service.queue(session, scope, limit)
+    """Suspected positives, low confidence and items waiting past the ageing cap first, then
+    oldest first. Items this clinician already read are not shown (second readings are blind)."""
+    if service.settle_due(session, ctx):
+        session.commit()
+    filters = queue_filter(result, confidence, older_than_minutes, stage)
+    return service.queue(session, scope, user, filters, limit=limit, offset=offset)
+
+
+@router.get(
+    "/reviews/queue/counts",
+    response_model=QueueCounts,
+    summary="Totals over the clinician's queue (same filters as the queue)",
+)
+def review_queue_counts(
+    session: SessionDep,
+    user: Clinician,
+    scope: ScopeDep,
+    result: Result | None = None,
+    confidence: Literal["low", "high"] | None = None,
+    older_than_minutes: Annotated[int | None, Query(ge=1)] = None,
+    stage: Annotated[int | None, Query(ge=1, le=2)] = None,
+) -> QueueCounts:
+    filters = queue_filter(result, confidence, older_than_minutes, stage)
+    return service.counts(session, scope, user, filters)
 
 
 @router.post(
     "/proposals/{proposal_id}/review",
     response_model=ReviewOut,
-    summary="Step 8: confirm, change (with a reason) or ask for a retake; releases the result",
+    summary="Step 8: confirm, change (with a reason) or ask for a retake; releases the result "
+    "unless a second reading is needed",
 )
 def review_proposal(
     session: SessionDep,
@@ -40,14 +91,28 @@ def review_proposal(
 ) -> ReviewOut:
     review, reports = service.decide(session, ctx, user, scope, proposal_id, body)
     session.commit()
-    return ReviewOut(
-        id=review.id,
-        proposal_id=review.proposal_id,
-        test_id=review.self_test_id,
-        decision=review.decision,
-        result=review.result,
-        reason=review.reason,
-        released=review.decision != "retake",
-        reports=reports,
-        created_at=review.created_at,
-    )
+    return service.review_out(review, reports)
+
+
+@router.post(
+    "/reviews/undo",
+    response_model=UndoOut,
+    summary="Take back the caller's last decision while it is held (see hold_seconds)",
+)
+def undo_review(session: SessionDep, ctx: CtxDep, user: Clinician) -> UndoOut:
+    undone = service.undo_last(session, ctx, user)
+    session.commit()
+    return undone
+
+
+@router.get(
+    "/reviews/stats",
+    response_model=ReviewerStats,
+    summary="The caller's own review statistics (items per hour, changes, Cohen's kappa)",
+)
+def my_review_stats(
+    session: SessionDep,
+    user: Clinician,
+    days: Annotated[int, Query(ge=1, le=366)] = 30,
+) -> ReviewerStats:
+    return service.reviewer_stats(session, user, utcnow() - timedelta(days=days))

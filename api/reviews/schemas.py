@@ -6,10 +6,24 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 Result = Literal["positive", "negative", "invalid"]
+# What a reading concluded: a result, or that a new photo is needed.
+Outcome = Literal["positive", "negative", "invalid", "retake"]
+MAX_HOLD_SECONDS = 120
+
+
+class EarlierReading(BaseModel):
+    """Shown to the third reader only: what the two who disagreed concluded (not who)."""
+
+    round: int
+    outcome: Outcome
+    reason: str | None
 
 
 class QueueItem(BaseModel):
-    """A proposal waiting for a clinician, with what they need to check it (no identity)."""
+    """A proposal waiting for a clinician, with what they need to check it (no identity).
+
+    A second reader is not shown the first reading; a third reader sees both.
+    """
 
     proposal_id: int
     test_id: int
@@ -26,7 +40,22 @@ class QueueItem(BaseModel):
     minutes_after_claim: float
     claimed_at: datetime
     taken_at: datetime
+    proposed_at: datetime
     photo_url: str
+    round: int = Field(description="1 first reading, 2 second (blind), 3 third (arbitration)")
+    urgent: bool = Field(description="suspected positive, low confidence, or waiting too long")
+    earlier_readings: list[EarlierReading] = Field(default_factory=list)
+
+
+class QueueCounts(BaseModel):
+    total: int
+    urgent: int
+    positive: int
+    negative: int
+    invalid: int
+    low_confidence: int
+    second_readings: int
+    oldest: datetime | None
 
 
 class ReviewIn(BaseModel):
@@ -39,6 +68,16 @@ class ReviewIn(BaseModel):
     reason: Annotated[str, Field(max_length=2000)] | None = Field(
         None, description="required for 'change' and 'retake'; a retake reason goes to the patient"
     )
+    round: Annotated[int, Field(ge=1, le=3)] | None = Field(
+        None,
+        description="the reading the clinician was shown (1-3); 409 if the item has moved on",
+    )
+    hold_seconds: Annotated[float, Field(ge=0, le=MAX_HOLD_SECONDS)] = Field(
+        0, description="keep the decision undoable this long before it takes effect"
+    )
+    seconds_spent: Annotated[float, Field(ge=0)] | None = Field(
+        None, description="time the clinician spent on the item, for their statistics"
+    )
 
 
 class ReviewOut(BaseModel):
@@ -47,9 +86,36 @@ class ReviewOut(BaseModel):
     id: int
     proposal_id: int
     test_id: int
+    round: int
     decision: str
     result: str | None
     reason: str | None
+    status: Literal["held", "released", "retake", "second_reading", "third_reading"] = Field(
+        description="'held' until settles_at (undoable), then what the reading did"
+    )
     released: bool
     reports: int
+    settles_at: datetime
     created_at: datetime
+
+
+class UndoOut(BaseModel):
+    review_id: int
+    proposal_id: int
+    round: int
+
+
+class ReviewerStats(BaseModel):
+    """A clinician's own work over a period."""
+
+    since: datetime
+    items: int
+    items_per_hour: float | None = Field(description="items over the time spent on them")
+    median_seconds: float | None
+    changed: int = Field(description="readings that changed the model's result")
+    changed_rate: float | None
+    retakes: int
+    double_read: int = Field(description="items another clinician also read")
+    agreement: float | None = Field(description="share of double-read items with the same outcome")
+    kappa: float | None = Field(description="Cohen's kappa with the other readers")
+    by_outcome: dict[str, int]

@@ -1,6 +1,21 @@
-"""Step 8 and 9: clinicians decide on proposals; a decision with a result releases it."""
+"""Step 8 and 9: clinicians read proposals; a final reading releases the result.
+
+Second reading: a first reading that disagrees with a confident model, or any
+reading of a proposal the model was unsure of, goes to a second clinician, who
+is not shown the first reading. When the two disagree a third clinician
+decides, seeing both. A reading may be *held* (``hold_seconds``): it counts
+for the queue at once, but its effect on the test (release, retake) waits
+until ``settles_at``, so its clinician can undo it until then.
+"""
 
 from __future__ import annotations
+
+import logging
+import statistics
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
@@ -17,41 +32,242 @@ from api.products.tables import Product
 from api.readings.tables import Proposal, Upload
 from api.reports.service import report_positive
 from api.reviews import queries
-from api.reviews.schemas import QueueItem, ReviewIn
+from api.reviews.queries import Ordering, QueueFilter
+from api.reviews.schemas import (
+    EarlierReading,
+    QueueCounts,
+    QueueItem,
+    ReviewerStats,
+    ReviewIn,
+    ReviewOut,
+    UndoOut,
+)
 from api.reviews.tables import Review
 from api.scope import Scope
 
+log = logging.getLogger(__name__)
 
-def queue(session: Session, scope: Scope, limit: int = 100) -> list[QueueItem]:
-    items = []
-    for proposal, test in queries.queue(session, scope.regions, limit):
-        upload = session.get(Upload, proposal.upload_id)
-        product = session.get(Product, test.product_id)
-        batch = session.get(Batch, test.batch_id)
-        assert upload is not None
-        assert product is not None
-        assert batch is not None
-        items.append(
-            QueueItem(
-                proposal_id=proposal.id,
-                test_id=test.id,
-                upload_id=upload.id,
-                region_code=test.region_code,
-                product_code=product.product_code,
-                product_name=product.name,
-                lot_number=batch.lot_number,
-                proposed_result=proposal.result,
-                confidence=proposal.confidence,
-                model_version=proposal.model_version,
-                reading=proposal.reading,
-                read_time_flag=upload.read_time_flag,
-                minutes_after_claim=upload.minutes_after_claim,
-                claimed_at=test.claimed_at,
-                taken_at=upload.taken_at,
-                photo_url=f"/api/uploads/{upload.id}/photo",
-            )
+
+@dataclass(frozen=True)
+class ReviewPolicy:
+    """When a second reading is needed and what goes first in the queue."""
+
+    # Below this confidence the model is "unsure": a second clinician reads it too.
+    confident: float = 0.8
+    # Below this confidence an item is urgent in the queue.
+    low_confidence: float = 0.8
+    # Items waiting longer than this go to the top, whatever they are.
+    ageing_cap: timedelta = timedelta(hours=2)
+    # Time spent on one item above this is taken for a break, not reading time.
+    max_item_seconds: float = 600.0
+
+    def ordering(self, now: datetime) -> Ordering:
+        return Ordering(low_confidence=self.low_confidence, aged_before=now - self.ageing_cap)
+
+
+POLICY = ReviewPolicy()
+
+
+def outcome(review: Review) -> str:
+    """What a reading concluded: its result, or ``retake``."""
+    return "retake" if review.decision == "retake" else str(review.result)
+
+
+# The queue -------------------------------------------------------------------
+
+
+def queue_page(
+    session: Session,
+    scope: Scope,
+    reviewer: User,
+    filters: QueueFilter = QueueFilter(),  # noqa: B008  (immutable)
+    *,
+    limit: int = 100,
+    offset: int = 0,
+    policy: ReviewPolicy = POLICY,
+) -> list[tuple[Proposal, SelfTest, bool]]:
+    """(proposal, test, urgent) for one page of ``reviewer``'s queue, most urgent first."""
+    rows = queries.queue(
+        session,
+        scope.regions,
+        reviewer.id,
+        policy.ordering(utcnow()),
+        filters,
+        limit=limit,
+        offset=offset,
+    )
+    return [(p, t, prio == 0) for p, t, prio in rows]
+
+
+def queue(
+    session: Session,
+    scope: Scope,
+    reviewer: User,
+    filters: QueueFilter = QueueFilter(),  # noqa: B008
+    *,
+    limit: int = 100,
+    offset: int = 0,
+    policy: ReviewPolicy = POLICY,
+) -> list[QueueItem]:
+    rows = queue_page(session, scope, reviewer, filters, limit=limit, offset=offset, policy=policy)
+    return [queue_item(session, proposal, test, urgent) for proposal, test, urgent in rows]
+
+
+def counts(
+    session: Session,
+    scope: Scope,
+    reviewer: User,
+    filters: QueueFilter = QueueFilter(),  # noqa: B008
+    policy: ReviewPolicy = POLICY,
+) -> QueueCounts:
+    return QueueCounts(
+        **queries.queue_counts(
+            session, scope.regions, reviewer.id, policy.ordering(utcnow()), filters
         )
-    return items
+    )
+
+
+def next_item(
+    session: Session,
+    scope: Scope,
+    reviewer: User,
+    filters: QueueFilter = QueueFilter(),  # noqa: B008
+    after: Proposal | None = None,
+    policy: ReviewPolicy = POLICY,
+) -> Proposal | None:
+    """The next item for ``reviewer``: after ``after`` (a skip), or the most urgent."""
+    return queries.next_in_queue(
+        session, scope.regions, reviewer.id, policy.ordering(utcnow()), filters, after
+    )
+
+
+def is_urgent(proposal: Proposal, policy: ReviewPolicy = POLICY) -> bool:
+    return (
+        proposal.result == "positive"
+        or proposal.confidence < policy.low_confidence
+        or proposal.created_at < utcnow() - policy.ageing_cap
+    )
+
+
+def earlier_readings(session: Session, proposal: Proposal) -> list[EarlierReading]:
+    """What the third reader is shown; nothing for a first or second reader."""
+    if (proposal.review_stage or 0) < 3:
+        return []
+    return [
+        EarlierReading(round=r.round, outcome=outcome(r), reason=r.reason)
+        for r in queries.reviews_of(session, proposal.id)
+    ]
+
+
+def queue_item(session: Session, proposal: Proposal, test: SelfTest, urgent: bool) -> QueueItem:
+    upload = session.get(Upload, proposal.upload_id)
+    product = session.get(Product, test.product_id)
+    batch = session.get(Batch, test.batch_id)
+    assert upload is not None
+    assert product is not None
+    assert batch is not None
+    return QueueItem(
+        proposal_id=proposal.id,
+        test_id=test.id,
+        upload_id=upload.id,
+        region_code=test.region_code,
+        product_code=product.product_code,
+        product_name=product.name,
+        lot_number=batch.lot_number,
+        proposed_result=proposal.result,
+        confidence=proposal.confidence,
+        model_version=proposal.model_version,
+        reading=proposal.reading,
+        read_time_flag=upload.read_time_flag,
+        minutes_after_claim=upload.minutes_after_claim,
+        claimed_at=test.claimed_at,
+        taken_at=upload.taken_at,
+        proposed_at=proposal.created_at,
+        photo_url=f"/api/uploads/{upload.id}/photo",
+        round=proposal.review_stage or 0,
+        urgent=urgent,
+        earlier_readings=earlier_readings(session, proposal),
+    )
+
+
+def awaiting_reader(
+    session: Session, scope: Scope, reviewer: User, proposal_id: int
+) -> tuple[Proposal, SelfTest]:
+    """The proposal if ``reviewer`` may read it now (in scope, awaiting, not read by them)."""
+    proposal = session.get(Proposal, proposal_id)
+    if proposal is None:
+        raise NotFoundError(f"no proposal with id {proposal_id}")
+    test = session.get(SelfTest, proposal.self_test_id)
+    assert test is not None
+    scope.check(test.region_code, "this test")
+    latest = patient_queries.latest_proposal(session, test.id)
+    if (
+        proposal.review_stage is None
+        or proposal.status != "ok"
+        or test.status != TestStatus.in_review
+        or latest is None
+        or latest.id != proposal.id
+    ):
+        if queries.latest_review(session, proposal.id) is not None:
+            raise ConflictError("this proposal has already been reviewed")
+        raise ConflictError(
+            "this proposal is not awaiting review (a newer photo or a retake replaced it)"
+        )
+    if any(r.reviewer_id == reviewer.id for r in queries.reviews_of(session, proposal.id)):
+        raise ConflictError("you have read this item already; another clinician reads it next")
+    return proposal, test
+
+
+# Deciding ----------------------------------------------------------------------
+
+
+def _validated(proposal: Proposal, body: ReviewIn) -> tuple[str | None, str | None]:
+    """(result, reason) of a decision, or a 422 saying what is missing."""
+    reason = (body.reason or "").strip() or None
+    if body.decision == "confirm":
+        if body.result is not None and body.result != proposal.result:
+            raise InvalidError("result: to change the result, use decision 'change' with a reason")
+        return proposal.result, reason
+    if body.decision == "change":
+        if body.result is None:
+            raise InvalidError("result: 'change' needs the corrected result")
+        if body.result == proposal.result:
+            raise InvalidError("result: same as proposed; use decision 'confirm'")
+        if reason is None:
+            raise InvalidError("reason: changing a result needs a reason")
+        return body.result, reason
+    if reason is None:
+        raise InvalidError("reason: tell the patient why a new photo is needed")
+    if body.result is not None:
+        raise InvalidError("result: a retake has no result")
+    return None, reason
+
+
+def route(
+    proposal: Proposal,
+    round_: int,
+    decision: str,
+    this_outcome: str,
+    earlier: Sequence[Review],
+    policy: ReviewPolicy = POLICY,
+) -> tuple[str | None, int | None]:
+    """(effect on the test, next stage) after reading ``round_`` concluded ``this_outcome``.
+
+    The effect is ``release``, ``retake`` or ``None`` (another reading is needed).
+    """
+    final = ("retake" if this_outcome == "retake" else "release", None)
+    if round_ == 1:
+        if decision == "retake":
+            return final  # an unreadable photo needs a new one, whoever reads it
+        if decision == "change" or proposal.confidence < policy.confident:
+            return None, 2
+        return final
+    if round_ == 2:
+        first = earlier[0] if earlier else None
+        if first is not None and outcome(first) != this_outcome:
+            return None, 3
+        return final
+    return final  # the third reading decides
 
 
 def decide(
@@ -61,63 +277,155 @@ def decide(
     scope: Scope,
     proposal_id: int,
     body: ReviewIn,
+    policy: ReviewPolicy = POLICY,
 ) -> tuple[Review, int]:
-    """Record a clinician's decision; returns the review and the number of reports sent."""
-    proposal = session.get(Proposal, proposal_id)
-    if proposal is None:
-        raise NotFoundError(f"no proposal with id {proposal_id}")
-    test = session.get(SelfTest, proposal.self_test_id)
-    assert test is not None
-    scope.check(test.region_code, "this test")
-    if queries.review_for_proposal(session, proposal.id) is not None:
-        raise ConflictError("this proposal has already been reviewed")
-    latest = patient_queries.latest_proposal(session, test.id)
-    if (
-        proposal.status != "ok"
-        or test.status != TestStatus.in_review
-        or latest is None
-        or (latest.id != proposal.id)
-    ):
-        raise ConflictError(
-            "this proposal is not awaiting review (a newer photo or a retake replaced it)"
-        )
-    reason = (body.reason or "").strip() or None
-    if body.decision == "confirm":
-        if body.result is not None and body.result != proposal.result:
-            raise InvalidError("result: to change the result, use decision 'change' with a reason")
-        result: str | None = proposal.result
-    elif body.decision == "change":
-        if body.result is None:
-            raise InvalidError("result: 'change' needs the corrected result")
-        if body.result == proposal.result:
-            raise InvalidError("result: same as proposed; use decision 'confirm'")
-        if reason is None:
-            raise InvalidError("reason: changing a result needs a reason")
-        result = body.result
-    else:
-        if reason is None:
-            raise InvalidError("reason: tell the patient why a new photo is needed")
-        if body.result is not None:
-            raise InvalidError("result: a retake has no result")
-        result = None
+    """Record a clinician's reading; returns it and the number of reports sent.
+
+    Without ``hold_seconds`` the reading takes effect at once (release, retake);
+    otherwise at ``settles_at`` (see ``settle_due``), undoable until then.
+    """
+    settle_due(session, ctx)
+    proposal, test = awaiting_reader(session, scope, clinician, proposal_id)
+    stage = proposal.review_stage or 1
+    if body.round is not None and body.round != stage:
+        raise ConflictError("another clinician read this item while you had it open; open it again")
+    result, reason = _validated(proposal, body)
+    this_outcome = "retake" if body.decision == "retake" else str(result)
+    earlier = queries.reviews_of(session, proposal.id)
+    effect, next_stage = route(proposal, stage, body.decision, this_outcome, earlier, policy)
+    now = utcnow()
+    seconds = body.seconds_spent
     review = Review(
         proposal_id=proposal.id,
         self_test_id=test.id,
         reviewer_id=clinician.id,
+        round=stage,
         decision=body.decision,
         result=result,
         reason=reason,
+        seconds_spent=min(seconds, policy.max_item_seconds) if seconds is not None else None,
+        effect=effect,
+        settles_at=now + timedelta(seconds=body.hold_seconds),
+        created_at=now,
     )
     session.add(review)
+    proposal.review_stage = next_stage
     session.flush()
     record(
-        session, clinician, "review", "proposal", proposal.id, decision=body.decision, result=result
+        session,
+        clinician,
+        "review",
+        "proposal",
+        proposal.id,
+        round=stage,
+        decision=body.decision,
+        result=result,
+        effect=effect,
+        held=body.hold_seconds,
     )
-    if body.decision == "retake":
-        test.status = TestStatus.retake
+    if body.hold_seconds > 0:
         return review, 0
-    assert result is not None
-    return review, release(session, ctx, clinician, test, result)
+    return review, settle(session, ctx, review, now)
+
+
+def review_out(review: Review, reports: int) -> ReviewOut:
+    if review.settled_at is None:
+        status = "held"
+    elif review.effect is None:
+        status = "second_reading" if review.round == 1 else "third_reading"
+    else:
+        status = "released" if review.effect == "release" else "retake"
+    return ReviewOut(
+        id=review.id,
+        proposal_id=review.proposal_id,
+        test_id=review.self_test_id,
+        round=review.round,
+        decision=review.decision,
+        result=review.result,
+        reason=review.reason,
+        status=status,
+        released=status == "released",
+        reports=reports,
+        settles_at=review.settles_at,
+        created_at=review.created_at,
+    )
+
+
+# Making decisions final -----------------------------------------------------------
+
+
+def settle(session: Session, ctx: AppContext, review: Review, now: datetime | None = None) -> int:
+    """Make ``review`` final and apply its effect; returns the reports sent.
+
+    Safe against a concurrent settle or undo: only the one that marks it settled acts.
+    """
+    now = now or utcnow()
+    if not queries.mark_settled(session, review.id, now):
+        return 0
+    review.settled_at = now
+    if review.effect is None:
+        return 0
+    test = session.get(SelfTest, review.self_test_id)
+    reviewer = session.get(User, review.reviewer_id)
+    assert test is not None
+    assert reviewer is not None
+    if test.status != TestStatus.in_review:
+        log.warning("review %s settles on test %s in state %s", review.id, test.id, test.status)
+        return 0
+    if review.effect == "retake":
+        test.status = TestStatus.retake
+        record(session, reviewer, "retake", "self_test", test.id, reason=review.reason)
+        return 0
+    assert review.result is not None
+    return release(session, ctx, reviewer, test, review.result)
+
+
+def settle_due(session: Session, ctx: AppContext, now: datetime | None = None) -> int:
+    """Apply every held reading whose grace period is over; returns how many."""
+    now = now or utcnow()
+    due = queries.due_reviews(session, now)
+    for review in due:
+        settle(session, ctx, review, now)
+    if due:
+        session.flush()
+    return len(due)
+
+
+def settle_due_now(ctx: AppContext) -> int:
+    """``settle_due`` in its own transaction (background loops, tasks)."""
+    with ctx.database.session() as session:
+        settled = settle_due(session, ctx)
+        session.commit()
+    return settled
+
+
+def undo_last(session: Session, ctx: AppContext, clinician: User) -> UndoOut:
+    """Take back ``clinician``'s last reading while it is still held."""
+    settle_due(session, ctx)
+    review = queries.last_review_by(session, clinician.id)
+    if review is None:
+        raise ConflictError("you have no decision to undo")
+    if review.settled_at is not None:
+        raise ConflictError("too late to undo: your last decision has taken effect")
+    if queries.later_review_exists(session, review):
+        raise ConflictError("another clinician has read this item since; it cannot be undone")
+    proposal = session.get(Proposal, review.proposal_id)
+    assert proposal is not None
+    if not queries.delete_unsettled(session, review.id):
+        raise ConflictError("too late to undo: your last decision has taken effect")
+    proposal.review_stage = review.round
+    record(
+        session,
+        clinician,
+        "undo_review",
+        "proposal",
+        proposal.id,
+        round=review.round,
+        decision=review.decision,
+        result=review.result,
+    )
+    session.expunge(review)
+    return UndoOut(review_id=review.id, proposal_id=proposal.id, round=review.round)
 
 
 def release(session: Session, ctx: AppContext, clinician: User, test: SelfTest, result: str) -> int:
@@ -131,3 +439,69 @@ def release(session: Session, ctx: AppContext, clinician: User, test: SelfTest, 
     if result != "positive":
         return 0
     return report_positive(session, ctx, clinician, test)
+
+
+# A reviewer's own statistics -------------------------------------------------------
+
+
+def cohen_kappa(pairs: Sequence[tuple[str, str]]) -> float | None:
+    """Cohen's kappa of two raters over ``pairs``; ``None`` when undefined.
+
+    (observed agreement - chance agreement) / (1 - chance agreement), chance
+    from each rater's own category frequencies.
+
+    >>> cohen_kappa([("p", "p"), ("n", "n"), ("p", "n"), ("n", "n")])
+    0.5
+    """
+    n = len(pairs)
+    if n == 0:
+        return None
+    observed = sum(a == b for a, b in pairs) / n
+    first = Counter(a for a, _ in pairs)
+    second = Counter(b for _, b in pairs)
+    chance = sum(first[c] * second[c] for c in first) / (n * n)
+    if chance >= 1:
+        return 1.0 if observed == 1 else None
+    return round((observed - chance) / (1 - chance), 4)
+
+
+def reviewer_stats(
+    session: Session, reviewer: User, since: datetime, policy: ReviewPolicy = POLICY
+) -> ReviewerStats:
+    """Items per hour, median seconds per item, how often the proposal was changed, and
+    agreement (Cohen's kappa) with the other clinicians on the items both read."""
+    reviews = queries.reviews_by(session, reviewer.id, since)
+    seconds = _item_seconds(reviews, policy.max_item_seconds)
+    spent = sum(seconds)
+    changed = sum(r.decision == "change" for r in reviews)
+    paired = queries.paired_readings(session, reviewer.id, since)
+    pairs = [(outcome(mine), outcome(other)) for mine, other in paired]
+    return ReviewerStats(
+        since=since,
+        items=len(reviews),
+        items_per_hour=round(len(reviews) / (spent / 3600), 1) if spent > 0 else None,
+        median_seconds=round(statistics.median(seconds), 1) if seconds else None,
+        changed=changed,
+        changed_rate=round(changed / len(reviews), 4) if reviews else None,
+        retakes=sum(r.decision == "retake" for r in reviews),
+        double_read=len({mine.proposal_id for mine, _ in paired}),
+        agreement=round(sum(a == b for a, b in pairs) / len(pairs), 4) if pairs else None,
+        kappa=cohen_kappa(pairs),
+        by_outcome=dict(Counter(outcome(r) for r in reviews)),
+    )
+
+
+def _item_seconds(reviews: Sequence[Review], cap: float) -> list[float]:
+    """Seconds per item: as measured by the page, else the gap since the previous decision
+    (capped: a long gap is a break, not reading time)."""
+    seconds = []
+    previous: datetime | None = None
+    for review in reviews:
+        if review.seconds_spent is not None:
+            seconds.append(min(review.seconds_spent, cap))
+        elif previous is not None:
+            gap = (review.created_at - previous).total_seconds()
+            if 0 < gap <= cap:
+                seconds.append(gap)
+        previous = review.created_at
+    return seconds

@@ -217,6 +217,9 @@ POLICY: dict[tuple[str, str], Policy] = {
     ("POST", "/api/readings/sweep"): Policy(frozenset({"operator"})),
     ("GET", "/api/readings/export"): Policy(frozenset({"scientist"})),
     ("GET", "/api/reviews/queue"): Policy(CLINICIANS),
+    ("GET", "/api/reviews/queue/counts"): Policy(CLINICIANS),
+    ("POST", "/api/reviews/undo"): Policy(CLINICIANS),
+    ("GET", "/api/reviews/stats"): Policy(CLINICIANS),
     ("POST", "/api/proposals/{proposal_id}/review"): Policy(
         frozenset({"clinician_a"}), lambda o: ("", {"json": {"decision": "confirm"}})
     ),

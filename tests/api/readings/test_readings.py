@@ -8,6 +8,8 @@ from typing import Any
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
+from api.accounts import service as accounts
+from api.accounts.tables import Role
 from api.audit.tables import AuditEntry
 from api.readings import service
 from api.readings.tables import Proposal, Upload
@@ -91,7 +93,7 @@ def test_clinician_asks_for_a_retake_with_a_reason(
     assert upload(client, world, test.id, png(seed=4)).status_code == 202
 
 
-def test_change_needs_a_result_and_a_reason_and_is_released(
+def test_change_needs_a_result_and_a_reason_and_a_second_reader(
     client: TestClient, world: Any, flow: Any
 ) -> None:
     test = flow.claim()
@@ -112,8 +114,28 @@ def test_change_needs_a_result_and_a_reason_and_is_released(
     )
     assert changed.status_code == 200
     assert changed.json()["result"] == "negative"
+    # Overruling a confident model needs a second clinician before release.
+    assert changed.json()["status"] == "second_reading"
+    assert changed.json()["released"] is False
     again = client.post(url, headers=headers, json={"decision": "confirm"})
     assert again.status_code == 409
+    seen = client.get(f"/api/tests/{test.id}", headers=world.headers(world.patient_a)).json()
+    assert seen["result"] is None
+    second = accounts.create_user(
+        world.session,
+        username="clinician-a2",
+        password="correct horse battery",
+        role=Role.clinician,
+        display_name="Second reader",
+        institution_id=world.institution_a.id,
+    )
+    world.session.commit()
+    agreed = client.post(
+        url,
+        headers=world.headers(second),
+        json={"decision": "change", "result": "negative", "reason": "no T line"},
+    )
+    assert agreed.json()["status"] == "released", agreed.text
     seen = client.get(f"/api/tests/{test.id}", headers=world.headers(world.patient_a)).json()
     assert seen["result"] == "negative"
     assert client.get("/api/reports", headers=world.headers(world.cdc_a)).json() == []
