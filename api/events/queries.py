@@ -31,3 +31,18 @@ def events_since(
     if regions is not None:
         query = query.where(Event.region_code.in_(list(regions)))
     return session.scalars(query).all()
+
+
+def latest_events(
+    session: Session,
+    regions: Iterable[str] | None,
+    limit: int,
+    kinds: Iterable[str] | None = None,
+) -> Sequence[Event]:
+    """The newest ``limit`` events in ``regions`` (all when ``None``), newest first."""
+    query = select(Event).order_by(Event.id.desc()).limit(limit)
+    if regions is not None:
+        query = query.where(Event.region_code.in_(list(regions)))
+    if kinds is not None:
+        query = query.where(Event.kind.in_(list(kinds)))
+    return session.scalars(query).all()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -34,6 +34,16 @@ def feed(ctx: AppContext, scope: Scope, after_id: int, limit: int = 100) -> list
     with ctx.database.session() as session:
         rows = queries.events_after(session, scope.regions, after_id, limit)
         return [EventOut.model_validate(row) for row in rows]
+
+
+def recent(
+    ctx: AppContext, scope: Scope, limit: int = 20, kinds: Iterable[str] | None = None
+) -> list[EventOut]:
+    """The newest events in ``scope`` (of ``kinds`` when given), newest first: what a live
+    page shows before its stream starts."""
+    with ctx.database.session() as session:
+        rows = queries.latest_events(session, scope.regions, limit, kinds)
+        return [EventOut.model_validate(r) for r in rows]
 
 
 # Ids are handed out when rows are inserted but become visible at commit, so on a

@@ -41,9 +41,15 @@ def reports_for(
 
 
 def _released_in(
-    query: Any, regions: Iterable[str] | None, since: datetime | None, until: datetime | None
+    query: Any,
+    regions: Iterable[str] | None,
+    since: datetime | None,
+    until: datetime | None,
+    product_code: str | None = None,
 ) -> Any:
     query = query.where(SelfTest.status == TestStatus.released)
+    if product_code is not None:
+        query = query.where(Product.product_code == product_code)
     if regions is not None:
         query = query.where(SelfTest.region_code.in_(list(regions)))
     if since is not None:
@@ -59,6 +65,7 @@ def positives(
     since: datetime | None,
     until: datetime | None,
     limit: int,
+    product_code: str | None = None,
 ) -> Sequence[tuple[SelfTest, Patient, Product, Batch]]:
     query = (
         select(SelfTest, Patient, Product, Batch)
@@ -69,7 +76,7 @@ def positives(
         .order_by(SelfTest.released_at.desc())
         .limit(limit)
     )
-    query = _released_in(query, regions, since, until)
+    query = _released_in(query, regions, since, until, product_code)
     return [(t, p, pr, b) for t, p, pr, b in session.execute(query).all()]
 
 
@@ -78,6 +85,7 @@ def counts(
     regions: Iterable[str] | None,
     since: datetime | None,
     until: datetime | None,
+    product_code: str | None = None,
 ) -> list[tuple[str, str, str, str, int]]:
     """Released tests counted by (day of release, region, product code, result)."""
     day: Any
@@ -92,5 +100,45 @@ def counts(
         .group_by(day, SelfTest.region_code, Product.product_code, SelfTest.result)
         .order_by(day, SelfTest.region_code, Product.product_code, SelfTest.result)
     )
-    query = _released_in(query, regions, since, until)
+    query = _released_in(query, regions, since, until, product_code)
     return [(str(d), r, p, res, int(n)) for d, r, p, res, n in session.execute(query).all()]
+
+
+def patient_tests(
+    session: Session, patient_id: int, regions: Iterable[str] | None, limit: int = 200
+) -> Sequence[tuple[SelfTest, Product, Batch]]:
+    """A patient's tests in ``regions`` (all when ``None``), newest first."""
+    query = (
+        select(SelfTest, Product, Batch)
+        .join(Product, Product.id == SelfTest.product_id)
+        .join(Batch, Batch.id == SelfTest.batch_id)
+        .where(SelfTest.patient_id == patient_id)
+        .order_by(SelfTest.claimed_at.desc(), SelfTest.id.desc())
+        .limit(limit)
+    )
+    if regions is not None:
+        query = query.where(SelfTest.region_code.in_(list(regions)))
+    return [(t, p, b) for t, p, b in session.execute(query).all()]
+
+
+def count_patient_tests(session: Session, patient_id: int) -> int:
+    return int(
+        session.scalar(
+            select(func.count()).select_from(SelfTest).where(SelfTest.patient_id == patient_id)
+        )
+        or 0
+    )
+
+
+def product_codes(session: Session, regions: Iterable[str] | None) -> list[str]:
+    """Codes of the products with released tests in ``regions``, for filters."""
+    query = (
+        select(Product.product_code)
+        .join(SelfTest, SelfTest.product_id == Product.id)
+        .where(SelfTest.status == TestStatus.released)
+        .distinct()
+        .order_by(Product.product_code)
+    )
+    if regions is not None:
+        query = query.where(SelfTest.region_code.in_(list(regions)))
+    return list(session.scalars(query).all())

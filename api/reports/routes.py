@@ -17,6 +17,9 @@ Level = Annotated[
     str | None,
     Query(max_length=40, description="count regions at this level (e.g. province) instead"),
 ]
+ProductCode = Annotated[
+    str | None, Query(max_length=64, description="count only this product (its product code)")
+]
 
 
 @router.get(
@@ -65,8 +68,9 @@ def statistics(
     since: Since = None,
     until: Until = None,
     level: Level = None,
+    product: ProductCode = None,
 ) -> Statistics:
-    return service.statistics(session, ctx, scope, since, until, level)
+    return service.statistics(session, ctx, scope, since, until, level, product)
 
 
 @router.get(
@@ -82,8 +86,9 @@ def statistics_csv(
     since: Since = None,
     until: Until = None,
     level: Level = None,
+    product: ProductCode = None,
 ) -> Response:
-    stats = service.statistics(session, ctx, scope, since, until, level)
+    stats = service.statistics(session, ctx, scope, since, until, level, product)
     return Response(
         service.statistics_csv(stats, ctx),
         media_type="text/csv; charset=utf-8",

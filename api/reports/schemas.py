@@ -55,3 +55,41 @@ class Statistics(BaseModel):
     by_product: dict[str, dict[str, int]]
     positivity_rate: float | None
     rows: list[CountRow]
+
+
+class PositiveBrief(BaseModel):
+    """A confirmed positive without personal data: for lists and maps."""
+
+    test_id: int
+    region_code: str
+    region_name: str
+    tested_at: datetime
+    released_at: datetime | None
+    product_code: str
+    lot_number: str
+
+
+class CaseTest(BaseModel):
+    """One test in a patient's history, as a CDC officer sees it."""
+
+    test_id: int
+    region_code: str
+    region_name: str
+    tested_at: datetime
+    status: str
+    result: str | None
+    released_at: datetime | None
+    product_code: str
+    product_name: str
+    test_item: str
+    lot_number: str
+    latitude: float
+    longitude: float
+
+
+class PatientCase(BaseModel):
+    """A confirmed positive with the patient's identity, contact and test history in scope."""
+
+    case: PositiveCase
+    history: list[CaseTest]
+    tests_elsewhere: int  # the patient's tests outside the officer's scope, not shown

@@ -13,14 +13,22 @@ from api.accounts.tables import Role, User
 from api.audit.service import record
 from api.batches.tables import Batch
 from api.context import AppContext
-from api.errors import InvalidError
+from api.errors import InvalidError, NotFoundError
 from api.events.service import POSITIVE_REPORTED, publish
 from api.organisations import queries as org_queries
 from api.patients.service import personal_data
-from api.patients.tables import SelfTest
+from api.patients.tables import Patient, SelfTest, TestStatus
 from api.products.tables import Product
 from api.reports import queries
-from api.reports.schemas import CountRow, PositiveCase, ReportOut, Statistics
+from api.reports.schemas import (
+    CaseTest,
+    CountRow,
+    PatientCase,
+    PositiveBrief,
+    PositiveCase,
+    ReportOut,
+    Statistics,
+)
 from api.reports.tables import Report
 from api.scope import Scope
 
@@ -152,6 +160,103 @@ def positives(
     return cases
 
 
+def positive_briefs(
+    session: Session,
+    ctx: AppContext,
+    scope: Scope,
+    since: datetime | None,
+    until: datetime | None,
+    limit: int,
+    product_code: str | None = None,
+) -> list[PositiveBrief]:
+    """Confirmed positives in scope without personal data (nothing decrypted, nothing audited)."""
+    return [
+        PositiveBrief(
+            test_id=test.id,
+            region_code=test.region_code,
+            region_name=ctx.regions.name(test.region_code),
+            tested_at=test.claimed_at,
+            released_at=test.released_at,
+            product_code=product.product_code,
+            lot_number=batch.lot_number,
+        )
+        for test, _patient, product, batch in queries.positives(
+            session, scope.regions, since, until, limit, product_code
+        )
+    ]
+
+
+def patient_case(
+    session: Session, ctx: AppContext, user: User, scope: Scope, test_id: int
+) -> PatientCase:
+    """The patient behind the confirmed positive ``test_id``: identity, contact, location and
+    the tests in the officer's scope. Only for a released positive in scope; the viewing is
+    audited (it joins the caller's transaction: commit it)."""
+    test = session.get(SelfTest, test_id)
+    if test is None or test.status != TestStatus.released or test.result != "positive":
+        raise NotFoundError(f"no confirmed positive with test id {test_id}")
+    scope.check(test.region_code, "this patient")
+    patient = session.get(Patient, test.patient_id)
+    product = session.get(Product, test.product_id)
+    batch = session.get(Batch, test.batch_id)
+    assert patient is not None
+    assert product is not None
+    assert batch is not None
+    name, national_id, phone = personal_data(ctx, patient)
+    case = PositiveCase(
+        test_id=test.id,
+        patient_id=patient.id,
+        name=name,
+        national_id=national_id,
+        phone=phone,
+        latitude=test.latitude,
+        longitude=test.longitude,
+        region_code=test.region_code,
+        region_name=ctx.regions.name(test.region_code),
+        tested_at=test.claimed_at,
+        released_at=test.released_at,
+        product_code=product.product_code,
+        product_name=product.name,
+        test_item=product.test_item_name,
+        lot_number=batch.lot_number,
+    )
+    history = [
+        CaseTest(
+            test_id=t.id,
+            region_code=t.region_code,
+            region_name=ctx.regions.name(t.region_code),
+            tested_at=t.claimed_at,
+            status=t.status,
+            # Only released results: an unreviewed proposal is not a result yet.
+            result=t.result if t.status == TestStatus.released else None,
+            released_at=t.released_at,
+            product_code=p.product_code,
+            product_name=p.name,
+            test_item=p.test_item_name,
+            lot_number=b.lot_number,
+            latitude=t.latitude,
+            longitude=t.longitude,
+        )
+        for t, p, b in queries.patient_tests(session, patient.id, scope.regions)
+    ]
+    total = queries.count_patient_tests(session, patient.id)
+    record(
+        session,
+        user,
+        "view_patient",
+        "patient",
+        patient.id,
+        test=test.id,
+        tests_shown=[t.test_id for t in history],
+    )
+    return PatientCase(case=case, history=history, tests_elsewhere=max(total - len(history), 0))
+
+
+def product_codes(session: Session, scope: Scope) -> list[str]:
+    """Products with released tests in scope (the choices of a product filter)."""
+    return queries.product_codes(session, scope.regions)
+
+
 def statistics(
     session: Session,
     ctx: AppContext,
@@ -159,11 +264,12 @@ def statistics(
     since: datetime | None,
     until: datetime | None,
     level: str | None = None,
+    product_code: str | None = None,
 ) -> Statistics:
     """Step 10: released results by day, region, product and result, with the positivity rate.
 
     With ``level`` (e.g. ``"province"``) each test counts for its region's ancestor at
-    that level instead of its own region.
+    that level instead of its own region; with ``product_code`` only that product counts.
     """
     if level is not None:
         try:
@@ -171,7 +277,7 @@ def statistics(
         except ValueError as exc:
             raise InvalidError(f"level: {exc}") from None
     merged: dict[tuple[str, str, str, str], int] = defaultdict(int)
-    for d, r, p, res, n in queries.counts(session, scope.regions, since, until):
+    for d, r, p, res, n in queries.counts(session, scope.regions, since, until, product_code):
         merged[(d, _at_level(ctx, r, level), p, res)] += n
     rows = [
         CountRow(day=d, region_code=r, product_code=p, result=res, count=n)
