@@ -1,0 +1,220 @@
+"""The CDC live view and patient page through HTTP: what each officer sees, who is refused."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import xml.etree.ElementTree as ET
+from typing import Any
+
+import anyio
+import pytest
+from cdc_helpers import released_world, user_named
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from api.audit.tables import AuditEntry
+from api.context import AppContext
+from api.events import service as events
+from api.scope import scope_for
+from review_ui.cdc.routes import _feed_stream
+
+NORTH_DISTRICT = "DL-N-01-01"  # patient1 (positive) tests here
+SOUTH_DISTRICT = "DL-S-02-01"  # patient2 (negative) tests here
+
+
+@pytest.fixture
+def released(session: Session, ctx: AppContext) -> dict[str, Any]:
+    return released_world(session, ctx)
+
+
+def svg_of(html: str, svg_id: str) -> ET.Element:
+    start = html.index(f'id="{svg_id}"')
+    start = html.rindex("<svg", 0, start)
+    end = html.index("</svg>", start) + len("</svg>")
+    return ET.fromstring(html[start:end])
+
+
+def view_audits(session: Session, patient_id: int) -> list[AuditEntry]:
+    return list(
+        session.scalars(
+            select(AuditEntry).where(
+                AuditEntry.action == "view_patient", AuditEntry.object_id == str(patient_id)
+            )
+        )
+    )
+
+
+def test_strangers_are_sent_to_log_in_and_other_roles_refused(pages: Any) -> None:
+    response = pages.get("/cdc", follow_redirects=False)
+    assert response.status_code == 303
+    assert response.headers["location"] == "/login?next=/cdc"
+    for username in ("clinician-north", "patient1", "maker", "operator", "scientist"):
+        pages.log_in(username)
+        for path in ("/cdc", "/cdc/panel", "/cdc/table.csv", "/cdc/cases/1", "/cdc/stream"):
+            assert pages.get(path).status_code == 403, (username, path)
+
+
+def test_the_live_view_shows_the_officers_area_only(pages: Any, released: dict[str, Any]) -> None:
+    pages.log_in("cdc-north")
+    page = pages.get("/cdc")
+    assert page.status_code == 200
+    html = page.text
+    # The feed: tests started in the north (patient 1, 3, 5 claimed there), none from the south.
+    assert "Active test started" in html
+    assert "Old Harbour" in html
+    assert "Saltmarsh" not in html
+    assert f"/cdc/cases/{released['positive'].id}" in html
+    assert 'data-stream="/cdc/stream?after_id=' in html
+    # Figures: the one released positive of the north.
+    assert 'id="total-tests">1<' in html
+    assert 'id="total-positive">1<' in html
+    # The map draws the officer's district only, coloured as a positive.
+    regions = svg_of(html, "cdc-map").iter(f"{{{ET_NS}}}path")
+    drawn = {p.get("data-code"): p.get("fill") for p in regions if p.get("class") == "region"}
+    assert set(drawn) == {NORTH_DISTRICT}
+    assert drawn[NORTH_DISTRICT] not in ("#f7f7f7", "#d9d9d9")
+    for chart in ("chart-daily-tests", "chart-daily-positivity", "chart-by-region"):
+        svg_of(html, chart)  # present and well-formed
+    # No personal data on the overview.
+    assert "Wang Fang" not in html
+
+
+ET_NS = "http://www.w3.org/2000/svg"
+
+
+def test_the_national_officer_sees_both_regions(pages: Any, released: dict[str, Any]) -> None:
+    pages.log_in("cdc-national")
+    html = pages.get("/cdc").text
+    assert 'id="total-tests">2<' in html
+    assert 'id="total-positive">1<' in html
+    paths = [
+        p for p in svg_of(html, "cdc-map").iter(f"{{{ET_NS}}}path") if p.get("class") == "region"
+    ]
+    assert len(paths) == 8  # every district of Demoland
+    # The south's district had a negative only: zero positives, the zero colour.
+    fills = {p.get("data-code"): p.get("fill") for p in paths}
+    assert fills[SOUTH_DISTRICT] == "#f7f7f7"
+    # By province: two regions on the map, the north one with the positive.
+    by_province = pages.get("/cdc?level=province&metric=positivity").text
+    provinces = {
+        p.get("data-code"): p.get("data-value")
+        for p in svg_of(by_province, "cdc-map").iter(f"{{{ET_NS}}}path")
+        if p.get("class") == "region"
+    }
+    assert provinces == {"DL-N": "1", "DL-S": "0"}
+
+
+def test_the_table_sorts_filters_and_exports_what_is_shown(
+    pages: Any, released: dict[str, Any]
+) -> None:
+    pages.log_in("cdc-national")
+    table = pages.get("/cdc/table.csv?sort=region&order=asc")
+    assert table.status_code == 200
+    assert table.headers["content-type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(table.text)))
+    assert [r["region_name"] for r in rows] == ["Old Harbour", "Saltmarsh"]
+    assert rows[0]["positive"] == "1"
+    assert rows[0]["positivity"] == "1.0000"
+    assert rows[1]["negative"] == "1"
+    descending = list(csv.DictReader(io.StringIO(pages.get("/cdc/table.csv?sort=region").text)))
+    assert [r["region_name"] for r in descending] == ["Saltmarsh", "Old Harbour"]
+    only_positive = pages.get("/cdc/table.csv?positives_only=1").text
+    assert len(list(csv.DictReader(io.StringIO(only_positive)))) == 1
+    # The page's table is in the same order, and its CSV link keeps the filters.
+    html = pages.get("/cdc?sort=region&order=asc&positives_only=1").text
+    assert 'aria-sort="ascending"' in html
+    assert "/cdc/table.csv?" in html
+    assert "positives_only=1" in html
+    # A region filter narrows everything to that region.
+    south = list(
+        csv.DictReader(io.StringIO(pages.get(f"/cdc/table.csv?region={SOUTH_DISTRICT}").text))
+    )
+    assert [r["region_code"] for r in south] == [SOUTH_DISTRICT]
+
+
+def test_bad_filters_are_explained_not_fatal(pages: Any, released: dict[str, Any]) -> None:
+    pages.log_in("cdc-north")
+    response = pages.get(f"/cdc?since=yesterday&region={SOUTH_DISTRICT}&level=planet")
+    assert response.status_code == 200
+    html = response.text
+    assert "is not a date" in html
+    assert "is not in your area" in html
+    assert "is not available here" in html
+    # The south stays invisible to the north even when asked for.
+    csv_text = pages.get(f"/cdc/table.csv?region={SOUTH_DISTRICT}").text
+    assert SOUTH_DISTRICT not in csv_text
+
+
+def test_the_panel_is_a_fragment_for_htmx(pages: Any, released: dict[str, Any]) -> None:
+    pages.log_in("cdc-north")
+    fragment = pages.get("/cdc/panel?metric=positivity", headers={"HX-Request": "true"})
+    assert fragment.status_code == 200
+    assert fragment.text.lstrip().startswith('<div id="cdc-panel"')
+    assert "<html" not in fragment.text
+    assert 'hx-trigger="vigil:positive from:body' in fragment.text
+
+
+def test_the_patient_page_shows_identity_and_audits_every_view(
+    pages: Any, session: Session, released: dict[str, Any]
+) -> None:
+    positive = released["positive"]
+    pages.log_in("cdc-north")
+    html = pages.get(f"/cdc/cases/{positive.id}").text
+    assert "Wang Fang" in html
+    assert "+8613800138001" in html  # E.164, as stored
+    assert "Old Harbour" in html
+    assert svg_of(html, "case-map").find(f".//{{{ET_NS}}}circle") is not None
+    assert len(view_audits(session, positive.patient_id)) == 1
+    pages.get(f"/cdc/cases/{positive.id}")
+    audits = view_audits(session, positive.patient_id)
+    assert len(audits) == 2
+    assert audits[0].actor_id == user_named(session, "cdc-north").id
+    assert audits[0].detail["test"] == positive.id
+    pages.log_in("cdc-national")
+    assert pages.get(f"/cdc/cases/{positive.id}").status_code == 200
+    assert len(view_audits(session, positive.patient_id)) == 3
+
+
+def test_the_patient_page_is_refused_outside_the_scope_and_for_non_positives(
+    pages: Any, session: Session, released: dict[str, Any]
+) -> None:
+    positive, negative = released["positive"], released["negative"]
+    pages.log_in("cdc-south")
+    refused = pages.get(f"/cdc/cases/{positive.id}")
+    assert refused.status_code == 403
+    assert "Wang Fang" not in refused.text
+    assert view_audits(session, positive.patient_id) == []
+    pages.log_in("cdc-national")
+    assert pages.get(f"/cdc/cases/{negative.id}").status_code == 404
+    assert pages.get("/cdc/cases/999999").status_code == 404
+
+
+def test_the_feed_stream_sends_the_officers_events_with_region_names(
+    ctx: AppContext, session: Session, released: dict[str, Any]
+) -> None:
+    """The page's event source: only feed events in scope, each ready to show."""
+    officer = user_named(session, "cdc-north")
+    scope = scope_for(session, ctx, officer)
+    events.publish(session, "something.else", NORTH_DISTRICT, {"test_id": 1})
+    session.commit()
+
+    class Request:
+        calls = 0
+
+        async def is_disconnected(self) -> bool:
+            self.calls += 1
+            return self.calls > 3
+
+    async def collect() -> list[dict[str, str]]:
+        return [m async for m in _feed_stream(Request(), ctx, scope, 0)]  # type: ignore[arg-type]
+
+    messages = anyio.run(collect)
+    kinds = [m["event"] for m in messages]
+    assert set(kinds) == {"test.started", "report.positive"}
+    items = [json.loads(m["data"]) for m in messages]
+    assert {i["region_name"] for i in items} == {"Old Harbour"}
+    positive = next(i for i in items if i["kind"] == "positive")
+    assert positive["case_url"] == f"/cdc/cases/{released['positive'].id}"
+    assert all(m["id"] == str(i["id"]) for m, i in zip(messages, items, strict=True))
