@@ -1,0 +1,654 @@
+"""Manufacturer pages: sign-up with documents, review status, products with a template
+preview, batches with their code exports and how many units have been used.
+
+Every change goes through the same services as the JSON API (``api.organisations``,
+``api.products``, ``api.batches``), so the rules (approval, certificates, kit
+validation, ownership) are the API's own.
+"""
+
+from __future__ import annotations
+
+import base64
+from datetime import date, timedelta
+from typing import Annotated, Any
+
+from fastapi import File, Form, Request, UploadFile
+from fastapi.responses import StreamingResponse
+from pydantic import ValidationError
+from sqlalchemy.orm import Session
+from starlette.responses import RedirectResponse, Response
+
+from api.accounts import service as accounts
+from api.accounts.tables import Role, User
+from api.audit.service import record
+from api.batches import queries as batch_queries
+from api.batches import service as batches
+from api.batches.schemas import BatchCreate
+from api.batches.tables import Batch
+from api.context import AppContext
+from api.deps import CtxDep, SessionDep
+from api.errors import DomainError
+from api.organisations import queries as org_queries
+from api.organisations import service as organisations
+from api.organisations.schemas import ManufacturerSignUp
+from api.organisations.tables import Manufacturer
+from api.products import queries as product_queries
+from api.products import service as products
+from api.products.preview import preview_png
+from api.products.tables import Product
+from api.unit_codes import codes_qr_zip, iter_codes_csv, label_sheet_pdf
+from review_ui.manufacturers.forms import (
+    domain_message,
+    lines,
+    read_files,
+    validation_messages,
+)
+from review_ui.session import (
+    ManufacturerPage,
+    OptionalPageUser,
+    home_for,
+    page_router,
+    set_session_cookie,
+)
+from review_ui.templating import render
+
+router = page_router(prefix="/manufacturer", tags=["manufacturer pages"])
+
+DOCUMENT_KINDS = {
+    "business_licence": "Business licence",
+    "registration_certificate": "Medical-device registration certificate",
+    "other": "Other",
+}
+BOTH_FILES = "Choose both files: the kit description (kit.json) and the template image"
+NOTICES = {
+    "document": "The document was uploaded.",
+    "welcome": "Your application was sent. An operator will review it; this page shows its status.",
+    "product": "The product was registered.",
+    "batch": "The batch was created and its unit codes issued.",
+}
+
+
+def _notice(request: Request) -> str | None:
+    return NOTICES.get(request.query_params.get("done", ""))
+
+
+def _manufacturer(session: Session, user: User) -> Manufacturer:
+    manufacturer = session.get(Manufacturer, user.manufacturer_id) if user.manufacturer_id else None
+    if manufacturer is None:
+        from review_ui.session import PageForbidden
+
+        raise PageForbidden("This account acts for no manufacturer.")
+    return manufacturer
+
+
+def usage(counts: dict[str, int], quantity: int) -> dict[str, Any]:
+    """How much of a batch is used: units scanned (in use or used) against the quantity."""
+    used = counts.get("in_use", 0) + counts.get("used", 0)
+    return {
+        "used": used,
+        "in_use": counts.get("in_use", 0),
+        "finished": counts.get("used", 0),
+        "unused": counts.get("unused", 0),
+        "expired": counts.get("expired", 0),
+        "revoked": counts.get("revoked", 0),
+        "quantity": quantity,
+        "share": used / quantity if quantity else 0.0,
+    }
+
+
+def _batch_rows(
+    session: Session, batch_list: list[Batch], product_names: dict[int, str]
+) -> list[dict[str, Any]]:
+    return [
+        {
+            "batch": b,
+            "product": product_names.get(b.product_id, ""),
+            "usage": usage(batches.unit_counts(session, b), b.quantity),
+        }
+        for b in batch_list
+    ]
+
+
+# Sign-up -------------------------------------------------------------------
+
+
+@router.get("/sign-up")
+def sign_up_page(request: Request, user: OptionalPageUser) -> Response:
+    if user is not None and user.role == Role.manufacturer:
+        return RedirectResponse(home_for(user), status_code=303)
+    return render(
+        request, "manufacturers/sign_up.html", {"form": {}, "errors": [], "kinds": DOCUMENT_KINDS}
+    )
+
+
+@router.post("/sign-up")
+def sign_up(
+    request: Request,
+    session: SessionDep,
+    ctx: CtxDep,
+    name: Annotated[str, Form(max_length=400)] = "",
+    business_licence_no: Annotated[str, Form(max_length=200)] = "",
+    device_certificates: Annotated[str, Form(max_length=20_000)] = "",
+    contact_email: Annotated[str, Form(max_length=400)] = "",
+    username: Annotated[str, Form(max_length=400)] = "",
+    password: Annotated[str, Form(max_length=400)] = "",
+    licence_document: Annotated[UploadFile | str | None, File()] = None,
+    certificate_documents: Annotated[list[UploadFile | str] | None, File()] = None,
+    other_documents: Annotated[list[UploadFile | str] | None, File()] = None,
+) -> Response:
+    """Apply: the manufacturer, its account and its documents in one transaction."""
+    form = {
+        "name": name,
+        "business_licence_no": business_licence_no,
+        "device_certificates": device_certificates,
+        "contact_email": contact_email,
+        "username": username,
+    }
+    errors: list[str] = []
+    try:
+        body = ManufacturerSignUp(
+            name=name.strip(),
+            business_licence_no=business_licence_no.strip(),
+            device_certificates=lines(device_certificates),
+            contact_email=contact_email.strip(),
+            username=username.strip(),
+            password=password,
+        )
+    except ValidationError as exc:
+        errors = validation_messages(exc)
+    limit = ctx.settings.max_document_bytes
+    try:
+        documents = [
+            ("business_licence", *f)
+            for f in read_files([licence_document], limit, "business licence document")
+        ]
+        documents += [
+            ("registration_certificate", *f)
+            for f in read_files(certificate_documents or [], limit, "certificate document")
+        ]
+        documents += [("other", *f) for f in read_files(other_documents or [], limit, "document")]
+    except DomainError as exc:
+        errors.append(domain_message(exc))
+        documents = []
+    if not any(kind == "business_licence" for kind, _, _ in documents):
+        errors.append("Business licence document: attach a scan of the licence (PDF, JPEG or PNG)")
+    if not errors:
+        try:
+            manufacturer, maker = organisations.sign_up(session, body)
+            for kind, filename, data in documents:
+                organisations.add_document(
+                    session, ctx, maker, manufacturer.id, kind=kind, filename=filename, data=data
+                )
+        except DomainError as exc:
+            session.rollback()
+            errors.append(domain_message(exc))
+    if errors:
+        return render(
+            request,
+            "manufacturers/sign_up.html",
+            {"form": form, "errors": errors, "kinds": DOCUMENT_KINDS},
+            status_code=422,
+        )
+    token, _expires = accounts.issue_token(session, ctx, maker)
+    record(session, maker, "log_in", "user", maker.id, via="sign-up page")
+    session.commit()
+    response = RedirectResponse("/manufacturer?done=welcome", status_code=303)
+    set_session_cookie(request, response, token, ctx.settings.token_ttl_minutes * 60)
+    return response
+
+
+# Home: status, documents, products, batches --------------------------------
+
+
+def _home(
+    request: Request,
+    session: Session,
+    user: User,
+    errors: list[str] | None = None,
+    status_code: int = 200,
+) -> Response:
+    manufacturer = _manufacturer(session, user)
+    product_list = list(product_queries.products(session, manufacturer.id))
+    names = {p.id: p.name for p in product_list}
+    batch_list = list(batch_queries.batches(session, manufacturer.id))
+    return render(
+        request,
+        "manufacturers/home.html",
+        {
+            "manufacturer": manufacturer,
+            "documents": org_queries.documents(session, manufacturer.id),
+            "products": product_list,
+            "batches": _batch_rows(session, batch_list, names),
+            "kinds": DOCUMENT_KINDS,
+            "notice": None if errors else _notice(request),
+            "errors": errors or [],
+        },
+        user=user,
+        status_code=status_code,
+    )
+
+
+@router.get("")
+def home(request: Request, session: SessionDep, user: ManufacturerPage) -> Response:
+    return _home(request, session, user)
+
+
+def _batch_defaults() -> dict[str, Any]:
+    return {"expiry_date": (date.today() + timedelta(days=365)).isoformat(), "quantity": 1000}
+
+
+class _RefusedError(Exception):
+    """A page-level refusal (nothing to upload, and the like)."""
+
+    status_code = 422
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+def _message(exc: DomainError | _RefusedError) -> str:
+    return domain_message(exc) if isinstance(exc, DomainError) else exc.detail
+
+
+@router.post("/documents")
+def upload_document(
+    request: Request,
+    session: SessionDep,
+    ctx: CtxDep,
+    user: ManufacturerPage,
+    kind: Annotated[str, Form(max_length=40)] = "other",
+    file: Annotated[UploadFile | str | None, File()] = None,
+) -> Response:
+    manufacturer = _manufacturer(session, user)
+    try:
+        chosen = read_files([file], ctx.settings.max_document_bytes, "document")
+        if not chosen:
+            raise _RefusedError("Choose a file to upload (PDF, JPEG or PNG)")
+        filename, data = chosen[0]
+        organisations.add_document(
+            session, ctx, user, manufacturer.id, kind=kind, filename=filename, data=data
+        )
+    except (DomainError, _RefusedError) as exc:
+        session.rollback()
+        return _home(request, session, user, [_message(exc)], exc.status_code)
+    session.commit()
+    return RedirectResponse("/manufacturer?done=document#documents", status_code=303)
+
+
+@router.get("/documents/{document_id}")
+def document(
+    session: SessionDep, ctx: CtxDep, user: ManufacturerPage, document_id: int
+) -> Response:
+    manufacturer = _manufacturer(session, user)
+    try:
+        doc = organisations.get_document(session, user, manufacturer.id, document_id)
+    except DomainError as exc:
+        return Response(domain_message(exc), status_code=exc.status_code, media_type="text/plain")
+    return document_response(ctx, doc.sha256, doc.content_type, doc.filename)
+
+
+def document_response(ctx: AppContext, sha256: str, content_type: str, filename: str) -> Response:
+    """A stored document shown in the browser (PDF or image), sandboxed: it runs nothing."""
+    safe_name = "".join(c if c.isalnum() or c in "._-" else "_" for c in filename)[:100]
+    return Response(
+        ctx.documents.get(sha256),
+        media_type=content_type,
+        headers={
+            "Content-Disposition": f'inline; filename="{safe_name or "document"}"',
+            "Content-Security-Policy": "sandbox; default-src 'none'; img-src 'self'; "
+            "object-src 'self'; plugin-types application/pdf",
+            "X-Content-Type-Options": "nosniff",
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+# Products ------------------------------------------------------------------
+
+
+def _product_form_context(
+    session: Session, manufacturer: Manufacturer, **extra: Any
+) -> dict[str, Any]:
+    return {
+        "manufacturer": manufacturer,
+        "certificates": manufacturer.device_certificates,
+        "errors": [],
+        "preview": None,
+        **extra,
+    }
+
+
+@router.get("/products/new")
+def new_product(request: Request, session: SessionDep, user: ManufacturerPage) -> Response:
+    manufacturer = _manufacturer(session, user)
+    return render(
+        request,
+        "manufacturers/product_new.html",
+        _product_form_context(session, manufacturer),
+        user=user,
+    )
+
+
+def _kit_summary(kit: Any) -> dict[str, Any]:
+    description = kit.description
+    read_time = description.read_time_minutes
+    return {
+        "product_code": kit.product_code,
+        "name": description.name,
+        "test_item": description.test_item.name,
+        "loinc": description.test_item.loinc,
+        "format": description.format,
+        "flow": kit.flow,
+        "window_mm": f"{kit.window_length_mm:.1f} × {kit.window_width_mm:.1f} mm",
+        "px_per_mm": kit.px_per_mm,
+        "lines": [
+            {
+                "name": line.name,
+                "role": line.role,
+                "at": line.at,
+                "analyte": line.analyte_name if line.role == "test" else "",
+                "present_means": line.present_means,
+            }
+            for line in kit.lines
+        ],
+        "read_time": (
+            f"{read_time.min:g} to {read_time.max:g} minutes"
+            if read_time is not None and read_time.max is not None
+            else f"from {read_time.min:g} minutes"
+            if read_time is not None
+            else "not given"
+        ),
+        "has_code_box": kit.code_box is not None,
+    }
+
+
+@router.post("/products/preview")
+def preview_upload(
+    request: Request,
+    session: SessionDep,
+    ctx: CtxDep,
+    user: ManufacturerPage,
+    kit: Annotated[UploadFile | str | None, File()] = None,
+    template: Annotated[UploadFile | str | None, File()] = None,
+) -> Response:
+    """Check a kit description and template without registering: the preview, or what is wrong.
+
+    Answers htmx with the preview fragment (the form keeps its chosen files), and a
+    plain form post with the whole page.
+    """
+    manufacturer = _manufacturer(session, user)
+    errors: list[str] = []
+    preview = None
+    try:
+        files = read_files([kit], ctx.settings.max_document_bytes, "kit description")
+        images = read_files([template], ctx.settings.max_document_bytes, "template image")
+        if not files or not images:
+            raise _RefusedError(BOTH_FILES)
+        parsed = products.parse_kit_files(files[0][1], images[0][1])
+        preview = {
+            "image": "data:image/png;base64," + base64.b64encode(preview_png(parsed)).decode(),
+            "kit": _kit_summary(parsed),
+        }
+    except (DomainError, _RefusedError) as exc:
+        errors.append(_message(exc))
+    context = _product_form_context(session, manufacturer, errors=errors, preview=preview)
+    status = 422 if errors else 200
+    if request.headers.get("HX-Request"):
+        return render(
+            request, "manufacturers/_kit_preview.html", context, user=user, status_code=200
+        )
+    return render(request, "manufacturers/product_new.html", context, user=user, status_code=status)
+
+
+@router.post("/products")
+def register_product(
+    request: Request,
+    session: SessionDep,
+    ctx: CtxDep,
+    user: ManufacturerPage,
+    registration_certificate_no: Annotated[str, Form(max_length=200)] = "",
+    kit: Annotated[UploadFile | str | None, File()] = None,
+    template: Annotated[UploadFile | str | None, File()] = None,
+) -> Response:
+    manufacturer = _manufacturer(session, user)
+    try:
+        files = read_files([kit], ctx.settings.max_document_bytes, "kit description")
+        images = read_files([template], ctx.settings.max_document_bytes, "template image")
+        if not files or not images:
+            raise _RefusedError(BOTH_FILES)
+        if not registration_certificate_no.strip():
+            raise _RefusedError("Registration certificate: choose the product's certificate")
+        product = products.register(
+            session,
+            user,
+            kit_bytes=files[0][1],
+            template_bytes=images[0][1],
+            registration_certificate_no=registration_certificate_no,
+        )
+    except (DomainError, _RefusedError) as exc:
+        session.rollback()
+        return render(
+            request,
+            "manufacturers/product_new.html",
+            _product_form_context(session, manufacturer, errors=[_message(exc)]),
+            user=user,
+            status_code=exc.status_code,
+        )
+    session.commit()
+    return RedirectResponse(f"/manufacturer/products/{product.id}?done=product", status_code=303)
+
+
+def _own_product(session: Session, user: User, product_id: int) -> Product | None:
+    try:
+        return products.get_product(session, user, product_id)
+    except DomainError:
+        return None
+
+
+@router.get("/products/{product_id}")
+def product_page(
+    request: Request, session: SessionDep, user: ManufacturerPage, product_id: int
+) -> Response:
+    product = _own_product(session, user, product_id)
+    if product is None:
+        return _not_found(request, user, "No such product among yours.")
+    return _product_page(request, session, user, product, [], _batch_defaults())
+
+
+def _product_page(
+    request: Request,
+    session: Session,
+    user: User,
+    product: Product,
+    errors: list[str],
+    batch_form: dict[str, Any],
+    status_code: int = 200,
+) -> Response:
+    manufacturer = _manufacturer(session, user)
+    product_batches = [
+        b for b in batch_queries.batches(session, manufacturer.id) if b.product_id == product.id
+    ]
+    return render(
+        request,
+        "manufacturers/product.html",
+        {
+            "product": product,
+            "kit": _kit_summary(products.kit_of(product)),
+            "batches": _batch_rows(session, product_batches, {product.id: product.name}),
+            "errors": errors,
+            "batch_form": batch_form,
+            "notice": _notice(request),
+            "approved": manufacturer.status == "approved",
+        },
+        user=user,
+        status_code=status_code,
+    )
+
+
+@router.get("/products/{product_id}/preview.png")
+def product_preview(session: SessionDep, user: ManufacturerPage, product_id: int) -> Response:
+    product = _own_product(session, user, product_id)
+    if product is None:
+        return Response("no such product", status_code=404, media_type="text/plain")
+    return Response(
+        preview_png(products.kit_of(product)),
+        media_type="image/png",
+        headers={"Cache-Control": "private, max-age=3600"},
+    )
+
+
+def _not_found(request: Request, user: User, message: str) -> Response:
+    return render(
+        request,
+        "error.html",
+        {"title": "Not found", "message": message},
+        user=user,
+        status_code=404,
+    )
+
+
+# Batches -------------------------------------------------------------------
+
+
+@router.post("/batches")
+def create_batch(
+    request: Request,
+    session: SessionDep,
+    ctx: CtxDep,
+    user: ManufacturerPage,
+    product_id: Annotated[int, Form()],
+    lot_number: Annotated[str, Form(max_length=200)] = "",
+    quantity: Annotated[str, Form(max_length=20)] = "",
+    expiry_date: Annotated[str, Form(max_length=20)] = "",
+) -> Response:
+    product = _own_product(session, user, product_id)
+    if product is None:
+        return _not_found(request, user, "No such product among yours.")
+    form = {"lot_number": lot_number, "quantity": quantity, "expiry_date": expiry_date}
+    try:
+        body = BatchCreate(
+            product_id=product.id,
+            lot_number=lot_number.strip(),
+            quantity=quantity,
+            expiry_date=expiry_date,
+        )
+        batch = batches.create_batch(session, ctx, user, body)
+    except ValidationError as exc:
+        return _product_page(request, session, user, product, validation_messages(exc), form, 422)
+    except DomainError as exc:
+        session.rollback()
+        return _product_page(
+            request, session, user, product, [domain_message(exc)], form, exc.status_code
+        )
+    session.commit()
+    return RedirectResponse(f"/manufacturer/batches/{batch.id}?done=batch", status_code=303)
+
+
+def _own_batch(session: Session, user: User, batch_id: int) -> tuple[Batch, Product] | None:
+    try:
+        return batches.get_batch(session, user, batch_id)
+    except DomainError:
+        return None
+
+
+@router.get("/batches/{batch_id}")
+def batch_page(
+    request: Request, session: SessionDep, user: ManufacturerPage, batch_id: int
+) -> Response:
+    found = _own_batch(session, user, batch_id)
+    if found is None:
+        return _not_found(request, user, "No such batch among yours.")
+    batch, product = found
+    return render(
+        request,
+        "manufacturers/batch.html",
+        {
+            "batch": batch,
+            "product": product,
+            "usage": usage(batches.unit_counts(session, batch), batch.quantity),
+            "notice": _notice(request),
+        },
+        user=user,
+    )
+
+
+def _range(request: Request, batch: Batch) -> tuple[int | None, int | None]:
+    """The serial range asked for (``first``/``last``), clamped to the batch."""
+
+    def number(name: str) -> int | None:
+        text = request.query_params.get(name, "").strip()
+        return min(max(int(text), 1), batch.quantity) if text.isdigit() else None
+
+    return number("first"), number("last")
+
+
+def _filename(batch: Batch, suffix: str, first: int | None, last: int | None) -> str:
+    span = f"-{first or 1}-{last or batch.quantity}" if first or last else ""
+    safe_lot = "".join(c if c.isalnum() or c in "._-" else "_" for c in batch.lot_number)
+    return f"{safe_lot}{span}-{suffix}"
+
+
+def _download_headers(filename: str) -> dict[str, str]:
+    return {
+        "Content-Disposition": f'attachment; filename="{filename}"',
+        "Cache-Control": "no-store",
+    }
+
+
+@router.get("/batches/{batch_id}/codes.csv")
+def codes_csv(
+    request: Request, session: SessionDep, ctx: CtxDep, user: ManufacturerPage, batch_id: int
+) -> Response:
+    found = _own_batch(session, user, batch_id)
+    if found is None:
+        return _not_found(request, user, "No such batch among yours.")
+    batch, product = found
+    first, last = _range(request, batch)
+    rows = list(batches.labels(session, batch, product, first, last))
+    return StreamingResponse(
+        iter_codes_csv(rows, ctx.settings.public_base_url),
+        media_type="text/csv; charset=utf-8",
+        headers=_download_headers(_filename(batch, "codes.csv", first, last)),
+    )
+
+
+@router.get("/batches/{batch_id}/codes.zip")
+def codes_zip(
+    request: Request, session: SessionDep, ctx: CtxDep, user: ManufacturerPage, batch_id: int
+) -> Response:
+    found = _own_batch(session, user, batch_id)
+    if found is None:
+        return _not_found(request, user, "No such batch among yours.")
+    batch, product = found
+    first, last = _range(request, batch)
+    return Response(
+        codes_qr_zip(
+            batches.labels(session, batch, product, first, last), ctx.settings.public_base_url
+        ),
+        media_type="application/zip",
+        headers=_download_headers(_filename(batch, "qr.zip", first, last)),
+    )
+
+
+@router.get("/batches/{batch_id}/labels.pdf")
+def labels_pdf(
+    request: Request, session: SessionDep, ctx: CtxDep, user: ManufacturerPage, batch_id: int
+) -> Response:
+    found = _own_batch(session, user, batch_id)
+    if found is None:
+        return _not_found(request, user, "No such batch among yours.")
+    batch, product = found
+    first, last = _range(request, batch)
+    pdf = label_sheet_pdf(
+        batches.labels(session, batch, product, first, last),
+        product_name=product.name,
+        lot=batch.lot_number,
+        expiry=batch.expiry_date,
+        base_url=ctx.settings.public_base_url,
+    )
+    return Response(
+        pdf,
+        media_type="application/pdf",
+        headers=_download_headers(_filename(batch, "labels.pdf", first, last)),
+    )
