@@ -14,12 +14,14 @@ Two kinds of tests:
 
 from __future__ import annotations
 
+import itertools
 import re
 import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +51,8 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 DEMO_PASSWORD = "vigil-demo-2024"
+REGION_NORTH = "DL-N-01-01"  # the demo's clinician-north works here
+REGION_SOUTH = "DL-S-02-01"
 PHONE = {"width": 360, "height": 740}
 LAPTOP = {"width": 1280, "height": 860}
 
@@ -163,6 +167,138 @@ def user_named(session: Session, username: str) -> User:
     user = session.scalar(select(User).where(User.username == username))
     assert user is not None, username
     return user
+
+
+# Tests in the flow, made through the services ----------------------------------
+
+_serial = itertools.count(700)
+
+
+def new_patient(session: Session, ctx: AppContext) -> tuple[User, str]:
+    """A freshly registered patient and their national ID number."""
+    from api.identity import make_test_id
+    from api.patients.schemas import PatientRegister
+    from api.patients.service import register
+
+    n = next(_serial)
+    national_id = make_test_id(n)
+    _patient, user = register(
+        session,
+        ctx,
+        PatientRegister(
+            name=f"Test Patient {n}",
+            national_id=national_id,
+            phone=f"+86 139 0000 {n:04d}",
+            username=f"patient-{n}",
+            password=DEMO_PASSWORD,
+        ),
+    )
+    session.commit()
+    return user, national_id
+
+
+def unused_code(session: Session) -> str:
+    from api.batches.tables import Unit, UnitState
+
+    code = session.scalar(
+        select(Unit.code).where(Unit.state == UnitState.unused).order_by(Unit.serial).limit(1)
+    )
+    assert code is not None, "the demo batch ran out of codes"
+    return code
+
+
+def start_test(session: Session, ctx: AppContext, user: User, region: str = REGION_NORTH) -> Any:
+    """Claim an unused demo code for ``user`` in ``region``, 20 minutes ago (read time ok)."""
+    from api.patients.schemas import Claim
+    from api.patients.service import claim
+
+    point = ctx.regions.region(region).geometry.representative_point()  # type: ignore[union-attr]
+    test = claim(
+        session, ctx, user, Claim(code=unused_code(session), latitude=point.y, longitude=point.x)
+    )
+    test.claimed_at -= timedelta(minutes=20)
+    session.commit()
+    return test
+
+
+def send_photo(session: Session, ctx: AppContext, user: User, test: Any, photo: bytes) -> Any:
+    """Upload ``photo`` for ``test`` and read it (in-process); returns the proposal."""
+    from api.patients.queries import latest_proposal
+    from api.readings import service as readings
+
+    upload, _ = readings.upload_photo(
+        session, ctx, user, test.id, photo, idempotency_key=None, taken_at=None
+    )
+    session.commit()
+    readings.process_upload(ctx, upload.id)
+    session.expire_all()
+    return latest_proposal(session, test.id)
+
+
+def rendered_photo(code: str, od: dict[str, float], seed: int = 0) -> bytes:
+    """A synthetic photo of the demo kit with these line densities (the demo's renderer)."""
+    import numpy as np
+
+    from datasets.render import render_photo
+    from pipeline.kit import load_kit
+
+    kit = load_kit(REPO / "datasets" / "kits" / "demo" / "kit.json")
+    photo = render_photo(kit, np.random.default_rng(seed), od=od, code=code, size=(1600, 1200))
+    return bytes(photo.jpeg)
+
+
+def fake_reading(result: str = "positive", confidence: float = 0.93) -> Any:
+    """A reading shaped like the pipeline's, with an explanation to draw."""
+    import numpy as np
+
+    from pipeline.reading import Explanation, LineReading, Reading
+
+    t = result == "positive"
+    c = result != "invalid"
+    profile = np.zeros(150)
+    profile[101:106] = 0.5 * c
+    profile[61:66] = 0.3 * t
+    return Reading(
+        status="ok",
+        result=result,  # type: ignore[arg-type]
+        analytes={"SARS-CoV-2 antigen": "detected" if t else "not detected"},
+        lines={
+            "T": LineReading(t, 0.3 * t, 0.95, at=0.42 if t else None, expected_at=0.4196),
+            "C": LineReading(c, 0.5 * c, 0.99, at=0.69 if c else None, expected_at=0.6949),
+        },
+        confidence=confidence,
+        code=None,
+        issues=[],
+        model="fake@1",
+        explanation=Explanation(
+            window=np.full((30, 150, 3), 225, np.uint8), profile=profile, locator="code"
+        ),
+    )
+
+
+@pytest.fixture
+def review_item(ctx: AppContext, session: Session) -> Iterator[Callable[..., Any]]:
+    """``review_item(result, confidence, region)`` -> a proposal in a clinician's queue
+    (the pipeline replaced by ``fake_reading``)."""
+    from api.readings import service as readings
+
+    def make(result: str = "positive", confidence: float = 0.93, region: str = REGION_NORTH) -> Any:
+        readings.set_reader(lambda _photo, _kit: fake_reading(result, confidence))
+        user, _ = new_patient(session, ctx)
+        test = start_test(session, ctx, user, region)
+        return send_photo(session, ctx, user, test, tiny_png())
+
+    yield make
+    readings.set_reader(None)
+
+
+def tiny_png() -> bytes:
+    import cv2
+    import numpy as np
+
+    ok, buf = cv2.imencode(".png", np.full((48, 64, 3), 200, np.uint8))
+    assert ok
+    return bytes(buf.tobytes())
 
 
 # Browser tests: one live server, one browser -------------------------------

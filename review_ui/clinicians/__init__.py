@@ -1,0 +1,1 @@
+"""The clinicians' pages: the review queue, one item, their own statistics."""

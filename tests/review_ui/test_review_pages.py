@@ -1,0 +1,212 @@
+"""The clinicians' pages without a browser: queue, item, decisions, undo, refusals, statistics."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from api.patients.tables import SelfTest
+from api.readings.tables import Proposal
+from api.reviews import queries as review_queries
+from api.reviews.tables import Review
+
+
+def test_the_queue_lists_the_regions_items_most_urgent_first(
+    pages: Any, review_item: Callable[..., Any]
+) -> None:
+    negative = review_item("negative")
+    positive = review_item("positive")
+    elsewhere = review_item("positive", region="DL-S-02-01")
+    pages.log_in("clinician-north")
+    page = pages.get("/review").text
+    links = re.findall(r'href="/review/items/(\d+)"', page)
+    assert links == [str(positive.id), str(negative.id)]
+    assert str(elsewhere.id) not in links
+    assert re.search(r"<strong>2</strong> waiting", page)
+    assert re.search(r"<strong>1</strong> suspected positive", page)
+
+
+def test_queue_filters_keep_to_what_was_asked(pages: Any, review_item: Callable[..., Any]) -> None:
+    review_item("negative")
+    unsure = review_item("positive", confidence=0.5)
+    pages.log_in("clinician-north")
+    page = pages.get("/review?confidence=low&result=bogus").text
+    assert re.findall(r'href="/review/items/(\d+)', page) == [str(unsure.id)]
+    # The htmx request gets just the list.
+    part = pages.get(
+        "/review?result=negative", headers={"HX-Request": "true", "HX-Target": "queue-region"}
+    ).text
+    assert part.lstrip().startswith('<section id="queue-region"')
+
+
+def test_the_queue_pages(pages: Any, review_item: Callable[..., Any]) -> None:
+    for _ in range(27):
+        review_item("negative")
+    pages.log_in("clinician-north")
+    first = pages.get("/review").text
+    assert len(re.findall(r'href="/review/items/\d+', first)) == 25
+    assert "Page 1 of 2" in first
+    second = pages.get("/review?page=2").text
+    assert len(re.findall(r'href="/review/items/\d+', second)) == 2
+
+
+def test_an_item_shows_what_the_decision_needs_and_no_identity(
+    pages: Any, review_item: Callable[..., Any], session: Session
+) -> None:
+    proposal = review_item("positive")
+    pages.log_in("clinician-north")
+    page = pages.get(f"/review/items/{proposal.id}").text
+    assert f'src="/review/items/{proposal.id}/photo"' in page
+    assert f'href="/review/items/{proposal.id}/window.png"' in page  # the window, marked
+    assert "T expected" in page  # the profile plot with the expected places
+    assert "93%" in page
+    assert "No C line: the test is invalid" in page  # the kit's criteria
+    assert "within the reading time (15-30 minutes)" in page
+    assert "Region: " in page
+    test = session.get(SelfTest, proposal.self_test_id)
+    assert test is not None
+    assert "Test Patient" not in page  # no name, ID number or phone
+    assert "+86" not in page
+    assert pages.get(f"/review/items/{proposal.id}/photo").headers["content-type"] == "image/png"
+    window = pages.get(f"/review/items/{proposal.id}/window.png")
+    assert window.headers["content-type"] == "image/png"
+    assert window.content.startswith(b"\x89PNG")
+
+
+def test_confirm_is_held_then_undone_then_decided_again(
+    pages: Any, review_item: Callable[..., Any], session: Session
+) -> None:
+    first = review_item("positive")
+    second = review_item("negative")
+    pages.log_in("clinician-north")
+    pages.get(f"/review/items/{first.id}")
+    response = pages.post(
+        f"/review/items/{first.id}/decision",
+        {"choice": "confirm", "round": "1", "opened_at": "0"},
+    )
+    assert response.status_code == 303
+    # Straight on to the next item; the decision is held for the grace period.
+    assert response.headers["location"] == "/review/next"
+    nxt = pages.get("/review/next", follow_redirects=False)
+    assert nxt.headers["location"] == f"/review/items/{second.id}"
+    item = pages.get(f"/review/items/{second.id}").text
+    assert "You confirmed positive" in item
+    review = review_queries.latest_review(session, first.id)
+    assert review is not None
+    assert review.settled_at is None
+    assert review.seconds_spent == 600  # capped: opened_at 0 is long ago
+    undo = pages.post("/review/undo")
+    assert undo.headers["location"] == f"/review/items/{first.id}"
+    session.expire_all()
+    assert review_queries.latest_review(session, first.id) is None
+    pages.get(f"/review/items/{first.id}")
+    again = pages.post(f"/review/items/{first.id}/decision", {"choice": "positive", "round": "1"})
+    assert again.status_code == 303
+    session.expire_all()
+    review = review_queries.latest_review(session, first.id)
+    assert review is not None
+    assert review.decision == "confirm"
+
+
+def test_changing_the_result_asks_for_a_reason(
+    pages: Any, review_item: Callable[..., Any], session: Session
+) -> None:
+    proposal = review_item("negative")
+    pages.log_in("clinician-north")
+    change = pages.get(f"/review/items/{proposal.id}/change?to=positive")
+    assert change.status_code == 200
+    assert 'name="reason"' in change.text
+    refused = pages.post(
+        f"/review/items/{proposal.id}/decision", {"choice": "positive", "round": "1"}
+    )
+    assert refused.status_code == 422
+    assert "Changing a result needs a reason" in refused.text
+    done = pages.post(
+        f"/review/items/{proposal.id}/decision",
+        {
+            "choice": "positive",
+            "round": "1",
+            "reason": "A faint test line is visible that the model missed",
+            "details": "under the loupe",
+        },
+    )
+    assert done.status_code == 303
+    review = session.query(Review).filter_by(proposal_id=proposal.id).one()
+    assert (review.decision, review.result) == ("change", "positive")
+    assert review.reason == "A faint test line is visible that the model missed under the loupe"
+    # Overruling a confident model: a second clinician must read it.
+    session.expire_all()
+    stored = session.get(Proposal, proposal.id)
+    assert stored is not None
+    assert stored.review_stage == 2
+
+
+def test_a_retake_takes_a_reason_from_the_list(
+    pages: Any, review_item: Callable[..., Any], session: Session
+) -> None:
+    proposal = review_item("positive")
+    pages.log_in("clinician-north")
+    page = pages.get(f"/review/items/{proposal.id}/change?to=retake").text
+    assert "The photo is blurred" in page
+    pages.post(
+        f"/review/items/{proposal.id}/decision",
+        {"choice": "retake", "round": "1", "reason": "The photo is too dark: take it again."},
+    )
+    review = session.query(Review).filter_by(proposal_id=proposal.id).one()
+    assert review.decision == "retake"
+
+
+def test_skip_moves_on_without_deciding(pages: Any, review_item: Callable[..., Any]) -> None:
+    first = review_item("positive")
+    second = review_item("positive")
+    pages.log_in("clinician-north")
+    skip = pages.get(f"/review/next?after={first.id}", follow_redirects=False)
+    assert skip.headers["location"] == f"/review/items/{second.id}"
+    wrap = pages.get(f"/review/next?after={second.id}", follow_redirects=False)
+    assert wrap.headers["location"] == f"/review/items/{first.id}"
+
+
+def test_other_regions_items_and_photos_are_refused(
+    pages: Any, review_item: Callable[..., Any]
+) -> None:
+    south = review_item("positive", region="DL-S-02-01")
+    pages.log_in("clinician-north")
+    assert pages.get(f"/review/items/{south.id}").status_code == 403
+    assert pages.get(f"/review/items/{south.id}/photo").status_code == 403
+    assert pages.get(f"/review/items/{south.id}/window.png").status_code == 403
+    assert pages.get("/review/items/999999").status_code == 404
+
+
+def test_the_review_pages_are_for_clinicians_only(pages: Any) -> None:
+    for who in ("patient1", "cdc-north", "maker", "operator"):
+        pages.log_in(who)
+        for url in ("/review", "/review/stats", "/review/items/1", "/review/next"):
+            response = pages.get(url, follow_redirects=False)
+            assert response.status_code == 403, (who, url)
+            assert "This page is for the clinician accounts" in response.text
+        assert pages.post("/review/undo").status_code == 403
+
+
+def test_a_decision_without_the_csrf_token_is_refused(
+    pages: Any, review_item: Callable[..., Any], session: Session
+) -> None:
+    proposal = review_item("positive")
+    pages.log_in("clinician-north")
+    response = pages.client.post(
+        f"/review/items/{proposal.id}/decision", data={"choice": "confirm"}, follow_redirects=False
+    )
+    assert response.status_code == 403
+    assert review_queries.latest_review(session, proposal.id) is None
+
+
+def test_the_statistics_page(pages: Any, review_item: Callable[..., Any]) -> None:
+    proposal = review_item("negative")
+    pages.log_in("clinician-north")
+    pages.get(f"/review/items/{proposal.id}")
+    pages.post(f"/review/items/{proposal.id}/decision", {"choice": "confirm", "round": "1"})
+    page = pages.get("/review/stats?days=7").text
+    assert re.search(r"<strong>1</strong> items read", page)
+    assert "No item you read was also read by another clinician" in page
