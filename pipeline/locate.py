@@ -20,8 +20,10 @@ All coordinates are pixel centres on integers (OpenCV's convention).
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import OrderedDict
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 
 import cv2
@@ -1398,13 +1400,15 @@ def locate(image: np.ndarray, kit: Kit, *, codes: bool = True) -> Location | Qua
     code_seen = bool(sightings)
 
     # 2. The template alone: keypoints of the print, then outline-shaped regions.
-    starts = _keypoint_hypotheses(image, kit)
-    boxes: list[tuple[float, np.ndarray]] = []
-    for box in _candidate_boxes(image, _model(kit).aspect):
-        boxes += _box_hypotheses(kit, pyramid, box)
-    boxes.sort(key=lambda item: -item[0])
-    starts += [h for _, h in boxes[:4]]
-    for start in starts:
+    def outline_starts() -> Iterator[np.ndarray]:
+        boxes: list[tuple[float, np.ndarray]] = []
+        for box in _candidate_boxes(image, _model(kit).aspect):
+            boxes += _box_hypotheses(kit, pyramid, box)
+        boxes.sort(key=lambda item: -item[0])
+        yield from (h for _, h in boxes[:4])
+
+    # The outline search only runs when the print's keypoints did not place the kit.
+    for start in itertools.chain(_keypoint_hypotheses(image, kit), outline_starts()):
         found = attempt(start, "template")
         if _accepted(found):
             if codes and kit.code_box is not None:
