@@ -170,17 +170,48 @@ def _clipped(window_bgr: np.ndarray) -> np.ndarray:
     return low >= 250
 
 
+def cassette_view(image: np.ndarray, homography: np.ndarray, kit: Kit) -> np.ndarray:
+    """The kit's face rectified upright at 2 px/mm, outside the outline blanked to mid grey.
+
+    A cheap view for telling a reflection on the window from overexposure (see
+    :func:`check_exposure`).
+
+    Examples
+    --------
+    >>> from pipeline.kit import load_kit
+    >>> kit = load_kit("datasets/kits/demo/kit.json")
+    >>> cassette_view(kit.template[:, :, :3], np.eye(3), kit).shape
+    (171, 48, 3)
+    """
+    s = 2.0 / kit.px_per_mm
+    th, tw = kit.template.shape[:2]
+    size = (max(2, round(tw * s)), max(2, round(th * s)))
+    to_template = np.array([[1 / s, 0, 0.5 / s - 0.5], [0, 1 / s, 0.5 / s - 0.5], [0, 0, 1.0]])
+    view = cv2.warpPerspective(
+        image,
+        homography @ to_template,
+        size,
+        flags=cv2.INTER_AREA | cv2.WARP_INVERSE_MAP,
+        borderMode=cv2.BORDER_REPLICATE,
+    )
+    face = cv2.resize(kit.template[:, :, 3], size, interpolation=cv2.INTER_AREA) > 127
+    view[~face] = 128
+    return view
+
+
 def _local_highlight(window_bgr: np.ndarray, surround_bgr: np.ndarray | None) -> bool:
-    """Is the window clipped while the picture around it is mostly not? Then it is a
+    """Is the window clipped while the cassette around it mostly is not? Then it is a
     reflection, not overexposure.
 
-    ``surround_bgr`` is a larger view around the window: the photo itself will do.
+    ``surround_bgr`` is a larger view around the window: best :func:`cassette_view`
+    (overexposure clips the whole face, a reflection only part of it); the photo
+    itself also works where the table is as bright as the kit.
     """
     if surround_bgr is None:
         return False
     inside = float(_clipped(window_bgr).mean())
     around = float(_clipped(surround_bgr).mean())
-    return inside > GLARE_FRACTION and around < min(0.15, 0.5 * inside)
+    return inside > GLARE_FRACTION and around < min(0.5, 0.7 * inside)
 
 
 def check_exposure(window_bgr: np.ndarray, surround_bgr: np.ndarray | None = None) -> QualityCheck:
@@ -196,8 +227,8 @@ def check_exposure(window_bgr: np.ndarray, surround_bgr: np.ndarray | None = Non
     window_bgr : ndarray
         The rectified window (:func:`pipeline.rectify.rectify_window`), BGR ``uint8``.
     surround_bgr : ndarray, optional
-        A larger view around the window, e.g. the photo itself: tells a local
-        reflection (the window clipped, the picture not) from overexposure.
+        A larger view around the window, best :func:`cassette_view`: tells a local
+        reflection (the window clipped, the cassette around it not) from overexposure.
 
     Examples
     --------
@@ -342,6 +373,7 @@ def edge_spread_mm(image: np.ndarray, homography: np.ndarray, kit: Kit) -> float
     ``C / (s * sqrt(2 pi))``, so ``s`` follows from slope and local contrast at
     the sharpest edges, whatever their contrast. Measured at the photo's own
     resolution and converted to millimetres, so it does not depend on distance.
+    NaN when the region is mostly clipped white (nothing to judge by).
 
     Examples
     --------
@@ -355,6 +387,8 @@ def edge_spread_mm(image: np.ndarray, homography: np.ndarray, kit: Kit) -> float
     """
     ppm = float(np.clip(window_px_per_mm(kit, homography), 1.0, 20.0))
     region = rectify_window(image, kit, homography, px_per_mm=ppm, margin_mm=3.0)
+    if float(_clipped(region).mean()) > 0.5:
+        return math.nan  # washed out: no edges to judge by, and exposure says why
     grey = cv2.cvtColor(region, cv2.COLOR_BGR2GRAY) if region.ndim == 3 else region
     # Contrast within +-2 mm; a window without any edge is as good as blurred.
     return _edge_spread_px(grey, max(3, round(2.0 * ppm)), float("inf")) / ppm
@@ -382,5 +416,7 @@ def check_blur(image: np.ndarray, homography: np.ndarray, kit: Kit) -> QualityCh
     ['blur']
     """
     spread = edge_spread_mm(image, homography, kit)
+    if math.isnan(spread):
+        return QualityCheck([], {"blur_mm": math.nan})
     issues = [BLUR] if not spread <= MAX_BLUR_MM else []
     return QualityCheck(issues, {"blur_mm": round(min(spread, 99.0), 4)})

@@ -16,6 +16,7 @@ from pipeline.locate import Location, locate
 from pipeline.quality import (
     MIN_PX_PER_MM,
     QualityCheck,
+    cassette_view,
     check_blur,
     check_exposure,
     check_framing,
@@ -47,8 +48,8 @@ def _gates(image: np.ndarray, homography: np.ndarray, kit: Kit, scale: float = 1
     checks = [
         check_resolution(ppm / scale),
         check_framing(image.shape, homography, kit),
-        check_exposure(window, image),
-        check_glare(window, image),
+        check_exposure(window, cassette_view(image, homography, kit)),
+        check_glare(window, cassette_view(image, homography, kit)),
         check_blur(image, homography, kit),
     ]
     return [issue.code for check in checks for issue in check]
