@@ -81,7 +81,7 @@ def nice_ticks(low: float, high: float, count: int = 5, *, integer: bool = False
     stop = math.ceil(high / step - 1e-9) * step
     n = round((stop - start) / step)
     # Rounded so 0.1 * 3 prints as 0.3, not 0.30000000000000004.
-    return [round(start + i * step, 10) for i in range(n + 1)]
+    return [float(round(start + i * step, 10)) for i in range(n + 1)]
 
 
 # SVG building ------------------------------------------------------------
@@ -269,7 +269,8 @@ def bar_chart(
     slot = plot_w / max(len(categories), 1)
     _axes(svg, frame, categories, slot, y_label, y_format)
     bars = _el(svg, "g", class_="bars")
-    group_w = slot * 0.8
+    # A few categories must not make bars half the chart wide.
+    group_w = min(slot * 0.8, 48.0 * (1 if stacked else max(len(series), 1)))
     bar_w = group_w if stacked else group_w / max(len(series), 1)
     for i, category in enumerate(categories):
         base = 0.0
@@ -277,7 +278,7 @@ def bar_chart(
             value = s.values[i]
             if value is None or value == 0:
                 continue
-            x = left + slot * i + slot * 0.1 + (0 if stacked else j * bar_w)
+            x = left + slot * i + (slot - group_w) / 2 + (0 if stacked else j * bar_w)
             low, high = (base, base + float(value)) if stacked else (0.0, float(value))
             y_top, y_bottom = frame.y(high), frame.y(low)
             rect = _el(
@@ -384,39 +385,49 @@ def class_breaks(
 ) -> list[float]:
     """Upper bounds of equal-interval classes from 0 to ``maximum`` (rounded up, nice).
 
-    With ``integer`` (counts) classes are at least one wide and end on whole numbers.
+    With ``integer`` (counts) classes are at least one wide and end on whole numbers;
+    counts smaller than ``classes`` get one class per count.
 
     >>> class_breaks(10)
     [2.0, 4.0, 6.0, 8.0, 10.0]
     >>> class_breaks(0.23)
     [0.05, 0.1, 0.15, 0.2, 0.25]
     >>> class_breaks(2, integer=True)
-    [1.0, 2.0, 3.0, 4.0, 5.0]
+    [1.0, 2.0]
     """
     if maximum <= 0:
         return [float(i + 1) for i in range(classes)]
+    if integer and maximum < classes:
+        return [float(i + 1) for i in range(math.ceil(maximum))]
     raw = maximum / classes
     magnitude = 10 ** math.floor(math.log10(raw))
     step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw * 0.999)
     if integer:
         step = float(max(1, math.ceil(step)))
-    return [round(step * (i + 1), 10) for i in range(classes)]
+    return [float(round(step * (i + 1), 10)) for i in range(classes)]
+
+
+def class_colours(breaks: Sequence[float]) -> tuple[str, ...]:
+    """The colours of ``breaks``' classes: the darkest ones when there are fewer classes,
+    so the largest value is always drawn darkest."""
+    return MAP_CLASSES[max(len(MAP_CLASSES) - len(breaks), 0) :]
 
 
 def map_colour(value: float | None, breaks: Sequence[float]) -> str:
     """The fill for ``value``: no data, zero, or the first class whose bound holds it.
 
     >>> map_colour(None, [1, 2]), map_colour(0, [1, 2]), map_colour(1.5, [1, 2])
-    ('#d9d9d9', '#f7f7f7', '#fcae91')
+    ('#d9d9d9', '#f7f7f7', '#a50f15')
     """
     if value is None:
         return MAP_NO_DATA
     if value <= 0:
         return MAP_ZERO
-    for colour, bound in zip(MAP_CLASSES, breaks, strict=False):
+    colours = class_colours(breaks)
+    for colour, bound in zip(colours, breaks, strict=False):
         if value <= bound + 1e-12:
             return colour
-    return MAP_CLASSES[min(len(breaks), len(MAP_CLASSES)) - 1]
+    return colours[-1]
 
 
 @dataclass(frozen=True)
@@ -607,7 +618,7 @@ def _map_legend(
     _el(group, "text", label, x=x, y=y + 10)
     items = [("no data", MAP_NO_DATA), (fmt(0.0), MAP_ZERO)]
     low = 0.0
-    for colour, bound in zip(MAP_CLASSES, breaks, strict=False):
+    for colour, bound in zip(class_colours(breaks), breaks, strict=False):
         # Whole counts in classes one wide read better as the count itself.
         whole = fmt is count_format and bound - low == 1
         items.append((fmt(bound) if whole else f"{fmt(low)}–{fmt(bound)}", colour))

@@ -13,7 +13,7 @@ import numpy as np
 from pipeline.kit import Kit
 from pipeline.rectify import window_corners, window_to_template
 
-# BGR colours: the window in blue, control lines in green, test lines in red (Okabe-Ito).
+# BGR colours (Okabe-Ito): the window blue, control lines green, test lines vermilion.
 WINDOW = (178, 114, 0)
 CONTROL = (115, 158, 0)
 TEST = (0, 94, 213)
@@ -44,7 +44,7 @@ def _label(
     The box grows away from ``at`` (rightwards when ``outward`` points right, and
     so on), so it never covers what it names; it is kept inside the image.
     """
-    scale = max(image.shape[:2]) / 900 * 0.6
+    scale = max(image.shape[:2]) / 900 * 0.75
     thickness = max(1, round(scale * 2))
     (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)
     dx, dy = outward

@@ -309,7 +309,11 @@ def test_the_legend_shows_every_class() -> None:
 
 def test_class_breaks_and_colours() -> None:
     assert class_breaks(10) == [2.0, 4.0, 6.0, 8.0, 10.0]
-    assert class_breaks(3, integer=True) == [1.0, 2.0, 3.0, 4.0, 5.0]
+    assert class_breaks(3, integer=True) == [1.0, 2.0, 3.0]
+    assert class_breaks(12, integer=True) == [3.0, 6.0, 9.0, 12.0, 15.0]
+    # Fewer classes take the darkest colours: the largest count is always darkest.
+    assert map_colour(3, class_breaks(3, integer=True)) == MAP_CLASSES[-1]
+    assert map_colour(1, class_breaks(3, integer=True)) == MAP_CLASSES[-3]
     breaks = class_breaks(10)
     colours = [map_colour(v, breaks) for v in (0.5, 2, 2.01, 5, 10, 50)]
     assert colours[:5] == [
@@ -329,3 +333,9 @@ def test_the_demo_map_renders_every_district() -> None:
     geojson = regions.to_geojson(level="district")
     root = parse(choropleth(geojson, {}, title="t", value_label="n", chart_id="m5"))
     assert len(find_all(root, "path", "region")) == len(regions.codes("district"))
+
+
+def test_the_module_examples_hold() -> None:
+    import doctest
+
+    assert doctest.testmod(charts).failed == 0
