@@ -6,15 +6,18 @@ QR code, lifted into a 3-D scene (side walls, drop shadow, tilt, any
 rotation) on a textured table with clutter, then lit, blurred, noised and
 JPEG-compressed like a phone camera would.
 
-Photometry is what the readers depend on, so the scene is composed in
-**linear light** and encoded to sRGB only at the end. A line of optical
-density ``od`` multiplies the membrane's linear reflectance by
-``10 ** (-od * a[c])`` in channel ``c``, where ``a`` is the dye's relative
-absorbance (strongest channel 1). Lighting, colour casts and exposure are
-multiplicative, so ``-log10(line / membrane beside it)`` in the dye's
-strongest channel of the decoded sRGB photo (linearised) is the ``od`` in the
-truth, up to blur, noise and JPEG loss. Glare is additive and is kept off the
-window in photos labelled fit.
+Photometry is what the readers depend on. The scene is composed in **linear
+light** and encoded to sRGB only at the end, but a line's optical density is
+defined, as readers (and the example photos' truth) measure it, on the
+*encoded* pixel values: ``-log10(line / membrane beside it)`` in the dye's
+strongest channel of the decoded photo is the ``od`` in the truth, up to blur,
+noise and JPEG loss. :func:`linear_od` converts it to the linear-light density
+that multiplies the membrane's reflectance by ``10 ** (-linear_od * a[c])`` in
+channel ``c``, where ``a`` is the dye's relative absorbance (strongest channel
+1). sRGB is close to a 2.2 power law over membrane tones, so lighting, colour
+casts and exposure, all multiplicative in linear light, leave the encoded
+ratio nearly unchanged. Glare is additive and is kept off the window in
+photos labelled fit.
 
 The homography returned maps template pixels to photo pixels (OpenCV pixel
 convention: integer coordinates at pixel centres, in both images).
@@ -154,6 +157,31 @@ def kit_truth(
 def to_linear(image: np.ndarray) -> np.ndarray:
     """sRGB ``uint8`` to linear light ``float32`` (exact, by table)."""
     return _LIN_LUT[image]
+
+
+def linear_od(od: float, level: float) -> float:
+    """Linear-light density giving optical density ``od`` on sRGB-encoded values.
+
+    ``level`` is the membrane's linear reflectance in the line's channel; the
+    encoded ratio ``line / membrane`` is exactly ``10 ** -od`` at that level.
+
+    Examples
+    --------
+    >>> round(linear_od(0.05, 0.7), 3)   # about 2.2 times the encoded density
+    0.111
+    """
+    if od <= 0:
+        return 0.0
+    encoded = _encode(level) * 10.0 ** (-od)
+    return float(-math.log10(_decode(encoded) / level))
+
+
+def _encode(linear: float) -> float:
+    return 12.92 * linear if linear <= 0.0031308 else 1.055 * linear ** (1 / 2.4) - 0.055
+
+
+def _decode(encoded: float) -> float:
+    return encoded / 12.92 if encoded <= 0.04045 else ((encoded + 0.055) / 1.055) ** 2.4
 
 
 def to_srgb(linear: np.ndarray) -> np.ndarray:
@@ -363,6 +391,7 @@ def _render_face(
     code: str | None,
     absorbance: np.ndarray,
     clean: bool,
+    exposed_level: float,
 ) -> _Face:
     tpl = kit.template
     k = work_ppm / kit.px_per_mm
@@ -382,7 +411,7 @@ def _render_face(
         else np.full(3, 0.7)
     )
 
-    line_at, level = _draw_membrane(face, kit, rng, k, od, absorbance, clean)
+    line_at, level = _draw_membrane(face, kit, rng, k, od, absorbance, clean, exposed_level)
     if code is not None and kit.code_box is not None:
         _draw_qr(face, kit, rng, k, code)
     return _Face(face, k, body.astype(np.float32), level, line_at)
@@ -396,8 +425,13 @@ def _draw_membrane(
     od: dict[str, float],
     absorbance: np.ndarray,
     clean: bool,
+    exposed_level: float,
 ) -> tuple[dict[str, float], float]:
-    """Replace the window area of ``face`` by the membrane with its lines, in place."""
+    """Replace the window area of ``face`` by the membrane with its lines, in place.
+
+    ``exposed_level`` is the membrane's linear level in the photo once lit and exposed:
+    line densities are converted to linear light at that level (see :func:`linear_od`).
+    """
     w = kit.window
     ppm_face = kit.px_per_mm * k
     length, width = kit.window_length_mm, kit.window_width_mm
@@ -421,13 +455,15 @@ def _draw_membrane(
     shift = rng.uniform(-1.5, 1.5)
     tilt = math.tan(math.radians(rng.uniform(-0.8, 0.8)))
     line_at: dict[str, float] = {}
+    channel = int(np.argmax(absorbance))  # where the dye's density is defined
     lw = kit.line_width_mm
     vmid = width / 2
     for line in kit.lines:
         centre = line.at * length + shift + float(np.clip(rng.normal(0, 0.07), -0.2, 0.2))
         centre = float(np.clip(centre, lw / 2 + 0.3, length - lw / 2 - 0.3))
         line_at[line.name] = round(centre / length, 5)
-        strength = od.get(line.name, 0.0)
+        level = exposed_level * float(base[channel] / base.max())
+        strength = linear_od(od.get(line.name, 0.0), level)
         if strength <= 0:
             continue
         sigma = lw * rng.uniform(0.08, 0.22)
@@ -904,6 +940,13 @@ def render_photo(
 
     absorbance, dye = _kit_absorbance(kit, rng)
     meta["dye"] = dye
+    # The membrane's exposed level is chosen first: line densities depend on it (linear_od).
+    if flaw == "dark":
+        target = rng.uniform(0.002, 0.007)
+    elif flaw == "overexposed":
+        target = rng.uniform(1.6, 4.0)
+    else:
+        target = rng.uniform(0.2, 0.8)
     hom: np.ndarray | None = None
     face: _Face | None = None
     corners = None
@@ -912,7 +955,7 @@ def render_photo(
         hom = hom / hom[2, 2]
         s = window_px_per_mm(kit, hom)
         work_ppm = float(np.clip(s * 1.3, 3.0, 40.0))
-        face = _render_face(kit, rng, work_ppm, ods, code, absorbance, clean)
+        face = _render_face(kit, rng, work_ppm, ods, code, absorbance, clean, min(target, 1.0))
         _composite_kit(img, kit, rng, face, hom, outline, s, clean)
         corners = window_corners(kit, hom)
 
@@ -925,12 +968,6 @@ def render_photo(
     else:
         at_window = float(light.mean())
     membrane = (face.membrane_level if face is not None else 0.8) * float(cast.max()) * at_window
-    if flaw == "dark":
-        target = rng.uniform(0.002, 0.007)
-    elif flaw == "overexposed":
-        target = rng.uniform(1.6, 4.0)
-    else:
-        target = rng.uniform(0.2, 0.8)
     exposure = target / max(membrane, 1e-6)
     meta["exposure"] = round(exposure, 4)
 

@@ -25,8 +25,11 @@ def bench() -> list[Kit]:
 
 
 def _profile(image: np.ndarray, kit: Kit, hom: np.ndarray, ppm: float = 10.0) -> np.ndarray:
-    """Linear-light mean over the central half of the window's width, per column (cols, 3)."""
-    strip = to_linear(rectify_window(image, kit, hom, px_per_mm=ppm)).astype(np.float64)
+    """Mean encoded value over the central half of the window's width, per column (cols, 3).
+
+    Optical density is defined on encoded pixel values, as the example photos' truth is.
+    """
+    strip = rectify_window(image, kit, hom, px_per_mm=ppm).astype(np.float64)
     rows = strip.shape[0]
     return strip[rows // 4 : rows - rows // 4].mean(axis=0)
 
