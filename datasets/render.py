@@ -168,7 +168,7 @@ def linear_od(od: float, level: float) -> float:
     Examples
     --------
     >>> round(linear_od(0.05, 0.7), 3)   # about 2.2 times the encoded density
-    0.111
+    0.112
     """
     if od <= 0:
         return 0.0
