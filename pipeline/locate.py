@@ -1400,6 +1400,12 @@ def locate(image: np.ndarray, kit: Kit, *, codes: bool = True) -> Location | Qua
     code_seen = bool(sightings)
 
     # 2. The template alone: keypoints of the print, then outline-shaped regions.
+    # A photo blurred, dark or washed out all over hides the print the search relies on:
+    # say so at once rather than search in vain.
+    problem = photo_problem(image)
+    if problem is not None:
+        return problem
+
     def outline_starts() -> Iterator[np.ndarray]:
         boxes: list[tuple[float, np.ndarray]] = []
         for box in _candidate_boxes(image, _model(kit).aspect):
@@ -1418,9 +1424,6 @@ def locate(image: np.ndarray, kit: Kit, *, codes: bool = True) -> Location | Qua
             return found
 
     # 3. Nothing that matches: say why as helpfully as we can.
-    problem = photo_problem(image)
-    if problem is not None:
-        return problem  # blurred, dark or washed out: the test cannot be seen properly
     # Only a sharp, well resolved view in full sight can tell one product from another.
     judged = [
         f
