@@ -506,6 +506,7 @@ def choropleth(
     href: Callable[[str], str] | None = None,
     markers: Sequence[tuple[float, float, str]] = (),
     legend: bool = True,
+    labels: bool = True,
     width: int = 640,
     height: int = 480,
 ) -> str:
@@ -516,7 +517,8 @@ def choropleth(
     shown in the legend. Each region is a ``<path class="region">`` with
     ``data-code``, ``data-value`` and a ``<title>`` ("Old Harbour: 3 positives");
     with ``href`` each region links to ``href(code)`` and can be reached by keyboard.
-    ``markers`` are points ``(latitude, longitude, label)`` drawn as ``<circle class="marker">``.
+    ``markers`` are points ``(latitude, longitude, label)`` drawn as ``<circle class="marker">``;
+    ``labels=False`` leaves the region names off (a small map with a marker).
     """
     features = [f for f in geojson.get("features", []) if f.get("geometry")]
     legend_h = 66 if legend else 0  # two rows of swatches on a narrow map
@@ -543,7 +545,7 @@ def choropleth(
         desc += "." + "".join(f" Marked: {m[2]}." for m in markers)
     svg = _root(chart_id, width, height, title, desc)
     regions = _el(svg, "g", class_="regions", stroke="#555", stroke_width=0.8)
-    labels = _el(
+    names = _el(
         svg,
         "g",
         class_="labels",
@@ -576,10 +578,12 @@ def choropleth(
         )
         figure = f": {_value_text(value, value_format)} {value_label}" if value_label else ""
         _el(path, "title", f"{name} ({code}){figure}")
+        if not labels:
+            continue
         x, y = _label_point(feature["geometry"], project)
-        _el(labels, "text", name, x=x, y=y)
+        _el(names, "text", name, x=x, y=y)
         if value_label:
-            _el(labels, "text", _value_text(value, value_format), x=x, y=y + 13, font_weight="bold")
+            _el(names, "text", _value_text(value, value_format), x=x, y=y + 13, font_weight="bold")
     if project is not None:
         for latitude, longitude, text in markers:
             x, y = project(longitude, latitude)

@@ -128,17 +128,3 @@ def count_patient_tests(session: Session, patient_id: int) -> int:
         )
         or 0
     )
-
-
-def product_codes(session: Session, regions: Iterable[str] | None) -> list[str]:
-    """Codes of the products with released tests in ``regions``, for filters."""
-    query = (
-        select(Product.product_code)
-        .join(SelfTest, SelfTest.product_id == Product.id)
-        .where(SelfTest.status == TestStatus.released)
-        .distinct()
-        .order_by(Product.product_code)
-    )
-    if regions is not None:
-        query = query.where(SelfTest.region_code.in_(list(regions)))
-    return list(session.scalars(query).all())

@@ -18,6 +18,7 @@ from api.events.service import POSITIVE_REPORTED, publish
 from api.organisations import queries as org_queries
 from api.patients.service import personal_data
 from api.patients.tables import Patient, SelfTest, TestStatus
+from api.products import queries as product_queries
 from api.products.tables import Product
 from api.reports import queries
 from api.reports.schemas import (
@@ -252,9 +253,10 @@ def patient_case(
     return PatientCase(case=case, history=history, tests_elsewhere=max(total - len(history), 0))
 
 
-def product_codes(session: Session, scope: Scope) -> list[str]:
-    """Products with released tests in scope (the choices of a product filter)."""
-    return queries.product_codes(session, scope.regions)
+def product_codes(session: Session) -> list[str]:
+    """Every registered product's code (the choices of a product filter; products are public,
+    and listing them needs no pass over the tests)."""
+    return sorted(p.product_code for p in product_queries.products(session))
 
 
 def statistics(

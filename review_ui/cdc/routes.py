@@ -71,7 +71,7 @@ def _office(session: Session, user: User) -> CdcOffice | None:
 def _dashboard(request: Request, session: Session, ctx: AppContext, user: User) -> dict[str, Any]:
     scope = scope_for(session, ctx, user)
     regions = ctx.regions
-    products = reports.product_codes(session, scope)
+    products = reports.product_codes(session)
     filters = view.parse_filters(
         dict(request.query_params), regions=regions, scope=scope, products=products
     )
@@ -157,7 +157,7 @@ def table_csv(request: Request, session: SessionDep, ctx: CtxDep, user: CdcPage)
         dict(request.query_params),
         regions=ctx.regions,
         scope=scope,
-        products=reports.product_codes(session, scope),
+        products=reports.product_codes(session),
     )
     shown = view.narrowed_scope(ctx.regions, scope, filters.region)
     stats = reports.statistics(
@@ -284,5 +284,7 @@ def _location_map(ctx: AppContext, region_code: str, latitude: float, longitude:
         value_format=count_format,
         markers=[(latitude, longitude, "Test scanned here")],
         legend=False,
+        labels=False,
+        width=360,
         height=300,
     )

@@ -149,7 +149,8 @@ def parse_filters(
     known_products = set(products)
     product = (params.get("product") or "").strip() or None
     if product is not None and product not in known_products:
-        errors.append(f"no released tests of product {product!r} in your area")
+        errors.append(f"no product with the code {product!r}; showing all products")
+        product = None
 
     levels = scope_levels(regions, scope) or [LEVELS[-1]]
     level = params.get("level") or levels[-1]
