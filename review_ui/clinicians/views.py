@@ -223,9 +223,10 @@ def profile_svg(profile: list[float], marks: list[LineMark]) -> Markup:
                 f'<line x1="{_f(x)}" y1="{top}" x2="{_f(x)}" y2="{top + plot_h}" '
                 f'stroke="{_EXPECTED}" stroke-dasharray="5 4"/>'
             )
+            # Named at the foot of the plot, clear of the peaks' labels at the top.
             parts.append(
-                f'<text x="{_f(x + 4)}" y="{top + 12}" font-size="12" fill="{_EXPECTED}">'
-                f"{escape(mark.name)} expected</text>"
+                f'<text x="{_f(x + 4)}" y="{top + plot_h - 6}" font-size="12" '
+                f'fill="{_EXPECTED}">{escape(mark.name)} expected</text>'
             )
     parts.append(f'<polyline points="{points}" fill="none" stroke="#1b1f24" stroke-width="1.5"/>')
     for mark in marks:

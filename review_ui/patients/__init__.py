@@ -1,0 +1,1 @@
+"""The patient's phone pages: register, scan the kit, share where, send a photo, see the result."""

@@ -1,0 +1,106 @@
+"""What the patient's pages say, in plain words."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from api.errors import DomainError
+
+FIELD_NAMES = {
+    "name": "Name",
+    "national_id": "National ID number",
+    "phone": "Phone number",
+    "username": "User name",
+    "password": "Password",
+    "photo": "Photo",
+    "code": "Code",
+}
+
+STATUS = {
+    "awaiting_photo": "Waiting for your photo",
+    "reading": "Reading your photo",
+    "retake": "A new photo is needed",
+    "in_review": "A clinician is checking your result",
+    "released": "Result ready",
+}
+
+
+def validation_message(error: dict[str, Any]) -> str:
+    kind = error.get("type", "")
+    context = error.get("ctx") or {}
+    if kind == "string_too_short":
+        return f"use at least {context.get('min_length')} characters"
+    if kind == "string_too_long":
+        return f"use at most {context.get('max_length')} characters"
+    if kind == "string_pattern_mismatch":
+        return "use letters, digits and signs without spaces"
+    return str(error.get("msg", "not valid")).lower()
+
+
+def field_error(detail: str) -> str:
+    """``national_id: bad check digit`` -> ``National ID number: bad check digit``."""
+    field, sep, rest = detail.partition(": ")
+    if sep and field in FIELD_NAMES:
+        return f"{FIELD_NAMES[field]}: {rest}"
+    return detail[:1].upper() + detail[1:]
+
+
+def claim_error(exc: DomainError) -> str:
+    if exc.status_code == 404:
+        return "We do not know this code. Check it and type it again, or scan it again."
+    if exc.status_code == 422 and exc.detail.startswith("code: "):
+        return f"This code is not right ({exc.detail[6:]}). Check it and type it again."
+    if exc.status_code == 422 and "region" in exc.detail.lower():
+        return "Your location is outside the areas this service covers. Choose where you are."
+    return field_error(exc.detail)
+
+
+def upload_error(exc: DomainError) -> str:
+    if exc.status_code == 415:
+        return "This file is not a photo we can read. Take the photo again (JPEG, PNG or HEIC)."
+    if exc.status_code == 413:
+        return "The photo is too large. Take it again with the camera's normal settings."
+    return field_error(exc.detail)
+
+
+def steps(kit: dict[str, Any]) -> list[str]:
+    """How to do the test, from the kit's own reading time."""
+    read_time = kit.get("read_time_minutes") or {}
+    low, high = read_time.get("min"), read_time.get("max")
+    wait = (
+        f"Wait {float(low):g} minutes. Read it before {float(high):g} minutes have passed."
+        if low is not None and high is not None
+        else "Wait the time the leaflet says."
+    )
+    return [
+        "Do the test as the leaflet in the box says, and add the sample.",
+        "The timer below counts from when you scanned the code: scan just before the sample.",
+        wait,
+        "Put the test flat in good light. Take a photo of the whole test with its code.",
+    ]
+
+
+def result_words(result: str | None, kit: dict[str, Any]) -> dict[str, str]:
+    """Title, explanation and what to do, for a released result."""
+    item = (kit.get("test_item") or {}).get("name") or "The virus"
+    if result == "positive":
+        return {
+            "kind": "positive",
+            "title": "Positive",
+            "text": f"{item} was found. A clinician has checked your photo.",
+            "advice": "Stay at home and avoid contact with others. Your local health office "
+            "has been told and may call you. If you feel very unwell, call a doctor.",
+        }
+    if result == "negative":
+        return {
+            "kind": "negative",
+            "title": "Negative",
+            "text": f"{item} was not found. A clinician has checked your photo.",
+            "advice": "If you still feel unwell, test again tomorrow or see a doctor.",
+        }
+    return {
+        "kind": "invalid",
+        "title": "The test did not work",
+        "text": "The control line did not appear, so this test cannot be read.",
+        "advice": "Use a new test and scan its code to start again.",
+    }

@@ -1,0 +1,231 @@
+"""Clinicians and patients in Debian's Chromium against the live demo server.
+
+A clinician confirms one test with the keyboard alone and overrides another with a reason;
+a second clinician agrees; each patient's page then shows the released result. A new
+patient registers, scans (types) a code and sends a photo on a 360-pixel-wide phone.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from review_ui_helpers import (
+    DEMO_PASSWORD,
+    PHONE,
+    REGION_NORTH,
+    new_patient,
+    rendered_photo,
+    send_photo,
+    start_test,
+    unused_code,
+)
+
+from api.accounts import service as accounts
+from api.accounts.tables import Role
+from api.identity import make_test_id
+
+
+@dataclass
+class Case:
+    username: str
+    proposal_id: int
+    test_id: int
+
+
+@pytest.fixture(scope="module")
+def cases(live_server: Any) -> dict[str, Case]:
+    """Two north tests read by the real pipeline (one positive, one negative), and a second
+    north clinician for the second reading."""
+    ctx = live_server.ctx
+    made = {}
+    with ctx.database.session() as session:
+        for name, od in (("positive", {"T": 0.45, "C": 0.8}), ("negative", {"T": 0.0, "C": 0.8})):
+            user, _ = new_patient(session, ctx)
+            test = start_test(session, ctx, user, REGION_NORTH)
+            from api.batches.tables import Unit
+
+            code = session.get(Unit, test.unit_id).code  # type: ignore[union-attr]
+            for seed in range(3):
+                proposal = send_photo(session, ctx, user, test, rendered_photo(code, od, seed))
+                if proposal is not None and proposal.status == "ok":
+                    break
+            assert proposal is not None
+            assert proposal.status == "ok", proposal.issues
+            assert proposal.result == name, proposal.reading
+            made[name] = Case(user.username, proposal.id, test.id)
+        institution = accounts.queries.user_by_username(session, "clinician-north")
+        assert institution is not None
+        accounts.create_user(
+            session,
+            username="clinician-north-2",
+            password=DEMO_PASSWORD,
+            role=Role.clinician,
+            display_name="Dr Second Reader",
+            institution_id=institution.institution_id,
+        )
+        session.commit()
+    return made
+
+
+def keyboard_log_in(page: Any, username: str) -> None:
+    page.goto("/login")
+    page.focus("#username")
+    page.keyboard.type(username)
+    page.keyboard.press("Tab")
+    page.keyboard.type(DEMO_PASSWORD)
+    page.keyboard.press("Enter")
+    page.wait_for_url(lambda url: "/login" not in url)
+
+
+def test_clinicians_decide_by_keyboard_and_patients_see_the_results(
+    new_page: Callable[..., Any],
+    cases: dict[str, Case],
+    screenshot: Callable[[Any, str], Any],
+    page_checks: Callable[[Any], None],
+) -> None:
+    positive, negative = cases["positive"], cases["negative"]
+    clinician = new_page()
+    keyboard_log_in(clinician, "clinician-north")
+    assert clinician.url.endswith("/review")
+    assert clinician.locator(f'a[href^="/review/items/{positive.proposal_id}"]').count() == 1
+    page_checks(clinician)
+    screenshot(clinician, "review-queue")
+
+    # Confirm the positive with one key.
+    clinician.goto(f"/review/items/{positive.proposal_id}")
+    clinician.wait_for_function("document.getElementById('photo').naturalWidth > 0")
+    assert "T expected" in clinician.inner_text("main")
+    page_checks(clinician)
+    screenshot(clinician, "review-item")
+    clinician.keyboard.press("c")
+    clinician.wait_for_url(lambda url: f"/items/{positive.proposal_id}" not in url)
+    assert "You confirmed positive" in clinician.inner_text("main")
+
+    # Override the negative: P asks for a reason; the form is done with keys only.
+    clinician.goto(f"/review/items/{negative.proposal_id}")
+    clinician.keyboard.press("p")
+    clinician.wait_for_url("**/change?to=positive*")
+    page_checks(clinician)
+    assert clinician.evaluate("document.activeElement.id") == "reason"
+    clinician.keyboard.press("ArrowDown")
+    clinician.keyboard.press("Tab")
+    clinician.keyboard.type("Faint T line under magnification")
+    screenshot(clinician, "review-change")
+    clinician.keyboard.press("Tab")
+    clinician.keyboard.press("Enter")
+    clinician.wait_for_url(lambda url: "/change" not in url)
+
+    # Overruling a confident model needs a second clinician, who is not told the first decision.
+    second = new_page()
+    keyboard_log_in(second, "clinician-north-2")
+    second.goto(f"/review/items/{negative.proposal_id}")
+    text = second.inner_text("main")
+    assert "Second reading" in text
+    assert "Faint T line" not in text
+    second.keyboard.press("p")
+    second.wait_for_url("**/change?to=positive*")
+    second.select_option("#reason", index=1)
+    second.get_by_role("button", name="Mark positive").click()
+    second.wait_for_url(lambda url: "/change" not in url)
+
+    # Each patient's page shows the result once the grace period has passed.
+    for case in (positive, negative):
+        patient = new_page(viewport=PHONE)
+        keyboard_log_in(patient, case.username)
+        patient.goto(f"/patient/tests/{case.test_id}")
+        patient.wait_for_selector("#result", timeout=15_000)
+        assert "Positive" in patient.inner_text("#result")
+        page_checks(patient)
+        screenshot(patient, f"patient-result-{'confirmed' if case is positive else 'overridden'}")
+
+    # The statistics page counts the two decisions (and the demo's own).
+    clinician.goto("/review/stats")
+    read = re.search(r"(\d+) items read", " ".join(clinician.inner_text("main").split()))
+    assert read is not None
+    assert int(read.group(1)) >= 2
+    page_checks(clinician)
+    screenshot(clinician, "review-stats")
+
+
+def test_undo_with_the_u_key(
+    new_page: Callable[..., Any], live_server: Any, cases: dict[str, Case]
+) -> None:
+    ctx = live_server.ctx
+    with ctx.database.session() as session:
+        user, _ = new_patient(session, ctx)
+        test = start_test(session, ctx, user, REGION_NORTH)
+        from api.batches.tables import Unit
+
+        code = session.get(Unit, test.unit_id).code  # type: ignore[union-attr]
+        proposal = send_photo(session, ctx, user, test, rendered_photo(code, {"C": 0.8}, 7))
+    assert proposal is not None
+    page = new_page()
+    keyboard_log_in(page, "clinician-north")
+    page.goto(f"/review/items/{proposal.id}")
+    page.keyboard.press("Enter")
+    page.wait_for_url(lambda url: f"/items/{proposal.id}" not in url)
+    page.keyboard.press("u")
+    page.wait_for_url(f"**/review/items/{proposal.id}")
+    assert page.locator("#confirm-button").is_visible()
+
+
+def test_a_new_patient_on_a_phone(
+    new_page: Callable[..., Any],
+    live_server: Any,
+    screenshot: Callable[[Any, str], Any],
+    page_checks: Callable[[Any], None],
+) -> None:
+    with live_server.ctx.database.session() as session:
+        code = unused_code(session)
+    phone = new_page(viewport=PHONE, has_touch=True, is_mobile=True)
+    phone.goto("/patient/register")
+    page_checks(phone)
+    screenshot(phone, "patient-register")
+    phone.get_by_label("Full name").fill("Sun Mei")
+    phone.get_by_label("National ID number").fill(make_test_id(57))
+    phone.get_by_label("Mobile phone number").fill("+86 139 5555 0001")
+    phone.get_by_label("Choose a user name").fill("sun-mei")
+    phone.get_by_label("Choose a password").fill("a long password")
+    phone.get_by_role("button", name="Register").click()
+    phone.wait_for_url("**/patient/scan")
+    page_checks(phone)
+    screenshot(phone, "patient-scan")
+    phone.get_by_label("Code (or the short code").fill(code)
+    phone.get_by_label("Or choose your district").select_option(REGION_NORTH)
+    phone.get_by_role("button", name="Start the test").click()
+    phone.wait_for_url("**/patient/tests/*")
+    assert phone.locator("#timer").inner_text() != "--:--"  # the countdown runs
+    page_checks(phone)
+    screenshot(phone, "patient-test")
+    photo = rendered_photo(code, {"T": 0.0, "C": 0.8}, 3)
+    phone.set_input_files(
+        "#photo", files=[{"name": "test.jpg", "mimeType": "image/jpeg", "buffer": photo}]
+    )
+    assert phone.locator("#photo-preview").is_visible()
+    phone.get_by_role("button", name="Send the photo").click()
+    phone.wait_for_selector("text=A clinician is checking your result")
+    page_checks(phone)
+    screenshot(phone, "patient-waiting")
+    phone.goto("/patient")
+    page_checks(phone)
+    screenshot(phone, "patient-home")
+
+
+def test_the_clinician_pages_hold_on_a_phone(
+    new_page: Callable[..., Any],
+    cases: dict[str, Case],
+    screenshot: Callable[[Any, str], Any],
+    page_checks: Callable[[Any], None],
+) -> None:
+    phone = new_page(viewport=PHONE)
+    keyboard_log_in(phone, "clinician-south")
+    page_checks(phone)
+    screenshot(phone, "review-queue-phone")
+    phone.click("#start-reviewing")
+    phone.wait_for_url("**/review/items/*")
+    page_checks(phone)
+    screenshot(phone, "review-item-phone")

@@ -1,0 +1,211 @@
+"""The patient's phone pages without a browser: register, scan, photo, result."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from review_ui_helpers import fake_reading, tiny_png, unused_code, user_named
+from sqlalchemy.orm import Session
+
+from api.identity import make_test_id
+from api.patients.tables import SelfTest
+from api.readings import service as readings
+from api.unit_codes import new_codes
+from review_ui.session import SESSION_COOKIE
+
+NORTH = "DL-N-01-01"
+
+
+@pytest.fixture
+def pipeline_says() -> Iterator[dict[str, Any]]:
+    said: dict[str, Any] = {"result": "negative", "retake": None}
+
+    def read(_photo: bytes, _kit: Any) -> Any:
+        if said["retake"]:
+            from pipeline.reading import QualityIssue, Reading
+
+            return Reading.retake([QualityIssue("blur", said["retake"])], model="fake@1")
+        return fake_reading(said["result"])
+
+    readings.set_reader(read)
+    yield said
+    readings.set_reader(None)
+
+
+def register(pages: Any, n: int = 901, **overrides: str) -> Any:
+    pages.client.cookies.clear()
+    pages.get("/patient/register")
+    form = {
+        "name": "Wu Lan",
+        "national_id": make_test_id(n),
+        "phone": "+86 139 1234 5678",
+        "username": f"wu-lan-{n}",
+        "password": "a long password",
+    } | overrides
+    return pages.post("/patient/register", form)
+
+
+def test_register_logs_the_patient_in_and_goes_to_the_scan(pages: Any) -> None:
+    response = register(pages)
+    assert response.status_code == 303
+    assert response.headers["location"] == "/patient/scan"
+    assert SESSION_COOKIE in response.headers["set-cookie"]
+    page = pages.get("/patient/scan").text
+    assert 'accept="image/*"' not in page  # the photo comes later
+    assert 'id="code"' in page
+    assert "Or choose your district" in page
+
+
+def test_register_says_what_is_wrong_in_plain_words(pages: Any) -> None:
+    bad_id = register(pages, national_id="110101199001010010")
+    assert bad_id.status_code == 422
+    assert "National ID number:" in bad_id.text
+    assert 'value="Wu Lan"' in bad_id.text  # what was typed is kept
+    short = register(pages, 902, password="short")
+    assert short.status_code == 422
+    assert "Password: use at least 8 characters" in short.text
+
+
+def test_scan_a_typed_code_with_a_chosen_district(
+    pages: Any, session: Session, pipeline_says: dict[str, Any]
+) -> None:
+    register(pages)
+    code = unused_code(session)
+    pages.get("/patient/scan")
+    response = pages.post(
+        "/patient/scan", {"code": code.lower().replace("-", " "), "region": NORTH}
+    )
+    assert response.status_code == 303
+    test_id = int(response.headers["location"].rsplit("/", 1)[1])
+    test = session.get(SelfTest, test_id)
+    assert test is not None
+    assert test.region_code == NORTH
+    page = pages.get(f"/patient/tests/{test_id}").text
+    assert "How to do the test" in page
+    assert 'id="timer"' in page
+    assert 'data-read-from="' in page
+    assert 'capture="environment"' in page
+    # The same code again is refused, in words.
+    pages.get("/patient/scan")
+    again = pages.post("/patient/scan", {"code": code, "region": NORTH})
+    assert again.status_code == 409
+    assert "already been used" in again.text
+
+
+def test_scan_refuses_unknown_codes_and_a_missing_location(pages: Any, session: Session) -> None:
+    register(pages)
+    pages.get("/patient/scan")
+    mistyped = pages.post("/patient/scan", {"code": "AAAA-BBBB-CCCC-DDDDD", "region": NORTH})
+    assert "This code is not right" in mistyped.text
+    assert 'value="AAAA-BBBB-CCCC-DDDDD"' in mistyped.text
+    never_issued = new_codes(1)[0]
+    unknown = pages.post("/patient/scan", {"code": never_issued, "region": NORTH})
+    assert unknown.status_code == 404
+    assert "We do not know this code" in unknown.text
+    nowhere = pages.post("/patient/scan", {"code": unused_code(session)})
+    assert nowhere.status_code == 422
+    assert "Share your location, or choose where you are" in nowhere.text
+
+
+def test_photo_then_clinician_check_then_result(
+    pages: Any, session: Session, pipeline_says: dict[str, Any]
+) -> None:
+    register(pages)
+    pages.get("/patient/scan")
+    location = pages.post(
+        "/patient/scan", {"code": unused_code(session), "latitude": "", "region": NORTH}
+    ).headers["location"]
+    pages.get(location)
+    pipeline_says["retake"] = "The photo is blurred: hold the phone still."
+    sent = pages.post(
+        f"{location}/photo",
+        {"upload_key": "key-00000001"},
+        files={"photo": ("test.png", tiny_png(), "image/png")},
+    )
+    assert sent.status_code == 303
+    page = pages.get(location).text
+    assert "A new photo is needed" in page
+    assert "The photo is blurred: hold the phone still." in page
+    pipeline_says["retake"] = None
+    pages.post(
+        f"{location}/photo",
+        {"upload_key": "key-00000002"},
+        files={"photo": ("test.png", tiny_png(), "image/png")},
+    )
+    page = pages.get(location).text
+    assert "A clinician is checking your result" in page
+    assert 'hx-trigger="every 3s"' in page  # it polls until the result comes
+    # A clinician confirms; the patient's page shows the result in plain words.
+    test_id = int(location.rsplit("/", 1)[1])
+    from api.patients.queries import latest_proposal
+    from api.reviews.schemas import ReviewIn
+    from api.reviews.service import decide
+    from api.scope import scope_for
+
+    clinician = user_named(session, "clinician-north")
+    proposal = latest_proposal(session, test_id)
+    assert proposal is not None
+    decide(
+        session,
+        pages.client.app.state.ctx,
+        clinician,
+        scope_for(session, pages.client.app.state.ctx, clinician),
+        proposal.id,
+        ReviewIn(decision="confirm"),
+    )
+    session.commit()
+    fragment = pages.get(location, headers={"HX-Request": "true"}).text
+    assert fragment.lstrip().startswith('<section id="state"')
+    assert "Negative" in fragment
+    assert "was not found" in fragment
+    assert "hx-trigger" not in fragment  # polling stops
+    assert re.search(r'badge--negative">negative', pages.get("/patient").text)
+
+
+def test_a_non_photo_is_refused_in_words(pages: Any, session: Session) -> None:
+    register(pages)
+    pages.get("/patient/scan")
+    location = pages.post("/patient/scan", {"code": unused_code(session), "region": NORTH})
+    url = location.headers["location"]
+    pages.get(url)
+    response = pages.post(f"{url}/photo", files={"photo": ("x.txt", b"hello", "text/plain")})
+    assert response.status_code == 415
+    assert "This file is not a photo we can read" in response.text
+
+
+def test_patients_see_only_their_own_tests(pages: Any, session: Session) -> None:
+    register(pages, 903)
+    pages.get("/patient/scan")
+    url = pages.post("/patient/scan", {"code": unused_code(session), "region": NORTH}).headers[
+        "location"
+    ]
+    register(pages, 904)
+    assert pages.get(url).status_code == 403
+
+
+def test_the_patient_pages_are_for_patients(pages: Any) -> None:
+    pages.log_in("clinician-north")
+    for url in ("/patient", "/patient/scan", "/patient/tests/1"):
+        assert pages.get(url, follow_redirects=False).status_code == 403
+
+
+def test_a_label_link_leads_to_the_scan_with_the_code(pages: Any) -> None:
+    response = pages.get("/u/K7QX-9M2D-AB3F-GH45J", follow_redirects=False)
+    assert response.headers["location"] == "/patient/scan?code=K7QX-9M2D-AB3F-GH45J"
+    login = pages.get(response.headers["location"], follow_redirects=False)
+    assert login.headers["location"].startswith("/login?next=/patient/scan")
+
+
+def test_an_upload_without_the_csrf_token_is_refused(pages: Any, session: Session) -> None:
+    register(pages)
+    pages.get("/patient/scan")
+    url = pages.post("/patient/scan", {"code": unused_code(session), "region": NORTH}).headers[
+        "location"
+    ]
+    response = pages.client.post(
+        f"{url}/photo", files={"photo": ("t.png", tiny_png(), "image/png")}, follow_redirects=False
+    )
+    assert response.status_code == 403
