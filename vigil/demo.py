@@ -84,8 +84,8 @@ def seed_demo(ctx: AppContext, *, photos: bool = True) -> DemoInfo:
 
 def _logins() -> dict[str, str]:
     names = (
-        "operator", "maker", "clinician-north", "clinician-south", "cdc-north", "cdc-south",
-        "cdc-national", "scientist", "patient1",
+        "operator", "maker", "clinician-north", "clinician-north-2", "clinician-south",
+        "clinician-south-2", "cdc-north", "cdc-south", "cdc-national", "scientist", "patient1",
     )  # fmt: skip
     return dict.fromkeys(names, PASSWORD)
 
@@ -155,6 +155,14 @@ def _seed(session: Session, ctx: AppContext, photos: bool) -> DemoInfo:
             f"clinician-{suffix}",
             Role.clinician,
             f"Dr {name}",
+            institution_id=institution.id,
+        )
+        # A second reader per region: double-read items need another clinician to finish.
+        _user(
+            session,
+            f"clinician-{suffix}-2",
+            Role.clinician,
+            f"Dr {name} (second reader)",
             institution_id=institution.id,
         )
         _user(session, f"cdc-{suffix}", Role.cdc_officer, f"{name} CDC", cdc_office_id=office.id)

@@ -31,7 +31,7 @@ def test_seed_without_photos_is_complete_and_idempotent(ctx: AppContext) -> None
         assert roles == {
             "operator": 1,
             "manufacturer": 1,
-            "clinician": 2,
+            "clinician": 4,
             "cdc_officer": 3,
             "data_scientist": 1,
             "patient": len(PATIENTS),
