@@ -18,6 +18,7 @@ from pipeline.interpret import interpret
 from pipeline.kit import Kit
 from pipeline.locate import Location, locate
 from pipeline.quality import (
+    cassette_view,
     check_blur,
     check_exposure,
     check_framing,
@@ -33,7 +34,7 @@ BandModel = Callable[[np.ndarray], np.ndarray]
 DEFAULT_MODEL = "od-logistic@1"
 LOCATE_LONG_SIDE = 1000  # px: enough for the code and the cassette outline, cheap to search
 READ_PX_PER_MM = 8.0  # window resolution the band reader wants; finer adds little
-MIN_READ_PX_PER_MM = 5.0  # below this, decode the photo again at a finer scale
+MIN_READ_PX_PER_MM = 4.0  # below this, decode the photo again at a finer scale
 
 
 def read(
@@ -81,44 +82,42 @@ def read(
 def _read(data: bytes, kit: Kit, band_model: BandModel, model_name: str) -> Reading:
     try:
         info = probe(data)
-        reduce = _reduction(max(info.width, info.height), LOCATE_LONG_SIDE)
-        photo = decode_photo(data, reduce=reduce)
+        reduce = _reduction(info.long_side, LOCATE_LONG_SIDE)
+        photo = decode_photo(data, reduce=reduce, info=info)
+        found = locate(photo.image, kit)
+        if isinstance(found, QualityIssue) and found.code == "no_cassette" and reduce > 1:
+            # Small kits (strips, or a test far from the camera) may need more pixels.
+            photo = decode_photo(data, reduce=max(1, reduce // 4), info=info)
+            found = locate(photo.image, kit)
     except PhotoError as exc:
         return Reading.retake([QualityIssue(exc.code, str(exc))], model=model_name)
-
-    found = locate(photo.image, kit)
     if isinstance(found, QualityIssue):
         return Reading.retake([found], model=model_name)
     location: Location = found
-    full_ppm = window_px_per_mm(kit, location.homography) / photo.scale
+    homography = location.homography
+    full_ppm = window_px_per_mm(kit, homography) / photo.scale
 
-    issues = [*check_framing(photo.image.shape, location.homography, kit)]
-    issues += check_resolution(full_ppm)
+    issues = [*check_framing(photo.image.shape, homography, kit), *check_resolution(full_ppm)]
     if issues:
         return Reading.retake(
             issues, model=model_name, code=location.code, explanation=_explain(location, photo)
         )
 
     # Read the bands at a finer decode when the locating scale leaves the window too coarse.
-    if full_ppm * photo.scale < MIN_READ_PX_PER_MM and reduce > 1:
-        finer = _finer_reduction(reduce, full_ppm)
-        sharper = decode_photo(data, reduce=finer)
-        ratio = sharper.scale / photo.scale
-        homography = np.diag([ratio, ratio, 1.0]) @ location.homography
-        photo = sharper
-    else:
-        homography = location.homography
+    if window_px_per_mm(kit, homography) < MIN_READ_PX_PER_MM and photo.scale < 1:
+        finer = decode_photo(data, reduce=_finer_reduction(photo, full_ppm), info=info)
+        homography = np.linalg.inv(finer.to_original) @ photo.to_original @ homography
+        photo = finer
     ppm = window_px_per_mm(kit, homography)
     out_ppm = float(np.clip(ppm, MIN_READ_PX_PER_MM, READ_PX_PER_MM))
     window = rectify_window(photo.image, kit, homography, px_per_mm=out_ppm)
+    to_full = photo.to_original @ homography
     explanation = Explanation(
-        window=window,
-        homography=np.diag([1 / photo.scale, 1 / photo.scale, 1.0]) @ homography,
-        locator=location.method,
-        px_per_mm=full_ppm,
+        window=window, homography=to_full, locator=location.method, px_per_mm=full_ppm
     )
 
-    issues = [*check_exposure(window), *check_glare(window)]
+    surround = cassette_view(photo.image, homography, kit)
+    issues = [*check_exposure(window, surround), *check_glare(window, surround)]
     issues += check_blur(photo.image, homography, kit)
     if issues:
         return Reading.retake(issues, model=model_name, code=location.code, explanation=explanation)
@@ -144,7 +143,7 @@ def _read(data: bytes, kit: Kit, band_model: BandModel, model_name: str) -> Read
         window=window,
         profile=profile.od,
         baseline=profile.baseline,
-        homography=explanation.homography,
+        homography=to_full,
         locator=location.method,
         px_per_mm=full_ppm,
     )
@@ -169,17 +168,16 @@ def _reduction(long_side: int, target: int) -> int:
     return 1
 
 
-def _finer_reduction(reduce: int, full_ppm: float) -> int:
-    """The coarsest finer scale at which the window reaches ``MIN_READ_PX_PER_MM``."""
-    factor = reduce // 2
+def _finer_reduction(photo: Photo, full_ppm: float) -> int:
+    """The coarsest finer JPEG scale at which the window reaches ``MIN_READ_PX_PER_MM``."""
+    factor = max(1, round(1 / photo.scale) // 2)
     while factor > 1 and full_ppm / factor < MIN_READ_PX_PER_MM:
         factor //= 2
-    return max(factor, 1)
+    return factor
 
 
 def _explain(location: Location, photo: Photo) -> Explanation:
-    scale = np.diag([1 / photo.scale, 1 / photo.scale, 1.0])
-    return Explanation(homography=scale @ location.homography, locator=location.method)
+    return Explanation(homography=photo.to_original @ location.homography, locator=location.method)
 
 
 def _with(reading: Reading, *, elapsed_ms: float, image: str | None) -> Reading:
