@@ -13,9 +13,13 @@ This module turns it into
    the band model; :func:`band_probability` is the model-free default.
 
 Optical density follows ``rdt-reading/1``: ``-log10(R_line / R_membrane)``
-where ``R`` is reflectance. Camera pixels are sRGB encoded, so they are first
-converted back to linear light (``transfer="srgb"``); pass ``transfer="linear"``
-for images whose values are already proportional to reflectance.
+in the channel the lines absorb most, with ``R`` the pixel value *as encoded*
+(sRGB): that is how the kit contract's reference photos define their truth
+(their ODs match encoded ratios within a few per cent, linear-light ratios
+are 2.2 times larger) and how ``datasets.render`` defines its own. Lighting
+and exposure are multiplicative and sRGB is close to a power law over
+membrane tones, so the encoded ratio is as stable as the linear one. Pass
+``domain="linear"`` to undo the sRGB curve first (physical reflectance).
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from scipy import ndimage, special
 
 from pipeline.kit import Kit
 
-Transfer = Literal["srgb", "linear"]
+Domain = Literal["encoded", "linear"]
 
 #: Columns of :func:`line_features`, in order.
 FEATURE_NAMES: tuple[str, ...] = (
@@ -223,7 +227,7 @@ def _color_absorbance(line_color: str) -> np.ndarray:
     return -np.log10(np.clip(bgr, 1e-3, 1.0))
 
 
-def _to_reflectance(window: np.ndarray, transfer: Transfer) -> np.ndarray:
+def _to_reflectance(window: np.ndarray, domain: Domain) -> np.ndarray:
     w = np.asarray(window)
     if w.ndim == 2:
         w = np.repeat(w[:, :, None], 3, axis=2)
@@ -234,8 +238,9 @@ def _to_reflectance(window: np.ndarray, transfer: Transfer) -> np.ndarray:
         v = w.astype(np.float64) / 65535.0
     else:
         v = w.astype(np.float64)
-    if transfer == "srgb":
-        v = srgb_to_linear(np.clip(v, 0.0, 1.0))
+    v = np.clip(v, 0.0, 1.0)
+    if domain == "linear":
+        v = srgb_to_linear(v)
     # Half a code value keeps log10 finite on fully dark pixels.
     return np.clip(v, 0.5 / 255.0 / 12.92, None)
 
@@ -409,7 +414,7 @@ def optical_density_profile(
     px_per_mm: float,
     *,
     margin_mm: float = 0.0,
-    transfer: Transfer = "srgb",
+    domain: Domain = "encoded",
     n_bands: int = 4,
 ) -> Profile:
     """Background-corrected optical density along the flow of a rectified window.
@@ -426,8 +431,9 @@ def optical_density_profile(
         trusted when it disagrees, as ``rectify_window`` rounds).
     margin_mm : float
         The ``margin_mm`` the window was rectified with.
-    transfer : {"srgb", "linear"}
-        How pixel values relate to reflectance.
+    domain : {"encoded", "linear"}
+        Measure OD on the pixel values as encoded (the contract's unit), or in
+        linear light after undoing the sRGB curve.
     n_bands : int
         Number of row bands across the width, for the consistency features.
 
@@ -442,10 +448,10 @@ def optical_density_profile(
     >>> window = np.full((50, 191, 3), 230, np.uint8)
     >>> window[:, 130:140] = (200, 120, 190)          # a purple line near C
     >>> p = optical_density_profile(window, kit, 10.0)
-    >>> p.channel_name, round(float(p.od[135]), 2), round(float(p.response.max()), 2)
-    ('green', 0.62, 0.63)
+    >>> p.channel_name, round(float(p.od[135]), 3), round(float(p.response.max()), 3)
+    ('green', 0.283, 0.283)
     """
-    refl = _to_reflectance(window_bgr, transfer)
+    refl = _to_reflectance(window_bgr, domain)
     n_rows, n_cols = refl.shape[:2]
     length_mm = kit.window_length_mm + 2 * margin_mm
     width_mm = kit.window_width_mm
@@ -898,15 +904,16 @@ def _width_ratio(profile: Profile, m: LineMeasurement) -> float:
 
 
 # Logistic default on (weakest row band's SNR, OD in hundredths), fitted on
-# synthetic training windows with absent lines weighted 5:1 (models.train).
-_RULE_COEF = (0.755, 3.576)
-_RULE_INTERCEPT = -5.467
+# synthetic training windows (absent lines weighted 5:1, half with a residual
+# tint up to OD 0.006) from models.train.
+_RULE_COEF = (0.933, 10.095)
+_RULE_INTERCEPT = -13.555
 
 
 def band_probability(features: np.ndarray) -> np.ndarray:
     """Model-free probability that each line is present: a calibrated logistic rule.
 
-    ``p = sigmoid(-5.467 + 0.755 * band_min_snr + 3.576 * 100 * od)``, with
+    ``p = sigmoid(-13.555 + 0.933 * band_min_snr + 10.095 * 100 * od)``, with
     the weakest row band's SNR clipped to [-5, 10] and OD to [-0.05, 0.05]:
     a line must have optical density *and* be seen across the whole width of
     the window (ghost marks and specks are partial). Monotone in both. It is
@@ -925,10 +932,10 @@ def band_probability(features: np.ndarray) -> np.ndarray:
     Examples
     --------
     >>> f = np.zeros((3, len(FEATURE_NAMES)), np.float32)
-    >>> f[:, FEATURE_NAMES.index("od")] = [0.0, 0.015, 0.3]
-    >>> f[:, FEATURE_NAMES.index("band_min_snr")] = [0.0, 2.0, 40.0]
+    >>> f[:, FEATURE_NAMES.index("od")] = [0.003, 0.012, 0.3]
+    >>> f[:, FEATURE_NAMES.index("band_min_snr")] = [1.0, 2.0, 40.0]
     >>> band_probability(f).round(3).tolist()
-    [0.004, 0.803, 1.0]
+    [0.0, 0.605, 1.0]
     """
     f = np.atleast_2d(np.asarray(features, dtype=np.float64))
     band = np.clip(np.nan_to_num(f[:, FEATURE_NAMES.index("band_min_snr")]), -5.0, 10.0)

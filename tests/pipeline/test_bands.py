@@ -1,8 +1,9 @@
 """Line reading on synthetic rectified windows with known optical density.
 
-Windows are built in linear light (membrane, staining, mottle, streaks, ghost
-marks, lines of a dye with per-channel absorbance), then sRGB encoded with
-noise, the way a camera would deliver them after rectification.
+Windows are built as the kit contract defines OD, on encoded pixel values
+(membrane, staining, mottle, streaks, ghost marks, lines of a dye with
+per-channel absorbance, noise); ``physical=True`` builds them in linear light
+and sRGB-encodes them instead, as a camera would.
 """
 
 from __future__ import annotations
@@ -74,7 +75,7 @@ def make_window(
     streak_od: float = 0.0,
     ghost: tuple[float, float, float] | None = None,
     membrane: tuple[float, float, float] = (0.80, 0.86, 0.88),
-    linear_out: bool = False,
+    physical: bool = False,
 ) -> np.ndarray:
     """A rectified window (BGR uint8, sRGB) of ``kit`` with lines of the given OD.
 
@@ -117,10 +118,7 @@ def make_window(
         outside = (u < 0) | (u > kit.window_length_mm)
         refl[:, outside] = 0.12
         refl[(v < 0) | (v > kit.window_width_mm)] = 0.12
-    if linear_out:
-        out = refl + rng.normal(0, noise, refl.shape)
-        return np.clip(out * 255 + 0.5, 0, 255).astype(np.uint8)
-    enc = _encode(refl) + rng.normal(0, noise, refl.shape)
+    enc = (_encode(refl) if physical else refl) + rng.normal(0, noise, refl.shape)
     return np.clip(enc * 255 + 0.5, 0, 255).astype(np.uint8)
 
 
@@ -131,7 +129,7 @@ def _measure(kit: Kit, window: np.ndarray, **kw):
     return profile, lines, feats, band_probability(feats)
 
 
-def test_od_is_measured_in_linear_light_despite_staining_and_mottle(demo: Kit) -> None:
+def test_od_is_measured_despite_staining_and_mottle(demo: Kit) -> None:
     window = make_window(demo, {"T": 0.12, "C": 0.6}, stain=0.15, mottle=0.004, seed=1)
     profile, lines, _, p = _measure(demo, window)
     assert profile.channel_name == "green"
@@ -147,13 +145,13 @@ def test_blurred_lines_still_give_centre_od(demo: Kit) -> None:
     assert lines["C"].od == pytest.approx(0.6, rel=0.07)
 
 
-def test_linear_transfer_reads_linear_windows(demo: Kit) -> None:
-    window = make_window(demo, {"T": 0.2, "C": 0.5}, linear_out=True, noise=0.002)
-    _, lines, _, _ = _measure(demo, window, transfer="linear")
+def test_linear_domain_reads_physical_windows(demo: Kit) -> None:
+    window = make_window(demo, {"T": 0.2, "C": 0.5}, physical=True, noise=0.002)
+    _, lines, _, _ = _measure(demo, window, domain="linear")
     assert lines["T"].od == pytest.approx(0.2, rel=0.07)
-    # Read as sRGB, the same pixels give a much larger OD: the transfer matters.
-    _, wrong, _, _ = _measure(demo, window)
-    assert wrong["T"].od > 0.3
+    # On the encoded values the same line is about 2.2 times fainter.
+    _, encoded, _, _ = _measure(demo, window)
+    assert encoded["T"].od == pytest.approx(0.2 / 2.2, rel=0.12)
 
 
 @pytest.mark.parametrize("shift_mm", [-1.5, -0.8, 0.7, 1.5])
