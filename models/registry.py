@@ -1,0 +1,178 @@
+"""Which band model the pipeline uses, and when a new one may replace it.
+
+``models/registry.json`` lists every trained model (version, ONNX file, its
+SHA-256, held-out metrics, when and how it was made) and names the
+``current`` one. A candidate becomes current only through :func:`promote`:
+it must beat the current model on the same held-out set.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from models.band_model import BandModel, BandModelError
+from pipeline.bands import band_probability
+
+MODELS_DIR = Path(__file__).resolve().parent
+REGISTRY_PATH = MODELS_DIR / "registry.json"
+DEFAULT_VERSION = "od-logistic@1"
+
+#: Held-out metrics a candidate may not lose on (higher is better), beyond ``tolerance``.
+GUARDED_METRICS = (
+    "specificity",
+    "sensitivity_faint",
+    "sensitivity_weak",
+    "sensitivity_strong",
+    "invalid_detected",
+)
+
+
+class RuleBandModel:
+    """The model-free default (:func:`pipeline.bands.band_probability`) with a version.
+
+    Examples
+    --------
+    >>> from pipeline.bands import FEATURE_NAMES
+    >>> RuleBandModel()(np.zeros((1, len(FEATURE_NAMES)))).shape
+    (1,)
+    """
+
+    version = DEFAULT_VERSION
+
+    def __call__(self, features: np.ndarray) -> np.ndarray:
+        return band_probability(features)
+
+
+def load_registry(path: str | Path = REGISTRY_PATH) -> dict[str, Any]:
+    """The registry document; an empty one when the file does not exist.
+
+    Examples
+    --------
+    >>> sorted(load_registry())
+    ['current', 'models']
+    """
+    path = Path(path)
+    if not path.exists():
+        return {"current": None, "models": []}
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    doc.setdefault("current", None)
+    doc.setdefault("models", [])
+    return dict(doc)
+
+
+def save_registry(doc: Mapping[str, Any], path: str | Path = REGISTRY_PATH) -> None:
+    """Write the registry (stable key order, so diffs stay readable)."""
+    Path(path).write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def entry(doc: Mapping[str, Any], version: str) -> dict[str, Any] | None:
+    """The registry entry of ``version``, or None."""
+    for item in doc.get("models", []):
+        if item.get("version") == version:
+            return dict(item)
+    return None
+
+
+def sha256(path: str | Path) -> str:
+    """Hex SHA-256 of a file."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def band_model(version: str, path: str | Path = REGISTRY_PATH) -> BandModel:
+    """Load a registered model by version, checking its file's hash.
+
+    Raises
+    ------
+    BandModelError
+        When the version is unknown or the file differs from what was registered.
+    """
+    path = Path(path)
+    item = entry(load_registry(path), version)
+    if item is None:
+        raise BandModelError(f"no band model {version!r} in {path}")
+    file = path.parent / item["file"]
+    if not file.exists():
+        raise BandModelError(f"band model file missing: {file}")
+    if item.get("sha256") and sha256(file) != item["sha256"]:
+        raise BandModelError(f"band model file {file.name} does not match its registry hash")
+    return BandModel.from_file(file, version=version)
+
+
+@lru_cache(maxsize=4)
+def _current(path: str) -> BandModel | RuleBandModel:
+    version = load_registry(path).get("current")
+    if not version:
+        return RuleBandModel()
+    return band_model(version, path)
+
+
+def current_band_model(path: str | Path = REGISTRY_PATH) -> BandModel | RuleBandModel:
+    """The promoted band model (loaded once per process).
+
+    Falls back to the model-free :class:`RuleBandModel` when nothing has been
+    promoted yet.
+
+    Examples
+    --------
+    >>> model = current_band_model()
+    >>> isinstance(model.version, str)
+    True
+    """
+    return _current(str(Path(path).resolve()))
+
+
+def promote(
+    candidate_metrics: Mapping[str, float],
+    current_metrics: Mapping[str, float] | None,
+    *,
+    tolerance: float = 0.002,
+) -> bool:
+    """Whether a candidate should replace the current model.
+
+    Both metric sets must come from the same held-out set (the training
+    script evaluates the current model on the candidate's held-out set). The
+    candidate must not be worse than the current model on any of
+    :data:`GUARDED_METRICS` by more than ``tolerance`` (safety: specificity,
+    sensitivity per OD band, invalid detection), and must be strictly better
+    on held-out log loss (how well its probabilities fit the truth).
+
+    Parameters
+    ----------
+    candidate_metrics, current_metrics : mapping of str to float
+        Held-out metrics as written by ``models.train`` (``log_loss`` and the
+        guarded rates). ``current_metrics`` None means nothing is promoted yet.
+    tolerance : float
+        Allowed loss on a guarded rate (sampling noise).
+
+    Returns
+    -------
+    bool
+
+    Examples
+    --------
+    >>> cur = {"log_loss": 0.05, "specificity": 0.996, "sensitivity_faint": 0.95}
+    >>> promote({**cur, "log_loss": 0.04}, cur)
+    True
+    >>> promote({**cur, "log_loss": 0.04, "specificity": 0.98}, cur)
+    False
+    >>> promote({**cur, "log_loss": 0.06}, cur)
+    False
+    """
+    if current_metrics is None:
+        return True
+    for key in GUARDED_METRICS:
+        if key in current_metrics:
+            if key not in candidate_metrics:
+                return False
+            if float(candidate_metrics[key]) < float(current_metrics[key]) - tolerance:
+                return False
+    if "log_loss" not in candidate_metrics or "log_loss" not in current_metrics:
+        return False
+    return float(candidate_metrics["log_loss"]) < float(current_metrics["log_loss"])
