@@ -202,8 +202,11 @@ def main(argv: list[str] | None = None) -> int:
         ["invalid (no control) detected", ">= 99 %", scores.invalid.rate()],
         ["overall result correct (fit, read)", "-", scores.result.rate()],
         ["fit photos answered retake", "<= 2 %", scores.fit_retake.rate()],
-        [f"unfit photos, confident (>= {CONFIDENT}) wrong", "<= 1 %",
-         scores.unfit_confident_wrong.rate()],
+        [
+            f"unfit photos, confident (>= {CONFIDENT}) wrong",
+            "<= 1 %",
+            scores.unfit_confident_wrong.rate(),
+        ],
         ["unfit photos answered retake", "-", scores.unfit_retake.rate()],
         ["median read, 12-MP JPEG, 1 core", "-", f"{med_read:.0f} ms"],
         ["median full decode (cv2.imdecode), same JPEGs", "-", f"{med_decode:.0f} ms"],
