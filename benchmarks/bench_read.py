@@ -23,6 +23,7 @@ import time  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 from dataclasses import dataclass, field  # noqa: E402
 from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
 
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
@@ -136,7 +137,7 @@ def _read_examples(band_model: Callable) -> list[list[str]]:
     for text in (EXAMPLE / "truth.jsonl").read_text().splitlines():
         truth = json.loads(text)
         data = (EXAMPLE / truth["image"]).read_bytes()
-        r = read(data, kit, band_model=band_model, image=truth["image"]).to_json()
+        r: dict[str, Any] = read(data, kit, band_model=band_model, image=truth["image"]).to_json()
         expected = truth["result"] if truth["fit"] else f"unfit ({truth['flaw']})"
         got = r["result"] if r["status"] == "ok" else f"retake {r['quality']['codes']}"
         ods = ", ".join(
