@@ -40,7 +40,7 @@ def marked_window(reading: Reading, *, scale: int = 4) -> np.ndarray | None:
     >>> r = Reading("ok", "negative", {}, {"C": LineReading(True, 0.5, 1.0, 0.6, 0.62)}, 0.9,
     ...             None, [], "m@1", explanation=Explanation(window=window))
     >>> marked_window(r, scale=2).shape
-    (64, 200, 3)
+    (52, 200, 3)
     """
     window = reading.explanation.window
     if window is None:

@@ -24,8 +24,6 @@ from review_ui_helpers import (
     unused_code,
 )
 
-from api.accounts import service as accounts
-from api.accounts.tables import Role
 from api.identity import make_test_id
 
 
@@ -57,16 +55,7 @@ def cases(live_server: Any) -> dict[str, Case]:
             assert proposal.status == "ok", proposal.issues
             assert proposal.result == name, proposal.reading
             made[name] = Case(user.username, proposal.id, test.id)
-        institution = accounts.queries.user_by_username(session, "clinician-north")
-        assert institution is not None
-        accounts.create_user(
-            session,
-            username="clinician-north-2",
-            password=DEMO_PASSWORD,
-            role=Role.clinician,
-            display_name="Dr Second Reader",
-            institution_id=institution.institution_id,
-        )
+        # The demo has a second reader per region (clinician-north-2).
         session.commit()
     return made
 

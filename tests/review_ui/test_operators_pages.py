@@ -222,7 +222,8 @@ def test_the_regions_page_maps_institutions(pages: Any) -> None:
     assert paths["DL-N-02-01"] == "0"
     provinces = pages.get("/operator/regions?level=province&show=offices").text
     assert "Map: CDC offices by province" in provinces
-    # The table counts everything under each region: Demoland has all three offices.
+    # The table counts everything under each region: Demoland has both institutions,
+    # their four clinicians (a second reader each) and all three offices.
     row = provinces[provinces.index("<td>DL</td>") :]
     cells = [c.split("</td>")[0] for c in row.split('<td class="num">')[1:4]]
-    assert cells == ["2", "2", "3"]
+    assert cells == ["2", "4", "3"]
