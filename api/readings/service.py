@@ -167,7 +167,18 @@ def upload_photo(
 
 
 def enqueue(ctx: AppContext, upload_id: int) -> None:
-    """Queue the reading of an upload (in-process when no broker is configured)."""
+    """Queue the reading of an upload (in-process when no broker is configured).
+
+    In-process reading uses this request's own context rather than the Celery
+    app's process-wide one, so several apps in one process (tests, embedded
+    servers) never read an upload against another app's database.
+    """
+    if ctx.settings.eager_tasks:
+        try:
+            process_upload(ctx, upload_id)
+        except Exception:  # a failed reading must not fail the upload: the sweep retries it
+            log.exception("could not read upload %s; the sweep will retry", upload_id)
+        return
     from api.readings.tasks import read_upload
 
     try:
