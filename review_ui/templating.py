@@ -112,3 +112,21 @@ def render(
     )
     attach_csrf_cookie(request, response)
     return response
+
+
+def error_page(
+    request: Request,
+    message: str,
+    *,
+    user: User | None = None,
+    status_code: int = 404,
+    title: str = "Not found",
+) -> HTMLResponse:
+    """The plain error page (``error.html``): a title and one message for the reader."""
+    return render(
+        request,
+        "error.html",
+        {"title": title, "message": message},
+        user=user,
+        status_code=status_code,
+    )

@@ -50,7 +50,7 @@ from review_ui.session import (
     page_router,
     set_session_cookie,
 )
-from review_ui.templating import render
+from review_ui.templating import error_page, render
 
 router = page_router(prefix="/manufacturer", tags=["manufacturer pages"])
 
@@ -499,13 +499,7 @@ def product_preview(session: SessionDep, user: ManufacturerPage, product_id: int
 
 
 def _not_found(request: Request, user: User, message: str) -> Response:
-    return render(
-        request,
-        "error.html",
-        {"title": "Not found", "message": message},
-        user=user,
-        status_code=404,
-    )
+    return error_page(request, message, user=user)
 
 
 # Batches -------------------------------------------------------------------
@@ -596,15 +590,25 @@ def _download_headers(filename: str) -> dict[str, str]:
     }
 
 
-@router.get("/batches/{batch_id}/codes.csv")
-def codes_csv(
-    request: Request, session: SessionDep, ctx: CtxDep, user: ManufacturerPage, batch_id: int
-) -> Response:
+def _download_batch(
+    request: Request, session: Session, user: User, batch_id: int
+) -> tuple[Batch, Product, int | None, int | None] | Response:
+    """The batch, its product and the serial range a download asks for; or the not-found page."""
     found = _own_batch(session, user, batch_id)
     if found is None:
         return _not_found(request, user, "No such batch among yours.")
     batch, product = found
-    first, last = _range(request, batch)
+    return (batch, product, *_range(request, batch))
+
+
+@router.get("/batches/{batch_id}/codes.csv")
+def codes_csv(
+    request: Request, session: SessionDep, ctx: CtxDep, user: ManufacturerPage, batch_id: int
+) -> Response:
+    found = _download_batch(request, session, user, batch_id)
+    if isinstance(found, Response):
+        return found
+    batch, product, first, last = found
     rows = list(batches.labels(session, batch, product, first, last))
     return StreamingResponse(
         iter_codes_csv(rows, ctx.settings.public_base_url),
@@ -617,11 +621,10 @@ def codes_csv(
 def codes_zip(
     request: Request, session: SessionDep, ctx: CtxDep, user: ManufacturerPage, batch_id: int
 ) -> Response:
-    found = _own_batch(session, user, batch_id)
-    if found is None:
-        return _not_found(request, user, "No such batch among yours.")
-    batch, product = found
-    first, last = _range(request, batch)
+    found = _download_batch(request, session, user, batch_id)
+    if isinstance(found, Response):
+        return found
+    batch, product, first, last = found
     return Response(
         codes_qr_zip(
             batches.labels(session, batch, product, first, last), ctx.settings.public_base_url
@@ -635,11 +638,10 @@ def codes_zip(
 def labels_pdf(
     request: Request, session: SessionDep, ctx: CtxDep, user: ManufacturerPage, batch_id: int
 ) -> Response:
-    found = _own_batch(session, user, batch_id)
-    if found is None:
-        return _not_found(request, user, "No such batch among yours.")
-    batch, product = found
-    first, last = _range(request, batch)
+    found = _download_batch(request, session, user, batch_id)
+    if isinstance(found, Response):
+        return found
+    batch, product, first, last = found
     pdf = label_sheet_pdf(
         batches.labels(session, batch, product, first, last),
         product_name=product.name,

@@ -8,6 +8,7 @@ with the same validation and audit entries as the JSON API.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import Form, Request
@@ -35,7 +36,7 @@ from review_ui.charts import choropleth
 from review_ui.manufacturers.forms import domain_message, validation_messages
 from review_ui.manufacturers.routes import DOCUMENT_KINDS, document_response
 from review_ui.session import OperatorPage, page_router
-from review_ui.templating import render
+from review_ui.templating import error_page, render
 
 router = page_router(prefix="/operator", tags=["operator pages"])
 
@@ -141,13 +142,7 @@ def _manufacturer_page(
 
 
 def _not_found(request: Request, user: User, message: str) -> Response:
-    return render(
-        request,
-        "error.html",
-        {"title": "Not found", "message": message},
-        user=user,
-        status_code=404,
-    )
+    return error_page(request, message, user=user)
 
 
 @router.get("/manufacturers/{manufacturer_id}")
@@ -204,6 +199,28 @@ def review_manufacturer(
 # Institutions and clinicians -----------------------------------------------
 
 
+def _submit(
+    session: Session,
+    act: Callable[[], object],
+    again: Callable[[list[str], int], Response],
+    done: str,
+) -> Response:
+    """Run one form's ``act``; on refusal re-show the page via ``again``, else commit and go on.
+
+    ``again`` gets the reasons to show and the status code (422 for a form that
+    does not validate, the domain error's own code otherwise).
+    """
+    try:
+        act()
+    except ValidationError as exc:
+        return again(validation_messages(exc), 422)
+    except DomainError as exc:
+        session.rollback()
+        return again([domain_message(exc)], exc.status_code)
+    session.commit()
+    return RedirectResponse(done, status_code=303)
+
+
 def _institutions_page(
     request: Request,
     session: Session,
@@ -253,20 +270,21 @@ def create_institution(
     address: Annotated[str, Form(max_length=1000)] = "",
 ) -> Response:
     form = {"name": name, "region_code": region_code, "address": address}
-    try:
+
+    def act() -> None:
         body = InstitutionCreate(
             name=name.strip(), region_code=region_code, address=address.strip()
         )
         organisations.create_institution(session, ctx, user, body)
-    except ValidationError as exc:
-        return _institutions_page(request, session, ctx, user, validation_messages(exc), form, 422)
-    except DomainError as exc:
-        session.rollback()
-        return _institutions_page(
-            request, session, ctx, user, [domain_message(exc)], form, exc.status_code
-        )
-    session.commit()
-    return RedirectResponse("/operator/institutions?done=institution", status_code=303)
+
+    return _submit(
+        session,
+        act,
+        lambda errors, status: _institutions_page(
+            request, session, ctx, user, errors, form, status
+        ),
+        "/operator/institutions?done=institution",
+    )
 
 
 def _staff_page(
@@ -310,7 +328,25 @@ def clinicians(request: Request, session: SessionDep, ctx: CtxDep, user: Operato
     return _staff_page(request, session, ctx, user)
 
 
-def _open_account(session: Session, operator: User, body: StaffCreate) -> User:
+def _open_account(
+    session: Session,
+    operator: User,
+    role: str,
+    username: str,
+    password: str,
+    display_name: str,
+    institution_id: str = "",
+    cdc_office_id: str = "",
+) -> User:
+    """Open a staff account from the page's form fields (raises ``ValidationError``)."""
+    body = StaffCreate(
+        username=username.strip(),
+        password=password,
+        display_name=display_name.strip(),
+        role=role,
+        institution_id=_int_or_none(institution_id),
+        cdc_office_id=_int_or_none(cdc_office_id),
+    )
     created = accounts.create_user(
         session,
         username=body.username,
@@ -340,24 +376,14 @@ def create_clinician(
     institution_id: Annotated[str, Form(max_length=20)] = "",
 ) -> Response:
     form = {"display_name": display_name, "username": username, "institution_id": institution_id}
-    try:
-        body = StaffCreate(
-            username=username.strip(),
-            password=password,
-            display_name=display_name.strip(),
-            role="clinician",
-            institution_id=_int_or_none(institution_id),
-        )
-        _open_account(session, user, body)
-    except ValidationError as exc:
-        return _staff_page(request, session, ctx, user, validation_messages(exc), form, 422)
-    except DomainError as exc:
-        session.rollback()
-        return _staff_page(
-            request, session, ctx, user, [domain_message(exc)], form, exc.status_code
-        )
-    session.commit()
-    return RedirectResponse("/operator/clinicians?done=clinician", status_code=303)
+    return _submit(
+        session,
+        lambda: _open_account(
+            session, user, "clinician", username, password, display_name, institution_id
+        ),
+        lambda errors, status: _staff_page(request, session, ctx, user, errors, form, status),
+        "/operator/clinicians?done=clinician",
+    )
 
 
 # CDC offices and officers --------------------------------------------------
@@ -417,18 +443,14 @@ def create_cdc_office(
     region_code: Annotated[str, Form(max_length=64)] = "",
 ) -> Response:
     form = {"office_name": name, "office_region": region_code}
-    try:
-        body = CdcOfficeCreate(name=name.strip(), region_code=region_code)
-        organisations.create_cdc_office(session, ctx, user, body)
-    except ValidationError as exc:
-        return _offices_page(request, session, ctx, user, validation_messages(exc), form, 422)
-    except DomainError as exc:
-        session.rollback()
-        return _offices_page(
-            request, session, ctx, user, [domain_message(exc)], form, exc.status_code
-        )
-    session.commit()
-    return RedirectResponse("/operator/cdc-offices?done=office", status_code=303)
+    return _submit(
+        session,
+        lambda: organisations.create_cdc_office(
+            session, ctx, user, CdcOfficeCreate(name=name.strip(), region_code=region_code)
+        ),
+        lambda errors, status: _offices_page(request, session, ctx, user, errors, form, status),
+        "/operator/cdc-offices?done=office",
+    )
 
 
 @router.post("/cdc-officers")
@@ -443,24 +465,20 @@ def create_cdc_officer(
     cdc_office_id: Annotated[str, Form(max_length=20)] = "",
 ) -> Response:
     form = {"display_name": display_name, "username": username, "cdc_office_id": cdc_office_id}
-    try:
-        body = StaffCreate(
-            username=username.strip(),
-            password=password,
-            display_name=display_name.strip(),
-            role="cdc_officer",
-            cdc_office_id=_int_or_none(cdc_office_id),
-        )
-        _open_account(session, user, body)
-    except ValidationError as exc:
-        return _offices_page(request, session, ctx, user, validation_messages(exc), form, 422)
-    except DomainError as exc:
-        session.rollback()
-        return _offices_page(
-            request, session, ctx, user, [domain_message(exc)], form, exc.status_code
-        )
-    session.commit()
-    return RedirectResponse("/operator/cdc-offices?done=officer", status_code=303)
+    return _submit(
+        session,
+        lambda: _open_account(
+            session,
+            user,
+            "cdc_officer",
+            username,
+            password,
+            display_name,
+            cdc_office_id=cdc_office_id,
+        ),
+        lambda errors, status: _offices_page(request, session, ctx, user, errors, form, status),
+        "/operator/cdc-offices?done=officer",
+    )
 
 
 # Regions -------------------------------------------------------------------

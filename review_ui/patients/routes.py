@@ -28,7 +28,7 @@ from api.units.service import interpretation
 from api.uploads import read_limited
 from review_ui.patients import words
 from review_ui.session import OptionalPageUser, PatientPage, page_router, set_session_cookie
-from review_ui.templating import render
+from review_ui.templating import error_page, render
 
 router = page_router(tags=["pages"])
 
@@ -214,13 +214,7 @@ def test_page(
     try:
         context = _test_context(session, ctx, user, test_id)
     except DomainError as exc:
-        return render(
-            request,
-            "error.html",
-            {"title": "Not found", "message": _plain(exc)},
-            user=user,
-            status_code=exc.status_code,
-        )
+        return error_page(request, _plain(exc), user=user, status_code=exc.status_code)
     if request.headers.get("HX-Request"):
         # The polling fragment: only the state, re-sent until it changes.
         return render(request, "patients/_state.html", context, user=user)
@@ -256,13 +250,7 @@ def upload_photo(
         try:
             context = _test_context(session, ctx, user, test_id)
         except DomainError as gone:
-            return render(
-                request,
-                "error.html",
-                {"title": "Not found", "message": _plain(gone)},
-                user=user,
-                status_code=gone.status_code,
-            )
+            return error_page(request, _plain(gone), user=user, status_code=gone.status_code)
         context["error"] = words.upload_error(exc)
         return render(
             request, "patients/test.html", context, user=user, status_code=exc.status_code
