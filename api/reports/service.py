@@ -116,6 +116,30 @@ def reports(session: Session, user: User, after_id: int | None, limit: int) -> l
     ]
 
 
+def _positive_case(
+    ctx: AppContext, test: SelfTest, patient: Patient, product: Product, batch: Batch
+) -> PositiveCase:
+    """One confirmed positive with the patient's identity decrypted (the caller audits it)."""
+    name, national_id, phone = personal_data(ctx, patient)
+    return PositiveCase(
+        test_id=test.id,
+        patient_id=patient.id,
+        name=name,
+        national_id=national_id,
+        phone=phone,
+        latitude=test.latitude,
+        longitude=test.longitude,
+        region_code=test.region_code,
+        region_name=ctx.regions.name(test.region_code),
+        tested_at=test.claimed_at,
+        released_at=test.released_at,
+        product_code=product.product_code,
+        product_name=product.name,
+        test_item=product.test_item_name,
+        lot_number=batch.lot_number,
+    )
+
+
 def positives(
     session: Session,
     ctx: AppContext,
@@ -130,26 +154,7 @@ def positives(
     for test, patient, product, batch in queries.positives(
         session, scope.regions, since, until, limit
     ):
-        name, national_id, phone = personal_data(ctx, patient)
-        cases.append(
-            PositiveCase(
-                test_id=test.id,
-                patient_id=patient.id,
-                name=name,
-                national_id=national_id,
-                phone=phone,
-                latitude=test.latitude,
-                longitude=test.longitude,
-                region_code=test.region_code,
-                region_name=ctx.regions.name(test.region_code),
-                tested_at=test.claimed_at,
-                released_at=test.released_at,
-                product_code=product.product_code,
-                product_name=product.name,
-                test_item=product.test_item_name,
-                lot_number=batch.lot_number,
-            )
-        )
+        cases.append(_positive_case(ctx, test, patient, product, batch))
     record(
         session,
         user,
@@ -203,24 +208,7 @@ def patient_case(
     assert patient is not None
     assert product is not None
     assert batch is not None
-    name, national_id, phone = personal_data(ctx, patient)
-    case = PositiveCase(
-        test_id=test.id,
-        patient_id=patient.id,
-        name=name,
-        national_id=national_id,
-        phone=phone,
-        latitude=test.latitude,
-        longitude=test.longitude,
-        region_code=test.region_code,
-        region_name=ctx.regions.name(test.region_code),
-        tested_at=test.claimed_at,
-        released_at=test.released_at,
-        product_code=product.product_code,
-        product_name=product.name,
-        test_item=product.test_item_name,
-        lot_number=batch.lot_number,
-    )
+    case = _positive_case(ctx, test, patient, product, batch)
     history = [
         CaseTest(
             test_id=t.id,
