@@ -51,6 +51,10 @@ MIN_SCORE = 0.7
 """Aligned structural agreement below which the object is not the kit's product."""
 MIN_WINDOW_SCORE = 0.5
 """Agreement around the result window below which the window is not where the kit says."""
+CODE_SCORE = 0.85
+"""Placed from the unit's own code and matching this well elsewhere, the kit is the right one."""
+CODE_WINDOW_SCORE = 0.3
+"""Window agreement needed then: strong lines crossing the rim band lower it on many-line kits."""
 
 _MARGIN_MM = 3.0  # frame margin around the template, so the outline's outside is seen
 _COARSE_PPM = 2.0  # px/mm of the coarse alignment level
@@ -1443,5 +1447,8 @@ def locate(image: np.ndarray, kit: Kit, *, codes: bool = True) -> Location | Qua
 def _accepted(found: Location) -> bool:
     # A window hidden by glare (no score there) does not count against the location; the
     # quality gates report the glare.
-    window_ok = math.isnan(found.window_score) or found.window_score >= MIN_WINDOW_SCORE
-    return found.score >= MIN_SCORE and window_ok
+    if math.isnan(found.window_score):
+        return found.score >= MIN_SCORE
+    if found.method == "code" and found.score >= CODE_SCORE:
+        return found.window_score >= CODE_WINDOW_SCORE
+    return found.score >= MIN_SCORE and found.window_score >= MIN_WINDOW_SCORE

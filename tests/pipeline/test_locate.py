@@ -253,3 +253,23 @@ def test_read_code_finds_a_small_code_through_the_homography(loc_kit: Kit) -> No
     assert found is not None
     assert found.text == "SMALL-CODE"
     assert replace(found, text="x").corners.shape == (4, 2)
+
+
+@pytest.mark.parametrize(
+    ("method", "score", "window_score", "accepted"),
+    [
+        ("code", 0.93, 0.45, True),  # many strong lines cross the rim band: still the kit
+        ("code", 0.93, 0.2, False),  # the window is really elsewhere
+        ("code", 0.8, 0.45, False),  # not placed well enough to overlook the window
+        ("template", 0.93, 0.45, False),  # no code to vouch for the product
+        ("template", 0.75, 0.55, True),
+        ("template", 0.75, float("nan"), True),  # glare hides the window: gates report it
+    ],
+)
+def test_acceptance_trusts_the_units_code_over_a_busy_window(
+    method: str, score: float, window_score: float, accepted: bool
+) -> None:
+    from pipeline.locate import Location, _accepted
+
+    found = Location(np.eye(3), method, "K7QX" if method == "code" else None, score, window_score)
+    assert _accepted(found) is accepted
