@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import replace
 
 import numpy as np
 
 from pipeline.bands import band_probability, find_lines, line_features, optical_density_profile
-from pipeline.decode import Photo, PhotoError, decode_photo, probe
+from pipeline.decode import Photo, PhotoError, choose_reduction, decode_photo, probe
 from pipeline.interpret import interpret
 from pipeline.kit import Kit
 from pipeline.locate import Location, locate
@@ -76,13 +77,13 @@ def read(
     model_name = getattr(band_model, "version", DEFAULT_MODEL) if band_model else DEFAULT_MODEL
     reading = _read(photo, kit, band_model or band_probability, model_name)
     elapsed = (time.perf_counter() - started) * 1000
-    return _with(reading, elapsed_ms=elapsed, image=image)
+    return replace(reading, elapsed_ms=elapsed, image=image)
 
 
 def _read(data: bytes, kit: Kit, band_model: BandModel, model_name: str) -> Reading:
     try:
         info = probe(data)
-        reduce = _reduction(info.long_side, LOCATE_LONG_SIDE)
+        reduce = choose_reduction(info, LOCATE_LONG_SIDE)
         photo = decode_photo(data, reduce=reduce, info=info)
         found = locate(photo.image, kit)
         if isinstance(found, QualityIssue) and found.code == "no_cassette" and reduce > 1:
@@ -139,14 +140,7 @@ def _read(data: bytes, kit: Kit, band_model: BandModel, model_name: str) -> Read
         )
         for line in kit.lines
     }
-    explanation = Explanation(
-        window=window,
-        profile=profile.od,
-        baseline=profile.baseline,
-        homography=to_full,
-        locator=location.method,
-        px_per_mm=full_ppm,
-    )
+    explanation = replace(explanation, profile=profile.od, baseline=profile.baseline)
     return Reading(
         status="ok",
         result=verdict.result,
@@ -160,14 +154,6 @@ def _read(data: bytes, kit: Kit, band_model: BandModel, model_name: str) -> Read
     )
 
 
-def _reduction(long_side: int, target: int) -> int:
-    """The largest JPEG DCT scale (1, 2, 4, 8) that keeps ``long_side`` at ``target`` or more."""
-    for factor in (8, 4, 2):
-        if long_side / factor >= target:
-            return factor
-    return 1
-
-
 def _finer_reduction(photo: Photo, full_ppm: float) -> int:
     """The coarsest finer JPEG scale at which the window reaches ``MIN_READ_PX_PER_MM``."""
     factor = max(1, round(1 / photo.scale) // 2)
@@ -178,9 +164,3 @@ def _finer_reduction(photo: Photo, full_ppm: float) -> int:
 
 def _explain(location: Location, photo: Photo) -> Explanation:
     return Explanation(homography=photo.to_original @ location.homography, locator=location.method)
-
-
-def _with(reading: Reading, *, elapsed_ms: float, image: str | None) -> Reading:
-    from dataclasses import replace
-
-    return replace(reading, elapsed_ms=elapsed_ms, image=image)
