@@ -19,7 +19,7 @@ import json
 import uuid
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.device import Device
@@ -48,7 +48,35 @@ V2_DIAGNOSTIC_SERVICE = "http://terminology.hl7.org/CodeSystem/v2-0074"
 OBSERVATION_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
 DATA_ABSENT_REASON = "http://terminology.hl7.org/CodeSystem/data-absent-reason"
 
+R = TypeVar("R", bound=Resource)
 _NAMESPACE = uuid.UUID("5b0f7c1e-3f55-4c57-9d8e-2b8c4a0e6d21")  # Vigil's FHIR ids
+
+
+# FHIR strings "SHOULD not contain Unicode character points below 32, except for u0009,
+# u0010 and u0013" (R4 datatypes, string); the others are replaced, visibly.
+_FORBIDDEN_CONTROLS = {code: "\ufffd" for code in range(32) if chr(code) not in "\t\n\r"}
+
+
+def fhir_text(value: Any) -> Any:
+    r"""``value`` with every string in it cleared of control characters FHIR strings exclude.
+
+    Examples
+    --------
+    >>> fhir_text({"name": ["Li\x00Si\n"]}) == {"name": ["Li\ufffdSi\n"]}
+    True
+    """
+    if isinstance(value, str):
+        return value.translate(_FORBIDDEN_CONTROLS)
+    if isinstance(value, dict):
+        return {key: fhir_text(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [fhir_text(item) for item in value]
+    return value
+
+
+def _validated(model: type[R], resource: dict[str, Any]) -> R:
+    """The resource built through the library, which validates it as it is built."""
+    return model.model_validate(fhir_text(resource))
 
 
 def identifier_system(sender: Sender, kind: str) -> str:
@@ -125,7 +153,7 @@ def _patient(result: ReleasedResult, sender: Sender, ids: _Ids) -> Patient:
         resource["telecom"] = telecom
     if person.birth_date is not None:
         resource["birthDate"] = person.birth_date.isoformat()
-    return Patient.model_validate(resource)
+    return _validated(Patient, resource)
 
 
 def _organization(result: ReleasedResult, sender: Sender, ids: _Ids) -> Organization:
@@ -133,7 +161,8 @@ def _organization(result: ReleasedResult, sender: Sender, ids: _Ids) -> Organiza
     address: dict[str, Any] = {"district": institution.region_code}
     if institution.address is not None:
         address["text"] = institution.address
-    return Organization.model_validate(
+    return _validated(
+        Organization,
         {
             "id": ids.id("organization"),
             "identifier": [
@@ -142,20 +171,21 @@ def _organization(result: ReleasedResult, sender: Sender, ids: _Ids) -> Organiza
             "active": True,
             "name": institution.name,
             "address": [address],
-        }
+        },
     )
 
 
 def _practitioner(result: ReleasedResult, sender: Sender, ids: _Ids) -> Practitioner:
     clinician = result.clinician
-    return Practitioner.model_validate(
+    return _validated(
+        Practitioner,
         {
             "id": ids.id("practitioner"),
             "identifier": [
                 {"system": identifier_system(sender, "clinician-id"), "value": clinician.id}
             ],
             "name": [{"text": clinician.name}],
-        }
+        },
     )
 
 
@@ -177,7 +207,7 @@ def _device(result: ReleasedResult, sender: Sender, ids: _Ids) -> Device:
     if result.lot_expiry is not None:
         # A date alone is a valid FHIR dateTime and says exactly what the label says.
         resource["expirationDate"] = result.lot_expiry.isoformat()
-    return Device.model_validate(resource)
+    return _validated(Device, resource)
 
 
 def _specimen(result: ReleasedResult, sender: Sender, ids: _Ids) -> Specimen:
@@ -187,7 +217,8 @@ def _specimen(result: ReleasedResult, sender: Sender, ids: _Ids) -> Specimen:
         if specimen_type is not None
         else {"text": "Specimen type not recorded for this product"}
     )
-    return Specimen.model_validate(
+    return _validated(
+        Specimen,
         {
             "id": ids.id("specimen"),
             "identifier": [
@@ -197,7 +228,7 @@ def _specimen(result: ReleasedResult, sender: Sender, ids: _Ids) -> Specimen:
             "type": kind,
             "subject": ids.ref("patient"),
             "collection": {"collectedDateTime": _instant(result.collected_at)},
-        }
+        },
     )
 
 
@@ -236,7 +267,7 @@ def _observations(
         notes = message_notes(result, code)
         if notes:
             resource["note"] = [{"text": text} for text in notes]
-        observations.append(Observation.model_validate(resource))
+        observations.append(_validated(Observation, resource))
     return observations
 
 
@@ -265,7 +296,7 @@ def _report(
     }
     if conclusion is not None:
         resource["conclusionCode"] = [{"coding": [_coding(conclusion)]}]
-    return DiagnosticReport.model_validate(resource)
+    return _validated(DiagnosticReport, resource)
 
 
 def build_bundle(
@@ -300,7 +331,7 @@ def build_bundle(
     if result.reason is not None:
         header["reason"] = {"text": f"{result.report_status}: {result.reason}"}
     resources: list[tuple[str, Resource]] = [
-        ("header", MessageHeader.model_validate(header)),
+        ("header", _validated(MessageHeader, header)),
         ("patient", _patient(result, sender, ids)),
         ("organization", _organization(result, sender, ids)),
         ("practitioner", _practitioner(result, sender, ids)),

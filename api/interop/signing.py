@@ -141,7 +141,9 @@ def verify(
         raise SignatureError("the body is not UTF-8") from error
     offered = _offered(header)
     for secret in secrets:
-        expected = base64.b64decode(_signature(secret, message_id, int(timestamp), text).partition(",")[2])
+        expected = base64.b64decode(
+            _signature(secret, message_id, int(timestamp), text).partition(",")[2]
+        )
         if any(hmac.compare_digest(expected, signature) for signature in offered):
             return message_id
     raise SignatureError("no signature matches")
