@@ -56,27 +56,32 @@ Component = str | tuple[str, ...] | None
 """A component's text, or its subcomponents' texts; ``None`` leaves it empty."""
 
 
+def _hex(char: str) -> str:
+    return f"\\X{char.encode('utf-8').hex().upper()}\\"
+
+
+# Characters written as hexadecimal escapes: the C0 controls and DEL, and the Unicode line
+# breaks (NEL, LS, PS) that line-oriented readers such as str.splitlines also split on.
+_HEX = frozenset([*map(chr, range(0x20)), "\x7f", "\x85", "\u2028", "\u2029"])
+
+
 def escape(text: str) -> str:
     r"""Text as it may stand inside an HL7 field, with the default encoding characters.
 
-    The five delimiters become escape sequences (2.5.1 section 2.7.4) and every C0 control
-    character (CR, LF, TAB, ...) a hexadecimal escape ``\Xhh\``; everything else, bidi
-    controls included, is kept as UTF-8 (MSH-18 says ``UNICODE UTF-8``).
+    The five delimiters become escape sequences and line breaks and other control characters
+    hexadecimal escapes of their UTF-8 bytes (``\Xhh..\``; v2.5.1 section 2.7.4, and MSH-18
+    says ``UNICODE UTF-8``). Everything else, bidi controls included, is kept as it is, so
+    a name arrives as typed and can never end a field, component or segment early.
 
     Examples
     --------
-    >>> escape("A|B^C&D~E\\F\nG")
-    'A\\F\\B\\S\\C\\T\\D\\R\\E\\E\\F\\X0A\\G'
+    >>> print(escape("A|B^C&D~E\\F\nG\u2028H"))
+    A\F\B\S\C\T\D\R\E\E\F\X0A\G\XE280A8\H
     """
-    parts = []
-    for char in text:
-        if char in _DELIMITERS:
-            parts.append(_DELIMITERS[char])
-        elif ord(char) < 0x20 or char == "\x7f":
-            parts.append(f"\\X{ord(char):02X}\\")
-        else:
-            parts.append(char)
-    return "".join(parts)
+    return "".join(
+        _DELIMITERS[char] if char in _DELIMITERS else _hex(char) if char in _HEX else char
+        for char in text
+    )
 
 
 class _Escaped(ST):
@@ -188,7 +193,7 @@ def build_oru_r01(
     Returns
     -------
     str
-        The message in ER7, segments separated by ``\\r``; encode as UTF-8.
+        The message in ER7, each segment ended by ``\\r``; encode as UTF-8.
     """
     mapping = load_seed() if mapping is None else mapping
     message = Message("ORU_R01", version=VERSION, validation_level=VALIDATION_LEVEL.TOLERANT)
@@ -262,7 +267,8 @@ def build_oru_r01(
     patient_result.add(patient)
     patient_result.add(order)
     message.add(patient_result)
-    return str(message.to_er7()).replace("\n", SEGMENT_END)
+    # Every segment ends with the segment terminator, the last one included.
+    return str(message.to_er7()) + SEGMENT_END
 
 
 def _pid(pid: Segment, result: ReleasedResult, sender: Sender) -> None:
@@ -323,5 +329,7 @@ def build_batch(
     _put(bts, "BTS_1", [str(len(messages))])
     fts = Segment("FTS", version=VERSION)
     _put(fts, "FTS_1", ["1"])  # one batch in the file
-    lines = [*headers, *messages, bts.to_er7(), fts.to_er7()]
-    return SEGMENT_END.join(lines) + SEGMENT_END
+    trailers = [bts.to_er7(), fts.to_er7()]
+    return "".join([*(line + SEGMENT_END for line in headers), *messages]) + "".join(
+        line + SEGMENT_END for line in trailers
+    )
