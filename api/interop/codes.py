@@ -151,7 +151,7 @@ def _resolved(
     return TestCode(text=text, coding=None, source="unmapped")
 
 
-def test_item_code(product: ProductPart, mapping: CodeMapping) -> TestCode:
+def item_code(product: ProductPart, mapping: CodeMapping) -> TestCode:
     """The code of the product's test item (the report as a whole).
 
     Order: the mapping's binding for this product, the LOINC code the manufacturer declared
@@ -169,7 +169,7 @@ def test_item_code(product: ProductPart, mapping: CodeMapping) -> TestCode:
 def analyte_code(
     product: ProductPart, analyte: str, *, sole_analyte: bool, mapping: CodeMapping
 ) -> TestCode:
-    """The code of one analyte's observation, in the order of :func:`test_item_code`.
+    """The code of one analyte's observation, in the order of :func:`item_code`.
 
     The manufacturer's declared test item code stands for the analyte only when the product
     has a single analyte; a multiplex product needs a binding per analyte.

@@ -36,9 +36,9 @@ from api.interop.codes import (
     CodeMapping,
     TestCode,
     analyte_code,
+    item_code,
     load_seed,
     message_notes,
-    test_item_code,
 )
 from api.interop.schemas import Coding, ReleasedResult, Sender
 
@@ -320,7 +320,7 @@ def build_bundle(
     """
     mapping = load_seed() if mapping is None else mapping
     ids = _Ids(result.message_id)
-    item = test_item_code(result.product, mapping)
+    item = item_code(result.product, mapping)
     header: dict[str, Any] = {
         "id": ids.id("header"),
         "eventCoding": {"system": V2_EVENT_TYPE, "code": "R01"},

@@ -28,7 +28,7 @@ from hl7apy.base_datatypes import ST, TextualDataType
 from hl7apy.consts import VALIDATION_LEVEL
 from hl7apy.core import Element, Field, Group, Message, Segment, SubComponent
 
-from api.interop.codes import CodeMapping, analyte_code, load_seed, message_notes, test_item_code
+from api.interop.codes import CodeMapping, analyte_code, item_code, load_seed, message_notes
 from api.interop.schemas import Coding, Receiver, ReleasedResult, ReportStatus, Sender
 
 VERSION = "2.5.1"
@@ -216,7 +216,7 @@ def build_oru_r01(
     _put(orc, "ORC_3", filler_order)
     _put(orc, "ORC_21", [result.institution.name, *[None] * 8, result.institution.id])
 
-    item = test_item_code(result.product, mapping)
+    item = item_code(result.product, mapping)
     obr = Segment("OBR", version=VERSION)
     _put(obr, "OBR_1", ["1"])
     _put(obr, "OBR_3", filler_order)
