@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -40,7 +40,7 @@ from api.interop.codes import (
     load_seed,
     message_notes,
 )
-from api.interop.schemas import Coding, ReleasedResult, Sender
+from api.interop.schemas import Coding, Receiver, ReleasedResult, Sender
 
 V2_EVENT_TYPE = "http://terminology.hl7.org/CodeSystem/v2-0003"
 V2_IDENTIFIER_TYPE = "http://terminology.hl7.org/CodeSystem/v2-0203"
@@ -135,9 +135,13 @@ def _patient(result: ReleasedResult, sender: Sender, ids: _Ids) -> Patient:
         if person.national_id_system is not None:
             national["system"] = person.national_id_system
         identifiers.append(national)
+    # The phone Vigil keeps is the one it texts, hence "mobile".
     telecom = [
-        {"system": system, "value": value, "use": "home"}
-        for system, value in (("phone", person.phone), ("email", person.email))
+        {"system": system, "value": value, "use": use}
+        for system, value, use in (
+            ("phone", person.phone, "mobile"),
+            ("email", person.email, "home"),
+        )
         if value is not None
     ]
     resource: dict[str, Any] = {
@@ -300,7 +304,10 @@ def _report(
 
 
 def build_bundle(
-    result: ReleasedResult, sender: Sender, mapping: CodeMapping | None = None
+    result: ReleasedResult,
+    sender: Sender,
+    receiver: Receiver | None = None,
+    mapping: CodeMapping | None = None,
 ) -> Bundle:
     """The FHIR message Bundle for one version of one released result.
 
@@ -310,6 +317,8 @@ def build_bundle(
         The released result (first release, correction or withdrawal).
     sender
         This installation: names the message source and roots the identifier systems.
+    receiver
+        The agency it is addressed to (MessageHeader.destination), if any.
     mapping
         The code mapping; the shipped seed when ``None``.
 
@@ -328,6 +337,8 @@ def build_bundle(
         "responsible": ids.ref("organization"),
         "focus": [ids.ref("report")],
     }
+    if receiver is not None:
+        header["destination"] = [{"name": receiver.facility, "endpoint": str(receiver.endpoint)}]
     if result.reason is not None:
         header["reason"] = {"text": f"{result.report_status}: {result.reason}"}
     resources: list[tuple[str, Resource]] = [
@@ -360,14 +371,22 @@ def build_bundle(
     )
 
 
-def bundle_json(result: ReleasedResult, sender: Sender, mapping: CodeMapping | None = None) -> str:
+def bundle_json(
+    result: ReleasedResult,
+    sender: Sender,
+    receiver: Receiver | None = None,
+    mapping: CodeMapping | None = None,
+) -> str:
     """:func:`build_bundle` as compact JSON text (UTF-8 when encoded), the body a receiver gets."""
-    return build_bundle(result, sender, mapping).model_dump_json(exclude_none=True)
+    return build_bundle(result, sender, receiver, mapping).model_dump_json(exclude_none=True)
 
 
 def bundles_ndjson(
-    results: Iterable[ReleasedResult], sender: Sender, mapping: CodeMapping | None = None
-) -> Iterable[str]:
+    results: Iterable[ReleasedResult],
+    sender: Sender,
+    receiver: Receiver | None = None,
+    mapping: CodeMapping | None = None,
+) -> Iterator[str]:
     """One line of NDJSON per result (FHIR Bulk Data format), each ending in ``\\n``.
 
     Lines are ASCII-only JSON: every non-ASCII character is a ``\\u`` escape, so no
@@ -375,5 +394,5 @@ def bundles_ndjson(
     """
     mapping = load_seed() if mapping is None else mapping
     for result in results:
-        bundle = json.loads(bundle_json(result, sender, mapping))
+        bundle = json.loads(bundle_json(result, sender, receiver, mapping))
         yield json.dumps(bundle, ensure_ascii=True, separators=(",", ":")) + "\n"

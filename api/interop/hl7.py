@@ -290,7 +290,7 @@ def _pid(pid: Segment, result: ReleasedResult, sender: Sender) -> None:
     _put(pid, "PID_11", [None, None, None, None, None, None, "H", None, person.region_code])
     telecom: list[list[Component]] = []
     if person.phone is not None:
-        telecom.append([None, "PRN", "PH", *[None] * 8, person.phone])
+        telecom.append([None, "PRN", "CP", *[None] * 8, person.phone])  # CP: cellular
     if person.email is not None:
         telecom.append([None, "NET", "Internet", person.email])
     _put(pid, "PID_13", *telecom)

@@ -38,9 +38,9 @@ AwareDatetime = Annotated[datetime, AfterValidator(_aware)]
 
 # HL7 v2.5.1 MSH-10 (Message Control ID, ST) is at most 20 characters, and a Standard
 # Webhooks `webhook-id` must not contain ".", so one id fits every channel unchanged.
-MessageId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,20}$")]
+MessageId = Annotated[str, Field(min_length=1, max_length=20, pattern=r"^[A-Za-z0-9_-]+$")]
 # Opaque public ids (FHIR ids allow [A-Za-z0-9-.]{1,64}; these also go into HL7 EI fields).
-PublicId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+PublicId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 Text = Annotated[str, Field(min_length=1, max_length=500)]
 
 

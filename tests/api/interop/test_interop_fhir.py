@@ -20,7 +20,7 @@ from fhir.resources.R4B.specimen import Specimen
 
 from api.interop.codes import LOINC, SNOMED_CT, CodeTable, load_seed
 from api.interop.fhir import DATA_ABSENT_REASON, bundle_json, bundles_ndjson, fhir_text
-from api.interop.schemas import ReleasedResult, Sender
+from api.interop.schemas import Receiver, ReleasedResult, Sender
 
 # The R4 value sets of the two status elements (hl7.org/fhir/R4/valueset-observation-status,
 # valueset-diagnostic-report-status); the library does not check codes against them.
@@ -47,6 +47,7 @@ MODELS: dict[str, type[Any]] = {
 }
 
 Released = Callable[..., ReleasedResult]
+NASOPHARYNGEAL_SWAB = {"system": SNOMED_CT, "code": "258500001", "display": "Nasopharyngeal swab"}
 
 
 def read_back(text: str) -> tuple[Any, dict[str, list[Any]]]:
@@ -67,8 +68,9 @@ def codings(concept: Any) -> list[tuple[str, str]]:
 def test_a_released_result_reads_back_as_a_complete_message_bundle(
     released: Released, sender: Sender
 ) -> None:
-    result = released()
-    bundle, resources = read_back(bundle_json(result, sender))
+    result = released(product={"specimen_type": NASOPHARYNGEAL_SWAB})
+    receiver = Receiver(application="NNDSS", facility="Beijing CDC", endpoint="https://cdc.test/")
+    bundle, resources = read_back(bundle_json(result, sender, receiver))
 
     assert bundle.type == "message"
     assert bundle.identifier.value == result.message_id
@@ -96,6 +98,10 @@ def test_a_released_result_reads_back_as_a_complete_message_bundle(
     (report,) = resources["DiagnosticReport"]
     report_url = next(e.fullUrl for e in bundle.entry if e.resource.id == report.id)
     assert header.focus[0].reference == report_url
+    assert (header.destination[0].name, header.destination[0].endpoint) == (
+        "Beijing CDC",
+        "https://cdc.test/",
+    )
     assert (header.eventCoding.system, header.eventCoding.code) == (
         "http://terminology.hl7.org/CodeSystem/v2-0003",
         "R01",
@@ -109,9 +115,9 @@ def test_a_released_result_reads_back_as_a_complete_message_bundle(
         result.patient.id,
         result.patient.national_id,
     }
-    assert {(t.system, t.value) for t in patient.telecom} == {
-        ("phone", result.patient.phone),
-        ("email", result.patient.email),
+    assert {(t.system, t.value, t.use) for t in patient.telecom} == {
+        ("phone", result.patient.phone, "mobile"),
+        ("email", result.patient.email, "home"),
     }
     assert patient.address[0].district == result.patient.region_code
 
@@ -124,6 +130,7 @@ def test_a_released_result_reads_back_as_a_complete_message_bundle(
 
     (specimen,) = resources["Specimen"]
     assert specimen.collection.collectedDateTime == result.collected_at
+    assert codings(specimen.type) == [(SNOMED_CT, "258500001")]
 
     (observation,) = resources["Observation"]
     assert observation.status == "final"
@@ -172,6 +179,9 @@ def test_each_analyte_of_a_multiplex_test_is_one_coded_observation(
     assert codings(report.code) == [(DATA_ABSENT_REASON, "unknown")]
     assert report.code.text == result.product.test_item_name
     assert len(report.result) == 3
+    # No specimen type recorded for this product: said in words, no code.
+    assert resources["Specimen"][0].type.coding is None
+    assert "not recorded" in resources["Specimen"][0].type.text
 
 
 def test_an_unmapped_analyte_is_sent_by_name_with_an_explicit_unknown_code(
@@ -224,7 +234,7 @@ def test_a_mapping_passed_in_replaces_the_seed(released: Released, sender: Sende
     )
     result = released()
 
-    _, resources = read_back(bundle_json(result, sender, operators))
+    _, resources = read_back(bundle_json(result, sender, mapping=operators))
     assert codings(resources["Observation"][0].code) == [(LOINC, "97097-0")]
     _, with_seed = read_back(bundle_json(result, sender))
     assert codings(with_seed["Observation"][0].code) == [(LOINC, "94558-4")]

@@ -58,7 +58,12 @@ def ids(message: Any) -> list[str]:
 
 
 def test_a_released_result_reads_back_with_both_parsers(released: Released, sender: Sender) -> None:
-    result = released()
+    swab = {
+        "system": "http://snomed.info/sct",
+        "code": "258500001",
+        "display": "Nasopharyngeal swab",
+    }
+    result = released(product={"specimen_type": swab})
     receiver = Receiver(application="NNDSS", facility="Beijing CDC", endpoint="https://cdc.test/")
     strict, plain = read(build_oru_r01(result, sender, receiver))
 
@@ -81,6 +86,7 @@ def test_a_released_result_reads_back_with_both_parsers(released: Released, send
     assert str(plain["PID.F8"]) == "F"
     assert str(plain["PID.F11.R1.C9"]) == result.patient.region_code
     assert str(plain["PID.F13.R1.C12"]) == result.patient.phone
+    assert str(plain["PID.F13.R1.C3"]) == "CP"
     assert str(plain["PID.F13.R2.C4"]) == result.patient.email
 
     assert str(plain["ORC.F1"]) == "RE"
@@ -97,6 +103,7 @@ def test_a_released_result_reads_back_with_both_parsers(released: Released, send
     assert str(plain["OBX.F18.R1.C1"]) == result.unit_code
     assert str(plain["OBX.F23.R1.C1"]) == result.institution.name
     assert str(plain["SPM.F2.R1.C2.S1"]) == result.result_id
+    assert str(plain.segment("SPM")[4]) == "258500001^Nasopharyngeal swab^SCT"
     assert str(plain["SPM.F17"]) == result.collected_at.strftime("%Y%m%d%H%M%S%z")
 
     # The same fields as hl7apy's typed model sees them.
