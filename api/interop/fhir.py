@@ -40,7 +40,7 @@ from api.interop.codes import (
     load_seed,
     message_notes,
 )
-from api.interop.schemas import Coding, Receiver, ReleasedResult, Sender
+from api.interop.schemas import Coding, Receiver, ReleasedResult, Sender, bare_oid
 
 V2_EVENT_TYPE = "http://terminology.hl7.org/CodeSystem/v2-0003"
 V2_IDENTIFIER_TYPE = "http://terminology.hl7.org/CodeSystem/v2-0203"
@@ -133,7 +133,9 @@ def _patient(result: ReleasedResult, sender: Sender, ids: _Ids) -> Patient:
             "value": person.national_id,
         }
         if person.national_id_system is not None:
-            national["system"] = person.national_id_system
+            # FHIR identifier systems are URIs; an OID is written urn:oid:...
+            oid = bare_oid(person.national_id_system)
+            national["system"] = person.national_id_system if oid is None else f"urn:oid:{oid}"
         identifiers.append(national)
     # The phone Vigil keeps is the one it texts, hence "mobile".
     telecom = [

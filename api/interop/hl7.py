@@ -29,7 +29,14 @@ from hl7apy.consts import VALIDATION_LEVEL
 from hl7apy.core import Element, Field, Group, Message, Segment, SubComponent
 
 from api.interop.codes import CodeMapping, analyte_code, item_code, load_seed, message_notes
-from api.interop.schemas import Coding, Receiver, ReleasedResult, ReportStatus, Sender
+from api.interop.schemas import (
+    Coding,
+    Receiver,
+    ReleasedResult,
+    ReportStatus,
+    Sender,
+    bare_oid,
+)
 
 VERSION = "2.5.1"
 SEGMENT_END = "\r"
@@ -140,22 +147,22 @@ def _ce(coding: Coding | None, text: str) -> list[Component]:
     """A CE/CWE: the standard code when there is one, else the text as a local code."""
     if coding is None:
         return [text, text, "L"]
-    system = CODING_SYSTEMS.get(coding.system, coding.system)
+    # A system without an HL7 Table 0396 name is sent as a local ("L") code.
+    system = CODING_SYSTEMS.get(coding.system, "L")
     return [coding.code, coding.display or text, system]
 
 
-def _sender_hd(sender: Sender) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """The sending application and facility as HD components."""
-    return _hd(sender.application, sender.facility_oid), _hd(sender.facility, sender.facility_oid)
+def _facility(sender: Sender) -> tuple[str, ...]:
+    """The sending facility as HD components: also the authority of every id Vigil assigns."""
+    return _hd(sender.facility, sender.facility_oid)
 
 
 def _header(
     segment: Segment, kind: str, when: datetime, sender: Sender, receiver: Receiver | None
 ) -> None:
     # MSH, FHS and BHS share their first fields: separators, sender, receiver, time.
-    application, facility = _sender_hd(sender)
-    _put(segment, f"{kind}_3", list(application))
-    _put(segment, f"{kind}_4", list(facility))
+    _put(segment, f"{kind}_3", [sender.application])
+    _put(segment, f"{kind}_4", list(_facility(sender)))
     if receiver is not None:
         _put(segment, f"{kind}_5", [receiver.application])
         _put(segment, f"{kind}_6", [receiver.facility])
@@ -209,8 +216,8 @@ def build_oru_r01(
     patient = Group("ORU_R01_PATIENT", version=VERSION)
     patient.add(pid)
 
-    application, _ = _sender_hd(sender)
-    filler_order: list[Component] = [result.result_id, *application]
+    authority = _facility(sender)
+    filler_order: list[Component] = [result.result_id, *authority]
     orc = Segment("ORC", version=VERSION)
     _put(orc, "ORC_1", ["RE"])  # Table 0119: observations to follow
     _put(orc, "ORC_3", filler_order)
@@ -242,7 +249,7 @@ def build_oru_r01(
         _put(obx, "OBX_11", [OBSERVATION_STATUS[result.report_status]])
         _put(obx, "OBX_14", [_ts(result.collected_at)])
         _put(obx, "OBX_16", [result.clinician.id, result.clinician.name])
-        _put(obx, "OBX_18", [result.unit_code, *application])
+        _put(obx, "OBX_18", [result.unit_code, *authority])
         _put(obx, "OBX_23", [result.institution.name, *[None] * 8, result.institution.id])
         group.add(obx)
         _notes(group, message_notes(result, code))
@@ -252,7 +259,7 @@ def build_oru_r01(
     spm = Segment("SPM", version=VERSION)
     specimen_type = result.product.specimen_type
     _put(spm, "SPM_1", ["1"])
-    _put(spm, "SPM_2", [None, (result.result_id, *application)])
+    _put(spm, "SPM_2", [None, (result.result_id, *authority)])
     _put(
         spm,
         "SPM_4",
@@ -273,10 +280,11 @@ def build_oru_r01(
 
 def _pid(pid: Segment, result: ReleasedResult, sender: Sender) -> None:
     person = result.patient
-    identifiers: list[list[Component]] = [[person.id, None, None, _sender_hd(sender)[0], "PI"]]
+    identifiers: list[list[Component]] = [[person.id, None, None, _facility(sender), "PI"]]
     if person.national_id is not None:
         system = person.national_id_system
-        authority = None if system is None else ("", system, "ISO" if _is_oid(system) else "URI")
+        oid = None if system is None else bare_oid(system)
+        authority = None if system is None else ("", oid, "ISO") if oid else ("", system, "URI")
         identifiers.append([person.national_id, None, None, authority, "NI"])
     _put(pid, "PID_1", ["1"])
     _put(pid, "PID_3", *identifiers)
@@ -294,11 +302,6 @@ def _pid(pid: Segment, result: ReleasedResult, sender: Sender) -> None:
     if person.email is not None:
         telecom.append([None, "NET", "Internet", person.email])
     _put(pid, "PID_13", *telecom)
-
-
-def _is_oid(text: str) -> bool:
-    parts = text.split(".")
-    return len(parts) > 1 and all(part.isdigit() for part in parts)
 
 
 def build_batch(
@@ -329,7 +332,5 @@ def build_batch(
     _put(bts, "BTS_1", [str(len(messages))])
     fts = Segment("FTS", version=VERSION)
     _put(fts, "FTS_1", ["1"])  # one batch in the file
-    trailers = [bts.to_er7(), fts.to_er7()]
-    return "".join([*(line + SEGMENT_END for line in headers), *messages]) + "".join(
-        line + SEGMENT_END for line in trailers
-    )
+    bodies = [message.removesuffix(SEGMENT_END) for message in messages]
+    return SEGMENT_END.join([*headers, *bodies, bts.to_er7(), fts.to_er7()]) + SEGMENT_END

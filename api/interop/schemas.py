@@ -12,6 +12,7 @@ and the shapes that the message formats themselves constrain.
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from typing import Annotated, Literal
 
@@ -42,6 +43,20 @@ MessageId = Annotated[str, Field(min_length=1, max_length=20, pattern=r"^[A-Za-z
 # Opaque public ids (FHIR ids allow [A-Za-z0-9-.]{1,64}; these also go into HL7 EI fields).
 PublicId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 Text = Annotated[str, Field(min_length=1, max_length=500)]
+OID = re.compile(r"[0-2](\.(0|[1-9][0-9]*))+")
+"""An ISO object identifier in dotted form (HL7 HD universal id type ``ISO``)."""
+
+
+def bare_oid(system: str) -> str | None:
+    """The OID a system names, written bare or as ``urn:oid:``; ``None`` if it is no OID.
+
+    Examples
+    --------
+    >>> bare_oid("urn:oid:2.25.7"), bare_oid("2.25.7"), bare_oid("https://example.org/id")
+    ('2.25.7', '2.25.7', None)
+    """
+    candidate = system.removeprefix("urn:oid:")
+    return candidate if OID.fullmatch(candidate) else None
 
 
 class _Frozen(BaseModel):
@@ -116,7 +131,7 @@ class Sender(_Frozen):
 
     application: Annotated[str, Field(min_length=1, max_length=100)] = "Vigil"
     facility: Text
-    facility_oid: Annotated[str, Field(pattern=r"^[0-2](\.(0|[1-9][0-9]*))+$")] | None = None
+    facility_oid: Annotated[str, Field(pattern=f"^{OID.pattern}$")] | None = None
     base_url: HttpUrl = Field(description="root of the identifier systems and the FHIR endpoint")
     processing_id: Literal["P", "T", "D"] = Field(
         default="P", description="HL7 table 0103: production, training, debugging"

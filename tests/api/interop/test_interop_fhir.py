@@ -331,3 +331,27 @@ def test_a_period_is_one_bundle_per_ndjson_line(
         assert bundle.identifier.value == result.message_id
         assert resources["Patient"][0].name[0].text == fhir_text(result.patient.name)
         assert len(resources["Observation"]) == len(result.analytes)
+
+
+@pytest.mark.parametrize(
+    ("system", "sent"),
+    [
+        (None, None),
+        ("2.25.99", "urn:oid:2.25.99"),
+        ("urn:oid:2.25.99", "urn:oid:2.25.99"),
+        ("https://id.example.gov/resident", "https://id.example.gov/resident"),
+    ],
+)
+def test_the_national_id_system_is_sent_as_a_uri(
+    released: Released, sender: Sender, system: str | None, sent: str | None
+) -> None:
+    result = released(patient={"national_id_system": system})
+    _, resources = read_back(bundle_json(result, sender))
+    national = [
+        identifier
+        for identifier in resources["Patient"][0].identifier
+        if identifier.value == result.patient.national_id
+    ]
+    assert [(identifier.system, codings(identifier.type)) for identifier in national] == [
+        (sent, [("http://terminology.hl7.org/CodeSystem/v2-0203", "NI")])
+    ]

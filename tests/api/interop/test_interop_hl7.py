@@ -72,7 +72,9 @@ def test_a_released_result_reads_back_with_both_parsers(released: Released, send
     assert str(plain["MSH.F10"]) == result.message_id
     assert str(plain["MSH.F12"]) == "2.5.1"
     assert str(plain["MSH.F18"]) == "UNICODE UTF-8"
-    assert str(plain.segment("MSH")[3]) == "Vigil^2.25.1234^ISO"
+    assert str(plain.segment("MSH")[3]) == "Vigil"
+    assert str(plain.segment("MSH")[4]) == "Vigil Test^2.25.1234^ISO"
+    assert str(plain.segment("ORC")[3]) == f"{result.result_id}^Vigil Test^2.25.1234^ISO"
     assert str(plain["MSH.F5"]) == "NNDSS"
     assert str(plain["MSH.F7"]) == result.issued_at.strftime("%Y%m%d%H%M%S%z")
     assert str(plain["MSH.F7"]).endswith("+0800")
@@ -257,3 +259,20 @@ def test_a_period_is_one_batch_file_that_both_parsers_split_into_its_messages(
 
 def test_the_same_result_always_gives_the_same_message(released: Released, sender: Sender) -> None:
     assert build_oru_r01(released(), sender) == build_oru_r01(released(), sender)
+
+
+@pytest.mark.parametrize(
+    ("system", "authority"),
+    [
+        (None, ""),
+        ("2.25.99", "&2.25.99&ISO"),
+        ("urn:oid:2.25.99", "&2.25.99&ISO"),
+        ("https://id.example.gov/resident", "&https://id.example.gov/resident&URI"),
+    ],
+)
+def test_the_national_id_names_its_assigning_authority(
+    released: Released, sender: Sender, system: str | None, authority: str
+) -> None:
+    _, plain = read(build_oru_r01(released(patient={"national_id_system": system}), sender))
+    assert raw(plain, "PID.F3.R2.C4") == authority
+    assert str(plain["PID.F3.R2.C1"]) == "110101199003071234"
