@@ -204,7 +204,7 @@ def _device(result: ReleasedResult, sender: Sender, ids: _Ids) -> Device:
         ],
         "status": "inactive",  # a used, single-use test
         "manufacturer": product.manufacturer,
-        "deviceName": [{"name": product.name, "type": "user-friendly-name"}],
+        "deviceName": [{"name": product.name, "type": "manufacturer-name"}],
         "modelNumber": product.product_code,
         "serialNumber": result.unit_code,
         "lotNumber": result.lot_number,

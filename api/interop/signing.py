@@ -84,6 +84,8 @@ def sign(
         raise ValueError("a message id is 1 to 200 characters of A-Z a-z 0-9 _ -")
     if not secrets:
         raise ValueError("at least one secret is needed to sign")
+    if at is not None and at.utcoffset() is None:
+        raise ValueError("the attempt's time must carry a UTC offset")
     timestamp = int((at or datetime.now(UTC)).timestamp())
     text = body.decode("utf-8")
     signatures = [_signature(secret, message_id, timestamp, text) for secret in secrets]
@@ -132,6 +134,8 @@ def verify(
         raise SignatureError("webhook-id is malformed")
     if not _TIMESTAMP.match(timestamp):
         raise SignatureError("webhook-timestamp is not a whole number of seconds")
+    if now is not None and now.utcoffset() is None:
+        raise ValueError("now must carry a UTC offset")
     skew = abs((now or datetime.now(UTC)).timestamp() - int(timestamp))
     if skew > tolerance.total_seconds():
         raise SignatureError(f"webhook-timestamp is {skew:.0f} s from now, over the tolerance")

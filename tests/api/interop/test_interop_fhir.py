@@ -126,7 +126,10 @@ def test_a_released_result_reads_back_as_a_complete_message_bundle(
     assert device.lotNumber == result.lot_number
     assert device.expirationDate == result.lot_expiry
     assert device.manufacturer == result.product.manufacturer
-    assert device.deviceName[0].name == result.product.name
+    assert (device.deviceName[0].name, device.deviceName[0].type) == (
+        result.product.name,
+        "manufacturer-name",
+    )
 
     (specimen,) = resources["Specimen"]
     assert specimen.collection.collectedDateTime == result.collected_at

@@ -179,3 +179,5 @@ def test_secrets_are_fresh_well_formed_and_checked() -> None:
         sign("msg_0001", BODY, [])
     with pytest.raises(ValueError, match="message id"):
         sign("msg.0001", BODY, [first])
+    with pytest.raises(ValueError, match="UTC offset"):
+        sign("msg_0001", BODY, [first], at=datetime(2026, 11, 29, 12, 0))
