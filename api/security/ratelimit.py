@@ -15,7 +15,7 @@ outcome afterwards::
 
 :class:`RateLimitedError` carries ``retry_after`` (whole seconds) and a message
 fit for the user; a route answers it with a 429 problem document and a
-``Retry-After`` header. :class:`ThrottleUnavailableError` means the counting
+``Retry-After`` header. :class:`StoreUnavailableError` means the counting
 backend cannot be reached; a route answers 503 with ``Retry-After``.
 
 Why the ``limits`` library: it is maintained, typed, and implements the
@@ -118,8 +118,8 @@ class RateLimitedError(Exception):
         return str(self)
 
 
-class ThrottleUnavailableError(RuntimeError):
-    """The counting backend cannot be reached.
+class StoreUnavailableError(RuntimeError):
+    """The backend that counts attempts (or keeps one-time codes) cannot be reached.
 
     Failing closed (a 503 with ``Retry-After``) rather than open: letting
     guesses through unlimited exactly while nothing counts them is what an
@@ -264,7 +264,7 @@ It is locked for 60 seconds; you can try again after that.
         ------
         RateLimitedError
             With scope ``address`` once the address used its allowance.
-        ThrottleUnavailableError
+        StoreUnavailableError
             When the backend cannot be reached.
         """
         key = self._key("address", client_key(address))
@@ -283,7 +283,7 @@ It is locked for 60 seconds; you can try again after that.
         ------
         RateLimitedError
             With scope ``account`` and the seconds left of the lock-out.
-        ThrottleUnavailableError
+        StoreUnavailableError
             When the backend cannot be reached.
         """
         self._check_lock("account", account)
@@ -311,7 +311,7 @@ It is locked for 60 seconds; you can try again after that.
         ------
         RateLimitedError
             With scope ``kit_code`` while the kit code is locked out.
-        ThrottleUnavailableError
+        StoreUnavailableError
             When the backend cannot be reached.
         """
         self._check_lock("kit_code", kit_code)
@@ -381,11 +381,11 @@ It is locked for 60 seconds; you can try again after that.
 
 @contextmanager
 def _backend() -> Iterator[None]:
-    """Turns a storage error into :class:`ThrottleUnavailableError`."""
+    """Turns a storage error into :class:`StoreUnavailableError`."""
     try:
         yield
     except StorageError as exc:
-        raise ThrottleUnavailableError("the rate-limit store cannot be reached") from exc
+        raise StoreUnavailableError("the rate-limit store cannot be reached") from exc
 
 
 def enforce_login_limits(throttle: Throttle, *, address: str | None, account: str | None) -> None:
@@ -399,7 +399,7 @@ def enforce_login_limits(throttle: Throttle, *, address: str | None, account: st
     ------
     RateLimitedError
         The address used its allowance, or the account is locked out.
-    ThrottleUnavailableError
+    StoreUnavailableError
         When the backend cannot be reached.
     """
     throttle.check_address(address)
