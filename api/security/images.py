@@ -197,7 +197,8 @@ def _eight_bit(image: Image.Image) -> Image.Image:
             return image.convert(image.mode + "A")
         return image
     if image.mode.startswith("I"):  # 16-bit grey from PNG: keep the top 8 bits
-        grey = np.clip(np.asarray(image).astype(np.int64) >> 8, 0, 255)
+        grey = np.asarray(image)
+        grey = grey >> 8 if grey.dtype == np.uint16 else np.clip(grey >> 8, 0, 255)
         return Image.fromarray(grey.astype(np.uint8), "L")
     if image.mode in ("1",):
         return image.convert("L")
