@@ -4,8 +4,8 @@
 document nested 100,000 levels deep fails inside the parser with a
 ``RecursionError`` (a 500). A kit description is a few kilobytes and a handful
 of levels deep, so the bytes are checked first: the size, then the bracket depth
-found by scanning the raw text (skipping string contents and escapes), and
-only then are they parsed.
+found on the raw text (string contents and escapes skipped), and only then are
+they parsed.
 """
 
 from __future__ import annotations
@@ -14,15 +14,26 @@ import json
 import re
 from typing import Any
 
+import numpy as np
+
 MAX_JSON_BYTES = 256 * 1024
 """A kit description is a few KB; 256 KB leaves room for long translations."""
 
 MAX_JSON_DEPTH = 32
 """``rdt-kit/1`` nests about five levels; 32 is generous and far from the parser's limits."""
 
-# Only these bytes change the nesting or the string state; everything else is skipped
-# by the regular expression engine, which keeps the scan fast on 256 KB.
-_STRUCTURAL = re.compile(rb'["\\\[\]{}]')
+# A whole string, possessive so that it never backtracks.
+_STRING = re.compile(rb'"(?:[^"\\]++|\\.)*+"', re.DOTALL)
+# Appended before strings are cut out, so that every string ends: an unterminated one then
+# runs to the end of the document, as the parser sees it, and no attempt to match a string
+# can fail after scanning the rest of the input (which would make the cut quadratic).
+# The space keeps a trailing backslash from escaping the closing quote.
+_END_ANY_STRING = b' "'
+
+# +1 for an opening bracket, -1 for a closing one, 0 for every other byte.
+_NESTING_STEP = np.zeros(256, dtype=np.int8)
+_NESTING_STEP[[ord("["), ord("{")]] = 1
+_NESTING_STEP[[ord("]"), ord("}")]] = -1
 
 
 class JsonShapeError(ValueError):
@@ -34,8 +45,9 @@ def check_json_shape(
 ) -> None:
     """Refuse ``raw`` if it is larger than ``max_bytes`` or nests deeper than ``max_depth``.
 
-    The scan is linear and stops at the first level past the limit; it does not
-    check that the text is valid JSON (the parser does that afterwards).
+    The scan is linear and builds nothing but a copy of the bytes outside
+    strings; it does not check that the text is valid JSON (the parser does
+    that afterwards).
 
     Parameters
     ----------
@@ -59,27 +71,12 @@ def check_json_shape(
     """
     if len(raw) > max_bytes:
         raise JsonShapeError(f"JSON document is larger than {max_bytes} bytes")
-    depth = 0
-    in_string = False
-    escaped_at = -1  # index of the byte a backslash inside a string escapes
-    for match in _STRUCTURAL.finditer(raw):
-        at = match.start()
-        if at == escaped_at:
-            continue
-        byte = raw[at]
-        if in_string:
-            if byte == 0x5C:  # backslash
-                escaped_at = at + 1
-            elif byte == 0x22:  # quote
-                in_string = False
-        elif byte == 0x22:
-            in_string = True
-        elif byte in (0x5B, 0x7B):  # [ {
-            depth += 1
-            if depth > max_depth:
-                raise JsonShapeError(f"JSON is nested deeper than {max_depth} levels")
-        elif byte in (0x5D, 0x7D):  # ] }
-            depth -= 1
+    # Strings are cut out first (their brackets are text); the depth after each byte is
+    # then a running sum, computed in numpy rather than in a Python loop.
+    outside = _STRING.sub(b"", raw + _END_ANY_STRING)
+    steps = _NESTING_STEP[np.frombuffer(outside, dtype=np.uint8)]
+    if steps.size and int(np.cumsum(steps, dtype=np.int32).max()) > max_depth:
+        raise JsonShapeError(f"JSON is nested deeper than {max_depth} levels")
 
 
 def loads_guarded(

@@ -77,3 +77,24 @@ def test_a_real_kit_description_passes() -> None:
     kit = Path(__file__).resolve().parents[3] / "datasets" / "kits" / "demo" / "kit.json"
     raw = kit.read_bytes()
     assert loads_guarded(raw) == json.loads(raw)
+
+
+def test_brackets_after_a_string_that_never_ends_are_not_nesting() -> None:
+    raw = b'["open' + b'\\"[' * 100
+    check_json_shape(raw)  # all of it is inside the unterminated string
+    with pytest.raises(JsonShapeError, match="not valid JSON"):
+        loads_guarded(raw)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'["a\\',  # ends in a backslash inside a string
+        b'"' + b'\\"' * 40_000,  # escaped quotes, no end: each must not rescan the rest
+        b'"' * 100_001,
+    ],
+)
+def test_strings_that_never_end_are_judged_once_and_refused_by_the_parser(raw: bytes) -> None:
+    check_json_shape(raw)
+    with pytest.raises(JsonShapeError, match="not valid JSON"):
+        loads_guarded(raw)
