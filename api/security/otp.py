@@ -19,16 +19,21 @@ SMTP delivery are another module's concern.
 The kit-code log-in, wired together with the throttle::
 
     throttle.check_address(address)                  # RateLimitedError -> 429
-    state = throttle.check_kit_code(kit_code)        # RateLimitedError -> 429
+    state = throttle.kit_code_attempt(kit_code)      # RateLimitedError -> 429
+    if state.otp_required and not submitted_otp:
+        codes.send(kit_code, notifier, channel, registered_contact)
+        return "a code was sent"                     # whether or not the details match
+    ok = details_match(...)
     if state.otp_required:
-        if not submitted_otp:
-            codes.send(kit_code, notifier, channel, registered_address)
-            ...answer "a code was sent" (the same whether the details were right)
-        codes.verify(kit_code, submitted_otp)        # OneTimeCodeError -> 422/401
-    if details_match:
+        try:
+            codes.verify(kit_code, submitted_otp)    # OneTimeCodeError -> 401/422
+        except OneTimeCodeError:
+            ok = False
+    if ok:
         throttle.kit_code_succeeded(kit_code)
     else:
         throttle.kit_code_failed(kit_code)
+
 """
 
 from __future__ import annotations

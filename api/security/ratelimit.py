@@ -7,7 +7,7 @@ counts and decides; the routes ask it before checking a secret and tell it the
 outcome afterwards::
 
     throttle.check_address(address)          # every log-in style request; may raise
-    throttle.check_account(user_name)        # before the password is checked; may raise
+    throttle.account_attempt(user_name)      # before the password is checked; may raise
     if password_ok:
         throttle.account_succeeded(user_name)
     else:
@@ -44,9 +44,10 @@ import hashlib
 import hmac
 import ipaddress
 import math
+import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Literal
 
@@ -84,9 +85,10 @@ class RatePolicy:
     clinic behind one NAT address still logs in, 16 guessing clients do not."""
     address_window_s: int = 60
     kit_code_failures_before_otp: int = 3
-    """Failed kit-code log-ins before a one-time code sent to the registered
-    phone or e-mail is required as well: the patient's own typos cost nothing,
-    a finder of a discarded cassette gets three guesses."""
+    """Kit-code log-in attempts within ``kit_code_window_s`` before a one-time
+    code sent to the registered phone or e-mail is required as well: the
+    patient's own typos cost nothing, a finder of a discarded cassette gets three
+    guesses a day."""
     kit_code_failures: int = 10
     """Failed kit-code log-ins within ``kit_code_window_s`` before the kit code
     is locked out (as accounts are), even with one-time codes."""
@@ -148,9 +150,8 @@ def _as_wait(seconds: int) -> str:
 
 @dataclass(frozen=True)
 class KitCodeState:
-    """What the kit-code log-in must ask for next."""
+    """What this kit-code log-in attempt must bring besides the patient's details."""
 
-    failures: int
     otp_required: bool
 
 
@@ -201,8 +202,9 @@ class Throttle:
     --------
     >>> throttle = Throttle.from_url(None, secret=b"k" * 32)
     >>> for _ in range(5):
+    ...     throttle.account_attempt("alice")  # then the password is wrong:
     ...     throttle.account_failed("alice")
-    >>> throttle.check_account("alice")
+    >>> throttle.account_attempt("alice")
     Traceback (most recent call last):
     ...
     api.security.ratelimit.RateLimitedError: Too many failed log-ins for this account. \
@@ -224,6 +226,17 @@ It is locked for 60 seconds; you can try again after that.
         )
         self._kit_code_item = RateLimitItemPerSecond(
             policy.kit_code_failures, policy.kit_code_window_s
+        )
+        # The attempts a kit code gets without a one-time code: a window of its own, so
+        # that "among the first three?" is one atomic hit, on Redis as in memory.
+        self._kit_code_free_item = RateLimitItemPerSecond(
+            policy.kit_code_failures_before_otp, policy.kit_code_window_s
+        )
+        # The memory storage locks per key, but its locks are created and dropped racily
+        # and a lock-out spans several keys: one lock makes each step atomic. Redis needs
+        # none (its steps are Lua scripts, and the lock-out tolerates interleaving).
+        self._serial: AbstractContextManager[object] = (
+            threading.Lock() if isinstance(storage, MemoryStorage) else nullcontext()
         )
 
     @classmethod
@@ -268,7 +281,7 @@ It is locked for 60 seconds; you can try again after that.
             When the backend cannot be reached.
         """
         key = self._key("address", client_key(address))
-        with _backend():
+        with self._store():
             if self._limiter.hit(self._address_item, key):
                 return
             reset = self._limiter.get_window_stats(self._address_item, key).reset_time
@@ -276,54 +289,67 @@ It is locked for 60 seconds; you can try again after that.
 
     # Accounts ------------------------------------------------------------
 
-    def check_account(self, account: str) -> None:
-        """Refuse while ``account`` is locked out; call before checking its password.
+    def account_attempt(self, account: str) -> None:
+        """Count an attempt to log in to ``account``; call it before checking the password.
+
+        The attempt is counted before the password is looked at, atomically, so
+        that parallel requests cannot slip more guesses past the limit than it
+        allows; :meth:`account_succeeded` gives the allowance back.
 
         Raises
         ------
         RateLimitedError
-            With scope ``account`` and the seconds left of the lock-out.
+            With scope ``account`` and the seconds left, while the account is
+            locked out or has used its attempts.
         StoreUnavailableError
             When the backend cannot be reached.
         """
-        self._check_lock("account", account)
+        self._attempt("account", account, self._account_item)
 
     def account_failed(self, account: str) -> None:
-        """Record a wrong password; the failure that reaches the limit locks the account.
+        """Record that the password was wrong: the failure that uses up the attempts locks.
 
         The lock-out lasts ``lockout_first_s`` and doubles with each further one
-        within ``lockout_memory_s``, up to ``lockout_max_s``. The request that
-        failed has already been answered as a failure, so nothing is raised; the
-        next attempt meets :meth:`check_account`.
+        within ``lockout_memory_s``, up to ``lockout_max_s``. Nothing is raised:
+        this request is answered as a failure, the next meets the lock.
         """
-        self._record_failure("account", account, self._account_item)
+        self._lock_if_spent("account", account, self._account_item)
 
     def account_succeeded(self, account: str) -> None:
-        """Forget the account's failures and earlier lock-outs (not the address's count)."""
+        """Forget the account's attempts and earlier lock-outs (not the address's count)."""
         self._forget("account", account, self._account_item)
 
     # Kit codes -----------------------------------------------------------
 
-    def check_kit_code(self, kit_code: str) -> KitCodeState:
-        """Refuse while the kit code is locked out; otherwise say whether a one-time code is needed.
+    def kit_code_attempt(self, kit_code: str) -> KitCodeState:
+        """Count an attempt to log in with ``kit_code`` and say whether it needs a one-time code.
+
+        As with accounts, the attempt is counted first, so that parallel guesses
+        cannot outrun the limit: at most ``kit_code_failures_before_otp`` attempts
+        within ``kit_code_window_s`` go without a one-time code (a success gives
+        them back; a lock-out does not). A request that only asks for a one-time
+        code to be sent counts too.
 
         Raises
         ------
         RateLimitedError
-            With scope ``kit_code`` while the kit code is locked out.
+            With scope ``kit_code`` while the kit code is locked out or has
+            used its attempts.
         StoreUnavailableError
             When the backend cannot be reached.
         """
-        self._check_lock("kit_code", kit_code)
-        return self._kit_code_state(kit_code)
+        self._attempt("kit_code", kit_code, self._kit_code_item)
+        key = self._key("kit_code", kit_code)
+        with self._store():
+            free = self._limiter.hit(self._kit_code_free_item, key, "free")
+        return KitCodeState(otp_required=not free)
 
-    def kit_code_failed(self, kit_code: str) -> KitCodeState:
-        """Record a failed kit-code log-in and return what the next attempt must bring."""
-        self._record_failure("kit_code", kit_code, self._kit_code_item)
-        return self._kit_code_state(kit_code)
+    def kit_code_failed(self, kit_code: str) -> None:
+        """Record a failed kit-code log-in: the failure that uses up the attempts locks."""
+        self._lock_if_spent("kit_code", kit_code, self._kit_code_item)
 
     def kit_code_succeeded(self, kit_code: str) -> None:
-        """Forget the kit code's failures and lock-outs."""
+        """Forget the kit code's attempts and lock-outs."""
         self._forget("kit_code", kit_code, self._kit_code_item)
 
     # Internals -----------------------------------------------------------
@@ -332,60 +358,52 @@ It is locked for 60 seconds; you can try again after that.
         digest = hmac.new(self._secret, f"{scope}\0{identifier}".encode(), hashlib.sha256)
         return f"{scope}:{digest.hexdigest()[:32]}"
 
-    def _check_lock(self, scope: Scope, identifier: str) -> None:
-        lock = self._key(scope, identifier) + ":lock"
-        with _backend():
-            if not self.storage.get(lock):
-                return
-            expires = self.storage.get_expiry(lock)
+    @contextmanager
+    def _store(self) -> Iterator[None]:
+        """One atomic step on the storage; a storage error becomes StoreUnavailableError."""
+        try:
+            with self._serial:
+                yield
+        except StorageError as exc:
+            raise StoreUnavailableError("the rate-limit store cannot be reached") from exc
+
+    def _attempt(self, scope: Scope, identifier: str, item: RateLimitItem) -> None:
+        """Refuse while locked or spent, else count one attempt."""
+        key = self._key(scope, identifier)
+        with self._store():
+            if not self.storage.get(key + ":lock"):
+                if self._limiter.hit(item, key):
+                    return
+                # Spent, and the failure that spent it has not locked yet (it is still
+                # being checked, or the route never reported it): lock now.
+                self._lock(key, item)
+            expires = self.storage.get_expiry(key + ":lock")
         raise RateLimitedError(scope, expires - time.time())
 
-    def _record_failure(self, scope: Scope, identifier: str, item: RateLimitItem) -> None:
+    def _lock_if_spent(self, scope: Scope, identifier: str, item: RateLimitItem) -> None:
         key = self._key(scope, identifier)
+        with self._store():
+            if not self._limiter.test(item, key):
+                self._lock(key, item)
+
+    def _lock(self, key: str, item: RateLimitItem) -> None:
         policy = self.policy
-        with _backend():
-            self._limiter.hit(item, key)
-            if self._limiter.test(item, key):
-                return
-            # The window is full: lock, and start counting afresh after the lock-out.
-            level = self.storage.incr(key + ":level", policy.lockout_memory_s)
-            seconds = min(policy.lockout_max_s, policy.lockout_first_s * 2 ** min(level - 1, 30))
-            self.storage.clear(key + ":lock")
-            self.storage.incr(key + ":lock", seconds)
-            self._limiter.clear(item, key)
-            if scope == "kit_code":
-                # The kit code stays in one-time-code mode after its lock-out ends.
-                self.storage.clear(key + ":otp")
-                self.storage.incr(
-                    key + ":otp", policy.kit_code_window_s, policy.kit_code_failures_before_otp
-                )
+        level = self.storage.get(key + ":level") + 1
+        seconds = min(policy.lockout_max_s, policy.lockout_first_s * 2 ** min(level - 1, 30))
+        # Only the caller that creates the lock raises the level and starts the attempts
+        # afresh, so that concurrent failures lock once, not once each.
+        if self.storage.incr(key + ":lock", seconds) != 1:
+            return
+        self.storage.incr(key + ":level", policy.lockout_memory_s)
+        self._limiter.clear(item, key)
 
     def _forget(self, scope: Scope, identifier: str, item: RateLimitItem) -> None:
         key = self._key(scope, identifier)
-        with _backend():
+        with self._store():
             self._limiter.clear(item, key)
             self.storage.clear(key + ":level")
-            self.storage.clear(key + ":otp")
-
-    def _kit_code_state(self, kit_code: str) -> KitCodeState:
-        key = self._key("kit_code", kit_code)
-        with _backend():
-            window = self._limiter.get_window_stats(self._kit_code_item, key)
-            failures = self.policy.kit_code_failures - window.remaining
-            failures = max(failures, self.storage.get(key + ":otp"))
-        return KitCodeState(
-            failures=failures,
-            otp_required=failures >= self.policy.kit_code_failures_before_otp,
-        )
-
-
-@contextmanager
-def _backend() -> Iterator[None]:
-    """Turns a storage error into :class:`StoreUnavailableError`."""
-    try:
-        yield
-    except StorageError as exc:
-        raise StoreUnavailableError("the rate-limit store cannot be reached") from exc
+            if scope == "kit_code":
+                self._limiter.clear(self._kit_code_free_item, key, "free")
 
 
 def enforce_login_limits(throttle: Throttle, *, address: str | None, account: str | None) -> None:
@@ -404,4 +422,4 @@ def enforce_login_limits(throttle: Throttle, *, address: str | None, account: st
     """
     throttle.check_address(address)
     if account is not None:
-        throttle.check_account(account)
+        throttle.account_attempt(account)

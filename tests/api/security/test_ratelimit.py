@@ -85,17 +85,41 @@ def test_account_is_locked_after_five_failures_even_for_the_right_password(
     make_throttle: MakeThrottle,
 ) -> None:
     throttle = make_throttle()
-    for _ in range(4):
-        throttle.check_account("alice")
+    for _ in range(5):
+        throttle.account_attempt("alice")
         throttle.account_failed("alice")
-    throttle.check_account("alice")  # four wrong: still allowed to try
-    throttle.account_failed("alice")
     with pytest.raises(RateLimitedError) as refused:
-        throttle.check_account("alice")
+        throttle.account_attempt("alice")  # the right password would not even be looked at
     assert refused.value.scope == "account"
     assert 55 <= refused.value.retry_after <= 60
     assert "locked for" in refused.value.message
-    throttle.check_account("bob")
+    throttle.account_attempt("bob")
+
+
+def test_parallel_guesses_cannot_outrun_the_account_limit(make_throttle: MakeThrottle) -> None:
+    throttle = make_throttle()
+    allowed = []
+    start = threading.Barrier(16)
+
+    def guesser() -> None:
+        start.wait()
+        for _ in range(4):
+            try:
+                throttle.account_attempt("grace")
+            except RateLimitedError:
+                continue
+            allowed.append(1)  # the password is checked here, and is wrong
+            throttle.account_failed("grace")
+
+    threads = [threading.Thread(target=guesser) for _ in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(allowed) == 5
+    with pytest.raises(RateLimitedError) as refused:
+        throttle.account_attempt("grace")
+    assert refused.value.retry_after <= 60  # locked once, not once per parallel failure
 
 
 def test_success_resets_the_account_but_not_the_address(make_throttle: MakeThrottle) -> None:
@@ -106,8 +130,9 @@ def test_success_resets_the_account_but_not_the_address(make_throttle: MakeThrot
     enforce_login_limits(throttle, address="203.0.113.9", account="carol")
     throttle.account_succeeded("carol")
     for _ in range(4):
+        throttle.account_attempt("carol")
         throttle.account_failed("carol")
-    throttle.check_account("carol")  # 4 + 4 failures, but a success in between
+    throttle.account_attempt("carol")  # 4 + 4 failures, but a success in between
     for _ in range(5):
         throttle.check_address("203.0.113.9")  # 5 + 5 = the address's allowance of 10
     with pytest.raises(RateLimitedError) as refused:
@@ -119,21 +144,23 @@ def test_lockouts_double_up_to_the_cap(make_throttle: MakeThrottle) -> None:
     throttle = make_throttle(account_failures=2, lockout_first_s=1, lockout_max_s=2)
     seen = []
     for _ in range(3):
-        throttle.account_failed("dave")
-        throttle.account_failed("dave")
+        for _ in range(2):
+            throttle.account_attempt("dave")
+            throttle.account_failed("dave")
         with pytest.raises(RateLimitedError) as refused:
-            throttle.check_account("dave")
+            throttle.account_attempt("dave")
         seen.append(refused.value.retry_after)
-        deadline = time.monotonic() + 4
-        while time.monotonic() < deadline:
-            try:
-                throttle.check_account("dave")
-                break
-            except RateLimitedError:
-                time.sleep(0.1)
-        else:
-            pytest.fail("the lock-out did not end")
+        time.sleep(refused.value.retry_after + 0.3)
     assert seen == [1, 2, 2]
+    throttle.account_attempt("dave")  # the last lock-out has ended
+
+
+def test_an_unreported_failure_still_locks(make_throttle: MakeThrottle) -> None:
+    throttle = make_throttle(account_failures=3)
+    for _ in range(3):
+        throttle.account_attempt("heidi")  # the route crashed before reporting the outcome
+    with pytest.raises(RateLimitedError):
+        throttle.account_attempt("heidi")
 
 
 def test_kit_code_asks_for_a_one_time_code_after_three_failures(
@@ -141,15 +168,39 @@ def test_kit_code_asks_for_a_one_time_code_after_three_failures(
 ) -> None:
     throttle = make_throttle()
     code = "VGL-7Q2M-XK4P"
-    assert throttle.check_kit_code(code).otp_required is False
-    assert throttle.kit_code_failed(code).otp_required is False
-    assert throttle.kit_code_failed(code).otp_required is False
-    state = throttle.kit_code_failed(code)
-    assert (state.failures, state.otp_required) == (3, True)
-    assert throttle.check_kit_code(code).otp_required is True
-    assert throttle.check_kit_code("VGL-OTHER-CODE").otp_required is False
+    needs = []
+    for _ in range(5):
+        needs.append(throttle.kit_code_attempt(code).otp_required)
+        throttle.kit_code_failed(code)
+    assert needs == [False, False, False, True, True]
+    assert throttle.kit_code_attempt("VGL-OTHER-CODE").otp_required is False
     throttle.kit_code_succeeded(code)
-    assert throttle.check_kit_code(code).otp_required is False
+    assert throttle.kit_code_attempt(code).otp_required is False
+
+
+def test_parallel_kit_code_guesses_get_three_without_a_one_time_code(
+    make_throttle: MakeThrottle,
+) -> None:
+    throttle = make_throttle()
+    without_otp = []
+    start = threading.Barrier(20)
+
+    def guesser() -> None:
+        start.wait()
+        try:
+            state = throttle.kit_code_attempt("VGL-RACE-CODE")
+        except RateLimitedError:
+            return
+        if not state.otp_required:
+            without_otp.append(1)
+        throttle.kit_code_failed("VGL-RACE-CODE")
+
+    threads = [threading.Thread(target=guesser) for _ in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(without_otp) == 3
 
 
 def test_kit_code_is_locked_after_its_failure_limit_and_stays_in_otp_mode(
@@ -157,12 +208,13 @@ def test_kit_code_is_locked_after_its_failure_limit_and_stays_in_otp_mode(
 ) -> None:
     throttle = make_throttle(kit_code_failures=4, lockout_first_s=1)
     for _ in range(4):
+        throttle.kit_code_attempt("VGL-LOCK")
         throttle.kit_code_failed("VGL-LOCK")
     with pytest.raises(RateLimitedError) as refused:
-        throttle.check_kit_code("VGL-LOCK")
+        throttle.kit_code_attempt("VGL-LOCK")
     assert refused.value.scope == "kit_code"
     time.sleep(1.2)
-    assert throttle.check_kit_code("VGL-LOCK").otp_required is True
+    assert throttle.kit_code_attempt("VGL-LOCK").otp_required is True
 
 
 def test_identifiers_never_reach_redis_in_clear(redis_url: str, redis_prefix: str) -> None:
@@ -170,7 +222,8 @@ def test_identifiers_never_reach_redis_in_clear(redis_url: str, redis_prefix: st
 
     throttle = Throttle.from_url(redis_url, secret=SECRET, prefix=redis_prefix)
     throttle.check_address("198.51.100.200")
-    throttle.account_failed("erin.secret.name")
+    throttle.account_attempt("erin.secret.name")
+    throttle.kit_code_attempt("VGL-SECRET-CODE")
     throttle.kit_code_failed("VGL-SECRET-CODE")
     keys = [k.decode() for k in redis.Redis.from_url(redis_url).scan_iter(f"{redis_prefix}*")]
     assert len(keys) >= 3
@@ -186,9 +239,10 @@ def test_two_processes_sharing_redis_share_the_counts(redis_url: str, redis_pref
     first = Throttle.from_url(redis_url, secret=SECRET, prefix=redis_prefix)
     second = Throttle.from_url(redis_url, secret=SECRET, prefix=redis_prefix)
     for _ in range(5):
+        first.account_attempt("frank")
         first.account_failed("frank")
     with pytest.raises(RateLimitedError):
-        second.check_account("frank")
+        second.account_attempt("frank")
 
 
 def test_unreachable_redis_fails_closed() -> None:
@@ -196,7 +250,7 @@ def test_unreachable_redis_fails_closed() -> None:
     with pytest.raises(StoreUnavailableError):
         throttle.check_address("192.0.2.1")
     with pytest.raises(StoreUnavailableError):
-        throttle.check_account("alice")
+        throttle.account_attempt("alice")
 
 
 def test_a_short_secret_or_unknown_backend_is_refused() -> None:
