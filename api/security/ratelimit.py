@@ -21,11 +21,16 @@ backend cannot be reached; a route answers 503 with ``Retry-After``.
 Why the ``limits`` library: it is maintained, typed, and implements the
 moving-window strategy (an exact sliding log: at most N hits in any window of
 the given length, no burst at window edges) atomically on both backends we need
-— a Lua script on Redis, a per-key lock in memory — behind one interface, with
+— a Lua script on Redis, a lock in memory — behind one interface, with
 key prefixes and expiring keys on Redis and expiring entries in memory. Its
 plain counters (``incr`` with expiry, ``get_expiry``, ``clear``) carry the
 lock-out state. Hand-written Lua and a hand-written memory store would repeat
 all of that.
+
+Attempts are counted before the secret is checked, each taking a slot of the
+window atomically, so parallel requests get exactly the allowance and no more
+(a success gives the account's slots back); counting only failures afterwards
+would let every request in flight through the check first.
 
 Identifiers (user names, kit codes, addresses) never reach the backend in
 clear: keys are keyed hashes (HMAC-SHA256 with the server's secret), so a dump
@@ -70,8 +75,8 @@ class RatePolicy:
     """
 
     account_failures: int = 5
-    """Wrong passwords per account within ``account_window_s`` before a lock-out:
-    enough for a few typos, far too few to guess."""
+    """Log-in attempts per account within ``account_window_s`` (a success gives
+    them back) before a lock-out: enough for a few typos, far too few to guess."""
     account_window_s: int = 15 * 60
     lockout_first_s: int = 60
     """The first lock-out is a minute: a user who mistyped waits briefly."""
@@ -90,8 +95,9 @@ class RatePolicy:
     patient's own typos cost nothing, a finder of a discarded cassette gets three
     guesses a day."""
     kit_code_failures: int = 10
-    """Failed kit-code log-ins within ``kit_code_window_s`` before the kit code
-    is locked out (as accounts are), even with one-time codes."""
+    """Kit-code log-in attempts within ``kit_code_window_s`` (a success gives
+    them back) before the kit code is locked out as accounts are, one-time code
+    or not."""
     kit_code_window_s: int = 24 * 60 * 60
 
 
