@@ -51,6 +51,7 @@ import ipaddress
 import math
 import threading
 import time
+import unicodedata
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
@@ -361,7 +362,11 @@ It is locked for 60 seconds; you can try again after that.
     # Internals -----------------------------------------------------------
 
     def _key(self, scope: str, identifier: str) -> str:
-        digest = hmac.new(self._secret, f"{scope}\0{identifier}".encode(), hashlib.sha256)
+        # "Alice", "ALICE" and a full-width "Ａｌｉｃｅ" are one account to count, whatever
+        # the log-in does with case; so are the spellings of one kit code.
+        folded = unicodedata.normalize("NFKC", identifier).casefold()
+        message = f"{scope}\0{folded}".encode("utf-8", "surrogatepass")
+        digest = hmac.new(self._secret, message, hashlib.sha256)
         return f"{scope}:{digest.hexdigest()[:32]}"
 
     @contextmanager

@@ -155,6 +155,15 @@ def test_lockouts_double_up_to_the_cap(make_throttle: MakeThrottle) -> None:
     throttle.account_attempt("dave")  # the last lock-out has ended
 
 
+def test_spellings_of_one_account_share_its_attempts(make_throttle: MakeThrottle) -> None:
+    throttle = make_throttle(account_failures=3)
+    for spelling in ("Ivan", "IVAN", "ｉｖａｎ"):
+        throttle.account_attempt(spelling)
+        throttle.account_failed(spelling)
+    with pytest.raises(RateLimitedError):
+        throttle.account_attempt("ivan")
+
+
 def test_an_unreported_failure_still_locks(make_throttle: MakeThrottle) -> None:
     throttle = make_throttle(account_failures=3)
     for _ in range(3):
