@@ -279,11 +279,33 @@ def _check_geometry(description: KitDescription, width: int, height: int) -> Non
 def decode_template(data: bytes) -> np.ndarray:
     """Decode template image bytes (PNG, with or without alpha) to BGRA.
 
+    The declared size is read from the header first and more than 16 MP is
+    refused before any pixel is decoded: a stored template is decoded by every
+    page and worker that touches the product, so one 0.4 MB PNG declaring
+    20000 x 20000 pixels must not cost gigabytes each time. (Uploads are checked and
+    re-encoded at a sane size by ``api.security.images``; this is the backstop.)
+
     Raises
     ------
     KitError
-        When the bytes are not a decodable image.
+        When the bytes are not a decodable image, or declare too many pixels.
     """
+    import io
+
+    from PIL import Image
+
+    max_pixels = 4096 * 4096
+    try:
+        # Lazy: reads the header only. Pillow itself refuses sizes past ~179 MP here.
+        with Image.open(io.BytesIO(data), formats=["PNG", "JPEG", "WEBP"]) as header:
+            width, height = header.size
+        too_many = width * height > max_pixels
+    except Image.DecompressionBombError:
+        too_many = True
+    except (OSError, ValueError, SyntaxError, EOFError):
+        raise KitError("template image could not be decoded (expected PNG or JPEG)") from None
+    if too_many:
+        raise KitError(f"template image has too many pixels (at most {max_pixels:,})")
     buf = np.frombuffer(data, dtype=np.uint8)
     image = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED) if buf.size else None
     if image is None:
