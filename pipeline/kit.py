@@ -8,9 +8,11 @@ manufacturer can fix the file without reading the schema.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -181,6 +183,25 @@ class Kit:
         w = self.window
         across = w.w if self.flow in ("up", "down") else w.h
         return across / self.px_per_mm
+
+    @cached_property
+    def content_key(self) -> str:
+        """Hash of the template image and the description: equal kits, equal keys.
+
+        Keys caches of work prepared from the template, so that equal kits share
+        it and a changed kit never reuses a stale one (an object's ``id`` does both wrong).
+
+        Examples
+        --------
+        >>> a, b = load_kit("datasets/kits/demo/kit.json"), load_kit("datasets/kits/demo/kit.json")
+        >>> a is b, a.content_key == b.content_key
+        (False, True)
+        """
+        digest = hashlib.blake2b(digest_size=16)
+        digest.update(self.description.model_dump_json().encode())
+        digest.update(repr(self.template.shape).encode())
+        digest.update(np.ascontiguousarray(self.template).tobytes())
+        return digest.hexdigest()
 
     def to_json(self) -> dict[str, object]:
         """The kit description as a JSON-ready dictionary."""

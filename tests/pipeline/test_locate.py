@@ -269,7 +269,8 @@ def test_read_code_finds_a_small_code_through_the_homography(loc_kit: Kit) -> No
 def test_acceptance_trusts_the_units_code_over_a_busy_window(
     method: str, score: float, window_score: float, accepted: bool
 ) -> None:
-    from pipeline.locate import Location, _accepted
+    from pipeline.locate.find import Location
+    from pipeline.locate.find import accepted as is_accepted
 
     found = Location(np.eye(3), method, "K7QX" if method == "code" else None, score, window_score)
-    assert _accepted(found) is accepted
+    assert is_accepted(found) is accepted
