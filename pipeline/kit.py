@@ -51,12 +51,35 @@ class Window(_Strict):
     h: Annotated[float, Field(gt=0)]
 
 
+MAX_WINDOW_SHIFT_MM = 2.0
+"""How far the result window may sit from the template's ``window`` on a unit (each axis).
+Real units place the moulded window and its lines up to 1.5 mm off the print; the rest is
+the locator's own error."""
+MAX_WINDOW_ANGLE_DEG = 4.0
+"""How far the window may be turned against the print (membrane strips sit askew)."""
+MAX_WINDOW_SCALE = 0.06
+"""Relative size difference of the window (moulds, and a template measured by hand)."""
+
+
+class WindowTolerance(_Strict):
+    """How far a unit's window may sit from the template's (optional ``template.window_tolerance``).
+
+    A kit may only *narrow* the defaults, which are the widest the window search is
+    built for: a manufacturer whose units are precise gets a stricter product check.
+    """
+
+    shift_mm: Annotated[float, Field(ge=0, le=MAX_WINDOW_SHIFT_MM)] = MAX_WINDOW_SHIFT_MM
+    angle_deg: Annotated[float, Field(ge=0, le=MAX_WINDOW_ANGLE_DEG)] = MAX_WINDOW_ANGLE_DEG
+    scale: Annotated[float, Field(ge=0, le=MAX_WINDOW_SCALE)] = MAX_WINDOW_SCALE
+
+
 class Template(_Strict):
     image: Annotated[str, Field(min_length=1)]
     px_per_mm: Annotated[float, Field(gt=0)]
     code_box: CodeBox | None = None
     window: Window
     flow: Flow
+    window_tolerance: WindowTolerance | None = None
 
 
 class Line(_Strict):
@@ -161,6 +184,11 @@ class Kit:
     @property
     def code_box(self) -> CodeBox | None:
         return self.description.template.code_box
+
+    @property
+    def window_tolerance(self) -> WindowTolerance:
+        """How far a unit's window may sit from the template's: the kit's own, or the widest."""
+        return self.description.template.window_tolerance or WindowTolerance()
 
     @property
     def flow(self) -> Flow:

@@ -16,53 +16,13 @@ import cv2
 import numpy as np
 
 from pipeline.kit import Kit
-from pipeline.locate.geometry import centre_px_per_mm, local_scale
-from pipeline.locate.structure import disk, edge_strength, zncc
+from pipeline.locate.geometry import centre_px_per_mm
+from pipeline.locate.pyramid import Pyramid
+from pipeline.locate.structure import disk, edge_strength, subpixel_peak, zncc
 from pipeline.locate.template import Pass, prepared_pass
 
 COARSE_PPM = 2.0  # px/mm of the coarse alignment level
 _FINE_PPM = 6.0  # px/mm of the finest alignment level (the photo may cap it lower)
-
-
-class Pyramid:
-    """The photo at halving resolutions, so each pass samples a level near its own scale."""
-
-    def __init__(self, image: np.ndarray) -> None:
-        self.levels = [image]
-
-    def level(self, ratio: float) -> int:
-        """The coarsest level with at least one pixel per frame pixel, built on demand."""
-        k = 0
-        while ratio / 2 ** (k + 1) >= 1.0 and min(self.levels[k].shape[:2]) > 64:
-            k += 1
-            if k == len(self.levels):
-                self.levels.append(cv2.pyrDown(self.levels[-1]))
-        return k
-
-    def warp(self, homography: np.ndarray, level: Pass) -> tuple[np.ndarray, np.ndarray]:
-        """The photo seen in a pass's frame through ``homography`` (template -> photo), and
-        where that view is real: inside the picture and not clipped white."""
-        m = homography @ level.frame_to_template
-        ratio = local_scale(m, (level.size[0] / 2, level.size[1] / 2))
-        k = self.level(ratio)
-        d = np.diag([0.5**k, 0.5**k, 1.0])
-        image = self.levels[k]
-        # Outside the picture reads as pure black: one warp gives the view and its extent.
-        view = cv2.warpPerspective(
-            image,
-            d @ m,
-            level.size,
-            flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-            borderMode=cv2.BORDER_CONSTANT,
-            borderValue=(0, 0, 0),
-        )
-        if view.ndim == 3:
-            channels = cv2.split(view)
-            high = cv2.max(cv2.max(channels[0], channels[1]), channels[2])
-            low = cv2.min(cv2.min(channels[0], channels[1]), channels[2])
-        else:
-            high = low = view
-        return view, (high > 0) & (low < 250)
 
 
 @dataclass
@@ -84,7 +44,7 @@ def _match(
     contrast do not matter; RANSAC drops patches that matched clutter or the side of
     the cassette.
     """
-    view, real = pyramid.warp(homography, level)
+    view, real = pyramid.warp(homography, level.frame_to_template, level.size)
     photo = cv2.GaussianBlur(edge_strength(view), (0, 0), level.blur)
     tpl = level.structure
     half, r = level.half, level.radius
@@ -112,7 +72,7 @@ def _match(
         _, peak, _, (px, py) = cv2.minMaxLoc(res)
         if not peak > 0.5:
             continue
-        dx, dy = _subpixel(res, px, py)
+        dx, dy = subpixel_peak(res, px, py)
         src.append((cx, cy))
         dst.append((cx + px + dx - r, cy + py + dy - r))
         normal.append(n)
@@ -234,23 +194,8 @@ def _fit(
     return np.linalg.inv(norm) @ h @ norm, keep
 
 
-def _subpixel(res: np.ndarray, x: int, y: int) -> tuple[float, float]:
-    """Parabola vertex through the correlation peak and its neighbours."""
-
-    def vertex(a: float, b: float, c: float) -> float:
-        den = a - 2 * b + c
-        if not den < 0:  # also false for NaN
-            return 0.0
-        return min(0.5, max(-0.5, 0.5 * (a - c) / den))
-
-    h, w = res.shape
-    dx = vertex(*map(float, res[y, x - 1 : x + 2])) if 0 < x < w - 1 else 0.0
-    dy = vertex(*map(float, res[y - 1 : y + 2, x])) if 0 < y < h - 1 else 0.0
-    return dx, dy
-
-
 def alignment_scores(level: Pass, pyramid: Pyramid, homography: np.ndarray) -> dict[str, float]:
-    view, real = pyramid.warp(homography, level)
+    view, real = pyramid.warp(homography, level.frame_to_template, level.size)
     photo = cv2.GaussianBlur(edge_strength(view), (0, 0), level.blur)
     # Compare only where the photo shows something: not beyond its edge, not under glare.
     real = cv2.erode(real.astype(np.uint8), disk(2 * level.blur + 1)) > 0

@@ -8,8 +8,8 @@ import cv2
 import numpy as np
 
 from pipeline.kit import Kit
-from pipeline.locate.align import Pyramid
 from pipeline.locate.geometry import Axis
+from pipeline.locate.pyramid import Pyramid
 from pipeline.locate.structure import edge_strength
 from pipeline.locate.template import kit_model
 

@@ -45,3 +45,18 @@ def zncc(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> float:
     y -= y.mean()
     den = math.sqrt(float((x * x).sum() * (y * y).sum()))
     return float((x * y).sum() / den) if den > 0 else 0.0
+
+
+def subpixel_peak(res: np.ndarray, x: int, y: int) -> tuple[float, float]:
+    """Parabola vertex through the correlation peak and its neighbours."""
+
+    def vertex(a: float, b: float, c: float) -> float:
+        den = a - 2 * b + c
+        if not den < 0:  # also false for NaN
+            return 0.0
+        return min(0.5, max(-0.5, 0.5 * (a - c) / den))
+
+    h, w = res.shape
+    dx = vertex(*map(float, res[y, x - 1 : x + 2])) if 0 < x < w - 1 else 0.0
+    dy = vertex(*map(float, res[y - 1 : y + 2, x])) if 0 < y < h - 1 else 0.0
+    return dx, dy

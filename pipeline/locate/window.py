@@ -1,0 +1,266 @@
+"""Find the result window itself, near where the print puts it.
+
+Units of one product are not identical: the moulded window, and the membrane
+with its lines behind it, sit up to 1.5 mm off the print from one unit to the
+next, and a little turned or scaled against it. So once the print has placed
+the template (:func:`pipeline.locate.align.refine`), the window is searched in
+the photo within the kit's tolerances (:class:`pipeline.kit.WindowTolerance`;
+by default +-2 mm each way, +-4 degrees, +-6 % scale, the widest the search is
+built for): the template's rim -- a band from ``RIM_IN_MM`` inside the
+window's edge to ``RIM_OUT_MM`` outside, where rim, bevel and membrane edge
+show -- is matched against the photo's structure over a grid of turns and
+scales, every shift at once (normalised cross-correlation). The lines are then
+read relative to the window found, and anchored on the control line
+(:func:`pipeline.bands.find_lines`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from pipeline.kit import Kit
+from pipeline.locate.geometry import local_scale
+from pipeline.locate.pyramid import Pyramid
+from pipeline.locate.structure import blur_sigma, edge_strength, subpixel_peak
+
+RIM_OUT_MM = 0.8
+"""The rim band reaches this far outside the window's edge (moulded rims are 0.5-1 mm)."""
+RIM_IN_MM = 0.5
+"""... and this far inside: the membrane's edge and the rim's shade on it, before lines."""
+MAX_SEARCH_PPM = 6.0
+"""px/mm of the search: a tenth of a millimetre per step is plenty for the window's place,
+since the lines are then found on the membrane itself."""
+MIN_SEARCH_PPM = 2.5
+"""Below this the rim is a pixel or two wide: too coarse to search (a far photo)."""
+
+_STEPS = 5  # grid points per turn and per scale across the tolerance
+
+
+@dataclass(frozen=True)
+class WindowFit:
+    """Where the result window was found.
+
+    Attributes
+    ----------
+    homography : ndarray
+        3x3 map from template px to image px that puts the template's window where
+        the window was found (the print's homography composed with a small similarity).
+    score : float
+        Agreement of the rim's structure at the found place (ZNCC, about 0.6-0.9 on a
+        kit's unit, under 0.3 where no window is); NaN when too little of it is in view.
+    shift_mm : float
+        How far the window sits from where the print puts it.
+    angle_deg, scale : float
+        Its turn and relative size against the template.
+    at_limit : bool
+        The best place lies on the edge of the tolerance: the window may lie beyond.
+    """
+
+    homography: np.ndarray
+    score: float
+    shift_mm: float
+    angle_deg: float
+    scale: float
+    at_limit: bool
+
+    def metrics(self) -> dict[str, float]:
+        """The fit as named numbers, for the location's metrics."""
+        return {
+            "window_score": self.score,
+            "window_shift_mm": round(self.shift_mm, 3),
+            "window_angle_deg": round(self.angle_deg, 2),
+            "window_scale": round(self.scale, 4),
+        }
+
+
+@dataclass(frozen=True)
+class _RimFrame:
+    """The template around its window at one resolution: structure and the rim band."""
+
+    ppm: float
+    size: tuple[int, int]  # frame (width, height)
+    frame_to_template: np.ndarray  # 3x3
+    centre: np.ndarray  # window centre, frame px
+    outer: np.ndarray  # (4, 2) frame px: the band's outer rectangle
+    structure: np.ndarray  # float32
+    band: np.ndarray  # float32 0/1
+    blur: float
+    reach: int  # shift search radius, frame px
+
+
+_FRAMES: OrderedDict[tuple[str, float, float], _RimFrame] = OrderedDict()
+
+
+def _rim_frame(kit: Kit, ppm: float, margin_mm: float, reach_mm: float) -> _RimFrame:
+    key = (kit.content_key, ppm, margin_mm)
+    cached = _FRAMES.get(key)
+    if cached is not None:
+        _FRAMES.move_to_end(key)
+        return cached
+    w = kit.window
+    k = ppm / kit.px_per_mm  # frame px per template px
+    g = margin_mm * kit.px_per_mm
+    x0, y0 = w.x - g, w.y - g
+    size = (round((w.w + 2 * g) * k), round((w.h + 2 * g) * k))
+    frame_to_template = np.array([[1 / k, 0, x0], [0, 1 / k, y0], [0, 0, 1.0]])
+    template: np.ndarray = kit.template.astype(np.float32)
+    if k < 1:  # anti-alias before sampling down
+        template = cv2.GaussianBlur(template, (0, 0), 0.45 / k)
+    framed = cv2.warpAffine(
+        template,
+        frame_to_template[:2],
+        size,
+        flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+        borderMode=cv2.BORDER_CONSTANT,
+        borderValue=(0, 0, 0, 0),
+    )
+    face = framed[:, :, :3] * (framed[:, :, 3:4] / 255.0)
+    blur = blur_sigma(ppm)
+    structure = cv2.GaussianBlur(edge_strength(face), (0, 0), blur)
+
+    def rect(grow_mm: float) -> tuple[int, int, int, int]:
+        d = (g - grow_mm * kit.px_per_mm) * k
+        return (round(d), round(d), round(size[0] - d), round(size[1] - d))
+
+    band = np.zeros((size[1], size[0]), np.float32)
+    ox0, oy0, ox1, oy1 = rect(RIM_OUT_MM)
+    ix0, iy0, ix1, iy1 = rect(-RIM_IN_MM)
+    band[oy0:oy1, ox0:ox1] = 1.0
+    band[iy0:iy1, ix0:ix1] = 0.0
+    outer = np.array([[ox0, oy0], [ox1, oy0], [ox1, oy1], [ox0, oy1]], float)
+    frame = _RimFrame(
+        ppm=ppm,
+        size=size,
+        frame_to_template=frame_to_template,
+        centre=np.array([(size[0] - 1) / 2, (size[1] - 1) / 2]),
+        outer=outer,
+        structure=structure,
+        band=band,
+        blur=blur,
+        reach=max(1, math.ceil(reach_mm * ppm)),
+    )
+    _FRAMES[key] = frame
+    while len(_FRAMES) > 32:
+        _FRAMES.popitem(last=False)
+    return frame
+
+
+def _similarity(centre: np.ndarray, angle_deg: float, scale: float) -> np.ndarray:
+    a = math.radians(angle_deg)
+    lin = scale * np.array([[math.cos(a), -math.sin(a)], [math.sin(a), math.cos(a)]])
+    q = np.eye(3)
+    q[:2, :2] = lin
+    q[:2, 2] = centre - lin @ centre
+    return q
+
+
+def find_window(image: np.ndarray | Pyramid, kit: Kit, homography: np.ndarray) -> WindowFit | None:
+    """Search the result window near where ``homography`` (template -> image) puts it.
+
+    Parameters
+    ----------
+    image : ndarray or Pyramid
+        The photo (BGR) or its pyramid.
+    kit : Kit
+        Its ``window_tolerance`` bounds the search.
+    homography : ndarray
+        3x3 map from template px to image px, placed on the print.
+
+    Returns
+    -------
+    WindowFit or None
+        ``None`` when the photo is too coarse on the window to search it.
+
+    Examples
+    --------
+    >>> from pipeline.kit import load_kit
+    >>> kit = load_kit("datasets/kits/demo/kit.json")
+    >>> photo = cv2.warpAffine(kit.template[:, :, :3], np.float32([[0.6, 0, 30], [0, 0.6, 40]]),
+    ...                        (260, 640), borderValue=(90, 90, 90))
+    >>> print_place = np.array([[0.6, 0, 30 - 0.6 * 12], [0, 0.6, 40], [0, 0, 1]])
+    >>> fit = find_window(photo, kit, print_place)   # the print says 1.2 mm further left
+    >>> round(fit.shift_mm, 1), fit.score > 0.8
+    (1.2, True)
+    """
+    pyramid = image if isinstance(image, Pyramid) else Pyramid(image)
+    tol = kit.window_tolerance
+    w = kit.window
+    centre_t = np.array([w.x + w.w / 2, w.y + w.h / 2])
+    photo_ppm = local_scale(homography, (float(centre_t[0]), float(centre_t[1]))) * kit.px_per_mm
+    if photo_ppm < MIN_SEARCH_PPM:
+        return None
+    ppm = float(min(MAX_SEARCH_PPM, math.floor(photo_ppm)))
+    # Turning and scaling move the window's ends furthest: the frame must hold them too.
+    half_diag_mm = 0.5 * math.hypot(w.w, w.h) / kit.px_per_mm
+    sweep_mm = half_diag_mm * (math.radians(tol.angle_deg) + tol.scale)
+    frame = _rim_frame(kit, ppm, tol.shift_mm + RIM_OUT_MM + sweep_mm + 0.5, tol.shift_mm)
+
+    view, real = pyramid.warp(homography, frame.frame_to_template, frame.size)
+    photo = cv2.GaussianBlur(edge_strength(view), (0, 0), frame.blur)
+    in_band = frame.band > 0
+    if real[in_band].mean() < 0.5:
+        return WindowFit(homography, math.nan, 0.0, 0.0, 1.0, False)
+    # Unseen pixels (beyond the picture, glare, the code label) carry no structure evidence.
+    photo[~real] = float(np.median(photo[real])) if real.any() else 0.0
+
+    def score_at(angle: float, scale: float) -> tuple[float, float, float]:
+        q = _similarity(frame.centre, angle, scale)
+        corners = frame.outer @ q[:2, :2].T + q[:2, 2]
+        x0, y0 = np.floor(corners.min(0)).astype(int) - 1
+        x1, y1 = np.ceil(corners.max(0)).astype(int) + 2
+        r = frame.reach
+        if x0 - r < 0 or y0 - r < 0 or x1 + r > frame.size[0] or y1 + r > frame.size[1]:
+            return -1.0, 0.0, 0.0
+        pattern = cv2.warpAffine(frame.structure, q[:2], frame.size)[y0:y1, x0:x1]
+        band = cv2.warpAffine(frame.band, q[:2], frame.size)[y0:y1, x0:x1]
+        area = photo[y0 - r : y1 + r, x0 - r : x1 + r]
+        res = cv2.matchTemplate(area, pattern, cv2.TM_CCOEFF_NORMED, mask=band)
+        res[~np.isfinite(res)] = -1.0
+        _, peak, _, (px, py) = cv2.minMaxLoc(res)
+        dx, dy = subpixel_peak(res, px, py)
+        return float(peak), px + dx - r, py + dy - r
+
+    angles = np.linspace(-tol.angle_deg, tol.angle_deg, _STEPS)
+    scales = 1.0 + np.linspace(-tol.scale, tol.scale, _STEPS)
+    best = max(
+        ((score_at(a, s), a, s) for a in np.unique(angles) for s in np.unique(scales)),
+        key=lambda item: item[0][0],
+    )
+    # A finer look around the best grid point: half a step each way.
+    da = tol.angle_deg / (_STEPS - 1)
+    ds = tol.scale / (_STEPS - 1)
+    (_, _, _), a0, s0 = best
+    for a in (a0 - da / 2, a0, a0 + da / 2):
+        for s in (s0 - ds / 2, s0, s0 + ds / 2):
+            if (a, s) == (a0, s0) or abs(a) > tol.angle_deg or abs(s - 1) > tol.scale + 1e-9:
+                continue
+            found = score_at(a, s)
+            if found[0] > best[0][0]:
+                best = (found, a, s)
+    (peak, dx, dy), angle, scale = best
+    r = frame.reach
+    at_limit = bool(
+        max(abs(dx), abs(dy)) >= r - 0.5
+        or (tol.angle_deg > 0 and abs(angle) >= tol.angle_deg)
+        or (tol.scale > 0 and abs(scale - 1) >= tol.scale - 1e-9)
+    )
+    # Frame px: shift after the turn about the window's centre; then in template px.
+    moved = np.array([[1, 0, dx], [0, 1, dy], [0, 0, 1.0]]) @ _similarity(
+        frame.centre, angle, scale
+    )
+    a = frame.frame_to_template
+    to_found = a @ moved @ np.linalg.inv(a)
+    found_h = homography @ to_found
+    return WindowFit(
+        homography=found_h / found_h[2, 2],
+        score=peak,
+        shift_mm=float(math.hypot(dx, dy) / ppm),
+        angle_deg=float(angle),
+        scale=float(scale),
+        at_limit=at_limit,
+    )
