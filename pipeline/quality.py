@@ -242,9 +242,7 @@ def cassette_view(image: np.ndarray, homography: np.ndarray, kit: Kit) -> np.nda
     return view
 
 
-def _local_highlight(
-    window_bgr: np.ndarray, surround_bgr: np.ndarray | None, channel: int | None
-) -> bool:
+def _local_highlight(window_bgr: np.ndarray, surround_bgr: np.ndarray | None) -> bool:
     """Is the window clipped while the cassette around it mostly is not? Then it is a
     reflection, not overexposure.
 
@@ -254,8 +252,10 @@ def _local_highlight(
     """
     if surround_bgr is None:
         return False
-    inside = float(_clipped(window_bgr, channel).mean())
-    around = float(_clipped(surround_bgr, channel).mean())
+    # A reflection is colourless: white clipping tells it from a membrane clipped in the
+    # lines' channel only because it is the brightest thing in view.
+    inside = float(_clipped(window_bgr).mean())
+    around = float(_clipped(surround_bgr).mean())
     return inside > GLARE_FRACTION and around < min(0.5, 0.7 * inside)
 
 
@@ -311,7 +311,7 @@ def check_exposure(
     if level < DARK_LEVEL:
         issues.append(TOO_DARK)
     elif (clipped > OVEREXPOSED_FRACTION or floor >= WASHED_OUT_FLOOR) and not _local_highlight(
-        window_bgr, surround_bgr, channel
+        window_bgr, surround_bgr
     ):
         issues.append(OVEREXPOSED)
     return QualityCheck(issues, metrics, limits)

@@ -44,7 +44,7 @@ def _match(
     contrast do not matter; RANSAC drops patches that matched clutter or the side of
     the cassette.
     """
-    view, real = pyramid.warp(homography, level.frame_to_template, level.size)
+    view, real = pyramid.warp(homography, level.frame_to_template, level.size, judge=False)
     photo = cv2.GaussianBlur(edge_strength(view), (0, 0), level.blur)
     tpl = level.structure
     half, r = level.half, level.radius

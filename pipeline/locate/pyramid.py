@@ -44,10 +44,17 @@ class Pyramid:
         return k
 
     def warp(
-        self, homography: np.ndarray, frame_to_template: np.ndarray, size: tuple[int, int]
+        self,
+        homography: np.ndarray,
+        frame_to_template: np.ndarray,
+        size: tuple[int, int],
+        *,
+        judge: bool = True,
     ) -> tuple[np.ndarray, np.ndarray]:
         """The photo seen in a frame through ``homography`` (template -> photo), and where
-        that view is real: inside the picture, not clipped white, not an ignored region.
+        that view is real: inside the picture, not clipped white, and, when the view is
+        to ``judge`` the product by, not an ignored region (matching patches is robust to
+        a label by itself, and the print around a printed code is good evidence of place).
 
         ``frame_to_template`` maps frame px to template px; ``size`` is (width, height).
         """
@@ -72,7 +79,7 @@ class Pyramid:
         else:
             high = low = view
         real = (high > 0) & (low < 250)
-        if self.ignore:
+        if judge and self.ignore:
             hidden = np.zeros(real.shape, np.uint8)
             to_frame = np.linalg.inv(m)
             for polygon in self.ignore:
