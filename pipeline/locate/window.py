@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
@@ -32,13 +32,13 @@ RIM_OUT_MM = 0.8
 """The rim band reaches this far outside the window's edge (moulded rims are 0.5-1 mm)."""
 RIM_IN_MM = 0.5
 """... and this far inside: the membrane's edge and the rim's shade on it, before lines."""
-MAX_SEARCH_PPM = 6.0
-"""px/mm of the search: a tenth of a millimetre per step is plenty for the window's place,
+MAX_SEARCH_PPM = 4.0
+"""px/mm of the search: with sub-pixel peaks about 0.05 mm, plenty for the window's place,
 since the lines are then found on the membrane itself."""
 MIN_SEARCH_PPM = 2.5
 """Below this the rim is a pixel or two wide: too coarse to search (a far photo)."""
 
-_STEPS = 5  # grid points per turn and per scale across the tolerance
+_NEAR_MM = 0.8  # shift search around the upright match while turning and scaling
 
 
 @dataclass(frozen=True)
@@ -51,14 +51,15 @@ class WindowFit:
         3x3 map from template px to image px that puts the template's window where
         the window was found (the print's homography composed with a small similarity).
     score : float
-        Agreement of the rim's structure at the found place (ZNCC, about 0.6-0.9 on a
-        kit's unit, under 0.3 where no window is); NaN when too little of it is in view.
+        Agreement of the rim's structure at the found place (ZNCC over the rim band,
+        0.93-1.0 on a kit's rendered units, under 0.4 where no window is); NaN when too
+        little of it is in view.
     shift_mm : float
         How far the window sits from where the print puts it.
     angle_deg, scale : float
         Its turn and relative size against the template.
     at_limit : bool
-        The best place lies on the edge of the tolerance: the window may lie beyond.
+        The best shift lies on the edge of the tolerance: the window may lie beyond.
     """
 
     homography: np.ndarray
@@ -91,12 +92,34 @@ class _RimFrame:
     band: np.ndarray  # float32 0/1
     blur: float
     reach: int  # shift search radius, frame px
+    grid: tuple[tuple[float, ...], tuple[float, ...]]  # the turns and scales sampled
+    patterns: dict[tuple[float, float], tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+
+    def turned(
+        self, angle: float, scale: float, q: np.ndarray, box: tuple[int, int, int, int]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The structure and the rim band turned and scaled by ``q``, cut to ``box``; the
+        grid's poses are made once per kit, poses in between every time."""
+        key = (angle, scale)
+        cached = self.patterns.get(key)
+        if cached is not None:
+            return cached
+        x0, y0, x1, y1 = box
+        made = (
+            cv2.warpAffine(self.structure, q[:2], self.size)[y0:y1, x0:x1],
+            cv2.warpAffine(self.band, q[:2], self.size)[y0:y1, x0:x1],
+        )
+        if angle in self.grid[0] and scale in self.grid[1]:
+            self.patterns[key] = made
+        return made
 
 
 _FRAMES: OrderedDict[tuple[str, float, float], _RimFrame] = OrderedDict()
 
 
-def _rim_frame(kit: Kit, ppm: float, margin_mm: float, reach_mm: float) -> _RimFrame:
+def _rim_frame(kit: Kit, ppm: float, margin_mm: float) -> _RimFrame:
+    tolerance = kit.window_tolerance
+    reach_mm = tolerance.shift_mm
     key = (kit.content_key, ppm, margin_mm)
     cached = _FRAMES.get(key)
     if cached is not None:
@@ -143,6 +166,10 @@ def _rim_frame(kit: Kit, ppm: float, margin_mm: float, reach_mm: float) -> _RimF
         band=band,
         blur=blur,
         reach=max(1, math.ceil(reach_mm * ppm)),
+        grid=(
+            (0.0, -tolerance.angle_deg, tolerance.angle_deg),
+            (1.0, 1.0 - tolerance.scale, 1.0 + tolerance.scale),
+        ),
     )
     _FRAMES[key] = frame
     while len(_FRAMES) > 32:
@@ -198,7 +225,7 @@ def find_window(image: np.ndarray | Pyramid, kit: Kit, homography: np.ndarray) -
     # Turning and scaling move the window's ends furthest: the frame must hold them too.
     half_diag_mm = 0.5 * math.hypot(w.w, w.h) / kit.px_per_mm
     sweep_mm = half_diag_mm * (math.radians(tol.angle_deg) + tol.scale)
-    frame = _rim_frame(kit, ppm, tol.shift_mm + RIM_OUT_MM + sweep_mm + 0.5, tol.shift_mm)
+    frame = _rim_frame(kit, ppm, tol.shift_mm + RIM_OUT_MM + sweep_mm + 0.5)
 
     view, real = pyramid.warp(homography, frame.frame_to_template, frame.size)
     photo = cv2.GaussianBlur(edge_strength(view), (0, 0), frame.blur)
@@ -208,53 +235,66 @@ def find_window(image: np.ndarray | Pyramid, kit: Kit, homography: np.ndarray) -
     # Unseen pixels (beyond the picture, glare, the code label) carry no structure evidence.
     photo[~real] = float(np.median(photo[real])) if real.any() else 0.0
 
-    def score_at(angle: float, scale: float) -> tuple[float, float, float]:
+    def score_at(
+        angle: float, scale: float, around: tuple[int, int], reach: int
+    ) -> tuple[float, float, float]:
+        """Best rim agreement for this turn and scale over shifts within ``reach`` frame px
+        of ``around``; (score, dx, dy)."""
         q = _similarity(frame.centre, angle, scale)
         corners = frame.outer @ q[:2, :2].T + q[:2, 2]
         x0, y0 = np.floor(corners.min(0)).astype(int) - 1
         x1, y1 = np.ceil(corners.max(0)).astype(int) + 2
-        r = frame.reach
-        if x0 - r < 0 or y0 - r < 0 or x1 + r > frame.size[0] or y1 + r > frame.size[1]:
+        ax, ay = around
+        if (
+            x0 + ax - reach < 0
+            or y0 + ay - reach < 0
+            or x1 + ax + reach > frame.size[0]
+            or y1 + ay + reach > frame.size[1]
+        ):
             return -1.0, 0.0, 0.0
-        pattern = cv2.warpAffine(frame.structure, q[:2], frame.size)[y0:y1, x0:x1]
-        band = cv2.warpAffine(frame.band, q[:2], frame.size)[y0:y1, x0:x1]
-        area = photo[y0 - r : y1 + r, x0 - r : x1 + r]
-        res = cv2.matchTemplate(area, pattern, cv2.TM_CCOEFF_NORMED, mask=band)
-        res[~np.isfinite(res)] = -1.0
+        pattern, band = frame.turned(angle, scale, q, (x0, y0, x1, y1))
+        area = photo[y0 + ay - reach : y1 + ay + reach, x0 + ax - reach : x1 + ax + reach]
+        res = _masked_zncc(area, pattern, band)
         _, peak, _, (px, py) = cv2.minMaxLoc(res)
         dx, dy = subpixel_peak(res, px, py)
-        return float(peak), px + dx - r, py + dy - r
+        return float(peak), ax + px + dx - reach, ay + py + dy - reach
 
-    angles = np.linspace(-tol.angle_deg, tol.angle_deg, _STEPS)
-    scales = 1.0 + np.linspace(-tol.scale, tol.scale, _STEPS)
-    best = max(
-        ((score_at(a, s), a, s) for a in np.unique(angles) for s in np.unique(scales)),
-        key=lambda item: item[0][0],
-    )
-    # A finer look around the best grid point: half a step each way.
-    da = tol.angle_deg / (_STEPS - 1)
-    ds = tol.scale / (_STEPS - 1)
-    (_, _, _), a0, s0 = best
-    for a in (a0 - da / 2, a0, a0 + da / 2):
-        for s in (s0 - ds / 2, s0, s0 + ds / 2):
-            if (a, s) == (a0, s0) or abs(a) > tol.angle_deg or abs(s - 1) > tol.scale + 1e-9:
-                continue
-            found = score_at(a, s)
+    # The shift first, upright and at scale; then the turn near that shift, then the scale,
+    # each from three samples and the parabola through them.
+    upright = score_at(0.0, 1.0, (0, 0), frame.reach)
+    near = (round(upright[1]), round(upright[2]))
+    small = max(1, round(_NEAR_MM * ppm))
+    best = (upright, 0.0, 1.0)
+    angle = 0.0
+    if tol.angle_deg > 0:
+        turned = [score_at(a, 1.0, near, small) for a in (-tol.angle_deg, tol.angle_deg)]
+        angle = tol.angle_deg * _vertex(turned[0][0], upright[0], turned[1][0])
+        for found, a in zip(turned, (-tol.angle_deg, tol.angle_deg), strict=True):
             if found[0] > best[0][0]:
-                best = (found, a, s)
+                best = (found, a, 1.0)
+    scale = 1.0
+    if tol.scale > 0:
+        at_angle = score_at(angle, 1.0, near, small) if angle != 0.0 else upright
+        sized = [score_at(angle, 1.0 + s, near, small) for s in (-tol.scale, tol.scale)]
+        scale = 1.0 + tol.scale * _vertex(sized[0][0], at_angle[0], sized[1][0])
+        for found, s in zip([at_angle, *sized], (0.0, -tol.scale, tol.scale), strict=True):
+            if found[0] > best[0][0]:
+                best = (found, angle, 1.0 + s)
+    if (angle, scale) != (best[1], best[2]):
+        found = score_at(angle, scale, near, small)
+        if found[0] >= best[0][0]:
+            best = (found, angle, scale)
     (peak, dx, dy), angle, scale = best
     r = frame.reach
-    at_limit = bool(
-        max(abs(dx), abs(dy)) >= r - 0.5
-        or (tol.angle_deg > 0 and abs(angle) >= tol.angle_deg)
-        or (tol.scale > 0 and abs(scale - 1) >= tol.scale - 1e-9)
-    )
+    # Only a shift at its limit means the window may lie beyond: turn and scale at theirs
+    # still put the rim within a few tenths of a millimetre.
+    at_limit = bool(max(abs(dx), abs(dy)) >= r - 0.5)
     # Frame px: shift after the turn about the window's centre; then in template px.
     moved = np.array([[1, 0, dx], [0, 1, dy], [0, 0, 1.0]]) @ _similarity(
         frame.centre, angle, scale
     )
-    a = frame.frame_to_template
-    to_found = a @ moved @ np.linalg.inv(a)
+    to_template = frame.frame_to_template
+    to_found = to_template @ moved @ np.linalg.inv(to_template)
     found_h = homography @ to_found
     return WindowFit(
         homography=found_h / found_h[2, 2],
@@ -264,3 +304,33 @@ def find_window(image: np.ndarray | Pyramid, kit: Kit, homography: np.ndarray) -
         scale=float(scale),
         at_limit=at_limit,
     )
+
+
+def _vertex(left: float, centre: float, right: float) -> float:
+    """Where the parabola through three samples at -1, 0, 1 peaks, within [-1, 1]."""
+    den = left - 2 * centre + right
+    if not den < 0:  # no maximum between them (also NaN): the best sample
+        return float(np.argmax([left, centre, right]) - 1)
+    return float(np.clip(0.5 * (left - right) / den, -1.0, 1.0))
+
+
+def _masked_zncc(area: np.ndarray, pattern: np.ndarray, band: np.ndarray) -> np.ndarray:
+    """Normalised cross-correlation over the band only, at every shift of ``pattern`` in
+    ``area`` (as ``cv2.TM_CCOEFF_NORMED`` with a mask, from three plain correlations:
+    several times faster on these small images)."""
+    n = float(band.sum())
+    if n < 10:
+        return np.full(
+            (area.shape[0] - pattern.shape[0] + 1, area.shape[1] - pattern.shape[1] + 1),
+            -1.0,
+            np.float32,
+        )
+    centred = (pattern - float((pattern * band).sum()) / n) * band
+    spread = float(np.sqrt((centred * centred).sum()))
+    # Centred first: the variance below is a difference of large sums otherwise.
+    area = area - float(area.mean())
+    num = cv2.matchTemplate(area, centred, cv2.TM_CCORR)
+    s1 = cv2.matchTemplate(area, band, cv2.TM_CCORR)
+    s2 = cv2.matchTemplate(area * area, band, cv2.TM_CCORR)
+    var = np.maximum(s2 - s1 * s1 / n, 1e-6)
+    return np.clip(num / (np.sqrt(var) * max(spread, 1e-6)), -1.0, 1.0).astype(np.float32)
