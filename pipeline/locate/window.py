@@ -39,6 +39,8 @@ MIN_SEARCH_PPM = 2.5
 """Below this the rim is a pixel or two wide: too coarse to search (a far photo)."""
 
 _NEAR_MM = 0.8  # shift search around the upright match while turning and scaling
+_STEPS = np.array([-1.0, -0.5, 0.5, 1.0])  # turns and scales tried, shares of the tolerance
+_CLEAR_GAIN = 0.005  # rim agreement a turned or scaled pose must add to count
 
 
 @dataclass(frozen=True)
@@ -167,8 +169,8 @@ def _rim_frame(kit: Kit, ppm: float, margin_mm: float) -> _RimFrame:
         blur=blur,
         reach=max(1, math.ceil(reach_mm * ppm)),
         grid=(
-            (0.0, -tolerance.angle_deg, tolerance.angle_deg),
-            (1.0, 1.0 - tolerance.scale, 1.0 + tolerance.scale),
+            tuple(float(a) for a in np.unique([0.0, *(_STEPS * tolerance.angle_deg)])),
+            tuple(float(s) for s in np.unique([1.0, *(1.0 + _STEPS * tolerance.scale)])),
         ),
     )
     _FRAMES[key] = frame
@@ -259,31 +261,26 @@ def find_window(image: np.ndarray | Pyramid, kit: Kit, homography: np.ndarray) -
         dx, dy = subpixel_peak(res, px, py)
         return float(peak), ax + px + dx - reach, ay + py + dy - reach
 
-    # The shift first, upright and at scale; then the turn near that shift, then the scale,
-    # each from three samples and the parabola through them.
-    upright = score_at(0.0, 1.0, (0, 0), frame.reach)
-    near = (round(upright[1]), round(upright[2]))
+    # The shift first, upright and at scale; then the turn near that shift, then the scale.
+    # Rim agreement changes little with small turns and scales (the rim is long and thin
+    # next to its blur), so a pose away from the template's must win clearly.
+    best = (score_at(0.0, 1.0, (0, 0), frame.reach), 0.0, 1.0)
+    near = (round(best[0][1]), round(best[0][2]))
     small = max(1, round(_NEAR_MM * ppm))
-    best = (upright, 0.0, 1.0)
-    angle = 0.0
-    if tol.angle_deg > 0:
-        turned = [score_at(a, 1.0, near, small) for a in (-tol.angle_deg, tol.angle_deg)]
-        angle = tol.angle_deg * _vertex(turned[0][0], upright[0], turned[1][0])
-        for found, a in zip(turned, (-tol.angle_deg, tol.angle_deg), strict=True):
-            if found[0] > best[0][0]:
-                best = (found, a, 1.0)
-    scale = 1.0
-    if tol.scale > 0:
-        at_angle = score_at(angle, 1.0, near, small) if angle != 0.0 else upright
-        sized = [score_at(angle, 1.0 + s, near, small) for s in (-tol.scale, tol.scale)]
-        scale = 1.0 + tol.scale * _vertex(sized[0][0], at_angle[0], sized[1][0])
-        for found, s in zip([at_angle, *sized], (0.0, -tol.scale, tol.scale), strict=True):
-            if found[0] > best[0][0]:
-                best = (found, angle, 1.0 + s)
-    if (angle, scale) != (best[1], best[2]):
-        found = score_at(angle, scale, near, small)
-        if found[0] >= best[0][0]:
-            best = (found, angle, scale)
+    turned = max(
+        ((score_at(a, 1.0, near, small), a, 1.0) for a in frame.grid[0] if a != 0.0),
+        key=lambda item: item[0][0],
+        default=best,
+    )
+    if turned[0][0] > best[0][0] + _CLEAR_GAIN:
+        best = turned
+    scaled = max(
+        ((score_at(best[1], s, near, small), best[1], s) for s in frame.grid[1] if s != 1.0),
+        key=lambda item: item[0][0],
+        default=best,
+    )
+    if scaled[0][0] > best[0][0] + _CLEAR_GAIN:
+        best = scaled
     (peak, dx, dy), angle, scale = best
     r = frame.reach
     # Only a shift at its limit means the window may lie beyond: turn and scale at theirs
@@ -306,25 +303,27 @@ def find_window(image: np.ndarray | Pyramid, kit: Kit, homography: np.ndarray) -
     )
 
 
-def _vertex(left: float, centre: float, right: float) -> float:
-    """Where the parabola through three samples at -1, 0, 1 peaks, within [-1, 1]."""
-    den = left - 2 * centre + right
-    if not den < 0:  # no maximum between them (also NaN): the best sample
-        return float(np.argmax([left, centre, right]) - 1)
-    return float(np.clip(0.5 * (left - right) / den, -1.0, 1.0))
-
-
 def _masked_zncc(area: np.ndarray, pattern: np.ndarray, band: np.ndarray) -> np.ndarray:
     """Normalised cross-correlation over the band only, at every shift of ``pattern`` in
-    ``area`` (as ``cv2.TM_CCOEFF_NORMED`` with a mask, from three plain correlations:
-    several times faster on these small images)."""
+    ``area`` (as ``cv2.TM_CCOEFF_NORMED`` with a mask), from three plain correlations:
+    several times faster than OpenCV's masked mode on these small images.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> pattern = rng.random((20, 30)).astype(np.float32)
+    >>> band = np.ones_like(pattern)
+    >>> band[5:15, 5:25] = 0
+    >>> area = rng.random((26, 36)).astype(np.float32)
+    >>> area[2:22, 4:34] = 3 * pattern + 1
+    >>> res = _masked_zncc(area, pattern, band)
+    >>> [int(i) for i in np.unravel_index(res.argmax(), res.shape)], round(float(res.max()), 3)
+    ([2, 4], 1.0)
+    """
     n = float(band.sum())
     if n < 10:
-        return np.full(
-            (area.shape[0] - pattern.shape[0] + 1, area.shape[1] - pattern.shape[1] + 1),
-            -1.0,
-            np.float32,
-        )
+        shape = (area.shape[0] - pattern.shape[0] + 1, area.shape[1] - pattern.shape[1] + 1)
+        return np.full(shape, -1.0, np.float32)
     centred = (pattern - float((pattern * band).sum()) / n) * band
     spread = float(np.sqrt((centred * centred).sum()))
     # Centred first: the variance below is a difference of large sums otherwise.
