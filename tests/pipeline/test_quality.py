@@ -151,6 +151,16 @@ def test_photo_problem_explains_photos_without_a_test() -> None:
     dim = photo_problem((scene // 6).astype(np.uint8))
     assert dim is not None
     assert dim.code == "too_dark"
+    # A burst frame: smeared one way only, sharp the other way.
+    streak = np.zeros((1, 41), np.float32)
+    streak[0, :] = 1 / 41
+    burst = photo_problem(cv2.filter2D(scene, -1, streak))
+    assert burst is not None
+    assert burst.code == "blur"
+    # One colour channel clipped (a tinted scene) is not an overexposed photo.
+    tinted = scene.copy()
+    tinted[:, :, 0] = 255
+    assert photo_problem(tinted) is None
 
 
 @needs_examples
