@@ -496,7 +496,7 @@ def edge_spread_mm(image: np.ndarray, homography: np.ndarray, kit: Kit) -> float
     True
     """
     ppm = float(np.clip(window_px_per_mm(kit, homography), 1.0, 20.0))
-    margin = 4.0
+    margin = 3.0  # print within 3 mm of the window: its labels, arrows, names
     region = rectify_window(image, kit, homography, px_per_mm=ppm, margin_mm=margin)
     if float(_clipped(region).mean()) > 0.5:
         return math.nan  # washed out: no edges to judge by, and exposure says why
@@ -544,7 +544,7 @@ def check_blur(image: np.ndarray, homography: np.ndarray, kit: Kit) -> QualityCh
     >>> soft = check_blur(cv2.GaussianBlur(face, (0, 0), 3), np.eye(3), kit)
     >>> [i.code for i in soft], soft.by_eye
     ([], True)
-    >>> [i.code for i in check_blur(cv2.GaussianBlur(face, (0, 0), 8), np.eye(3), kit)]
+    >>> [i.code for i in check_blur(cv2.GaussianBlur(face, (0, 0), 12), np.eye(3), kit)]
     ['blur']
     """
     spread = edge_spread_mm(image, homography, kit)

@@ -19,6 +19,7 @@ from pipeline.decode import Photo, PhotoError, choose_reduction, decode_photo, p
 from pipeline.interpret import interpret
 from pipeline.kit import Kit
 from pipeline.locate import MIN_SCORE, MIN_WINDOW_SCORE, Location, locate
+from pipeline.locate.window import find_window
 from pipeline.quality import (
     AMBIGUOUS_LINES,
     LOCATED_ROUGHLY,
@@ -136,6 +137,17 @@ def _read(data: bytes, kit: Kit, band_model: BandModel, model_name: str) -> Read
         rescale = np.linalg.inv(finer.to_original) @ photo.to_original
         homography, window_h = rescale @ homography, rescale @ window_h
         photo = finer
+    rough = location.rough
+    if location.window_homography is None:
+        # Too coarse to search the window where the test was found: search it here.
+        fit = find_window(photo.image, kit, homography)
+        if fit is not None and fit.score >= MIN_WINDOW_SCORE and not fit.at_limit:
+            window_h = fit.homography
+        else:
+            rough = True  # read where the print puts the window, by eye
+        if fit is not None:
+            metrics["window_agreement"] = QualityMetric(fit.score, MIN_WINDOW_SCORE)
+            metrics["window_shift_mm"] = QualityMetric(fit.shift_mm, kit.window_tolerance.shift_mm)
     ppm = window_px_per_mm(kit, window_h)
     out_ppm = float(np.clip(ppm, MIN_READ_PX_PER_MM, READ_PX_PER_MM))
     window = rectify_window(photo.image, kit, window_h, px_per_mm=out_ppm)
@@ -180,7 +192,7 @@ def _read(data: bytes, kit: Kit, band_model: BandModel, model_name: str) -> Read
     metrics["confidence"] = QualityMetric(verdict.confidence, AMBIGUOUS_CONFIDENCE)
     # A person could read this photo; the model is unsure: a clinician reads it by eye.
     doubts = [
-        *([LOCATED_ROUGHLY] if location.rough else []),
+        *([LOCATED_ROUGHLY] if rough else []),
         *([SOFT_FOCUS] if blur.by_eye else []),
         *([AMBIGUOUS_LINES] if verdict.confidence < AMBIGUOUS_CONFIDENCE else []),
     ]

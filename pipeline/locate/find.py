@@ -79,8 +79,8 @@ class Location:
         Further numbers for explanations and calibration.
     window_homography : ndarray or None
         3x3 map from template pixels to image pixels that puts the template's window
-        where the window itself was found (:func:`find_window`); ``None``: as
-        ``homography``.
+        where the window itself was found (:func:`find_window`); ``None`` where the
+        image was too coarse to search it (use ``homography``, or search a finer image).
     rough : bool
         Found only roughly (print or window agree only roughly): a person can read
         the photo, the model should not alone.
@@ -133,11 +133,15 @@ def locate(image: np.ndarray, kit: Kit, *, codes: bool = True) -> Location | Qua
         start: np.ndarray, method: str, code: str | None = None, coarse: bool = True
     ) -> Location:
         h, metrics = refine(image, kit, start, coarse=coarse, pyramid=pyramid)
-        fit = find_window(pyramid, kit, h)
+        # Where the print does not match, no window can make it the kit: skip the search.
+        fit = find_window(pyramid, kit, h) if metrics["score"] >= ROUGH_SCORE else None
         window_h = None
         if fit is not None:
             metrics.update(fit.metrics())
             window_h = fit.homography
+        elif metrics["score"] >= ROUGH_SCORE:
+            # Too coarse here to search the window: the reader searches it in a finer image.
+            metrics["window_score"] = math.nan
         found = Location(h, method, code, metrics["score"], metrics["window_score"], metrics)
         found = replace(found, window_homography=window_h)
         found = replace(found, rough=judge(found, fit is not None and fit.at_limit) == "rough")
