@@ -18,8 +18,7 @@ from pipeline.bands import band_probability, find_lines, line_features, optical_
 from pipeline.decode import Photo, PhotoError, choose_reduction, decode_photo, probe
 from pipeline.interpret import interpret
 from pipeline.kit import Kit
-from pipeline.locate import MIN_SCORE, MIN_WINDOW_SCORE, Location, locate
-from pipeline.locate.window import find_window
+from pipeline.locate import MIN_SCORE, MIN_WINDOW_SCORE, Location, find_window, locate
 from pipeline.quality import (
     AMBIGUOUS_LINES,
     LOCATED_ROUGHLY,

@@ -34,10 +34,14 @@ from pipeline.locate.find import (
     MIN_SCORE,
     MIN_WINDOW_SCORE,
     NO_CASSETTE,
+    ROUGH_SCORE,
+    ROUGH_WINDOW_SCORE,
     WRONG_PRODUCT,
     Location,
+    judge,
     locate,
 )
+from pipeline.locate.window import WindowFit, find_window
 
 __all__ = [
     "CODE_SCORE",
@@ -45,11 +49,16 @@ __all__ = [
     "MIN_SCORE",
     "MIN_WINDOW_SCORE",
     "NO_CASSETTE",
+    "ROUGH_SCORE",
+    "ROUGH_WINDOW_SCORE",
     "WRONG_PRODUCT",
     "CodeSighting",
     "Location",
+    "WindowFit",
     "code_homography",
     "find_codes",
+    "find_window",
+    "judge",
     "locate",
     "read_code",
     "refine",

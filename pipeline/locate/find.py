@@ -174,7 +174,6 @@ def locate(image: np.ndarray, kit: Kit, *, codes: bool = True) -> Location | Qua
         boxes.sort(key=lambda item: -item[0])
         yield from (h for _, h in boxes[:4])
 
-    # The outline search only runs when the print's keypoints did not place the kit.
     def with_code(found: Location) -> Location:
         if sightings:  # the code seen anywhere on the unit: a label need not sit in the box
             return replace(found, code=sightings[0].text)
@@ -184,6 +183,7 @@ def locate(image: np.ndarray, kit: Kit, *, codes: bool = True) -> Location | Qua
                 return replace(found, code=read.text)
         return found
 
+    # The outline search only runs when the print's keypoints did not place the kit.
     for start in itertools.chain(keypoint_hypotheses(image, kit), outline_starts()):
         found = attempt(start, "template")
         if _is_ok(found):
