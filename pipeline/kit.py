@@ -8,9 +8,11 @@ manufacturer can fix the file without reading the schema.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -49,12 +51,35 @@ class Window(_Strict):
     h: Annotated[float, Field(gt=0)]
 
 
+MAX_WINDOW_SHIFT_MM = 2.0
+"""How far the result window may sit from the template's ``window`` on a unit (each axis).
+Real units place the moulded window and its lines up to 1.5 mm off the print; the rest is
+the locator's own error."""
+MAX_WINDOW_ANGLE_DEG = 4.0
+"""How far the window may be turned against the print (membrane strips sit askew)."""
+MAX_WINDOW_SCALE = 0.06
+"""Relative size difference of the window (moulds, and a template measured by hand)."""
+
+
+class WindowTolerance(_Strict):
+    """How far a unit's window may sit from the template's (optional ``template.window_tolerance``).
+
+    A kit may only *narrow* the defaults, which are the widest the window search is
+    built for: a manufacturer whose units are precise gets a stricter product check.
+    """
+
+    shift_mm: Annotated[float, Field(ge=0, le=MAX_WINDOW_SHIFT_MM)] = MAX_WINDOW_SHIFT_MM
+    angle_deg: Annotated[float, Field(ge=0, le=MAX_WINDOW_ANGLE_DEG)] = MAX_WINDOW_ANGLE_DEG
+    scale: Annotated[float, Field(ge=0, le=MAX_WINDOW_SCALE)] = MAX_WINDOW_SCALE
+
+
 class Template(_Strict):
     image: Annotated[str, Field(min_length=1)]
     px_per_mm: Annotated[float, Field(gt=0)]
     code_box: CodeBox | None = None
     window: Window
     flow: Flow
+    window_tolerance: WindowTolerance | None = None
 
 
 class Line(_Strict):
@@ -161,6 +186,11 @@ class Kit:
         return self.description.template.code_box
 
     @property
+    def window_tolerance(self) -> WindowTolerance:
+        """How far a unit's window may sit from the template's: the kit's own, or the widest."""
+        return self.description.template.window_tolerance or WindowTolerance()
+
+    @property
     def flow(self) -> Flow:
         return self.description.template.flow
 
@@ -181,6 +211,25 @@ class Kit:
         w = self.window
         across = w.w if self.flow in ("up", "down") else w.h
         return across / self.px_per_mm
+
+    @cached_property
+    def content_key(self) -> str:
+        """Hash of the template image and the description: equal kits, equal keys.
+
+        Keys caches of work prepared from the template, so that equal kits share
+        it and a changed kit never reuses a stale one (an object's ``id`` does both wrong).
+
+        Examples
+        --------
+        >>> a, b = load_kit("datasets/kits/demo/kit.json"), load_kit("datasets/kits/demo/kit.json")
+        >>> a is b, a.content_key == b.content_key
+        (False, True)
+        """
+        digest = hashlib.blake2b(digest_size=16)
+        digest.update(self.description.model_dump_json().encode())
+        digest.update(repr(self.template.shape).encode())
+        digest.update(np.ascontiguousarray(self.template).tobytes())
+        return digest.hexdigest()
 
     def to_json(self) -> dict[str, object]:
         """The kit description as a JSON-ready dictionary."""

@@ -1,12 +1,13 @@
-"""Quality gates: is this photo good enough to read the result safely?
+"""Quality gates: could a person read this photo, and can the model?
 
-Each check returns a :class:`QualityCheck`: the numbers it measured and the
-issues it found, each with a message the patient can act on. A check is
-iterable over its issues, so ``issues += check_blur(...)`` collects them.
+Each check returns a :class:`QualityCheck`: the numbers it measured with their
+limits, and the issues it found, each with a message the patient can act on. A
+check is iterable over its issues, so ``issues += check_blur(...)`` collects them.
 
-Thresholds were set on synthetic photos labelled fit / unfit (see the
-``THRESHOLDS`` below and ``tests/pipeline/test_quality.py``): moderately
-degraded fit photos pass, clearly unfit ones do not.
+A retake is the last resort: an issue here means a person could not read the
+photo either. Where a person could but the model should not alone (soft focus),
+a check says so with ``by_eye``. Every threshold below states where its value
+comes from; fit and unfit renders pin them in ``tests/pipeline/test_quality.py``.
 """
 
 from __future__ import annotations
@@ -23,27 +24,44 @@ from pipeline.reading import QualityIssue
 from pipeline.rectify import rectify_window, window_corners, window_px_per_mm
 
 MIN_PX_PER_MM = 4.0
-"""Resolution on the window (full-size photo) below which lines cannot be measured."""
-MAX_BLUR_MM = 0.35
-"""Edge spread (Gaussian sigma, mm) above which the photo is too blurred; sharp fit photos
-measure about 0.1 mm, camera shake and missed focus 0.5 mm and more."""
+"""Resolution on the window (full-size photo) below which lines cannot be measured: a
+1-mm line spans fewer than four pixels, fewer than the JPEG's 8-px blocks resolve."""
+BY_EYE_BLUR = 0.25
+"""Edge spread (:func:`edge_spread_mm`) in line widths above which the model should not
+read alone: fit renders of four kit designs measure 0.05-0.24 (20 photos); a line
+blurred by that much still keeps 95 % of its peak density."""
+RETAKE_BLUR = 0.35
+"""... and above which nobody can tell the lines apart: the renderer's unreadable blur
+(true sigma 1-2.2 line widths) measures 0.23-0.6 on lines and print, or leaves no edge at
+all; 0.35 mm was the rim-based limit for 1-mm lines. The measure saturates on strong blur
+of thin features, so this limit sits on its own scale, not at a true sigma."""
 DARK_LEVEL = 45
-"""Membrane brightness (8-bit, brightest channel) below which the photo is too dark."""
+"""Membrane level (8-bit, in the channel the lines are read in) below which the photo is
+too dark: a faint line (OD 0.02, 4.5 %) then differs by under two code values."""
 OVEREXPOSED_FRACTION = 0.5
-"""Share of clipped window pixels above which the window is washed out."""
-WASHED_OUT_FLOOR = 233
-"""Membrane brightness in its weakest channel (8-bit) from which the window is washed out:
-all channels near white. Fit photos measure up to about 225, washed-out ones 238 and more."""
+"""Share of window pixels clipped in the lines' channel above which the window is washed
+out: lines on clipped membrane leave no trace."""
+WASHED_OUT_FLOOR = 246
+"""Membrane level in the lines' channel (8-bit) from which the window is washed out: the
+camera's tone curve flattens faint lines in its shoulder. Fit renders measure up to
+about 235 in the lines' channel, overexposed ones 250 and more (tests/pipeline)."""
 GLARE_FRACTION = 0.02
-"""Share of the window covered by specular highlights above which glare hides lines."""
+"""Share of the window covered by specular highlights (clipped blobs in the lines'
+channel) above which glare may hide a line: 2 % of a 5 x 19 mm window is about a
+line's area."""
 FRAME_MARGIN_MM = 1.0
 """How far inside the picture the window's edges must stay."""
 PHOTO_DARK_LEVEL = 60
 """Brightest 0.5 % of a photo (8-bit) below which the whole photo is too dark."""
 PHOTO_CLIPPED_FRACTION = 0.4
-"""Share of a photo clipped (in any channel) above which it is overexposed as a whole."""
+"""Share of a photo clipped white (every channel) above which it is overexposed as a whole;
+one saturated colour channel (a tinted scene) is not overexposure."""
 PHOTO_BLUR_PX = 2.5
-"""Edge spread (px of a 1000-px-wide copy) above which a whole photo is blurred."""
+"""Edge spread (px of a 1000-px-wide copy, worst direction) above which a whole photo is
+blurred: fit renders measure 0.5-1.5, unreadable ones 3 and more."""
+RIM_BAND_MM = 1.2
+"""Half-width of the band around the window's edge left out of the blur measure: a
+moulded rim is a bevelled, shaded plastic edge, soft on sharp photos (0.25-0.36 mm)."""
 _FLOOR_PX = 0.9
 
 TOO_FAR = QualityIssue(
@@ -76,6 +94,21 @@ WINDOW_OUT_OF_FRAME = QualityIssue(
     "test is in the photo.",
 )
 
+# A person can read these photos; the model should not alone (status "by_eye").
+LOCATED_ROUGHLY = QualityIssue(
+    "located_roughly",
+    "A clinician will read your photo: the test's result window could only be found roughly.",
+)
+SOFT_FOCUS = QualityIssue(
+    "soft_focus",
+    "A clinician will read your photo: it is a little out of focus. Next time, tap the "
+    "screen on the test so the camera focuses on it.",
+)
+AMBIGUOUS_LINES = QualityIssue(
+    "ambiguous_line",
+    "A clinician will read your photo: a line on the test is too faint to call automatically.",
+)
+
 
 @dataclass(frozen=True)
 class QualityCheck:
@@ -84,14 +117,17 @@ class QualityCheck:
     Examples
     --------
     >>> check = check_resolution(2.5)
-    >>> [issue.code for issue in check], check.metrics
-    (['too_far'], {'px_per_mm': 2.5})
+    >>> [issue.code for issue in check], check.metrics, check.limits
+    (['too_far'], {'px_per_mm': 2.5}, {'px_per_mm': 4.0})
     >>> bool(check_resolution(9.0))
     False
     """
 
     issues: list[QualityIssue] = field(default_factory=list)
     metrics: dict[str, float] = field(default_factory=dict)
+    limits: dict[str, float] = field(default_factory=dict)
+    by_eye: bool = False
+    """A person can read the photo, but the model should not alone."""
 
     def __iter__(self) -> Iterator[QualityIssue]:
         return iter(self.issues)
@@ -112,7 +148,9 @@ def check_resolution(px_per_mm: float) -> QualityCheck:
     (['too_far'], [])
     """
     issues = [TOO_FAR] if px_per_mm < MIN_PX_PER_MM else []
-    return QualityCheck(issues, {"px_per_mm": round(float(px_per_mm), 3)})
+    return QualityCheck(
+        issues, {"px_per_mm": round(float(px_per_mm), 3)}, {"px_per_mm": MIN_PX_PER_MM}
+    )
 
 
 def check_framing(image_shape: tuple[int, ...], homography: np.ndarray, kit: Kit) -> QualityCheck:
@@ -157,17 +195,22 @@ def check_framing(image_shape: tuple[int, ...], homography: np.ndarray, kit: Kit
         and (corners[:, 1] <= h - 1).all()
     )
     metrics = {"window_inside": round(float(inside.mean()), 3)}
-    return QualityCheck([] if ok else [WINDOW_OUT_OF_FRAME], metrics)
+    return QualityCheck([] if ok else [WINDOW_OUT_OF_FRAME], metrics, {"window_inside": 1.0})
 
 
-def _brightest(window_bgr: np.ndarray) -> np.ndarray:
-    return window_bgr.max(axis=2) if window_bgr.ndim == 3 else window_bgr
+def _in_channel(image_bgr: np.ndarray, channel: int | None, pick: str) -> np.ndarray:
+    """The lines' channel of an image; without one, its brightest or weakest channel."""
+    if image_bgr.ndim == 2:
+        return image_bgr
+    if channel is not None:
+        return image_bgr[:, :, channel]
+    return image_bgr.max(axis=2) if pick == "max" else image_bgr.min(axis=2)
 
 
-def _clipped(window_bgr: np.ndarray) -> np.ndarray:
-    """Pixels where every channel is (nearly) saturated: white clipping, not a strong colour."""
-    low = window_bgr.min(axis=2) if window_bgr.ndim == 3 else window_bgr
-    return low >= 250
+def _clipped(image_bgr: np.ndarray, channel: int | None = None) -> np.ndarray:
+    """Pixels clipped in the lines' channel; without one, white clipping (every channel),
+    not a strong colour."""
+    return _in_channel(image_bgr, channel, "min") >= 250
 
 
 def cassette_view(image: np.ndarray, homography: np.ndarray, kit: Kit) -> np.ndarray:
@@ -209,18 +252,23 @@ def _local_highlight(window_bgr: np.ndarray, surround_bgr: np.ndarray | None) ->
     """
     if surround_bgr is None:
         return False
+    # A reflection is colourless: white clipping tells it from a membrane clipped in the
+    # lines' channel only because it is the brightest thing in view.
     inside = float(_clipped(window_bgr).mean())
     around = float(_clipped(surround_bgr).mean())
     return inside > GLARE_FRACTION and around < min(0.5, 0.7 * inside)
 
 
-def check_exposure(window_bgr: np.ndarray, surround_bgr: np.ndarray | None = None) -> QualityCheck:
-    """Too dark, or washed out, on the rectified result window.
+def check_exposure(
+    window_bgr: np.ndarray, surround_bgr: np.ndarray | None = None, channel: int | None = None
+) -> QualityCheck:
+    """Too dark, or washed out, on the rectified result window, in the lines' channel.
 
-    Washed out means clipped, or so bright that even the membrane's weakest colour
-    channel is near white: there the camera's tone curve flattens faint lines. A
-    window clipped while the cassette around it is not (given ``surround_bgr``) is a
-    reflection, left to :func:`check_glare`.
+    Exposure is judged where the lines are read: a yellowish membrane whose blue
+    channel clips while the green channel, where a gold line is read, is well
+    exposed is not overexposed. Washed out means clipped, or so bright that the
+    camera's tone curve flattens faint lines. A window clipped while the cassette
+    around it is not (given ``surround_bgr``) is a reflection, left to :func:`check_glare`.
 
     Parameters
     ----------
@@ -229,27 +277,35 @@ def check_exposure(window_bgr: np.ndarray, surround_bgr: np.ndarray | None = Non
     surround_bgr : ndarray, optional
         A larger view around the window, best :func:`cassette_view`: tells a local
         reflection (the window clipped, the cassette around it not) from overexposure.
+    channel : int, optional
+        BGR index of the channel the lines are read in (``Profile.channel``); without
+        it, darkness is judged on the brightest channel and washing out on the weakest.
 
     Examples
     --------
     >>> dark = np.full((40, 160, 3), 20, np.uint8)
     >>> [i.code for i in check_exposure(dark)]
     ['too_dark']
-    >>> [i.code for i in check_exposure(np.full((40, 160, 3), 250, np.uint8))]
+    >>> [i.code for i in check_exposure(np.full((40, 160, 3), 252, np.uint8))]
     ['overexposed']
-    >>> [i.code for i in check_exposure(np.full((40, 160, 3), (200, 215, 230), np.uint8))]
+    >>> tinted = np.full((40, 160, 3), (255, 200, 240), np.uint8)   # blue clips, green fine
+    >>> [i.code for i in check_exposure(tinted, channel=1)]   # read in green
     []
+    >>> [i.code for i in check_exposure(tinted, channel=0)]   # read in blue
+    ['overexposed']
     """
-    bright = _brightest(window_bgr)
-    weakest = window_bgr.min(axis=2) if window_bgr.ndim == 3 else window_bgr
-    # The membrane is the window's bright majority; lines are a minority of darker columns.
-    level = float(np.percentile(bright, 75))
-    floor = float(np.percentile(weakest, 60))
-    clipped = float(_clipped(window_bgr).mean())
+    level = float(np.percentile(_in_channel(window_bgr, channel, "max"), 75))
+    floor = float(np.percentile(_in_channel(window_bgr, channel, "min"), 60))
+    clipped = float(_clipped(window_bgr, channel).mean())
     metrics = {
         "membrane_level": round(level, 1),
         "membrane_floor": round(floor, 1),
         "clipped_fraction": round(clipped, 4),
+    }
+    limits = {
+        "membrane_level": float(DARK_LEVEL),
+        "membrane_floor": float(WASHED_OUT_FLOOR),
+        "clipped_fraction": OVEREXPOSED_FRACTION,
     }
     issues = []
     if level < DARK_LEVEL:
@@ -258,11 +314,13 @@ def check_exposure(window_bgr: np.ndarray, surround_bgr: np.ndarray | None = Non
         window_bgr, surround_bgr
     ):
         issues.append(OVEREXPOSED)
-    return QualityCheck(issues, metrics)
+    return QualityCheck(issues, metrics, limits)
 
 
-def check_glare(window_bgr: np.ndarray, surround_bgr: np.ndarray | None = None) -> QualityCheck:
-    """Specular highlights on the rectified window: clipped, colourless blobs.
+def check_glare(
+    window_bgr: np.ndarray, surround_bgr: np.ndarray | None = None, channel: int | None = None
+) -> QualityCheck:
+    """Specular highlights on the rectified window: clipped blobs in the lines' channel.
 
     A window washed out together with the cassette around it is overexposure,
     reported by :func:`check_exposure`, not glare.
@@ -273,6 +331,8 @@ def check_glare(window_bgr: np.ndarray, surround_bgr: np.ndarray | None = None) 
         The rectified window, BGR ``uint8``.
     surround_bgr : ndarray, optional
         A larger view around the window, as for :func:`check_exposure`.
+    channel : int, optional
+        The lines' channel, as for :func:`check_exposure` (default: white clipping).
 
     Examples
     --------
@@ -287,36 +347,73 @@ def check_glare(window_bgr: np.ndarray, surround_bgr: np.ndarray | None = None) 
     >>> [i.code for i in check_glare(flooded)], [i.code for i in check_glare(flooded, around)]
     ([], ['glare'])
     """
-    clipped = _clipped(window_bgr)
+    clipped = _clipped(window_bgr, channel)
     # Single clipped pixels are noise; glare comes in blobs.
     blobs = cv2.morphologyEx(clipped.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
     fraction = float(blobs.mean())
     metrics = {"glare_fraction": round(fraction, 4)}
-    overexposed = bool(check_exposure(window_bgr, surround_bgr))
+    overexposed = bool(check_exposure(window_bgr, surround_bgr, channel))
     issues = [GLARE] if fraction > GLARE_FRACTION and not overexposed else []
-    return QualityCheck(issues, metrics)
+    return QualityCheck(issues, metrics, {"glare_fraction": GLARE_FRACTION})
 
 
-def _edge_spread_px(grey: np.ndarray, reach: int, featureless: float) -> float:
-    """Gaussian sigma (px) of the sharpest edges: slope over local contrast (see below).
+def _edge_spread_px(
+    grey: np.ndarray,
+    reach: int,
+    featureless: float,
+    mask: np.ndarray | None = None,
+    directional: bool = False,
+) -> float:
+    """Gaussian sigma (px) of the sharpest edges: slope over local contrast (see
+    :func:`edge_spread_mm`).
 
-    ``featureless`` is returned when nothing has contrast enough to judge by.
+    ``mask`` limits the measure to a region (outside it the image counts as flat).
+    With ``directional``, edges are grouped by the direction of their normal (four
+    directions, judged at their crests) and the softest direction holding a fair share
+    of them counts: motion blur softens only the edges across the motion. That needs
+    many edges, as a whole photo has. ``featureless`` is returned when nothing has
+    contrast enough to judge by.
     """
     grey = grey.astype(np.float32)
+    if mask is not None:
+        if mask.sum() < 10:
+            return featureless
+        grey = np.where(mask, grey, float(np.median(grey[mask])))
     gx = cv2.Sobel(grey, cv2.CV_32F, 1, 0, ksize=3) / 8
     gy = cv2.Sobel(grey, cv2.CV_32F, 0, 1, ksize=3) / 8
     slope = cv2.magnitude(gx, gy)
     kernel = np.ones((2 * reach + 1, 2 * reach + 1), np.uint8)
     contrast = cv2.dilate(grey, kernel) - cv2.erode(grey, kernel)
-    strong = contrast >= max(20.0, 0.3 * float(np.percentile(contrast, 95)))
-    if strong.sum() < 10:
-        return featureless
-    ratio = slope[strong] / contrast[strong]
-    sharpest = float(np.percentile(ratio, 95))
-    sigma_px = 1.0 / (math.sqrt(2 * math.pi) * max(sharpest, 1e-6))
-    # A perfect step already spreads over about a pixel (sampling, the derivative filter):
-    # remove that floor so low-resolution photos are not judged blurred for being small.
-    return math.sqrt(max(sigma_px**2 - _FLOOR_PX**2, 0.0))
+    inside = contrast if mask is None else contrast[mask]
+    strong = contrast >= max(20.0, 0.3 * float(np.percentile(inside, 95)))
+    if mask is not None:
+        strong &= mask
+    if not directional:
+        groups = [(slope, strong)]
+    else:
+        # At their crests only, and rising at least 2 % of their contrast per pixel:
+        # quantisation steps of smooth shading are no edges.
+        strong &= (slope >= cv2.dilate(slope, np.ones((3, 3), np.uint8))) & (
+            slope >= 0.02 * contrast
+        )
+        groups = []
+        for k in range(4):
+            a = k * math.pi / 4
+            along = np.abs(gx * math.cos(a) + gy * math.sin(a))
+            sel = strong & (along >= math.cos(math.pi / 8) * slope)  # normal within 22.5 deg
+            if sel.sum() >= 0.2 * strong.sum():
+                groups.append((along, sel))
+    worst = None
+    for grad, sel in groups:
+        if sel.sum() < 10:
+            continue
+        sharpest = float(np.percentile(grad[sel] / contrast[sel], 95))
+        sigma_px = 1.0 / (math.sqrt(2 * math.pi) * max(sharpest, 1e-6))
+        # A perfect step already spreads over about a pixel (sampling, the derivative
+        # filter): remove that floor so low-resolution photos are not judged blurred.
+        sigma_px = math.sqrt(max(sigma_px**2 - _FLOOR_PX**2, 0.0))
+        worst = sigma_px if worst is None else max(worst, sigma_px)
+    return featureless if worst is None else worst
 
 
 def photo_blur_px(image: np.ndarray) -> float:
@@ -338,7 +435,7 @@ def photo_blur_px(image: np.ndarray) -> float:
     scale = 1000.0 / max(grey.shape[:2])
     if scale < 1:
         grey = cv2.resize(grey, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-    spread = _edge_spread_px(grey, 8, 0.0)  # a blank scene is not a blurred one
+    spread = _edge_spread_px(grey, 8, 0.0, directional=True)  # a blank scene is not blurred
     return spread * scale if scale > 1 else spread
 
 
@@ -358,7 +455,8 @@ def photo_problem(image: np.ndarray) -> QualityIssue | None:
     bright = image.max(axis=2) if image.ndim == 3 else image
     if float(np.percentile(bright, 99.5)) < PHOTO_DARK_LEVEL:
         return TOO_DARK
-    if float((bright >= 254).mean()) > PHOTO_CLIPPED_FRACTION:
+    white = image.min(axis=2) if image.ndim == 3 else image
+    if float((white >= 254).mean()) > PHOTO_CLIPPED_FRACTION:
         return OVEREXPOSED
     if photo_blur_px(image) > PHOTO_BLUR_PX:
         return BLUR
@@ -366,14 +464,26 @@ def photo_problem(image: np.ndarray) -> QualityIssue | None:
 
 
 def edge_spread_mm(image: np.ndarray, homography: np.ndarray, kit: Kit) -> float:
-    """How blurred the photo is around the result window: edge spread as a Gaussian sigma, mm.
+    """How blurred the photo is where it matters: edge spread as a Gaussian sigma, mm.
 
-    The window's rim and the print around it are sharp steps on the kit. A step of
-    contrast ``C`` blurred by a Gaussian of sigma ``s`` has a steepest slope of
-    ``C / (s * sqrt(2 pi))``, so ``s`` follows from slope and local contrast at
-    the sharpest edges, whatever their contrast. Measured at the photo's own
-    resolution and converted to millimetres, so it does not depend on distance.
-    NaN when the region is mostly clipped white (nothing to judge by).
+    Judged on features that are sharp on real units: the lines themselves (inside
+    the window) and the print around the window. The moulded rim is left out (a band
+    of :data:`RIM_BAND_MM` each side of the window's edge): a bevelled, shaded plastic
+    edge is soft on sharp photos; it counts only where neither lines nor print show
+    any edge. A step of contrast ``C`` blurred by
+    a Gaussian of sigma ``s`` has a steepest slope of ``C / (s * sqrt(2 pi))``, so
+    ``s`` follows from slope and local contrast at the sharpest edges, whatever their
+    contrast. Measured at the photo's own resolution and converted to millimetres, so
+    it does not depend on distance. NaN when the region is mostly clipped white.
+
+    Parameters
+    ----------
+    image : ndarray
+        The photo (BGR), at any decoding scale.
+    homography : ndarray
+        3x3 map from template pixels to pixels of ``image`` placing the window
+        where it was found.
+    kit : Kit
 
     Examples
     --------
@@ -386,23 +496,42 @@ def edge_spread_mm(image: np.ndarray, homography: np.ndarray, kit: Kit) -> float
     True
     """
     ppm = float(np.clip(window_px_per_mm(kit, homography), 1.0, 20.0))
-    region = rectify_window(image, kit, homography, px_per_mm=ppm, margin_mm=3.0)
+    margin = 3.0  # print within 3 mm of the window: its labels, arrows, names
+    region = rectify_window(image, kit, homography, px_per_mm=ppm, margin_mm=margin)
     if float(_clipped(region).mean()) > 0.5:
         return math.nan  # washed out: no edges to judge by, and exposure says why
     grey = cv2.cvtColor(region, cv2.COLOR_BGR2GRAY) if region.ndim == 3 else region
-    # Contrast within +-2 mm; a window without any edge is as good as blurred.
-    return _edge_spread_px(grey, max(3, round(2.0 * ppm)), float("inf")) / ppm
+    rows, cols = grey.shape
+    v = (np.arange(rows) + 0.5) / ppm - margin  # mm across the window from its edge
+    u = (np.arange(cols) + 0.5) / ppm - margin  # mm along the flow
+    across = np.minimum(v, kit.window_width_mm - v)[:, None]
+    along = np.minimum(u, kit.window_length_mm - u)[None, :]
+    depth = np.minimum(across, along)  # mm inside the window's edge (negative: outside)
+    reach = max(3, round(2.0 * ppm))  # contrast within +-2 mm
+    # The lines inside the window and the print around it, the rim left out.
+    sharp = (depth >= RIM_BAND_MM) | (depth <= -RIM_BAND_MM)
+    spread = _edge_spread_px(grey, reach, math.nan, sharp)
+    if not math.isnan(spread):
+        return spread / ppm
+    # Neither lines nor print: the rim is all there is; a window without any edge is as
+    # good as blurred.
+    return _edge_spread_px(grey, reach, math.inf) / ppm
 
 
 def check_blur(image: np.ndarray, homography: np.ndarray, kit: Kit) -> QualityCheck:
-    """Blur on and around the result window, in millimetres (independent of distance).
+    """Blur where the lines are read, in millimetres (independent of distance).
+
+    Above :data:`RETAKE_BLUR` line widths nobody can tell the lines apart: a retake.
+    Above :data:`BY_EYE_BLUR` a person can still read them, the model should not
+    alone: ``by_eye``.
 
     Parameters
     ----------
     image : ndarray
         The photo (BGR), at any decoding scale.
     homography : ndarray
-        3x3 map from template pixels to pixels of ``image``.
+        3x3 map from template pixels to pixels of ``image`` placing the window where
+        it was found.
     kit : Kit
 
     Examples
@@ -412,11 +541,23 @@ def check_blur(image: np.ndarray, homography: np.ndarray, kit: Kit) -> QualityCh
     >>> face = kit.template[:, :, :3]
     >>> [i.code for i in check_blur(face, np.eye(3), kit)]
     []
-    >>> [i.code for i in check_blur(cv2.GaussianBlur(face, (0, 0), 8), np.eye(3), kit)]
+    >>> soft = check_blur(cv2.GaussianBlur(face, (0, 0), 3), np.eye(3), kit)
+    >>> [i.code for i in soft], soft.by_eye
+    ([], True)
+    >>> [i.code for i in check_blur(cv2.GaussianBlur(face, (0, 0), 12), np.eye(3), kit)]
     ['blur']
     """
     spread = edge_spread_mm(image, homography, kit)
+    retake = RETAKE_BLUR * kit.line_width_mm
+    by_eye = BY_EYE_BLUR * kit.line_width_mm
+    limits = {"blur_mm": round(retake, 3), "blur_mm_by_eye": round(by_eye, 3)}
     if math.isnan(spread):
-        return QualityCheck([], {"blur_mm": math.nan})
-    issues = [BLUR] if not spread <= MAX_BLUR_MM else []
-    return QualityCheck(issues, {"blur_mm": round(min(spread, 99.0), 4)})
+        return QualityCheck([], {"blur_mm": math.nan, "blur_mm_by_eye": math.nan}, limits)
+    value = round(min(spread, 99.0), 4)
+    issues = [BLUR] if not spread <= retake else []
+    return QualityCheck(
+        issues,
+        {"blur_mm": value, "blur_mm_by_eye": value},
+        limits,
+        by_eye=not issues and spread > by_eye,
+    )

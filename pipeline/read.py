@@ -7,6 +7,7 @@ chains them and decides at which resolution each step runs, because decoding a
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -17,16 +18,21 @@ from pipeline.bands import band_probability, find_lines, line_features, optical_
 from pipeline.decode import Photo, PhotoError, choose_reduction, decode_photo, probe
 from pipeline.interpret import interpret
 from pipeline.kit import Kit
-from pipeline.locate import Location, locate
+from pipeline.locate import MIN_SCORE, MIN_WINDOW_SCORE, Location, find_window, locate
 from pipeline.quality import (
+    AMBIGUOUS_LINES,
+    LOCATED_ROUGHLY,
+    SOFT_FOCUS,
+    QualityCheck,
     cassette_view,
     check_blur,
     check_exposure,
     check_framing,
     check_glare,
     check_resolution,
+    photo_problem,
 )
-from pipeline.reading import Explanation, LineReading, QualityIssue, Reading
+from pipeline.reading import Explanation, LineReading, QualityIssue, QualityMetric, Reading
 from pipeline.rectify import rectify_window, window_px_per_mm
 
 BandModel = Callable[[np.ndarray], np.ndarray]
@@ -36,6 +42,12 @@ DEFAULT_MODEL = "od-logistic@1"
 LOCATE_LONG_SIDE = 1000  # px: enough for the code and the cassette outline, cheap to search
 READ_PX_PER_MM = 8.0  # window resolution the band reader wants; finer adds little
 MIN_READ_PX_PER_MM = 4.0  # below this, decode the photo again at a finer scale
+AMBIGUOUS_CONFIDENCE = 0.8
+"""Below this confidence in the result a line is ambiguous: read by eye. The benchmark's
+line for a confident answer (``benchmarks/bench_read.py``)."""
+BY_EYE_CONFIDENCE = 0.5
+"""A reading sent to be read by eye carries at most this confidence: a hint, not a call."""
+_NOT_FOUND = ("no_cassette", "wrong_product")
 
 
 def read(
@@ -62,8 +74,10 @@ def read(
     Returns
     -------
     Reading
-        ``status="ok"`` with a proposal, or ``status="retake"`` with reasons a
-        patient can act on. Bad input never raises.
+        ``status="ok"`` with a proposal; ``"by_eye"`` with the model's best attempt
+        and a low confidence where a person can read the photo but the model is
+        unsure; or ``"retake"`` with reasons a patient can act on, the real one
+        first. Bad input never raises.
 
     Examples
     --------
@@ -93,37 +107,70 @@ def _read(data: bytes, kit: Kit, band_model: BandModel, model_name: str) -> Read
     except PhotoError as exc:
         return Reading.retake([QualityIssue(exc.code, str(exc))], model=model_name)
     if isinstance(found, QualityIssue):
-        return Reading.retake([found], model=model_name)
+        # The one real reason first: a photo blurred, dark or washed out all over hides the
+        # test, and "hold still" helps more than "we could not find the test".
+        problem = photo_problem(photo.image) if found.code in _NOT_FOUND else None
+        issues = [found] if problem is None or problem == found else [problem, found]
+        return Reading.retake(issues, model=model_name)
     location: Location = found
-    homography = location.homography
-    full_ppm = window_px_per_mm(kit, homography) / photo.scale
+    homography, window_h = location.homography, location.window
+    full_ppm = window_px_per_mm(kit, window_h) / photo.scale
+    metrics = _location_metrics(location, kit)
 
-    issues = [*check_framing(photo.image.shape, homography, kit), *check_resolution(full_ppm)]
+    framing = check_framing(photo.image.shape, window_h, kit)
+    resolution = check_resolution(full_ppm)
+    metrics |= _metrics(framing, resolution)
+    issues = [*framing, *resolution]
     if issues:
         return Reading.retake(
-            issues, model=model_name, code=location.code, explanation=_explain(location, photo)
+            issues,
+            model=model_name,
+            code=location.code,
+            explanation=_explain(location, photo),
+            metrics=metrics,
         )
 
     # Read the bands at a finer decode when the locating scale leaves the window too coarse.
-    if window_px_per_mm(kit, homography) < MIN_READ_PX_PER_MM and photo.scale < 1:
+    if window_px_per_mm(kit, window_h) < MIN_READ_PX_PER_MM and photo.scale < 1:
         finer = decode_photo(data, reduce=_finer_reduction(photo, full_ppm), info=info)
-        homography = np.linalg.inv(finer.to_original) @ photo.to_original @ homography
+        rescale = np.linalg.inv(finer.to_original) @ photo.to_original
+        homography, window_h = rescale @ homography, rescale @ window_h
         photo = finer
-    ppm = window_px_per_mm(kit, homography)
+    rough = location.rough
+    if location.window_homography is None:
+        # Too coarse to search the window where the test was found: search it here.
+        fit = find_window(photo.image, kit, homography)
+        if fit is not None and fit.score >= MIN_WINDOW_SCORE and not fit.at_limit:
+            window_h = fit.homography
+        else:
+            rough = True  # read where the print puts the window, by eye
+        if fit is not None:
+            metrics["window_agreement"] = QualityMetric(fit.score, MIN_WINDOW_SCORE)
+            metrics["window_shift_mm"] = QualityMetric(fit.shift_mm, kit.window_tolerance.shift_mm)
+    ppm = window_px_per_mm(kit, window_h)
     out_ppm = float(np.clip(ppm, MIN_READ_PX_PER_MM, READ_PX_PER_MM))
-    window = rectify_window(photo.image, kit, homography, px_per_mm=out_ppm)
-    to_full = photo.to_original @ homography
+    window = rectify_window(photo.image, kit, window_h, px_per_mm=out_ppm)
     explanation = Explanation(
-        window=window, homography=to_full, locator=location.method, px_per_mm=full_ppm
+        window=window,
+        homography=photo.to_original @ window_h,
+        locator=location.method,
+        px_per_mm=full_ppm,
     )
+    # The lines' channel first: exposure and glare are judged where the lines are read.
+    profile = optical_density_profile(window, kit, out_ppm)
 
     surround = cassette_view(photo.image, homography, kit)
-    issues = [*check_exposure(window, surround), *check_glare(window, surround)]
-    issues += check_blur(photo.image, homography, kit)
+    exposure = check_exposure(window, surround, profile.channel)
+    glare = check_glare(window, surround, profile.channel)
+    blur = check_blur(photo.image, window_h, kit)
+    metrics |= _metrics(exposure, glare, blur)
+    # Blur first: it is the one reason that explains the others.
+    issues = [*blur, *exposure, *glare]
     if issues:
-        return Reading.retake(issues, model=model_name, code=location.code, explanation=explanation)
+        return Reading.retake(
+            issues, model=model_name, code=location.code, explanation=explanation, metrics=metrics
+        )
 
-    profile = optical_density_profile(window, kit, out_ppm)
     measured = find_lines(profile, kit, out_ppm)
     features = line_features(profile, measured, kit, out_ppm)
     p_present = np.clip(np.asarray(band_model(features), dtype=float).reshape(-1), 0.0, 1.0)
@@ -141,17 +188,44 @@ def _read(data: bytes, kit: Kit, band_model: BandModel, model_name: str) -> Read
         for line in kit.lines
     }
     explanation = replace(explanation, profile=profile.od, baseline=profile.baseline)
+    metrics["confidence"] = QualityMetric(verdict.confidence, AMBIGUOUS_CONFIDENCE)
+    # A person could read this photo; the model is unsure: a clinician reads it by eye.
+    doubts = [
+        *([LOCATED_ROUGHLY] if rough else []),
+        *([SOFT_FOCUS] if blur.by_eye else []),
+        *([AMBIGUOUS_LINES] if verdict.confidence < AMBIGUOUS_CONFIDENCE else []),
+    ]
     return Reading(
-        status="ok",
+        status="by_eye" if doubts else "ok",
         result=verdict.result,
         analytes=verdict.analytes,
         lines=lines,
-        confidence=verdict.confidence,
+        confidence=min(verdict.confidence, BY_EYE_CONFIDENCE) if doubts else verdict.confidence,
         code=location.code,
-        issues=[],
+        issues=doubts,
         model=model_name,
         explanation=explanation,
+        metrics=metrics,
     )
+
+
+def _metrics(*checks: QualityCheck) -> dict[str, QualityMetric]:
+    return {
+        name: QualityMetric(value, check.limits.get(name))
+        for check in checks
+        for name, value in check.metrics.items()
+    }
+
+
+def _location_metrics(location: Location, kit: Kit) -> dict[str, QualityMetric]:
+    """How well the print and the window matched the kit, against the acceptance limits."""
+    return {
+        "print_agreement": QualityMetric(location.score, MIN_SCORE),
+        "window_agreement": QualityMetric(location.window_score, MIN_WINDOW_SCORE),
+        "window_shift_mm": QualityMetric(
+            location.metrics.get("window_shift_mm", math.nan), kit.window_tolerance.shift_mm
+        ),
+    }
 
 
 def _finer_reduction(photo: Photo, full_ppm: float) -> int:

@@ -6,13 +6,14 @@ until a clinician confirms it.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
 
 SPEC = "rdt-reading/1"
-Status = Literal["ok", "retake"]
+Status = Literal["ok", "by_eye", "retake"]
 Result = Literal["positive", "negative", "invalid"]
 
 
@@ -30,6 +31,32 @@ class QualityIssue:
 
     code: str
     message: str
+
+
+@dataclass(frozen=True)
+class QualityMetric:
+    """One measured quality value and the threshold it is judged against.
+
+    ``limit`` is ``None`` for a value reported without a threshold; ``value`` is NaN
+    where nothing could be measured (written as ``null``).
+    """
+
+    value: float
+    limit: float | None = None
+
+    def to_json(self) -> dict[str, float | None]:
+        """``{"value": v, "limit": l}``, NaN as ``None``.
+
+        Examples
+        --------
+        >>> QualityMetric(0.21234, 0.35).to_json(), QualityMetric(float("nan")).to_json()
+        ({'value': 0.2123, 'limit': 0.35}, {'value': None, 'limit': None})
+        """
+
+        def clean(x: float | None) -> float | None:
+            return None if x is None or not math.isfinite(x) else round(float(x), 4)
+
+        return {"value": clean(self.value), "limit": clean(self.limit)}
 
 
 @dataclass(frozen=True)
@@ -83,6 +110,12 @@ class Explanation:
 class Reading:
     """One photo's reading, in the shape of ``rdt-reading/1``.
 
+    ``status`` is ``"ok"`` (the model's proposal), ``"by_eye"`` (a person can read the
+    photo but the model is unsure: ``result`` is its best attempt, ``confidence`` low,
+    ``issues`` say why, and a clinician reads it by eye) or ``"retake"`` (nobody could
+    read it safely: ``issues`` tell the patient what to do, the one real reason first).
+    ``metrics`` are the quality values measured on the way, with their thresholds.
+
     Examples
     --------
     >>> r = Reading.retake([QualityIssue("blur", "Hold the phone still.")], model="m@1")
@@ -101,6 +134,7 @@ class Reading:
     elapsed_ms: float = 0.0
     image: str | None = None
     explanation: Explanation = field(default_factory=Explanation)
+    metrics: dict[str, QualityMetric] = field(default_factory=dict)
 
     @classmethod
     def retake(
@@ -110,6 +144,7 @@ class Reading:
         model: str,
         code: str | None = None,
         explanation: Explanation | None = None,
+        metrics: dict[str, QualityMetric] | None = None,
     ) -> Reading:
         """A reading that asks the patient for a new photo."""
         return cls(
@@ -122,6 +157,7 @@ class Reading:
             issues=list(issues),
             model=model,
             explanation=explanation or Explanation(),
+            metrics=dict(metrics or {}),
         )
 
     def to_json(self) -> dict[str, object]:
@@ -148,6 +184,7 @@ class Reading:
             "quality": {
                 "issues": [issue.message for issue in self.issues],
                 "codes": [issue.code for issue in self.issues],
+                "metrics": {name: m.to_json() for name, m in self.metrics.items()},
             },
             "model": self.model,
             "elapsed_ms": round(float(self.elapsed_ms), 1),

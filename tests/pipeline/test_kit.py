@@ -61,6 +61,9 @@ def test_demo_kit_is_the_shared_example() -> None:
         (lambda d: d["lines"][1].update(present_means="non-reactive"), "test lines only"),
         (lambda d: d["template"]["window"].update(x=230), "lies outside the 240x853 template"),
         (lambda d: d["template"]["code_box"].update(y=300), "code_box overlaps template.window"),
+        # A kit may narrow the window search, never widen it past what it is built for.
+        (lambda d: d["template"].update(window_tolerance={"shift_mm": 3}), "less than or equal"),
+        (lambda d: d["template"].update(window_tolerance={"angle_deg": -1}), "greater than"),
     ],
 )
 def test_wrong_kit_files_name_the_field(change, message, document, template) -> None:
@@ -86,6 +89,16 @@ def test_every_optional_field_is_understood(document, template) -> None:
     assert [line.present_means for line in kit.lines] == ["non-reactive", "reactive", "reactive"]
     assert kit.lines[1].analyte_name == "B"  # falls back to the line's name
     assert kit.window_length_mm == pytest.approx(5.0)  # flow left: along the window's width
+
+
+def test_window_tolerance_defaults_to_the_widest_and_may_be_narrowed(document, template) -> None:
+    wide = parse_kit(document, template).window_tolerance
+    assert (wide.shift_mm, wide.angle_deg, wide.scale) == (2.0, 4.0, 0.06)
+    assert "window_tolerance" not in parse_kit(document, template).to_json()["template"]
+    document["template"]["window_tolerance"] = {"shift_mm": 0.8, "scale": 0.02}
+    narrow = parse_kit(document, template)
+    assert (narrow.window_tolerance.shift_mm, narrow.window_tolerance.angle_deg) == (0.8, 4.0)
+    assert narrow.to_json()["template"]["window_tolerance"]["scale"] == 0.02
 
 
 def test_not_an_object_and_not_json(tmp_path: Path, template) -> None:

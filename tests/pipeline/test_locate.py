@@ -25,6 +25,7 @@ from pipeline.locate import (
     read_code,
     refine,
 )
+from pipeline.locate.find import judge
 from pipeline.reading import QualityIssue
 from pipeline.rectify import window_corners, window_px_per_mm
 
@@ -256,20 +257,22 @@ def test_read_code_finds_a_small_code_through_the_homography(loc_kit: Kit) -> No
 
 
 @pytest.mark.parametrize(
-    ("method", "score", "window_score", "accepted"),
+    ("method", "score", "window_score", "at_limit", "verdict"),
     [
-        ("code", 0.93, 0.45, True),  # many strong lines cross the rim band: still the kit
-        ("code", 0.93, 0.2, False),  # the window is really elsewhere
-        ("code", 0.8, 0.45, False),  # not placed well enough to overlook the window
-        ("template", 0.93, 0.45, False),  # no code to vouch for the product
-        ("template", 0.75, 0.55, True),
-        ("template", 0.75, float("nan"), True),  # glare hides the window: gates report it
+        ("code", 0.93, 0.5, False, "ok"),  # many strong lines cross the rim band: still the kit
+        ("code", 0.93, 0.2, False, "no"),  # the window is really elsewhere
+        ("code", 0.8, 0.5, False, "rough"),  # placed too poorly to overlook the window: by eye
+        ("template", 0.93, 0.5, False, "rough"),  # no code to vouch for the product: by eye
+        ("template", 0.75, 0.65, False, "ok"),
+        ("template", 0.75, 0.9, True, "rough"),  # the window may lie beyond its tolerance
+        ("template", 0.75, 0.5, True, "no"),  # ... and matches poorly there
+        ("template", 0.5, 0.9, False, "rough"),  # the print agrees only roughly (real units)
+        ("template", 0.3, 0.9, False, "no"),  # another product's print
+        ("template", 0.75, float("nan"), False, "ok"),  # glare hides the window: gates report it
     ],
 )
-def test_acceptance_trusts_the_units_code_over_a_busy_window(
-    method: str, score: float, window_score: float, accepted: bool
+def test_judgement_of_print_and_window_agreement(
+    method: str, score: float, window_score: float, at_limit: bool, verdict: str
 ) -> None:
-    from pipeline.locate import Location, _accepted
-
     found = Location(np.eye(3), method, "K7QX" if method == "code" else None, score, window_score)
-    assert _accepted(found) is accepted
+    assert judge(found, at_limit) == verdict

@@ -1,16 +1,4 @@
-"""Read the lines on the rectified result window: optical-density profile, line finding, features.
-
-The rectified window (see :func:`pipeline.rectify.rectify_window`) has the flow
-running left to right, the sample side at column 0 and rows across the flow.
-This module turns it into
-
-1. a :class:`Profile`: background-corrected optical density (OD) along the flow
-   in the colour channel the lines absorb most,
-2. one :class:`LineMeasurement` per kit line (:func:`find_lines`): the control
-   line is searched widely and anchors the test lines, whose spacing from it
-   is nearly constant on real cassettes, and
-3. a fixed-length feature vector per line (:func:`line_features`), the input of
-   the band model; :func:`band_probability` is the model-free default.
+"""Optical-density profile of a rectified window: the lines' channel, background, noise.
 
 Optical density follows ``rdt-reading/1``: ``-log10(R_line / R_membrane)``
 in the channel the lines absorb most, with ``R`` the pixel value *as encoded*
@@ -33,46 +21,13 @@ from pybaselines import Baseline
 from pybaselines.utils import ParameterWarning
 from scipy import ndimage, special
 
+from pipeline.bands.placement import ANCHOR_SNR, SEARCH_MM
+from pipeline.color import line_color_channel, srgb_to_linear
 from pipeline.kit import Kit
 
 Domain = Literal["encoded", "linear"]
 
-#: Columns of :func:`line_features`, in order.
-FEATURE_NAMES: tuple[str, ...] = (
-    "od",  # matched-filter OD amplitude at the measured position
-    "snr",  # od / robust noise of the matched-filter response
-    "snr_anchor",  # SNR exactly at the anchored position (no local search)
-    "offset_mm",  # |measured - anchored position|
-    "shift_mm",  # |global shift of the line pattern from the template|
-    "width_ratio",  # measured full width at half maximum / nominal line width
-    "neighbour_snr",  # strongest other mark near the line, in noise units
-    "band_min_snr",  # weakest of the row bands across the width, in noise units
-    "band_frac",  # weakest row band / mean of row bands (1 for a full-width line)
-    "hue_cos",  # colour agreement with the control line (or the kit's line colour)
-    "baseline_slope",  # membrane staining gradient at the line, OD per mm
-    "noise",  # robust noise of the matched-filter response, OD
-    "control_snr",  # the strongest control line's SNR (context: contrast of the photo)
-    "is_control",  # 1 for a control line
-    "edge_mm",  # distance from the measured place to the nearer end of the clean membrane
-)
-
-_BGR = ("blue", "green", "red")
-# Search half-range for the whole line pattern: cassettes place lines up to 1.5 mm
-# from the template positions (TOLERANCE_MM), plus the locator's own error.
-SEARCH_MM = 2.1
-TOLERANCE_MM = 1.6
-# Local search for each line around the pattern's place, and around its place
-# once the pattern is anchored on clear lines (spacing varies a little unit to unit).
-LOCAL_MM = 0.3
-ANCHORED_MM = 0.4
-# A line votes for a pattern shift from this SNR on, saturating at VOTE_CAP;
-# each millimetre of shift costs SHIFT_COST (SNR units).
-VOTE_MIN = 4.0
-VOTE_CAP = 8.0
-SHIFT_COST = 0.5
-CONTROL_BONUS = 0.25
-# A line anchors the pattern only when it is clearly there.
-ANCHOR_SNR = 6.0
+BGR_NAMES = ("blue", "green", "red")
 # Baseline smoothness, in line widths (arPLS lambda = (this * width)^4).
 BASELINE_STIFFNESS = 0.8
 # Floor on the matched-filter noise: JPEG quantisation and renderer noise
@@ -143,7 +98,7 @@ class Profile:
     @property
     def channel_name(self) -> str:
         """``"blue"``, ``"green"`` or ``"red"``."""
-        return _BGR[self.channel]
+        return BGR_NAMES[self.channel]
 
     def column_of(self, at: float, length_mm: float) -> float:
         """Column (pixel-centre convention) of window fraction ``at``."""
@@ -152,79 +107,6 @@ class Profile:
     def at_of(self, column: float, length_mm: float) -> float:
         """Window fraction of a column; inverse of :meth:`column_of`."""
         return ((column + 0.5) / self.px_per_mm - self.margin_mm) / length_mm
-
-
-@dataclass(frozen=True)
-class LineMeasurement:
-    """What was measured for one kit line.
-
-    Attributes
-    ----------
-    name, role : str
-        From the kit.
-    expected : float
-        Column of the template position.
-    anchored : float
-        Column predicted from the pattern shift (control anchor + kit spacing).
-    position : float
-        Column where the line was measured (after the local search).
-    od : float
-        Matched-filter OD amplitude at ``position``.
-    snr : float
-        ``od / profile.noise``.
-    at : float
-        ``position`` as a fraction of the window length from the sample side.
-    """
-
-    name: str
-    role: str
-    expected: float
-    anchored: float
-    position: float
-    od: float
-    snr: float
-    at: float
-
-
-def srgb_to_linear(values: np.ndarray) -> np.ndarray:
-    """Undo the sRGB transfer curve.
-
-    Parameters
-    ----------
-    values : ndarray
-        Encoded values in ``[0, 1]``.
-
-    Returns
-    -------
-    ndarray
-        Linear-light values in ``[0, 1]``.
-
-    Examples
-    --------
-    >>> srgb_to_linear(np.array([0.0, 0.5, 1.0])).round(4).tolist()
-    [0.0, 0.214, 1.0]
-    """
-    v = np.asarray(values, dtype=np.float64)
-    return np.where(v <= 0.04045, v / 12.92, ((v + 0.055) / 1.055) ** 2.4)
-
-
-def line_color_channel(line_color: str) -> int:
-    """BGR index of the channel a line of colour ``#rrggbb`` absorbs most.
-
-    Examples
-    --------
-    >>> line_color_channel("#b0306a")   # purple-red gold line: absorbs green
-    1
-    >>> line_color_channel("#2040c0")   # blue latex line: absorbs red
-    2
-    """
-    return int(np.argmax(_color_absorbance(line_color)))
-
-
-def _color_absorbance(line_color: str) -> np.ndarray:
-    rgb = np.array([int(line_color[i : i + 2], 16) for i in (1, 3, 5)], float) / 255.0
-    bgr = srgb_to_linear(rgb[::-1])
-    return -np.log10(np.clip(bgr, 1e-3, 1.0))
 
 
 def _to_reflectance(window: np.ndarray, domain: Domain) -> np.ndarray:
@@ -243,26 +125,6 @@ def _to_reflectance(window: np.ndarray, domain: Domain) -> np.ndarray:
         v = srgb_to_linear(v)
     # Half a code value keeps log10 finite on fully dark pixels.
     return np.clip(v, 0.5 / 255.0 / 12.92, None)
-
-
-def _line_kernel(width_px: float, blur_px: float | None = None, offset: float = 0.0) -> np.ndarray:
-    """Expected line shape: a box of the line width seen through a Gaussian blur, peak <= 1.
-
-    Parameters
-    ----------
-    width_px : float
-        Box width in columns.
-    blur_px : float, optional
-        Gaussian sigma; by default a slight blur proportional to the width.
-    offset : float
-        Sub-pixel shift of the centre (the kernel stays centred on its middle sample).
-    """
-    sigma = max(0.5, 0.15 * width_px) if blur_px is None else max(0.35, blur_px)
-    half = int(np.ceil(width_px / 2 + 3 * sigma + abs(offset)))
-    x = np.arange(-half, half + 1, dtype=np.float64) - offset
-    a = (x + width_px / 2) / (np.sqrt(2) * sigma)
-    b = (x - width_px / 2) / (np.sqrt(2) * sigma)
-    return np.asarray(0.5 * (special.erf(a) - special.erf(b)))
 
 
 def _line_filter(width_px: float, blur_px: float | None = None) -> np.ndarray:
@@ -293,7 +155,7 @@ def _matched(od: np.ndarray, valid: np.ndarray, kernel: np.ndarray) -> np.ndarra
     return np.asarray(ndimage.correlate1d(x, kernel, mode="constant", cval=0.0))
 
 
-def _robust_sigma(x: np.ndarray) -> float:
+def robust_sigma(x: np.ndarray) -> float:
     if x.size < 3:
         return 0.0
     return float(1.4826 * np.median(np.abs(x - np.median(x))))
@@ -308,12 +170,12 @@ def _response_noise(response: np.ndarray, valid: np.ndarray, width_px: float) ->
     """
     grow = max(1, round(width_px))
     excluded = np.zeros_like(valid)
-    sigma = _robust_sigma(response[valid])
+    sigma = robust_sigma(response[valid])
     for _ in range(6):
         keep = valid & ~excluded
         if keep.sum() < max(8, 0.25 * valid.sum()):
             break
-        sigma = _robust_sigma(response[keep])
+        sigma = robust_sigma(response[keep])
         found = valid & (response > np.median(response[keep]) + 3.0 * sigma)
         found = ndimage.binary_dilation(found, iterations=grow) & valid
         if not (found & ~excluded).any():
@@ -368,7 +230,7 @@ def _interior(
     if e - s < 8:
         return s, e
     ref = float(np.median(gray[s:e]))
-    tau = max(0.01, 3.0 * _robust_sigma(np.diff(gray[s:e])) / np.sqrt(2))
+    tau = max(0.01, 3.0 * robust_sigma(np.diff(gray[s:e])) / np.sqrt(2))
     k = max(1, round(0.2 * px_per_mm))
     limit = round(1.0 * px_per_mm)
     for _ in range(limit):
@@ -511,7 +373,7 @@ def optical_density_profile(
     if n_bands >= 2:
         h = n_bands // 2
         diff = band_response[:h].mean(axis=0) - band_response[h:].mean(axis=0)
-        across = max(_robust_sigma(diff[valid]) / 2, NOISE_FLOOR)
+        across = max(robust_sigma(diff[valid]) / 2, NOISE_FLOOR)
     noise = float(np.clip(along, across, 2.0 * across))
     band_noise = np.full(n_bands, noise * np.sqrt(n_bands))
 
@@ -617,328 +479,3 @@ def _channel_from_data(
         if snr.max() >= ANCHOR_SNR:
             return int(np.argmax(np.where(snr >= ANCHOR_SNR, best, -np.inf)))
     return 1
-
-
-def find_lines(
-    profile: Profile, kit: Kit, px_per_mm: float | None = None
-) -> dict[str, LineMeasurement]:
-    """Locate and measure every kit line on an OD profile.
-
-    The whole line pattern is shifted as one (cassettes misplace lines by up
-    to 1.5 mm but keep their spacing): the shift maximises the summed
-    matched-filter response of all lines, control lines weighted double.
-    Lines that stand out clearly then fix the shift precisely, and each line
-    is measured at its anchored place after a small local search, so a faint
-    test line is found where the control says it must be. With no clear line
-    at all (e.g. an invalid test without lines), the template positions are used.
-
-    Parameters
-    ----------
-    profile : Profile
-        From :func:`optical_density_profile`.
-    kit : Kit
-    px_per_mm : float, optional
-        Ignored (the profile knows its scale); accepted for call symmetry.
-
-    Returns
-    -------
-    dict of str to LineMeasurement
-        Keyed by line name, in the kit's order.
-
-    Examples
-    --------
-    >>> from pipeline.kit import load_kit
-    >>> kit = load_kit("datasets/kits/demo/kit.json")
-    >>> window = np.full((50, 191, 3), 230, np.uint8)
-    >>> window[:, 140:150] = (200, 120, 190)          # C, 1.3 mm past its place
-    >>> lines = find_lines(optical_density_profile(window, kit, 10.0), kit)
-    >>> round(lines["C"].at, 3), bool(lines["T"].snr < 3)
-    (0.759, True)
-    """
-    del px_per_mm
-    length = kit.window_length_mm
-    ppm = profile.px_per_mm
-    r = profile.response
-    n = r.size
-    lo_i, hi_i = profile.interior
-    expected = np.array([profile.column_of(line.at, length) for line in kit.lines])
-    reach = round(SEARCH_MM * ppm)
-    local = max(1, round(LOCAL_MM * ppm))
-
-    # Only true peaks count (the maximum within half a line width each side):
-    # the flank of a strong line is not a line.
-    size = 2 * max(1, round(profile.line_width_px / 2)) + 1
-    inside = np.zeros(n, bool)
-    inside[lo_i:hi_i] = True
-    is_peak = inside & (r > 0) & (r >= ndimage.maximum_filter1d(r, size, mode="nearest"))
-    peaks = np.where(is_peak, r, 0.0)
-
-    def local_peak(x: float, half: int) -> tuple[float, float]:
-        """The strongest peak within ``half`` columns of ``x`` (value 0 when none)."""
-        i0 = max(lo_i, round(x) - half)
-        i1 = min(hi_i, round(x) + half + 1)
-        if i1 <= i0:
-            return x, 0.0
-        j = i0 + int(np.argmax(peaks[i0:i1]))
-        return (float(j), float(peaks[j])) if peaks[j] > 0 else (x, 0.0)
-
-    # 1. Coarse joint shift of the whole pattern: each line votes with the SNR of
-    # a peak near its place, saturated so that the shift explaining the most
-    # lines wins rather than the one putting some line on the single strongest
-    # mark; noise peaks do not vote. Between equally good placements (one
-    # visible line that could be either of two) the smaller shift wins, with
-    # half a millimetre of grace for calling a lone line the control (the
-    # usual case: a negative test); shifts beyond the placement tolerance pay
-    # (one clear line per 0.8 mm).
-    shifts = np.arange(-reach, reach + 1)
-    tolerance = TOLERANCE_MM * ppm
-    scores = np.empty(shifts.size)
-    bonus = np.array([CONTROL_BONUS if line.role == "control" else 0.0 for line in kit.lines])
-    for k, d in enumerate(shifts):
-        snrs = np.array([local_peak(x + d, local)[1] for x in expected]) / profile.noise
-        seen = snrs >= VOTE_MIN
-        votes = float(np.sum(np.where(seen, np.minimum(snrs, VOTE_CAP) + bonus, 0.0)))
-        excess = max(0.0, abs(d) - tolerance) / (0.8 * ppm)
-        scores[k] = votes - VOTE_CAP * excess - SHIFT_COST * abs(d) / ppm
-    best_shift = float(shifts[int(np.argmax(scores))])
-
-    # 2. Lines that clearly stand out fix the shift precisely (SNR-weighted).
-    offsets, strengths = [], []
-    for x in expected:
-        pos, val = local_peak(x + best_shift, local)
-        snr = val / profile.noise
-        if snr >= ANCHOR_SNR:
-            pos = _centre(r, round(pos), profile.line_width_px, lo_i, hi_i)
-            offsets.append(pos - x)
-            strengths.append(snr)
-    shift = float(np.average(offsets, weights=strengths)) if offsets else 0.0
-
-    # 3. Measure each line at the peak nearest its anchored place (once anchored,
-    # spacing varies little, so the search is narrow), else right at that place.
-    half = max(1, round(ANCHORED_MM * ppm)) if offsets else local
-    cols = np.arange(n)
-    out: dict[str, LineMeasurement] = {}
-    for line, x in zip(kit.lines, expected, strict=True):
-        anchored = float(np.clip(x + shift, 0, n - 1))
-        if lo_i <= round(anchored) < hi_i:
-            pos, val = local_peak(anchored, half)
-            if val > 0:
-                pos = _centre(r, round(pos), profile.line_width_px, lo_i, hi_i)
-            od = float(np.interp(pos, cols, r))
-        else:  # the line falls on the rim or outside the window: nothing to measure
-            pos, od = anchored, 0.0
-        out[line.name] = LineMeasurement(
-            name=line.name,
-            role=line.role,
-            expected=float(x),
-            anchored=anchored,
-            position=pos,
-            od=od,
-            snr=od / profile.noise,
-            at=profile.at_of(pos, length),
-        )
-    return out
-
-
-def _centre(r: np.ndarray, j: int, width_px: float, lo: int, hi: int) -> float:
-    """Centre of the peak at ``j``: centroid of the response above half its height.
-
-    The matched response of a sharp line is flat-topped, so the arg-max alone
-    is off by up to half the plateau. Only the part within half a line width
-    of ``j`` counts, so a neighbouring line cannot pull the centre.
-    """
-    if r[j] <= 0:
-        return float(j)
-    half = max(1, round(width_px / 2))
-    i0, i1 = max(lo, j - half), min(hi, j + half + 1)
-    seg = r[i0:i1] - 0.5 * r[j]
-    k = j - i0
-    left = k
-    while left > 0 and seg[left - 1] > 0:
-        left -= 1
-    right = k
-    while right < seg.size - 1 and seg[right + 1] > 0:
-        right += 1
-    wts = np.clip(seg[left : right + 1], 0.0, None)
-    if wts.sum() <= 0:
-        return float(j)
-    return float(i0 + left + np.dot(np.arange(wts.size), wts) / wts.sum())
-
-
-def line_features(
-    profile: Profile,
-    measurements: dict[str, LineMeasurement],
-    kit: Kit,
-    px_per_mm: float | None = None,
-) -> np.ndarray:
-    """Feature vectors of the kit's lines, the input of the band model.
-
-    Parameters
-    ----------
-    profile : Profile
-    measurements : dict of str to LineMeasurement
-        From :func:`find_lines`.
-    kit : Kit
-    px_per_mm : float, optional
-        Ignored (the profile knows its scale); accepted for call symmetry.
-
-    Returns
-    -------
-    ndarray
-        ``float32``, shape ``(len(kit.lines), len(FEATURE_NAMES))``, rows in
-        the kit's line order, columns as :data:`FEATURE_NAMES`.
-
-    Examples
-    --------
-    >>> from pipeline.kit import load_kit
-    >>> kit = load_kit("datasets/kits/demo/kit.json")
-    >>> window = np.full((50, 191, 3), 230, np.uint8)
-    >>> window[:, 130:140] = (200, 120, 190)
-    >>> p = optical_density_profile(window, kit, 10.0)
-    >>> f = line_features(p, find_lines(p, kit), kit)
-    >>> f.shape, round(float(f[1, FEATURE_NAMES.index("band_frac")]), 2)
-    ((2, 15), 1.0)
-    """
-    del px_per_mm
-    ppm = profile.px_per_mm
-    lo_i, hi_i = profile.interior
-    n = profile.response.size
-    cols = np.arange(n)
-    w = profile.line_width_px
-    noise = profile.noise
-    controls = [m for m in measurements.values() if m.role == "control"]
-    control_snr = max((m.snr for m in controls), default=0.0)
-    reference = _hue_reference(profile, controls, kit)
-    absorb_base = -np.log10(profile.baseline)
-    slope = np.gradient(absorb_base) * ppm
-
-    rows = []
-    for line in kit.lines:
-        m = measurements[line.name]
-        inside = lo_i <= round(m.position) < hi_i
-        anchor_od = float(np.interp(m.anchored, cols, profile.response)) if inside else 0.0
-        others = [o.anchored for o in measurements.values() if o.name != line.name]
-        band_vals = np.array(
-            [float(np.interp(m.position, cols, br)) for br in profile.band_response]
-        )
-        band_snr = band_vals / profile.band_noise
-        band_mean = float(np.mean(band_vals))
-        vec = np.array([float(np.interp(m.position, cols, cr)) for cr in profile.channel_response])
-        rows.append(
-            [
-                m.od,
-                m.snr,
-                anchor_od / noise,
-                abs(m.position - m.anchored) / ppm,
-                abs(m.anchored - m.expected) / ppm,
-                _width_ratio(profile, m) if m.snr >= 5 and inside else 1.0,
-                _neighbour_max(profile.response, m.position, others, w, lo_i, hi_i) / noise,
-                float(np.min(band_snr)) if inside else 0.0,
-                float(np.clip(np.min(band_vals) / max(band_mean, noise), -2.0, 2.0)),
-                _cosine(vec, reference) if reference is not None else 1.0,
-                abs(float(np.interp(m.position, cols, slope))),
-                noise,
-                control_snr,
-                1.0 if line.role == "control" else 0.0,
-                min(m.position - lo_i, hi_i - 1 - m.position) / ppm,
-            ]
-        )
-    return np.asarray(rows, dtype=np.float32).reshape(len(kit.lines), len(FEATURE_NAMES))
-
-
-def _hue_reference(
-    profile: Profile, controls: list[LineMeasurement], kit: Kit
-) -> np.ndarray | None:
-    """Channel-response vector of the clearest control line, else the kit's line colour."""
-    cols = np.arange(profile.response.size)
-    best = max(controls, key=lambda m: m.snr, default=None)
-    if best is not None and best.snr >= ANCHOR_SNR:
-        return np.array(
-            [float(np.interp(best.position, cols, cr)) for cr in profile.channel_response]
-        )
-    if kit.description.line_color is not None:
-        return _color_absorbance(kit.description.line_color)
-    return None
-
-
-def _cosine(a: np.ndarray, b: np.ndarray) -> float:
-    den = float(np.linalg.norm(a) * np.linalg.norm(b))
-    return float(np.dot(a, b) / den) if den > 0 else 0.0
-
-
-def _neighbour_max(
-    response: np.ndarray, x: float, others: list[float], w: float, lo: int, hi: int
-) -> float:
-    """Strongest response 1.5-4 line widths away, other lines' places excluded."""
-    cols = np.arange(response.size)
-    d = np.abs(cols - x)
-    near = (d >= 1.5 * w) & (d <= 4.0 * w) & (cols >= lo) & (cols < hi)
-    for o in others:
-        near &= np.abs(cols - o) > 1.5 * w
-    return float(response[near].max()) if near.any() else 0.0
-
-
-def _width_ratio(profile: Profile, m: LineMeasurement) -> float:
-    """Best-fitting box width at the measured place over the profile's line width."""
-    w0 = profile.line_width_px
-    blur = profile.blur_px
-    half = int(np.ceil(1.6 * w0 / 2 + 3 * blur + 2))
-    j = round(m.position)
-    lo, hi = max(profile.interior[0], j - half), min(profile.interior[1], j + half + 1)
-    x = np.arange(lo, hi) - m.position
-    y = profile.od[lo:hi]
-    if y.size < 5:
-        return 1.0
-    best_w, best_r = w0, np.inf
-    for w in w0 * np.linspace(0.4, 2.5, 22):
-        k = 0.5 * (
-            special.erf((x + w / 2) / (np.sqrt(2) * blur))
-            - special.erf((x - w / 2) / (np.sqrt(2) * blur))
-        )
-        design = np.stack([k, np.ones_like(k)], axis=1)
-        coef, *_ = np.linalg.lstsq(design, y, rcond=None)
-        resid = float(np.sum((design @ coef - y) ** 2))
-        if resid < best_r:
-            best_w, best_r = float(w), resid
-    return best_w / w0
-
-
-# Logistic default on (weakest row band's SNR, OD in hundredths), fitted on
-# synthetic training windows (absent lines weighted 5:1, half with a residual
-# tint up to OD 0.006) from models.train.
-_RULE_COEF = (0.933, 10.095)
-_RULE_INTERCEPT = -13.555
-
-
-def band_probability(features: np.ndarray) -> np.ndarray:
-    """Model-free probability that each line is present: a calibrated logistic rule.
-
-    ``p = sigmoid(-13.555 + 0.933 * band_min_snr + 10.095 * 100 * od)``, with
-    the weakest row band's SNR clipped to [-5, 10] and OD to [-0.05, 0.05]:
-    a line must have optical density *and* be seen across the whole width of
-    the window (ghost marks and specks are partial). Monotone in both. It is
-    the pipeline's default and the baseline a trained band model must beat.
-
-    Parameters
-    ----------
-    features : ndarray
-        Rows from :func:`line_features`.
-
-    Returns
-    -------
-    ndarray
-        One probability per row, in ``[0, 1]``.
-
-    Examples
-    --------
-    >>> f = np.zeros((3, len(FEATURE_NAMES)), np.float32)
-    >>> f[:, FEATURE_NAMES.index("od")] = [0.003, 0.012, 0.3]
-    >>> f[:, FEATURE_NAMES.index("band_min_snr")] = [1.0, 2.0, 40.0]
-    >>> band_probability(f).round(3).tolist()
-    [0.0, 0.605, 1.0]
-    """
-    f = np.atleast_2d(np.asarray(features, dtype=np.float64))
-    band = np.clip(np.nan_to_num(f[:, FEATURE_NAMES.index("band_min_snr")]), -5.0, 10.0)
-    od = np.clip(np.nan_to_num(f[:, FEATURE_NAMES.index("od")]), -0.05, 0.05) * 100
-    z = _RULE_INTERCEPT + _RULE_COEF[0] * band + _RULE_COEF[1] * od
-    return np.asarray(1.0 / (1.0 + np.exp(-z)))

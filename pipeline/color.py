@@ -1,0 +1,60 @@
+"""Colour maths shared by the pipeline: the sRGB transfer curve and a line colour's absorbance."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def srgb_to_linear(values: np.ndarray) -> np.ndarray:
+    """Undo the sRGB transfer curve.
+
+    Parameters
+    ----------
+    values : ndarray
+        Encoded values in ``[0, 1]``.
+
+    Returns
+    -------
+    ndarray
+        Linear-light values in ``[0, 1]``.
+
+    Examples
+    --------
+    >>> srgb_to_linear(np.array([0.0, 0.5, 1.0])).round(4).tolist()
+    [0.0, 0.214, 1.0]
+    """
+    v = np.asarray(values, dtype=np.float64)
+    return np.where(v <= 0.04045, v / 12.92, ((v + 0.055) / 1.055) ** 2.4)
+
+
+def linear_to_srgb(values: np.ndarray) -> np.ndarray:
+    """Apply the sRGB transfer curve (inverse of :func:`srgb_to_linear`).
+
+    Examples
+    --------
+    >>> linear_to_srgb(srgb_to_linear(np.array([0.0, 0.2, 0.5, 1.0]))).round(4).tolist()
+    [0.0, 0.2, 0.5, 1.0]
+    """
+    v = np.asarray(values, dtype=np.float64)
+    return np.where(
+        v <= 0.0031308, 12.92 * v, 1.055 * np.power(np.clip(v, 0.0, None), 1 / 2.4) - 0.055
+    )
+
+
+def line_color_channel(line_color: str) -> int:
+    """BGR index of the channel a line of colour ``#rrggbb`` absorbs most.
+
+    Examples
+    --------
+    >>> line_color_channel("#b0306a")   # purple-red gold line: absorbs green
+    1
+    >>> line_color_channel("#2040c0")   # blue latex line: absorbs red
+    2
+    """
+    return int(np.argmax(absorbance_of_colour(line_color)))
+
+
+def absorbance_of_colour(line_color: str) -> np.ndarray:
+    rgb = np.array([int(line_color[i : i + 2], 16) for i in (1, 3, 5)], float) / 255.0
+    bgr = srgb_to_linear(rgb[::-1])
+    return -np.log10(np.clip(bgr, 1e-3, 1.0))

@@ -1,0 +1,294 @@
+"""Patch alignment: refine a template -> photo homography on the template's structure.
+
+Template patches (corners and straight edges of the print and the outline) are
+found near where the current homography puts them, by normalised
+cross-correlation of structure, coarse to fine; a robust fit turns the matches
+into a corrected homography. The code box and the membrane are left out: they
+differ from unit to unit.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from pipeline.kit import Kit
+from pipeline.locate.geometry import centre_px_per_mm
+from pipeline.locate.pyramid import Pyramid
+from pipeline.locate.structure import disk, edge_strength, subpixel_peak, zncc
+from pipeline.locate.template import Pass, prepared_pass
+
+COARSE_PPM = 2.0  # px/mm of the coarse alignment level
+_FINE_PPM = 6.0  # px/mm of the finest alignment level (the photo may cap it lower)
+
+
+@dataclass
+class _Match:
+    homography: np.ndarray
+    matched: int = 0
+    inliers: int = 0
+    window_inliers: int = 0
+    patches: int = 0
+    scores: dict[str, float] = field(default_factory=dict)
+
+
+def _match(
+    level: Pass, pyramid: Pyramid, homography: np.ndarray, motion: str = "homography"
+) -> _Match:
+    """One pass: find each template patch near where ``homography`` puts it, fit a homography.
+
+    Patches are compared by normalised cross-correlation of structure, so colour and
+    contrast do not matter; RANSAC drops patches that matched clutter or the side of
+    the cassette.
+    """
+    view, real = pyramid.warp(homography, level.frame_to_template, level.size, judge=False)
+    photo = cv2.GaussianBlur(edge_strength(view), (0, 0), level.blur)
+    tpl = level.structure
+    half, r = level.half, level.radius
+    src, dst, normal, trust, on_window = [], [], [], [], []
+    for (cx, cy), near, known, crop, n, t in zip(
+        level.centres,
+        level.near_window,
+        level.patch_masks,
+        level.crops,
+        level.normals,
+        level.trust,
+        strict=True,
+    ):
+        if not (real[cy - half, cx - half] and real[cy + half, cx + half]):
+            continue  # beyond the picture's edge or under glare: nothing to match
+        x0, y0, x1, y1 = crop
+        top, left = cy - half + y0, cx - half + x0  # patch origin in the frame
+        patch = tpl[top : cy - half + y1, left : cx - half + x1]
+        area = photo[top - r : cy - half + y1 + r, left - r : cx - half + x1 + r]
+        if known is None:
+            res = cv2.matchTemplate(area, patch, cv2.TM_CCOEFF_NORMED)
+        else:
+            res = cv2.matchTemplate(area, patch, cv2.TM_CCOEFF_NORMED, mask=known)
+        res[~np.isfinite(res)] = -1.0  # flat masked windows give no correlation
+        _, peak, _, (px, py) = cv2.minMaxLoc(res)
+        if not peak > 0.5:
+            continue
+        dx, dy = subpixel_peak(res, px, py)
+        src.append((cx, cy))
+        dst.append((cx + px + dx - r, cy + py + dy - r))
+        normal.append(n)
+        trust.append(t)
+        on_window.append(near)
+    result = _Match(homography, matched=len(src), patches=len(level.centres))
+    fitted = _fit(
+        np.array(src, float).reshape(-1, 2),
+        np.array(dst, float).reshape(-1, 2),
+        np.array(normal, float).reshape(-1, 2),
+        np.array(trust, float),
+        motion,
+        max(1.0, 0.15 * level.ppm),  # within ~0.15 mm of the consensus
+        level.size,
+    )
+    if fitted is None:
+        return result
+    correction, keep = fitted
+    a = level.frame_to_template
+    refined = homography @ a @ correction @ np.linalg.inv(a)
+    result.homography = refined / refined[2, 2]
+    result.inliers = int(keep.sum())
+    result.window_inliers = int((keep & np.array(on_window, bool)).sum())
+    return result
+
+
+def _fit(
+    src: np.ndarray,
+    dst: np.ndarray,
+    normals: np.ndarray,
+    trust: np.ndarray,
+    motion: str,
+    threshold: float,
+    size: tuple[int, int],
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """Frame -> frame correction from matched patches: RANSAC on the corner patches, then
+    robust Gauss-Newton on corners (both coordinates) and edges (across the edge only).
+
+    Returns the 3x3 correction and which patches agree with it, or None.
+    """
+    edge = np.abs(normals).sum(axis=1) > 0
+    corner = ~edge
+    # Normalised coordinates keep the 8 parameters on comparable scales.
+    sc = max(size) / 2
+    c = np.array([(size[0] - 1) / 2, (size[1] - 1) / 2])
+    u, v = (src - c) / sc, (dst - c) / sc
+    tol = threshold / sc
+    params = 8 if motion == "homography" else 6
+    h = np.eye(3)
+    if corner.sum() >= 5:
+        if motion == "homography":
+            start, _ = cv2.findHomography(
+                u[corner].astype(np.float32),
+                v[corner].astype(np.float32),
+                cv2.RANSAC,
+                tol,
+                maxIters=400,
+            )
+        else:
+            affine, _ = cv2.estimateAffine2D(
+                u[corner].astype(np.float32),
+                v[corner].astype(np.float32),
+                method=cv2.RANSAC,
+                ransacReprojThreshold=tol,
+                maxIters=400,
+            )
+            start = None if affine is None else np.vstack([affine, [0.0, 0.0, 1.0]])
+        if start is not None:
+            h = start / start[2, 2]
+    elif len(src) < params:
+        return None
+    for _ in range(6):
+        w = h[2, 0] * u[:, 0] + h[2, 1] * u[:, 1] + 1.0
+        x = (h[0, 0] * u[:, 0] + h[0, 1] * u[:, 1] + h[0, 2]) / w
+        y = (h[1, 0] * u[:, 0] + h[1, 1] * u[:, 1] + h[1, 2]) / w
+        ex, ey = x - v[:, 0], y - v[:, 1]
+        zero = np.zeros_like(w)
+        jx = np.stack(
+            [u[:, 0] / w, u[:, 1] / w, 1 / w, zero, zero, zero, -u[:, 0] * x / w, -u[:, 1] * x / w],
+            axis=1,
+        )[:, :params]
+        jy = np.stack(
+            [zero, zero, zero, u[:, 0] / w, u[:, 1] / w, 1 / w, -u[:, 0] * y / w, -u[:, 1] * y / w],
+            axis=1,
+        )[:, :params]
+        # Corners: two rows each; edges: one row, the residual across the edge.
+        rows = np.vstack(
+            [jx[corner], jy[corner], normals[edge, :1] * jx[edge] + normals[edge, 1:] * jy[edge]]
+        )
+        res = np.concatenate(
+            [ex[corner], ey[corner], normals[edge, 0] * ex[edge] + normals[edge, 1] * ey[edge]]
+        )
+        # Tukey weights: patches far off (clutter, the cassette's side wall) count for nothing.
+        mag = np.abs(res)
+        cut = 3 * tol
+        wts = np.where(mag < cut, (1 - (mag / cut) ** 2) ** 2, 0.0)
+        wts *= np.concatenate([trust[corner], trust[corner], trust[edge]])
+        if (wts > 0).sum() < params + 1:
+            return None
+        jw = rows * wts[:, None]
+        hess = jw.T @ rows
+        step = np.linalg.solve(hess + 1e-6 * np.trace(hess) * np.eye(params), -jw.T @ res)
+        flat = np.zeros(8)
+        flat[:params] = step
+        h = h + np.array(
+            [[flat[0], flat[1], flat[2]], [flat[3], flat[4], flat[5]], [flat[6], flat[7], 0.0]]
+        )
+        if np.abs(step).max() < 1e-6:
+            break
+    w = h[2, 0] * u[:, 0] + h[2, 1] * u[:, 1] + 1.0
+    x = (h[0, 0] * u[:, 0] + h[0, 1] * u[:, 1] + h[0, 2]) / w
+    y = (h[1, 0] * u[:, 0] + h[1, 1] * u[:, 1] + h[1, 2]) / w
+    ex, ey = x - v[:, 0], y - v[:, 1]
+    err = np.where(edge, np.abs(normals[:, 0] * ex + normals[:, 1] * ey), np.hypot(ex, ey))
+    keep = err < 2 * tol
+    if keep[corner].sum() + 0.5 * keep[edge].sum() < 5:
+        return None
+    norm = np.array([[1 / sc, 0, -c[0] / sc], [0, 1 / sc, -c[1] / sc], [0, 0, 1.0]])
+    return np.linalg.inv(norm) @ h @ norm, keep
+
+
+def alignment_scores(level: Pass, pyramid: Pyramid, homography: np.ndarray) -> dict[str, float]:
+    view, real = pyramid.warp(homography, level.frame_to_template, level.size)
+    photo = cv2.GaussianBlur(edge_strength(view), (0, 0), level.blur)
+    # Compare only where the photo shows something: not beyond its edge, not under glare.
+    real = cv2.erode(real.astype(np.uint8), disk(2 * level.blur + 1)) > 0
+
+    def agreement(where: np.ndarray) -> float:
+        seen = where & real
+        if seen.sum() < 0.25 * where.sum() or seen.sum() < 10:
+            return math.nan  # too little of it in view to judge
+        return zncc(level.structure, photo, seen)
+
+    return {
+        "score": agreement(level.mask),
+        "window_score": agreement(level.window_mask),
+        "outline_score": agreement(level.outline_mask),
+        "seen": float((level.mask & real).sum() / max(1, level.mask.sum())),
+    }
+
+
+def _schedule(photo_ppm: float, coarse: bool) -> list[tuple[float, float, float, str]]:
+    """(px/mm, patch mm, search radius mm, motion) of each pass, coarse to fine.
+
+    The coarse pass fits an affine map: its few, blurry patches cannot pin down
+    perspective.
+    """
+    # Whole px/mm steps: each step's template structure and patches are built once per kit.
+    fine = float(np.clip(round(photo_ppm), COARSE_PPM, _FINE_PPM))
+    mid = float(np.clip(round(photo_ppm), COARSE_PPM, 4.0))
+    passes = [(COARSE_PPM, 8.0, 6.0, "affine")] if coarse else []
+    passes.append((mid, 5.0, 2.5, "homography"))
+    passes.append((fine, 4.0, 1.0, "homography"))
+    return passes
+
+
+def refine(
+    image: np.ndarray,
+    kit: Kit,
+    homography: np.ndarray,
+    *,
+    coarse: bool = True,
+    pyramid: Pyramid | None = None,
+) -> tuple[np.ndarray, dict[str, float]]:
+    """Align the template's structure to the photo, starting from ``homography``.
+
+    Parameters
+    ----------
+    image : ndarray
+        BGR photo.
+    kit : Kit
+    homography : ndarray
+        Initial 3x3 map from template pixels to photo pixels, good to about
+        5 mm (``coarse=True``) or 2 mm (``coarse=False``).
+    coarse : bool
+        Start with a coarse pass that corrects larger errors.
+
+    Returns
+    -------
+    homography : ndarray
+        The refined map.
+    metrics : dict
+        ``score`` (structural agreement, ZNCC, 0..1 for a match), ``window_score``,
+        ``outline_score``, and the patch counts of the last pass (``patches``,
+        ``matched``, ``inliers``, ``window_inliers``).
+
+    Examples
+    --------
+    >>> from pipeline.kit import load_kit
+    >>> kit = load_kit("datasets/kits/demo/kit.json")
+    >>> photo = np.full((700, 500, 3), 90, np.uint8)
+    >>> truth = np.array([[0.6, 0.0, 40.0], [0.0, 0.6, 50.0], [0, 0, 1]])
+    >>> face = kit.template[:, :, :3]
+    >>> photo = cv2.warpPerspective(face, truth, (500, 700), dst=photo,
+    ...                             borderMode=cv2.BORDER_TRANSPARENT)
+    >>> start = truth @ np.array([[1, 0, 12.0], [0, 1, -9.0], [0, 0, 1]])
+    >>> h, metrics = refine(photo, kit, start)
+    >>> p = h @ [120, 400, 1.0]
+    >>> bool(np.abs(p[:2] / p[2] - (truth @ [120, 400, 1.0])[:2]).max() < 0.5)
+    True
+    """
+    pyramid = pyramid or Pyramid(image)
+    h = np.asarray(homography, float)
+    match = _Match(h)
+    level = None
+    schedule = _schedule(centre_px_per_mm(kit, h), coarse)
+    for ppm, patch_mm, radius_mm, motion in schedule:
+        level = prepared_pass(kit, ppm, patch_mm, radius_mm)
+        match = _match(level, pyramid, h, motion)
+        h = match.homography
+    assert level is not None
+    metrics = alignment_scores(level, pyramid, h)
+    metrics.update(
+        patches=float(match.patches),
+        matched=float(match.matched),
+        inliers=float(match.inliers),
+        window_inliers=float(match.window_inliers),
+    )
+    return h, metrics

@@ -1,0 +1,250 @@
+"""Orchestration: from a photo to a :class:`Location`, or the reason there is none."""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from pipeline.kit import Kit
+from pipeline.locate.align import refine
+from pipeline.locate.codes import code_homography, find_codes, read_code
+from pipeline.locate.geometry import centre_px_per_mm
+from pipeline.locate.keypoints import keypoint_hypotheses
+from pipeline.locate.outline import box_hypotheses, candidate_boxes
+from pipeline.locate.pyramid import Pyramid
+from pipeline.locate.template import kit_model
+from pipeline.locate.window import find_window
+from pipeline.quality import photo_problem
+from pipeline.reading import QualityIssue
+
+NO_CASSETTE = QualityIssue(
+    "no_cassette",
+    "We could not find the test in the photo. Place the whole test flat in the middle of "
+    "the picture, close enough that it fills most of it, and try again.",
+)
+
+WRONG_PRODUCT = QualityIssue(
+    "wrong_product",
+    "This photo shows a different test than the one you registered. Please take a photo "
+    "of the test you registered, or register this test first.",
+)
+
+MIN_SCORE = 0.6
+"""Aligned agreement of the print (window and code left out) from which the object is the
+kit's product. Units of the kit's own product measure 0.79-0.90 on rendered photos, units
+misregistered by 1.5 mm included; other products' designs 0.0-0.4 (tests/pipeline)."""
+ROUGH_SCORE = 0.4
+"""From here to :data:`MIN_SCORE` the print agrees only roughly (real phone photos of the
+right product measured 0.40-0.58 before the window search): read, but by eye."""
+MIN_WINDOW_SCORE = 0.6
+"""Agreement of the window's rim where it was found (:func:`find_window`), from which the
+window is found well: a kit's units measure 0.93-1.0 on rendered photos (misregistered by
+1.5 mm included), 0.7 with a code label stuck over the rim; a kit whose window sits 40 mm
+elsewhere finds nothing better than 0.37 (tests/pipeline)."""
+ROUGH_WINDOW_SCORE = 0.45
+"""From here to :data:`MIN_WINDOW_SCORE`, or with the window well matched but on the edge
+of its tolerance, the window was found only roughly: read, but by eye."""
+CODE_SCORE = 0.85
+"""Placed from the unit's own code and matching this well elsewhere, the kit is the right one."""
+CODE_WINDOW_SCORE = 0.45
+"""Window agreement needed then: strong lines crossing the rim band lower it on many-line kits."""
+LABEL_MARGIN = 0.35
+"""Around a code found in the photo, this share of its side is label (paper edge, quiet
+zone): stuck on by hand anywhere, it is evidence neither for nor against the product."""
+
+_JUDGE_PPM = 2.5  # px/mm a view needs before it may be called a different product
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where the test is in the image.
+
+    Attributes
+    ----------
+    homography : ndarray
+        3x3 map from template pixels to pixels of the image given to :func:`locate`.
+    method : str
+        ``"code"`` when found from the unit's code, ``"template"`` otherwise.
+    code : str or None
+        The unit's code text, when it could be read.
+    score : float
+        0..1, agreement of the photo's structure with the template's after alignment.
+    window_score : float
+        Agreement of the window's rim where the window was found (NaN: not in view).
+    metrics : dict
+        Further numbers for explanations and calibration.
+    window_homography : ndarray or None
+        3x3 map from template pixels to image pixels that puts the template's window
+        where the window itself was found (:func:`find_window`); ``None`` where the
+        image was too coarse to search it (use ``homography``, or search a finer image).
+    rough : bool
+        Found only roughly (print or window agree only roughly): a person can read
+        the photo, the model should not alone.
+    """
+
+    homography: np.ndarray
+    method: str
+    code: str | None
+    score: float
+    window_score: float
+    metrics: dict[str, float] = field(default_factory=dict)
+    window_homography: np.ndarray | None = None
+    rough: bool = False
+
+    @property
+    def window(self) -> np.ndarray:
+        """3x3 map from template pixels to image pixels for the result window."""
+        return self.homography if self.window_homography is None else self.window_homography
+
+
+def locate(image: np.ndarray, kit: Kit, *, codes: bool = True) -> Location | QualityIssue:
+    """Find the kit's test in a photo.
+
+    Parameters
+    ----------
+    image : ndarray
+        BGR ``uint8`` photo, ideally reduced to a long side of about 1000 px;
+        the homography refers to this image's pixels.
+    kit : Kit
+    codes : bool
+        Look for the unit's code first (``False`` forces the template path).
+
+    Returns
+    -------
+    Location or QualityIssue
+        The issue's code is ``"no_cassette"`` or ``"wrong_product"``.
+
+    Examples
+    --------
+    >>> from pipeline.kit import load_kit
+    >>> kit = load_kit("datasets/kits/demo/kit.json")
+    >>> locate(np.full((480, 640, 3), 128, np.uint8), kit).code
+    'no_cassette'
+    """
+    sightings = find_codes(image) if codes and kit.code_box is not None else []
+    pyramid = Pyramid(image, ignore=[_label(s.corners) for s in sightings])
+    tried: list[Location] = []
+
+    def attempt(
+        start: np.ndarray, method: str, code: str | None = None, coarse: bool = True
+    ) -> Location:
+        h, metrics = refine(image, kit, start, coarse=coarse, pyramid=pyramid)
+        # Where the print does not match, no window can make it the kit: skip the search.
+        fit = find_window(pyramid, kit, h) if metrics["score"] >= ROUGH_SCORE else None
+        window_h = None
+        if fit is not None:
+            metrics.update(fit.metrics())
+            window_h = fit.homography
+        elif metrics["score"] >= ROUGH_SCORE:
+            # Too coarse here to search the window: the reader searches it in a finer image.
+            metrics["window_score"] = math.nan
+        found = Location(h, method, code, metrics["score"], metrics["window_score"], metrics)
+        found = replace(found, window_homography=window_h)
+        found = replace(found, rough=judge(found, fit is not None and fit.at_limit) == "rough")
+        tried.append(found)
+        return found
+
+    # 1. The unit's code: identity, and a coarse pose (it may sit on a label stuck on by
+    # hand, millimetres and degrees off the template's box).
+    for sighting in sightings:
+        # Near a printed code the start is good to a fraction of a millimetre: skip the coarse
+        # pass unless perspective far from the code needs it.
+        start = code_homography(kit, sighting)
+        for coarse in (False, True):
+            found = attempt(start, "code", sighting.text, coarse)
+            if _is_ok(found):
+                return found
+    code_seen = bool(sightings)
+
+    # 2. The template alone: keypoints of the print, then outline-shaped regions.
+    # A photo blurred, dark or washed out all over hides the print the search relies on:
+    # say so at once rather than search in vain.
+    problem = photo_problem(image)
+    if problem is not None:
+        return problem
+
+    def outline_starts() -> Iterator[np.ndarray]:
+        boxes: list[tuple[float, np.ndarray]] = []
+        for box in candidate_boxes(image, kit_model(kit).aspect):
+            boxes += box_hypotheses(kit, pyramid, box)
+        boxes.sort(key=lambda item: -item[0])
+        yield from (h for _, h in boxes[:4])
+
+    def with_code(found: Location) -> Location:
+        if sightings:  # the code seen anywhere on the unit: a label need not sit in the box
+            return replace(found, code=sightings[0].text)
+        if codes and kit.code_box is not None:
+            read = read_code(image, kit, found.homography)
+            if read is not None:
+                return replace(found, code=read.text)
+        return found
+
+    # The outline search only runs when the print's keypoints did not place the kit.
+    for start in itertools.chain(keypoint_hypotheses(image, kit), outline_starts()):
+        found = attempt(start, "template")
+        if _is_ok(found):
+            return with_code(found)
+
+    # 3. Found only roughly: a person can read it, so a clinician does, by eye.
+    rough = [f for f in tried if f.rough]
+    if rough:
+        best_rough = max(rough, key=lambda f: f.score + np.nan_to_num(f.window_score))
+        return best_rough if best_rough.code else with_code(best_rough)
+
+    # 4. Nothing that matches: say why as helpfully as we can.
+    # Only a sharp, well resolved view in full sight can tell one product from another.
+    judged = [
+        f
+        for f in tried
+        if f.metrics.get("seen", 0.0) > 0.5
+        and not math.isnan(f.score)
+        and centre_px_per_mm(kit, f.homography) >= _JUDGE_PPM
+    ]
+    best = max(judged, key=lambda f: f.score, default=None)
+    if best is not None and (code_seen or best.metrics.get("outline_score", 0.0) > 0.6):
+        # A unit code, or something the size and shape of the kit, in full view and sharp,
+        # whose print and window do not match the kit's.
+        return WRONG_PRODUCT
+    return NO_CASSETTE
+
+
+def judge(found: Location, window_at_limit: bool = False) -> str:
+    """``"ok"``: the kit's product, its window found well; ``"rough"``: the kit's product
+    found only roughly (read by eye); ``"no"``: not the kit's product, or not found.
+
+    A window hidden by glare or beyond the picture (no score there) does not count
+    against the location; the quality gates report it.
+
+    Examples
+    --------
+    >>> found = Location(np.eye(3), "template", None, 0.8, 0.9)
+    >>> judge(found), judge(replace(found, window_score=0.5)), judge(replace(found, score=0.2))
+    ('ok', 'rough', 'no')
+    """
+    score, window = found.score, found.window_score
+    if math.isnan(score):
+        return "no"
+    if math.isnan(window):
+        return "ok" if score >= MIN_SCORE else "rough" if score >= ROUGH_SCORE else "no"
+    trusted = found.method == "code" and score >= CODE_SCORE and window >= CODE_WINDOW_SCORE
+    if not window_at_limit and (trusted or (score >= MIN_SCORE and window >= MIN_WINDOW_SCORE)):
+        return "ok"
+    # A window at the edge of its tolerance counts only where it matches well.
+    window_floor = MIN_WINDOW_SCORE if window_at_limit else ROUGH_WINDOW_SCORE
+    if (score >= ROUGH_SCORE or trusted) and window >= window_floor:
+        return "rough"
+    return "no"
+
+
+def _is_ok(found: Location) -> bool:
+    return not found.rough and judge(found) == "ok"
+
+
+def _label(corners: np.ndarray) -> np.ndarray:
+    """The label around a code symbol's corners: the symbol grown by :data:`LABEL_MARGIN`."""
+    centre = corners.mean(axis=0)
+    return centre + (corners - centre) * (1 + 2 * LABEL_MARGIN)

@@ -1,0 +1,91 @@
+"""The photo at halving resolutions, and views of it through a homography.
+
+Each alignment step samples the level nearest its own scale, which stands in for
+anti-aliasing and keeps warps of a large photo cheap.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from pipeline.locate.geometry import local_scale
+
+
+class Pyramid:
+    """The photo at halving resolutions, built on demand.
+
+    Parameters
+    ----------
+    image : ndarray
+        The photo, BGR ``uint8``.
+    ignore : list of ndarray, optional
+        Polygons (photo px) whose content is no evidence for or against the kit:
+        the unit's code label where it was found (it may be stuck on anywhere).
+
+    Examples
+    --------
+    >>> p = Pyramid(np.zeros((400, 300, 3), np.uint8))
+    >>> p.level(4.0), [lv.shape[:2] for lv in p.levels]
+    (2, [(400, 300), (200, 150), (100, 75)])
+    """
+
+    def __init__(self, image: np.ndarray, ignore: list[np.ndarray] | None = None) -> None:
+        self.levels = [image]
+        self.ignore = list(ignore or [])
+
+    def level(self, ratio: float) -> int:
+        """The coarsest level with at least one pixel per frame pixel, built on demand."""
+        k = 0
+        while ratio / 2 ** (k + 1) >= 1.0 and min(self.levels[k].shape[:2]) > 64:
+            k += 1
+            if k == len(self.levels):
+                self.levels.append(cv2.pyrDown(self.levels[-1]))
+        return k
+
+    def warp(
+        self,
+        homography: np.ndarray,
+        frame_to_template: np.ndarray,
+        size: tuple[int, int],
+        *,
+        judge: bool = True,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The photo seen in a frame through ``homography`` (template -> photo), and where
+        that view is real: inside the picture, not clipped white, and, when the view is
+        to ``judge`` the product by, not an ignored region (matching patches is robust to
+        a label by itself, and the print around a printed code is good evidence of place).
+
+        ``frame_to_template`` maps frame px to template px; ``size`` is (width, height).
+        """
+        m = homography @ frame_to_template
+        ratio = local_scale(m, (size[0] / 2, size[1] / 2))
+        k = self.level(ratio)
+        d = np.diag([0.5**k, 0.5**k, 1.0])
+        image = self.levels[k]
+        # Outside the picture reads as pure black: one warp gives the view and its extent.
+        view = cv2.warpPerspective(
+            image,
+            d @ m,
+            size,
+            flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+            borderMode=cv2.BORDER_CONSTANT,
+            borderValue=(0, 0, 0),
+        )
+        if view.ndim == 3:
+            channels = cv2.split(view)
+            high = cv2.max(cv2.max(channels[0], channels[1]), channels[2])
+            low = cv2.min(cv2.min(channels[0], channels[1]), channels[2])
+        else:
+            high = low = view
+        real = (high > 0) & (low < 250)
+        if judge and self.ignore:
+            hidden = np.zeros(real.shape, np.uint8)
+            to_frame = np.linalg.inv(m)
+            for polygon in self.ignore:
+                pts = cv2.perspectiveTransform(
+                    polygon.reshape(-1, 1, 2).astype(np.float64), to_frame
+                )
+                cv2.fillPoly(hidden, [np.round(pts).astype(np.int32)], 1)
+            real &= hidden == 0
+        return view, real

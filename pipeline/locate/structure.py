@@ -1,0 +1,62 @@
+"""Image structure the locator compares: colour-blind edge strength, and its helpers."""
+
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+
+
+def blur_sigma(ppm: float) -> float:
+    # About 0.3 mm of blur: robust to JPEG noise and texture, still sharp on the rim.
+    return max(0.7, 0.3 * ppm)
+
+
+def disk(radius: float) -> np.ndarray:
+    r = max(1, round(radius))
+    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
+
+
+def edge_strength(bgr: np.ndarray) -> np.ndarray:
+    """Colour-blind edge strength: the strongest channel gradient, square-root compressed."""
+    img = bgr.astype(np.float32, copy=False)
+    gx = cv2.Sobel(img, cv2.CV_32F, 1, 0, ksize=3)
+    gy = cv2.Sobel(img, cv2.CV_32F, 0, 1, ksize=3)
+    mag = cv2.magnitude(gx, gy) if img.ndim == 2 else _channel_max(cv2.magnitude(gx, gy))
+    return cv2.sqrt(mag)
+
+
+def _channel_max(image: np.ndarray) -> np.ndarray:
+    channels = cv2.split(image)
+    out = channels[0]
+    for c in channels[1:]:
+        out = cv2.max(out, c)
+    return out
+
+
+def zncc(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> float:
+    sel = mask > 0
+    if sel.sum() < 10:
+        return 0.0
+    x = a[sel].astype(np.float64)
+    y = b[sel].astype(np.float64)
+    x -= x.mean()
+    y -= y.mean()
+    den = math.sqrt(float((x * x).sum() * (y * y).sum()))
+    return float((x * y).sum() / den) if den > 0 else 0.0
+
+
+def subpixel_peak(res: np.ndarray, x: int, y: int) -> tuple[float, float]:
+    """Parabola vertex through the correlation peak and its neighbours."""
+
+    def vertex(a: float, b: float, c: float) -> float:
+        den = a - 2 * b + c
+        if not den < 0:  # also false for NaN
+            return 0.0
+        return min(0.5, max(-0.5, 0.5 * (a - c) / den))
+
+    h, w = res.shape
+    dx = vertex(*map(float, res[y, x - 1 : x + 2])) if 0 < x < w - 1 else 0.0
+    dy = vertex(*map(float, res[y - 1 : y + 2, x])) if 0 < y < h - 1 else 0.0
+    return dx, dy

@@ -1,0 +1,335 @@
+"""Find the result window itself, near where the print puts it.
+
+Units of one product are not identical: the moulded window, and the membrane
+with its lines behind it, sit up to 1.5 mm off the print from one unit to the
+next, and a little turned or scaled against it. So once the print has placed
+the template (:func:`pipeline.locate.align.refine`), the window is searched in
+the photo within the kit's tolerances (:class:`pipeline.kit.WindowTolerance`;
+by default +-2 mm each way, +-4 degrees, +-6 % scale, the widest the search is
+built for): the template's rim -- a band from ``RIM_IN_MM`` inside the
+window's edge to ``RIM_OUT_MM`` outside, where rim, bevel and membrane edge
+show -- is matched against the photo's structure over a grid of turns and
+scales, every shift at once (normalised cross-correlation). The lines are then
+read relative to the window found, and anchored on the control line
+(:func:`pipeline.bands.find_lines`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from pipeline.kit import Kit
+from pipeline.locate.geometry import local_scale
+from pipeline.locate.pyramid import Pyramid
+from pipeline.locate.structure import blur_sigma, edge_strength, subpixel_peak
+
+RIM_OUT_MM = 0.8
+"""The rim band reaches this far outside the window's edge (moulded rims are 0.5-1 mm)."""
+RIM_IN_MM = 0.5
+"""... and this far inside: the membrane's edge and the rim's shade on it, before lines."""
+MAX_SEARCH_PPM = 4.0
+"""px/mm of the search: with sub-pixel peaks about 0.05 mm, plenty for the window's place,
+since the lines are then found on the membrane itself."""
+MIN_SEARCH_PPM = 2.5
+"""Below this the rim is a pixel or two wide: too coarse to search (a far photo)."""
+
+_NEAR_MM = 0.8  # shift search around the upright match while turning and scaling
+_STEPS = np.array([-1.0, -0.5, 0.5, 1.0])  # turns and scales tried, shares of the tolerance
+_CLEAR_GAIN = 0.005  # rim agreement a turned or scaled pose must add to count
+
+
+@dataclass(frozen=True)
+class WindowFit:
+    """Where the result window was found.
+
+    Attributes
+    ----------
+    homography : ndarray
+        3x3 map from template px to image px that puts the template's window where
+        the window was found (the print's homography composed with a small similarity).
+    score : float
+        Agreement of the rim's structure at the found place (ZNCC over the rim band,
+        0.93-1.0 on a kit's rendered units, under 0.4 where no window is); NaN when too
+        little of it is in view.
+    shift_mm : float
+        How far the window sits from where the print puts it.
+    angle_deg, scale : float
+        Its turn and relative size against the template.
+    at_limit : bool
+        The best shift lies on the edge of the tolerance: the window may lie beyond.
+    """
+
+    homography: np.ndarray
+    score: float
+    shift_mm: float
+    angle_deg: float
+    scale: float
+    at_limit: bool
+
+    def metrics(self) -> dict[str, float]:
+        """The fit as named numbers, for the location's metrics."""
+        return {
+            "window_score": self.score,
+            "window_shift_mm": round(self.shift_mm, 3),
+            "window_angle_deg": round(self.angle_deg, 2),
+            "window_scale": round(self.scale, 4),
+        }
+
+
+@dataclass(frozen=True)
+class _RimFrame:
+    """The template around its window at one resolution: structure and the rim band."""
+
+    ppm: float
+    size: tuple[int, int]  # frame (width, height)
+    frame_to_template: np.ndarray  # 3x3
+    centre: np.ndarray  # window centre, frame px
+    outer: np.ndarray  # (4, 2) frame px: the band's outer rectangle
+    structure: np.ndarray  # float32
+    band: np.ndarray  # float32 0/1
+    blur: float
+    reach: int  # shift search radius, frame px
+    grid: tuple[tuple[float, ...], tuple[float, ...]]  # the turns and scales sampled
+    patterns: dict[tuple[float, float], tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+
+    def turned(
+        self, angle: float, scale: float, q: np.ndarray, box: tuple[int, int, int, int]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The structure and the rim band turned and scaled by ``q``, cut to ``box``; the
+        grid's poses are made once per kit, poses in between every time."""
+        key = (angle, scale)
+        cached = self.patterns.get(key)
+        if cached is not None:
+            return cached
+        x0, y0, x1, y1 = box
+        made = (
+            cv2.warpAffine(self.structure, q[:2], self.size)[y0:y1, x0:x1],
+            cv2.warpAffine(self.band, q[:2], self.size)[y0:y1, x0:x1],
+        )
+        if angle in self.grid[0] and scale in self.grid[1]:
+            self.patterns[key] = made
+        return made
+
+
+_FRAMES: OrderedDict[tuple[str, float, float], _RimFrame] = OrderedDict()
+
+
+def _rim_frame(kit: Kit, ppm: float, margin_mm: float) -> _RimFrame:
+    tolerance = kit.window_tolerance
+    reach_mm = tolerance.shift_mm
+    key = (kit.content_key, ppm, margin_mm)
+    cached = _FRAMES.get(key)
+    if cached is not None:
+        _FRAMES.move_to_end(key)
+        return cached
+    w = kit.window
+    k = ppm / kit.px_per_mm  # frame px per template px
+    g = margin_mm * kit.px_per_mm
+    x0, y0 = w.x - g, w.y - g
+    size = (round((w.w + 2 * g) * k), round((w.h + 2 * g) * k))
+    frame_to_template = np.array([[1 / k, 0, x0], [0, 1 / k, y0], [0, 0, 1.0]])
+    template: np.ndarray = kit.template.astype(np.float32)
+    if k < 1:  # anti-alias before sampling down
+        template = cv2.GaussianBlur(template, (0, 0), 0.45 / k)
+    framed = cv2.warpAffine(
+        template,
+        frame_to_template[:2],
+        size,
+        flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+        borderMode=cv2.BORDER_CONSTANT,
+        borderValue=(0, 0, 0, 0),
+    )
+    face = framed[:, :, :3] * (framed[:, :, 3:4] / 255.0)
+    blur = blur_sigma(ppm)
+    structure = cv2.GaussianBlur(edge_strength(face), (0, 0), blur)
+
+    def rect(grow_mm: float) -> tuple[int, int, int, int]:
+        d = (g - grow_mm * kit.px_per_mm) * k
+        return (round(d), round(d), round(size[0] - d), round(size[1] - d))
+
+    band = np.zeros((size[1], size[0]), np.float32)
+    ox0, oy0, ox1, oy1 = rect(RIM_OUT_MM)
+    ix0, iy0, ix1, iy1 = rect(-RIM_IN_MM)
+    band[oy0:oy1, ox0:ox1] = 1.0
+    band[iy0:iy1, ix0:ix1] = 0.0
+    outer = np.array([[ox0, oy0], [ox1, oy0], [ox1, oy1], [ox0, oy1]], float)
+    frame = _RimFrame(
+        ppm=ppm,
+        size=size,
+        frame_to_template=frame_to_template,
+        centre=np.array([(size[0] - 1) / 2, (size[1] - 1) / 2]),
+        outer=outer,
+        structure=structure,
+        band=band,
+        blur=blur,
+        reach=max(1, math.ceil(reach_mm * ppm)),
+        grid=(
+            tuple(float(a) for a in np.unique([0.0, *(_STEPS * tolerance.angle_deg)])),
+            tuple(float(s) for s in np.unique([1.0, *(1.0 + _STEPS * tolerance.scale)])),
+        ),
+    )
+    _FRAMES[key] = frame
+    while len(_FRAMES) > 32:
+        _FRAMES.popitem(last=False)
+    return frame
+
+
+def _similarity(centre: np.ndarray, angle_deg: float, scale: float) -> np.ndarray:
+    a = math.radians(angle_deg)
+    lin = scale * np.array([[math.cos(a), -math.sin(a)], [math.sin(a), math.cos(a)]])
+    q = np.eye(3)
+    q[:2, :2] = lin
+    q[:2, 2] = centre - lin @ centre
+    return q
+
+
+def find_window(image: np.ndarray | Pyramid, kit: Kit, homography: np.ndarray) -> WindowFit | None:
+    """Search the result window near where ``homography`` (template -> image) puts it.
+
+    Parameters
+    ----------
+    image : ndarray or Pyramid
+        The photo (BGR) or its pyramid.
+    kit : Kit
+        Its ``window_tolerance`` bounds the search.
+    homography : ndarray
+        3x3 map from template px to image px, placed on the print.
+
+    Returns
+    -------
+    WindowFit or None
+        ``None`` when the photo is too coarse on the window to search it.
+
+    Examples
+    --------
+    >>> from pipeline.kit import load_kit
+    >>> kit = load_kit("datasets/kits/demo/kit.json")
+    >>> photo = cv2.warpAffine(kit.template[:, :, :3], np.float32([[0.6, 0, 30], [0, 0.6, 40]]),
+    ...                        (260, 640), borderValue=(90, 90, 90))
+    >>> print_place = np.array([[0.6, 0, 30 - 0.6 * 12], [0, 0.6, 40], [0, 0, 1]])
+    >>> fit = find_window(photo, kit, print_place)   # the print says 1.2 mm further left
+    >>> round(fit.shift_mm, 1), fit.score > 0.8
+    (1.2, True)
+    """
+    pyramid = image if isinstance(image, Pyramid) else Pyramid(image)
+    tol = kit.window_tolerance
+    w = kit.window
+    centre_t = np.array([w.x + w.w / 2, w.y + w.h / 2])
+    photo_ppm = local_scale(homography, (float(centre_t[0]), float(centre_t[1]))) * kit.px_per_mm
+    if photo_ppm < MIN_SEARCH_PPM:
+        return None
+    ppm = float(min(MAX_SEARCH_PPM, math.floor(photo_ppm)))
+    # Turning and scaling move the window's ends furthest: the frame must hold them too.
+    half_diag_mm = 0.5 * math.hypot(w.w, w.h) / kit.px_per_mm
+    sweep_mm = half_diag_mm * (math.radians(tol.angle_deg) + tol.scale)
+    frame = _rim_frame(kit, ppm, tol.shift_mm + RIM_OUT_MM + sweep_mm + 0.5)
+
+    view, real = pyramid.warp(homography, frame.frame_to_template, frame.size)
+    photo = cv2.GaussianBlur(edge_strength(view), (0, 0), frame.blur)
+    in_band = frame.band > 0
+    if real[in_band].mean() < 0.5:
+        return WindowFit(homography, math.nan, 0.0, 0.0, 1.0, False)
+    # Unseen pixels (beyond the picture, glare, the code label) carry no structure evidence.
+    photo[~real] = float(np.median(photo[real])) if real.any() else 0.0
+
+    def score_at(
+        angle: float, scale: float, around: tuple[int, int], reach: int
+    ) -> tuple[float, float, float]:
+        """Best rim agreement for this turn and scale over shifts within ``reach`` frame px
+        of ``around``; (score, dx, dy)."""
+        q = _similarity(frame.centre, angle, scale)
+        corners = frame.outer @ q[:2, :2].T + q[:2, 2]
+        x0, y0 = np.floor(corners.min(0)).astype(int) - 1
+        x1, y1 = np.ceil(corners.max(0)).astype(int) + 2
+        ax, ay = around
+        if (
+            x0 + ax - reach < 0
+            or y0 + ay - reach < 0
+            or x1 + ax + reach > frame.size[0]
+            or y1 + ay + reach > frame.size[1]
+        ):
+            return -1.0, 0.0, 0.0
+        pattern, band = frame.turned(angle, scale, q, (x0, y0, x1, y1))
+        area = photo[y0 + ay - reach : y1 + ay + reach, x0 + ax - reach : x1 + ax + reach]
+        res = _masked_zncc(area, pattern, band)
+        _, peak, _, (px, py) = cv2.minMaxLoc(res)
+        dx, dy = subpixel_peak(res, px, py)
+        return float(peak), ax + px + dx - reach, ay + py + dy - reach
+
+    # The shift first, upright and at scale; then the turn near that shift, then the scale.
+    # Rim agreement changes little with small turns and scales (the rim is long and thin
+    # next to its blur), so a pose away from the template's must win clearly.
+    best = (score_at(0.0, 1.0, (0, 0), frame.reach), 0.0, 1.0)
+    near = (round(best[0][1]), round(best[0][2]))
+    small = max(1, round(_NEAR_MM * ppm))
+    turned = max(
+        ((score_at(a, 1.0, near, small), a, 1.0) for a in frame.grid[0] if a != 0.0),
+        key=lambda item: item[0][0],
+        default=best,
+    )
+    if turned[0][0] > best[0][0] + _CLEAR_GAIN:
+        best = turned
+    scaled = max(
+        ((score_at(best[1], s, near, small), best[1], s) for s in frame.grid[1] if s != 1.0),
+        key=lambda item: item[0][0],
+        default=best,
+    )
+    if scaled[0][0] > best[0][0] + _CLEAR_GAIN:
+        best = scaled
+    (peak, dx, dy), angle, scale = best
+    r = frame.reach
+    # Only a shift at its limit means the window may lie beyond: turn and scale at theirs
+    # still put the rim within a few tenths of a millimetre.
+    at_limit = bool(max(abs(dx), abs(dy)) >= r - 0.5)
+    # Frame px: shift after the turn about the window's centre; then in template px.
+    moved = np.array([[1, 0, dx], [0, 1, dy], [0, 0, 1.0]]) @ _similarity(
+        frame.centre, angle, scale
+    )
+    to_template = frame.frame_to_template
+    to_found = to_template @ moved @ np.linalg.inv(to_template)
+    found_h = homography @ to_found
+    return WindowFit(
+        homography=found_h / found_h[2, 2],
+        score=peak,
+        shift_mm=float(math.hypot(dx, dy) / ppm),
+        angle_deg=float(angle),
+        scale=float(scale),
+        at_limit=at_limit,
+    )
+
+
+def _masked_zncc(area: np.ndarray, pattern: np.ndarray, band: np.ndarray) -> np.ndarray:
+    """Normalised cross-correlation over the band only, at every shift of ``pattern`` in
+    ``area`` (as ``cv2.TM_CCOEFF_NORMED`` with a mask), from three plain correlations:
+    several times faster than OpenCV's masked mode on these small images.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> pattern = rng.random((20, 30)).astype(np.float32)
+    >>> band = np.ones_like(pattern)
+    >>> band[5:15, 5:25] = 0
+    >>> area = rng.random((26, 36)).astype(np.float32)
+    >>> area[2:22, 4:34] = 3 * pattern + 1
+    >>> res = _masked_zncc(area, pattern, band)
+    >>> [int(i) for i in np.unravel_index(res.argmax(), res.shape)], round(float(res.max()), 3)
+    ([2, 4], 1.0)
+    """
+    n = float(band.sum())
+    if n < 10:
+        shape = (area.shape[0] - pattern.shape[0] + 1, area.shape[1] - pattern.shape[1] + 1)
+        return np.full(shape, -1.0, np.float32)
+    centred = (pattern - float((pattern * band).sum()) / n) * band
+    spread = float(np.sqrt((centred * centred).sum()))
+    # Centred first: the variance below is a difference of large sums otherwise.
+    area = area - float(area.mean())
+    num = cv2.matchTemplate(area, centred, cv2.TM_CCORR)
+    s1 = cv2.matchTemplate(area, band, cv2.TM_CCORR)
+    s2 = cv2.matchTemplate(area * area, band, cv2.TM_CCORR)
+    var = np.maximum(s2 - s1 * s1 / n, 1e-6)
+    return np.clip(num / (np.sqrt(var) * max(spread, 1e-6)), -1.0, 1.0).astype(np.float32)
