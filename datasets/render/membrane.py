@@ -12,6 +12,43 @@ from datasets.render.colour import linear_od
 from pipeline.kit import Kit
 from pipeline.rectify import window_to_template
 
+#: No misregistration: the unit is where the template shows it.
+IDENTITY = np.eye(3)
+
+
+def window_coords(
+    kit: Kit, k: float, placement: np.ndarray, shape: tuple[int, ...], margin_mm: float
+) -> tuple[tuple[slice, slice], np.ndarray, np.ndarray]:
+    """Face pixels around the unit's window and their canonical window mm (u along flow, v across).
+
+    ``placement`` maps template pixels of the kit's window to where this unit's window
+    really is (identity: where the template shows it); ``margin_mm`` widens the region.
+    """
+    w = kit.window
+    to_template = placement @ window_to_template(kit)
+    mm = np.array(
+        [[0, 0, 1], [kit.window_length_mm, 0, 1], [0, kit.window_width_mm, 1]], np.float64
+    )
+    mm = np.vstack([mm, [kit.window_length_mm, kit.window_width_mm, 1]])
+    if placement is IDENTITY:  # the kit's own rectangle, exactly as it was always cut
+        x0, y0, x1, y1 = w.x, w.y, w.x + w.w, w.y + w.h
+    else:
+        corners = mm @ to_template.T
+        x0, y0 = corners[:, :2].min(0)
+        x1, y1 = corners[:, :2].max(0)
+    pad = margin_mm * kit.px_per_mm
+    fx0 = max(0, math.floor((x0 - pad + 0.5) * k - 0.5) - 1)
+    fy0 = max(0, math.floor((y0 - pad + 0.5) * k - 0.5) - 1)
+    fx1 = min(shape[1], math.ceil((x1 + pad + 0.5) * k - 0.5) + 2)
+    fy1 = min(shape[0], math.ceil((y1 + pad + 0.5) * k - 0.5) + 2)
+    fy, fx = np.mgrid[fy0:fy1, fx0:fx1].astype(np.float64)
+    # Face pixel centre -> template coordinate -> canonical window mm.
+    tx, ty = (fx + 0.5) / k - 0.5, (fy + 0.5) / k - 0.5
+    inv = np.linalg.inv(to_template)
+    u = inv[0, 0] * tx + inv[0, 1] * ty + inv[0, 2]
+    v = inv[1, 0] * tx + inv[1, 1] * ty + inv[1, 2]
+    return (slice(fy0, fy1), slice(fx0, fx1)), u, v
+
 
 def draw_membrane(
     face: np.ndarray,
@@ -22,34 +59,38 @@ def draw_membrane(
     absorbance: np.ndarray,
     clean: bool,
     exposed_level: float,
+    *,
+    placement: np.ndarray = IDENTITY,
+    tint: tuple[float, float, float] | None = None,
+    lines_shift_mm: float | None = None,
+    lines_tilt_deg: float | None = None,
 ) -> tuple[dict[str, float], float]:
     """Replace the window area of ``face`` by the membrane with its lines, in place.
 
     ``exposed_level`` is the membrane's linear level in the photo once lit and exposed:
     line densities are converted to linear light at that level (see :func:`linear_od`).
+    ``placement`` moves the window (see :func:`window_coords`); ``tint`` replaces the
+    drawn membrane colour (BGR, brightest 1); ``lines_shift_mm`` and ``lines_tilt_deg``
+    replace the drawn placement of the lines in the window.
     """
-    w = kit.window
     ppm_face = kit.px_per_mm * k
     length, width = kit.window_length_mm, kit.window_width_mm
-    fx0 = max(0, math.floor((w.x + 0.5) * k - 0.5) - 1)
-    fy0 = max(0, math.floor((w.y + 0.5) * k - 0.5) - 1)
-    fx1 = min(face.shape[1], math.ceil((w.x + w.w + 0.5) * k - 0.5) + 2)
-    fy1 = min(face.shape[0], math.ceil((w.y + w.h + 0.5) * k - 0.5) + 2)
-    fy, fx = np.mgrid[fy0:fy1, fx0:fx1].astype(np.float64)
-    # Face pixel centre -> template coordinate -> canonical window mm (u along flow, v across).
-    tx, ty = (fx + 0.5) / k - 0.5, (fy + 0.5) / k - 0.5
-    inv = np.linalg.inv(window_to_template(kit))
-    u = inv[0, 0] * tx + inv[0, 1] * ty + inv[0, 2]
-    v = inv[1, 0] * tx + inv[1, 1] * ty + inv[1, 2]
+    (rows, cols), u, v = window_coords(kit, k, placement, face.shape, 0.0)
     edge_mm = np.minimum(np.minimum(u, length - u), np.minimum(v, width - v))
     cover = np.clip(edge_mm * ppm_face + 0.5, 0, 1).astype(np.float32)
 
     base = np.array([rng.uniform(0.8, 0.95), rng.uniform(0.94, 1.0), 1.0]) * rng.uniform(0.72, 0.88)
+    if tint is not None:
+        base = np.array(tint) * base.max()
     dye_od = np.zeros(u.shape)
     # Lines: one global shift of all lines (placement tolerance), tiny independent jitter,
     # a slight tilt, soft edges and unevenness along the line.
     shift = rng.uniform(-1.5, 1.5)
     tilt = math.tan(math.radians(rng.uniform(-0.8, 0.8)))
+    if lines_shift_mm is not None:
+        shift = lines_shift_mm
+    if lines_tilt_deg is not None:
+        tilt = math.tan(math.radians(lines_tilt_deg))
     line_at: dict[str, float] = {}
     channel = int(np.argmax(absorbance))  # where the dye's density is defined
     lw = kit.line_width_mm
@@ -96,7 +137,7 @@ def draw_membrane(
             )
     absorb = dye_od[..., None] * absorbance + stain_od[..., None] * stain_abs
     membrane = (base * multiplier[..., None] * np.power(10.0, -absorb)).astype(np.float32)
-    region = face[fy0:fy1, fx0:fx1]
+    region = face[rows, cols]
     a = cover[..., None]
     region[..., :3] = region[..., :3] * (1 - a) + membrane * a
     region[..., 3] = np.maximum(region[..., 3], cover)

@@ -9,18 +9,34 @@ from typing import Any
 import cv2
 import numpy as np
 
-from datasets.render.camera import kit_outline, place_kit
+from datasets.render.camera import kit_outline, place_kit, project
+from datasets.render.codes import code_corners
 from datasets.render.colour import to_srgb
 from datasets.render.composite import composite_kit
-from datasets.render.face import Face, kit_absorbance, render_face
-from datasets.render.optics import motion_kernel
+from datasets.render.face import (
+    Face,
+    code_placement,
+    kit_absorbance,
+    render_face,
+    window_placement,
+)
+from datasets.render.membrane import IDENTITY
+from datasets.render.optics import (
+    burst_motion,
+    defocus_and_shake,
+    encode_jpeg,
+    phone_process,
+    sensor_noise,
+)
 from datasets.render.scene import background, clutter, glare_band, glare_patch, lighting
 from datasets.render.truth import kit_truth
+from datasets.render.variation import NO_VARIATION, Variation
 from pipeline.kit import Kit
 from pipeline.rectify import window_corners, window_px_per_mm
 
 #: Flaws that make a photo unreadable; photos with one are labelled ``fit: false``.
-FLAWS = ("blur", "glare", "cutoff", "dark", "overexposed", "no_cassette", "far")
+#: ``motion``: a burst frame taken while the phone moved.
+FLAWS = ("blur", "glare", "cutoff", "dark", "overexposed", "no_cassette", "far", "motion")
 #: Photo sizes (width, height) drawn when none is given: 3 to 12 megapixels, both orientations.
 SIZES = ((2048, 1536), (2592, 1944), (3264, 2448), (4000, 3000), (1536, 2048), (3000, 4000))
 
@@ -49,6 +65,16 @@ class RenderedPhoto:
         Photo resolution on the result window.
     meta : dict
         Scene parameters (background, dye, JPEG quality, ...) for analysis.
+    window_homography : ndarray or None
+        3x3 map from template pixels to photo pixels *for the result window*:
+        where this unit's window really is. Equal to ``homography`` unless the
+        variation misregisters the window (``rectify_window(image, kit,
+        window_homography)`` is the true window).
+    code_corners : ndarray or None
+        Where the unit's code symbol is in the photo (4, 2): corners of the
+        upright symbol, top-left, top-right, bottom-right, bottom-left.
+    variation : Variation
+        The variation this photo was rendered with.
     """
 
     image: np.ndarray
@@ -58,6 +84,9 @@ class RenderedPhoto:
     line_at: dict[str, float] = field(default_factory=dict)
     window_px_per_mm: float | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    window_homography: np.ndarray | None = None
+    code_corners: np.ndarray | None = None
+    variation: Variation = NO_VARIATION
 
     def decoded(self) -> np.ndarray:
         """The JPEG decoded again: exactly the pixels the pipeline sees."""
@@ -76,6 +105,7 @@ def render_photo(
     flaw: str | None = None,
     size: tuple[int, int] | None = None,
     clean: bool = False,
+    variation: Variation = NO_VARIATION,
 ) -> RenderedPhoto:
     """Render one phone photo of a used unit of ``kit``.
 
@@ -92,10 +122,13 @@ def render_photo(
         One of :data:`FLAWS` to make the photo unreadable for that reason;
         ``None`` for a readable photo (moderate degradations only).
     size : (width, height), optional
-        Photo size in pixels; drawn from :data:`SIZES` when omitted.
+        Photo size in pixels; ``variation.size``, else drawn from :data:`SIZES`.
     clean : bool
         No sensor noise, blur, glare, shadows or membrane artefacts: for
         checking photometry and geometry.
+    variation : Variation
+        How this unit and this phone differ from the kit description (see
+        :mod:`datasets.render.variation`); the default changes nothing.
 
     Returns
     -------
@@ -118,6 +151,7 @@ def render_photo(
         raise ValueError(f"od names lines the kit does not have: {sorted(unknown)}")
     truth = kit_truth(kit, od, code, flaw)
     ods = truth["od"]
+    size = size or variation.size
     w, h = size if size is not None else SIZES[rng.integers(len(SIZES))]
     meta: dict[str, Any] = {"size": [w, h]}
 
@@ -131,6 +165,8 @@ def render_photo(
         s = float(np.clip(rng.uniform(0.3, 0.9) * max(w, h) / kit_mm, 6.0, 25.0))
     else:
         s = float(math.exp(rng.uniform(math.log(6), math.log(25))))
+    if variation.kit_frac is not None and flaw != "far":  # small in the frame
+        s = variation.kit_frac * w / kit_mm
     img, meta["background"] = background(rng, w, h, s)
     meta["clutter"] = clutter(rng, img, s)
 
@@ -143,7 +179,14 @@ def render_photo(
         target = rng.uniform(1.6, 4.0)
     else:
         target = rng.uniform(0.2, 0.8)
+    exposed_level = min(target, 1.0)
+    if variation.read_level is not None and flaw not in ("dark", "overexposed"):
+        # Exposed for the channel the lines are read in; a tinted membrane's brighter
+        # channels may clip (tint: relative reflectance, brightest channel 1).
+        relative = variation.membrane_tint or (1.0, 1.0, 1.0)
+        target = exposed_level = variation.read_level / relative[int(np.argmax(absorbance))]
     hom: np.ndarray | None = None
+    window_hom: np.ndarray | None = None
     face: Face | None = None
     corners = None
     if flaw != "no_cassette":
@@ -151,9 +194,17 @@ def render_photo(
         hom = hom / hom[2, 2]
         s = window_px_per_mm(kit, hom)
         work_ppm = float(np.clip(s * 1.3, 3.0, 40.0))
-        face = render_face(kit, rng, work_ppm, ods, code, absorbance, clean, min(target, 1.0))
+        face = render_face(
+            kit, rng, work_ppm, ods, code, absorbance, clean, exposed_level, variation
+        )
         composite_kit(img, kit, rng, face, hom, outline, s, clean)
-        corners = window_corners(kit, hom)
+        placed = window_placement(kit, variation)
+        window_hom = hom if placed is IDENTITY else hom @ placed
+        corners = window_corners(kit, window_hom)
+        frame = project(hom, outline)
+        # The kit's length in the photo as a share of the photo's width.
+        (_, _), (a, b), _ = cv2.minAreaRect(frame.astype(np.float32))
+        meta["kit_frac"] = round(max(a, b) / w, 4)
 
     # Light: shape, colour cast and exposure (set on the membrane so fit photos never clip).
     light, cast = lighting(rng, w, h, clean)
@@ -173,7 +224,9 @@ def render_photo(
     elif not clean and rng.random() < 0.3:
         avoid = None
         if corners is not None and flaw is None:
-            avoid = window_corners(kit, hom, margin_mm=2.0) if hom is not None else None
+            avoid = (
+                window_corners(kit, window_hom, margin_mm=2.0) if window_hom is not None else None
+            )
         glare = glare_band(rng, w, h, avoid, rng.uniform(0.05, 0.4))
 
     # Multiplicative light and colour cast in one full-resolution pass; glare adds on top.
@@ -186,54 +239,28 @@ def render_photo(
         )
         cv2.add(img, glow, dst=img)
 
-    # Optics: mild defocus and hand shake; strong for the "blur" flaw.
-    if flaw == "blur":
-        sigma = rng.uniform(1.0, 2.2) * s
-        q = max(1.0, sigma / 3)
-        small = cv2.resize(
-            img, (max(8, round(w / q)), max(8, round(h / q))), interpolation=cv2.INTER_AREA
-        )
-        small = cv2.GaussianBlur(small, (0, 0), sigma / q)
-        if rng.random() < 0.5:
-            small = cv2.filter2D(
-                small, -1, motion_kernel(rng.uniform(2, 5) * s / q, rng.uniform(0, np.pi))
-            )
-        img = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
-        meta["blur_px"] = round(sigma, 2)
-    elif not clean:
-        sigma = min(rng.uniform(0.0, 1.3), 0.12 * s)
-        if sigma > 0.3:
-            img = cv2.GaussianBlur(img, (0, 0), sigma)
-        if rng.random() < 0.25:
-            img = cv2.filter2D(
-                img, -1, motion_kernel(min(rng.uniform(1.5, 4.0), 0.2 * s), rng.uniform(0, np.pi))
-            )
-        meta["blur_px"] = round(sigma, 2)
-
-    # Sensor noise (shot + read), spatially correlated by demosaicing and denoising.
+    img = defocus_and_shake(img, rng, s, flaw, clean, meta)
+    if flaw == "motion":
+        along = corners[3] + corners[2] - corners[0] - corners[1] if corners is not None else None
+        angle = math.atan2(along[1], along[0]) if along is not None else rng.uniform(0, np.pi)
+        img = burst_motion(img, rng, s, angle, meta)
     if not clean:
-        shot = rng.uniform(2e-5, 1.5e-4)
-        read = rng.uniform(0.0005, 0.002) if flaw != "dark" else rng.uniform(0.001, 0.003)
-        nh, nw = (h + 1) // 2, (w + 1) // 2
-        noise = rng.standard_normal((nh, nw, 3), dtype=np.float32)
-        noise = cv2.resize(noise, (w, h), interpolation=cv2.INTER_LINEAR) * 1.6
-        sd = np.maximum(img, 0.0) * np.float32(shot) + np.float32(read * read)
-        cv2.sqrt(sd, dst=sd)
-        cv2.multiply(noise, sd, dst=noise)
-        cv2.add(img, noise, dst=img)
-
-    image = to_srgb(img)
-    quality = int(rng.integers(70, 96))
-    ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
-    if not ok:
-        raise RuntimeError("JPEG encoding failed")
-    meta["jpeg_quality"] = quality
+        sensor_noise(img, rng, flaw)
+    image = phone_process(to_srgb(img), variation)
+    jpeg = encode_jpeg(image, rng, meta)
     return RenderedPhoto(
         image=image,
         truth=truth,
         homography=hom,
-        jpeg=buf.tobytes(),
+        jpeg=jpeg,
         line_at=face.line_at if face is not None else {},
         window_px_per_mm=round(s, 3) if hom is not None else None,
         meta=meta,
+        window_homography=window_hom,
+        code_corners=(
+            project(hom, code_corners(kit, code_placement(kit, variation)))
+            if hom is not None and code is not None and kit.code_box is not None
+            else None
+        ),
+        variation=variation,
     )
