@@ -25,29 +25,36 @@ convention: integer coordinates at pixel centres, in both images).
 Modules, one idea each:
 
 - :mod:`~datasets.render.photo`: :func:`render_photo` (orchestration), :class:`RenderedPhoto`.
+- :mod:`~datasets.render.variation`: :class:`Variation`, how a real unit and phone differ from
+  the kit description, and :func:`draw_variation` by named profile.
 - :mod:`~datasets.render.truth`: the truth record by the kit's criteria.
 - :mod:`~datasets.render.colour`: linear light, sRGB, optical density.
 - :mod:`~datasets.render.draw`: antialiased drawing on float images, smooth noise.
 - :mod:`~datasets.render.scene`: table, clutter, light and glare.
 - :mod:`~datasets.render.face`: one unit's face from the template.
 - :mod:`~datasets.render.membrane`: membrane, lines, stains and ghost marks.
-- :mod:`~datasets.render.codes`: the unit's QR code.
+- :mod:`~datasets.render.rim`: the moulded window: misregistered, bevelled, shaded.
+- :mod:`~datasets.render.codes`: the unit's QR code, printed or on a hand-applied label.
 - :mod:`~datasets.render.camera`: the kit's pose and framing in the photo.
 - :mod:`~datasets.render.composite`: the kit as a solid (shadow, walls, face).
-- :mod:`~datasets.render.optics`: blur, noise and the camera's processing.
+- :mod:`~datasets.render.optics`: blur, burst motion, noise, phone denoise and sharpening, JPEG.
 """
 
 from datasets.kits import DYE_ABSORBANCE
 from datasets.render.colour import linear_od, to_linear, to_srgb
 from datasets.render.photo import FLAWS, SIZES, RenderedPhoto, render_photo
 from datasets.render.truth import VISIBLE_OD, kit_truth
+from datasets.render.variation import PROFILES, Variation, draw_variation
 
 __all__ = [
     "DYE_ABSORBANCE",
     "FLAWS",
+    "PROFILES",
     "SIZES",
     "VISIBLE_OD",
     "RenderedPhoto",
+    "Variation",
+    "draw_variation",
     "kit_truth",
     "linear_od",
     "render_photo",
