@@ -65,8 +65,8 @@ def _draw_label(face: np.ndarray, kit: Kit, k: float, placement: np.ndarray, v: 
         cv2.fillPoly(mask, [fixed], 255, cv2.LINE_AA, shift=4)
         return mask.astype(np.float32)[..., None] / 255
 
-    shadow = cv2.GaussianBlur(coverage(label + away), (0, 0), max(0.5, 0.12 * ppm_face))
-    region[..., :3] *= 1 - 0.35 * (shadow if shadow.ndim == 3 else shadow[..., None])
+    shadow = cv2.GaussianBlur(coverage(label + away)[..., 0], (0, 0), max(0.5, 0.12 * ppm_face))
+    region[..., :3] *= 1 - 0.35 * shadow[..., None]
     paper = coverage(label)
     colour = np.array([0.97, 1.0, 1.0], np.float32) * v.label_paper  # paper: slightly warm
     region[..., :3] = region[..., :3] * (1 - paper) + colour * alpha * paper
