@@ -3,7 +3,9 @@
 Each photo is one unit of one kit with line densities drawn from an OD mix
 that covers what matters for a reader: clean negatives (membrane artefacts
 only), trace, faint, weak and strong lines, and invalid units (no control
-line); a share of photos carries a flaw that makes them unreadable.
+line); a share of photos carries a flaw that makes them unreadable. Units and
+phones vary as real ones do (:mod:`datasets.render.variation`): mildly by
+default, at their widest with ``variation="realworld-wide"`` (a held-out slice).
 
 Output layout::
 
@@ -13,7 +15,8 @@ Output layout::
       kits/<product_code>/  kit.json + template.png of every kit used
 
 The same seed gives byte-identical files: photo ``i`` draws everything from
-``numpy.random.default_rng([seed, i])``.
+``numpy.random.default_rng([seed, i])``, and its variation from
+``default_rng([seed, i, 1])`` (so ``variation="none"`` renders the plain set).
 
 Held-out kits: :func:`datasets.kits.benchmark_kits` (product codes
 ``BENCH-*``) are for the benchmark only. ``--random-kits K`` draws training
@@ -22,6 +25,8 @@ designs ``RND-*`` from ``default_rng([seed, 1_000_000 + j])``, ``j < K``.
 Examples
 --------
 ``python -m datasets.generate --out /tmp/synth --n 600 --seed 1 --random-kits 20``
+
+``python -m datasets.generate --out /tmp/wide --n 200 --benchmark-kits --variation realworld-wide``
 """
 
 from __future__ import annotations
