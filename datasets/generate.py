@@ -238,8 +238,8 @@ def generate(
             unit = draw_variation(
                 np.random.default_rng([seed, i, 1]),
                 variation,
-                cassette=kit.description.format == "cassette",
                 small_cassettes=size is None,
+                kit=kit,
             )
             photo = render_photo(kit, rng, od=ods, code=code, flaw=flaw, size=size, variation=unit)
             image = f"images/{i:06d}.jpg"

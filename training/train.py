@@ -209,8 +209,8 @@ def _window_job(job: tuple[int, int, int, int, str]) -> WindowSample:
     variation = draw_variation(
         np.random.default_rng([seed, index, 1]),
         profile,
-        cassette=kit.description.format == "cassette",
         small_cassettes=False,
+        kit=kit,
     )
     window, ppm, truth = render_window(kit, rng, f"TRAIN{seed:03d}{index:07d}", variation)
     return WindowSample(window, ppm, kit_index, truth)

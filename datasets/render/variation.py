@@ -42,6 +42,9 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
+import shapely
+
+from pipeline.kit import Kit
 
 #: Named variation profiles for :func:`draw_variation`. ``none`` is the plain
 #: renderer; ``mild`` the training and benchmark mix; ``realworld-wide`` the
@@ -98,6 +101,44 @@ class Variation:
 
 #: The plain renderer: no variation at all.
 NO_VARIATION = Variation()
+#: How far a hand-applied label stays from the result window's edge (its rim included), mm.
+LABEL_CLEARANCE_MM = 2.0
+
+
+def _label_square(
+    kit: Kit, offset_mm: tuple[float, float], turn_deg: float, margin_mm: float
+) -> shapely.Polygon:
+    """The label's outline in template pixels (a shapely polygon)."""
+    box = kit.code_box
+    assert box is not None
+    ppm = kit.px_per_mm
+    half = box.size / 2 + margin_mm * ppm
+    a = math.radians(turn_deg)
+    turn = np.array([[math.cos(a), math.sin(a)], [-math.sin(a), math.cos(a)]])
+    centre = np.array(
+        [box.x + box.size / 2 + offset_mm[0] * ppm, box.y + box.size / 2 + offset_mm[1] * ppm]
+    )
+    corners = np.array([[-half, -half], [half, -half], [half, half], [-half, half]]) @ turn.T
+    return shapely.Polygon(corners + centre)
+
+
+def _label_clear(
+    kit: Kit, offset_mm: tuple[float, float], turn_deg: float, margin_mm: float
+) -> bool:
+    w = kit.window
+    window = shapely.box(w.x, w.y, w.x + w.w, w.y + w.h)
+    label = _label_square(kit, offset_mm, turn_deg, margin_mm)
+    return bool(label.distance(window) >= LABEL_CLEARANCE_MM * kit.px_per_mm)
+
+
+def _away_from_window(kit: Kit | None, distance_mm: float) -> tuple[float, float]:
+    """An offset of ``distance_mm`` pointing from the window to the code box."""
+    assert kit is not None
+    assert kit.code_box is not None
+    box, w = kit.code_box, kit.window
+    d = np.array([box.x + box.size / 2 - w.x - w.w / 2, box.y + box.size / 2 - w.y - w.h / 2])
+    d = d / max(float(np.linalg.norm(d)), 1e-9) * distance_mm
+    return round(float(d[0]), 4), round(float(d[1]), 4)
 
 
 def _polar(rng: np.random.Generator, lo: float, hi: float) -> tuple[float, float]:
@@ -121,6 +162,7 @@ def draw_variation(
     *,
     cassette: bool = True,
     small_cassettes: bool = True,
+    kit: Kit | None = None,
 ) -> Variation:
     """One photo's :class:`Variation`, drawn from a named profile.
 
@@ -140,6 +182,10 @@ def draw_variation(
         The kit is a cassette (a bare strip has no moulding and no code).
     small_cassettes : bool
         Allow the 12-megapixel small-in-frame case (slow to render).
+    kit : Kit, optional
+        The kit the unit is of: its label is then placed at least
+        :data:`LABEL_CLEARANCE_MM` clear of the result window (a person sticks
+        a label next to the window, not over it).
 
     Examples
     --------
@@ -153,6 +199,8 @@ def draw_variation(
         raise ValueError(f"unknown variation profile {profile!r}; expected one of {PROFILES}")
     if profile == "none":
         return Variation()
+    if kit is not None:
+        cassette = kit.description.format == "cassette" and kit.code_box is not None
     wide = profile == "realworld-wide"
     out: dict[str, Any] = {"profile": profile}
     if cassette:
@@ -162,10 +210,16 @@ def draw_variation(
         )
         if wide or rng.random() < 0.25:  # a hand-applied label
             out["code_label"] = True
-            out["code_offset_mm"] = _polar(rng, 2.0, 5.0) if wide else _polar(rng, 0.0, 2.5)
-            out["code_rotation_deg"] = _signed(rng, 3.0, 8.0) if wide else _signed(rng, 0.0, 4.0)
             out["label_margin_mm"] = round(float(rng.uniform(1.5, 3.0)), 4)
             out["label_paper"] = round(float(rng.uniform(0.85, 0.97)), 4)
+            for _ in range(50):  # nobody sticks the label over the result window
+                offset = _polar(rng, 2.0, 5.0) if wide else _polar(rng, 0.0, 2.5)
+                turn = _signed(rng, 3.0, 8.0) if wide else _signed(rng, 0.0, 4.0)
+                if kit is None or _label_clear(kit, offset, turn, out["label_margin_mm"]):
+                    break
+            else:
+                offset = _away_from_window(kit, float(np.hypot(*offset)))
+            out["code_offset_mm"], out["code_rotation_deg"] = offset, turn
         else:  # printed with the rest, slightly off
             out["code_offset_mm"] = _polar(rng, 0.0, 0.8)
             out["code_rotation_deg"] = round(float(rng.uniform(-1, 1)), 4)

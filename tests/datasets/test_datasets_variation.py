@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import shapely
+import shapely.affinity
 import zxingcpp
 
 from datasets.generate import generate
@@ -351,3 +353,25 @@ def test_generate_records_the_variation(tmp_path: Path, demo: Kit) -> None:
         assert np.asarray(rec["code_corners"]).shape == (4, 2)
     with pytest.raises(ValueError, match="unknown variation"):
         generate(tmp_path / "c", [demo], 1, seed=0, variation="wild", progress=False)
+
+
+def test_labels_are_never_stuck_over_the_window(demo: Kit) -> None:
+    """Drawn for a kit, a label 2-5 mm off stays 2 mm clear of the result window."""
+    box, w = demo.code_box, demo.window
+    assert box is not None
+    window = shapely.box(w.x, w.y, w.x + w.w, w.y + w.h)
+    ppm = demo.px_per_mm
+    for i in range(40):
+        v = draw_variation(np.random.default_rng(i), "realworld-wide", kit=demo)
+        assert v.code_label
+        assert 2.0 <= math.hypot(*v.code_offset_mm) <= 5.0
+        half = box.size / 2 + v.label_margin_mm * ppm
+        label = shapely.affinity.rotate(
+            shapely.box(-half, -half, half, half), -v.code_rotation_deg, origin=(0, 0)
+        )
+        cx = box.x + box.size / 2 + v.code_offset_mm[0] * ppm
+        cy = box.y + box.size / 2 + v.code_offset_mm[1] * ppm
+        label = shapely.affinity.translate(label, cx, cy)
+        assert label.distance(window) >= 2.0 * ppm - 1e-6
+    strip = parse_kit(*random_kit(np.random.default_rng(1), fmt="strip"))
+    assert not draw_variation(np.random.default_rng(0), "realworld-wide", kit=strip).code_label
