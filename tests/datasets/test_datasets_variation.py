@@ -202,15 +202,16 @@ def test_label_edge_is_visible(demo: Kit) -> None:
 
 
 def _edge_width_mm(image: np.ndarray, kit: Kit, hom: np.ndarray) -> float:
-    """10-90 % width of the step from rim to membrane across the window's long sides (mm)."""
+    """10-90 % width of the step from the rim up to the membrane, across the long sides (mm)."""
     ppm = 40.0
     strip = rectify_window(image, kit, hom, px_per_mm=ppm, margin_mm=1.5).astype(float)
     n = strip.shape[1]
     across = strip[:, n // 10 : n // 4].mean(axis=(1, 2))  # bare membrane between the ends
     widths = []
     for half in (across[: len(across) // 2], across[len(across) // 2 :][::-1]):
-        lo, hi = half[: round(0.5 * ppm)].mean(), half[-round(0.5 * ppm) :].mean()
-        t = (half - lo) / (hi - lo)
+        rise = half[int(np.argmin(half)) :]  # from the rim's darkest towards the membrane
+        lo, hi = rise[0], rise[-round(0.5 * ppm) :].mean()
+        t = (rise - lo) / (hi - lo)
         widths.append((np.argmax(t > 0.9) - np.argmax(t > 0.1)) / ppm)
     return float(np.mean(widths))
 
@@ -225,8 +226,9 @@ def test_moulded_rim_is_soft_and_casts_a_shadow(gold: Kit) -> None:
         _edge_width_mm(photo.image, gold, photo.homography),
         _edge_width_mm(plain.image, gold, plain.homography),
     )
-    assert soft >= 0.22
-    assert soft > sharp + 0.08
+    # Sharp real photos measure 0.25-0.36 mm on moulded rims; a printed step about 0.1 mm.
+    assert 0.25 <= soft <= 0.6
+    assert sharp < 0.18
     # Light from the top of the template (flow "right": v runs down): the upper wall shades
     # the membrane beside it; without a rim both sides are alike.
     ppm = 20.0
