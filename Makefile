@@ -20,7 +20,7 @@ test: $(BIN)/vigil
 	bash .ci/services
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy pipeline models datasets api review_ui vigil benchmarks
+	$(BIN)/mypy pipeline models datasets training api review_ui vigil benchmarks
 	$(BIN)/pytest
 
 benchmark: $(BIN)/vigil

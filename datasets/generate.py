@@ -3,7 +3,9 @@
 Each photo is one unit of one kit with line densities drawn from an OD mix
 that covers what matters for a reader: clean negatives (membrane artefacts
 only), trace, faint, weak and strong lines, and invalid units (no control
-line); a share of photos carries a flaw that makes them unreadable.
+line); a share of photos carries a flaw that makes them unreadable. Units and
+phones vary as real ones do (:mod:`datasets.render.variation`): mildly by
+default, at their widest with ``variation="realworld-wide"`` (a held-out slice).
 
 Output layout::
 
@@ -13,7 +15,8 @@ Output layout::
       kits/<product_code>/  kit.json + template.png of every kit used
 
 The same seed gives byte-identical files: photo ``i`` draws everything from
-``numpy.random.default_rng([seed, i])``.
+``numpy.random.default_rng([seed, i])``, and its variation from
+``default_rng([seed, i, 1])`` (so ``variation="none"`` renders the plain set).
 
 Held-out kits: :func:`datasets.kits.benchmark_kits` (product codes
 ``BENCH-*``) are for the benchmark only. ``--random-kits K`` draws training
@@ -22,6 +25,8 @@ designs ``RND-*`` from ``default_rng([seed, 1_000_000 + j])``, ``j < K``.
 Examples
 --------
 ``python -m datasets.generate --out /tmp/synth --n 600 --seed 1 --random-kits 20``
+
+``python -m datasets.generate --out /tmp/wide --n 200 --benchmark-kits --variation realworld-wide``
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ from tqdm import tqdm
 
 from datasets.kits import benchmark_kits, random_kit, write_kit
 from datasets.render import FLAWS, render_photo
+from datasets.render.variation import PROFILES, draw_variation
 from pipeline.kit import Kit, load_kit, parse_kit
 
 DEMO_KIT = Path(__file__).parent / "kits" / "demo" / "kit.json"
@@ -155,6 +161,7 @@ def generate(
     flaw_rate: float = 0.1,
     od_mix: dict[str, float] | None = None,
     size: tuple[int, int] | None = None,
+    variation: str = "mild",
     progress: bool = True,
 ) -> Path:
     """Render ``n`` labelled photos of units of ``kits`` into ``out_dir``.
@@ -175,7 +182,12 @@ def generate(
     od_mix : dict, optional
         Share of each category (see :data:`DEFAULT_OD_MIX`).
     size : (width, height), optional
-        Fix the photo size (default: drawn per photo, 3 to 12 MP).
+        Fix the photo size (default: drawn per photo, 3 to 12 MP; 12 MP for
+        small cassettes).
+    variation : {"none", "mild", "realworld-wide"}
+        How far units and phones differ from the kit description (see
+        :func:`datasets.render.variation.draw_variation`): ``mild`` for
+        training and the benchmark, ``realworld-wide`` for the held-out slice.
     progress : bool
         Show a tqdm progress bar.
 
@@ -185,8 +197,12 @@ def generate(
         The written ``labels.jsonl``. Each line holds ``image`` (path relative
         to ``out_dir``), ``kit`` (relative path of its ``kit.json``), ``code``,
         ``fit``, ``flaw``, ``od``, ``result``, ``analytes``, ``homography``
-        (template px -> photo px, or null), ``line_at`` (true line positions),
-        ``window_px_per_mm``, ``category`` and ``meta`` (scene parameters).
+        (template px -> photo px, or null), ``window_homography`` (the same
+        for where this unit's window really is), ``code_corners`` (the code
+        symbol's corners in the photo), ``line_at`` (true line positions),
+        ``window_px_per_mm``, ``category``, ``variation`` (every parameter of
+        :class:`~datasets.render.variation.Variation`, with its ``profile``)
+        and ``meta`` (scene parameters).
     """
     if n < 0:
         raise ValueError("n must not be negative")
@@ -194,6 +210,8 @@ def generate(
         raise ValueError("at least one kit is needed")
     if not 0 <= flaw_rate <= 1:
         raise ValueError("flaw_rate must be within [0, 1]")
+    if variation not in PROFILES:
+        raise ValueError(f"unknown variation {variation!r}; expected one of {PROFILES}")
     mix = dict(od_mix or DEFAULT_OD_MIX)
     out = Path(out_dir)
     (out / "images").mkdir(parents=True, exist_ok=True)
@@ -216,16 +234,32 @@ def generate(
             ods, category = draw_line_ods(kit, rng, mix)
             flaw = str(rng.choice(FLAWS)) if rng.random() < flaw_rate else None
             code = unit_code(rng)
-            photo = render_photo(kit, rng, od=ods, code=code, flaw=flaw, size=size)
+            # The variation draws from its own stream: "none" renders what it always did.
+            unit = draw_variation(
+                np.random.default_rng([seed, i, 1]),
+                variation,
+                small_cassettes=size is None,
+                kit=kit,
+            )
+            photo = render_photo(kit, rng, od=ods, code=code, flaw=flaw, size=size, variation=unit)
             image = f"images/{i:06d}.jpg"
             (out / image).write_bytes(photo.jpeg)
             record: dict[str, Any] = {"image": image, "kit": kit_paths[j], **photo.truth}
             record["homography"] = (
                 np.round(photo.homography, 9).tolist() if photo.homography is not None else None
             )
+            record["window_homography"] = (
+                np.round(photo.window_homography, 9).tolist()
+                if photo.window_homography is not None
+                else None
+            )
+            record["code_corners"] = (
+                np.round(photo.code_corners, 3).tolist() if photo.code_corners is not None else None
+            )
             record["line_at"] = photo.line_at
             record["window_px_per_mm"] = photo.window_px_per_mm
             record["category"] = category
+            record["variation"] = unit.to_json()
             record["meta"] = photo.meta
             fh.write(json.dumps(record) + "\n")
     return labels
@@ -252,6 +286,13 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
         "--flaw-rate", type=float, default=0.1, help="share of unreadable photos (default 0.1)"
     )
     p.add_argument("--size", type=_parse_size, default=None, metavar="WxH", help="fixed photo size")
+    p.add_argument(
+        "--variation",
+        choices=PROFILES,
+        default="mild",
+        help="how far units and phones differ from the kit description (default mild; "
+        "realworld-wide is the held-out slice)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
 
@@ -282,6 +323,7 @@ def run(args: argparse.Namespace) -> int:
         args.seed,
         flaw_rate=args.flaw_rate,
         size=args.size,
+        variation=args.variation,
         progress=not args.quiet,
     )
     print(labels)

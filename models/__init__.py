@@ -2,6 +2,7 @@
 
 - :mod:`models.band_model`: ``BandModel``, an ONNX line classifier (features -> p_present).
 - :mod:`models.registry`: ``registry.json``, ``current_band_model()``, ``promote()``.
-- :mod:`models.train`: ``python -m models.train --seed 0 --out models/`` trains, evaluates,
-  exports and registers a band classifier on synthetic photos of random kit designs.
+
+Training lives in the top-level :mod:`training` package (``python -m training.train``): it
+renders synthetic photos with :mod:`datasets`, which this runtime package never imports.
 """

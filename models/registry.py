@@ -146,7 +146,7 @@ def promote(
     Parameters
     ----------
     candidate_metrics, current_metrics : mapping of str to float
-        Held-out metrics as written by ``models.train`` (``log_loss`` and the
+        Held-out metrics as written by ``training.train`` (``log_loss`` and the
         guarded rates). ``current_metrics`` None means nothing is promoted yet.
     tolerance : float
         Allowed loss on a guarded rate (sampling noise).

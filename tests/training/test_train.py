@@ -7,10 +7,10 @@ from pathlib import Path
 
 import numpy as np
 
-from models import train
 from models.band_model import BandModel
 from models.registry import load_registry
 from pipeline.bands import FEATURE_NAMES
+from training import train
 
 
 def test_sampled_ods_avoid_the_ambiguous_range() -> None:

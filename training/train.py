@@ -1,12 +1,15 @@
 """Train the band classifier on synthetic photos of random kit designs.
 
-``python -m models.train --seed 0 --out models/`` renders photos of random
-kit designs (never the benchmark designs) with :func:`datasets.render.render_photo`,
-rectifies each window with the photo's true homography (slightly disturbed,
-as a locator would), computes the pipeline's own line features, fits a
+``python -m training.train --seed 0`` renders photos of random kit designs
+(never the benchmark designs) with :func:`datasets.render.render_photo`, each
+unit and phone varied as real ones are (variation profile ``mild`` by default,
+see :mod:`datasets.render.variation`), rectifies each window with the photo's
+true window homography (slightly disturbed, as a locator that finds the window
+would), computes the pipeline's own line features, fits a
 gradient-boosted classifier, evaluates it on photos of held-out kit designs,
-exports it to ONNX and registers it. It is promoted to current only when it
-beats the current model on the same held-out set (:func:`models.registry.promote`).
+exports it to ONNX and registers it in ``models/`` (``--out`` elsewhere). It is
+promoted to current only when it beats the current model on the same held-out
+set (:func:`models.registry.promote`).
 
 Same seed, same arguments: same photos, same features, same model bytes and
 metrics (each photo draws from its own seeded generator, so the number of
@@ -31,6 +34,10 @@ from typing import Any
 import cv2
 import numpy as np
 
+import models
+from datasets.kits import random_kit
+from datasets.render import VISIBLE_OD, render_photo
+from datasets.render.variation import NO_VARIATION, PROFILES, Variation, draw_variation
 from pipeline.bands import (
     FEATURE_NAMES,
     band_probability,
@@ -42,7 +49,6 @@ from pipeline.kit import Kit, parse_kit
 from pipeline.rectify import rectify_window, window_px_per_mm
 
 MODEL_NAME = "band-classifier"
-VISIBLE_OD = 0.01  # datasets.render.VISIBLE_OD: a line at or above this is present
 TRACE_OD = 0.012  # the faintest present line drawn for training
 RESIDUAL_OD = 0.004  # the strongest residual tint of an absent line
 # Absent lines weigh this much more in training: a prior of about 22 % present
@@ -100,8 +106,6 @@ class Dataset:
 
 def random_kits(seed: int, n: int) -> list[Kit]:
     """``n`` random kit designs (``RND-`` product codes, never benchmark designs)."""
-    from datasets.kits import random_kit
-
     kits = []
     for i in range(n):
         rng = np.random.default_rng([KIT_SEED_BASE, seed, i])
@@ -169,20 +173,20 @@ class WindowSample:
 
 
 def render_window(
-    kit: Kit, rng: np.random.Generator, code: str
+    kit: Kit, rng: np.random.Generator, code: str, variation: Variation = NO_VARIATION
 ) -> tuple[np.ndarray, float, np.ndarray]:
     """Render one fit photo and rectify its window as ``pipeline.read`` would.
 
-    Returns ``(window, px_per_mm, truth OD per line)``.
+    The window is rectified where this unit's window really is (a misregistered
+    unit's window is found from the image, not from the template), disturbed by
+    :func:`_jitter`. Returns ``(window, px_per_mm, truth OD per line)``.
     """
-    from datasets.render import render_photo
-
     ods = sample_ods(kit, rng)
     size = SIZES[int(rng.integers(len(SIZES)))]
-    photo = render_photo(kit, rng, od=ods, code=code, size=size)
-    assert photo.homography is not None
+    photo = render_photo(kit, rng, od=ods, code=code, size=size, variation=variation)
+    assert photo.window_homography is not None
     image = photo.decoded()  # the JPEG pixels the pipeline sees
-    homography = photo.homography @ _jitter(kit, rng)
+    homography = photo.window_homography @ _jitter(kit, rng)
     ppm = float(np.clip(window_px_per_mm(kit, homography), *READ_PPM))
     window = rectify_window(image, kit, homography, px_per_mm=ppm)
     truth = np.array([photo.truth["od"][line.name] for line in kit.lines], dtype=np.float64)
@@ -196,12 +200,19 @@ def window_features(window: np.ndarray, kit: Kit, ppm: float) -> np.ndarray:
     return line_features(profile, lines, kit, ppm)
 
 
-def _window_job(job: tuple[int, int, int, int]) -> WindowSample:
-    seed, n_kits, index, kit_index = job
+def _window_job(job: tuple[int, int, int, int, str]) -> WindowSample:
+    seed, n_kits, index, kit_index, profile = job
     cv2.setNumThreads(1)
     kit = _kits_cached(seed, n_kits)[kit_index]
     rng = np.random.default_rng([seed, index])
-    window, ppm, truth = render_window(kit, rng, code=f"TRAIN{seed:03d}{index:07d}")
+    # Its own stream, as datasets.generate draws it; small training photos: no 12-MP case.
+    variation = draw_variation(
+        np.random.default_rng([seed, index, 1]),
+        profile,
+        small_cassettes=False,
+        kit=kit,
+    )
+    window, ppm, truth = render_window(kit, rng, f"TRAIN{seed:03d}{index:07d}", variation)
     return WindowSample(window, ppm, kit_index, truth)
 
 
@@ -215,11 +226,20 @@ def _kits_cached(seed: int, n: int) -> list[Kit]:
 
 
 def render_windows(
-    seed: int, n_photos: int, n_kits: int, workers: int = 1, progress: bool = True
+    seed: int,
+    n_photos: int,
+    n_kits: int,
+    workers: int = 1,
+    progress: bool = True,
+    variation: str = "mild",
 ) -> list[WindowSample]:
-    """Render ``n_photos`` photos over ``n_kits`` random designs (the slow part)."""
+    """Render ``n_photos`` photos over ``n_kits`` random designs (the slow part).
+
+    Units and phones vary by the ``variation`` profile (see
+    :func:`datasets.render.variation.draw_variation`).
+    """
     kit_of = np.random.default_rng([seed, 10**9]).integers(0, n_kits, n_photos)
-    jobs = [(seed, n_kits, i, int(kit_of[i])) for i in range(n_photos)]
+    jobs = [(seed, n_kits, i, int(kit_of[i]), variation) for i in range(n_photos)]
     if workers > 1:
         with ProcessPoolExecutor(workers) as pool:
             return list(pool.map(_window_job, jobs, chunksize=8))
@@ -367,9 +387,11 @@ ONNX ({info["size_bytes"] / 1024:.0f} KiB, sha256 `{info["sha256"][:16]}…`), r
 ## Data
 Synthetic photos from `datasets.render.render_photo` (linear-light scene, sRGB JPEG) of
 {info["n_kits"]} random kit designs (`datasets.kits.random_kit`, `RND-` codes, none of the
-benchmark designs): {info["n_photos"]} fit photos, sizes 720-1600 px, windows rectified with the
-true homography disturbed like a locator (about 0.2 mm, 0.4°, 0.6 %) at 5-8 px/mm as
-`pipeline.read` does. Test lines: 42 % absent (half of them with a residual tint of OD
+benchmark designs): {info["n_photos"]} fit photos, sizes 720-1600 px, units and phones varied by
+the profile `{info["variation"]}` (`datasets.render.variation`: misregistered windows, lines and
+codes, labels, moulded rims, tinted membranes, phone denoise and sharpening), windows rectified
+where each unit's window really is, disturbed like a locator (about 0.2 mm, 0.4°, 0.6 %), at
+5-8 px/mm as `pipeline.read` does. Test lines: 42 % absent (half of them with a residual tint of OD
 0.001-{RESIDUAL_OD}), 33 % OD 0.012-0.06, the rest 0.06-1.2; controls absent in 10 % of
 units. Absent lines weigh {NEGATIVE_WEIGHT:g}x in training (a prior of about 22 % present
 test lines: false positives matter more). Kit designs are split {info["n_train_kits"]} train /
@@ -424,7 +446,9 @@ def _evaluate_only(args: argparse.Namespace) -> int:
     path = Path(args.evaluate)
     model = BandModel.from_file(path) if path.suffix == ".onnx" else band_model(args.evaluate)
     started = time.perf_counter()
-    samples = render_windows(args.seed, args.photos, args.kits, args.workers)
+    samples = render_windows(
+        args.seed, args.photos, args.kits, args.workers, variation=args.variation
+    )
     data = make_dataset(samples, random_kits(args.seed, args.kits))
     result = {
         "model": model.version,
@@ -443,7 +467,13 @@ def _evaluate_only(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", default=str(Path(__file__).resolve().parent))
+    parser.add_argument("--out", default=str(Path(models.__file__).resolve().parent))
+    parser.add_argument(
+        "--variation",
+        choices=PROFILES,
+        default="mild",
+        help="how far units and phones differ from the kit description (default mild)",
+    )
     parser.add_argument("--photos", type=int, default=1400, help="training + held-out photos")
     parser.add_argument("--kits", type=int, default=40, help="random kit designs")
     parser.add_argument(
@@ -476,7 +506,9 @@ def main(argv: list[str] | None = None) -> int:
             samples = [WindowSample(*fields) for fields in pickle.load(f)]
     else:
         print(f"rendering {args.photos} photos of {args.kits} kit designs ...", file=sys.stderr)
-        samples = render_windows(args.seed, args.photos, args.kits, args.workers)
+        samples = render_windows(
+            args.seed, args.photos, args.kits, args.workers, variation=args.variation
+        )
         if cache is not None:
             with cache.open("wb") as f:
                 pickle.dump([(s.window, s.px_per_mm, s.kit, s.od) for s in samples], f)
@@ -514,7 +546,10 @@ def main(argv: list[str] | None = None) -> int:
     # Nothing promoted yet: the rule baseline is what the pipeline runs, so beat it.
     promoted = promote(metrics, current_metrics if current_version else baseline)
 
-    command = f"python -m models.train --seed {args.seed} --photos {args.photos} --kits {args.kits}"
+    command = (
+        f"python -m training.train --seed {args.seed} --photos {args.photos} --kits {args.kits}"
+        + (f" --variation {args.variation}" if args.variation != "mild" else "")
+    )
     info: dict[str, Any] = {
         "version": version,
         "file": model_path.name,
@@ -524,6 +559,7 @@ def main(argv: list[str] | None = None) -> int:
         "seed": args.seed,
         "n_photos": args.photos,
         "n_kits": args.kits,
+        "variation": args.variation,
         "n_train_kits": args.kits - n_held,
         "n_heldout_kits": n_held,
         "n_train_lines": int(train.y.size),
