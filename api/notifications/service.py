@@ -21,10 +21,10 @@ from sqlalchemy.orm import Session
 from api.context import AppContext
 from api.db.base import utcnow
 from api.errors import InvalidError
-from api.notifications.channels import EMAIL, SMS
 from api.notifications.schemas import LinkCheck, LinkFactors, Recipient
 from api.notifications.settings import NotificationSettings
 from api.notifications.tables import ResultLink
+from api.outbox.channels import EMAIL, SMS
 from api.outbox.dispatch import DESTINATION_CONTEXT
 from api.outbox.service import NewDelivery, enqueue
 from api.outbox.tables import OutboxMessage

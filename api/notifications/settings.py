@@ -1,4 +1,4 @@
-"""How patients are told, from ``NOTIFY_*`` environment variables."""
+"""Patient result links, from ``NOTIFY_*`` environment variables."""
 
 from __future__ import annotations
 
@@ -7,25 +7,14 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class NotificationSettings(BaseSettings):
-    """The SMS gateway, the SMTP server and the links' lifetime.
+    """The links patients get: where they point, how long they live, how many wrong tries.
 
-    Each field reads ``NOTIFY_<NAME>`` (e.g. ``NOTIFY_SMS_GATEWAY_URL``). A channel whose
-    settings are missing is not sent on: its messages wait in the outbox.
+    Each field reads ``NOTIFY_<NAME>`` (e.g. ``NOTIFY_LINK_TTL_HOURS``); the SMS gateway
+    and the SMTP server are the outbox's (``OUTBOX_SMS_GATEWAY_URL``, ``OUTBOX_SMTP_HOST``).
     """
 
     model_config = SettingsConfigDict(env_prefix="NOTIFY_", extra="ignore")
 
-    # SMS: one generic JSON-over-HTTP gateway (see HttpSmsGateway for the request).
-    sms_gateway_url: str | None = None
-    sms_gateway_token: str | None = None
-    # E-mail over SMTP.
-    smtp_host: str | None = None
-    smtp_port: int = Field(25, gt=0, lt=65536)
-    smtp_from: str = "Vigil <no-reply@vigil.invalid>"
-    smtp_username: str | None = None
-    smtp_password: str | None = None
-    smtp_starttls: bool = False
-    timeout_seconds: float = Field(10.0, gt=0)
     # Where the link points: ``<public_base_url><link_path><token>``.
     link_path: str = "/r/"
     link_ttl_hours: float = Field(30 * 24.0, gt=0)

@@ -83,11 +83,12 @@ def signing_secrets(session: Session, endpoint_id: int, now: datetime) -> Sequen
     return session.scalars(query).all()
 
 
-def current_secret(session: Session, endpoint_id: int) -> WebhookSecret | None:
+def live_secrets(session: Session, endpoint_id: int, now: datetime) -> Sequence[WebhookSecret]:
     query = select(WebhookSecret).where(
-        WebhookSecret.endpoint_id == endpoint_id, WebhookSecret.expires_at.is_(None)
+        WebhookSecret.endpoint_id == endpoint_id,
+        or_(WebhookSecret.expires_at.is_(None), WebhookSecret.expires_at > now),
     )
-    return session.scalars(query).first()
+    return session.scalars(query).all()
 
 
 def endpoint_counts(session: Session, endpoint_ids: Sequence[int]) -> dict[int, dict[str, int]]:
@@ -101,7 +102,7 @@ def endpoint_counts(session: Session, endpoint_ids: Sequence[int]) -> dict[int, 
         .group_by(OutboxDelivery.endpoint_id, OutboxDelivery.status)
     )
     counts: dict[int, dict[str, int]] = {i: {"pending": 0, "dead": 0} for i in endpoint_ids}
-    for endpoint_id, status, count in session.execute(query).tuples():
+    for endpoint_id, status, count in session.execute(query):
         if endpoint_id is not None:
             counts[endpoint_id][status] = count
     return counts
@@ -134,4 +135,4 @@ def troubled_deliveries(
     )
     if channels is not None:
         query = query.where(OutboxDelivery.channel.in_(list(channels)))
-    return [(d, m, e) for d, m, e in session.execute(query).tuples()]
+    return [(d, m, e) for d, m, e in session.execute(query)]

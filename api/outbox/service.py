@@ -333,7 +333,7 @@ def rotate_secret(
     grace: timedelta | None = None,
     now: datetime | None = None,
 ) -> SecretIssued:
-    """A new secret for the endpoint; the current one keeps signing for ``grace``.
+    """A new secret for the endpoint; the older ones keep signing for ``grace`` at most.
 
     Deliveries carry a signature by every unexpired secret, so a receiver that has not
     switched yet still verifies them. The default grace is ``OUTBOX_SECRET_GRACE_SECONDS``.
@@ -342,11 +342,11 @@ def rotate_secret(
     now = now or utcnow()
     if grace is None:
         grace = timedelta(seconds=OutboxSettings().secret_grace_seconds)
-    current = queries.current_secret(session, endpoint.id)
-    expires = None
-    if current is not None:
-        expires = now + grace
-        current.expires_at = expires
+    # Every older secret stops signing when the grace ends (or earlier, as it already would).
+    expires = now + grace
+    for older in queries.live_secrets(session, endpoint.id, now):
+        if older.expires_at is None or older.expires_at > expires:
+            older.expires_at = expires
     secret = _add_secret(session, ctx, endpoint)
     record(
         session,
@@ -354,7 +354,7 @@ def rotate_secret(
         "webhook.rotate_secret",
         "webhook_endpoint",
         public_id,
-        previous_expires_at=expires.isoformat() if expires else None,
+        previous_expires_at=expires.isoformat(),
     )
     session.flush()
     return SecretIssued(

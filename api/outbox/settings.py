@@ -7,9 +7,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class OutboxSettings(BaseSettings):
-    """Retry policy, timeouts and the name this installation sends under.
+    """Retry policy, timeouts, the SMS gateway and SMTP server, the sender's name.
 
-    Each field reads ``OUTBOX_<NAME>`` (e.g. ``OUTBOX_MAX_ATTEMPTS``).
+    Each field reads ``OUTBOX_<NAME>`` (e.g. ``OUTBOX_MAX_ATTEMPTS``). A channel whose
+    settings are missing is not sent on: its messages wait in the outbox.
     """
 
     model_config = SettingsConfigDict(env_prefix="OUTBOX_", extra="ignore")
@@ -26,6 +27,16 @@ class OutboxSettings(BaseSettings):
     poll_seconds: float = Field(1.0, gt=0)
     # How long a replaced webhook secret keeps signing after a rotation.
     secret_grace_seconds: float = Field(24 * 3600.0, ge=0)
+    # SMS: one generic JSON-over-HTTP gateway (see HttpSmsGateway for the request).
+    sms_gateway_url: str | None = None
+    sms_gateway_token: str | None = None
+    # E-mail over SMTP.
+    smtp_host: str | None = None
+    smtp_port: int = Field(25, gt=0, lt=65536)
+    smtp_from: str = "Vigil <no-reply@vigil.invalid>"
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = False
     sender_application: str = Field("Vigil", min_length=1, max_length=100)
     sender_facility: str = Field("Vigil", min_length=1, max_length=500)
     sender_facility_oid: str | None = None

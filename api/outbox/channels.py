@@ -1,4 +1,4 @@
-"""The two ways a patient is told: an SMS gateway over HTTP, and e-mail over SMTP."""
+"""The channels deliveries go out on: webhooks, an SMS gateway over HTTP, e-mail over SMTP."""
 
 from __future__ import annotations
 
@@ -8,8 +8,10 @@ from email.utils import parseaddr
 
 import httpx
 
-from api.notifications.settings import NotificationSettings
 from api.outbox.dispatch import DeliveryError, Outgoing, Transport
+from api.outbox.service import WEBHOOK
+from api.outbox.settings import OutboxSettings
+from api.outbox.webhooks import WebhookTransport
 
 SMS = "sms"
 EMAIL = "email"
@@ -56,7 +58,7 @@ class SmtpMailer:
     recognisably the same one.
     """
 
-    def __init__(self, config: NotificationSettings) -> None:
+    def __init__(self, config: OutboxSettings) -> None:
         assert config.smtp_host is not None
         self.config = config
         self.host = config.smtp_host
@@ -88,9 +90,9 @@ class SmtpMailer:
             raise DeliveryError(f"SMTP: {type(error).__name__}") from None
 
 
-def notification_transports(config: NotificationSettings) -> dict[str, Transport]:
-    """The channels these settings configure (none without a gateway URL or SMTP host)."""
-    transports: dict[str, Transport] = {}
+def transports(config: OutboxSettings) -> dict[str, Transport]:
+    """Webhooks always; SMS and e-mail when a gateway URL or SMTP host is configured."""
+    transports: dict[str, Transport] = {WEBHOOK: WebhookTransport(config)}
     if config.sms_gateway_url:
         transports[SMS] = HttpSmsGateway(
             config.sms_gateway_url, config.sms_gateway_token, config.timeout_seconds
