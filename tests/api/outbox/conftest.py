@@ -112,7 +112,17 @@ def receiver() -> Iterator[Callable[..., LoopbackReceiver]]:
 
 @dataclass
 class SmtpInbox:
+    """Accepts every message, except for recipients at ``refused.example``."""
+
     messages: list[Envelope] = field(default_factory=list)
+
+    async def handle_RCPT(  # noqa: N802  (the name aiosmtpd calls)
+        self, server: Any, session: Any, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        if address.endswith("@refused.example"):
+            return "550 5.1.1 no such mailbox"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(  # noqa: N802  (the name aiosmtpd calls)
         self, server: Any, session: Any, envelope: Envelope
