@@ -89,7 +89,7 @@ def test_sms_and_email_carry_only_a_link_that_opens_with_the_second_factor(
     assert len(gateway.received) == 2
     (envelope,) = inbox.messages
     assert envelope.rcpt_tos == ["patient0@example.org"]
-    mail = email.message_from_bytes(envelope.content, policy=default)  # type: ignore[arg-type]
+    mail = email.message_from_bytes(envelope.content, policy=default)
     assert mail["Subject"] == "Your self-test result"
     mail_text = mail.get_body().get_content()  # type: ignore[union-attr]
     assert "updated" in mail_text
