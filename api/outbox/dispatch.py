@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from sqlalchemy import or_, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from api.context import AppContext
@@ -86,12 +86,15 @@ class RunReport:
         return self.delivered + self.retrying + self.dead
 
 
-def _claim(session: Session, delivery_id: int, now: datetime, lease: timedelta) -> bool:
-    # A conditional update: of two workers claiming the same row, one changes it.
-    result = session.execute(
+def _claim(session: Session, ids: Sequence[int], now: datetime, lease: timedelta) -> list[int]:
+    """Of ``ids``, those this worker now holds. A conditional update: of two workers
+    claiming the same row, only one changes it."""
+    if not ids:
+        return []
+    claimed = session.scalars(
         update(OutboxDelivery)
         .where(
-            OutboxDelivery.id == delivery_id,
+            OutboxDelivery.id.in_(list(ids)),
             OutboxDelivery.status == "pending",
             or_(OutboxDelivery.claimed_until.is_(None), OutboxDelivery.claimed_until < now),
         )
@@ -100,76 +103,111 @@ def _claim(session: Session, delivery_id: int, now: datetime, lease: timedelta) 
             attempts=OutboxDelivery.attempts + 1,
             last_attempt_at=now,
         )
+        .returning(OutboxDelivery.id)
         .execution_options(synchronize_session=False)
     )
-    return bool(getattr(result, "rowcount", 0) == 1)
+    return sorted(claimed)
 
 
-def _outgoing(session: Session, ctx: AppContext, delivery_id: int, now: datetime) -> Outgoing:
-    delivery = session.get(OutboxDelivery, delivery_id, populate_existing=True)
-    assert delivery is not None
-    message = session.get(OutboxMessage, delivery.message_id)
-    assert message is not None
-    secrets: tuple[str, ...] = ()
-    if delivery.channel == WEBHOOK:
-        endpoint = session.get(WebhookEndpoint, delivery.endpoint_id)
-        assert endpoint is not None
-        destination = endpoint.url
-        secrets = tuple(
-            ctx.cipher.decrypt(blob, SECRET_CONTEXT)
-            for blob in queries.signing_secrets(session, endpoint.id, now)
+def _outgoing(
+    session: Session, ctx: AppContext, ids: Sequence[int], now: datetime
+) -> list[Outgoing]:
+    rows = session.execute(
+        select(OutboxDelivery, OutboxMessage)
+        .join(OutboxMessage, OutboxMessage.id == OutboxDelivery.message_id)
+        .where(OutboxDelivery.id.in_(list(ids)))
+        .order_by(OutboxDelivery.id)
+        .execution_options(populate_existing=True)
+    ).all()
+    endpoints: dict[int, tuple[str, tuple[str, ...]]] = {}
+    outgoing = []
+    for delivery, message in rows:
+        secrets: tuple[str, ...] = ()
+        if delivery.channel == WEBHOOK:
+            assert delivery.endpoint_id is not None
+            if delivery.endpoint_id not in endpoints:
+                endpoint = session.get(WebhookEndpoint, delivery.endpoint_id)
+                assert endpoint is not None
+                endpoints[endpoint.id] = (
+                    endpoint.url,
+                    tuple(
+                        ctx.cipher.decrypt(blob, SECRET_CONTEXT)
+                        for blob in queries.signing_secrets(session, endpoint.id, now)
+                    ),
+                )
+            destination, secrets = endpoints[delivery.endpoint_id]
+        else:
+            assert delivery.destination_enc is not None
+            destination = ctx.cipher.decrypt(delivery.destination_enc, DESTINATION_CONTEXT)
+        outgoing.append(
+            Outgoing(
+                delivery_id=delivery.id,
+                message_id=message.message_id,
+                kind=message.kind,
+                channel=delivery.channel,
+                destination=destination,
+                content_type=delivery.content_type,
+                body=delivery.body,
+                attempt=delivery.attempts,
+                secrets=secrets,
+            )
         )
-    else:
-        assert delivery.destination_enc is not None
-        destination = ctx.cipher.decrypt(delivery.destination_enc, DESTINATION_CONTEXT)
-    return Outgoing(
-        delivery_id=delivery.id,
-        message_id=message.message_id,
-        kind=message.kind,
-        channel=delivery.channel,
-        destination=destination,
-        content_type=delivery.content_type,
-        body=delivery.body,
-        attempt=delivery.attempts,
-        secrets=secrets,
-    )
+    return outgoing
 
 
 def _record(
     ctx: AppContext,
     config: OutboxSettings,
-    outgoing: Outgoing,
-    failure: DeliveryError | None,
+    outcomes: Sequence[tuple[Outgoing, DeliveryError | None]],
     rng: random.Random,
-) -> str:
+) -> list[str]:
+    """Write how each send went, and each endpoint's health, in one transaction."""
     now = utcnow()
+    results = []
     with ctx.database.transaction() as session:
-        delivery = session.get(OutboxDelivery, outgoing.delivery_id, populate_existing=True)
-        assert delivery is not None
-        endpoint = (
-            session.get(WebhookEndpoint, delivery.endpoint_id, populate_existing=True)
-            if delivery.endpoint_id is not None
-            else None
-        )
-        delivery.claimed_until = None
-        if failure is None:
-            delivery.status = "delivered"
-            delivery.delivered_at = now
-            delivery.last_error = None
+        ids = [item.delivery_id for item, _ in outcomes]
+        deliveries = {
+            d.id: d
+            for d in session.scalars(
+                select(OutboxDelivery)
+                .where(OutboxDelivery.id.in_(ids))
+                .execution_options(populate_existing=True)
+            )
+        }
+        endpoint_ids = {d.endpoint_id for d in deliveries.values() if d.endpoint_id is not None}
+        endpoints = {
+            e.id: e
+            for e in session.scalars(
+                select(WebhookEndpoint)
+                .where(WebhookEndpoint.id.in_(endpoint_ids))
+                .execution_options(populate_existing=True)
+            )
+        }
+        for item, failure in outcomes:
+            delivery = deliveries[item.delivery_id]
+            endpoint = endpoints.get(delivery.endpoint_id) if delivery.endpoint_id else None
+            delivery.claimed_until = None
+            if failure is None:
+                delivery.status = "delivered"
+                delivery.delivered_at = now
+                delivery.last_error = None
+                if endpoint is not None:
+                    endpoint.last_success_at = now
+                    endpoint.consecutive_failures = 0
+                results.append("delivered")
+                continue
+            delivery.last_error = failure.reason
             if endpoint is not None:
-                endpoint.last_success_at = now
-                endpoint.consecutive_failures = 0
-            return "delivered"
-        delivery.last_error = failure.reason
-        if endpoint is not None:
-            endpoint.last_failure_at = now
-            endpoint.last_error = failure.reason
-            endpoint.consecutive_failures += 1
-        if not failure.retryable or delivery.attempts >= config.max_attempts:
-            delivery.status = "dead"
-            return "dead"
-        delivery.next_attempt_at = now + backoff_delay(delivery.attempts, config, rng)
-        return "retrying"
+                endpoint.last_failure_at = now
+                endpoint.last_error = failure.reason
+                endpoint.consecutive_failures += 1
+            if not failure.retryable or delivery.attempts >= config.max_attempts:
+                delivery.status = "dead"
+                results.append("dead")
+            else:
+                delivery.next_attempt_at = now + backoff_delay(delivery.attempts, config, rng)
+                results.append("retrying")
+    return results
 
 
 def deliver_due(
@@ -179,28 +217,32 @@ def deliver_due(
     *,
     rng: random.Random | None = None,
 ) -> RunReport:
-    """One pass: claim up to ``batch_size`` due deliveries on ``transports``' channels and
-    send them one after the other, recording each outcome in its own transaction."""
+    """One pass: claim up to ``batch_size`` due deliveries on ``transports``' channels, send
+    them one after the other, then record every outcome in one transaction.
+
+    A worker that dies mid-pass leaves its claims to expire; what it had sent is sent
+    again then, and receivers drop the copy by its message id.
+    """
     config = config or OutboxSettings()
     rng = rng or random.Random()
     report = RunReport()
     now = utcnow()
     lease = timedelta(seconds=config.lease_seconds)
     with ctx.database.transaction() as session:
-        candidates: Sequence[int] = queries.due_deliveries(
-            session, transports.keys(), now, config.batch_size
-        )
-        claimed = [i for i in candidates if _claim(session, i, now, lease)]
-        outgoing = [_outgoing(session, ctx, i, now) for i in claimed]
-    report.claimed = claimed
+        candidates = queries.due_deliveries(session, transports.keys(), now, config.batch_size)
+        report.claimed = _claim(session, candidates, now, lease)
+        outgoing = _outgoing(session, ctx, report.claimed, now)
+    outcomes: list[tuple[Outgoing, DeliveryError | None]] = []
     for item in outgoing:
-        failure: DeliveryError | None = None
         try:
             transports[item.channel].send(item)
         except DeliveryError as error:
-            failure = error
-        outcome = _record(ctx, config, item, failure, rng)
-        setattr(report, outcome, getattr(report, outcome) + 1)
+            outcomes.append((item, error))
+        else:
+            outcomes.append((item, None))
+    if outcomes:
+        for outcome in _record(ctx, config, outcomes, rng):
+            setattr(report, outcome, getattr(report, outcome) + 1)
     return report
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, status
 
@@ -18,7 +18,7 @@ from api.outbox.schemas import (
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
 
-NOT_FOUND = {404: {"description": "no such endpoint or delivery"}}
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "no such endpoint or delivery"}}
 
 
 @router.get("/endpoints", response_model=list[EndpointOut], summary="Endpoints and their health")

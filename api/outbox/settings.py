@@ -20,9 +20,10 @@ class OutboxSettings(BaseSettings):
     backoff_base_seconds: float = Field(5.0, gt=0)
     backoff_cap_seconds: float = Field(6 * 3600.0, gt=0)
     timeout_seconds: float = Field(10.0, gt=0)
-    # A claimed delivery nobody finished (worker died) is taken again after this.
-    lease_seconds: float = Field(120.0, gt=0)
-    batch_size: int = Field(50, ge=1, le=1000)
+    # A worker sends its claimed batch one after the other; a claim nobody finished
+    # (the worker died) is taken again after this.
+    lease_seconds: float = Field(300.0, gt=0)
+    batch_size: int = Field(20, ge=1, le=1000)
     # How often the embedded loop looks for due deliveries.
     poll_seconds: float = Field(1.0, gt=0)
     # How long a replaced webhook secret keeps signing after a rotation.
@@ -42,8 +43,8 @@ class OutboxSettings(BaseSettings):
     sender_facility_oid: str | None = None
 
     @model_validator(mode="after")
-    def _lease_outlives_timeout(self) -> OutboxSettings:
-        # Otherwise a second worker could send a delivery the first is still waiting on.
-        if self.lease_seconds <= self.timeout_seconds:
-            raise ValueError("lease_seconds must exceed timeout_seconds")
+    def _lease_outlives_a_batch(self) -> OutboxSettings:
+        # Otherwise a second worker could take a delivery the first is still going to send.
+        if self.lease_seconds <= self.timeout_seconds * self.batch_size:
+            raise ValueError("lease_seconds must exceed timeout_seconds * batch_size")
         return self

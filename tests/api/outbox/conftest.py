@@ -154,7 +154,7 @@ def fast_retries() -> OutboxSettings:
         backoff_base_seconds=0.005,
         backoff_cap_seconds=0.05,
         timeout_seconds=0.5,
-        lease_seconds=10,
+        lease_seconds=15,
         batch_size=20,
     )
 
