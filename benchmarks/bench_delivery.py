@@ -1,9 +1,9 @@
 """Webhook deliveries per second per worker, to a receiver on loopback.
 
 Run ``python -m benchmarks.bench_delivery [--messages 2000] [--workers 1 2]
-[--format vigil-json fhir] [--database-url postgresql+psycopg://...]``. It migrates a fresh
-database (a SQLite file by default; with ``--database-url`` a PostgreSQL database that it
-creates and drops), registers one endpoint per run, enqueues ``--messages`` releases of
+[--format vigil-json fhir] [--database-url postgresql+psycopg://...]``. Each run migrates a
+fresh database (a SQLite file by default; with ``--database-url`` a PostgreSQL database
+that it creates and drops), registers one endpoint, enqueues ``--messages`` releases of
 50 patients through :func:`api.outbox.service.enqueue_release`, then runs ``--workers``
 delivery workers (threads, each with its own sessions and HTTP client) until every
 delivery is delivered or ``--time-limit`` passes. The receiver is a threaded
@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import sys
 import tempfile
 import threading
 import time
@@ -25,7 +26,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from api.accounts.service import create_user
@@ -47,7 +48,6 @@ from api.outbox import service
 from api.outbox.dispatch import deliver_due
 from api.outbox.schemas import EndpointCreate
 from api.outbox.settings import OutboxSettings
-from api.outbox.tables import OutboxDelivery
 from api.outbox.webhooks import WebhookTransport
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -140,6 +140,7 @@ def make_context(url: str | None, data_dir: Path) -> AppContext:
 
 
 def run(ctx: AppContext, fmt: str, workers: int, messages: int, limit_s: float) -> Row:
+    """One run on ``ctx``: enqueue, then deliver with ``workers`` threads."""
     counter = Counter()
     server = start_receiver(counter)
     config = OutboxSettings(batch_size=50, timeout_seconds=10, lease_seconds=600)
@@ -147,35 +148,30 @@ def run(ctx: AppContext, fmt: str, workers: int, messages: int, limit_s: float) 
     top = next(c for c in regions.codes() if not regions.ancestors(c))
     leaf = next(c for c in regions.codes() if not regions.descendants(c))
     with ctx.database.transaction() as session:
-        # Earlier runs' endpoints would receive these messages too: pause them.
-        for endpoint in service.list_endpoints(session):
-            service.update_endpoint(session, None, endpoint.id, _paused())  # type: ignore[arg-type]
-        office = CdcOffice(name=f"Bench {fmt} {workers}", region_code=top)
-        session.add(office)
-        session.flush()
         operator = create_user(
             session,
-            username=f"bench-{fmt}-{workers}",
+            username="bench",
             password="bench password 123",
             role=Role.operator,
             display_name="bench",
         )
-        service.create_endpoint(
+        office = CdcOffice(name=f"Bench {fmt} {workers}", region_code=top)
+        session.add(office)
+        session.flush()
+        issued = service.create_endpoint(
             session,
             ctx,
             operator,
             EndpointCreate(
                 name=f"bench {fmt}",
-                url=f"http://127.0.0.1:{server.server_address[1]}/hook",  # type: ignore[arg-type]
-                format=fmt,  # type: ignore[arg-type]
+                url=f"http://127.0.0.1:{server.server_address[1]}/hook",
+                format=fmt,
                 cdc_office_id=office.id,
             ),
         )
-    offset = run.count  # type: ignore[attr-defined]
-    run.count += messages  # type: ignore[attr-defined]
     started = time.perf_counter()
     with ctx.database.transaction() as session:
-        for number in range(offset, offset + messages):
+        for number in range(messages):
             service.enqueue_release(session, ctx, released(number, leaf), leaf, config=config)
     enqueue_s = time.perf_counter() - started
 
@@ -198,9 +194,9 @@ def run(ctx: AppContext, fmt: str, workers: int, messages: int, limit_s: float) 
     # Delivered means recorded as delivered, not only received: wait for the bookkeeping.
     with ctx.database.session() as session:
         while time.monotonic() < deadline:
-            pending = session.scalar(select(func.count()).where(OutboxDelivery.status == "pending"))
+            backlog = service.get_endpoint(session, issued.endpoint.id).backlog
             session.rollback()
-            if not pending:
+            if not backlog:
                 break
             time.sleep(0.002)
     deliver_s = time.perf_counter() - started
@@ -214,19 +210,10 @@ def run(ctx: AppContext, fmt: str, workers: int, messages: int, limit_s: float) 
                counter.requests - len(counter.ids))  # fmt: skip
 
 
-run.count = 0  # type: ignore[attr-defined]
-
-
-def _paused() -> Any:
-    from api.outbox.schemas import EndpointUpdate
-
-    return EndpointUpdate(enabled=False)
-
-
 def postgres_database(url: str) -> tuple[str, Any]:
     """A fresh database named after ``url``'s plus the process id; and its dropper."""
     target = make_url(url)
-    name = f"{target.database}_{os.getpid()}"
+    name = f"{target.database}_{os.getpid()}_{time.monotonic_ns()}"
     admin = make_engine(target.set(database="postgres").render_as_string(hide_password=False))
     with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
@@ -237,6 +224,23 @@ def postgres_database(url: str) -> tuple[str, Any]:
         admin.dispose()
 
     return target.set(database=name).render_as_string(hide_password=False), drop
+
+
+def fresh_run(url: str | None, fmt: str, workers: int, messages: int, limit_s: float) -> Row:
+    """:func:`run` on a database of its own, so no run sees another's rows."""
+    drop = None
+    if url:
+        url, drop = postgres_database(url)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            ctx = make_context(url, Path(tmp))
+            try:
+                return run(ctx, fmt, workers, messages, limit_s)
+            finally:
+                ctx.database.bind.dispose()  # type: ignore[union-attr]
+    finally:
+        if drop is not None:
+            drop()
 
 
 def table(rows: list[Row]) -> str:
@@ -263,32 +267,21 @@ def main() -> None:
     parser.add_argument("--database-url", help="PostgreSQL URL; a database is made and dropped")
     parser.add_argument("--append", action="store_true", help="add to the results file")
     args = parser.parse_args()
-    drop = None
-    url = args.database_url
-    if url:
-        url, drop = postgres_database(url)
-    rows = []
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            ctx = make_context(url, Path(tmp))
-            for fmt in args.format:
-                for workers in args.workers:
-                    rows.append(run(ctx, fmt, workers, args.messages, args.time_limit))
-                    print(table(rows[-1:]).splitlines()[-1], flush=True)
-            ctx.database.bind.dispose()  # type: ignore[union-attr]
-    finally:
-        if drop is not None:
-            drop()
+    rows: list[Row] = []
+    for fmt in args.format:
+        for workers in args.workers:
+            rows.append(fresh_run(args.database_url, fmt, workers, args.messages, args.time_limit))
+            print(table(rows[-1:]).splitlines()[-1], flush=True)
     cpus = os.cpu_count()
     header = (
         f"Delivery benchmark on {platform.node()} ({cpus} CPUs), {date.today()}: "
         f"{args.messages} releases of {PATIENTS} patients per run, one endpoint, a loopback "
         "receiver answering 200 at once; workers are threads in one process. "
-        "'delivered/s' counts deliveries recorded as delivered (signed, sent, bookkept)."
+        "'delivered/s' counts deliveries recorded as delivered (signed, sent, bookkept). "
+        f"Load average at the end: {os.getloadavg()[0]:.1f} (other work on the machine)."
     )
-    report = f"{header}\n\n{table(rows)}\n\nRun: `python -m benchmarks.bench_delivery"
-    report += " " + " ".join(os.sys.argv[1:]) if len(os.sys.argv) > 1 else ""
-    report += "`\n"
+    command = " ".join(["python -m benchmarks.bench_delivery", *sys.argv[1:]])
+    report = f"{header}\n\n{table(rows)}\n\nRun: `{command}`\n"
     print()
     print(table(rows))
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
