@@ -34,12 +34,10 @@ class Outgoing:
 
     delivery_id: int
     message_id: str
-    kind: str
     channel: str
     destination: str
     content_type: str
     body: str
-    attempt: int
     secrets: tuple[str, ...] = ()
 
 
@@ -143,12 +141,10 @@ def _outgoing(
             Outgoing(
                 delivery_id=delivery.id,
                 message_id=message.message_id,
-                kind=message.kind,
                 channel=delivery.channel,
                 destination=destination,
                 content_type=delivery.content_type,
                 body=delivery.body,
-                attempt=delivery.attempts,
                 secrets=secrets,
             )
         )

@@ -297,3 +297,24 @@ def test_the_embedded_loop_delivers_after_commit(
     finally:
         loop.stop()
     assert_signed(hook, [issued.secret])
+
+
+def test_the_celery_task_sends_through_the_bound_context(
+    ctx: AppContext,
+    session: Session,
+    world: Any,
+    receiver: Callable[..., Any],
+    released_result: Callable[..., Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import api.worker
+    from api.outbox.tasks import deliver
+
+    hook = receiver()
+    issued = register(session, ctx, world, hook.url, "hl7")
+    service.enqueue_release(session, ctx, released_result("pat-1", 0), world.region_a)
+    session.commit()
+    monkeypatch.setattr(api.worker, "_context", ctx)
+    assert deliver.apply().get() == 1
+    assert_signed(hook, [issued.secret])
+    assert deliver.apply().get() == 0  # nothing left: sent once
