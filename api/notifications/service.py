@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import secrets as random
 import unicodedata
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import select
@@ -21,12 +22,15 @@ from sqlalchemy.orm import Session
 from api.context import AppContext
 from api.db.base import utcnow
 from api.errors import InvalidError
+from api.interop.codes import CodeMapping
+from api.interop.schemas import ReleasedResult
 from api.notifications.schemas import LinkCheck, LinkFactors, Recipient
 from api.notifications.settings import NotificationSettings
 from api.notifications.tables import ResultLink
 from api.outbox.channels import EMAIL, SMS
 from api.outbox.dispatch import DESTINATION_CONTEXT
-from api.outbox.service import NewDelivery, enqueue
+from api.outbox.service import NewDelivery, enqueue, enqueue_release
+from api.outbox.settings import OutboxSettings
 from api.outbox.tables import OutboxMessage
 
 READY = "patient.result_ready"
@@ -187,3 +191,65 @@ def open_result_link(
     link.last_opened_at = now
     session.flush()
     return LinkCheck(link.result_id)
+
+
+@dataclass(frozen=True)
+class Announced:
+    """What :func:`announce_release` queued: the agencies' message and the patient's."""
+
+    agencies: OutboxMessage | None
+    patient: OutboxMessage | None
+
+
+def default_recipient(released: ReleasedResult) -> Recipient | None:
+    """The patient's SMS number, else their e-mail address, else nobody."""
+    if released.patient.phone:
+        return Recipient("sms", released.patient.phone)
+    if released.patient.email:
+        return Recipient("email", released.patient.email)
+    return None
+
+
+def announce_release(
+    session: Session,
+    ctx: AppContext,
+    released: ReleasedResult,
+    region_code: str,
+    *,
+    recipient: Recipient | None = None,
+    outbox_config: OutboxSettings | None = None,
+    config: NotificationSettings | None = None,
+    mapping: CodeMapping | None = None,
+) -> Announced:
+    """The one call a release, correction or withdrawal makes, in its own transaction.
+
+    Agencies in scope get the standard message (positives, and every later version; see
+    :func:`api.outbox.service.enqueue_release`); the patient is told on ``recipient``
+    (:func:`default_recipient` when ``None``) with a link that opens with the unit's code
+    and their birth date or ID digits. The patient gets no message without an address or
+    without either second factor (``Announced.patient`` is then ``None``). Nothing is sent
+    before the caller commits.
+    """
+    agencies = enqueue_release(
+        session, ctx, released, region_code, config=outbox_config, mapping=mapping
+    )
+    recipient = recipient or default_recipient(released)
+    factors = LinkFactors(
+        kit_code=released.unit_code,
+        birth_date=released.patient.birth_date,
+        national_id=released.patient.national_id,
+    )
+    patient = None
+    if recipient is not None and _factor_hashes(ctx, "", factors):
+        patient = notify_patient(
+            session,
+            ctx,
+            result_id=released.result_id,
+            patient_key=released.patient.id,
+            region_code=region_code,
+            recipient=recipient,
+            factors=factors,
+            updated=released.report_status != "final",
+            config=config,
+        )
+    return Announced(agencies, patient)

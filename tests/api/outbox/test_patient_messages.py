@@ -11,13 +11,16 @@ from datetime import date
 from email.policy import default
 from typing import Any
 
+from fhir.resources.R4B.bundle import Bundle
 from sqlalchemy.orm import Session
 
 from api.context import AppContext
+from api.interop.signing import verify
 from api.notifications.schemas import LinkFactors, Recipient
-from api.notifications.service import notify_patient, open_result_link
+from api.notifications.service import announce_release, notify_patient, open_result_link
 from api.outbox import service
 from api.outbox.channels import transports
+from api.outbox.schemas import EndpointCreate
 from api.outbox.settings import OutboxSettings
 
 PHONE = "+8613800138000"
@@ -108,3 +111,54 @@ def test_sms_and_email_carry_only_a_link_that_opens_with_the_second_factor(
     assert open_result_link(session, ctx, token, world.codes[0], "1990-03-07").result_id == "res-1"
     wrong = open_result_link(session, ctx, token, world.codes[0], "1990-03-08")
     assert wrong.refusal == "mismatch"
+
+
+def test_announcing_a_release_and_its_correction_tells_agencies_and_the_patient_in_order(
+    ctx: AppContext,
+    session: Session,
+    world: Any,
+    receiver: Callable[..., Any],
+    fast_retries: OutboxSettings,
+    deliver_until: Callable[..., Any],
+    released_result: Callable[..., Any],
+) -> None:
+    hook, gateway = receiver(), receiver(fail_first=1)
+    issued = service.create_endpoint(
+        session,
+        ctx,
+        world.operator,
+        EndpointCreate(
+            name="national", url=hook.url, format="fhir", cdc_office_id=world.office_national.id
+        ),
+    )
+    first = released_result("pat-1", 0)
+    correction = released_result(
+        "pat-1", 1, result="negative", report_status="corrected", result_id=first.result_id
+    )
+    for version in (first, correction):
+        announced = announce_release(session, ctx, version, world.region_a)
+        assert announced.agencies is not None
+        assert announced.patient is not None
+        session.commit()
+    config = fast_retries.model_copy(update={"sms_gateway_url": gateway.url})
+    deliver_until(
+        ctx,
+        transports(config),
+        config,
+        lambda: len(hook.unique()) == 2 and len(gateway.unique("idempotency-key")) == 2,
+    )
+    statuses = [
+        Bundle.model_validate_json(item.body).entry[-1].resource.status  # type: ignore[index, union-attr]
+        for item in hook.unique()
+    ]
+    assert statuses == ["final", "corrected"]
+    for item in hook.received:
+        verify(item.headers, item.body, [issued.secret])
+    texts = [json.loads(item.body)["text"] for item in gateway.unique("idempotency-key")]
+    assert "is ready" in texts[0]
+    assert "has been updated" in texts[1]
+    for text in texts:
+        token = LINK.search(text).group(1)  # type: ignore[union-attr]
+        assert "UNIT-1" not in text
+        opened = open_result_link(session, ctx, token, "unit-1", "1234")
+        assert opened.result_id == first.result_id
