@@ -28,8 +28,7 @@ from api.notifications.schemas import LinkCheck, LinkFactors, Recipient
 from api.notifications.settings import NotificationSettings
 from api.notifications.tables import ResultLink
 from api.outbox.channels import EMAIL, SMS
-from api.outbox.dispatch import DESTINATION_CONTEXT
-from api.outbox.service import NewDelivery, enqueue, enqueue_release
+from api.outbox.service import DESTINATION_CONTEXT, NewDelivery, enqueue, enqueue_release
 from api.outbox.settings import OutboxSettings
 from api.outbox.tables import OutboxMessage
 
@@ -133,6 +132,7 @@ def notify_patient(
     link = ctx.settings.public_base_url.rstrip("/") + config.link_path + token
     return enqueue(
         session,
+        ctx,
         kind=kind,
         aggregate_key=patient_key,
         region_code=region_code,

@@ -20,12 +20,9 @@ from sqlalchemy.orm import Session
 from api.context import AppContext
 from api.db.base import utcnow
 from api.outbox import queries
-from api.outbox.service import SECRET_CONTEXT, WEBHOOK
+from api.outbox.service import BODY_CONTEXT, DESTINATION_CONTEXT, SECRET_CONTEXT, WEBHOOK
 from api.outbox.settings import OutboxSettings
 from api.outbox.tables import OutboxDelivery, OutboxMessage, WebhookEndpoint
-
-DESTINATION_CONTEXT = "outbox_deliveries.destination"
-"""The cipher context of a notification's address."""
 
 
 @dataclass(frozen=True)
@@ -144,7 +141,7 @@ def _outgoing(
                 channel=delivery.channel,
                 destination=destination,
                 content_type=delivery.content_type,
-                body=delivery.body,
+                body=ctx.cipher.decrypt(delivery.body_enc, BODY_CONTEXT),
                 secrets=secrets,
             )
         )

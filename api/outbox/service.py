@@ -40,6 +40,8 @@ from api.outbox.tables import OutboxDelivery, OutboxMessage, WebhookEndpoint, We
 
 WEBHOOK = "webhook"
 SECRET_CONTEXT = "webhook_secrets.secret"
+BODY_CONTEXT = "outbox_deliveries.body"
+DESTINATION_CONTEXT = "outbox_deliveries.destination"
 """The cipher context of stored secrets (a ciphertext opens only for its column)."""
 
 RELEASE_KINDS = {
@@ -68,6 +70,7 @@ class NewDelivery:
 
 def enqueue(
     session: Session,
+    ctx: AppContext,
     *,
     kind: str,
     aggregate_key: str,
@@ -103,7 +106,7 @@ def enqueue(
                 aggregate_key=aggregate_key,
                 destination_enc=new.destination_enc,
                 content_type=new.content_type,
-                body=new.body,
+                body_enc=ctx.cipher.encrypt(new.body, BODY_CONTEXT),
                 status="pending",
                 next_attempt_at=now,
                 created_at=now,
@@ -206,6 +209,7 @@ def enqueue_release(
     ]
     return enqueue(
         session,
+        ctx,
         kind=kind,
         aggregate_key=released.patient.id,
         region_code=region_code,
@@ -416,7 +420,8 @@ def resend(
     """Give a dead-lettered delivery a fresh set of attempts, starting now.
 
     The body and message id stay the same, so a receiver that did get it after all
-    recognises the duplicate.
+    recognises the duplicate. It may now arrive after a later message about the same
+    patient that was delivered meanwhile; the report's issued time orders them.
     """
     delivery = session.get(OutboxDelivery, delivery_id)
     if delivery is None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, LargeBinary, String, Text
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from api.db.base import Base, utcnow
@@ -87,7 +87,8 @@ class OutboxDelivery(Base):
     # Webhook: the URL. SMS and e-mail: the patient's address, encrypted.
     destination_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
     content_type: Mapped[str] = mapped_column(String(100))
-    body: Mapped[str] = mapped_column(Text)
+    # Encrypted: a standard message names the patient and carries their ID number.
+    body_enc: Mapped[bytes] = mapped_column(LargeBinary)
     status: Mapped[str] = mapped_column(String(16), default="pending")
     attempts: Mapped[int] = mapped_column(default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -98,7 +98,7 @@ def upgrade() -> None:
         sa.Column("aggregate_key", sa.String(length=64), nullable=False),
         sa.Column("destination_enc", sa.LargeBinary(), nullable=True),
         sa.Column("content_type", sa.String(length=100), nullable=False),
-        sa.Column("body", sa.Text(), nullable=False),
+        sa.Column("body_enc", sa.LargeBinary(), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("next_attempt_at", api.db.base.UTCDateTime(timezone=True), nullable=False),

@@ -17,6 +17,7 @@ from api.notifications.schemas import LinkFactors, Recipient
 from api.notifications.service import notify_patient, open_result_link
 from api.notifications.settings import NotificationSettings
 from api.notifications.tables import ResultLink
+from api.outbox.service import BODY_CONTEXT
 from api.outbox.tables import OutboxDelivery
 
 BIRTH_DATE = date(1990, 3, 7)
@@ -35,9 +36,10 @@ def sent_token(session: Session, ctx: AppContext, kit_code: str, **factors: Any)
         factors=LinkFactors(kit_code, **factors),
     )
     session.commit()
-    body = session.scalars(
-        select(OutboxDelivery.body).where(OutboxDelivery.message_id == message.id)
+    sealed = session.scalars(
+        select(OutboxDelivery.body_enc).where(OutboxDelivery.message_id == message.id)
     ).one()
+    body = ctx.cipher.decrypt(sealed, BODY_CONTEXT)
     match = re.search(r"/r/([A-Za-z0-9_-]+)", body)
     assert match is not None
     return match.group(1)

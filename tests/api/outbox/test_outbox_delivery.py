@@ -317,4 +317,9 @@ def test_the_celery_task_sends_through_the_bound_context(
     monkeypatch.setattr(api.worker, "_context", ctx)
     assert deliver.apply().get() == 1
     assert_signed(hook, [issued.secret])
+    # The receiver gets the patient's ID number; the outbox keeps it encrypted.
+    national_id = b"110101199003071234"
+    assert national_id in hook.received[0].body
+    (stored,) = session.scalars(select(OutboxDelivery.body_enc)).all()
+    assert national_id not in stored
     assert deliver.apply().get() == 0  # nothing left: sent once
