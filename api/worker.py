@@ -13,7 +13,7 @@ from celery import Celery
 from api.config import Settings
 from api.context import AppContext
 
-app = Celery("vigil", include=["api.readings.tasks"])
+app = Celery("vigil", include=["api.readings.tasks", "api.outbox.tasks"])
 
 _context: AppContext | None = None
 
@@ -48,7 +48,9 @@ def configure(settings: Settings) -> None:
             "sweep-stuck-uploads": {
                 "task": "vigil.sweep",
                 "schedule": float(max(30, settings.sweep_after_seconds // 2)),
-            }
+            },
+            # Each run drains what is due; retries wait for their backoff, not for this.
+            "deliver-outbox": {"task": "vigil.deliver_outbox", "schedule": 2.0},
         },
     )
 

@@ -4,7 +4,9 @@ from api.accounts.tables import AccessToken, Role, User
 from api.audit.tables import AuditEntry
 from api.batches.tables import Batch, Unit, UnitState
 from api.events.tables import Event
+from api.notifications.tables import ResultLink
 from api.organisations.tables import CdcOffice, Institution, Manufacturer, ManufacturerDocument
+from api.outbox.tables import OutboxDelivery, OutboxMessage, WebhookEndpoint, WebhookSecret
 from api.patients.tables import Patient, SelfTest, TestStatus
 from api.products.tables import Product
 from api.readings.tables import Proposal, Upload
@@ -20,10 +22,13 @@ __all__ = [
     "Institution",
     "Manufacturer",
     "ManufacturerDocument",
+    "OutboxDelivery",
+    "OutboxMessage",
     "Patient",
     "Product",
     "Proposal",
     "Report",
+    "ResultLink",
     "Review",
     "Role",
     "SelfTest",
@@ -32,4 +37,6 @@ __all__ = [
     "UnitState",
     "Upload",
     "User",
+    "WebhookEndpoint",
+    "WebhookSecret",
 ]
