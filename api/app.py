@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import anyio
 from fastapi import APIRouter, FastAPI
+from sqlalchemy import Engine
 
 from api import worker
 from api.accounts.routes import router as accounts_router
@@ -22,9 +24,11 @@ from api.organisations.routes import router as organisations_router
 from api.patients.routes import router as patients_router
 from api.products.routes import router as products_router
 from api.readings.routes import router as readings_router
+from api.readings.service import sweep
 from api.regions.routes import router as regions_router
 from api.reports.routes import router as reports_router
 from api.reviews.routes import router as reviews_router
+from api.reviews.service import settle_due_now
 from api.units.routes import router as units_router
 
 log = logging.getLogger(__name__)
@@ -72,6 +76,19 @@ def api_router() -> APIRouter:
     return router
 
 
+async def _settle_held_reviews(ctx: AppContext) -> None:
+    """The in-process twin of beat's ``vigil.settle_reviews``: held decisions take effect on
+    time even when nobody is looking. Not run on one shared test connection (no threads)."""
+    if not isinstance(ctx.database.bind, Engine):
+        return
+    while True:
+        await asyncio.sleep(worker.SETTLE_EVERY_SECONDS)
+        try:
+            await anyio.to_thread.run_sync(settle_due_now, ctx)
+        except Exception:  # keep settling: one failure (a locked database) is retried
+            log.exception("settling held review decisions failed")
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -94,15 +111,20 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        if ctx.settings.eager_tasks:
-            # No separate worker: pick up photos a crash left unread, once at start.
-            from api.readings.service import sweep
-
-            try:
-                await anyio.to_thread.run_sync(sweep, ctx)
-            except Exception:
-                log.exception("start-up sweep failed")
-        yield
+        if not ctx.settings.eager_tasks:
+            yield  # Celery beat runs the periodic tasks
+            return
+        # No separate worker: pick up photos a crash left unread, once at start, and
+        # run beat's periodic settling here.
+        try:
+            await anyio.to_thread.run_sync(sweep, ctx)
+        except Exception:
+            log.exception("start-up sweep failed")
+        task = asyncio.create_task(_settle_held_reviews(ctx))
+        try:
+            yield
+        finally:
+            task.cancel()
 
     app = FastAPI(
         title="Vigil",

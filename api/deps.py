@@ -26,11 +26,16 @@ CtxDep = Annotated[AppContext, Depends(get_ctx)]
 
 
 def get_session(ctx: CtxDep) -> Iterator[Session]:
-    with ctx.database.session() as session:
+    """The request's one session: commits when the route returns, rolls back when it raises.
+
+    ``scope="function"``: the commit happens before the response is sent, so a
+    client never sees a success that was not stored.
+    """
+    with ctx.database.transaction() as session:
         yield session
 
 
-SessionDep = Annotated[Session, Depends(get_session)]
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
 def current_user(
@@ -49,9 +54,6 @@ def current_user(
             "the token is unknown, expired or revoked; log in again",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    # End the read transaction now: long requests (event streams, sweeps that open
-    # their own sessions) must not hold it open.
-    session.commit()
     return user
 
 

@@ -216,7 +216,7 @@ def _seed(session: Session, ctx: AppContext, photos: bool) -> DemoInfo:
         session.expire_all()
         if stage == "released" and test.status == "in_review":
             clinician = clinicians[region]
-            from api.patients.queries import latest_proposal
+            from api.selftests.queries import latest_proposal
 
             proposal = latest_proposal(session, test.id)
             assert proposal is not None

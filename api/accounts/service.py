@@ -17,9 +17,8 @@ from api.accounts import queries
 from api.accounts.tables import AccessToken, Role, User
 from api.context import AppContext
 from api.db.base import utcnow
-from api.errors import ConflictError, InvalidError, NotFoundError, UnauthorizedError
+from api.errors import ConflictError, InvalidError, UnauthorizedError
 from api.identity import hash_password, needs_rehash, verify_password
-from api.organisations.tables import CdcOffice, Institution, Manufacturer
 
 # Compared against when the account does not exist, so timing tells nothing.
 _DUMMY_HASH: str | None = None
@@ -85,22 +84,26 @@ def create_user(
     institution_id: int | None = None,
     cdc_office_id: int | None = None,
 ) -> User:
-    """Open an account, checking that it is linked to the organisation its role needs."""
+    """Open an account linked to the kind of organisation its role needs.
+
+    Whether that organisation exists is checked by ``organisations.service.open_staff_account``
+    (and by the foreign keys): accounts know no organisations.
+    """
     username = username.strip()
     if queries.user_by_username(session, username) is not None:
         raise ConflictError(f"the user name '{username}' is taken")
     if role == Role.clinician:
-        if institution_id is None or session.get(Institution, institution_id) is None:
+        if institution_id is None:
             raise InvalidError("institution_id: a clinician needs an existing medical institution")
     elif institution_id is not None:
         raise InvalidError("institution_id: only clinicians belong to a medical institution")
     if role == Role.cdc_officer:
-        if cdc_office_id is None or session.get(CdcOffice, cdc_office_id) is None:
+        if cdc_office_id is None:
             raise InvalidError("cdc_office_id: a CDC officer needs an existing CDC office")
     elif cdc_office_id is not None:
         raise InvalidError("cdc_office_id: only CDC officers belong to a CDC office")
     if role == Role.manufacturer:
-        if manufacturer_id is None or session.get(Manufacturer, manufacturer_id) is None:
+        if manufacturer_id is None:
             raise InvalidError("manufacturer_id: a manufacturer account needs its manufacturer")
     elif manufacturer_id is not None:
         raise InvalidError("manufacturer_id: only manufacturer accounts act for a manufacturer")
@@ -115,11 +118,4 @@ def create_user(
     )
     session.add(user)
     session.flush()
-    return user
-
-
-def get_user(session: Session, user_id: int) -> User:
-    user = session.get(User, user_id)
-    if user is None:
-        raise NotFoundError(f"no user with id {user_id}")
     return user

@@ -32,7 +32,6 @@ def create_batch(
     session: SessionDep, ctx: CtxDep, user: ManufacturerUser, body: BatchCreate
 ) -> BatchOut:
     batch = service.create_batch(session, ctx, user, body)
-    session.commit()
     return _out(session, batch)
 
 
@@ -128,5 +127,4 @@ def revoke(
     session: SessionDep, user: ManufacturerUser, batch_id: int, body: BatchRevoke
 ) -> RevokeOut:
     count = service.revoke(session, user, batch_id, body)
-    session.commit()
     return RevokeOut(revoked=count)

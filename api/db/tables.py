@@ -5,11 +5,10 @@ from api.audit.tables import AuditEntry
 from api.batches.tables import Batch, Unit, UnitState
 from api.events.tables import Event
 from api.organisations.tables import CdcOffice, Institution, Manufacturer, ManufacturerDocument
-from api.patients.tables import Patient, SelfTest, TestStatus
+from api.patients.tables import Patient
 from api.products.tables import Product
-from api.readings.tables import Proposal, Upload
 from api.reports.tables import Report
-from api.reviews.tables import Review
+from api.selftests.tables import Proposal, Review, SelfTest, TestStatus, Upload
 
 __all__ = [
     "AccessToken",

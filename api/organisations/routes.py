@@ -40,7 +40,6 @@ def sign_up(session: SessionDep, body: ManufacturerSignUp) -> ManufacturerOut:
     """Creates the application (pending) and the manufacturer's account. Upload documents next,
     then wait for an operator's review."""
     manufacturer, _user = service.sign_up(session, body)
-    session.commit()
     return ManufacturerOut.model_validate(manufacturer)
 
 
@@ -81,7 +80,6 @@ def upload_document(
     document = service.add_document(
         session, ctx, user, manufacturer_id, kind=kind, filename=file.filename or "", data=data
     )
-    session.commit()
     return DocumentOut.model_validate(document)
 
 
@@ -114,7 +112,6 @@ def review_manufacturer(
     session: SessionDep, operator: Operator, manufacturer_id: int, body: ManufacturerReview
 ) -> ManufacturerOut:
     manufacturer = service.review(session, operator, manufacturer_id, body)
-    session.commit()
     return ManufacturerOut.model_validate(manufacturer)
 
 
@@ -128,7 +125,6 @@ def create_institution(
     session: SessionDep, ctx: CtxDep, operator: Operator, body: InstitutionCreate
 ) -> InstitutionOut:
     institution = service.create_institution(session, ctx, operator, body)
-    session.commit()
     return InstitutionOut.model_validate(institution)
 
 
@@ -147,7 +143,6 @@ def create_cdc_office(
     session: SessionDep, ctx: CtxDep, operator: Operator, body: CdcOfficeCreate
 ) -> CdcOfficeOut:
     office = service.create_cdc_office(session, ctx, operator, body)
-    session.commit()
     return CdcOfficeOut.model_validate(office)
 
 

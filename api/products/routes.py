@@ -35,7 +35,6 @@ def register_product(
         template_bytes=read_limited(template, limit, "template"),
         registration_certificate_no=registration_certificate_no,
     )
-    session.commit()
     return ProductOut.model_validate(product)
 
 

@@ -12,6 +12,7 @@ import hashlib
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.exc import IntegrityError
@@ -21,6 +22,7 @@ from api.accounts.tables import User
 from api.audit.service import record
 from api.context import AppContext
 from api.db.base import utcnow
+from api.db.hooks import after_commit
 from api.errors import (
     ConflictError,
     ForbiddenError,
@@ -29,13 +31,13 @@ from api.errors import (
     TooLargeError,
     UnsupportedError,
 )
-from api.patients import queries as patient_queries
 from api.patients.service import patient_of
-from api.patients.tables import SelfTest, TestStatus
 from api.products.service import kit_of
 from api.products.tables import Product
 from api.readings import queries
-from api.readings.tables import Proposal, Upload
+from api.selftests import lifecycle
+from api.selftests import queries as test_queries
+from api.selftests.tables import Proposal, SelfTest, TestStatus, Upload
 
 if TYPE_CHECKING:
     from pipeline.kit import Kit
@@ -45,7 +47,6 @@ log = logging.getLogger(__name__)
 
 # Photos may be taken offline and sent later, but not in the future.
 CLOCK_SKEW = timedelta(minutes=5)
-UPLOADABLE = (TestStatus.awaiting_photo, TestStatus.retake)
 
 Reader = Callable[[bytes, "Kit"], "Reading"]
 _reader: Reader | None = None
@@ -128,14 +129,7 @@ def upload_photo(
             if previous.photo_sha256 != hashlib.sha256(data).hexdigest():
                 raise ConflictError("Idempotency-Key was already used for a different photo")
             return previous, False
-    if test.status not in UPLOADABLE:
-        raise ConflictError(
-            {
-                TestStatus.reading: "a photo of this test is being read; wait for the result",
-                TestStatus.in_review: "this test's photo is with a clinician; wait for the result",
-                TestStatus.released: "this test is finished; its result has been released",
-            }.get(TestStatus(test.status), f"no photo can be added in state {test.status}")
-        )
+    lifecycle.require(test, lifecycle.Step.photo_received)  # before the photo is stored
     content_type = sniff_photo(data)
     now = utcnow()
     taken = taken_at or now
@@ -160,9 +154,10 @@ def upload_photo(
         read_time_flag=read_time_flag(product.kit, minutes),
     )
     session.add(upload)
-    test.status = TestStatus.reading
+    lifecycle.photo_received(test)
     session.flush()
     record(session, user, "upload", "upload", upload.id, test=test.id, flag=upload.read_time_flag)
+    after_commit(session, partial(enqueue, ctx, upload.id))
     return upload, True
 
 
@@ -211,7 +206,8 @@ def process_upload(ctx: AppContext, upload_id: int) -> str:
             upload_id=upload.id,
             self_test_id=test.id,
             status=reading.status,
-            result=reading.result if reading.status == "ok" else None,
+            # by_eye keeps the model's best attempt, shown as a hint only
+            result=reading.result if reading.status in lifecycle.READABLE else None,
             confidence=float(reading.confidence),
             model_version=reading.model,
             reading=document,
@@ -219,12 +215,11 @@ def process_upload(ctx: AppContext, upload_id: int) -> str:
             explanation=explanation,
         )
         session.add(proposal)
-        latest = patient_queries.latest_upload(session, test.id)
-        # An older upload's late reading must not override a newer photo's state.
+        latest = test_queries.latest_upload(session, test.id)
+        # An older upload's late reading must not override a newer photo's state, nor
+        # may a reading finished after the test was withdrawn move it.
         if latest is not None and latest.id == upload.id and test.status == TestStatus.reading:
-            test.status = TestStatus.retake if reading.status == "retake" else TestStatus.in_review
-            if test.status == TestStatus.in_review:
-                proposal.review_stage = 1  # into the clinicians' queue
+            lifecycle.proposed(test, proposal)
         try:
             session.flush()
         except IntegrityError:
@@ -295,18 +290,16 @@ def sweep(ctx: AppContext, older_than: timedelta | None = None) -> list[int]:
     if older_than is None:
         older_than = timedelta(seconds=ctx.settings.sweep_after_seconds)
     now = utcnow()
-    with ctx.database.session() as session:
+    with ctx.database.transaction() as session:
         stuck = queries.stuck_uploads(session, now - older_than)
         ids = []
         for upload in stuck:
             upload.queued_at = now
             upload.attempts += 1
             ids.append(upload.id)
+            after_commit(session, partial(enqueue, ctx, upload.id))
         if ids:
             record(session, None, "sweep", "upload", ",".join(map(str, ids))[:64], count=len(ids))
-        session.commit()
-    for upload_id in ids:
-        enqueue(ctx, upload_id)
     return ids
 
 
@@ -330,3 +323,7 @@ def upload_view(session: Session, upload: Upload) -> dict[str, Any]:
         "proposal_status": proposal.status if proposal else None,
         "retake_reasons": reasons,
     }
+
+
+def latest_upload(session: Session, test_id: int) -> Upload | None:
+    return test_queries.latest_upload(session, test_id)

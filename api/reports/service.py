@@ -17,7 +17,7 @@ from api.errors import InvalidError, NotFoundError
 from api.events.service import POSITIVE_REPORTED, publish
 from api.organisations import queries as org_queries
 from api.patients.service import personal_data
-from api.patients.tables import Patient, SelfTest, TestStatus
+from api.patients.tables import Patient
 from api.products import queries as product_queries
 from api.products.tables import Product
 from api.reports import queries
@@ -32,6 +32,7 @@ from api.reports.schemas import (
 )
 from api.reports.tables import Report
 from api.scope import Scope
+from api.selftests.tables import SelfTest, TestStatus
 
 RESULTS = ("positive", "negative", "invalid")
 

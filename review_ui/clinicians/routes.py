@@ -19,12 +19,12 @@ from api.db.base import utcnow
 from api.deps import CtxDep, SessionDep
 from api.errors import ConflictError, DomainError, InvalidError, NotFoundError
 from api.products.tables import Product
-from api.readings.tables import Proposal, Upload
 from api.reviews import queries as review_queries
 from api.reviews import service as reviews
 from api.reviews.queries import QueueFilter
 from api.reviews.schemas import ReviewIn
 from api.scope import Scope, scope_for
+from api.selftests.tables import Proposal, Upload
 from api.units.service import interpretation
 from review_ui.clinicians import views
 from review_ui.session import ClinicianPage, page_router
@@ -97,11 +97,6 @@ def _scope(session: Session, ctx: AppContext, user: User) -> Scope:
     return scope_for(session, ctx, user)
 
 
-def _settle(session: Session, ctx: AppContext) -> None:
-    if reviews.settle_due(session, ctx):
-        session.commit()
-
-
 def pending_undo(session: Session, user: User) -> dict[str, Any] | None:
     """The clinician's last decision while it can still be undone."""
     review = review_queries.last_review_by(session, user.id)
@@ -141,7 +136,6 @@ def _error(request: Request, user: User, exc: DomainError, **extra: Any) -> Resp
 def queue_page(
     request: Request, session: SessionDep, ctx: CtxDep, user: ClinicianPage, page: int = 1
 ) -> Response:
-    _settle(session, ctx)
     filters = Filters.from_query(request)
     scope = _scope(session, ctx, user)
     counts = reviews.counts(session, scope, user, filters.query())
@@ -190,7 +184,6 @@ def next_page(
     after: int | None = None,
 ) -> Response:
     """The next item to read: the most urgent, or the one after ``after`` (skip)."""
-    _settle(session, ctx)
     filters = Filters.from_query(request)
     scope = _scope(session, ctx, user)
     current = session.get(Proposal, after) if after is not None else None
@@ -265,7 +258,6 @@ def _item_context(
 def item_page(
     request: Request, session: SessionDep, ctx: CtxDep, user: ClinicianPage, proposal_id: int
 ) -> Response:
-    _settle(session, ctx)
     try:
         context = _item_context(request, session, ctx, user, proposal_id)
     except DomainError as exc:
@@ -388,7 +380,7 @@ def _visible_proposal(
     if proposal is None:
         raise NotFoundError(f"no proposal with id {proposal_id}")
     upload = session.get(Upload, proposal.upload_id)
-    from api.patients.tables import SelfTest
+    from api.selftests.tables import SelfTest
 
     test = session.get(SelfTest, proposal.self_test_id)
     assert upload is not None

@@ -18,10 +18,8 @@ from sqlalchemy.orm import Session
 from starlette.responses import RedirectResponse, Response
 
 from api.accounts import queries as account_queries
-from api.accounts import service as accounts
 from api.accounts.schemas import StaffCreate
 from api.accounts.tables import Role, User
-from api.audit.service import record
 from api.context import AppContext
 from api.deps import CtxDep, SessionDep
 from api.errors import DomainError
@@ -347,16 +345,7 @@ def _open_account(
         institution_id=_int_or_none(institution_id),
         cdc_office_id=_int_or_none(cdc_office_id),
     )
-    created = accounts.create_user(
-        session,
-        username=body.username,
-        password=body.password,
-        role=Role(body.role),
-        display_name=body.display_name,
-        institution_id=body.institution_id,
-        cdc_office_id=body.cdc_office_id,
-    )
-    record(session, operator, "create_user", "user", created.id, role=created.role, via="page")
+    created = organisations.open_staff_account(session, operator, body, via="page")
     return created
 
 

@@ -17,13 +17,12 @@ from api.audit.service import record
 from api.context import AppContext
 from api.deps import CtxDep, SessionDep
 from api.errors import DomainError
-from api.patients import queries as patient_queries
 from api.patients import service as patients
 from api.patients.schemas import Claim, PatientRegister
-from api.patients.tables import SelfTest, TestStatus
 from api.readings import service as readings
-from api.reviews.service import settle_due
 from api.scope import Scope
+from api.selftests.service import test_view
+from api.selftests.tables import SelfTest, TestStatus
 from api.units.service import interpretation
 from api.uploads import read_limited
 from review_ui.patients import words
@@ -118,11 +117,7 @@ def unit_link(code: str) -> Response:
 
 @router.get("/patient")
 def home(request: Request, session: SessionDep, ctx: CtxDep, user: PatientPage) -> Response:
-    if settle_due(session, ctx):
-        session.commit()
-    patient = patients.patient_of(session, user)
-    tests = patient_queries.self_tests(session, patient_id=patient.id, limit=50)
-    views = [patients.test_view(session, t, staff=False) for t in tests]
+    views = patients.own_tests(session, user, limit=50)
     active = [v for v in views if v.status in ACTIVE]
     return render(
         request,
@@ -187,15 +182,13 @@ def scan(
 
 
 def _test_context(session: Session, ctx: AppContext, user: User, test_id: int) -> dict[str, Any]:
-    if settle_due(session, ctx):
-        session.commit()
     test = _own_test(session, user, test_id)
-    view = patients.test_view(session, test, staff=False)
+    view = test_view(session, test, staff=False)
     from api.products.tables import Product
 
     product = session.get(Product, test.product_id)
     assert product is not None
-    upload = patient_queries.latest_upload(session, test.id)
+    upload = readings.latest_upload(session, test.id)
     return {
         "test": view,
         "rules": interpretation(product.kit).rules,
@@ -235,7 +228,7 @@ def upload_photo(
         if photo is None or not photo.filename:
             raise DomainError("photo: take or choose a photo of your test first")
         data = read_limited(photo, ctx.settings.max_upload_bytes, "photo")
-        upload, created = readings.upload_photo(
+        readings.upload_photo(
             session,
             ctx,
             user,
@@ -255,6 +248,4 @@ def upload_photo(
         return render(
             request, "patients/test.html", context, user=user, status_code=exc.status_code
         )
-    if created:
-        readings.enqueue(ctx, upload.id)
     return RedirectResponse(f"/patient/tests/{test_id}", status_code=303)

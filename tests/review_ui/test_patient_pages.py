@@ -11,8 +11,8 @@ from review_ui_helpers import fake_reading, tiny_png, unused_code, user_named
 from sqlalchemy.orm import Session
 
 from api.identity import make_test_id
-from api.patients.tables import SelfTest
 from api.readings import service as readings
+from api.selftests.tables import SelfTest
 from api.unit_codes import new_codes
 from review_ui.session import SESSION_COOKIE
 
@@ -140,10 +140,10 @@ def test_photo_then_clinician_check_then_result(
     assert 'hx-trigger="every 3s"' in page  # it polls until the result comes
     # A clinician confirms; the patient's page shows the result in plain words.
     test_id = int(location.rsplit("/", 1)[1])
-    from api.patients.queries import latest_proposal
     from api.reviews.schemas import ReviewIn
     from api.reviews.service import decide
     from api.scope import scope_for
+    from api.selftests.queries import latest_proposal
 
     clinician = user_named(session, "clinician-north")
     proposal = latest_proposal(session, test_id)

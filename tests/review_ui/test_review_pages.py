@@ -8,10 +8,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from api.patients.tables import SelfTest
-from api.readings.tables import Proposal
-from api.reviews import queries as review_queries
-from api.reviews.tables import Review
+from api.selftests import queries as review_queries
+from api.selftests.tables import Proposal, Review, SelfTest
 
 
 def test_the_queue_lists_the_regions_items_most_urgent_first(

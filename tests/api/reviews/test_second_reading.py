@@ -14,11 +14,11 @@ from sqlalchemy import update
 from api.accounts import service as accounts
 from api.accounts.tables import Role, User
 from api.db.base import utcnow
-from api.patients.queries import latest_proposal
 from api.readings import service as readings
-from api.readings.tables import Proposal
 from api.reviews import service
 from api.reviews.service import cohen_kappa
+from api.selftests.queries import latest_proposal
+from api.selftests.tables import Proposal
 from pipeline.reading import Explanation, LineReading, Reading
 
 
