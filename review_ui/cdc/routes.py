@@ -197,7 +197,6 @@ def stream(
     A reconnecting browser sends ``Last-Event-ID``, which wins over ``after_id``.
     """
     scope = scope_for(session, ctx, user)
-    session.commit()  # hold no transaction while streaming
     start = after_id
     if last_event_id and last_event_id.isdigit():
         start = int(last_event_id)
@@ -234,7 +233,8 @@ def patient_case(
     """The patient behind a confirmed positive; every view is written to the audit log."""
     scope = scope_for(session, ctx, user)
     try:
-        detail = reports.patient_case(session, ctx, user, scope, test_id)
+        with session.begin_nested():  # a refusal undoes what the action wrote
+            detail = reports.patient_case(session, ctx, user, scope, test_id)
     except NotFoundError as exc:
         return render(
             request,
@@ -244,7 +244,6 @@ def patient_case(
             status_code=404,
         )
     except ForbiddenError:
-        session.rollback()
         return render(
             request,
             "error.html",
@@ -255,7 +254,6 @@ def patient_case(
             user=user,
             status_code=403,
         )
-    session.commit()  # the audit entry of this viewing
     case = detail.case
     location_map = _location_map(ctx, case.region_code, case.latitude, case.longitude)
     return render(

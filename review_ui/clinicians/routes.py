@@ -142,27 +142,15 @@ def queue_page(
     everything = reviews.counts(session, scope, user) if filters.active() else counts
     paging = views.page_numbers(counts.total, page)
     offset = (int(paging["page"] or 1) - 1) * views.PAGE_SIZE
-    rows = reviews.queue_page(
+    items = reviews.queue(
         session, scope, user, filters.query(), limit=views.PAGE_SIZE, offset=offset
     )
-    items = []
-    for proposal, test, urgent in rows:
-        upload = session.get(Upload, proposal.upload_id)
-        product = session.get(Product, test.product_id)
-        items.append(
-            {
-                "proposal": proposal,
-                "test": test,
-                "urgent": urgent,
-                "product": product,
-                "read_time_flag": upload.read_time_flag if upload else None,
-                "region": ctx.regions.name(test.region_code),
-            }
-        )
+    region_names = {code: ctx.regions.name(code) for code in {i.region_code for i in items}}
     context = {
         "counts": counts,
         "everything": everything,
         "items": items,
+        "region_names": region_names,
         "paging": paging,
         "filters": filters,
         "age_filters": views.AGE_FILTERS,
@@ -325,9 +313,9 @@ def decide_page(
         body.seconds_spent = max(0.0, time.time() - opened_at)
     scope = _scope(session, ctx, user)
     try:
-        reviews.decide(session, ctx, user, scope, proposal_id, body)
+        with session.begin_nested():  # a refusal undoes what the action wrote
+            reviews.decide(session, ctx, user, scope, proposal_id, body)
     except InvalidError as exc:
-        session.rollback()
         try:
             context = _item_context(request, session, ctx, user, proposal_id)
         except DomainError as gone:
@@ -342,9 +330,7 @@ def decide_page(
         }
         return render(request, "clinicians/change.html", context, user=user, status_code=422)
     except DomainError as exc:
-        session.rollback()
         return _error(request, user, exc, filters_qs=chosen.qs())
-    session.commit()
     query = chosen.qs()
     return RedirectResponse("/review/next" + (f"?{query}" if query else ""), status_code=303)
 
@@ -359,11 +345,10 @@ def undo_page(
 ) -> Response:
     chosen = Filters.from_string(filters)
     try:
-        undone = reviews.undo_last(session, ctx, user)
+        with session.begin_nested():  # a refusal undoes what the action wrote
+            undone = reviews.undo_last(session, ctx, user)
     except ConflictError as exc:
-        session.rollback()
         return _error(request, user, exc, filters_qs=chosen.qs())
-    session.commit()
     query = chosen.qs()
     return RedirectResponse(
         f"/review/items/{undone.proposal_id}" + (f"?{query}" if query else ""), status_code=303
@@ -401,7 +386,6 @@ def item_photo(
     except DomainError as exc:
         return Response(exc.detail, status_code=exc.status_code, media_type="text/plain")
     record(session, user, "view_photo", "upload", upload.id, via="page")
-    session.commit()
     data = ctx.photos.get(upload.photo_sha256)
     media_type = upload.content_type
     if media_type not in BROWSER_IMAGES:

@@ -174,13 +174,19 @@ def sign_up(
         errors.append("Business licence document: attach a scan of the licence (PDF, JPEG or PNG)")
     if not errors:
         try:
-            manufacturer, maker = organisations.sign_up(session, body)
-            for kind, filename, data in documents:
-                organisations.add_document(
-                    session, ctx, maker, manufacturer.id, kind=kind, filename=filename, data=data
-                )
+            with session.begin_nested():  # a refusal undoes what the action wrote
+                manufacturer, maker = organisations.sign_up(session, body)
+                for kind, filename, data in documents:
+                    organisations.add_document(
+                        session,
+                        ctx,
+                        maker,
+                        manufacturer.id,
+                        kind=kind,
+                        filename=filename,
+                        data=data,
+                    )
         except DomainError as exc:
-            session.rollback()
             errors.append(domain_message(exc))
     if errors:
         return render(
@@ -191,7 +197,6 @@ def sign_up(
         )
     token, _expires = accounts.issue_token(session, ctx, maker)
     record(session, maker, "log_in", "user", maker.id, via="sign-up page")
-    session.commit()
     response = RedirectResponse("/manufacturer?done=welcome", status_code=303)
     set_session_cookie(request, response, token, ctx.settings.token_ttl_minutes * 60)
     return response
@@ -262,17 +267,16 @@ def upload_document(
 ) -> Response:
     manufacturer = _manufacturer(session, user)
     try:
-        chosen = read_files([file], ctx.settings.max_document_bytes, "document")
-        if not chosen:
-            raise _RefusedError("Choose a file to upload (PDF, JPEG or PNG)")
-        filename, data = chosen[0]
-        organisations.add_document(
-            session, ctx, user, manufacturer.id, kind=kind, filename=filename, data=data
-        )
+        with session.begin_nested():  # a refusal undoes what the action wrote
+            chosen = read_files([file], ctx.settings.max_document_bytes, "document")
+            if not chosen:
+                raise _RefusedError("Choose a file to upload (PDF, JPEG or PNG)")
+            filename, data = chosen[0]
+            organisations.add_document(
+                session, ctx, user, manufacturer.id, kind=kind, filename=filename, data=data
+            )
     except (DomainError, _RefusedError) as exc:
-        session.rollback()
         return _home(request, session, user, [_message(exc)], exc.status_code)
-    session.commit()
     return RedirectResponse("/manufacturer?done=document#documents", status_code=303)
 
 
@@ -413,21 +417,21 @@ def register_product(
 ) -> Response:
     manufacturer = _manufacturer(session, user)
     try:
-        files = read_files([kit], ctx.settings.max_document_bytes, "kit description")
-        images = read_files([template], ctx.settings.max_document_bytes, "template image")
-        if not files or not images:
-            raise _RefusedError(BOTH_FILES)
-        if not registration_certificate_no.strip():
-            raise _RefusedError("Registration certificate: choose the product's certificate")
-        product = products.register(
-            session,
-            user,
-            kit_bytes=files[0][1],
-            template_bytes=images[0][1],
-            registration_certificate_no=registration_certificate_no,
-        )
+        with session.begin_nested():  # a refusal undoes what the action wrote
+            files = read_files([kit], ctx.settings.max_document_bytes, "kit description")
+            images = read_files([template], ctx.settings.max_document_bytes, "template image")
+            if not files or not images:
+                raise _RefusedError(BOTH_FILES)
+            if not registration_certificate_no.strip():
+                raise _RefusedError("Registration certificate: choose the product's certificate")
+            product = products.register(
+                session,
+                user,
+                kit_bytes=files[0][1],
+                template_bytes=images[0][1],
+                registration_certificate_no=registration_certificate_no,
+            )
     except (DomainError, _RefusedError) as exc:
-        session.rollback()
         return render(
             request,
             "manufacturers/product_new.html",
@@ -435,7 +439,6 @@ def register_product(
             user=user,
             status_code=exc.status_code,
         )
-    session.commit()
     return RedirectResponse(f"/manufacturer/products/{product.id}?done=product", status_code=303)
 
 
@@ -521,21 +524,20 @@ def create_batch(
         return _not_found(request, user, "No such product among yours.")
     form = {"lot_number": lot_number, "quantity": quantity, "expiry_date": expiry_date}
     try:
-        body = BatchCreate(
-            product_id=product.id,
-            lot_number=lot_number.strip(),
-            quantity=quantity,
-            expiry_date=expiry_date,
-        )
-        batch = batches.create_batch(session, ctx, user, body)
+        with session.begin_nested():  # a refusal undoes what the action wrote
+            body = BatchCreate(
+                product_id=product.id,
+                lot_number=lot_number.strip(),
+                quantity=quantity,
+                expiry_date=expiry_date,
+            )
+            batch = batches.create_batch(session, ctx, user, body)
     except ValidationError as exc:
         return _product_page(request, session, user, product, validation_messages(exc), form, 422)
     except DomainError as exc:
-        session.rollback()
         return _product_page(
             request, session, user, product, [domain_message(exc)], form, exc.status_code
         )
-    session.commit()
     return RedirectResponse(f"/manufacturer/batches/{batch.id}?done=batch", status_code=303)
 
 

@@ -177,18 +177,17 @@ def review_manufacturer(
     if found is None:
         return _not_found(request, user, f"No manufacturer with number {manufacturer_id}.")
     try:
-        body = ManufacturerReview(decision=decision, reason=reason or None)
-        organisations.review(session, user, manufacturer_id, body)
+        with session.begin_nested():  # a refusal undoes what the action wrote
+            body = ManufacturerReview(decision=decision, reason=reason or None)
+            organisations.review(session, user, manufacturer_id, body)
     except ValidationError:
         return _manufacturer_page(
             request, session, user, found, ["Choose approve or reject"], reason, 422
         )
     except DomainError as exc:
-        session.rollback()
         return _manufacturer_page(
             request, session, user, found, [domain_message(exc)], reason, exc.status_code
         )
-    session.commit()
     return RedirectResponse(
         f"/operator/manufacturers/{manufacturer_id}?done={found.status}", status_code=303
     )
@@ -209,13 +208,12 @@ def _submit(
     does not validate, the domain error's own code otherwise).
     """
     try:
-        act()
+        with session.begin_nested():  # a refusal undoes what the action wrote
+            act()
     except ValidationError as exc:
         return again(validation_messages(exc), 422)
     except DomainError as exc:
-        session.rollback()
         return again([domain_message(exc)], exc.status_code)
-    session.commit()
     return RedirectResponse(done, status_code=303)
 
 

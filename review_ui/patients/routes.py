@@ -79,10 +79,15 @@ def register(
 ) -> Response:
     values = {"name": name, "national_id": national_id, "phone": phone, "username": username}
     try:
-        body = PatientRegister(
-            name=name, national_id=national_id, phone=phone, username=username, password=password
-        )
-        _patient, user = patients.register(session, ctx, body)
+        with session.begin_nested():  # a refusal undoes what the action wrote
+            body = PatientRegister(
+                name=name,
+                national_id=national_id,
+                phone=phone,
+                username=username,
+                password=password,
+            )
+            _patient, user = patients.register(session, ctx, body)
     except ValidationError as exc:
         first = exc.errors()[0]
         field = words.FIELD_NAMES.get(str(first["loc"][0]), str(first["loc"][0]))
@@ -91,7 +96,6 @@ def register(
             request, "patients/register.html", {"error": error, "values": values}, status_code=422
         )
     except DomainError as exc:
-        session.rollback()
         return render(
             request,
             "patients/register.html",
@@ -100,7 +104,6 @@ def register(
         )
     token, _expires = accounts.issue_token(session, ctx, user)
     record(session, user, "log_in", "user", user.id, via="register")
-    session.commit()
     response = RedirectResponse("/patient/scan", status_code=303)
     set_session_cookie(request, response, token, ctx.settings.token_ttl_minutes * 60)
     return response
@@ -166,15 +169,14 @@ def scan(
         point = ctx.regions.region(region).geometry.representative_point()  # type: ignore[union-attr]
         lat, lon = point.y, point.x
     try:
-        test = patients.claim(
-            session, ctx, user, Claim(code=code.strip(), latitude=lat, longitude=lon)
-        )
+        with session.begin_nested():  # a refusal undoes what the action wrote
+            test = patients.claim(
+                session, ctx, user, Claim(code=code.strip(), latitude=lat, longitude=lon)
+            )
     except ValidationError:
         return again("That location is not valid. Choose where you are from the list.", 422)
     except DomainError as exc:
-        session.rollback()
         return again(words.claim_error(exc), exc.status_code)
-    session.commit()
     return RedirectResponse(f"/patient/tests/{test.id}", status_code=303)
 
 
@@ -225,21 +227,20 @@ def upload_photo(
     upload_key: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
     try:
-        if photo is None or not photo.filename:
-            raise DomainError("photo: take or choose a photo of your test first")
-        data = read_limited(photo, ctx.settings.max_upload_bytes, "photo")
-        readings.upload_photo(
-            session,
-            ctx,
-            user,
-            test_id,
-            data,
-            idempotency_key=upload_key if len(upload_key) >= 8 else None,
-            taken_at=None,
-        )
-        session.commit()
+        with session.begin_nested():  # a refusal undoes what the action wrote
+            if photo is None or not photo.filename:
+                raise DomainError("photo: take or choose a photo of your test first")
+            data = read_limited(photo, ctx.settings.max_upload_bytes, "photo")
+            readings.upload_photo(
+                session,
+                ctx,
+                user,
+                test_id,
+                data,
+                idempotency_key=upload_key if len(upload_key) >= 8 else None,
+                taken_at=None,
+            )
     except DomainError as exc:
-        session.rollback()
         try:
             context = _test_context(session, ctx, user, test_id)
         except DomainError as gone:
