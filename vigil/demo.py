@@ -113,6 +113,7 @@ def _seed(session: Session, ctx: AppContext, photos: bool) -> DemoInfo:
     review(session, operator, manufacturer.id, ManufacturerReview(decision="approve"))
     product = register_product(
         session,
+        ctx,
         maker,
         kit_bytes=(DEMO_KIT / "kit.json").read_bytes(),
         template_bytes=(DEMO_KIT / "template.png").read_bytes(),

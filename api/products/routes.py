@@ -30,6 +30,7 @@ def register_product(
     limit = ctx.settings.max_document_bytes
     product = service.register(
         session,
+        ctx,
         user,
         kit_bytes=read_limited(kit, limit, "kit"),
         template_bytes=read_limited(template, limit, "template"),

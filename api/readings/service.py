@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -28,8 +27,6 @@ from api.errors import (
     ForbiddenError,
     InvalidError,
     NotFoundError,
-    TooLargeError,
-    UnsupportedError,
 )
 from api.patients.service import patient_of
 from api.products.service import kit_of
@@ -40,7 +37,7 @@ from api.selftests import queries as test_queries
 from api.selftests.tables import Proposal, SelfTest, TestStatus, Upload
 
 if TYPE_CHECKING:
-    from pipeline.kit import Kit
+    from pipeline.kit import KitDescription
     from pipeline.reading import Reading
 
 log = logging.getLogger(__name__)
@@ -48,58 +45,15 @@ log = logging.getLogger(__name__)
 # Photos may be taken offline and sent later, but not in the future.
 CLOCK_SKEW = timedelta(minutes=5)
 
-Reader = Callable[[bytes, "Kit"], "Reading"]
-_reader: Reader | None = None
 
-
-def set_reader(reader: Reader | None) -> None:
-    """Replace the pipeline (tests); ``None`` restores the real one."""
-    global _reader
-    _reader = reader
-
-
-def run_pipeline(photo: bytes, kit: Kit) -> Reading:
-    """The one place the server calls the vision pipeline (imported lazily: the API starts fast)."""
-    if _reader is not None:
-        return _reader(photo, kit)
-    from pipeline.read import read
-
-    return read(photo, kit, band_model=_band_model())
-
-
-def _band_model() -> Any:
-    try:
-        from models.registry import current_band_model
-    except ImportError:
-        return None
-    return current_band_model()
-
-
-def sniff_photo(data: bytes) -> str:
-    """The photo's format from its headers (JPEG, PNG, WebP, HEIF), or a 4xx saying why not."""
-    from pipeline.decode import PhotoError, probe
-
-    try:
-        info = probe(data)
-    except PhotoError as exc:
-        code = getattr(exc, "code", "")
-        if code == "too_large":
-            raise TooLargeError(f"photo: {exc}") from None
-        if code in ("not_an_image", "unsupported_format"):
-            raise UnsupportedError(f"photo: {exc}") from None
-        raise InvalidError(f"photo: {exc}") from None
-    return f"image/{info.format}"
-
-
-def read_time_flag(kit_document: dict[str, Any], minutes: float) -> str | None:
+def read_time_flag(kit: KitDescription, minutes: float) -> str | None:
     """``"early"`` / ``"late"`` when a photo missed the kit's read-time window."""
-    window = kit_document.get("read_time_minutes")
-    if not window:
+    window = kit.read_time_minutes
+    if window is None:
         return None
-    if minutes < float(window.get("min", 0)):
+    if minutes < window.min:
         return "early"
-    upper = window.get("max")
-    if upper is not None and minutes > float(upper):
+    if window.max is not None and minutes > window.max:
         return "late"
     return None
 
@@ -130,7 +84,7 @@ def upload_photo(
                 raise ConflictError("Idempotency-Key was already used for a different photo")
             return previous, False
     lifecycle.require(test, lifecycle.Step.photo_received)  # before the photo is stored
-    content_type = sniff_photo(data)
+    content_type = ctx.vision.probe(data)
     now = utcnow()
     taken = taken_at or now
     if taken.tzinfo is None:
@@ -197,9 +151,9 @@ def process_upload(ctx: AppContext, upload_id: int) -> str:
         product = session.get(Product, test.product_id) if test else None
         assert test is not None
         assert product is not None
-        kit = kit_of(product)
+        kit = kit_of(ctx, product)
         photo = ctx.photos.get(upload.photo_sha256)
-        reading = run_pipeline(photo, kit)
+        reading = ctx.vision.read(photo, kit)
         document = reading.to_json()
         explanation = keep_explanation(ctx, reading)
         proposal = Proposal(

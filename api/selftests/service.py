@@ -23,16 +23,15 @@ def _retake_reasons(session: Session, test: SelfTest, proposal: Proposal | None)
 
 
 def _window(test: SelfTest, product: Product) -> ReadWindow | None:
-    read_time = product.kit.get("read_time_minutes")
-    if not read_time:
+    read_time = product.kit.read_time_minutes
+    if read_time is None:
         return None
-    low = float(read_time.get("min", 0))
-    high = read_time.get("max")
+    low, high = read_time.min, read_time.max
     return ReadWindow(
         min_minutes=low,
-        max_minutes=float(high) if high is not None else None,
+        max_minutes=high,
         read_from=test.claimed_at + timedelta(minutes=low),
-        read_until=test.claimed_at + timedelta(minutes=float(high)) if high is not None else None,
+        read_until=test.claimed_at + timedelta(minutes=high) if high is not None else None,
     )
 
 

@@ -225,7 +225,7 @@ def _item_context(
         "explained": explained,
         "rules": interpretation(kit).rules,
         "read_time": views.read_time_note(
-            upload.read_time_flag, upload.minutes_after_claim, kit.get("read_time_minutes")
+            upload.read_time_flag, upload.minutes_after_claim, kit.read_time_minutes
         ),
         "region": ctx.regions.name(test.region_code),
         "urgent": reviews.is_urgent(proposal),
@@ -389,18 +389,15 @@ def item_photo(
     data = ctx.photos.get(upload.photo_sha256)
     media_type = upload.content_type
     if media_type not in BROWSER_IMAGES:
-        data, media_type = _as_jpeg(data), "image/jpeg"
+        data, media_type = _as_jpeg(ctx, data), "image/jpeg"
     return Response(data, media_type=media_type, headers=IMAGE_HEADERS)
 
 
-def _as_jpeg(data: bytes) -> bytes:
+def _as_jpeg(ctx: AppContext, data: bytes) -> bytes:
     """HEIC and other formats browsers cannot show, re-encoded (upright) as JPEG."""
     import cv2
 
-    from pipeline.decode import decode_photo
-
-    photo = decode_photo(data)
-    ok, jpeg = cv2.imencode(".jpg", photo.image, [cv2.IMWRITE_JPEG_QUALITY, 90])
+    ok, jpeg = cv2.imencode(".jpg", ctx.vision.decode_photo(data), [cv2.IMWRITE_JPEG_QUALITY, 90])
     if not ok:
         raise InvalidError("photo: cannot be shown")
     return bytes(jpeg.tobytes())

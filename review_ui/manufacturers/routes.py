@@ -34,7 +34,6 @@ from api.organisations.schemas import ManufacturerSignUp
 from api.organisations.tables import Manufacturer
 from api.products import queries as product_queries
 from api.products import service as products
-from api.products.preview import preview_png
 from api.products.tables import Product
 from api.unit_codes import codes_qr_zip, iter_codes_csv, label_sheet_pdf
 from review_ui.manufacturers.forms import (
@@ -389,9 +388,10 @@ def preview_upload(
         images = read_files([template], ctx.settings.max_document_bytes, "template image")
         if not files or not images:
             raise _RefusedError(BOTH_FILES)
-        parsed = products.parse_kit_files(files[0][1], images[0][1])
+        parsed = ctx.vision.parse_kit(files[0][1], images[0][1])
         preview = {
-            "image": "data:image/png;base64," + base64.b64encode(preview_png(parsed)).decode(),
+            "image": "data:image/png;base64,"
+            + base64.b64encode(ctx.vision.preview(parsed)).decode(),
             "kit": _kit_summary(parsed),
         }
     except (DomainError, _RefusedError) as exc:
@@ -426,6 +426,7 @@ def register_product(
                 raise _RefusedError("Registration certificate: choose the product's certificate")
             product = products.register(
                 session,
+                ctx,
                 user,
                 kit_bytes=files[0][1],
                 template_bytes=images[0][1],
@@ -451,17 +452,18 @@ def _own_product(session: Session, user: User, product_id: int) -> Product | Non
 
 @router.get("/products/{product_id}")
 def product_page(
-    request: Request, session: SessionDep, user: ManufacturerPage, product_id: int
+    request: Request, session: SessionDep, ctx: CtxDep, user: ManufacturerPage, product_id: int
 ) -> Response:
     product = _own_product(session, user, product_id)
     if product is None:
         return _not_found(request, user, "No such product among yours.")
-    return _product_page(request, session, user, product, [], _batch_defaults())
+    return _product_page(request, session, ctx, user, product, [], _batch_defaults())
 
 
 def _product_page(
     request: Request,
     session: Session,
+    ctx: AppContext,
     user: User,
     product: Product,
     errors: list[str],
@@ -477,7 +479,7 @@ def _product_page(
         "manufacturers/product.html",
         {
             "product": product,
-            "kit": _kit_summary(products.kit_of(product)),
+            "kit": _kit_summary(products.kit_of(ctx, product)),
             "batches": _batch_rows(session, product_batches, {product.id: product.name}),
             "errors": errors,
             "batch_form": batch_form,
@@ -490,12 +492,14 @@ def _product_page(
 
 
 @router.get("/products/{product_id}/preview.png")
-def product_preview(session: SessionDep, user: ManufacturerPage, product_id: int) -> Response:
+def product_preview(
+    session: SessionDep, ctx: CtxDep, user: ManufacturerPage, product_id: int
+) -> Response:
     product = _own_product(session, user, product_id)
     if product is None:
         return Response("no such product", status_code=404, media_type="text/plain")
     return Response(
-        preview_png(products.kit_of(product)),
+        ctx.vision.preview(products.kit_of(ctx, product)),
         media_type="image/png",
         headers={"Cache-Control": "private, max-age=3600"},
     )
@@ -533,10 +537,12 @@ def create_batch(
             )
             batch = batches.create_batch(session, ctx, user, body)
     except ValidationError as exc:
-        return _product_page(request, session, user, product, validation_messages(exc), form, 422)
+        return _product_page(
+            request, session, ctx, user, product, validation_messages(exc), form, 422
+        )
     except DomainError as exc:
         return _product_page(
-            request, session, user, product, [domain_message(exc)], form, exc.status_code
+            request, session, ctx, user, product, [domain_message(exc)], form, exc.status_code
         )
     return RedirectResponse(f"/manufacturer/batches/{batch.id}?done=batch", status_code=303)
 

@@ -49,6 +49,7 @@ from api.patients.service import register
 from api.products.service import register as register_product
 from api.products.tables import Product
 from api.readings import service as readings_service
+from api.vision import Vision
 from pipeline.reading import LineReading, QualityIssue, Reading
 
 REPO = Path(__file__).resolve().parents[2]
@@ -146,8 +147,15 @@ def settings(tmp_path: Path, keys: dict[str, str]) -> Settings:
 
 
 @pytest.fixture
-def ctx(settings: Settings, connection: Connection, region_index: Any) -> AppContext:
-    return AppContext(settings=settings, database=Database(connection), _regions=region_index)
+def ctx(
+    settings: Settings, connection: Connection, region_index: Any, fake_reader: FakeReader
+) -> AppContext:
+    return AppContext(
+        settings=settings,
+        database=Database(connection),
+        _regions=region_index,
+        vision=Vision(reader=fake_reader),
+    )
 
 
 @pytest.fixture
@@ -215,20 +223,17 @@ class FakeReader:
         return reading(self.queue.pop(0) if self.queue else self.default)
 
 
-@pytest.fixture(autouse=True)
-def fake_reader() -> Iterator[FakeReader]:
+@pytest.fixture
+def fake_reader() -> FakeReader:
     """Most tests need a proposal, not the vision: the real pipeline has its own tests,
     and the end-to-end tests switch it back on with ``real_pipeline``."""
-    reader = FakeReader()
-    readings_service.set_reader(reader)
-    yield reader
-    readings_service.set_reader(None)
+    return FakeReader()
 
 
 @pytest.fixture
-def real_pipeline(fake_reader: FakeReader) -> None:
+def real_pipeline(ctx: AppContext) -> None:
     pytest.importorskip("pipeline.read")
-    readings_service.set_reader(None)
+    ctx.vision.reader = None
 
 
 @pytest.fixture
@@ -384,6 +389,7 @@ def build_world(ctx: AppContext, session: Session, quantity: int = 20) -> World:
     kit_bytes, template_bytes = demo_kit_files()
     product = register_product(
         session,
+        ctx,
         maker,
         kit_bytes=kit_bytes,
         template_bytes=template_bytes,
@@ -549,7 +555,7 @@ class Flow:
         self, result: str, code_index: int, where: str = "a", patient: User | None = None
     ) -> Any:
         """A test taken to release with ``result`` (the fake pipeline proposes it)."""
-        reader = readings_service._reader
+        reader = self.world.ctx.vision.reader
         assert isinstance(reader, FakeReader)
         reader.queue.append(result)
         test = self.claim(patient, code_index, where)

@@ -63,15 +63,15 @@ def release(
         .order_by(SelfTest.id.desc())
     )
     assert test is not None
-    previous = readings._reader
-    readings.set_reader(lambda _photo, _kit: fake_reading(result))
+    previous = ctx.vision.reader
+    ctx.vision.reader = lambda _photo, _kit: fake_reading(result)
     try:
         readings.upload_photo(
             session, ctx, patient_user, test.id, png(test.id), idempotency_key=None, taken_at=None
         )
         session.commit()  # the reading runs in-process after the commit
     finally:
-        readings.set_reader(previous)
+        ctx.vision.reader = previous
     session.expire_all()
     proposal = latest_proposal(session, test.id)
     assert proposal is not None

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -11,7 +10,6 @@ from review_ui_helpers import fake_reading, tiny_png, unused_code, user_named
 from sqlalchemy.orm import Session
 
 from api.identity import make_test_id
-from api.readings import service as readings
 from api.selftests.tables import SelfTest
 from api.unit_codes import new_codes
 from review_ui.session import SESSION_COOKIE
@@ -20,7 +18,7 @@ NORTH = "DL-N-01-01"
 
 
 @pytest.fixture
-def pipeline_says() -> Iterator[dict[str, Any]]:
+def pipeline_says(ctx: Any) -> dict[str, Any]:
     said: dict[str, Any] = {"result": "negative", "retake": None}
 
     def read(_photo: bytes, _kit: Any) -> Any:
@@ -30,9 +28,8 @@ def pipeline_says() -> Iterator[dict[str, Any]]:
             return Reading.retake([QualityIssue("blur", said["retake"])], model="fake@1")
         return fake_reading(said["result"])
 
-    readings.set_reader(read)
-    yield said
-    readings.set_reader(None)
+    ctx.vision.reader = read
+    return said
 
 
 def register(pages: Any, n: int = 901, **overrides: str) -> Any:
