@@ -3,13 +3,13 @@
 ``review_ui`` builds on ``api`` (never the other way): ``create_app`` makes
 the API app and adds the page routers and ``/static``. Each page package
 (``review_ui/<name>/routes.py``) exposes a ``router`` made with
-``review_ui.session.page_router()``; add its module to ``PAGE_MODULES``.
+``review_ui.session.page_router()``; add its module to ``PAGE_MODULES`` (a module
+that fails to import fails ``create_app``).
 """
 
 from __future__ import annotations
 
 import importlib
-import importlib.util
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request
@@ -22,8 +22,8 @@ from api.context import AppContext
 from review_ui.session import CsrfRefused, LoginRequired, PageForbidden, login_url
 from review_ui.templating import STATIC, render
 
-# Page packages, in the order their routes are matched. A package another
-# change has not written yet is skipped, so the pages can land one by one.
+# Page packages, in the order their routes are matched. One that cannot be imported
+# stops the server: a missing page must never pass silently.
 PAGE_MODULES = (
     "review_ui.auth",
     "review_ui.clinicians.routes",
@@ -32,13 +32,6 @@ PAGE_MODULES = (
     "review_ui.manufacturers.routes",
     "review_ui.operators.routes",
 )
-
-
-def _available(module: str) -> bool:
-    try:
-        return importlib.util.find_spec(module) is not None
-    except ModuleNotFoundError:  # the parent package does not exist
-        return False
 
 
 def create_app(
@@ -55,8 +48,7 @@ def create_app(
     app = create_api_app(settings, context=context)
     app.state.review_grace_seconds = review_grace_seconds
     for module in PAGE_MODULES:
-        if _available(module):
-            app.include_router(importlib.import_module(module).router)
+        app.include_router(importlib.import_module(module).router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     _install_page_handlers(app)
     return app

@@ -3,13 +3,11 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
-from fastapi.responses import StreamingResponse
 
 from api.accounts.tables import Role
 from api.batches import queries, service
 from api.batches.schemas import BatchCreate, BatchOut, BatchRevoke, RevokeOut
 from api.deps import CtxDep, ManufacturerUser, OperatorOrManufacturer, SessionDep
-from api.unit_codes import codes_qr_zip, iter_codes_csv, label_sheet_pdf
 
 router = APIRouter(prefix="/batches", tags=["batches"])
 
@@ -49,7 +47,7 @@ def get_batch(session: SessionDep, user: OperatorOrManufacturer, batch_id: int) 
 
 @router.get(
     "/{batch_id}/codes.csv",
-    response_class=StreamingResponse,
+    response_class=Response,
     summary="Step 3: the batch's unit codes as CSV",
 )
 def codes_csv(
@@ -59,14 +57,8 @@ def codes_csv(
     batch_id: int,
     first: Serial = None,
     last: Serial = None,
-) -> StreamingResponse:
-    batch, product = service.get_batch(session, user, batch_id)
-    rows = list(service.labels(session, batch, product, first, last))
-    return StreamingResponse(
-        iter_codes_csv(rows, ctx.settings.public_base_url),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{batch.lot_number}-codes.csv"'},
-    )
+) -> Response:
+    return service.export(session, ctx, user, batch_id, "codes.csv", first, last).response()
 
 
 @router.get(
@@ -82,13 +74,7 @@ def codes_zip(
     first: Serial = None,
     last: Serial = None,
 ) -> Response:
-    batch, product = service.get_batch(session, user, batch_id)
-    rows = service.labels(session, batch, product, first, last)
-    return Response(
-        codes_qr_zip(rows, ctx.settings.public_base_url),
-        media_type="application/zip",
-        headers={"Content-Disposition": f'attachment; filename="{batch.lot_number}-qr.zip"'},
-    )
+    return service.export(session, ctx, user, batch_id, "qr.zip", first, last).response()
 
 
 @router.get(
@@ -104,20 +90,7 @@ def labels_pdf(
     first: Serial = None,
     last: Serial = None,
 ) -> Response:
-    batch, product = service.get_batch(session, user, batch_id)
-    rows = service.labels(session, batch, product, first, last)
-    pdf = label_sheet_pdf(
-        rows,
-        product_name=product.name,
-        lot=batch.lot_number,
-        expiry=batch.expiry_date,
-        base_url=ctx.settings.public_base_url,
-    )
-    return Response(
-        pdf,
-        media_type="application/pdf",
-        headers={"Content-Disposition": f'attachment; filename="{batch.lot_number}-labels.pdf"'},
-    )
+    return service.export(session, ctx, user, batch_id, "labels.pdf", first, last).response()
 
 
 @router.post(

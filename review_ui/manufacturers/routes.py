@@ -13,7 +13,6 @@ from datetime import date, timedelta
 from typing import Annotated, Any
 
 from fastapi import File, Form, Request, UploadFile
-from fastapi.responses import StreamingResponse
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 from starlette.responses import RedirectResponse, Response
@@ -23,7 +22,7 @@ from api.accounts.tables import Role, User
 from api.audit.service import record
 from api.batches import queries as batch_queries
 from api.batches import service as batches
-from api.batches.schemas import BatchCreate
+from api.batches.schemas import BatchCreate, ExportKind
 from api.batches.tables import Batch
 from api.context import AppContext
 from api.deps import CtxDep, SessionDep
@@ -35,7 +34,6 @@ from api.organisations.tables import Manufacturer
 from api.products import queries as product_queries
 from api.products import service as products
 from api.products.tables import Product
-from api.unit_codes import codes_qr_zip, iter_codes_csv, label_sheet_pdf
 from review_ui.manufacturers.forms import (
     domain_message,
     lines,
@@ -575,90 +573,43 @@ def batch_page(
     )
 
 
-def _range(request: Request, batch: Batch) -> tuple[int | None, int | None]:
-    """The serial range asked for (``first``/``last``), clamped to the batch."""
+def _download(
+    request: Request,
+    session: Session,
+    ctx: AppContext,
+    user: User,
+    batch_id: int,
+    kind: ExportKind,
+) -> Response:
+    """A batch's codes in the serial range the form asks for (``first``/``last``)."""
 
-    def number(name: str) -> int | None:
+    def serial(name: str) -> int | None:
         text = request.query_params.get(name, "").strip()
-        return min(max(int(text), 1), batch.quantity) if text.isdigit() else None
+        return int(text) if text.isdigit() else None
 
-    return number("first"), number("last")
-
-
-def _filename(batch: Batch, suffix: str, first: int | None, last: int | None) -> str:
-    span = f"-{first or 1}-{last or batch.quantity}" if first or last else ""
-    safe_lot = "".join(c if c.isalnum() or c in "._-" else "_" for c in batch.lot_number)
-    return f"{safe_lot}{span}-{suffix}"
-
-
-def _download_headers(filename: str) -> dict[str, str]:
-    return {
-        "Content-Disposition": f'attachment; filename="{filename}"',
-        "Cache-Control": "no-store",
-    }
-
-
-def _download_batch(
-    request: Request, session: Session, user: User, batch_id: int
-) -> tuple[Batch, Product, int | None, int | None] | Response:
-    """The batch, its product and the serial range a download asks for; or the not-found page."""
-    found = _own_batch(session, user, batch_id)
-    if found is None:
+    try:
+        found = batches.export(session, ctx, user, batch_id, kind, serial("first"), serial("last"))
+    except DomainError:
         return _not_found(request, user, "No such batch among yours.")
-    batch, product = found
-    return (batch, product, *_range(request, batch))
+    return found.response()
 
 
 @router.get("/batches/{batch_id}/codes.csv")
 def codes_csv(
     request: Request, session: SessionDep, ctx: CtxDep, user: ManufacturerPage, batch_id: int
 ) -> Response:
-    found = _download_batch(request, session, user, batch_id)
-    if isinstance(found, Response):
-        return found
-    batch, product, first, last = found
-    rows = list(batches.labels(session, batch, product, first, last))
-    return StreamingResponse(
-        iter_codes_csv(rows, ctx.settings.public_base_url),
-        media_type="text/csv; charset=utf-8",
-        headers=_download_headers(_filename(batch, "codes.csv", first, last)),
-    )
+    return _download(request, session, ctx, user, batch_id, "codes.csv")
 
 
 @router.get("/batches/{batch_id}/codes.zip")
 def codes_zip(
     request: Request, session: SessionDep, ctx: CtxDep, user: ManufacturerPage, batch_id: int
 ) -> Response:
-    found = _download_batch(request, session, user, batch_id)
-    if isinstance(found, Response):
-        return found
-    batch, product, first, last = found
-    return Response(
-        codes_qr_zip(
-            batches.labels(session, batch, product, first, last), ctx.settings.public_base_url
-        ),
-        media_type="application/zip",
-        headers=_download_headers(_filename(batch, "qr.zip", first, last)),
-    )
+    return _download(request, session, ctx, user, batch_id, "qr.zip")
 
 
 @router.get("/batches/{batch_id}/labels.pdf")
 def labels_pdf(
     request: Request, session: SessionDep, ctx: CtxDep, user: ManufacturerPage, batch_id: int
 ) -> Response:
-    found = _download_batch(request, session, user, batch_id)
-    if isinstance(found, Response):
-        return found
-    batch, product, first, last = found
-    pdf = label_sheet_pdf(
-        batches.labels(session, batch, product, first, last),
-        product_name=product.name,
-        lot=batch.lot_number,
-        expiry=batch.expiry_date,
-        base_url=ctx.settings.public_base_url,
-    )
-    return Response(
-        pdf,
-        media_type="application/pdf",
-        headers=_download_headers(_filename(batch, "labels.pdf", first, last)),
-    )
+    return _download(request, session, ctx, user, batch_id, "labels.pdf")
