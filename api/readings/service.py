@@ -31,6 +31,7 @@ from api.errors import (
 from api.patients.service import patient_of
 from api.products.service import kit_of
 from api.products.tables import Product
+from api import worker
 from api.readings import queries
 from api.selftests import lifecycle
 from api.selftests import queries as test_queries
@@ -41,6 +42,9 @@ if TYPE_CHECKING:
     from pipeline.reading import Reading
 
 log = logging.getLogger(__name__)
+
+# The Celery task that reads one upload (api.readings.tasks.read_upload).
+READ_UPLOAD = "vigil.read_upload"
 
 # Photos may be taken offline and sent later, but not in the future.
 CLOCK_SKEW = timedelta(minutes=5)
@@ -128,10 +132,8 @@ def enqueue(ctx: AppContext, upload_id: int) -> None:
         except Exception:  # a failed reading must not fail the upload: the sweep retries it
             log.exception("could not read upload %s; the sweep will retry", upload_id)
         return
-    from api.readings.tasks import read_upload
-
     try:
-        read_upload.delay(upload_id)
+        worker.app.send_task(READ_UPLOAD, args=[upload_id])
     except Exception:  # a broker outage must not fail the upload: the sweep queues it again
         log.exception("could not queue upload %s; the sweep will retry", upload_id)
 

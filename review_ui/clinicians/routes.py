@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -15,7 +15,6 @@ from api.accounts.tables import User
 from api.audit.service import record
 from api.batches.tables import Batch
 from api.context import AppContext
-from api.db.base import utcnow
 from api.deps import CtxDep, SessionDep
 from api.errors import ConflictError, DomainError, InvalidError, NotFoundError
 from api.products.tables import Product
@@ -71,7 +70,7 @@ class Filters:
         return cls(q.get("result"), q.get("confidence"), q.get("age"), q.get("stage"))
 
     def query(self) -> QueueFilter:
-        older = utcnow() - timedelta(minutes=self.age) if self.age else None
+        older = datetime.now(UTC) - timedelta(minutes=self.age) if self.age else None
         return QueueFilter(
             result=self.result, confidence=self.confidence, older_than=older, stage=self.stage
         )
@@ -102,7 +101,7 @@ def pending_undo(session: Session, user: User) -> dict[str, Any] | None:
     review = review_queries.last_review_by(session, user.id)
     if review is None or review.settled_at is not None:
         return None
-    left = (review.settles_at - utcnow()).total_seconds()
+    left = (review.settles_at - datetime.now(UTC)).total_seconds()
     if left <= 0:
         return None
     if review.decision == "retake":
@@ -425,7 +424,7 @@ def stats_page(
     request: Request, session: SessionDep, user: ClinicianPage, days: int = 30
 ) -> Response:
     days = days if days in (1, 7, 30, 90, 365) else 30
-    stats = reviews.reviewer_stats(session, user, utcnow() - timedelta(days=days))
+    stats = reviews.reviewer_stats(session, user, datetime.now(UTC) - timedelta(days=days))
     return render(
         request,
         "clinicians/stats.html",
