@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 
 import anyio
 from fastapi import APIRouter, FastAPI
+from fastapi.routing import APIRoute
 from sqlalchemy import Engine
 
 from api import worker
@@ -18,7 +19,7 @@ from api.batches.routes import router as batches_router
 from api.config import Settings
 from api.context import AppContext
 from api.db.session import Database
-from api.errors import install_handlers
+from api.errors import document_errors, install_handlers
 from api.events.routes import router as events_router
 from api.organisations.routes import router as organisations_router
 from api.patients.routes import router as patients_router
@@ -51,22 +52,25 @@ Active surveillance from rapid self-tests. The flow, one call per step:
 """
 
 
+DOMAIN_ROUTERS = (
+    accounts_router,
+    organisations_router,
+    regions_router,
+    products_router,
+    batches_router,
+    units_router,
+    patients_router,
+    readings_router,
+    reviews_router,
+    reports_router,
+    events_router,
+    audit_router,
+)
+
+
 def api_router() -> APIRouter:
     router = APIRouter(prefix=API_PREFIX)
-    for sub in (
-        accounts_router,
-        organisations_router,
-        regions_router,
-        products_router,
-        batches_router,
-        units_router,
-        patients_router,
-        readings_router,
-        reviews_router,
-        reports_router,
-        events_router,
-        audit_router,
-    ):
+    for sub in DOMAIN_ROUTERS:
         router.include_router(sub)
 
     @router.get("/health", tags=["health"], summary="Liveness")
@@ -135,4 +139,8 @@ def create_app(
     app.state.ctx = ctx
     install_handlers(app)
     app.include_router(api_router())
+    document_errors(
+        app,
+        [(API_PREFIX, r) for sub in DOMAIN_ROUTERS for r in sub.routes if isinstance(r, APIRoute)],
+    )
     return app

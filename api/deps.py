@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, HTTPException, Query, Request, status
 from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.orm import Session
 
@@ -85,6 +85,27 @@ TestViewer = Annotated[User, Depends(require(Role.patient, Role.clinician, Role.
 DataScientist = Annotated[User, Depends(require(Role.data_scientist))]
 EventViewer = Annotated[User, Depends(require(Role.clinician, Role.cdc_officer, Role.operator))]
 StatsViewer = Annotated[User, Depends(require(Role.cdc_officer, Role.data_scientist))]
+
+
+def stream_viewer(
+    session: SessionDep,
+    ctx: CtxDep,
+    token: Annotated[str | None, Depends(oauth2)],
+    stream_token: Annotated[
+        str | None,
+        Query(
+            max_length=200,
+            description="for a browser's EventSource, which cannot send headers: a token from "
+            "POST /api/events/stream-token (valid 60 s to connect)",
+        ),
+    ] = None,
+) -> User:
+    """The caller of the event stream: by bearer token, or by a short-lived stream token."""
+    user = current_user(session, ctx, token or stream_token)
+    return require(Role.clinician, Role.cdc_officer, Role.operator)(user)
+
+
+StreamViewer = Annotated[User, Depends(stream_viewer)]
 
 
 def get_scope(session: SessionDep, ctx: CtxDep, user: CurrentUser) -> Scope:

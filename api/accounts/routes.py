@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, status
+from fastapi import APIRouter, Depends, Form, Response, status
 
 from api.accounts import queries, service
 from api.accounts.schemas import StaffCreate, TokenOut, UserOut
@@ -52,9 +52,17 @@ def me(user: CurrentUser) -> UserOut:
     status_code=status.HTTP_201_CREATED,
     summary="Open an operator, clinician, CDC officer or data scientist account",
 )
-def create_staff(session: SessionDep, operator: Operator, body: StaffCreate) -> UserOut:
+def create_staff(
+    session: SessionDep, operator: Operator, body: StaffCreate, response: Response
+) -> UserOut:
     user = organisations.open_staff_account(session, operator, body)
+    response.headers["Location"] = f"/api/users/{user.id}"
     return UserOut.model_validate(user)
+
+
+@router.get("/users/{user_id}", response_model=UserOut, summary="One account")
+def get_user(session: SessionDep, _operator: Operator, user_id: int) -> UserOut:
+    return UserOut.model_validate(service.get_account(session, user_id))
 
 
 @router.get("/users", response_model=list[UserOut], summary="List accounts")

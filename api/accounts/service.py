@@ -17,7 +17,7 @@ from api.accounts import queries
 from api.accounts.tables import AccessToken, Role, User
 from api.context import AppContext
 from api.db.base import utcnow
-from api.errors import ConflictError, InvalidError, UnauthorizedError
+from api.errors import ConflictError, InvalidError, NotFoundError, UnauthorizedError
 from api.identity import hash_password, needs_rehash, verify_password
 
 # Compared against when the account does not exist, so timing tells nothing.
@@ -36,9 +36,12 @@ def token_hash(ctx: AppContext, token: str) -> str:
     return hmac.new(key, token.encode(), hashlib.sha256).hexdigest()
 
 
-def issue_token(session: Session, ctx: AppContext, user: User) -> tuple[str, datetime]:
+def issue_token(
+    session: Session, ctx: AppContext, user: User, ttl: timedelta | None = None
+) -> tuple[str, datetime]:
+    """A bearer token for ``user``, valid ``ttl`` (default: the configured token lifetime)."""
     token = secrets.token_urlsafe(32)
-    expires = utcnow() + timedelta(minutes=ctx.settings.token_ttl_minutes)
+    expires = utcnow() + (ttl or timedelta(minutes=ctx.settings.token_ttl_minutes))
     session.add(AccessToken(token_hash=token_hash(ctx, token), user_id=user.id, expires_at=expires))
     return token, expires
 
@@ -118,4 +121,11 @@ def create_user(
     )
     session.add(user)
     session.flush()
+    return user
+
+
+def get_account(session: Session, user_id: int) -> User:
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFoundError(f"no account with id {user_id}")
     return user

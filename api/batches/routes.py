@@ -27,9 +27,10 @@ def _out(session: SessionDep, batch: object) -> BatchOut:
     summary="Step 3: create a batch; one unit code is issued per unit",
 )
 def create_batch(
-    session: SessionDep, ctx: CtxDep, user: ManufacturerUser, body: BatchCreate
+    session: SessionDep, ctx: CtxDep, user: ManufacturerUser, body: BatchCreate, response: Response
 ) -> BatchOut:
     batch = service.create_batch(session, ctx, user, body)
+    response.headers["Location"] = f"/api/batches/{batch.id}"
     return _out(session, batch)
 
 

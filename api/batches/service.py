@@ -73,7 +73,7 @@ def get_batch(session: Session, user: User, batch_id: int) -> tuple[Batch, Produ
     product = session.get(Product, batch.product_id)
     assert product is not None
     if user.role != Role.operator and user.manufacturer_id != product.manufacturer_id:
-        raise ForbiddenError("you can only see your own batches")
+        raise NotFoundError(f"no batch with id {batch_id}")  # not yours: as if absent
     return batch, product
 
 

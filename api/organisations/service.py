@@ -58,7 +58,7 @@ def get_manufacturer(session: Session, user: User, manufacturer_id: int) -> Manu
     if manufacturer is None:
         raise NotFoundError(f"no manufacturer with id {manufacturer_id}")
     if user.role != Role.operator and user.manufacturer_id != manufacturer.id:
-        raise ForbiddenError("you can only see your own manufacturer")
+        raise NotFoundError(f"no manufacturer with id {manufacturer_id}")  # not yours
     return manufacturer
 
 
@@ -180,3 +180,17 @@ def open_staff_account(
     detail = {"via": via} if via else {}
     record(session, operator, "create_user", "user", user.id, role=user.role, **detail)
     return user
+
+
+def get_institution(session: Session, institution_id: int) -> Institution:
+    institution = session.get(Institution, institution_id)
+    if institution is None:
+        raise NotFoundError(f"no institution with id {institution_id}")
+    return institution
+
+
+def get_cdc_office(session: Session, office_id: int) -> CdcOffice:
+    office = session.get(CdcOffice, office_id)
+    if office is None:
+        raise NotFoundError(f"no CDC office with id {office_id}")
+    return office

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Query, Response, status
 
 from api.accounts.schemas import TokenOut
 from api.deps import CtxDep, PatientUser, ScopeDep, SessionDep, TestViewer
@@ -20,8 +20,11 @@ router = APIRouter(tags=["patients"])
     status_code=status.HTTP_201_CREATED,
     summary="Step 5: a patient registers (real name, national ID number, phone)",
 )
-def register(session: SessionDep, ctx: CtxDep, body: PatientRegister) -> PatientOut:
+def register(
+    session: SessionDep, ctx: CtxDep, body: PatientRegister, response: Response
+) -> PatientOut:
     patient, _user = service.register(session, ctx, body)
+    response.headers["Location"] = "/api/patients/me"
     return service.patient_out(ctx, patient)
 
 
@@ -46,8 +49,12 @@ def log_in_by_code(session: SessionDep, ctx: CtxDep, body: PatientCodeLogin) -> 
     status_code=status.HTTP_201_CREATED,
     summary="Step 6: scan a kit code to start a test (claims the unit, records the location)",
 )
-def claim(session: SessionDep, ctx: CtxDep, user: PatientUser, body: Claim) -> TestOut:
-    return test_view(session, service.claim(session, ctx, user, body), staff=False)
+def claim(
+    session: SessionDep, ctx: CtxDep, user: PatientUser, body: Claim, response: Response
+) -> TestOut:
+    test = service.claim(session, ctx, user, body)
+    response.headers["Location"] = f"/api/tests/{test.id}"
+    return test_view(session, test, staff=False)
 
 
 @router.get(

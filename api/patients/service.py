@@ -25,6 +25,7 @@ from api.selftests import queries as test_queries
 from api.selftests.schemas import TestOut
 from api.selftests.service import test_view
 from api.selftests.tables import SelfTest
+from api.timestamps import rfc3339
 from api.units.service import find_unit
 
 
@@ -166,7 +167,7 @@ def claim(session: Session, ctx: AppContext, user: User, body: Claim) -> SelfTes
             "region_code": region,
             "product_code": product.product_code,
             "lot_number": batch.lot_number,
-            "claimed_at": test.claimed_at.isoformat(),
+            "claimed_at": rfc3339(test.claimed_at),
         },
     )
     return test
@@ -179,7 +180,7 @@ def get_test(session: Session, user: User, scope: Scope, test_id: int) -> SelfTe
         raise NotFoundError(f"no test with id {test_id}")
     if user.role == Role.patient:
         if patient_of(session, user).id != test.patient_id:
-            raise ForbiddenError("this is not one of your tests")
+            raise NotFoundError(f"no test with id {test_id}")  # not yours: as if absent
     elif user.role in (Role.clinician, Role.cdc_officer):
         scope.check(test.region_code, "this test")
     else:

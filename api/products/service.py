@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from api.accounts.tables import Role, User
 from api.audit.service import record
 from api.context import AppContext
-from api.errors import ConflictError, ForbiddenError, InvalidError, NotFoundError
+from api.errors import ConflictError, InvalidError, NotFoundError
 from api.organisations.service import require_approved
 from api.products import queries
 from api.products.tables import Product
@@ -62,7 +62,7 @@ def get_product(session: Session, user: User, product_id: int) -> Product:
     if product is None:
         raise NotFoundError(f"no product with id {product_id}")
     if user.role != Role.operator and user.manufacturer_id != product.manufacturer_id:
-        raise ForbiddenError("you can only see your own products")
+        raise NotFoundError(f"no product with id {product_id}")  # not yours: as if absent
     return product
 
 

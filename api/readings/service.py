@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from api import worker
 from api.accounts.tables import User
 from api.audit.service import record
 from api.context import AppContext
@@ -24,14 +25,12 @@ from api.db.base import utcnow
 from api.db.hooks import after_commit
 from api.errors import (
     ConflictError,
-    ForbiddenError,
     InvalidError,
     NotFoundError,
 )
 from api.patients.service import patient_of
 from api.products.service import kit_of
 from api.products.tables import Product
-from api import worker
 from api.readings import queries
 from api.selftests import lifecycle
 from api.selftests import queries as test_queries
@@ -80,7 +79,7 @@ def upload_photo(
     if test is None:
         raise NotFoundError(f"no test with id {test_id}")
     if patient_of(session, user).id != test.patient_id:
-        raise ForbiddenError("this is not one of your tests")
+        raise NotFoundError(f"no test with id {test_id}")  # not yours: as if absent
     if idempotency_key is not None:
         previous = queries.upload_by_key(session, test.id, idempotency_key)
         if previous is not None:

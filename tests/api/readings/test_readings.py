@@ -230,7 +230,7 @@ def test_bad_uploads_are_refused_and_change_nothing(
         headers=world.headers(world.patient_b),
         files={"photo": ("p.png", png(), "image/png")},
     )
-    assert stranger.status_code == 403
+    assert stranger.status_code == 404  # not hers: as if absent
     assert count(world.session, Upload) == 0
     world.session.refresh(test)
     assert test.status == "awaiting_photo"
