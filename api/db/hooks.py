@@ -26,6 +26,8 @@ def after_commit(session: Session, action: Callable[[], None]) -> None:
 
 @event.listens_for(Session, "after_commit")
 def _run(session: Session) -> None:
+    if session.in_nested_transaction():
+        return  # a savepoint was released: the transaction itself has not committed yet
     actions: list[Callable[[], None]] = session.info.pop(_KEY, [])
     for action in actions:
         try:

@@ -8,7 +8,7 @@ from api.accounts.schemas import TokenOut
 from api.deps import CtxDep, PatientUser, ScopeDep, SessionDep, TestViewer
 from api.patients import service
 from api.patients.schemas import Claim, PatientCodeLogin, PatientOut, PatientRegister
-from api.selftests.schemas import TestOut, TestStaffOut
+from api.selftests.schemas import TestOut
 from api.selftests.service import test_view
 
 router = APIRouter(tags=["patients"])
@@ -59,7 +59,7 @@ def claim(
 
 @router.get(
     "/tests",
-    response_model=list[TestStaffOut] | list[TestOut],
+    response_model=list[TestOut],
     summary="Tests: a patient's own, or those of a clinician's / CDC officer's region",
 )
 def list_tests(
@@ -75,7 +75,7 @@ def list_tests(
 
 @router.get(
     "/tests/{test_id}",
-    response_model=TestStaffOut | TestOut,
+    response_model=TestOut,
     summary="Step 9: one test; its patient sees the result once released",
 )
 def get_test(session: SessionDep, user: TestViewer, scope: ScopeDep, test_id: int) -> TestOut:

@@ -18,7 +18,7 @@ from api.deps import (
 )
 from api.errors import NotFoundError
 from api.patients.service import get_test
-from api.readings import queries, service
+from api.readings import service
 from api.readings.schemas import ReadingRecord, SweepOut, UploadOut
 from api.selftests.tables import Upload
 from api.uploads import read_limited
@@ -109,19 +109,4 @@ def export_readings(
     after_id: int | None = None,
     limit: Annotated[int, Query(ge=1, le=5000)] = 1000,
 ) -> list[ReadingRecord]:
-    rows = queries.proposals_with_reviews(session, after_id, limit)
-    return [
-        ReadingRecord(
-            proposal_id=p.id,
-            upload_id=p.upload_id,
-            model_version=p.model_version,
-            status=p.status,
-            proposed_result=p.result,
-            confidence=p.confidence,
-            reviewed_decision=r.decision if r else None,
-            reviewed_result=r.result if r else None,
-            reading=p.reading,
-            created_at=p.created_at,
-        )
-        for p, r in rows
-    ]
+    return service.export_readings(session, after_id, limit)

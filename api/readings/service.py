@@ -32,6 +32,7 @@ from api.patients.service import patient_of
 from api.products.service import kit_of
 from api.products.tables import Product
 from api.readings import queries
+from api.readings.schemas import ReadingRecord
 from api.selftests import lifecycle
 from api.selftests import queries as test_queries
 from api.selftests.tables import Proposal, SelfTest, TestStatus, Upload
@@ -282,3 +283,23 @@ def upload_view(session: Session, upload: Upload) -> dict[str, Any]:
 
 def latest_upload(session: Session, test_id: int) -> Upload | None:
     return test_queries.latest_upload(session, test_id)
+
+
+def export_readings(session: Session, after_id: int | None, limit: int) -> list[ReadingRecord]:
+    """Proposals with their deciding reading, for model monitoring (no personal data)."""
+    rows = queries.proposals_with_reviews(session, after_id, limit)
+    return [
+        ReadingRecord(
+            proposal_id=p.id,
+            upload_id=p.upload_id,
+            model_version=p.model_version,
+            status=p.status,
+            proposed_result=p.result,
+            confidence=p.confidence,
+            reviewed_decision=r.decision if r else None,
+            reviewed_result=r.result if r else None,
+            reading=p.reading,
+            created_at=p.created_at,
+        )
+        for p, r in rows
+    ]

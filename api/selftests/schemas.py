@@ -30,7 +30,9 @@ class ProposalBrief(BaseModel):
 
 
 class TestOut(BaseModel):
-    """A self-test as its patient sees it: the result only once a clinician released it."""
+    """A self-test. Its patient sees the result only once a clinician released it; the
+    location and the latest proposal are for clinicians and CDC officers only (``null`` for
+    the patient): one shape whoever asks."""
 
     __test__ = False
 
@@ -46,11 +48,6 @@ class TestOut(BaseModel):
     released_at: datetime | None
     retake_reasons: list[str]
     read_window: ReadWindow | None
-
-
-class TestStaffOut(TestOut):
-    """A self-test as clinicians and CDC officers see it, with the latest proposal."""
-
-    latitude: float
-    longitude: float
-    proposal: ProposalBrief | None
+    latitude: float | None = None
+    longitude: float | None = None
+    proposal: ProposalBrief | None = None

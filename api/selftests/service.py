@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 from api.batches.tables import Batch, Unit
 from api.products.tables import Product
 from api.selftests import queries
-from api.selftests.schemas import ProposalBrief, ReadWindow, TestOut, TestStaffOut
+from api.selftests.schemas import ProposalBrief, ReadWindow, TestOut
 from api.selftests.tables import Proposal, SelfTest, TestStatus, Upload
 
 
@@ -60,7 +60,7 @@ def test_view(session: Session, test: SelfTest, *, staff: bool) -> TestOut:
     }
     if not staff:
         return TestOut(**base)
-    return TestStaffOut(
+    return TestOut(
         **base,
         latitude=test.latitude,
         longitude=test.longitude,

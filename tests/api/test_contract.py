@@ -163,6 +163,11 @@ def test_created_resources_have_a_location_and_utc_timestamps(
     assert location == f"/api/tests/{created.json()['id']}"
     fetched = client.get(location, headers=world.headers(world.patient_a))
     assert fetched.json()["claimed_at"] == created.json()["claimed_at"]
+    # One shape whoever asks: staff-only fields are null for the patient.
+    staff = client.get(location, headers=world.headers(world.clinician_a)).json()
+    assert set(staff) == set(fetched.json())
+    assert fetched.json()["latitude"] is None
+    assert staff["latitude"] == lat
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z", created.json()["claimed_at"])
     event = client.get("/api/events", headers=world.headers(world.clinician_a)).json()[-1]
     assert event["created_at"].endswith("Z")
