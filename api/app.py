@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import anyio
 from fastapi import APIRouter, FastAPI
+from fastapi.routing import APIRoute
+from sqlalchemy import Engine
 
 from api import worker
 from api.accounts.routes import router as accounts_router
@@ -16,15 +19,21 @@ from api.batches.routes import router as batches_router
 from api.config import Settings
 from api.context import AppContext
 from api.db.session import Database
-from api.errors import install_handlers
+from api.errors import document_errors, install_handlers
 from api.events.routes import router as events_router
 from api.organisations.routes import router as organisations_router
+from api.outbox.channels import transports
+from api.outbox.loop import DeliveryLoop
+from api.outbox.routes import router as outbox_router
+from api.outbox.settings import OutboxSettings
 from api.patients.routes import router as patients_router
 from api.products.routes import router as products_router
 from api.readings.routes import router as readings_router
+from api.readings.service import sweep
 from api.regions.routes import router as regions_router
 from api.reports.routes import router as reports_router
 from api.reviews.routes import router as reviews_router
+from api.reviews.service import settle_due_now
 from api.units.routes import router as units_router
 
 log = logging.getLogger(__name__)
@@ -47,22 +56,26 @@ Active surveillance from rapid self-tests. The flow, one call per step:
 """
 
 
+DOMAIN_ROUTERS = (
+    accounts_router,
+    organisations_router,
+    regions_router,
+    products_router,
+    batches_router,
+    units_router,
+    patients_router,
+    readings_router,
+    reviews_router,
+    reports_router,
+    events_router,
+    outbox_router,
+    audit_router,
+)
+
+
 def api_router() -> APIRouter:
     router = APIRouter(prefix=API_PREFIX)
-    for sub in (
-        accounts_router,
-        organisations_router,
-        regions_router,
-        products_router,
-        batches_router,
-        units_router,
-        patients_router,
-        readings_router,
-        reviews_router,
-        reports_router,
-        events_router,
-        audit_router,
-    ):
+    for sub in DOMAIN_ROUTERS:
         router.include_router(sub)
 
     @router.get("/health", tags=["health"], summary="Liveness")
@@ -70,6 +83,19 @@ def api_router() -> APIRouter:
         return {"status": "ok"}
 
     return router
+
+
+async def _settle_held_reviews(ctx: AppContext) -> None:
+    """The in-process twin of beat's ``vigil.settle_reviews``: held decisions take effect on
+    time even when nobody is looking. Not run on one shared test connection (no threads)."""
+    if not isinstance(ctx.database.bind, Engine):
+        return
+    while True:
+        await asyncio.sleep(worker.SETTLE_EVERY_SECONDS)
+        try:
+            await anyio.to_thread.run_sync(settle_due_now, ctx)
+        except Exception:  # keep settling: one failure (a locked database) is retried
+            log.exception("settling held review decisions failed")
 
 
 def create_app(
@@ -94,15 +120,29 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        if ctx.settings.eager_tasks:
-            # No separate worker: pick up photos a crash left unread, once at start.
-            from api.readings.service import sweep
-
-            try:
-                await anyio.to_thread.run_sync(sweep, ctx)
-            except Exception:
-                log.exception("start-up sweep failed")
-        yield
+        if not ctx.settings.eager_tasks:
+            yield  # Celery beat runs the periodic tasks
+            return
+        # No separate worker: pick up photos a crash left unread, once at start, and
+        # run beat's periodic settling here.
+        try:
+            await anyio.to_thread.run_sync(sweep, ctx)
+        except Exception:
+            log.exception("start-up sweep failed")
+        task = asyncio.create_task(_settle_held_reviews(ctx))
+        # The outbox's in-process sender (beat's ``vigil.deliver_outbox`` elsewhere); one
+        # shared test connection has no threads to spare, as for settling.
+        delivery = (
+            DeliveryLoop(ctx, transports(OutboxSettings())).start()
+            if isinstance(ctx.database.bind, Engine)
+            else None
+        )
+        try:
+            yield
+        finally:
+            task.cancel()
+            if delivery is not None:
+                await anyio.to_thread.run_sync(delivery.stop)
 
     app = FastAPI(
         title="Vigil",
@@ -113,4 +153,8 @@ def create_app(
     app.state.ctx = ctx
     install_handlers(app)
     app.include_router(api_router())
+    document_errors(
+        app,
+        [(API_PREFIX, r) for sub in DOMAIN_ROUTERS for r in sub.routes if isinstance(r, APIRoute)],
+    )
     return app

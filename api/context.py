@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from api.config import Settings
 from api.db.session import Database
 from api.storage import BlobStore
+from api.vision import Vision
 
 if TYPE_CHECKING:
     from api.identity import PersonalDataCipher
@@ -22,6 +23,8 @@ class AppContext:
     settings: Settings
     database: Database
     _regions: RegionIndex | None = field(default=None, repr=False)
+    # The one way into the pipeline; tests pass ``Vision(reader=fake)``.
+    vision: Vision = field(default_factory=Vision, repr=False)
 
     @cached_property
     def photos(self) -> BlobStore:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, HTTPException, Query, Request, status
 from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.orm import Session
 
@@ -26,11 +26,16 @@ CtxDep = Annotated[AppContext, Depends(get_ctx)]
 
 
 def get_session(ctx: CtxDep) -> Iterator[Session]:
-    with ctx.database.session() as session:
+    """The request's one session: commits when the route returns, rolls back when it raises.
+
+    ``scope="function"``: the commit happens before the response is sent, so a
+    client never sees a success that was not stored.
+    """
+    with ctx.database.transaction() as session:
         yield session
 
 
-SessionDep = Annotated[Session, Depends(get_session)]
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
 def current_user(
@@ -49,9 +54,6 @@ def current_user(
             "the token is unknown, expired or revoked; log in again",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    # End the read transaction now: long requests (event streams, sweeps that open
-    # their own sessions) must not hold it open.
-    session.commit()
     return user
 
 
@@ -83,6 +85,27 @@ TestViewer = Annotated[User, Depends(require(Role.patient, Role.clinician, Role.
 DataScientist = Annotated[User, Depends(require(Role.data_scientist))]
 EventViewer = Annotated[User, Depends(require(Role.clinician, Role.cdc_officer, Role.operator))]
 StatsViewer = Annotated[User, Depends(require(Role.cdc_officer, Role.data_scientist))]
+
+
+def stream_viewer(
+    session: SessionDep,
+    ctx: CtxDep,
+    token: Annotated[str | None, Depends(oauth2)],
+    stream_token: Annotated[
+        str | None,
+        Query(
+            max_length=200,
+            description="for a browser's EventSource, which cannot send headers: a token from "
+            "POST /api/events/stream-token (valid 60 s to connect)",
+        ),
+    ] = None,
+) -> User:
+    """The caller of the event stream: by bearer token, or by a short-lived stream token."""
+    user = current_user(session, ctx, token or stream_token)
+    return require(Role.clinician, Role.cdc_officer, Role.operator)(user)
+
+
+StreamViewer = Annotated[User, Depends(stream_viewer)]
 
 
 def get_scope(session: SessionDep, ctx: CtxDep, user: CurrentUser) -> Scope:

@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 
 from api.accounts.tables import Role, User
 from api.context import AppContext
-from api.errors import ForbiddenError
+from api.errors import NotFoundError
 from api.organisations.tables import CdcOffice, Institution
 
 
@@ -23,7 +23,8 @@ class Scope:
 
     def check(self, region_code: str, what: str = "this record") -> None:
         if not self.allows(region_code):
-            raise ForbiddenError(f"{what} is outside your region")
+            # 404, not 403: a caller learns nothing of records outside their regions.
+            raise NotFoundError(f"{what} does not exist or is not yours to see")
 
 
 def region_and_below(ctx: AppContext, code: str) -> frozenset[str]:

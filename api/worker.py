@@ -3,7 +3,7 @@
 Configured from the environment (``CELERY_BROKER_URL``, ``DATABASE_URL``,
 ``PHOTO_DIR``...). Without a broker tasks run in-process (``task_always_eager``),
 which is the embedded default of ``vigil serve``. ``celery -A api.worker beat``
-(or ``worker -B``) runs the periodic sweep.
+(or ``worker -B``) runs the periodic tasks: the sweep and settling held review decisions.
 """
 
 from __future__ import annotations
@@ -13,7 +13,10 @@ from celery import Celery
 from api.config import Settings
 from api.context import AppContext
 
-app = Celery("vigil", include=["api.readings.tasks", "api.outbox.tasks"])
+app = Celery("vigil", include=["api.readings.tasks", "api.reviews.tasks", "api.outbox.tasks"])
+
+# How often held review decisions are checked for taking effect (beat, and in-process).
+SETTLE_EVERY_SECONDS = 1.0
 
 _context: AppContext | None = None
 
@@ -51,6 +54,10 @@ def configure(settings: Settings) -> None:
             },
             # Each run drains what is due; retries wait for their backoff, not for this.
             "deliver-outbox": {"task": "vigil.deliver_outbox", "schedule": 2.0},
+            "settle-held-reviews": {
+                "task": "vigil.settle_reviews",
+                "schedule": SETTLE_EVERY_SECONDS,
+            },
         },
     )
 

@@ -41,8 +41,8 @@ def seed(data_dir: Path, items: int, other: int) -> Any:
     from api.context import AppContext
     from api.db import upgrade
     from api.db.base import utcnow
-    from api.patients.tables import Patient, SelfTest
-    from api.readings.tables import Proposal, Upload
+    from api.patients.tables import Patient
+    from api.selftests.tables import Proposal, SelfTest, Upload
     from vigil.demo import seed_demo
 
     settings = Settings.model_validate({"mode": "test", "data_dir": data_dir, **new_secrets()})

@@ -3,24 +3,17 @@
 ``review_ui`` builds on ``api`` (never the other way): ``create_app`` makes
 the API app and adds the page routers and ``/static``. Each page package
 (``review_ui/<name>/routes.py``) exposes a ``router`` made with
-``review_ui.session.page_router()``; add its module to ``PAGE_MODULES``.
+``review_ui.session.page_router()``; add its module to ``PAGE_MODULES`` (a module
+that fails to import fails ``create_app``).
 """
 
 from __future__ import annotations
 
-import asyncio
 import importlib
-import importlib.util
-import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from typing import Any
 from urllib.parse import quote
 
-import anyio
 from fastapi import FastAPI, Request
 from fastapi.staticfiles import StaticFiles
-from sqlalchemy import Engine
 from starlette.responses import RedirectResponse, Response
 
 from api.app import create_app as create_api_app
@@ -29,8 +22,8 @@ from api.context import AppContext
 from review_ui.session import CsrfRefused, LoginRequired, PageForbidden, login_url
 from review_ui.templating import STATIC, render
 
-# Page packages, in the order their routes are matched. A package another
-# change has not written yet is skipped, so the pages can land one by one.
+# Page packages, in the order their routes are matched. One that cannot be imported
+# stops the server: a missing page must never pass silently.
 PAGE_MODULES = (
     "review_ui.auth",
     "review_ui.clinicians.routes",
@@ -39,19 +32,6 @@ PAGE_MODULES = (
     "review_ui.manufacturers.routes",
     "review_ui.operators.routes",
 )
-
-
-def _available(module: str) -> bool:
-    try:
-        return importlib.util.find_spec(module) is not None
-    except ModuleNotFoundError:  # the parent package does not exist
-        return False
-
-
-log = logging.getLogger(__name__)
-
-# How often held review decisions are checked for taking effect.
-SETTLE_EVERY_SECONDS = 1.0
 
 
 def create_app(
@@ -68,46 +48,10 @@ def create_app(
     app = create_api_app(settings, context=context)
     app.state.review_grace_seconds = review_grace_seconds
     for module in PAGE_MODULES:
-        if _available(module):
-            app.include_router(importlib.import_module(module).router)
+        app.include_router(importlib.import_module(module).router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     _install_page_handlers(app)
-    _settle_held_reviews(app)
     return app
-
-
-def _settle_held_reviews(app: FastAPI) -> None:
-    """Run a loop that makes held review decisions final once their grace period is over.
-
-    Pages also settle what is due whenever they are read; the loop makes a
-    release happen on time when nobody is looking. Skipped when the app is
-    bound to a single test connection (it cannot be shared with a thread).
-    """
-    ctx: AppContext = app.state.ctx
-    if not isinstance(ctx.database.bind, Engine):
-        return
-    inner = app.router.lifespan_context
-
-    async def loop() -> None:
-        from api.reviews.service import settle_due_now
-
-        while True:
-            await asyncio.sleep(SETTLE_EVERY_SECONDS)
-            try:
-                await anyio.to_thread.run_sync(settle_due_now, ctx)
-            except Exception:  # keep settling: one failure (a locked database) is retried
-                log.exception("settling held review decisions failed")
-
-    @asynccontextmanager
-    async def lifespan(application: FastAPI) -> AsyncIterator[Any]:
-        async with inner(application) as state:
-            task = asyncio.create_task(loop())
-            try:
-                yield state
-            finally:
-                task.cancel()
-
-    app.router.lifespan_context = lifespan
 
 
 def _install_page_handlers(app: FastAPI) -> None:

@@ -54,7 +54,6 @@ def log_in(
             raise UnauthorizedError("enter your user name and password")
         user = accounts.authenticate(session, username, password)
     except UnauthorizedError as exc:
-        session.commit()  # keep a password re-hash, if any; nothing else changed
         return render(
             request,
             "login.html",
@@ -63,7 +62,6 @@ def log_in(
         )
     token, _expires = accounts.issue_token(session, ctx, user)
     record(session, user, "log_in", "user", user.id, via="page")
-    session.commit()
     response = RedirectResponse(target or home_for(user), status_code=303)
     set_session_cookie(request, response, token, ctx.settings.token_ttl_minutes * 60)
     return response
@@ -79,7 +77,6 @@ def log_out(request: Request, session: SessionDep, ctx: CtxDep) -> Response:
     token = request.cookies.get(SESSION_COOKIE)
     if token:
         accounts.revoke_token(session, ctx, token)
-        session.commit()
     response = RedirectResponse("/login", status_code=303)
     clear_session_cookie(request, response)
     return response

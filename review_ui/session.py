@@ -92,8 +92,6 @@ def page_user_optional(request: Request, session: SessionDep, ctx: CtxDep) -> Us
     if not token:
         return None
     user = accounts.user_for_token(session, ctx, token)
-    # As in the API: end the read transaction now, long pages must not hold it.
-    session.commit()
     return user
 
 

@@ -83,14 +83,22 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     from api.db import upgrade
     from review_ui.app import create_app
 
+    served = f"http://{args.host}:{args.port}"
     try:
-        settings = Settings().with_keys()
+        settings = Settings(**({"data_dir": args.data_dir} if args.data_dir else {}))
+        # QR links and e-mails point where the server is reached: the given public URL,
+        # PUBLIC_BASE_URL, or else the host and port served here.
+        public = args.public_url or (
+            settings.public_base_url if "public_base_url" in settings.model_fields_set else served
+        )
+        settings = settings.model_copy(update={"public_base_url": public.rstrip("/")})
+        settings = settings.with_keys()
     except SettingsError as exc:
         print(f"vigil serve: {exc}", file=sys.stderr)
         return 2
     upgrade(settings)
     context = AppContext.from_settings(settings)
-    base_url = f"http://{args.host}:{args.port}"
+    base_url = settings.public_base_url
     if args.demo:
         from vigil.demo import describe, seed_demo
 
@@ -126,10 +134,27 @@ def build_parser() -> argparse.ArgumentParser:
     generate.build_parser(p)
     p.set_defaults(func=generate.run)
 
-    p = sub.add_parser("serve", help="run the server (API, web pages, in-process tasks by default)")
+    p = sub.add_parser(
+        "serve",
+        help="run the server (API, web pages, in-process tasks by default)",
+        description="Run the API and the web pages. Without DATABASE_URL and CELERY_BROKER_URL "
+        "everything lives in the data folder (SQLite database, photos, documents, generated "
+        "keys) and photos are read in-process.",
+    )
     p.add_argument("--demo", action="store_true", help="load the demo data once and print log-ins")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
+    p.add_argument(
+        "--data-dir",
+        type=Path,
+        help="the data folder: database, photos, documents and keys of the embedded default "
+        "(default: VIGIL_DATA_DIR, else ./var)",
+    )
+    p.add_argument(
+        "--public-url",
+        help="the URL people reach this server at, used in QR links on labels and in links "
+        "sent out (default: PUBLIC_BASE_URL, else http://HOST:PORT as served)",
+    )
     p.set_defaults(func=_cmd_serve)
 
     p = sub.add_parser("db", help="database schema")

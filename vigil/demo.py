@@ -113,6 +113,7 @@ def _seed(session: Session, ctx: AppContext, photos: bool) -> DemoInfo:
     review(session, operator, manufacturer.id, ManufacturerReview(decision="approve"))
     product = register_product(
         session,
+        ctx,
         maker,
         kit_bytes=(DEMO_KIT / "kit.json").read_bytes(),
         template_bytes=(DEMO_KIT / "template.png").read_bytes(),
@@ -216,7 +217,7 @@ def _seed(session: Session, ctx: AppContext, photos: bool) -> DemoInfo:
         session.expire_all()
         if stage == "released" and test.status == "in_review":
             clinician = clinicians[region]
-            from api.patients.queries import latest_proposal
+            from api.selftests.queries import latest_proposal
 
             proposal = latest_proposal(session, test.id)
             assert proposal is not None

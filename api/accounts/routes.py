@@ -2,13 +2,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, status
+from fastapi import APIRouter, Depends, Form, Response, status
 
 from api.accounts import queries, service
 from api.accounts.schemas import StaffCreate, TokenOut, UserOut
 from api.accounts.tables import Role
 from api.audit.service import record
 from api.deps import CtxDep, CurrentUser, Operator, SessionDep, oauth2
+from api.organisations import service as organisations
 
 router = APIRouter(tags=["accounts"])
 
@@ -24,7 +25,6 @@ def log_in(
     user = service.authenticate(session, username, password)
     token, expires = service.issue_token(session, ctx, user)
     record(session, user, "log_in", "user", user.id)
-    session.commit()
     return TokenOut(access_token=token, expires_at=expires, role=user.role, user_id=user.id)
 
 
@@ -39,7 +39,6 @@ def log_out(
 ) -> None:
     if token:
         service.revoke_token(session, ctx, token)
-        session.commit()
 
 
 @router.get("/me", response_model=UserOut, summary="The account behind the token")
@@ -53,19 +52,17 @@ def me(user: CurrentUser) -> UserOut:
     status_code=status.HTTP_201_CREATED,
     summary="Open an operator, clinician, CDC officer or data scientist account",
 )
-def create_staff(session: SessionDep, operator: Operator, body: StaffCreate) -> UserOut:
-    user = service.create_user(
-        session,
-        username=body.username,
-        password=body.password,
-        role=Role(body.role),
-        display_name=body.display_name,
-        institution_id=body.institution_id,
-        cdc_office_id=body.cdc_office_id,
-    )
-    record(session, operator, "create_user", "user", user.id, role=user.role)
-    session.commit()
+def create_staff(
+    session: SessionDep, operator: Operator, body: StaffCreate, response: Response
+) -> UserOut:
+    user = organisations.open_staff_account(session, operator, body)
+    response.headers["Location"] = f"/api/users/{user.id}"
     return UserOut.model_validate(user)
+
+
+@router.get("/users/{user_id}", response_model=UserOut, summary="One account")
+def get_user(session: SessionDep, _operator: Operator, user_id: int) -> UserOut:
+    return UserOut.model_validate(service.get_account(session, user_id))
 
 
 @router.get("/users", response_model=list[UserOut], summary="List accounts")

@@ -19,7 +19,6 @@ from api.context import AppContext
 from api.db.base import utcnow
 from api.errors import ConflictError, InvalidError, NotFoundError, UnauthorizedError
 from api.identity import hash_password, needs_rehash, verify_password
-from api.organisations.tables import CdcOffice, Institution, Manufacturer
 
 # Compared against when the account does not exist, so timing tells nothing.
 _DUMMY_HASH: str | None = None
@@ -37,9 +36,12 @@ def token_hash(ctx: AppContext, token: str) -> str:
     return hmac.new(key, token.encode(), hashlib.sha256).hexdigest()
 
 
-def issue_token(session: Session, ctx: AppContext, user: User) -> tuple[str, datetime]:
+def issue_token(
+    session: Session, ctx: AppContext, user: User, ttl: timedelta | None = None
+) -> tuple[str, datetime]:
+    """A bearer token for ``user``, valid ``ttl`` (default: the configured token lifetime)."""
     token = secrets.token_urlsafe(32)
-    expires = utcnow() + timedelta(minutes=ctx.settings.token_ttl_minutes)
+    expires = utcnow() + (ttl or timedelta(minutes=ctx.settings.token_ttl_minutes))
     session.add(AccessToken(token_hash=token_hash(ctx, token), user_id=user.id, expires_at=expires))
     return token, expires
 
@@ -85,22 +87,26 @@ def create_user(
     institution_id: int | None = None,
     cdc_office_id: int | None = None,
 ) -> User:
-    """Open an account, checking that it is linked to the organisation its role needs."""
+    """Open an account linked to the kind of organisation its role needs.
+
+    Whether that organisation exists is checked by ``organisations.service.open_staff_account``
+    (and by the foreign keys): accounts know no organisations.
+    """
     username = username.strip()
     if queries.user_by_username(session, username) is not None:
         raise ConflictError(f"the user name '{username}' is taken")
     if role == Role.clinician:
-        if institution_id is None or session.get(Institution, institution_id) is None:
+        if institution_id is None:
             raise InvalidError("institution_id: a clinician needs an existing medical institution")
     elif institution_id is not None:
         raise InvalidError("institution_id: only clinicians belong to a medical institution")
     if role == Role.cdc_officer:
-        if cdc_office_id is None or session.get(CdcOffice, cdc_office_id) is None:
+        if cdc_office_id is None:
             raise InvalidError("cdc_office_id: a CDC officer needs an existing CDC office")
     elif cdc_office_id is not None:
         raise InvalidError("cdc_office_id: only CDC officers belong to a CDC office")
     if role == Role.manufacturer:
-        if manufacturer_id is None or session.get(Manufacturer, manufacturer_id) is None:
+        if manufacturer_id is None:
             raise InvalidError("manufacturer_id: a manufacturer account needs its manufacturer")
     elif manufacturer_id is not None:
         raise InvalidError("manufacturer_id: only manufacturer accounts act for a manufacturer")
@@ -118,8 +124,8 @@ def create_user(
     return user
 
 
-def get_user(session: Session, user_id: int) -> User:
+def get_account(session: Session, user_id: int) -> User:
     user = session.get(User, user_id)
     if user is None:
-        raise NotFoundError(f"no user with id {user_id}")
+        raise NotFoundError(f"no account with id {user_id}")
     return user

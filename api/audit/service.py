@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy.orm import Session
 
-from api.accounts.tables import User
 from api.audit.tables import AuditEntry
+
+
+class Actor(Protocol):
+    """Who acts: an account (its id and role). The audit log needs nothing more of it."""
+
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def role(self) -> str: ...
 
 
 def record(
     session: Session,
-    actor: User | None,
+    actor: Actor | None,
     action: str,
     object_type: str,
     object_id: object,

@@ -3,13 +3,11 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
-from fastapi.responses import StreamingResponse
 
 from api.accounts.tables import Role
 from api.batches import queries, service
 from api.batches.schemas import BatchCreate, BatchOut, BatchRevoke, RevokeOut
 from api.deps import CtxDep, ManufacturerUser, OperatorOrManufacturer, SessionDep
-from api.unit_codes import codes_qr_zip, iter_codes_csv, label_sheet_pdf
 
 router = APIRouter(prefix="/batches", tags=["batches"])
 
@@ -29,10 +27,10 @@ def _out(session: SessionDep, batch: object) -> BatchOut:
     summary="Step 3: create a batch; one unit code is issued per unit",
 )
 def create_batch(
-    session: SessionDep, ctx: CtxDep, user: ManufacturerUser, body: BatchCreate
+    session: SessionDep, ctx: CtxDep, user: ManufacturerUser, body: BatchCreate, response: Response
 ) -> BatchOut:
     batch = service.create_batch(session, ctx, user, body)
-    session.commit()
+    response.headers["Location"] = f"/api/batches/{batch.id}"
     return _out(session, batch)
 
 
@@ -50,7 +48,7 @@ def get_batch(session: SessionDep, user: OperatorOrManufacturer, batch_id: int) 
 
 @router.get(
     "/{batch_id}/codes.csv",
-    response_class=StreamingResponse,
+    response_class=Response,
     summary="Step 3: the batch's unit codes as CSV",
 )
 def codes_csv(
@@ -60,14 +58,8 @@ def codes_csv(
     batch_id: int,
     first: Serial = None,
     last: Serial = None,
-) -> StreamingResponse:
-    batch, product = service.get_batch(session, user, batch_id)
-    rows = list(service.labels(session, batch, product, first, last))
-    return StreamingResponse(
-        iter_codes_csv(rows, ctx.settings.public_base_url),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{batch.lot_number}-codes.csv"'},
-    )
+) -> Response:
+    return service.export(session, ctx, user, batch_id, "codes.csv", first, last).response()
 
 
 @router.get(
@@ -83,13 +75,7 @@ def codes_zip(
     first: Serial = None,
     last: Serial = None,
 ) -> Response:
-    batch, product = service.get_batch(session, user, batch_id)
-    rows = service.labels(session, batch, product, first, last)
-    return Response(
-        codes_qr_zip(rows, ctx.settings.public_base_url),
-        media_type="application/zip",
-        headers={"Content-Disposition": f'attachment; filename="{batch.lot_number}-qr.zip"'},
-    )
+    return service.export(session, ctx, user, batch_id, "qr.zip", first, last).response()
 
 
 @router.get(
@@ -105,20 +91,7 @@ def labels_pdf(
     first: Serial = None,
     last: Serial = None,
 ) -> Response:
-    batch, product = service.get_batch(session, user, batch_id)
-    rows = service.labels(session, batch, product, first, last)
-    pdf = label_sheet_pdf(
-        rows,
-        product_name=product.name,
-        lot=batch.lot_number,
-        expiry=batch.expiry_date,
-        base_url=ctx.settings.public_base_url,
-    )
-    return Response(
-        pdf,
-        media_type="application/pdf",
-        headers={"Content-Disposition": f'attachment; filename="{batch.lot_number}-labels.pdf"'},
-    )
+    return service.export(session, ctx, user, batch_id, "labels.pdf", first, last).response()
 
 
 @router.post(
@@ -128,5 +101,4 @@ def revoke(
     session: SessionDep, user: ManufacturerUser, batch_id: int, body: BatchRevoke
 ) -> RevokeOut:
     count = service.revoke(session, user, batch_id, body)
-    session.commit()
     return RevokeOut(revoked=count)

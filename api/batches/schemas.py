@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.responses import Response, StreamingResponse
 
 
 class BatchCreate(BaseModel):
@@ -40,3 +43,25 @@ class BatchRevoke(BaseModel):
 
 class RevokeOut(BaseModel):
     revoked: int
+
+
+ExportKind = Literal["codes.csv", "qr.zip", "labels.pdf"]
+
+
+@dataclass(frozen=True)
+class BatchExport:
+    """A download of a batch's unit codes: CSV, a ZIP of QR images, or a label sheet."""
+
+    filename: str
+    media_type: str
+    content: bytes | Iterator[bytes]
+
+    def response(self) -> Response:
+        """The download as an HTTP answer (never cached: the codes are the kit's secrets)."""
+        headers = {
+            "Content-Disposition": f'attachment; filename="{self.filename}"',
+            "Cache-Control": "no-store",
+        }
+        if isinstance(self.content, bytes):
+            return Response(self.content, media_type=self.media_type, headers=headers)
+        return StreamingResponse(self.content, media_type=self.media_type, headers=headers)

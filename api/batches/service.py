@@ -10,14 +10,20 @@ from sqlalchemy.orm import Session
 from api.accounts.tables import Role, User
 from api.audit.service import record
 from api.batches import queries
-from api.batches.schemas import BatchCreate, BatchRevoke
+from api.batches.schemas import BatchCreate, BatchExport, BatchRevoke, ExportKind
 from api.batches.tables import Batch, UnitState
 from api.context import AppContext
 from api.errors import ConflictError, ForbiddenError, InvalidError, NotFoundError
 from api.organisations.service import require_approved
 from api.products.service import get_product
 from api.products.tables import Product
-from api.unit_codes import UnitLabel, new_codes
+from api.unit_codes import (
+    UnitLabel,
+    codes_qr_zip,
+    iter_codes_csv,
+    label_sheet_pdf,
+    new_codes,
+)
 
 INSERT_CHUNK = 10_000
 
@@ -67,7 +73,7 @@ def get_batch(session: Session, user: User, batch_id: int) -> tuple[Batch, Produ
     product = session.get(Product, batch.product_id)
     assert product is not None
     if user.role != Role.operator and user.manufacturer_id != product.manufacturer_id:
-        raise ForbiddenError("you can only see your own batches")
+        raise NotFoundError(f"no batch with id {batch_id}")  # not yours: as if absent
     return batch, product
 
 
@@ -95,6 +101,42 @@ def labels(
             product_code=product.product_code,
             product_name=product.name,
         )
+
+
+def export(
+    session: Session,
+    ctx: AppContext,
+    user: User,
+    batch_id: int,
+    kind: ExportKind,
+    first: int | None = None,
+    last: int | None = None,
+) -> BatchExport:
+    """The manufacturer's download of a batch's codes, serials ``first`` to ``last`` (clamped
+    to the batch); the API and the pages both serve this."""
+    batch, product = get_batch(session, user, batch_id)
+    if user.role != Role.manufacturer:
+        raise ForbiddenError("only the manufacturer downloads its unit codes")
+    first, last = (min(max(n, 1), batch.quantity) if n else None for n in (first, last))
+    rows = labels(session, batch, product, first, last)
+    span = f"-{first or 1}-{last or batch.quantity}" if first or last else ""
+    safe_lot = "".join(c if c.isalnum() or c in "._-" else "_" for c in batch.lot_number)
+    filename = f"{safe_lot}{span}-{kind}"
+    base_url = ctx.settings.public_base_url
+    if kind == "codes.csv":
+        return BatchExport(
+            filename, "text/csv; charset=utf-8", iter_codes_csv(list(rows), base_url)
+        )
+    if kind == "qr.zip":
+        return BatchExport(filename, "application/zip", codes_qr_zip(rows, base_url))
+    pdf = label_sheet_pdf(
+        rows,
+        product_name=product.name,
+        lot=batch.lot_number,
+        expiry=batch.expiry_date,
+        base_url=base_url,
+    )
+    return BatchExport(filename, "application/pdf", pdf)
 
 
 def revoke(session: Session, user: User, batch_id: int, body: BatchRevoke) -> int:

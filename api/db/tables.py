@@ -7,11 +7,10 @@ from api.events.tables import Event
 from api.notifications.tables import ResultLink
 from api.organisations.tables import CdcOffice, Institution, Manufacturer, ManufacturerDocument
 from api.outbox.tables import OutboxDelivery, OutboxMessage, WebhookEndpoint, WebhookSecret
-from api.patients.tables import Patient, SelfTest, TestStatus
+from api.patients.tables import Patient
 from api.products.tables import Product
-from api.readings.tables import Proposal, Upload
 from api.reports.tables import Report
-from api.reviews.tables import Review
+from api.selftests.tables import Proposal, Review, SelfTest, TestStatus, Upload
 
 __all__ = [
     "AccessToken",

@@ -46,3 +46,26 @@ def latest_events(
     if kinds is not None:
         query = query.where(Event.kind.in_(list(kinds)))
     return session.scalars(query).all()
+
+
+def ids_after(session: Session, after_id: int, limit: int) -> list[int]:
+    """The ids now visible after ``after_id``, in every region (to find ids not committed yet)."""
+    query = select(Event.id).where(Event.id > after_id).order_by(Event.id).limit(limit)
+    return list(session.scalars(query))
+
+
+def events_in(
+    session: Session, regions: Iterable[str] | None, low: int, high: int, extra: Iterable[int]
+) -> Sequence[Event]:
+    """Events in ``regions`` with ``low < id <= high`` or an id in ``extra``, by id."""
+    wanted = Event.id.in_(list(extra)) | ((Event.id > low) & (Event.id <= high))
+    query = select(Event).where(wanted).order_by(Event.id)
+    if regions is not None:
+        query = query.where(Event.region_code.in_(list(regions)))
+    return session.scalars(query).all()
+
+
+def last_id_before(session: Session, created_before: datetime) -> int:
+    """The highest id of an event written before ``created_before`` (0 when none)."""
+    query = select(func.max(Event.id)).where(Event.created_at < created_before)
+    return int(session.scalar(query) or 0)

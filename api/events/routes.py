@@ -5,9 +5,11 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query, Request
 from sse_starlette import EventSourceResponse
 
-from api.deps import CtxDep, EventViewer, ScopeDep
+from api.accounts import service as accounts
+from api.deps import CtxDep, EventViewer, ScopeDep, SessionDep, StreamViewer
 from api.events import service
-from api.events.schemas import EventOut
+from api.events.schemas import EventOut, StreamTokenOut
+from api.scope import scope_for
 
 router = APIRouter(prefix="/events", tags=["events"])
 
@@ -34,20 +36,34 @@ def list_events(
 )
 def stream_events(
     request: Request,
+    session: SessionDep,
     ctx: CtxDep,
-    _user: EventViewer,
-    scope: ScopeDep,
-    after_id: Annotated[int | None, Query(ge=0)] = None,
+    user: StreamViewer,
+    after_id: Annotated[
+        str | None,
+        Query(
+            max_length=4000,
+            pattern=r"^\d+(:\d+(,\d+)*)?$",
+            description="an event id, or the SSE id of the last event received",
+        ),
+    ] = None,
     limit: Annotated[int | None, Query(ge=1, description="close after this many events")] = None,
     last_event_id: Annotated[str | None, Header()] = None,
 ) -> EventSourceResponse:
     """Resumes after the ``Last-Event-ID`` header (or ``after_id``); starts with what is new
     when neither is given."""
-    start = after_id
-    if start is None and last_event_id and last_event_id.isdigit():
-        start = int(last_event_id)
-    if start is None:
-        start = service.latest_id(ctx)
+    cursor = service.start_cursor(ctx, last_event_id or after_id, None)
+    scope = scope_for(session, ctx, user)
     return EventSourceResponse(
-        service.stream(request, ctx, scope, start, limit), ping=15, send_timeout=30
+        service.stream(request, ctx, scope, cursor, limit), ping=15, send_timeout=30
     )
+
+
+@router.post(
+    "/stream-token",
+    response_model=StreamTokenOut,
+    summary="A token for the event stream from a browser's EventSource (valid 60 s to connect)",
+)
+def stream_token(session: SessionDep, ctx: CtxDep, user: EventViewer) -> StreamTokenOut:
+    token, expires = accounts.issue_token(session, ctx, user, service.STREAM_TOKEN_TTL)
+    return StreamTokenOut(stream_token=token, expires_at=expires)

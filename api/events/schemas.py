@@ -14,3 +14,10 @@ class EventOut(BaseModel):
     region_code: str
     payload: dict[str, Any]
     created_at: datetime
+
+
+class StreamTokenOut(BaseModel):
+    """Pass as ``?stream_token=`` to ``/api/events/stream``; only to connect, not to read on."""
+
+    stream_token: str
+    expires_at: datetime

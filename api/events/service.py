@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterator, Iterable
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import anyio
@@ -47,62 +49,103 @@ def recent(
 
 
 # Ids are handed out when rows are inserted but become visible at commit, so on a
-# busy PostgreSQL an event can appear after one with a higher id. The stream
-# therefore also re-reads the last few seconds and sends what it has not sent.
+# busy PostgreSQL an event can appear after one with a higher id. The stream's cursor
+# (the SSE ``id``, sent back as ``Last-Event-ID``) therefore names the last id examined
+# and the lower ids that were not visible yet ("gaps"): a reconnecting client is sent a
+# gap that has committed since, never skipped. A gap older than the window below is
+# taken for a rolled-back transaction and dropped.
 LATE_COMMIT_WINDOW = timedelta(seconds=10)
+# A browser's EventSource cannot send headers: it connects with a token this short-lived.
+STREAM_TOKEN_TTL = timedelta(seconds=60)
+MAX_GAPS = 200
+_CURSOR = re.compile(r"^(\d{1,18})(?::(\d{1,18}(?:,\d{1,18})*))?$")
 
 
-def _poll(
-    ctx: AppContext, scope: Scope, after_id: int, sent: set[int], limit: int = 100
-) -> list[EventOut]:
+@dataclass(frozen=True)
+class Cursor:
+    """Where a stream stands: every id up to ``last`` was examined except ``gaps``."""
+
+    last: int
+    gaps: frozenset[int] = frozenset()
+
+    def encode(self) -> str:
+        if not self.gaps:
+            return str(self.last)
+        return f"{self.last}:{','.join(map(str, sorted(self.gaps)))}"
+
+    @classmethod
+    def parse(cls, text: str | None) -> Cursor | None:
+        """A cursor from ``Last-Event-ID`` (``None`` when it is not one of ours)."""
+        found = _CURSOR.match(text or "")
+        if found is None:
+            return None
+        last = int(found.group(1))
+        gaps = {int(g) for g in (found.group(2) or "").split(",") if g}
+        return cls(last, frozenset(sorted(g for g in gaps if g < last)[-MAX_GAPS:]))
+
+
+@dataclass
+class _Polled:
+    events: list[EventOut]
+    examined_up_to: int
+    missing: set[int]
+    settled_below: int
+
+
+def _poll(ctx: AppContext, scope: Scope, cursor: Cursor, limit: int = 500) -> _Polled:
     with ctx.database.session() as session:
-        rows = {e.id: e for e in queries.events_after(session, scope.regions, after_id, limit)}
-        since = utcnow() - LATE_COMMIT_WINDOW
-        for late in queries.events_since(session, scope.regions, since, limit):
-            if late.id not in sent:
-                rows.setdefault(late.id, late)
-        return [EventOut.model_validate(rows[i]) for i in sorted(rows) if i not in sent]
-
-
-def _recent_up_to(ctx: AppContext, scope: Scope, after_id: int) -> dict[int, datetime]:
-    with ctx.database.session() as session:
-        since = utcnow() - LATE_COMMIT_WINDOW
-        recent = queries.events_since(session, scope.regions, since, limit=10_000)
-        return {e.id: e.created_at for e in recent if e.id <= after_id}
+        visible = queries.ids_after(session, cursor.last, limit)
+        top = visible[-1] if visible else cursor.last
+        missing = set(range(cursor.last + 1, top + 1)) - set(visible)
+        rows = queries.events_in(session, scope.regions, cursor.last, top, cursor.gaps)
+        settled = queries.last_id_before(session, utcnow() - LATE_COMMIT_WINDOW)
+        events = [EventOut.model_validate(row) for row in rows]
+    return _Polled(events, top, missing, settled)
 
 
 async def stream(
-    request: Request, ctx: AppContext, scope: Scope, after_id: int, limit: int | None
+    request: Request, ctx: AppContext, scope: Scope, cursor: Cursor, limit: int | None
 ) -> AsyncIterator[dict[str, str]]:
-    """Server-sent events in ``scope``: polls the table, so any process's events arrive.
-
-    Each event carries its id, so a client reconnecting with ``Last-Event-ID`` resumes
-    exactly where it stopped. Stops after ``limit`` events when given.
+    """Server-sent events in ``scope`` after ``cursor``: polls the table, so any process's
+    events arrive. Each event's SSE id is the cursor after it, so a client reconnecting
+    with ``Last-Event-ID`` resumes exactly there. Stops after ``limit`` events when given.
     """
     count = 0
-    last = after_id
-    # Ids sent (or, at the start, already behind the client) within the late-commit window.
-    sent = await anyio.to_thread.run_sync(_recent_up_to, ctx, scope, after_id)
+    last, gaps = cursor.last, set(cursor.gaps)
     while not await request.is_disconnected():
-        batch = await anyio.to_thread.run_sync(_poll, ctx, scope, last, set(sent))
-        for event in batch:
+        polled = await anyio.to_thread.run_sync(_poll, ctx, scope, Cursor(last, frozenset(gaps)))
+        # Late arrivals first (they are below ``last``), then the new ones in id order.
+        late = [e for e in polled.events if e.id in gaps]
+        new = [e for e in polled.events if e.id not in gaps]
+        for event in [*late, *new]:
+            if event.id in gaps:
+                gaps.discard(event.id)
+            else:
+                gaps |= {g for g in polled.missing if g < event.id}
+                last = event.id
             yield {
-                "id": str(event.id),
+                "id": Cursor(last, frozenset(sorted(gaps)[-MAX_GAPS:])).encode(),
                 "event": event.kind,
                 "data": json.dumps(
                     {**event.model_dump(mode="json", exclude={"payload"}), **event.payload}
                 ),
             }
-            last = max(last, event.id)
-            sent[event.id] = event.created_at
             count += 1
             if limit is not None and count >= limit:
                 return
-        horizon = utcnow() - 2 * LATE_COMMIT_WINDOW
-        for event_id in [i for i, at in sent.items() if at < horizon]:
-            del sent[event_id]
-        if not batch:
+        last = max(last, polled.examined_up_to)
+        gaps |= polled.missing
+        gaps = {g for g in gaps if g > polled.settled_below}
+        if not polled.events:
             await anyio.sleep(ctx.settings.event_poll_seconds)
+
+
+def start_cursor(ctx: AppContext, last_event_id: str | None, after_id: int | None) -> Cursor:
+    """Where a stream starts: ``Last-Event-ID`` (a reconnect), else ``after_id``, else now."""
+    resumed = Cursor.parse(last_event_id)
+    if resumed is not None:
+        return resumed
+    return Cursor(after_id if after_id is not None else latest_id(ctx))
 
 
 def latest_id(ctx: AppContext) -> int:

@@ -36,11 +36,11 @@ def _detail(session: SessionDep, manufacturer: object) -> ManufacturerDetail:
     status_code=status.HTTP_201_CREATED,
     summary="Step 1: a manufacturer signs up with its qualifications",
 )
-def sign_up(session: SessionDep, body: ManufacturerSignUp) -> ManufacturerOut:
+def sign_up(session: SessionDep, body: ManufacturerSignUp, response: Response) -> ManufacturerOut:
     """Creates the application (pending) and the manufacturer's account. Upload documents next,
     then wait for an operator's review."""
     manufacturer, _user = service.sign_up(session, body)
-    session.commit()
+    response.headers["Location"] = f"/api/manufacturers/{manufacturer.id}"
     return ManufacturerOut.model_validate(manufacturer)
 
 
@@ -81,7 +81,6 @@ def upload_document(
     document = service.add_document(
         session, ctx, user, manufacturer_id, kind=kind, filename=file.filename or "", data=data
     )
-    session.commit()
     return DocumentOut.model_validate(document)
 
 
@@ -114,7 +113,6 @@ def review_manufacturer(
     session: SessionDep, operator: Operator, manufacturer_id: int, body: ManufacturerReview
 ) -> ManufacturerOut:
     manufacturer = service.review(session, operator, manufacturer_id, body)
-    session.commit()
     return ManufacturerOut.model_validate(manufacturer)
 
 
@@ -125,11 +123,24 @@ def review_manufacturer(
     summary="Register a medical institution",
 )
 def create_institution(
-    session: SessionDep, ctx: CtxDep, operator: Operator, body: InstitutionCreate
+    session: SessionDep,
+    ctx: CtxDep,
+    operator: Operator,
+    body: InstitutionCreate,
+    response: Response,
 ) -> InstitutionOut:
     institution = service.create_institution(session, ctx, operator, body)
-    session.commit()
+    response.headers["Location"] = f"/api/institutions/{institution.id}"
     return InstitutionOut.model_validate(institution)
+
+
+@router.get(
+    "/institutions/{institution_id}", response_model=InstitutionOut, summary="One institution"
+)
+def get_institution(
+    session: SessionDep, _operator: Operator, institution_id: int
+) -> InstitutionOut:
+    return InstitutionOut.model_validate(service.get_institution(session, institution_id))
 
 
 @router.get("/institutions", response_model=list[InstitutionOut], summary="List institutions")
@@ -144,11 +155,16 @@ def list_institutions(session: SessionDep, _operator: Operator) -> list[Institut
     summary="Register a CDC office",
 )
 def create_cdc_office(
-    session: SessionDep, ctx: CtxDep, operator: Operator, body: CdcOfficeCreate
+    session: SessionDep, ctx: CtxDep, operator: Operator, body: CdcOfficeCreate, response: Response
 ) -> CdcOfficeOut:
     office = service.create_cdc_office(session, ctx, operator, body)
-    session.commit()
+    response.headers["Location"] = f"/api/cdc-offices/{office.id}"
     return CdcOfficeOut.model_validate(office)
+
+
+@router.get("/cdc-offices/{office_id}", response_model=CdcOfficeOut, summary="One CDC office")
+def get_cdc_office(session: SessionDep, _operator: Operator, office_id: int) -> CdcOfficeOut:
+    return CdcOfficeOut.model_validate(service.get_cdc_office(session, office_id))
 
 
 @router.get("/cdc-offices", response_model=list[CdcOfficeOut], summary="List CDC offices")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from api.accounts import service as accounts
+from api.accounts.schemas import StaffCreate
 from api.accounts.tables import Role, User
 from api.audit.service import record
 from api.context import AppContext
@@ -57,7 +58,7 @@ def get_manufacturer(session: Session, user: User, manufacturer_id: int) -> Manu
     if manufacturer is None:
         raise NotFoundError(f"no manufacturer with id {manufacturer_id}")
     if user.role != Role.operator and user.manufacturer_id != manufacturer.id:
-        raise ForbiddenError("you can only see your own manufacturer")
+        raise NotFoundError(f"no manufacturer with id {manufacturer_id}")  # not yours
     return manufacturer
 
 
@@ -156,4 +157,40 @@ def create_cdc_office(
     session.add(office)
     session.flush()
     record(session, operator, "create_cdc_office", "cdc_office", office.id)
+    return office
+
+
+def open_staff_account(
+    session: Session, operator: User, body: StaffCreate, *, via: str | None = None
+) -> User:
+    """An operator opens a staff account, linked to an existing institution or CDC office."""
+    if body.institution_id is not None and session.get(Institution, body.institution_id) is None:
+        raise InvalidError("institution_id: a clinician needs an existing medical institution")
+    if body.cdc_office_id is not None and session.get(CdcOffice, body.cdc_office_id) is None:
+        raise InvalidError("cdc_office_id: a CDC officer needs an existing CDC office")
+    user = accounts.create_user(
+        session,
+        username=body.username,
+        password=body.password,
+        role=Role(body.role),
+        display_name=body.display_name,
+        institution_id=body.institution_id,
+        cdc_office_id=body.cdc_office_id,
+    )
+    detail = {"via": via} if via else {}
+    record(session, operator, "create_user", "user", user.id, role=user.role, **detail)
+    return user
+
+
+def get_institution(session: Session, institution_id: int) -> Institution:
+    institution = session.get(Institution, institution_id)
+    if institution is None:
+        raise NotFoundError(f"no institution with id {institution_id}")
+    return institution
+
+
+def get_cdc_office(session: Session, office_id: int) -> CdcOffice:
+    office = session.get(CdcOffice, office_id)
+    if office is None:
+        raise NotFoundError(f"no CDC office with id {office_id}")
     return office

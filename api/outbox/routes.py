@@ -36,9 +36,7 @@ def list_endpoints(session: SessionDep, _user: Operator) -> list[EndpointOut]:
 def create_endpoint(
     session: SessionDep, ctx: CtxDep, user: Operator, body: EndpointCreate
 ) -> SecretIssued:
-    issued = service.create_endpoint(session, ctx, user, body)
-    session.commit()
-    return issued
+    return service.create_endpoint(session, ctx, user, body)
 
 
 @router.get(
@@ -60,9 +58,7 @@ def get_endpoint(session: SessionDep, _user: Operator, endpoint_id: str) -> Endp
 def update_endpoint(
     session: SessionDep, user: Operator, endpoint_id: str, body: EndpointUpdate
 ) -> EndpointOut:
-    out = service.update_endpoint(session, user, endpoint_id, body)
-    session.commit()
-    return out
+    return service.update_endpoint(session, user, endpoint_id, body)
 
 
 @router.post(
@@ -75,9 +71,7 @@ def update_endpoint(
 def rotate_secret(
     session: SessionDep, ctx: CtxDep, user: Operator, endpoint_id: str
 ) -> SecretIssued:
-    issued = service.rotate_secret(session, ctx, user, endpoint_id)
-    session.commit()
-    return issued
+    return service.rotate_secret(session, ctx, user, endpoint_id)
 
 
 @router.get(
@@ -105,6 +99,4 @@ def failures(
     responses={**NOT_FOUND, 409: {"description": "the delivery is not dead-lettered"}},
 )
 def resend(session: SessionDep, user: Operator, delivery_id: int) -> DeliveryOut:
-    out = service.resend(session, user, delivery_id)
-    session.commit()
-    return out
+    return service.resend(session, user, delivery_id)

@@ -2,16 +2,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Query, Response, status
 
-from api.accounts import service as accounts
 from api.accounts.schemas import TokenOut
-from api.accounts.tables import Role
-from api.audit.service import record
 from api.deps import CtxDep, PatientUser, ScopeDep, SessionDep, TestViewer
-from api.patients import queries, service
-from api.patients.schemas import Claim, PatientCodeLogin, PatientOut, PatientRegister, TestOut
-from api.patients.schemas import TestStaffOut as TestStaffOut
+from api.patients import service
+from api.patients.schemas import Claim, PatientCodeLogin, PatientOut, PatientRegister
+from api.selftests.schemas import TestOut
+from api.selftests.service import test_view
 
 router = APIRouter(tags=["patients"])
 
@@ -22,9 +20,11 @@ router = APIRouter(tags=["patients"])
     status_code=status.HTTP_201_CREATED,
     summary="Step 5: a patient registers (real name, national ID number, phone)",
 )
-def register(session: SessionDep, ctx: CtxDep, body: PatientRegister) -> PatientOut:
+def register(
+    session: SessionDep, ctx: CtxDep, body: PatientRegister, response: Response
+) -> PatientOut:
     patient, _user = service.register(session, ctx, body)
-    session.commit()
+    response.headers["Location"] = "/api/patients/me"
     return service.patient_out(ctx, patient)
 
 
@@ -39,10 +39,7 @@ def me(session: SessionDep, ctx: CtxDep, user: PatientUser) -> PatientOut:
     summary="Step 5: a patient logs in with a scanned kit code and their national ID number",
 )
 def log_in_by_code(session: SessionDep, ctx: CtxDep, body: PatientCodeLogin) -> TokenOut:
-    user = service.log_in_by_code(session, ctx, body.code, body.national_id)
-    token, expires = accounts.issue_token(session, ctx, user)
-    record(session, user, "log_in_by_code", "user", user.id)
-    session.commit()
+    token, expires, user = service.log_in_by_code_token(session, ctx, body.code, body.national_id)
     return TokenOut(access_token=token, expires_at=expires, role=user.role, user_id=user.id)
 
 
@@ -52,15 +49,17 @@ def log_in_by_code(session: SessionDep, ctx: CtxDep, body: PatientCodeLogin) -> 
     status_code=status.HTTP_201_CREATED,
     summary="Step 6: scan a kit code to start a test (claims the unit, records the location)",
 )
-def claim(session: SessionDep, ctx: CtxDep, user: PatientUser, body: Claim) -> TestOut:
+def claim(
+    session: SessionDep, ctx: CtxDep, user: PatientUser, body: Claim, response: Response
+) -> TestOut:
     test = service.claim(session, ctx, user, body)
-    session.commit()
-    return service.test_view(session, test, staff=False)
+    response.headers["Location"] = f"/api/tests/{test.id}"
+    return test_view(session, test, staff=False)
 
 
 @router.get(
     "/tests",
-    response_model=list[TestStaffOut] | list[TestOut],
+    response_model=list[TestOut],
     summary="Tests: a patient's own, or those of a clinician's / CDC officer's region",
 )
 def list_tests(
@@ -71,23 +70,13 @@ def list_tests(
     before_id: int | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[TestOut]:
-    if user.role == Role.patient:
-        patient = service.patient_of(session, user)
-        rows = queries.self_tests(
-            session, patient_id=patient.id, status=status, before_id=before_id, limit=limit
-        )
-        return [service.test_view(session, t, staff=False) for t in rows]
-    rows = queries.self_tests(
-        session, regions=scope.regions, status=status, before_id=before_id, limit=limit
-    )
-    return [service.test_view(session, t, staff=True) for t in rows]
+    return service.list_tests(session, user, scope, status=status, before_id=before_id, limit=limit)
 
 
 @router.get(
     "/tests/{test_id}",
-    response_model=TestStaffOut | TestOut,
+    response_model=TestOut,
     summary="Step 9: one test; its patient sees the result once released",
 )
 def get_test(session: SessionDep, user: TestViewer, scope: ScopeDep, test_id: int) -> TestOut:
-    test = service.get_test(session, user, scope, test_id)
-    return service.test_view(session, test, staff=user.role != Role.patient)
+    return service.view_test(session, user, scope, test_id)

@@ -2,36 +2,30 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime
 
 from sqlalchemy.orm import Session
 
 from api.accounts import service as accounts
 from api.accounts.tables import Role, User
 from api.audit.service import record
-from api.batches import queries as batch_queries
 from api.batches.service import effective_state
-from api.batches.tables import Batch, Unit, UnitState
+from api.batches.tables import UnitState
 from api.context import AppContext
 from api.errors import ConflictError, ForbiddenError, InvalidError, NotFoundError, UnauthorizedError
 from api.events.service import TEST_STARTED, publish
 from api.identity import validate_national_id, validate_phone
 from api.patients import queries
-from api.patients.schemas import (
-    Claim,
-    PatientOut,
-    PatientRegister,
-    ProposalBrief,
-    ReadWindow,
-    TestOut,
-    TestStaffOut,
-)
-from api.patients.tables import Patient, SelfTest, TestStatus
-from api.products.tables import Product
-from api.readings.tables import Proposal, Upload
+from api.patients.schemas import Claim, PatientOut, PatientRegister
+from api.patients.tables import Patient
 from api.regions.service import locate
-from api.reviews.tables import Review
 from api.scope import Scope
+from api.selftests import lifecycle
+from api.selftests import queries as test_queries
+from api.selftests.schemas import TestOut
+from api.selftests.service import test_view
+from api.selftests.tables import SelfTest
+from api.timestamps import rfc3339
 from api.units.service import find_unit
 
 
@@ -128,7 +122,7 @@ def log_in_by_code(session: Session, ctx: AppContext, code: str, national_id: st
         national_id = validate_national_id(national_id)
     except (NotFoundError, InvalidError, ValueError):
         raise refused from None
-    test = queries.test_for_unit(session, unit.id)
+    test = test_queries.test_for_unit(session, unit.id)
     patient = session.get(Patient, test.patient_id) if test else None
     if patient is None or patient.national_id_hash != id_hash(ctx, national_id):
         raise refused
@@ -151,8 +145,6 @@ def claim(session: Session, ctx: AppContext, user: User, body: Claim) -> SelfTes
     if state != UnitState.unused:
         raise ConflictError("this code has already been used; a code serves one test only")
     region = locate(ctx, body.latitude, body.longitude)
-    if not batch_queries.mark_unit(session, unit.id, UnitState.unused, UnitState.in_use):
-        raise ConflictError("this code has just been used; a code serves one test only")
     test = SelfTest(
         unit_id=unit.id,
         patient_id=patient.id,
@@ -161,8 +153,8 @@ def claim(session: Session, ctx: AppContext, user: User, body: Claim) -> SelfTes
         region_code=region,
         latitude=body.latitude,
         longitude=body.longitude,
-        status=TestStatus.awaiting_photo,
     )
+    lifecycle.claim(session, test)
     session.add(test)
     session.flush()
     record(session, user, "claim", "self_test", test.id, unit=unit.id, region=region)
@@ -175,7 +167,7 @@ def claim(session: Session, ctx: AppContext, user: User, body: Claim) -> SelfTes
             "region_code": region,
             "product_code": product.product_code,
             "lot_number": batch.lot_number,
-            "claimed_at": test.claimed_at.isoformat(),
+            "claimed_at": rfc3339(test.claimed_at),
         },
     )
     return test
@@ -188,7 +180,7 @@ def get_test(session: Session, user: User, scope: Scope, test_id: int) -> SelfTe
         raise NotFoundError(f"no test with id {test_id}")
     if user.role == Role.patient:
         if patient_of(session, user).id != test.patient_id:
-            raise ForbiddenError("this is not one of your tests")
+            raise NotFoundError(f"no test with id {test_id}")  # not yours: as if absent
     elif user.role in (Role.clinician, Role.cdc_officer):
         scope.check(test.region_code, "this test")
     else:
@@ -196,80 +188,54 @@ def get_test(session: Session, user: User, scope: Scope, test_id: int) -> SelfTe
     return test
 
 
-def _retake_reasons(session: Session, test: SelfTest, proposal: Proposal | None) -> list[str]:
-    if test.status != TestStatus.retake or proposal is None:
-        return []
-    if proposal.status == "retake":
-        return [str(issue.get("message", "")) for issue in proposal.issues]
-    review = _review_of(session, proposal.id)
-    return [review.reason] if review is not None and review.reason else []
+def view_test(session: Session, user: User, scope: Scope, test_id: int) -> TestOut:
+    """Step 9: one test as the caller may see it (staff also see the latest proposal)."""
+    test = get_test(session, user, scope, test_id)
+    return test_view(session, test, staff=user.role != Role.patient)
 
 
-def _review_of(session: Session, proposal_id: int) -> Review | None:
-    from api.reviews.queries import review_for_proposal
-
-    return review_for_proposal(session, proposal_id)
-
-
-def _window(test: SelfTest, product: Product) -> ReadWindow | None:
-    read_time = product.kit.get("read_time_minutes")
-    if not read_time:
-        return None
-    low = float(read_time.get("min", 0))
-    high = read_time.get("max")
-    return ReadWindow(
-        min_minutes=low,
-        max_minutes=float(high) if high is not None else None,
-        read_from=test.claimed_at + timedelta(minutes=low),
-        read_until=test.claimed_at + timedelta(minutes=float(high)) if high is not None else None,
+def list_tests(
+    session: Session,
+    user: User,
+    scope: Scope,
+    *,
+    status: str | None = None,
+    before_id: int | None = None,
+    limit: int = 100,
+) -> list[TestOut]:
+    """A patient's own tests, or those of a clinician's / CDC officer's regions, newest first."""
+    if user.role == Role.patient:
+        return own_tests(session, user, status=status, before_id=before_id, limit=limit)
+    rows = test_queries.self_tests(
+        session, regions=scope.regions, status=status, before_id=before_id, limit=limit
     )
+    return [test_view(session, t, staff=True) for t in rows]
 
 
-def test_view(session: Session, test: SelfTest, *, staff: bool) -> TestOut:
-    unit = session.get(Unit, test.unit_id)
-    batch = session.get(Batch, test.batch_id)
-    product = session.get(Product, test.product_id)
-    assert unit is not None
-    assert batch is not None
-    assert product is not None
-    proposal = queries.latest_proposal(session, test.id)
-    released = test.status == TestStatus.released
-    base = {
-        "id": test.id,
-        "code": unit.code,
-        "product_code": product.product_code,
-        "product_name": product.name,
-        "lot_number": batch.lot_number,
-        "region_code": test.region_code,
-        "claimed_at": test.claimed_at,
-        "status": test.status,
-        "result": test.result if released else None,
-        "released_at": test.released_at,
-        "retake_reasons": _retake_reasons(session, test, proposal),
-        "read_window": _window(test, product),
-    }
-    if not staff:
-        return TestOut(**base)
-    return TestStaffOut(
-        **base,
-        latitude=test.latitude,
-        longitude=test.longitude,
-        proposal=proposal_brief(session, proposal) if proposal else None,
+def log_in_by_code_token(
+    session: Session, ctx: AppContext, code: str, national_id: str
+) -> tuple[str, datetime, User]:
+    """Step 5: a token for the patient who claimed ``code`` (see ``log_in_by_code``)."""
+    user = log_in_by_code(session, ctx, code, national_id)
+    token, expires = accounts.issue_token(session, ctx, user)
+    record(session, user, "log_in_by_code", "user", user.id)
+    return token, expires, user
+
+
+def own_tests(
+    session: Session,
+    user: User,
+    *,
+    status: str | None = None,
+    before_id: int | None = None,
+    limit: int = 100,
+) -> list[TestOut]:
+    """The patient's own tests, newest first."""
+    rows = test_queries.self_tests(
+        session,
+        patient_id=patient_of(session, user).id,
+        status=status,
+        before_id=before_id,
+        limit=limit,
     )
-
-
-def proposal_brief(session: Session, proposal: Proposal) -> ProposalBrief:
-    upload = session.get(Upload, proposal.upload_id)
-    return ProposalBrief(
-        id=proposal.id,
-        upload_id=proposal.upload_id,
-        status=proposal.status,
-        result=proposal.result,
-        confidence=proposal.confidence,
-        model_version=proposal.model_version,
-        issues=[{k: str(v) for k, v in issue.items()} for issue in proposal.issues],
-        read_time_flag=upload.read_time_flag if upload else None,
-        minutes_after_claim=upload.minutes_after_claim if upload else None,
-        reviewed=_review_of(session, proposal.id) is not None,
-        created_at=proposal.created_at,
-    )
+    return [test_view(session, t, staff=False) for t in rows]

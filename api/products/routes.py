@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, UploadFile, status
+from fastapi import APIRouter, File, Form, Response, UploadFile, status
 
 from api.accounts.tables import Role
 from api.deps import CtxDep, ManufacturerUser, OperatorOrManufacturer, SessionDep
@@ -26,16 +26,18 @@ def register_product(
     kit: Annotated[UploadFile, File(description="kit.json (rdt-kit/1)")],
     template: Annotated[UploadFile, File(description="the template image (PNG)")],
     registration_certificate_no: Annotated[str, Form(min_length=1, max_length=100)],
+    response: Response,
 ) -> ProductOut:
     limit = ctx.settings.max_document_bytes
     product = service.register(
         session,
+        ctx,
         user,
         kit_bytes=read_limited(kit, limit, "kit"),
         template_bytes=read_limited(template, limit, "template"),
         registration_certificate_no=registration_certificate_no,
     )
-    session.commit()
+    response.headers["Location"] = f"/api/products/{product.id}"
     return ProductOut.model_validate(product)
 
 

@@ -1,9 +1,10 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict
+
+from pipeline.kit import KitDescription, ReadTime
 
 
 class ProductOut(BaseModel):
@@ -16,5 +17,9 @@ class ProductOut(BaseModel):
     test_item_name: str
     test_item_loinc: str | None
     registration_certificate_no: str
-    kit: dict[str, Any]
+    kit: KitDescription
     created_at: datetime
+
+
+# The typed kit (``Product.kit``) as pages and clients see it.
+__all__ = ["KitDescription", "ProductOut", "ReadTime"]

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import hashlib
-import json
-from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
 
 from api.accounts.tables import Role, User
 from api.audit.service import record
-from api.errors import ConflictError, ForbiddenError, InvalidError, NotFoundError
+from api.context import AppContext
+from api.errors import ConflictError, InvalidError, NotFoundError
 from api.organisations.service import require_approved
 from api.products import queries
 from api.products.tables import Product
@@ -20,22 +19,9 @@ if TYPE_CHECKING:
     from pipeline.kit import Kit
 
 
-def parse_kit_files(kit_bytes: bytes, template_bytes: bytes) -> Kit:
-    """Validate the uploaded kit description and template; 422 with the kit's own message."""
-    from pipeline.kit import KitError, decode_template, parse_kit
-
-    try:
-        document: Any = json.loads(kit_bytes.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InvalidError(f"kit: not a JSON document ({exc})") from None
-    try:
-        return parse_kit(document, decode_template(template_bytes))
-    except KitError as exc:
-        raise InvalidError(f"kit: {exc}") from None
-
-
 def register(
     session: Session,
+    ctx: AppContext,
     user: User,
     *,
     kit_bytes: bytes,
@@ -44,7 +30,7 @@ def register(
 ) -> Product:
     """Step 2: register a product of the caller's (approved) manufacturer."""
     manufacturer = require_approved(session, user)
-    kit = parse_kit_files(kit_bytes, template_bytes)
+    kit = ctx.vision.parse_kit(kit_bytes, template_bytes)
     certificate = registration_certificate_no.strip()
     if certificate not in manufacturer.device_certificates:
         raise InvalidError(
@@ -61,7 +47,7 @@ def register(
         test_item_name=description.test_item.name,
         test_item_loinc=description.test_item.loinc,
         registration_certificate_no=certificate,
-        kit=kit.to_json(),
+        kit_document=kit.to_json(),
         template_png=template_bytes,
         template_sha256=hashlib.sha256(template_bytes).hexdigest(),
     )
@@ -76,17 +62,12 @@ def get_product(session: Session, user: User, product_id: int) -> Product:
     if product is None:
         raise NotFoundError(f"no product with id {product_id}")
     if user.role != Role.operator and user.manufacturer_id != product.manufacturer_id:
-        raise ForbiddenError("you can only see your own products")
+        raise NotFoundError(f"no product with id {product_id}")  # not yours: as if absent
     return product
 
 
-def kit_of(product: Product) -> Kit:
-    """The product's kit, decoded once per process (workers read many photos of one kit)."""
-    return _kit(product.id, product.template_sha256, json.dumps(product.kit), product.template_png)
-
-
-@lru_cache(maxsize=64)
-def _kit(_product_id: int, _sha: str, document: str, template_png: bytes) -> Kit:
-    from pipeline.kit import decode_template, parse_kit
-
-    return parse_kit(json.loads(document), decode_template(template_png))
+def kit_of(ctx: AppContext, product: Product) -> Kit:
+    """The product's kit with its template, for reading photos and drawing previews."""
+    return ctx.vision.stored_kit(
+        product.kit_document, product.template_png, product.template_sha256
+    )

@@ -8,8 +8,7 @@ from datetime import datetime
 from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
-from api.readings.tables import Proposal, Upload
-from api.reviews.tables import Review
+from api.selftests.tables import Proposal, Review, Upload
 
 
 def upload_by_key(session: Session, test_id: int, key: str) -> Upload | None:

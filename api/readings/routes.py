@@ -18,9 +18,9 @@ from api.deps import (
 )
 from api.errors import NotFoundError
 from api.patients.service import get_test
-from api.readings import queries, service
+from api.readings import service
 from api.readings.schemas import ReadingRecord, SweepOut, UploadOut
-from api.readings.tables import Upload
+from api.selftests.tables import Upload
 from api.uploads import read_limited
 
 router = APIRouter(tags=["readings"])
@@ -48,18 +48,16 @@ def upload_photo(
         Header(min_length=8, max_length=200, description="same key = same upload, on retry"),
     ] = None,
 ) -> UploadOut:
-    """The photo is stored and committed before its reading is queued; the pipeline's proposal
-    follows (at once when tasks run in-process). A retake comes back with its reasons."""
+    """The photo is stored and committed, then its reading is queued. The answer shows the
+    upload as committed (``reading``); follow ``Location`` for the pipeline's proposal (a
+    retake comes with its reasons)."""
     data = read_limited(photo, ctx.settings.max_upload_bytes, "photo")
     upload, created = service.upload_photo(
         session, ctx, user, test_id, data, idempotency_key=idempotency_key, taken_at=taken_at
     )
-    session.commit()
-    if created:
-        service.enqueue(ctx, upload.id)
-        session.expire_all()
-    else:
+    if not created:
         response.status_code = status.HTTP_200_OK
+    response.headers["Location"] = f"/api/uploads/{upload.id}"
     return UploadOut(**service.upload_view(session, upload))
 
 
@@ -83,7 +81,6 @@ def get_photo(
     upload = _upload(session, user, scope, upload_id)
     if user.role != Role.patient:
         record(session, user, "view_photo", "upload", upload.id)
-        session.commit()
     return Response(ctx.photos.get(upload.photo_sha256), media_type=upload.content_type)
 
 
@@ -112,19 +109,4 @@ def export_readings(
     after_id: int | None = None,
     limit: Annotated[int, Query(ge=1, le=5000)] = 1000,
 ) -> list[ReadingRecord]:
-    rows = queries.proposals_with_reviews(session, after_id, limit)
-    return [
-        ReadingRecord(
-            proposal_id=p.id,
-            upload_id=p.upload_id,
-            model_version=p.model_version,
-            status=p.status,
-            proposed_result=p.result,
-            confidence=p.confidence,
-            reviewed_decision=r.decision if r else None,
-            reviewed_result=r.result if r else None,
-            reading=p.reading,
-            created_at=p.created_at,
-        )
-        for p, r in rows
-    ]
+    return service.export_readings(session, after_id, limit)

@@ -10,95 +10,54 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable
 from datetime import datetime, timedelta
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from api import worker
 from api.accounts.tables import User
 from api.audit.service import record
 from api.context import AppContext
 from api.db.base import utcnow
+from api.db.hooks import after_commit
 from api.errors import (
     ConflictError,
-    ForbiddenError,
     InvalidError,
     NotFoundError,
-    TooLargeError,
-    UnsupportedError,
 )
-from api.patients import queries as patient_queries
 from api.patients.service import patient_of
-from api.patients.tables import SelfTest, TestStatus
 from api.products.service import kit_of
 from api.products.tables import Product
 from api.readings import queries
-from api.readings.tables import Proposal, Upload
+from api.readings.schemas import ReadingRecord
+from api.selftests import lifecycle
+from api.selftests import queries as test_queries
+from api.selftests.tables import Proposal, SelfTest, TestStatus, Upload
 
 if TYPE_CHECKING:
-    from pipeline.kit import Kit
+    from pipeline.kit import KitDescription
     from pipeline.reading import Reading
 
 log = logging.getLogger(__name__)
 
+# The Celery task that reads one upload (api.readings.tasks.read_upload).
+READ_UPLOAD = "vigil.read_upload"
+
 # Photos may be taken offline and sent later, but not in the future.
 CLOCK_SKEW = timedelta(minutes=5)
-UPLOADABLE = (TestStatus.awaiting_photo, TestStatus.retake)
-
-Reader = Callable[[bytes, "Kit"], "Reading"]
-_reader: Reader | None = None
 
 
-def set_reader(reader: Reader | None) -> None:
-    """Replace the pipeline (tests); ``None`` restores the real one."""
-    global _reader
-    _reader = reader
-
-
-def run_pipeline(photo: bytes, kit: Kit) -> Reading:
-    """The one place the server calls the vision pipeline (imported lazily: the API starts fast)."""
-    if _reader is not None:
-        return _reader(photo, kit)
-    from pipeline.read import read
-
-    return read(photo, kit, band_model=_band_model())
-
-
-def _band_model() -> Any:
-    try:
-        from models.registry import current_band_model
-    except ImportError:
-        return None
-    return current_band_model()
-
-
-def sniff_photo(data: bytes) -> str:
-    """The photo's format from its headers (JPEG, PNG, WebP, HEIF), or a 4xx saying why not."""
-    from pipeline.decode import PhotoError, probe
-
-    try:
-        info = probe(data)
-    except PhotoError as exc:
-        code = getattr(exc, "code", "")
-        if code == "too_large":
-            raise TooLargeError(f"photo: {exc}") from None
-        if code in ("not_an_image", "unsupported_format"):
-            raise UnsupportedError(f"photo: {exc}") from None
-        raise InvalidError(f"photo: {exc}") from None
-    return f"image/{info.format}"
-
-
-def read_time_flag(kit_document: dict[str, Any], minutes: float) -> str | None:
+def read_time_flag(kit: KitDescription, minutes: float) -> str | None:
     """``"early"`` / ``"late"`` when a photo missed the kit's read-time window."""
-    window = kit_document.get("read_time_minutes")
-    if not window:
+    window = kit.read_time_minutes
+    if window is None:
         return None
-    if minutes < float(window.get("min", 0)):
+    if minutes < window.min:
         return "early"
-    upper = window.get("max")
-    if upper is not None and minutes > float(upper):
+    if window.max is not None and minutes > window.max:
         return "late"
     return None
 
@@ -121,22 +80,15 @@ def upload_photo(
     if test is None:
         raise NotFoundError(f"no test with id {test_id}")
     if patient_of(session, user).id != test.patient_id:
-        raise ForbiddenError("this is not one of your tests")
+        raise NotFoundError(f"no test with id {test_id}")  # not yours: as if absent
     if idempotency_key is not None:
         previous = queries.upload_by_key(session, test.id, idempotency_key)
         if previous is not None:
             if previous.photo_sha256 != hashlib.sha256(data).hexdigest():
                 raise ConflictError("Idempotency-Key was already used for a different photo")
             return previous, False
-    if test.status not in UPLOADABLE:
-        raise ConflictError(
-            {
-                TestStatus.reading: "a photo of this test is being read; wait for the result",
-                TestStatus.in_review: "this test's photo is with a clinician; wait for the result",
-                TestStatus.released: "this test is finished; its result has been released",
-            }.get(TestStatus(test.status), f"no photo can be added in state {test.status}")
-        )
-    content_type = sniff_photo(data)
+    lifecycle.require(test, lifecycle.Step.photo_received)  # before the photo is stored
+    content_type = ctx.vision.probe(data)
     now = utcnow()
     taken = taken_at or now
     if taken.tzinfo is None:
@@ -160,9 +112,10 @@ def upload_photo(
         read_time_flag=read_time_flag(product.kit, minutes),
     )
     session.add(upload)
-    test.status = TestStatus.reading
+    lifecycle.photo_received(test)
     session.flush()
     record(session, user, "upload", "upload", upload.id, test=test.id, flag=upload.read_time_flag)
+    after_commit(session, partial(enqueue, ctx, upload.id))
     return upload, True
 
 
@@ -179,10 +132,8 @@ def enqueue(ctx: AppContext, upload_id: int) -> None:
         except Exception:  # a failed reading must not fail the upload: the sweep retries it
             log.exception("could not read upload %s; the sweep will retry", upload_id)
         return
-    from api.readings.tasks import read_upload
-
     try:
-        read_upload.delay(upload_id)
+        worker.app.send_task(READ_UPLOAD, args=[upload_id])
     except Exception:  # a broker outage must not fail the upload: the sweep queues it again
         log.exception("could not queue upload %s; the sweep will retry", upload_id)
 
@@ -202,16 +153,17 @@ def process_upload(ctx: AppContext, upload_id: int) -> str:
         product = session.get(Product, test.product_id) if test else None
         assert test is not None
         assert product is not None
-        kit = kit_of(product)
+        kit = kit_of(ctx, product)
         photo = ctx.photos.get(upload.photo_sha256)
-        reading = run_pipeline(photo, kit)
+        reading = ctx.vision.read(photo, kit)
         document = reading.to_json()
         explanation = keep_explanation(ctx, reading)
         proposal = Proposal(
             upload_id=upload.id,
             self_test_id=test.id,
             status=reading.status,
-            result=reading.result if reading.status == "ok" else None,
+            # by_eye keeps the model's best attempt, shown as a hint only
+            result=reading.result if reading.status in lifecycle.READABLE else None,
             confidence=float(reading.confidence),
             model_version=reading.model,
             reading=document,
@@ -219,12 +171,11 @@ def process_upload(ctx: AppContext, upload_id: int) -> str:
             explanation=explanation,
         )
         session.add(proposal)
-        latest = patient_queries.latest_upload(session, test.id)
-        # An older upload's late reading must not override a newer photo's state.
+        latest = test_queries.latest_upload(session, test.id)
+        # An older upload's late reading must not override a newer photo's state, nor
+        # may a reading finished after the test was withdrawn move it.
         if latest is not None and latest.id == upload.id and test.status == TestStatus.reading:
-            test.status = TestStatus.retake if reading.status == "retake" else TestStatus.in_review
-            if test.status == TestStatus.in_review:
-                proposal.review_stage = 1  # into the clinicians' queue
+            lifecycle.proposed(test, proposal)
         try:
             session.flush()
         except IntegrityError:
@@ -295,18 +246,16 @@ def sweep(ctx: AppContext, older_than: timedelta | None = None) -> list[int]:
     if older_than is None:
         older_than = timedelta(seconds=ctx.settings.sweep_after_seconds)
     now = utcnow()
-    with ctx.database.session() as session:
+    with ctx.database.transaction() as session:
         stuck = queries.stuck_uploads(session, now - older_than)
         ids = []
         for upload in stuck:
             upload.queued_at = now
             upload.attempts += 1
             ids.append(upload.id)
+            after_commit(session, partial(enqueue, ctx, upload.id))
         if ids:
             record(session, None, "sweep", "upload", ",".join(map(str, ids))[:64], count=len(ids))
-        session.commit()
-    for upload_id in ids:
-        enqueue(ctx, upload_id)
     return ids
 
 
@@ -330,3 +279,27 @@ def upload_view(session: Session, upload: Upload) -> dict[str, Any]:
         "proposal_status": proposal.status if proposal else None,
         "retake_reasons": reasons,
     }
+
+
+def latest_upload(session: Session, test_id: int) -> Upload | None:
+    return test_queries.latest_upload(session, test_id)
+
+
+def export_readings(session: Session, after_id: int | None, limit: int) -> list[ReadingRecord]:
+    """Proposals with their deciding reading, for model monitoring (no personal data)."""
+    rows = queries.proposals_with_reviews(session, after_id, limit)
+    return [
+        ReadingRecord(
+            proposal_id=p.id,
+            upload_id=p.upload_id,
+            model_version=p.model_version,
+            status=p.status,
+            proposed_result=p.result,
+            confidence=p.confidence,
+            reviewed_decision=r.decision if r else None,
+            reviewed_result=r.result if r else None,
+            reading=p.reading,
+            created_at=p.created_at,
+        )
+        for p, r in rows
+    ]

@@ -9,7 +9,7 @@ from api.worker import app, worker_context
 
 
 @app.task(
-    name="vigil.read_upload",
+    name=service.READ_UPLOAD,
     acks_late=True,
     reject_on_worker_lost=True,
     autoretry_for=(OperationalError,),

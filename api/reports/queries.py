@@ -10,9 +10,10 @@ from sqlalchemy import Date, cast, func, select
 from sqlalchemy.orm import Session
 
 from api.batches.tables import Batch
-from api.patients.tables import Patient, SelfTest, TestStatus
+from api.patients.tables import Patient
 from api.products.tables import Product
 from api.reports.tables import Report
+from api.selftests.tables import SelfTest, TestStatus
 
 
 def reports_for(

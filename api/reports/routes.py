@@ -51,7 +51,6 @@ def list_positives(
     limit: Annotated[int, Query(ge=1, le=5000)] = 500,
 ) -> list[PositiveCase]:
     cases = service.positives(session, ctx, user, scope, since, until, limit)
-    session.commit()  # the audit entry of the viewing
     return cases
 
 

@@ -17,7 +17,7 @@ from api.errors import InvalidError, NotFoundError
 from api.events.service import POSITIVE_REPORTED, publish
 from api.organisations import queries as org_queries
 from api.patients.service import personal_data
-from api.patients.tables import Patient, SelfTest, TestStatus
+from api.patients.tables import Patient
 from api.products import queries as product_queries
 from api.products.tables import Product
 from api.reports import queries
@@ -32,6 +32,8 @@ from api.reports.schemas import (
 )
 from api.reports.tables import Report
 from api.scope import Scope
+from api.selftests.tables import SelfTest, TestStatus
+from api.timestamps import rfc3339
 
 RESULTS = ("positive", "negative", "invalid")
 
@@ -75,7 +77,7 @@ def report_positive(session: Session, ctx: AppContext, actor: User, test: SelfTe
             "result": test.result,
             "product_code": product.product_code,
             "lot_number": batch.lot_number,
-            "released_at": test.released_at.isoformat() if test.released_at else None,
+            "released_at": rfc3339(test.released_at) if test.released_at else None,
         },
     )
     count = len(offices) + len(institutions)

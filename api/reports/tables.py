@@ -8,7 +8,7 @@ from sqlalchemy import ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from api.db.base import Base, utcnow
-from api.patients.tables import SelfTest
+from api.selftests.tables import SelfTest
 
 
 class Report(Base):

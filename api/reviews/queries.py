@@ -10,9 +10,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, case, delete, exists, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from api.patients.tables import SelfTest, TestStatus
-from api.readings.tables import Proposal
-from api.reviews.tables import Review
+from api.selftests.tables import Proposal, Review, SelfTest, TestStatus
 
 
 @dataclass(frozen=True)
@@ -43,20 +41,6 @@ class Ordering:
         return case((self.urgent(), 0), else_=1)
 
 
-def latest_review(session: Session, proposal_id: int) -> Review | None:
-    """The last reading of a proposal (the one that decided it, once decided)."""
-    return session.scalar(
-        select(Review)
-        .where(Review.proposal_id == proposal_id)
-        .order_by(Review.round.desc())
-        .limit(1)
-    )
-
-
-# Kept under its old name: other domains ask whether (and how) a proposal was reviewed.
-review_for_proposal = latest_review
-
-
 def reviews_of(session: Session, proposal_id: int) -> Sequence[Review]:
     return session.scalars(
         select(Review).where(Review.proposal_id == proposal_id).order_by(Review.round)
@@ -68,7 +52,7 @@ def _awaiting(
 ) -> list[ColumnElement[bool]]:
     conditions: list[ColumnElement[bool]] = [
         Proposal.review_stage >= 1,  # uses ix_proposals_queue
-        Proposal.status == "ok",
+        Proposal.status.in_(("ok", "by_eye")),  # lifecycle.READABLE
         SelfTest.status == TestStatus.in_review,
     ]
     if regions is not None:

@@ -51,8 +51,6 @@ def review_queue(
 ) -> list[QueueItem]:
     """Suspected positives, low confidence and items waiting past the ageing cap first, then
     oldest first. Items this clinician already read are not shown (second readings are blind)."""
-    if service.settle_due(session, ctx):
-        session.commit()
     filters = queue_filter(result, confidence, older_than_minutes, stage)
     return service.queue(session, scope, user, filters, limit=limit, offset=offset)
 
@@ -90,7 +88,6 @@ def review_proposal(
     body: ReviewIn,
 ) -> ReviewOut:
     review, reports = service.decide(session, ctx, user, scope, proposal_id, body)
-    session.commit()
     return service.review_out(review, reports)
 
 
@@ -101,7 +98,6 @@ def review_proposal(
 )
 def undo_review(session: SessionDep, ctx: CtxDep, user: Clinician) -> UndoOut:
     undone = service.undo_last(session, ctx, user)
-    session.commit()
     return undone
 
 

@@ -28,6 +28,8 @@ class QueueItem(BaseModel):
     proposal_id: int
     test_id: int
     upload_id: int
+    # Read by eye: the model could not read it; its attempt (if any) is a hint only.
+    by_eye: bool = False
     region_code: str
     product_code: str
     product_name: str

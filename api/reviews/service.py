@@ -21,15 +21,11 @@ from sqlalchemy.orm import Session
 
 from api.accounts.tables import User
 from api.audit.service import record
-from api.batches import queries as batch_queries
-from api.batches.tables import Batch, UnitState
+from api.batches.tables import Batch
 from api.context import AppContext
 from api.db.base import utcnow
 from api.errors import ConflictError, InvalidError, NotFoundError
-from api.patients import queries as patient_queries
-from api.patients.tables import SelfTest, TestStatus
 from api.products.tables import Product
-from api.readings.tables import Proposal, Upload
 from api.reports.service import report_positive
 from api.reviews import queries
 from api.reviews.queries import Ordering, QueueFilter
@@ -42,8 +38,10 @@ from api.reviews.schemas import (
     ReviewOut,
     UndoOut,
 )
-from api.reviews.tables import Review
 from api.scope import Scope
+from api.selftests import lifecycle
+from api.selftests import queries as test_queries
+from api.selftests.tables import Proposal, Review, SelfTest, Upload
 
 log = logging.getLogger(__name__)
 
@@ -175,6 +173,7 @@ def queue_item(session: Session, proposal: Proposal, test: SelfTest, urgent: boo
         product_name=product.name,
         lot_number=batch.lot_number,
         proposed_result=proposal.result,
+        by_eye=proposal.status == "by_eye",
         confidence=proposal.confidence,
         model_version=proposal.model_version,
         reading=proposal.reading,
@@ -200,15 +199,9 @@ def awaiting_reader(
     test = session.get(SelfTest, proposal.self_test_id)
     assert test is not None
     scope.check(test.region_code, "this test")
-    latest = patient_queries.latest_proposal(session, test.id)
-    if (
-        proposal.review_stage is None
-        or proposal.status != "ok"
-        or test.status != TestStatus.in_review
-        or latest is None
-        or latest.id != proposal.id
-    ):
-        if queries.latest_review(session, proposal.id) is not None:
+    latest = test_queries.latest_proposal(session, test.id)
+    if not lifecycle.awaiting_reading(test, proposal) or latest is None or latest.id != proposal.id:
+        if test_queries.latest_review(session, proposal.id) is not None:
             raise ConflictError("this proposal has already been reviewed")
         raise ConflictError(
             "this proposal is not awaiting review (a newer photo or a retake replaced it)"
@@ -224,6 +217,12 @@ def awaiting_reader(
 def _validated(proposal: Proposal, body: ReviewIn) -> tuple[str | None, str | None]:
     """(result, reason) of a decision, or a 422 saying what is missing."""
     reason = (body.reason or "").strip() or None
+    if body.decision == "confirm" and proposal.status == "by_eye":
+        # Read by eye: the model's attempt is only a hint; the clinician's reading counts.
+        result = body.result or proposal.result
+        if result is None:
+            raise InvalidError("result: this photo is read by eye; give the result you read")
+        return result, reason
     if body.decision == "confirm":
         if body.result is not None and body.result != proposal.result:
             raise InvalidError("result: to change the result, use decision 'change' with a reason")
@@ -259,7 +258,8 @@ def route(
     if round_ == 1:
         if decision == "retake":
             return final  # an unreadable photo needs a new one, whoever reads it
-        if decision == "change" or proposal.confidence < policy.confident:
+        unsure = proposal.status == "by_eye" or proposal.confidence < policy.confident
+        if decision == "change" or unsure:
             return None, 2
         return final
     if round_ == 2:
@@ -284,7 +284,6 @@ def decide(
     Without ``hold_seconds`` the reading takes effect at once (release, retake);
     otherwise at ``settles_at`` (see ``settle_due``), undoable until then.
     """
-    settle_due(session, ctx)
     proposal, test = awaiting_reader(session, scope, clinician, proposal_id)
     stage = proposal.review_stage or 1
     if body.round is not None and body.round != stage:
@@ -309,7 +308,7 @@ def decide(
         created_at=now,
     )
     session.add(review)
-    proposal.review_stage = next_stage
+    lifecycle.next_reading(test, proposal, next_stage)
     session.flush()
     record(
         session,
@@ -369,12 +368,12 @@ def settle(session: Session, ctx: AppContext, review: Review, now: datetime | No
     reviewer = session.get(User, review.reviewer_id)
     assert test is not None
     assert reviewer is not None
-    if test.status != TestStatus.in_review:
+    step = lifecycle.Step.ask_retake if review.effect == "retake" else lifecycle.Step.release
+    if not lifecycle.allows(test, step):  # withdrawn meanwhile: the reading changes nothing
         log.warning("review %s settles on test %s in state %s", review.id, test.id, test.status)
         return 0
     if review.effect == "retake":
-        test.status = TestStatus.retake
-        record(session, reviewer, "retake", "self_test", test.id, reason=review.reason)
+        lifecycle.ask_retake(session, reviewer, test, review.reason)
         return 0
     assert review.result is not None
     return release(session, ctx, reviewer, test, review.result)
@@ -401,19 +400,20 @@ def settle_due_now(ctx: AppContext) -> int:
 
 def undo_last(session: Session, ctx: AppContext, clinician: User) -> UndoOut:
     """Take back ``clinician``'s last reading while it is still held."""
-    settle_due(session, ctx)
     review = queries.last_review_by(session, clinician.id)
     if review is None:
         raise ConflictError("you have no decision to undo")
-    if review.settled_at is not None:
+    if review.settled_at is not None or review.settles_at <= utcnow():
         raise ConflictError("too late to undo: your last decision has taken effect")
     if queries.later_review_exists(session, review):
         raise ConflictError("another clinician has read this item since; it cannot be undone")
     proposal = session.get(Proposal, review.proposal_id)
+    test = session.get(SelfTest, review.self_test_id)
     assert proposal is not None
+    assert test is not None
     if not queries.delete_unsettled(session, review.id):
         raise ConflictError("too late to undo: your last decision has taken effect")
-    proposal.review_stage = review.round
+    lifecycle.reopen_reading(test, proposal, review.round)
     record(
         session,
         clinician,
@@ -430,12 +430,7 @@ def undo_last(session: Session, ctx: AppContext, clinician: User) -> UndoOut:
 
 def release(session: Session, ctx: AppContext, clinician: User, test: SelfTest, result: str) -> int:
     """Step 9: give the patient the result; report a positive at once. Returns reports sent."""
-    test.result = result
-    test.status = TestStatus.released
-    test.released_at = utcnow()
-    test.released_by = clinician.id
-    batch_queries.mark_unit(session, test.unit_id, UnitState.in_use, UnitState.used)
-    record(session, clinician, "release", "self_test", test.id, result=result)
+    lifecycle.release(session, clinician, test, result)
     if result != "positive":
         return 0
     return report_positive(session, ctx, clinician, test)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
 
@@ -13,6 +13,9 @@ from api.errors import InvalidError, NotFoundError
 from api.organisations.tables import Manufacturer
 from api.products.tables import Product
 from api.unit_codes import UnitCodeError, code_from_scan
+
+if TYPE_CHECKING:
+    from pipeline.kit import KitDescription
 from api.units.schemas import Interpretation, LineCriterion, UnitLookup
 
 
@@ -36,16 +39,16 @@ def find_unit(session: Session, text: str, *, lock: bool = False) -> tuple[Unit,
     return unit, batch, product
 
 
-def interpretation(kit: dict[str, Any]) -> Interpretation:
+def interpretation(kit: KitDescription) -> Interpretation:
     lines = [
         LineCriterion(
-            name=line["name"],
-            role=line["role"],
-            at=line["at"],
-            analyte=line.get("analyte"),
-            present_means=line.get("present_means", "reactive"),
+            name=line.name,
+            role=line.role,
+            at=line.at,
+            analyte=line.analyte,
+            present_means=line.present_means or "reactive",
         )
-        for line in kit.get("lines", [])
+        for line in kit.lines
     ]
     controls = [line.name for line in lines if line.role == "control"]
     rules = [f"No {' or '.join(controls)} line: the test is invalid, use a new one."]
@@ -54,16 +57,19 @@ def interpretation(kit: dict[str, Any]) -> Interpretation:
             what = line.analyte or line.name
             meaning = "detected" if line.present_means == "reactive" else "not detected"
             rules.append(f"{line.name} line visible (however faint): {what} {meaning}.")
-    read_time = kit.get("read_time_minutes")
-    if read_time:
-        upper = read_time.get("max")
+    read_time = kit.read_time_minutes
+    if read_time is not None:
         window = (
-            f"between {read_time.get('min', 0)} and {upper}"
-            if upper
-            else (f"after {read_time.get('min', 0)}")
+            f"between {read_time.min:g} and {read_time.max:g}"
+            if read_time.max
+            else f"after {read_time.min:g}"
         )
         rules.append(f"Read the result {window} minutes after applying the sample.")
-    return Interpretation(lines=lines, read_time_minutes=read_time, rules=rules)
+    return Interpretation(
+        lines=lines,
+        read_time_minutes=read_time.model_dump() if read_time is not None else None,
+        rules=rules,
+    )
 
 
 def lookup(session: Session, text: str) -> UnitLookup:

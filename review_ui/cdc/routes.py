@@ -21,12 +21,13 @@ from starlette.responses import Response
 from api.accounts.tables import User
 from api.context import AppContext
 from api.deps import CtxDep, SessionDep
-from api.errors import ForbiddenError, NotFoundError
+from api.errors import NotFoundError
 from api.events import service as events
 from api.events.schemas import EventOut
 from api.organisations.tables import CdcOffice
 from api.reports import service as reports
 from api.scope import Scope, scope_for
+from api.timestamps import rfc3339
 from review_ui.cdc import view
 from review_ui.charts import choropleth, count_format
 from review_ui.session import CdcPage, page_router
@@ -59,7 +60,7 @@ def feed_item(ctx: AppContext, event: EventOut) -> dict[str, Any]:
         "product_code": payload.get("product_code", ""),
         "lot_number": payload.get("lot_number", ""),
         "test_id": test_id,
-        "at": event.created_at.isoformat(),
+        "at": rfc3339(event.created_at),
         "case_url": case_url(int(test_id)) if positive and test_id is not None else None,
     }
 
@@ -197,19 +198,14 @@ def stream(
     A reconnecting browser sends ``Last-Event-ID``, which wins over ``after_id``.
     """
     scope = scope_for(session, ctx, user)
-    session.commit()  # hold no transaction while streaming
-    start = after_id
-    if last_event_id and last_event_id.isdigit():
-        start = int(last_event_id)
-    if start is None:
-        start = events.latest_id(ctx)
-    return EventSourceResponse(_feed_stream(request, ctx, scope, start), ping=15, send_timeout=30)
+    cursor = events.start_cursor(ctx, last_event_id, after_id)
+    return EventSourceResponse(_feed_stream(request, ctx, scope, cursor), ping=15, send_timeout=30)
 
 
 async def _feed_stream(
-    request: Request, ctx: AppContext, scope: Scope, start: int
+    request: Request, ctx: AppContext, scope: Scope, cursor: events.Cursor
 ) -> AsyncIterator[dict[str, str]]:
-    async for message in events.stream(request, ctx, scope, start, None):
+    async for message in events.stream(request, ctx, scope, cursor, None):
         if message.get("event") not in FEED_KINDS:
             continue
         data = json.loads(message["data"])
@@ -234,8 +230,9 @@ def patient_case(
     """The patient behind a confirmed positive; every view is written to the audit log."""
     scope = scope_for(session, ctx, user)
     try:
-        detail = reports.patient_case(session, ctx, user, scope, test_id)
-    except NotFoundError as exc:
+        with session.begin_nested():  # a refusal undoes what the action wrote
+            detail = reports.patient_case(session, ctx, user, scope, test_id)
+    except NotFoundError as exc:  # also outside the office's regions: as if absent
         return render(
             request,
             "error.html",
@@ -243,19 +240,6 @@ def patient_case(
             user=user,
             status_code=404,
         )
-    except ForbiddenError:
-        session.rollback()
-        return render(
-            request,
-            "error.html",
-            {
-                "title": "Outside your region",
-                "message": "This patient's test was taken outside the area of your CDC office.",
-            },
-            user=user,
-            status_code=403,
-        )
-    session.commit()  # the audit entry of this viewing
     case = detail.case
     location_map = _location_map(ctx, case.region_code, case.latitude, case.longitude)
     return render(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -15,16 +15,15 @@ from api.accounts.tables import User
 from api.audit.service import record
 from api.batches.tables import Batch
 from api.context import AppContext
-from api.db.base import utcnow
 from api.deps import CtxDep, SessionDep
 from api.errors import ConflictError, DomainError, InvalidError, NotFoundError
 from api.products.tables import Product
-from api.readings.tables import Proposal, Upload
 from api.reviews import queries as review_queries
 from api.reviews import service as reviews
 from api.reviews.queries import QueueFilter
 from api.reviews.schemas import ReviewIn
 from api.scope import Scope, scope_for
+from api.selftests.tables import Proposal, Upload
 from api.units.service import interpretation
 from review_ui.clinicians import views
 from review_ui.session import ClinicianPage, page_router
@@ -71,7 +70,7 @@ class Filters:
         return cls(q.get("result"), q.get("confidence"), q.get("age"), q.get("stage"))
 
     def query(self) -> QueueFilter:
-        older = utcnow() - timedelta(minutes=self.age) if self.age else None
+        older = datetime.now(UTC) - timedelta(minutes=self.age) if self.age else None
         return QueueFilter(
             result=self.result, confidence=self.confidence, older_than=older, stage=self.stage
         )
@@ -97,17 +96,12 @@ def _scope(session: Session, ctx: AppContext, user: User) -> Scope:
     return scope_for(session, ctx, user)
 
 
-def _settle(session: Session, ctx: AppContext) -> None:
-    if reviews.settle_due(session, ctx):
-        session.commit()
-
-
 def pending_undo(session: Session, user: User) -> dict[str, Any] | None:
     """The clinician's last decision while it can still be undone."""
     review = review_queries.last_review_by(session, user.id)
     if review is None or review.settled_at is not None:
         return None
-    left = (review.settles_at - utcnow()).total_seconds()
+    left = (review.settles_at - datetime.now(UTC)).total_seconds()
     if left <= 0:
         return None
     if review.decision == "retake":
@@ -141,34 +135,21 @@ def _error(request: Request, user: User, exc: DomainError, **extra: Any) -> Resp
 def queue_page(
     request: Request, session: SessionDep, ctx: CtxDep, user: ClinicianPage, page: int = 1
 ) -> Response:
-    _settle(session, ctx)
     filters = Filters.from_query(request)
     scope = _scope(session, ctx, user)
     counts = reviews.counts(session, scope, user, filters.query())
     everything = reviews.counts(session, scope, user) if filters.active() else counts
     paging = views.page_numbers(counts.total, page)
     offset = (int(paging["page"] or 1) - 1) * views.PAGE_SIZE
-    rows = reviews.queue_page(
+    items = reviews.queue(
         session, scope, user, filters.query(), limit=views.PAGE_SIZE, offset=offset
     )
-    items = []
-    for proposal, test, urgent in rows:
-        upload = session.get(Upload, proposal.upload_id)
-        product = session.get(Product, test.product_id)
-        items.append(
-            {
-                "proposal": proposal,
-                "test": test,
-                "urgent": urgent,
-                "product": product,
-                "read_time_flag": upload.read_time_flag if upload else None,
-                "region": ctx.regions.name(test.region_code),
-            }
-        )
+    region_names = {code: ctx.regions.name(code) for code in {i.region_code for i in items}}
     context = {
         "counts": counts,
         "everything": everything,
         "items": items,
+        "region_names": region_names,
         "paging": paging,
         "filters": filters,
         "age_filters": views.AGE_FILTERS,
@@ -190,7 +171,6 @@ def next_page(
     after: int | None = None,
 ) -> Response:
     """The next item to read: the most urgent, or the one after ``after`` (skip)."""
-    _settle(session, ctx)
     filters = Filters.from_query(request)
     scope = _scope(session, ctx, user)
     current = session.get(Proposal, after) if after is not None else None
@@ -244,7 +224,7 @@ def _item_context(
         "explained": explained,
         "rules": interpretation(kit).rules,
         "read_time": views.read_time_note(
-            upload.read_time_flag, upload.minutes_after_claim, kit.get("read_time_minutes")
+            upload.read_time_flag, upload.minutes_after_claim, kit.read_time_minutes
         ),
         "region": ctx.regions.name(test.region_code),
         "urgent": reviews.is_urgent(proposal),
@@ -265,7 +245,6 @@ def _item_context(
 def item_page(
     request: Request, session: SessionDep, ctx: CtxDep, user: ClinicianPage, proposal_id: int
 ) -> Response:
-    _settle(session, ctx)
     try:
         context = _item_context(request, session, ctx, user, proposal_id)
     except DomainError as exc:
@@ -333,9 +312,9 @@ def decide_page(
         body.seconds_spent = max(0.0, time.time() - opened_at)
     scope = _scope(session, ctx, user)
     try:
-        reviews.decide(session, ctx, user, scope, proposal_id, body)
+        with session.begin_nested():  # a refusal undoes what the action wrote
+            reviews.decide(session, ctx, user, scope, proposal_id, body)
     except InvalidError as exc:
-        session.rollback()
         try:
             context = _item_context(request, session, ctx, user, proposal_id)
         except DomainError as gone:
@@ -350,9 +329,7 @@ def decide_page(
         }
         return render(request, "clinicians/change.html", context, user=user, status_code=422)
     except DomainError as exc:
-        session.rollback()
         return _error(request, user, exc, filters_qs=chosen.qs())
-    session.commit()
     query = chosen.qs()
     return RedirectResponse("/review/next" + (f"?{query}" if query else ""), status_code=303)
 
@@ -367,11 +344,10 @@ def undo_page(
 ) -> Response:
     chosen = Filters.from_string(filters)
     try:
-        undone = reviews.undo_last(session, ctx, user)
+        with session.begin_nested():  # a refusal undoes what the action wrote
+            undone = reviews.undo_last(session, ctx, user)
     except ConflictError as exc:
-        session.rollback()
         return _error(request, user, exc, filters_qs=chosen.qs())
-    session.commit()
     query = chosen.qs()
     return RedirectResponse(
         f"/review/items/{undone.proposal_id}" + (f"?{query}" if query else ""), status_code=303
@@ -388,7 +364,7 @@ def _visible_proposal(
     if proposal is None:
         raise NotFoundError(f"no proposal with id {proposal_id}")
     upload = session.get(Upload, proposal.upload_id)
-    from api.patients.tables import SelfTest
+    from api.selftests.tables import SelfTest
 
     test = session.get(SelfTest, proposal.self_test_id)
     assert upload is not None
@@ -409,22 +385,18 @@ def item_photo(
     except DomainError as exc:
         return Response(exc.detail, status_code=exc.status_code, media_type="text/plain")
     record(session, user, "view_photo", "upload", upload.id, via="page")
-    session.commit()
     data = ctx.photos.get(upload.photo_sha256)
     media_type = upload.content_type
     if media_type not in BROWSER_IMAGES:
-        data, media_type = _as_jpeg(data), "image/jpeg"
+        data, media_type = _as_jpeg(ctx, data), "image/jpeg"
     return Response(data, media_type=media_type, headers=IMAGE_HEADERS)
 
 
-def _as_jpeg(data: bytes) -> bytes:
+def _as_jpeg(ctx: AppContext, data: bytes) -> bytes:
     """HEIC and other formats browsers cannot show, re-encoded (upright) as JPEG."""
     import cv2
 
-    from pipeline.decode import decode_photo
-
-    photo = decode_photo(data)
-    ok, jpeg = cv2.imencode(".jpg", photo.image, [cv2.IMWRITE_JPEG_QUALITY, 90])
+    ok, jpeg = cv2.imencode(".jpg", ctx.vision.decode_photo(data), [cv2.IMWRITE_JPEG_QUALITY, 90])
     if not ok:
         raise InvalidError("photo: cannot be shown")
     return bytes(jpeg.tobytes())
@@ -452,7 +424,7 @@ def stats_page(
     request: Request, session: SessionDep, user: ClinicianPage, days: int = 30
 ) -> Response:
     days = days if days in (1, 7, 30, 90, 365) else 30
-    stats = reviews.reviewer_stats(session, user, utcnow() - timedelta(days=days))
+    stats = reviews.reviewer_stats(session, user, datetime.now(UTC) - timedelta(days=days))
     return render(
         request,
         "clinicians/stats.html",

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from html import escape
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from markupsafe import Markup
+
+if TYPE_CHECKING:
+    from api.products.schemas import KitDescription, ReadTime
 
 # Reasons a clinician picks from; the retake ones are shown to the patient as they are.
 CHANGE_REASONS = (
@@ -66,33 +69,33 @@ class Explained:
 
 
 def line_marks(
-    kit: dict[str, Any], reading: dict[str, Any], kept: dict[str, Any] | None
+    kit: KitDescription, reading: dict[str, Any], kept: dict[str, Any] | None
 ) -> list[LineMark]:
     """Each kit line with what the reading found; expected places from the kit."""
     measured = reading.get("lines") or {}
     stored = (kept or {}).get("lines") or {}
     marks = []
-    for line in kit.get("lines", []):
-        name = line["name"]
+    for line in kit.lines:
+        name = line.name
         got = measured.get(name) or {}
         extra = stored.get(name) or {}
         marks.append(
             LineMark(
                 name=name,
-                role=line.get("role", "test"),
-                analyte=line.get("analyte"),
+                role=line.role,
+                analyte=line.analyte,
                 present=got.get("present"),
                 intensity=got.get("intensity"),
                 p_present=got.get("p_present"),
                 at=extra.get("at", got.get("at")),
-                expected_at=extra.get("expected_at", line.get("at")),
+                expected_at=extra.get("expected_at", line.at),
             )
         )
     return marks
 
 
 def explain(
-    kit: dict[str, Any], reading: dict[str, Any], kept: dict[str, Any] | None, window_url: str
+    kit: KitDescription, reading: dict[str, Any], kept: dict[str, Any] | None, window_url: str
 ) -> Explained:
     marks = line_marks(kit, reading, kept)
     result = Explained(lines=marks)
@@ -243,13 +246,13 @@ def profile_svg(profile: list[float], marks: list[LineMark]) -> Markup:
     return Markup("".join(parts))
 
 
-def read_time_note(flag: str | None, minutes: float, window: dict[str, Any] | None) -> str:
+def read_time_note(flag: str | None, minutes: float, window: ReadTime | None) -> str:
     """The read-time check in words."""
     taken = f"Photo taken {minutes:.0f} minutes after the scan"
-    if not window:
+    if window is None:
         return taken + " (this kit gives no reading time)."
-    low, high = float(window.get("min", 0)), window.get("max")
-    span = f"{low:g}-{float(high):g} minutes" if high is not None else f"from {low:g} minutes"
+    low, high = window.min, window.max
+    span = f"{low:g}-{high:g} minutes" if high is not None else f"from {low:g} minutes"
     if flag == "early":
         return f"{taken}: too early (read at {span}). Lines may not have formed yet."
     if flag == "late":

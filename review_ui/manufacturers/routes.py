@@ -13,7 +13,6 @@ from datetime import date, timedelta
 from typing import Annotated, Any
 
 from fastapi import File, Form, Request, UploadFile
-from fastapi.responses import StreamingResponse
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 from starlette.responses import RedirectResponse, Response
@@ -23,7 +22,7 @@ from api.accounts.tables import Role, User
 from api.audit.service import record
 from api.batches import queries as batch_queries
 from api.batches import service as batches
-from api.batches.schemas import BatchCreate
+from api.batches.schemas import BatchCreate, ExportKind
 from api.batches.tables import Batch
 from api.context import AppContext
 from api.deps import CtxDep, SessionDep
@@ -34,9 +33,7 @@ from api.organisations.schemas import ManufacturerSignUp
 from api.organisations.tables import Manufacturer
 from api.products import queries as product_queries
 from api.products import service as products
-from api.products.preview import preview_png
 from api.products.tables import Product
-from api.unit_codes import codes_qr_zip, iter_codes_csv, label_sheet_pdf
 from review_ui.manufacturers.forms import (
     domain_message,
     lines,
@@ -174,13 +171,19 @@ def sign_up(
         errors.append("Business licence document: attach a scan of the licence (PDF, JPEG or PNG)")
     if not errors:
         try:
-            manufacturer, maker = organisations.sign_up(session, body)
-            for kind, filename, data in documents:
-                organisations.add_document(
-                    session, ctx, maker, manufacturer.id, kind=kind, filename=filename, data=data
-                )
+            with session.begin_nested():  # a refusal undoes what the action wrote
+                manufacturer, maker = organisations.sign_up(session, body)
+                for kind, filename, data in documents:
+                    organisations.add_document(
+                        session,
+                        ctx,
+                        maker,
+                        manufacturer.id,
+                        kind=kind,
+                        filename=filename,
+                        data=data,
+                    )
         except DomainError as exc:
-            session.rollback()
             errors.append(domain_message(exc))
     if errors:
         return render(
@@ -191,7 +194,6 @@ def sign_up(
         )
     token, _expires = accounts.issue_token(session, ctx, maker)
     record(session, maker, "log_in", "user", maker.id, via="sign-up page")
-    session.commit()
     response = RedirectResponse("/manufacturer?done=welcome", status_code=303)
     set_session_cookie(request, response, token, ctx.settings.token_ttl_minutes * 60)
     return response
@@ -262,17 +264,16 @@ def upload_document(
 ) -> Response:
     manufacturer = _manufacturer(session, user)
     try:
-        chosen = read_files([file], ctx.settings.max_document_bytes, "document")
-        if not chosen:
-            raise _RefusedError("Choose a file to upload (PDF, JPEG or PNG)")
-        filename, data = chosen[0]
-        organisations.add_document(
-            session, ctx, user, manufacturer.id, kind=kind, filename=filename, data=data
-        )
+        with session.begin_nested():  # a refusal undoes what the action wrote
+            chosen = read_files([file], ctx.settings.max_document_bytes, "document")
+            if not chosen:
+                raise _RefusedError("Choose a file to upload (PDF, JPEG or PNG)")
+            filename, data = chosen[0]
+            organisations.add_document(
+                session, ctx, user, manufacturer.id, kind=kind, filename=filename, data=data
+            )
     except (DomainError, _RefusedError) as exc:
-        session.rollback()
         return _home(request, session, user, [_message(exc)], exc.status_code)
-    session.commit()
     return RedirectResponse("/manufacturer?done=document#documents", status_code=303)
 
 
@@ -385,9 +386,10 @@ def preview_upload(
         images = read_files([template], ctx.settings.max_document_bytes, "template image")
         if not files or not images:
             raise _RefusedError(BOTH_FILES)
-        parsed = products.parse_kit_files(files[0][1], images[0][1])
+        parsed = ctx.vision.parse_kit(files[0][1], images[0][1])
         preview = {
-            "image": "data:image/png;base64," + base64.b64encode(preview_png(parsed)).decode(),
+            "image": "data:image/png;base64,"
+            + base64.b64encode(ctx.vision.preview(parsed)).decode(),
             "kit": _kit_summary(parsed),
         }
     except (DomainError, _RefusedError) as exc:
@@ -413,21 +415,22 @@ def register_product(
 ) -> Response:
     manufacturer = _manufacturer(session, user)
     try:
-        files = read_files([kit], ctx.settings.max_document_bytes, "kit description")
-        images = read_files([template], ctx.settings.max_document_bytes, "template image")
-        if not files or not images:
-            raise _RefusedError(BOTH_FILES)
-        if not registration_certificate_no.strip():
-            raise _RefusedError("Registration certificate: choose the product's certificate")
-        product = products.register(
-            session,
-            user,
-            kit_bytes=files[0][1],
-            template_bytes=images[0][1],
-            registration_certificate_no=registration_certificate_no,
-        )
+        with session.begin_nested():  # a refusal undoes what the action wrote
+            files = read_files([kit], ctx.settings.max_document_bytes, "kit description")
+            images = read_files([template], ctx.settings.max_document_bytes, "template image")
+            if not files or not images:
+                raise _RefusedError(BOTH_FILES)
+            if not registration_certificate_no.strip():
+                raise _RefusedError("Registration certificate: choose the product's certificate")
+            product = products.register(
+                session,
+                ctx,
+                user,
+                kit_bytes=files[0][1],
+                template_bytes=images[0][1],
+                registration_certificate_no=registration_certificate_no,
+            )
     except (DomainError, _RefusedError) as exc:
-        session.rollback()
         return render(
             request,
             "manufacturers/product_new.html",
@@ -435,7 +438,6 @@ def register_product(
             user=user,
             status_code=exc.status_code,
         )
-    session.commit()
     return RedirectResponse(f"/manufacturer/products/{product.id}?done=product", status_code=303)
 
 
@@ -448,17 +450,18 @@ def _own_product(session: Session, user: User, product_id: int) -> Product | Non
 
 @router.get("/products/{product_id}")
 def product_page(
-    request: Request, session: SessionDep, user: ManufacturerPage, product_id: int
+    request: Request, session: SessionDep, ctx: CtxDep, user: ManufacturerPage, product_id: int
 ) -> Response:
     product = _own_product(session, user, product_id)
     if product is None:
         return _not_found(request, user, "No such product among yours.")
-    return _product_page(request, session, user, product, [], _batch_defaults())
+    return _product_page(request, session, ctx, user, product, [], _batch_defaults())
 
 
 def _product_page(
     request: Request,
     session: Session,
+    ctx: AppContext,
     user: User,
     product: Product,
     errors: list[str],
@@ -474,7 +477,7 @@ def _product_page(
         "manufacturers/product.html",
         {
             "product": product,
-            "kit": _kit_summary(products.kit_of(product)),
+            "kit": _kit_summary(products.kit_of(ctx, product)),
             "batches": _batch_rows(session, product_batches, {product.id: product.name}),
             "errors": errors,
             "batch_form": batch_form,
@@ -487,12 +490,14 @@ def _product_page(
 
 
 @router.get("/products/{product_id}/preview.png")
-def product_preview(session: SessionDep, user: ManufacturerPage, product_id: int) -> Response:
+def product_preview(
+    session: SessionDep, ctx: CtxDep, user: ManufacturerPage, product_id: int
+) -> Response:
     product = _own_product(session, user, product_id)
     if product is None:
         return Response("no such product", status_code=404, media_type="text/plain")
     return Response(
-        preview_png(products.kit_of(product)),
+        ctx.vision.preview(products.kit_of(ctx, product)),
         media_type="image/png",
         headers={"Cache-Control": "private, max-age=3600"},
     )
@@ -521,21 +526,22 @@ def create_batch(
         return _not_found(request, user, "No such product among yours.")
     form = {"lot_number": lot_number, "quantity": quantity, "expiry_date": expiry_date}
     try:
-        body = BatchCreate(
-            product_id=product.id,
-            lot_number=lot_number.strip(),
-            quantity=quantity,
-            expiry_date=expiry_date,
-        )
-        batch = batches.create_batch(session, ctx, user, body)
+        with session.begin_nested():  # a refusal undoes what the action wrote
+            body = BatchCreate(
+                product_id=product.id,
+                lot_number=lot_number.strip(),
+                quantity=quantity,
+                expiry_date=expiry_date,
+            )
+            batch = batches.create_batch(session, ctx, user, body)
     except ValidationError as exc:
-        return _product_page(request, session, user, product, validation_messages(exc), form, 422)
-    except DomainError as exc:
-        session.rollback()
         return _product_page(
-            request, session, user, product, [domain_message(exc)], form, exc.status_code
+            request, session, ctx, user, product, validation_messages(exc), form, 422
         )
-    session.commit()
+    except DomainError as exc:
+        return _product_page(
+            request, session, ctx, user, product, [domain_message(exc)], form, exc.status_code
+        )
     return RedirectResponse(f"/manufacturer/batches/{batch.id}?done=batch", status_code=303)
 
 
@@ -567,90 +573,43 @@ def batch_page(
     )
 
 
-def _range(request: Request, batch: Batch) -> tuple[int | None, int | None]:
-    """The serial range asked for (``first``/``last``), clamped to the batch."""
+def _download(
+    request: Request,
+    session: Session,
+    ctx: AppContext,
+    user: User,
+    batch_id: int,
+    kind: ExportKind,
+) -> Response:
+    """A batch's codes in the serial range the form asks for (``first``/``last``)."""
 
-    def number(name: str) -> int | None:
+    def serial(name: str) -> int | None:
         text = request.query_params.get(name, "").strip()
-        return min(max(int(text), 1), batch.quantity) if text.isdigit() else None
+        return int(text) if text.isdigit() else None
 
-    return number("first"), number("last")
-
-
-def _filename(batch: Batch, suffix: str, first: int | None, last: int | None) -> str:
-    span = f"-{first or 1}-{last or batch.quantity}" if first or last else ""
-    safe_lot = "".join(c if c.isalnum() or c in "._-" else "_" for c in batch.lot_number)
-    return f"{safe_lot}{span}-{suffix}"
-
-
-def _download_headers(filename: str) -> dict[str, str]:
-    return {
-        "Content-Disposition": f'attachment; filename="{filename}"',
-        "Cache-Control": "no-store",
-    }
-
-
-def _download_batch(
-    request: Request, session: Session, user: User, batch_id: int
-) -> tuple[Batch, Product, int | None, int | None] | Response:
-    """The batch, its product and the serial range a download asks for; or the not-found page."""
-    found = _own_batch(session, user, batch_id)
-    if found is None:
+    try:
+        found = batches.export(session, ctx, user, batch_id, kind, serial("first"), serial("last"))
+    except DomainError:
         return _not_found(request, user, "No such batch among yours.")
-    batch, product = found
-    return (batch, product, *_range(request, batch))
+    return found.response()
 
 
 @router.get("/batches/{batch_id}/codes.csv")
 def codes_csv(
     request: Request, session: SessionDep, ctx: CtxDep, user: ManufacturerPage, batch_id: int
 ) -> Response:
-    found = _download_batch(request, session, user, batch_id)
-    if isinstance(found, Response):
-        return found
-    batch, product, first, last = found
-    rows = list(batches.labels(session, batch, product, first, last))
-    return StreamingResponse(
-        iter_codes_csv(rows, ctx.settings.public_base_url),
-        media_type="text/csv; charset=utf-8",
-        headers=_download_headers(_filename(batch, "codes.csv", first, last)),
-    )
+    return _download(request, session, ctx, user, batch_id, "codes.csv")
 
 
 @router.get("/batches/{batch_id}/codes.zip")
 def codes_zip(
     request: Request, session: SessionDep, ctx: CtxDep, user: ManufacturerPage, batch_id: int
 ) -> Response:
-    found = _download_batch(request, session, user, batch_id)
-    if isinstance(found, Response):
-        return found
-    batch, product, first, last = found
-    return Response(
-        codes_qr_zip(
-            batches.labels(session, batch, product, first, last), ctx.settings.public_base_url
-        ),
-        media_type="application/zip",
-        headers=_download_headers(_filename(batch, "qr.zip", first, last)),
-    )
+    return _download(request, session, ctx, user, batch_id, "qr.zip")
 
 
 @router.get("/batches/{batch_id}/labels.pdf")
 def labels_pdf(
     request: Request, session: SessionDep, ctx: CtxDep, user: ManufacturerPage, batch_id: int
 ) -> Response:
-    found = _download_batch(request, session, user, batch_id)
-    if isinstance(found, Response):
-        return found
-    batch, product, first, last = found
-    pdf = label_sheet_pdf(
-        batches.labels(session, batch, product, first, last),
-        product_name=product.name,
-        lot=batch.lot_number,
-        expiry=batch.expiry_date,
-        base_url=ctx.settings.public_base_url,
-    )
-    return Response(
-        pdf,
-        media_type="application/pdf",
-        headers=_download_headers(_filename(batch, "labels.pdf", first, last)),
-    )
+    return _download(request, session, ctx, user, batch_id, "labels.pdf")

@@ -18,10 +18,8 @@ from sqlalchemy.orm import Session
 from starlette.responses import RedirectResponse, Response
 
 from api.accounts import queries as account_queries
-from api.accounts import service as accounts
 from api.accounts.schemas import StaffCreate
 from api.accounts.tables import Role, User
-from api.audit.service import record
 from api.context import AppContext
 from api.deps import CtxDep, SessionDep
 from api.errors import DomainError
@@ -179,18 +177,17 @@ def review_manufacturer(
     if found is None:
         return _not_found(request, user, f"No manufacturer with number {manufacturer_id}.")
     try:
-        body = ManufacturerReview(decision=decision, reason=reason or None)
-        organisations.review(session, user, manufacturer_id, body)
+        with session.begin_nested():  # a refusal undoes what the action wrote
+            body = ManufacturerReview(decision=decision, reason=reason or None)
+            organisations.review(session, user, manufacturer_id, body)
     except ValidationError:
         return _manufacturer_page(
             request, session, user, found, ["Choose approve or reject"], reason, 422
         )
     except DomainError as exc:
-        session.rollback()
         return _manufacturer_page(
             request, session, user, found, [domain_message(exc)], reason, exc.status_code
         )
-    session.commit()
     return RedirectResponse(
         f"/operator/manufacturers/{manufacturer_id}?done={found.status}", status_code=303
     )
@@ -211,13 +208,12 @@ def _submit(
     does not validate, the domain error's own code otherwise).
     """
     try:
-        act()
+        with session.begin_nested():  # a refusal undoes what the action wrote
+            act()
     except ValidationError as exc:
         return again(validation_messages(exc), 422)
     except DomainError as exc:
-        session.rollback()
         return again([domain_message(exc)], exc.status_code)
-    session.commit()
     return RedirectResponse(done, status_code=303)
 
 
@@ -347,16 +343,7 @@ def _open_account(
         institution_id=_int_or_none(institution_id),
         cdc_office_id=_int_or_none(cdc_office_id),
     )
-    created = accounts.create_user(
-        session,
-        username=body.username,
-        password=body.password,
-        role=Role(body.role),
-        display_name=body.display_name,
-        institution_id=body.institution_id,
-        cdc_office_id=body.cdc_office_id,
-    )
-    record(session, operator, "create_user", "user", created.id, role=created.role, via="page")
+    created = organisations.open_staff_account(session, operator, body, via="page")
     return created
 
 

@@ -17,13 +17,12 @@ from api.audit.service import record
 from api.context import AppContext
 from api.deps import CtxDep, SessionDep
 from api.errors import DomainError
-from api.patients import queries as patient_queries
 from api.patients import service as patients
 from api.patients.schemas import Claim, PatientRegister
-from api.patients.tables import SelfTest, TestStatus
 from api.readings import service as readings
-from api.reviews.service import settle_due
 from api.scope import Scope
+from api.selftests.service import test_view
+from api.selftests.tables import SelfTest, TestStatus
 from api.units.service import interpretation
 from api.uploads import read_limited
 from review_ui.patients import words
@@ -80,10 +79,15 @@ def register(
 ) -> Response:
     values = {"name": name, "national_id": national_id, "phone": phone, "username": username}
     try:
-        body = PatientRegister(
-            name=name, national_id=national_id, phone=phone, username=username, password=password
-        )
-        _patient, user = patients.register(session, ctx, body)
+        with session.begin_nested():  # a refusal undoes what the action wrote
+            body = PatientRegister(
+                name=name,
+                national_id=national_id,
+                phone=phone,
+                username=username,
+                password=password,
+            )
+            _patient, user = patients.register(session, ctx, body)
     except ValidationError as exc:
         first = exc.errors()[0]
         field = words.FIELD_NAMES.get(str(first["loc"][0]), str(first["loc"][0]))
@@ -92,7 +96,6 @@ def register(
             request, "patients/register.html", {"error": error, "values": values}, status_code=422
         )
     except DomainError as exc:
-        session.rollback()
         return render(
             request,
             "patients/register.html",
@@ -101,7 +104,6 @@ def register(
         )
     token, _expires = accounts.issue_token(session, ctx, user)
     record(session, user, "log_in", "user", user.id, via="register")
-    session.commit()
     response = RedirectResponse("/patient/scan", status_code=303)
     set_session_cookie(request, response, token, ctx.settings.token_ttl_minutes * 60)
     return response
@@ -118,11 +120,7 @@ def unit_link(code: str) -> Response:
 
 @router.get("/patient")
 def home(request: Request, session: SessionDep, ctx: CtxDep, user: PatientPage) -> Response:
-    if settle_due(session, ctx):
-        session.commit()
-    patient = patients.patient_of(session, user)
-    tests = patient_queries.self_tests(session, patient_id=patient.id, limit=50)
-    views = [patients.test_view(session, t, staff=False) for t in tests]
+    views = patients.own_tests(session, user, limit=50)
     active = [v for v in views if v.status in ACTIVE]
     return render(
         request,
@@ -171,15 +169,14 @@ def scan(
         point = ctx.regions.region(region).geometry.representative_point()  # type: ignore[union-attr]
         lat, lon = point.y, point.x
     try:
-        test = patients.claim(
-            session, ctx, user, Claim(code=code.strip(), latitude=lat, longitude=lon)
-        )
+        with session.begin_nested():  # a refusal undoes what the action wrote
+            test = patients.claim(
+                session, ctx, user, Claim(code=code.strip(), latitude=lat, longitude=lon)
+            )
     except ValidationError:
         return again("That location is not valid. Choose where you are from the list.", 422)
     except DomainError as exc:
-        session.rollback()
         return again(words.claim_error(exc), exc.status_code)
-    session.commit()
     return RedirectResponse(f"/patient/tests/{test.id}", status_code=303)
 
 
@@ -187,15 +184,13 @@ def scan(
 
 
 def _test_context(session: Session, ctx: AppContext, user: User, test_id: int) -> dict[str, Any]:
-    if settle_due(session, ctx):
-        session.commit()
     test = _own_test(session, user, test_id)
-    view = patients.test_view(session, test, staff=False)
+    view = test_view(session, test, staff=False)
     from api.products.tables import Product
 
     product = session.get(Product, test.product_id)
     assert product is not None
-    upload = patient_queries.latest_upload(session, test.id)
+    upload = readings.latest_upload(session, test.id)
     return {
         "test": view,
         "rules": interpretation(product.kit).rules,
@@ -232,21 +227,20 @@ def upload_photo(
     upload_key: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
     try:
-        if photo is None or not photo.filename:
-            raise DomainError("photo: take or choose a photo of your test first")
-        data = read_limited(photo, ctx.settings.max_upload_bytes, "photo")
-        upload, created = readings.upload_photo(
-            session,
-            ctx,
-            user,
-            test_id,
-            data,
-            idempotency_key=upload_key if len(upload_key) >= 8 else None,
-            taken_at=None,
-        )
-        session.commit()
+        with session.begin_nested():  # a refusal undoes what the action wrote
+            if photo is None or not photo.filename:
+                raise DomainError("photo: take or choose a photo of your test first")
+            data = read_limited(photo, ctx.settings.max_upload_bytes, "photo")
+            readings.upload_photo(
+                session,
+                ctx,
+                user,
+                test_id,
+                data,
+                idempotency_key=upload_key if len(upload_key) >= 8 else None,
+                taken_at=None,
+            )
     except DomainError as exc:
-        session.rollback()
         try:
             context = _test_context(session, ctx, user, test_id)
         except DomainError as gone:
@@ -255,6 +249,4 @@ def upload_photo(
         return render(
             request, "patients/test.html", context, user=user, status_code=exc.status_code
         )
-    if created:
-        readings.enqueue(ctx, upload.id)
     return RedirectResponse(f"/patient/tests/{test_id}", status_code=303)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from api.errors import DomainError
+
+if TYPE_CHECKING:
+    from api.products.schemas import KitDescription
 
 FIELD_NAMES = {
     "name": "Name",
@@ -63,13 +66,12 @@ def upload_error(exc: DomainError) -> str:
     return field_error(exc.detail)
 
 
-def steps(kit: dict[str, Any]) -> list[str]:
+def steps(kit: KitDescription) -> list[str]:
     """How to do the test, from the kit's own reading time."""
-    read_time = kit.get("read_time_minutes") or {}
-    low, high = read_time.get("min"), read_time.get("max")
+    read_time = kit.read_time_minutes
     wait = (
-        f"Wait {float(low):g} minutes. Read it before {float(high):g} minutes have passed."
-        if low is not None and high is not None
+        f"Wait {read_time.min:g} minutes. Read it before {read_time.max:g} minutes have passed."
+        if read_time is not None and read_time.max is not None
         else "Wait the time the leaflet says."
     )
     return [
@@ -80,9 +82,9 @@ def steps(kit: dict[str, Any]) -> list[str]:
     ]
 
 
-def result_words(result: str | None, kit: dict[str, Any]) -> dict[str, str]:
+def result_words(result: str | None, kit: KitDescription) -> dict[str, str]:
     """Title, explanation and what to do, for a released result."""
-    item = (kit.get("test_item") or {}).get("name") or "The virus"
+    item = kit.test_item.name or "The virus"
     if result == "positive":
         return {
             "kind": "positive",

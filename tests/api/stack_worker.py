@@ -10,10 +10,11 @@ import sys
 
 
 def main() -> None:
+    from api.worker import app, worker_context
+
     args = sys.argv[1:]
     if args and args[0].startswith("--fake="):
         result = args.pop(0).split("=", 1)[1]
-        from api.readings import service
         from pipeline.reading import LineReading, Reading
 
         def fake(_photo: bytes, _kit: object) -> Reading:
@@ -29,8 +30,7 @@ def main() -> None:
                 model="stack-fake@1",
             )
 
-        service.set_reader(fake)
-    from api.worker import app
+        worker_context().vision.reader = fake
 
     app.worker_main(["worker", *args])
 

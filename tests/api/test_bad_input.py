@@ -14,8 +14,9 @@ from sqlalchemy import func, select
 from api.audit.tables import AuditEntry
 from api.batches.tables import Batch, Unit
 from api.organisations.tables import Manufacturer
-from api.patients.tables import Patient, SelfTest
+from api.patients.tables import Patient
 from api.products.tables import Product
+from api.selftests.tables import SelfTest
 
 DEMO_KIT = Path(__file__).resolve().parents[2] / "datasets" / "kits" / "demo"
 

@@ -184,6 +184,8 @@ def test_manufacturer_to_cdc(client: TestClient, world: Any, png: Any) -> None:
         ),
         202,
     )
+    assert upload["test_status"] == "reading"  # the 202 shows the upload as committed
+    upload = ok(client.get(f"/api/uploads/{upload['id']}", headers=patient))
     assert upload["proposal_status"] == "ok"
     assert upload["test_status"] == "in_review"
     mine = ok(client.get(f"/api/tests/{test['id']}", headers=patient))
@@ -327,6 +329,7 @@ def test_real_photo_through_the_real_pipeline(
         ),
         202,
     )
+    upload = ok(client.get(f"/api/uploads/{upload['id']}", headers=patient))
     assert upload["proposal_status"] == "ok", upload
     queue = ok(client.get("/api/reviews/queue", headers=world.headers(world.clinician_a)))
     assert queue[0]["proposed_result"] == "positive"

@@ -11,13 +11,13 @@ from sqlalchemy.orm import Session
 
 from api.accounts.tables import User
 from api.context import AppContext
-from api.patients.queries import latest_proposal
 from api.patients.service import patient_of
-from api.patients.tables import SelfTest
 from api.readings import service as readings
 from api.reviews.schemas import ReviewIn
 from api.reviews.service import decide
 from api.scope import scope_for
+from api.selftests.queries import latest_proposal
+from api.selftests.tables import SelfTest
 from pipeline.reading import LineReading, Reading
 
 
@@ -63,16 +63,15 @@ def release(
         .order_by(SelfTest.id.desc())
     )
     assert test is not None
-    previous = readings._reader
-    readings.set_reader(lambda _photo, _kit: fake_reading(result))
+    previous = ctx.vision.reader
+    ctx.vision.reader = lambda _photo, _kit: fake_reading(result)
     try:
-        upload, _ = readings.upload_photo(
+        readings.upload_photo(
             session, ctx, patient_user, test.id, png(test.id), idempotency_key=None, taken_at=None
         )
-        session.commit()
-        readings.process_upload(ctx, upload.id)
+        session.commit()  # the reading runs in-process after the commit
     finally:
-        readings.set_reader(previous)
+        ctx.vision.reader = previous
     session.expire_all()
     proposal = latest_proposal(session, test.id)
     assert proposal is not None

@@ -132,19 +132,17 @@ def pages(ctx: AppContext) -> Iterator[PageClient]:
 
 
 @pytest.fixture
-def review_item(ctx: AppContext, session: Session) -> Iterator[Callable[..., Any]]:
+def review_item(ctx: AppContext, session: Session) -> Callable[..., Any]:
     """``review_item(result, confidence, region)`` -> a proposal in a clinician's queue
     (the pipeline replaced by ``fake_reading``)."""
-    from api.readings import service as readings
 
     def make(result: str = "positive", confidence: float = 0.93, region: str = REGION_NORTH) -> Any:
-        readings.set_reader(lambda _photo, _kit: fake_reading(result, confidence))
+        ctx.vision.reader = lambda _photo, _kit: fake_reading(result, confidence)
         user, _ = new_patient(session, ctx)
         test = start_test(session, ctx, user, region)
         return send_photo(session, ctx, user, test, tiny_png())
 
-    yield make
-    readings.set_reader(None)
+    return make
 
 
 # Browser tests: one live server, one browser -------------------------------
@@ -169,10 +167,8 @@ def live_server(
     import uvicorn
 
     from api.db import upgrade
-    from api.readings import service as readings_service
     from vigil.demo import seed_demo
 
-    readings_service.set_reader(None)  # the real pipeline
     data_dir = tmp_path_factory.mktemp("live")
     settings = Settings(
         mode="test", data_dir=data_dir, event_poll_seconds=0.2, celery_broker_url=None, **keys
@@ -231,7 +227,7 @@ def new_page(browser: Any, live_server: LiveServer) -> Iterator[Callable[..., An
         contexts.append(context)
         return context.new_page()
 
-    yield make
+    return make
     for context in contexts:
         context.close()
 

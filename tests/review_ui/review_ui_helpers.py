@@ -121,14 +121,11 @@ def start_test(session: Session, ctx: AppContext, user: User, region: str = REGI
 
 def send_photo(session: Session, ctx: AppContext, user: User, test: Any, photo: bytes) -> Any:
     """Upload ``photo`` for ``test`` and read it (in-process); returns the proposal."""
-    from api.patients.queries import latest_proposal
     from api.readings import service as readings
+    from api.selftests.queries import latest_proposal
 
-    upload, _ = readings.upload_photo(
-        session, ctx, user, test.id, photo, idempotency_key=None, taken_at=None
-    )
-    session.commit()
-    readings.process_upload(ctx, upload.id)
+    readings.upload_photo(session, ctx, user, test.id, photo, idempotency_key=None, taken_at=None)
+    session.commit()  # the reading runs in-process after the commit
     session.expire_all()
     return latest_proposal(session, test.id)
 

@@ -19,7 +19,6 @@ from sqlalchemy import select
 
 from api.batches.tables import Unit, UnitState
 from api.identity import make_test_id
-from api.readings import service as readings
 
 expect = pytest.importorskip("playwright.sync_api").expect
 
@@ -31,13 +30,14 @@ _numbers = itertools.count(900)
 
 
 @pytest.fixture
-def positive_reader() -> Iterator[None]:
+def positive_reader(live_server: Any) -> Iterator[None]:
     """The live server reads photos in-process: make its next readings confident positives
     (this test is about the feed, the vision has its own tests)."""
-    previous = readings._reader
-    readings.set_reader(lambda _photo, _kit: fake_reading("positive"))
+    vision = live_server.ctx.vision
+    previous = vision.reader
+    vision.reader = lambda _photo, _kit: fake_reading("positive")
     yield
-    readings.set_reader(previous)
+    vision.reader = previous
 
 
 def api_token(api: httpx.Client, username: str, password: str = PASSWORD) -> dict[str, str]:

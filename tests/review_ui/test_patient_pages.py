@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -11,8 +10,7 @@ from review_ui_helpers import fake_reading, tiny_png, unused_code, user_named
 from sqlalchemy.orm import Session
 
 from api.identity import make_test_id
-from api.patients.tables import SelfTest
-from api.readings import service as readings
+from api.selftests.tables import SelfTest
 from api.unit_codes import new_codes
 from review_ui.session import SESSION_COOKIE
 
@@ -20,7 +18,7 @@ NORTH = "DL-N-01-01"
 
 
 @pytest.fixture
-def pipeline_says() -> Iterator[dict[str, Any]]:
+def pipeline_says(ctx: Any) -> dict[str, Any]:
     said: dict[str, Any] = {"result": "negative", "retake": None}
 
     def read(_photo: bytes, _kit: Any) -> Any:
@@ -30,9 +28,8 @@ def pipeline_says() -> Iterator[dict[str, Any]]:
             return Reading.retake([QualityIssue("blur", said["retake"])], model="fake@1")
         return fake_reading(said["result"])
 
-    readings.set_reader(read)
-    yield said
-    readings.set_reader(None)
+    ctx.vision.reader = read
+    return said
 
 
 def register(pages: Any, n: int = 901, **overrides: str) -> Any:
@@ -140,10 +137,10 @@ def test_photo_then_clinician_check_then_result(
     assert 'hx-trigger="every 3s"' in page  # it polls until the result comes
     # A clinician confirms; the patient's page shows the result in plain words.
     test_id = int(location.rsplit("/", 1)[1])
-    from api.patients.queries import latest_proposal
     from api.reviews.schemas import ReviewIn
     from api.reviews.service import decide
     from api.scope import scope_for
+    from api.selftests.queries import latest_proposal
 
     clinician = user_named(session, "clinician-north")
     proposal = latest_proposal(session, test_id)
@@ -183,7 +180,7 @@ def test_patients_see_only_their_own_tests(pages: Any, session: Session) -> None
         "location"
     ]
     register(pages, 904)
-    assert pages.get(url).status_code == 403
+    assert pages.get(url).status_code == 404  # another patient's test: as if absent
 
 
 def test_the_patient_pages_are_for_patients(pages: Any) -> None:

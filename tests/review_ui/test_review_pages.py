@@ -8,10 +8,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from api.patients.tables import SelfTest
-from api.readings.tables import Proposal
-from api.reviews import queries as review_queries
-from api.reviews.tables import Review
+from api.selftests import queries as review_queries
+from api.selftests.tables import Proposal, Review, SelfTest
 
 
 def test_the_queue_lists_the_regions_items_most_urgent_first(
@@ -174,9 +172,10 @@ def test_other_regions_items_and_photos_are_refused(
 ) -> None:
     south = review_item("positive", region="DL-S-02-01")
     pages.log_in("clinician-north")
-    assert pages.get(f"/review/items/{south.id}").status_code == 403
-    assert pages.get(f"/review/items/{south.id}/photo").status_code == 403
-    assert pages.get(f"/review/items/{south.id}/window.png").status_code == 403
+    # Out of the clinician's region: as if absent (404), so nothing leaks.
+    assert pages.get(f"/review/items/{south.id}").status_code == 404
+    assert pages.get(f"/review/items/{south.id}/photo").status_code == 404
+    assert pages.get(f"/review/items/{south.id}/window.png").status_code == 404
     assert pages.get("/review/items/999999").status_code == 404
 
 

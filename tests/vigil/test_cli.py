@@ -76,3 +76,17 @@ def test_bad_kit_is_a_clear_error(kit_text, message, tmp_path: Path, photo_dir: 
     err = capsys.readouterr().err
     assert message in err
     assert "Traceback" not in err
+
+
+def test_serve_help_documents_the_data_folder_and_the_public_url(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit) as done:
+        main(["serve", "--help"])
+    assert done.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--data-dir" in text
+    assert "VIGIL_DATA_DIR" in text
+    assert "--public-url" in text
+    assert "QR links" in text
+    assert "http://HOST:PORT as served" in text

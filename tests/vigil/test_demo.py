@@ -12,7 +12,7 @@ from api.config import Settings, new_secrets
 from api.context import AppContext
 from api.db import upgrade
 from api.events.tables import Event
-from api.patients.tables import SelfTest
+from api.selftests.tables import SelfTest
 from vigil.demo import PASSWORD, PATIENTS, describe, seed_demo
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ from api.app import create_app
 from api.config import Settings, new_secrets
 from api.context import AppContext
 from api.db import upgrade
-from api.events.service import publish
+from api.events.service import Cursor, publish, start_cursor
 
 
 def sse(text: str) -> list[dict[str, Any]]:
@@ -70,7 +71,7 @@ def test_stream_sends_events_and_resumes_after_the_last_id(
     with client.stream("GET", "/api/events/stream?limit=1", headers=resume) as r:
         again = sse(r.read().decode())
     assert again[0]["data"]["test_id"] == second.id
-    assert int(again[0]["id"]) > int(events[0]["id"])
+    assert Cursor.parse(again[0]["id"]).last > Cursor.parse(events[0]["id"]).last  # type: ignore[union-attr]
 
 
 def test_stream_picks_up_events_written_while_it_waits(tmp_path: Path) -> None:
@@ -124,8 +125,9 @@ def test_positive_report_event(client: TestClient, world: Any, flow: Any) -> Non
 
 
 def test_an_event_committed_late_with_a_lower_id_is_still_sent(tmp_path: Path) -> None:
-    """On PostgreSQL an id can become visible after a higher one; the stream re-reads
-    the last seconds, so such an event is not skipped (simulated with explicit ids)."""
+    """On PostgreSQL an id can become visible after a higher one. The stream's cursor
+    keeps the ids it has not seen yet, so such an event is sent, to a client that stays
+    connected and to one that reconnects with ``Last-Event-ID`` (explicit ids simulate it)."""
     import anyio
 
     from api.events.service import stream
@@ -144,14 +146,43 @@ def test_an_event_committed_late_with_a_lower_id_is_still_sent(tmp_path: Path) -
         async def is_disconnected(self) -> bool:
             return False
 
-    async def collect() -> list[str]:
+    async def collect(cursor: Cursor, limit: int, late: int | None) -> list[dict[str, str]]:
         got = []
-        async for event in stream(Connected(), ctx, Scope(None), 0, 2):  # type: ignore[arg-type]
-            got.append(event["id"])
-            if len(got) == 1:  # the transaction that took id 3 commits only now
+        async for event in stream(Connected(), ctx, Scope(None), cursor, limit):  # type: ignore[arg-type]
+            got.append(event)
+            if late is not None and len(got) == 1:  # the transaction with this id commits now
                 with ctx.database.transaction() as session:
-                    session.add(Event(id=3, kind="test.started", region_code="DL", payload={}))
+                    session.add(Event(id=late, kind="test.started", region_code="DL", payload={}))
         return got
 
-    assert anyio.run(collect) == ["5", "3"]
+    connected = anyio.run(collect, Cursor(0), 2, 3)
+    assert [json.loads(e["data"])["id"] for e in connected] == [5, 3]
+    assert [e["id"] for e in connected] == ["5:1,2,3,4", "5:1,2,4"]
+
+    # A client that dropped right after event 5 never got 3; event 2 commits meanwhile.
+    with ctx.database.transaction() as session:
+        session.add(Event(id=2, kind="test.started", region_code="DL", payload={}))
+    resumed = anyio.run(collect, start_cursor(ctx, connected[0]["id"], None), 2, None)
+    assert [json.loads(e["data"])["id"] for e in resumed] == [2, 3]
+    assert start_cursor(ctx, "not-a-cursor", 7) == Cursor(7)
     ctx.database.bind.dispose()  # type: ignore[union-attr]
+
+
+def test_a_browser_event_source_connects_with_a_short_lived_stream_token(
+    client: TestClient, world: Any, flow: Any
+) -> None:
+    flow.claim(code_index=0)
+    issued = client.post("/api/events/stream-token", headers=world.headers(world.clinician_a))
+    assert issued.status_code == 200
+    token = issued.json()["stream_token"]
+    lifetime = datetime.fromisoformat(issued.json()["expires_at"]) - datetime.now(UTC)
+    assert timedelta(seconds=50) < lifetime <= timedelta(seconds=60)
+    url = f"/api/events/stream?after_id=0&limit=1&stream_token={token}"
+    with client.stream("GET", url) as r:  # no Authorization header, as from EventSource
+        assert r.status_code == 200
+        events = sse(r.read().decode())
+    assert [e["event"] for e in events] == ["test.started"]
+    refused = client.get("/api/events/stream?after_id=0&limit=1&stream_token=made-up")
+    assert refused.status_code == 401
+    patient = client.post("/api/events/stream-token", headers=world.headers(world.patient_a))
+    assert patient.status_code == 403

@@ -12,7 +12,7 @@ from api.accounts import service as accounts
 from api.accounts.tables import Role
 from api.audit.tables import AuditEntry
 from api.readings import service
-from api.readings.tables import Proposal, Upload
+from api.selftests.tables import Proposal, Upload
 
 
 def upload(client: TestClient, world: Any, test_id: int, photo: bytes, **headers: str) -> Any:
@@ -21,6 +21,14 @@ def upload(client: TestClient, world: Any, test_id: int, photo: bytes, **headers
         headers={**world.headers(world.patient_a), **headers},
         files={"photo": ("photo.png", photo, "image/png")},
     )
+
+
+def read_back(client: TestClient, world: Any, response: Any) -> Any:
+    """The upload as it is now: the 202 shows it as committed, before its reading."""
+    assert response.status_code in (200, 202), response.text
+    location = response.headers["Location"]
+    assert location == f"/api/uploads/{response.json()['id']}"
+    return client.get(location, headers=world.headers(world.patient_a)).json()
 
 
 def count(session: Any, table: Any) -> int:
@@ -57,7 +65,9 @@ def test_retake_goes_back_to_the_patient_who_uploads_again(
 ) -> None:
     fake_reader.queue[:] = ["retake", "negative"]
     test = flow.claim()
-    first = upload(client, world, test.id, png()).json()
+    sent = upload(client, world, test.id, png())
+    assert sent.json()["test_status"] == "reading"  # as committed, before the reading
+    first = read_back(client, world, sent)
     assert first["test_status"] == "retake"
     assert first["retake_reasons"] == ["The photo is blurred: hold the phone still."]
     seen = client.get(f"/api/tests/{test.id}", headers=world.headers(world.patient_a)).json()
@@ -65,7 +75,7 @@ def test_retake_goes_back_to_the_patient_who_uploads_again(
     # Retakes never reach the clinicians' queue.
     queue = client.get("/api/reviews/queue", headers=world.headers(world.clinician_a)).json()
     assert queue == []
-    second = upload(client, world, test.id, png(seed=3)).json()
+    second = read_back(client, world, upload(client, world, test.id, png(seed=3)))
     assert (second["test_status"], second["proposal_status"]) == ("in_review", "ok")
 
 
@@ -220,7 +230,7 @@ def test_bad_uploads_are_refused_and_change_nothing(
         headers=world.headers(world.patient_b),
         files={"photo": ("p.png", png(), "image/png")},
     )
-    assert stranger.status_code == 403
+    assert stranger.status_code == 404  # not hers: as if absent
     assert count(world.session, Upload) == 0
     world.session.refresh(test)
     assert test.status == "awaiting_photo"

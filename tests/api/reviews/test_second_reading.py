@@ -14,11 +14,10 @@ from sqlalchemy import update
 from api.accounts import service as accounts
 from api.accounts.tables import Role, User
 from api.db.base import utcnow
-from api.patients.queries import latest_proposal
-from api.readings import service as readings
-from api.readings.tables import Proposal
 from api.reviews import service
 from api.reviews.service import cohen_kappa
+from api.selftests.queries import latest_proposal
+from api.selftests.tables import Proposal
 from pipeline.reading import Explanation, LineReading, Reading
 
 
@@ -59,7 +58,7 @@ def proposed(result: str = "positive", confidence: float = 0.93) -> Reading:
 
 
 def a_test_in_review(world: Any, flow: Any, code_index: int, reading: Reading) -> Any:
-    readings.set_reader(lambda _photo, _kit: reading)
+    world.ctx.vision.reader = lambda _photo, _kit: reading
     test = flow.claim(code_index=code_index)
     flow.upload(test)
     return test

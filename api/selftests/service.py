@@ -1,0 +1,85 @@
+"""What a patient, a clinician or a CDC officer sees of a self-test."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy.orm import Session
+
+from api.batches.tables import Batch, Unit
+from api.products.tables import Product
+from api.selftests import queries
+from api.selftests.schemas import ProposalBrief, ReadWindow, TestOut
+from api.selftests.tables import Proposal, SelfTest, TestStatus, Upload
+
+
+def _retake_reasons(session: Session, test: SelfTest, proposal: Proposal | None) -> list[str]:
+    if test.status != TestStatus.retake or proposal is None:
+        return []
+    if proposal.status == "retake":
+        return [str(issue.get("message", "")) for issue in proposal.issues]
+    review = queries.latest_review(session, proposal.id)
+    return [review.reason] if review is not None and review.reason else []
+
+
+def _window(test: SelfTest, product: Product) -> ReadWindow | None:
+    read_time = product.kit.read_time_minutes
+    if read_time is None:
+        return None
+    low, high = read_time.min, read_time.max
+    return ReadWindow(
+        min_minutes=low,
+        max_minutes=high,
+        read_from=test.claimed_at + timedelta(minutes=low),
+        read_until=test.claimed_at + timedelta(minutes=high) if high is not None else None,
+    )
+
+
+def test_view(session: Session, test: SelfTest, *, staff: bool) -> TestOut:
+    unit = session.get(Unit, test.unit_id)
+    batch = session.get(Batch, test.batch_id)
+    product = session.get(Product, test.product_id)
+    assert unit is not None
+    assert batch is not None
+    assert product is not None
+    proposal = queries.latest_proposal(session, test.id)
+    released = test.status == TestStatus.released
+    base = {
+        "id": test.id,
+        "code": unit.code,
+        "product_code": product.product_code,
+        "product_name": product.name,
+        "lot_number": batch.lot_number,
+        "region_code": test.region_code,
+        "claimed_at": test.claimed_at,
+        "status": test.status,
+        "result": test.result if released else None,
+        "released_at": test.released_at,
+        "retake_reasons": _retake_reasons(session, test, proposal),
+        "read_window": _window(test, product),
+    }
+    if not staff:
+        return TestOut(**base)
+    return TestOut(
+        **base,
+        latitude=test.latitude,
+        longitude=test.longitude,
+        proposal=proposal_brief(session, proposal) if proposal else None,
+    )
+
+
+def proposal_brief(session: Session, proposal: Proposal) -> ProposalBrief:
+    upload = session.get(Upload, proposal.upload_id)
+    return ProposalBrief(
+        id=proposal.id,
+        upload_id=proposal.upload_id,
+        status=proposal.status,
+        result=proposal.result,
+        confidence=proposal.confidence,
+        model_version=proposal.model_version,
+        issues=[{k: str(v) for k, v in issue.items()} for issue in proposal.issues],
+        read_time_flag=upload.read_time_flag if upload else None,
+        minutes_after_claim=upload.minutes_after_claim if upload else None,
+        reviewed=queries.latest_review(session, proposal.id) is not None,
+        created_at=proposal.created_at,
+    )

@@ -1,0 +1,99 @@
+"""The server's one way into the vision pipeline: read a photo, probe a photo's headers,
+parse a kit, draw a kit's preview, decode a photo for a browser.
+
+It travels on the app context (``ctx.vision``), so everything that reads photos (the
+upload request, an in-process or Celery task, the pages) uses the same one, and a test
+swaps the reader through the public ``reader`` argument: ``Vision(reader=fake)``.
+The pipeline is imported on first use, so the API starts fast.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+
+from api.errors import InvalidError, TooLargeError, UnsupportedError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from pipeline.kit import Kit
+    from pipeline.reading import Reading
+
+Reader = Callable[[bytes, "Kit"], "Reading"]
+
+
+class Vision:
+    """The pipeline as the server uses it. ``reader`` replaces ``pipeline.read.read``."""
+
+    def __init__(self, reader: Reader | None = None) -> None:
+        self.reader = reader
+
+    def read(self, photo: bytes, kit: Kit) -> Reading:
+        """The pipeline's reading of ``photo`` (the registry's current band model)."""
+        if self.reader is not None:
+            return self.reader(photo, kit)
+        from pipeline.read import read
+
+        return read(photo, kit, band_model=_band_model())
+
+    def probe(self, data: bytes) -> str:
+        """The photo's media type from its headers, or a 4xx saying why it is not one."""
+        from pipeline.decode import PhotoError, probe
+
+        try:
+            info = probe(data)
+        except PhotoError as exc:
+            code = getattr(exc, "code", "")
+            if code == "too_large":
+                raise TooLargeError(f"photo: {exc}") from None
+            if code in ("not_an_image", "unsupported_format"):
+                raise UnsupportedError(f"photo: {exc}") from None
+            raise InvalidError(f"photo: {exc}") from None
+        return f"image/{info.format}"
+
+    def parse_kit(self, kit_bytes: bytes, template_bytes: bytes) -> Kit:
+        """An uploaded kit description and template, validated; 422 with the kit's message."""
+        from pipeline.kit import KitError, decode_template, parse_kit
+
+        try:
+            document: Any = json.loads(kit_bytes.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise InvalidError(f"kit: not a JSON document ({exc})") from None
+        try:
+            return parse_kit(document, decode_template(template_bytes))
+        except KitError as exc:
+            raise InvalidError(f"kit: {exc}") from None
+
+    def stored_kit(self, document: dict[str, Any], template_png: bytes, template_sha: str) -> Kit:
+        """A registered product's kit, decoded once per process (workers read many photos)."""
+        return _stored_kit(json.dumps(document, sort_keys=True), template_png, template_sha)
+
+    def preview(self, kit: Kit) -> bytes:
+        """The kit's template with its window, lines and code box drawn on it (PNG)."""
+        from api.products.preview import preview_png
+
+        return preview_png(kit)
+
+    def decode_photo(self, data: bytes) -> np.ndarray:
+        """A photo as an upright BGR image (for formats a browser cannot show)."""
+        from pipeline.decode import decode_photo
+
+        return decode_photo(data).image
+
+
+@lru_cache(maxsize=64)
+def _stored_kit(document: str, template_png: bytes, _template_sha: str) -> Kit:
+    from pipeline.kit import decode_template, parse_kit
+
+    return parse_kit(json.loads(document), decode_template(template_png))
+
+
+def _band_model() -> Any:
+    try:
+        from models.registry import current_band_model
+    except ImportError:
+        return None
+    return current_band_model()

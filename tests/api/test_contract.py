@@ -1,0 +1,182 @@
+"""The API contract, checked on the OpenAPI schema and on real answers.
+
+Every documented error is an RFC 9457 problem document; FastAPI's own validation
+errors and Starlette's 404/405 come in the same shape. Two rules of the contract are
+not met yet and are pinned as strict expected failures, so they turn into failures the
+day they hold (then drop the marker): one cursor pagination for every list, and no
+sequential integer in any path.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from api.config import Settings
+from api.errors import PROBLEM_JSON
+
+ERRORS = {"401", "403", "404", "409", "413", "415", "422", "429"}
+
+
+@pytest.fixture(scope="module")
+def schema() -> dict[str, Any]:
+    return create_app(Settings(mode="test", celery_broker_url=None)).openapi()
+
+
+def _operations(schema: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    return [
+        (method.upper(), path, operation)
+        for path, operations in schema["paths"].items()
+        for method, operation in operations.items()
+    ]
+
+
+def test_every_documented_error_is_a_problem_document(schema: dict[str, Any]) -> None:
+    problem = schema["components"]["schemas"]["Problem"]
+    assert {"type", "title", "status", "detail", "code"} <= set(problem["required"])
+    assert "errors" in problem["properties"]
+    wrong = []
+    for method, path, operation in _operations(schema):
+        for status, answer in operation["responses"].items():
+            if status[0] not in "45":
+                continue
+            content = answer.get("content", {})
+            ref = content.get(PROBLEM_JSON, {}).get("schema", {}).get("$ref")
+            if set(content) != {PROBLEM_JSON} or ref != "#/components/schemas/Problem":
+                wrong.append((method, path, status))
+    assert wrong == []
+    assert "HTTPValidationError" not in schema["components"]["schemas"]
+
+
+def test_every_route_documents_the_errors_it_can_answer(schema: dict[str, Any]) -> None:
+    missing = []
+    for method, path, operation in _operations(schema):
+        documented = set(operation["responses"])
+        needed = {"422"} if operation.get("parameters") or operation.get("requestBody") else set()
+        if "{" in path:
+            needed.add("404")
+        if method in ("POST", "PUT", "PATCH", "DELETE"):
+            needed.add("409")
+        if needed - documented:
+            missing.append((method, path, sorted(needed - documented)))
+        assert documented - {"200", "201", "202", "204", "default"} <= ERRORS, (method, path)
+    assert missing == []
+
+
+def test_logged_in_routes_document_401_and_403(schema: dict[str, Any]) -> None:
+    guarded = [(m, p, op) for m, p, op in _operations(schema) if "401" in op["responses"]]
+    assert ("GET", "/api/reviews/queue") in {(m, p) for m, p, _op in guarded}
+    assert ("GET", "/api/health") not in {(m, p) for m, p, _op in guarded}
+    for method, path, operation in guarded:
+        assert "403" in operation["responses"], (method, path)
+
+
+def test_uploads_document_413_and_415(schema: dict[str, Any]) -> None:
+    uploads = [
+        (method, path, op)
+        for method, path, op in _operations(schema)
+        if "multipart/form-data" in op.get("requestBody", {}).get("content", {})
+    ]
+    assert uploads, "the photo, kit and document uploads are multipart"
+    for method, path, operation in uploads:
+        assert {"413", "415"} <= set(operation["responses"]), (method, path)
+
+
+def test_real_errors_come_as_problem_documents(client: TestClient, world: Any) -> None:
+    patient = world.headers(world.patient_a)
+    invalid = client.post("/api/tests", headers=patient, json={"code": "x", "latitude": "north"})
+    assert invalid.status_code == 422
+    assert invalid.headers["content-type"] == PROBLEM_JSON
+    body = invalid.json()
+    assert (body["status"], body["code"], body["type"]) == (
+        422,
+        "validation_failed",
+        "urn:vigil:problem:validation_failed",
+    )
+    fields = {e["field"] for e in body["errors"]}
+    assert {"body.latitude", "body.longitude"} <= fields
+
+    anonymous = client.get("/api/tests")
+    assert anonymous.status_code == 401
+    assert anonymous.headers["content-type"] == PROBLEM_JSON
+    assert anonymous.json()["code"] == "unauthorized"
+    assert anonymous.headers["www-authenticate"] == "Bearer"
+
+    unknown = client.get("/api/no-such-thing", headers=patient)
+    assert (unknown.status_code, unknown.json()["code"]) == (404, "not_found")
+
+    wrong_role = client.get("/api/reviews/queue", headers=patient)
+    assert (wrong_role.status_code, wrong_role.json()["code"]) == (403, "forbidden")
+
+
+def _list_routes(schema: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    lists = []
+    for method, path, operation in _operations(schema):
+        if method != "GET":
+            continue
+        ok = operation["responses"].get("200", {}).get("content", {}).get("application/json", {})
+        if ok.get("schema", {}).get("type") == "array":
+            lists.append((path, operation))
+    return lists
+
+
+@pytest.mark.xfail(strict=True, reason="issue 8: one cursor pagination is not done yet")
+def test_every_list_paginates_the_same_way(schema: dict[str, Any]) -> None:
+    lists = _list_routes(schema)
+    assert lists
+    for path, operation in lists:
+        names = {p["name"] for p in operation.get("parameters", [])}
+        assert {"limit", "cursor"} <= names, path
+
+
+@pytest.mark.xfail(strict=True, reason="issue 8: opaque public ids are not done yet")
+def test_no_path_takes_a_sequential_integer(schema: dict[str, Any]) -> None:
+    integers = [
+        (path, p["name"])
+        for _method, path, operation in _operations(schema)
+        for p in operation.get("parameters", [])
+        if p["in"] == "path" and p.get("schema", {}).get("type") == "integer"
+    ]
+    assert integers == []
+
+
+def test_the_path_check_sees_integers(schema: dict[str, Any]) -> None:
+    """Guards the expected failure above against passing for the wrong reason."""
+    assert any(re.search(r"\{\w*id\}", path) for path in schema["paths"])
+
+
+def test_created_resources_have_a_location_and_utc_timestamps(
+    client: TestClient, world: Any
+) -> None:
+    lat, lon = world.point_a
+    created = client.post(
+        "/api/tests",
+        headers=world.headers(world.patient_a),
+        json={"code": world.codes[7], "latitude": lat, "longitude": lon},
+    )
+    assert created.status_code == 201
+    location = created.headers["Location"]
+    assert location == f"/api/tests/{created.json()['id']}"
+    fetched = client.get(location, headers=world.headers(world.patient_a))
+    assert fetched.json()["claimed_at"] == created.json()["claimed_at"]
+    # One shape whoever asks: staff-only fields are null for the patient.
+    staff = client.get(location, headers=world.headers(world.clinician_a)).json()
+    assert set(staff) == set(fetched.json())
+    assert fetched.json()["latitude"] is None
+    assert staff["latitude"] == lat
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z", created.json()["claimed_at"])
+    event = client.get("/api/events", headers=world.headers(world.clinician_a)).json()[-1]
+    assert event["created_at"].endswith("Z")
+    assert event["payload"]["claimed_at"].endswith("Z")
+    office = client.post(
+        "/api/cdc-offices",
+        headers=world.headers(world.operator),
+        json={"name": "CDC new", "region_code": world.region_a},
+    )
+    assert office.status_code == 201
+    shown = client.get(office.headers["Location"], headers=world.headers(world.operator))
+    assert shown.json()["name"] == "CDC new"
