@@ -37,8 +37,10 @@ def defocus_and_shake(
     flaw: str | None,
     clean: bool,
     meta: dict[str, Any],
+    optics_sigma_px: float = 0.0,
 ) -> np.ndarray:
-    """Mild defocus and hand shake; strong defocus for the ``blur`` flaw."""
+    """Mild defocus and hand shake; strong defocus for the ``blur`` flaw; then the phone's
+    own softness (``optics_sigma_px``, lens and demosaicing), on every photo it is given for."""
     h, w = img.shape[:2]
     if flaw == "blur":
         sigma = rng.uniform(1.0, 2.2) * s
@@ -62,6 +64,8 @@ def defocus_and_shake(
                 img, -1, motion_kernel(min(rng.uniform(1.5, 4.0), 0.2 * s), rng.uniform(0, np.pi))
             )
         meta["blur_px"] = round(sigma, 2)
+    if optics_sigma_px > 0:
+        img = cv2.GaussianBlur(img, (0, 0), optics_sigma_px)
     return img
 
 

@@ -239,7 +239,7 @@ def render_photo(
         )
         cv2.add(img, glow, dst=img)
 
-    img = defocus_and_shake(img, rng, s, flaw, clean, meta)
+    img = defocus_and_shake(img, rng, s, flaw, clean, meta, variation.optics_sigma_px)
     if flaw == "motion":
         along = corners[3] + corners[2] - corners[0] - corners[1] if corners is not None else None
         angle = math.atan2(along[1], along[0]) if along is not None else rng.uniform(0, np.pi)

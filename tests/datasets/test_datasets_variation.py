@@ -89,6 +89,7 @@ def test_profiles_draw_their_stated_ranges() -> None:
         assert 0.10 <= v.kit_frac <= 0.15
         assert v.size in TWELVE_MP
         assert 0.25 <= v.rim_bevel_mm <= 0.4
+        assert 1.0 <= v.optics_sigma_px <= 1.8
         assert v.denoise > 0
         assert v.sharpen_amount > 0
     assert {v.membrane_name for v in wide} == {"white", "yellow", "pink"}
@@ -242,6 +243,18 @@ def test_moulded_rim_is_soft_and_casts_a_shadow(gold: Kit) -> None:
 
     assert sides(photo.image, photo.homography) < 0.97
     assert abs(sides(plain.image, plain.homography) - 1) < 0.02
+
+
+def test_phone_optics_soften_every_edge(gold: Kit) -> None:
+    soft = _photo(gold, 2, Variation(optics_sigma_px=1.5), size=(2400, 1800), clean=True)
+    plain = _photo(gold, 2, Variation(), size=(2400, 1800), clean=True)
+    assert soft.homography is not None
+    assert plain.homography is not None
+    assert soft.window_px_per_mm is not None
+    widened = _edge_width_mm(soft.image, gold, soft.homography)
+    sharp = _edge_width_mm(plain.image, gold, plain.homography)
+    # A Gaussian of sigma 1.5 px spreads a step over 2.56 sigma (10-90 %).
+    assert widened - sharp == pytest.approx(2.56 * 1.5 / soft.window_px_per_mm, abs=0.1)
 
 
 def test_small_cassette_spans_ten_to_fifteen_percent(demo: Kit) -> None:
