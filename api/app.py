@@ -18,6 +18,7 @@ from api.context import AppContext
 from api.db.session import Database
 from api.errors import install_handlers
 from api.events.routes import router as events_router
+from api.metrics import install_metrics
 from api.organisations.routes import router as organisations_router
 from api.patients.routes import router as patients_router
 from api.products.routes import router as products_router
@@ -112,5 +113,6 @@ def create_app(
     )
     app.state.ctx = ctx
     install_handlers(app)
+    install_metrics(app, ctx.settings)
     app.include_router(api_router())
     return app
