@@ -19,6 +19,7 @@ from api.unit_codes.codes import (
     qr_payload,
     unit_link_prefix,
     validate,
+    validate_many,
 )
 from api.unit_codes.exports import (
     CSV_COLUMNS,
@@ -65,5 +66,6 @@ __all__ = [
     "qr_svg",
     "unit_link_prefix",
     "validate",
+    "validate_many",
     "write_unit_codes",
 ]

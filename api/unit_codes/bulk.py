@@ -7,8 +7,8 @@ database and read back for the CSV and the label sheets one chunk at a time.
 * :func:`iter_new_codes` draws codes chunk by chunk (each chunk distinct; see
   below for distinctness across chunks).
 * :func:`write_unit_codes` writes the rows of a batch: PostgreSQL ``COPY`` through
-  psycopg 3 (the fastest way into PostgreSQL, about ten times a prepared
-  INSERT), elsewhere (SQLite) one prepared INSERT executed for many rows at once.
+  psycopg 3 (the fastest way into PostgreSQL), SQLite one prepared INSERT
+  stepped through a chunk of tuples, other databases SQLAlchemy's executemany.
   Both run on the caller's session, so the rows commit or roll back with the
   batch.
 
@@ -64,6 +64,8 @@ def write_unit_codes(
     dbapi = connection.connection.dbapi_connection
     if connection.dialect.name == "postgresql" and connection.dialect.driver == "psycopg":
         return _copy_postgresql(dbapi, table, batch_id, state, chunks)
+    if connection.dialect.name == "sqlite":
+        return _insert_sqlite(dbapi, table, batch_id, state, chunks)
     statement = insert(table)
     serial = 0
     for codes in chunks:
@@ -73,6 +75,26 @@ def write_unit_codes(
         ]
         connection.execute(statement, rows)
         serial += len(codes)
+    return serial
+
+
+def _insert_sqlite(
+    dbapi: Any, table: Table, batch_id: int, state: str, chunks: Iterator[list[str]]
+) -> int:
+    # sqlite3's own executemany steps one prepared statement through plain
+    # tuples; SQLAlchemy's executemany spends longer building parameter dicts
+    # than SQLite spends inserting.
+    statement = f'INSERT INTO "{table.name}" (batch_id, serial, code, state) VALUES (?, ?, ?, ?)'
+    serial = 0
+    cursor = dbapi.cursor()
+    try:
+        for codes in chunks:
+            cursor.executemany(
+                statement, [(batch_id, serial + i, code, state) for i, code in enumerate(codes, 1)]
+            )
+            serial += len(codes)
+    finally:
+        cursor.close()
     return serial
 
 

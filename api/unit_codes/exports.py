@@ -36,7 +36,7 @@ from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.cidfonts import UnicodeCIDFont
 from reportlab.pdfgen.canvas import Canvas
 
-from api.unit_codes.codes import qr_payload, unit_link_prefix, validate
+from api.unit_codes.codes import qr_payload, unit_link_prefix, validate, validate_many
 
 CSV_COLUMNS = ("serial", "code", "qr_payload", "lot", "expiry", "product_code")
 QR_ERROR = "M"  # 15 % of the symbol may be damaged or smudged and still read
@@ -69,25 +69,24 @@ def iter_codes_csv(
     writer.writerow(CSV_COLUMNS)
     prefix = "" if base_url is None else unit_link_prefix(base_url)
     iterator = iter(rows)
-    while True:
-        for row in islice(iterator, chunk_rows):
-            code = validate(row.code)
-            writer.writerow(
-                (
-                    row.serial,
-                    code,
-                    prefix + code,
-                    row.lot,
-                    row.expiry.isoformat() if row.expiry else "",
-                    row.product_code,
-                )
+    while chunk := list(islice(iterator, chunk_rows)):
+        codes = validate_many([row.code for row in chunk])
+        writer.writerows(
+            (
+                row.serial,
+                code,
+                prefix + code,
+                row.lot,
+                row.expiry.isoformat() if row.expiry else "",
+                row.product_code,
             )
-        chunk = buffer.getvalue()
-        if not chunk:
-            return
-        yield chunk.encode("utf-8")
+            for row, code in zip(chunk, codes, strict=True)
+        )
+        yield buffer.getvalue().encode("utf-8")
         buffer.seek(0)
         buffer.truncate()
+    if buffer.getvalue():  # no rows: the header alone
+        yield buffer.getvalue().encode("utf-8")
 
 
 def codes_csv(rows: Iterable[UnitLabel], base_url: str | None = None) -> bytes:
