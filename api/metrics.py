@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import (
@@ -34,6 +34,7 @@ from prometheus_client import (
     Histogram,
     generate_latest,
     multiprocess,
+    start_http_server,
 )
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -153,21 +154,27 @@ def redis_queue_length(broker_url: str, queue: str) -> Callable[[], float]:
     return length
 
 
-def _registries() -> Iterator[CollectorRegistry]:
+def _registry() -> CollectorRegistry:
+    """This process's metrics (in multiprocess mode: every process's) and the scrape-time ones."""
+    registry = CollectorRegistry(auto_describe=False)
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        combined = CollectorRegistry()
-        multiprocess.MultiProcessCollector(combined)
-        yield combined
+        multiprocess.MultiProcessCollector(registry)
     else:
-        yield REGISTRY
-    scraped = CollectorRegistry(auto_describe=False)
-    scraped.register(_ScrapeTimeGauges())
-    yield scraped
+        registry.register(REGISTRY)  # type: ignore[arg-type]  # a registry collects like a collector
+    registry.register(_ScrapeTimeGauges())
+    return registry
 
 
 def exposition() -> bytes:
     """All metrics in the Prometheus text format."""
-    return b"".join(generate_latest(registry) for registry in _registries())
+    return generate_latest(_registry())
+
+
+def start_metrics_server(port: int, address: str = "0.0.0.0") -> None:
+    """Serve ``/metrics`` on ``port`` from a background thread: for Celery worker machines,
+    which run no web app. With ``PROMETHEUS_MULTIPROC_DIR`` it reports all the pool's children.
+    """
+    start_http_server(port, address, registry=_registry())
 
 
 # Where the figures come from ----------------------------------------------------
@@ -230,9 +237,14 @@ def route_template(scope: Scope) -> str:
     return "/".join(prefix) + template if depth else template
 
 
-def instrument_celery() -> None:
-    """Time every Celery task (in workers and in-process) from its start to its end."""
-    from celery.signals import task_postrun, task_prerun
+def instrument_celery(metrics_port: int | None = None) -> None:
+    """Time every Celery task (in workers and in-process) from its start to its end.
+
+    Called where the Celery app is made, so the pool's children inherit the
+    handlers; with ``metrics_port`` the worker's main process also serves
+    ``/metrics`` there (:func:`start_metrics_server`) once it starts.
+    """
+    from celery.signals import task_postrun, task_prerun, worker_init
 
     started: dict[str, float] = {}
 
@@ -252,6 +264,12 @@ def instrument_celery() -> None:
     # weak=False: the handlers are closures that would otherwise be collected.
     task_prerun.connect(on_start, weak=False, dispatch_uid="vigil-metrics-prerun")
     task_postrun.connect(on_end, weak=False, dispatch_uid="vigil-metrics-postrun")
+    if metrics_port is not None:
+
+        def serve(**_: Any) -> None:
+            start_metrics_server(metrics_port)
+
+        worker_init.connect(serve, weak=False, dispatch_uid="vigil-metrics-server")
 
 
 def install_metrics(app: FastAPI, settings: Settings) -> None:

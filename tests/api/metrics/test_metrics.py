@@ -1,5 +1,6 @@
 """/metrics scraped through the app and parsed as Prometheus parses it."""
 
+import socket
 import subprocess
 import sys
 import textwrap
@@ -7,6 +8,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 import redis
 from fastapi.testclient import TestClient
@@ -149,3 +151,37 @@ def test_processes_are_added_up_in_multiprocess_mode(tmp_path: Path) -> None:
     samples = parse(scraped)
     assert value(samples, "vigil_readings_total", status="by_eye", result="none") == 5
     assert value(samples, "vigil_reading_duration_seconds_count") == 5
+
+
+def test_a_worker_machine_serves_metrics_without_the_app(tmp_path: Path) -> None:
+    """start_metrics_server answers over HTTP, with the pool's children added up."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {"PROMETHEUS_MULTIPROC_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    child = "from api.metrics import observe_release; observe_release(42.0)"
+    subprocess.run([sys.executable, "-c", child], env=env, check=True)
+    server = textwrap.dedent(
+        f"""
+        import sys, time
+        from api.metrics import start_metrics_server
+        start_metrics_server({port}, "127.0.0.1")
+        print("ready", flush=True)
+        sys.stdin.read()  # until the test closes it
+        """
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-c", server], env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE
+    )
+    try:
+        assert process.stdout is not None
+        assert process.stdout.readline().strip() == b"ready"
+        response = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10)
+        assert response.status_code == 200
+        samples = parse(response.text)
+        assert value(samples, "vigil_release_latency_seconds_count") == 1
+        assert value(samples, "vigil_release_latency_seconds_sum") == 42.0
+    finally:
+        assert process.stdin is not None
+        process.stdin.close()
+        process.wait(timeout=10)
