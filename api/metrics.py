@@ -160,7 +160,7 @@ def _registry() -> CollectorRegistry:
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         multiprocess.MultiProcessCollector(registry)
     else:
-        registry.register(REGISTRY)  # type: ignore[arg-type]  # a registry collects like a collector
+        registry.register(REGISTRY)  # a registry collects like a collector
     registry.register(_ScrapeTimeGauges())
     return registry
 
