@@ -56,6 +56,8 @@ class Settings(BaseSettings):
     s3_endpoint_url: str | None = Field(
         None, validation_alias=AliasChoices("VIGIL_S3_ENDPOINT_URL", "s3_endpoint_url")
     )
+    # A Celery worker machine serves /metrics on this port (its app-less exporter).
+    worker_metrics_port: int | None = Field(None, gt=0, lt=65536)
     regions_file: Path | None = None
     # Signs nothing by itself today (tokens are random and stored hashed), but
     # keyed hashes of idempotency keys and future signed links use it.
