@@ -21,6 +21,7 @@ from api.context import AppContext
 from api.db.session import Database
 from api.errors import document_errors, install_handlers
 from api.events.routes import router as events_router
+from api.metrics import install_metrics
 from api.organisations.routes import router as organisations_router
 from api.outbox.channels import transports
 from api.outbox.loop import DeliveryLoop
@@ -152,6 +153,7 @@ def create_app(
     )
     app.state.ctx = ctx
     install_handlers(app)
+    install_metrics(app, ctx.settings)
     app.include_router(api_router())
     document_errors(
         app,

@@ -47,6 +47,17 @@ class Settings(BaseSettings):
     celery_queue: str = "vigil"
     photo_dir: Path | None = None
     document_dir: Path | None = None
+    # file:///path or s3://bucket/prefix for photos and documents shared by every
+    # process and machine; unset, PHOTO_DIR and DOCUMENT_DIR are used.
+    storage_url: str | None = Field(
+        None, validation_alias=AliasChoices("VIGIL_STORAGE_URL", "storage_url")
+    )
+    # An S3-compatible server other than AWS (MinIO, Ceph); credentials come from AWS_* variables.
+    s3_endpoint_url: str | None = Field(
+        None, validation_alias=AliasChoices("VIGIL_S3_ENDPOINT_URL", "s3_endpoint_url")
+    )
+    # A Celery worker machine serves /metrics on this port (its app-less exporter).
+    worker_metrics_port: int | None = Field(None, gt=0, lt=65536)
     regions_file: Path | None = None
     # Signs nothing by itself today (tokens are random and stored hashed), but
     # keyed hashes of idempotency keys and future signed links use it.

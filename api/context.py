@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from api.config import Settings
 from api.db.session import Database
-from api.storage import BlobStore
+from api.storage import BlobStore, store_for
 from api.vision import Vision
 
 if TYPE_CHECKING:
@@ -28,11 +28,11 @@ class AppContext:
 
     @cached_property
     def photos(self) -> BlobStore:
-        return BlobStore(self.settings.resolved_photo_dir)
+        return store_for(self.settings, "photos")
 
     @cached_property
     def documents(self) -> BlobStore:
-        return BlobStore(self.settings.resolved_document_dir)
+        return store_for(self.settings, "documents")
 
     @property
     def regions(self) -> RegionIndex:

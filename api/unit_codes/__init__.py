@@ -1,9 +1,11 @@
 """Unit codes printed on each manufactured cassette, and the files a manufacturer prints them from.
 
-See :mod:`api.unit_codes.codes` for the code format and :mod:`api.unit_codes.exports`
-for the CSV, QR ZIP and label-sheet PDF.
+See :mod:`api.unit_codes.codes` for the code format, :mod:`api.unit_codes.exports`
+for the CSV, QR ZIP and label-sheet PDF, and :mod:`api.unit_codes.bulk` for
+batches of millions written with bounded memory.
 """
 
+from api.unit_codes.bulk import iter_new_codes, write_unit_codes
 from api.unit_codes.codes import (
     CODE_LENGTH,
     FORMATTED_LENGTH,
@@ -17,14 +19,17 @@ from api.unit_codes.codes import (
     qr_payload,
     unit_link_prefix,
     validate,
+    validate_many,
 )
 from api.unit_codes.exports import (
     CSV_COLUMNS,
+    LABELS_PER_FILE,
     LabelLayout,
     UnitLabel,
     codes_csv,
     codes_qr_zip,
     iter_codes_csv,
+    iter_label_sheets_zip,
     label_sheet_pdf,
     make_qr,
     qr_dark_runs,
@@ -37,6 +42,7 @@ __all__ = [
     "CODE_LENGTH",
     "CSV_COLUMNS",
     "FORMATTED_LENGTH",
+    "LABELS_PER_FILE",
     "LabelLayout",
     "UnitCodeError",
     "UnitLabel",
@@ -47,6 +53,8 @@ __all__ = [
     "format_code",
     "is_valid",
     "iter_codes_csv",
+    "iter_label_sheets_zip",
+    "iter_new_codes",
     "label_sheet_pdf",
     "make_qr",
     "new_codes",
@@ -58,4 +66,6 @@ __all__ = [
     "qr_svg",
     "unit_link_prefix",
     "validate",
+    "validate_many",
+    "write_unit_codes",
 ]

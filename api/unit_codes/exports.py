@@ -36,7 +36,7 @@ from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.cidfonts import UnicodeCIDFont
 from reportlab.pdfgen.canvas import Canvas
 
-from api.unit_codes.codes import qr_payload, unit_link_prefix, validate
+from api.unit_codes.codes import qr_payload, unit_link_prefix, validate, validate_many
 
 CSV_COLUMNS = ("serial", "code", "qr_payload", "lot", "expiry", "product_code")
 QR_ERROR = "M"  # 15 % of the symbol may be damaged or smudged and still read
@@ -69,25 +69,24 @@ def iter_codes_csv(
     writer.writerow(CSV_COLUMNS)
     prefix = "" if base_url is None else unit_link_prefix(base_url)
     iterator = iter(rows)
-    while True:
-        for row in islice(iterator, chunk_rows):
-            code = validate(row.code)
-            writer.writerow(
-                (
-                    row.serial,
-                    code,
-                    prefix + code,
-                    row.lot,
-                    row.expiry.isoformat() if row.expiry else "",
-                    row.product_code,
-                )
+    while chunk := list(islice(iterator, chunk_rows)):
+        codes = validate_many([row.code for row in chunk])
+        writer.writerows(
+            (
+                row.serial,
+                code,
+                prefix + code,
+                row.lot,
+                row.expiry.isoformat() if row.expiry else "",
+                row.product_code,
             )
-        chunk = buffer.getvalue()
-        if not chunk:
-            return
-        yield chunk.encode("utf-8")
+            for row, code in zip(chunk, codes, strict=True)
+        )
+        yield buffer.getvalue().encode("utf-8")
         buffer.seek(0)
         buffer.truncate()
+    if buffer.getvalue():  # no rows: the header alone
+        yield buffer.getvalue().encode("utf-8")
 
 
 def codes_csv(rows: Iterable[UnitLabel], base_url: str | None = None) -> bytes:
@@ -288,6 +287,64 @@ def label_sheet_pdf(
     canvas.showPage()
     canvas.save()
     return out.getvalue()
+
+
+LABELS_PER_FILE = 2100  # 100 A4 sheets of the default 21 labels
+
+
+class _Drain(io.RawIOBase):
+    """A write-only, unseekable stream whose bytes are taken away as they come.
+
+    :class:`zipfile.ZipFile` writes to an unseekable stream with data
+    descriptors after each member, so the archive can be sent while it is made.
+    """
+
+    def __init__(self) -> None:
+        self.parts: list[bytes] = []
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:  # type: ignore[override]
+        chunk = bytes(data)
+        self.parts.append(chunk)
+        return len(chunk)
+
+    def take(self) -> bytes:
+        taken, self.parts = b"".join(self.parts), []
+        return taken
+
+
+def iter_label_sheets_zip(
+    rows: Iterable[UnitLabel],
+    product_name: str | None = None,
+    lot: str | None = None,
+    expiry: date | None = None,
+    *,
+    base_url: str | None = None,
+    layout: LabelLayout | None = None,
+    labels_per_file: int = LABELS_PER_FILE,
+) -> Iterator[bytes]:
+    """A ZIP of label-sheet PDFs, ``labels_per_file`` labels each, produced as it is sent.
+
+    For batches too large for one PDF: reportlab keeps a whole document in
+    memory until it is saved (a million labels would be gigabytes), so the
+    labels go into consecutive PDFs of :func:`label_sheet_pdf`, named by their
+    first and last serial (``labels_0000001-0002100.pdf``), and memory stays
+    that of one file. ``labels_per_file`` is rounded down to whole sheets.
+    """
+    layout = layout or LabelLayout()
+    per_file = max(1, labels_per_file // layout.per_page) * layout.per_page
+    drain = _Drain()
+    iterator = iter(rows)
+    with zipfile.ZipFile(drain, "w", compression=zipfile.ZIP_STORED) as archive:
+        while part := list(islice(iterator, per_file)):
+            pdf = label_sheet_pdf(part, product_name, lot, expiry, base_url=base_url, layout=layout)
+            name = f"labels_{_file_stem(part[0].serial)}-{_file_stem(part[-1].serial)}.pdf"
+            # PDF page streams are already deflated; compressing again only costs time.
+            archive.writestr(name, pdf)
+            yield drain.take()
+    yield drain.take()
 
 
 def _draw_label(

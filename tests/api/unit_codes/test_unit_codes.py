@@ -15,6 +15,7 @@ from api.unit_codes import (
     normalize,
     qr_payload,
     validate,
+    validate_many,
 )
 from api.unit_codes import codes as codes_module
 from api.unit_codes import exports as exports_module
@@ -58,7 +59,7 @@ def test_new_codes_edge_counts():
 
 
 def test_new_codes_redraws_duplicates(monkeypatch):
-    real = codes_module._random_symbols
+    real = codes_module._random_bytes
     calls = []
 
     def clashing(n):
@@ -68,11 +69,29 @@ def test_new_codes_redraws_duplicates(monkeypatch):
             data[1::2] = data[0]  # every other row repeats the first
         return data
 
-    monkeypatch.setattr(codes_module, "_random_symbols", clashing)
+    monkeypatch.setattr(codes_module, "_random_bytes", clashing)
     codes = new_codes(6)
     assert len(set(codes)) == 6
     assert calls[0] == 6
     assert len(calls) >= 2
+
+
+def test_new_codes_keeps_codes_that_share_only_a_prefix(monkeypatch):
+    """Equal first 64 bits are compared in full: codes differing in the last 16 bits stay."""
+    real = codes_module._random_bytes
+    calls = []
+
+    def same_prefix(n):
+        calls.append(n)
+        data = real(n)
+        data[:, :8] = data[0, :8]
+        data[:, 8:] = np.arange(n * 2, dtype=np.uint8).reshape(n, 2)  # distinct tails
+        return data
+
+    monkeypatch.setattr(codes_module, "_random_bytes", same_prefix)
+    codes = new_codes(6)
+    assert len(set(codes)) == 6
+    assert calls == [6]  # nothing was redrawn
 
 
 def test_check_symbol_known_values():
@@ -188,3 +207,34 @@ def test_code_from_scan_accepts_code_and_links(scanned):
 def test_code_from_scan_rejects_other_content(scanned, message):
     with pytest.raises(UnitCodeError, match=message):
         code_from_scan(scanned)
+
+
+def explain(text):
+    """The message :func:`validate` refuses ``text`` with."""
+    with pytest.raises(UnitCodeError) as raised:
+        validate(text)
+    return str(raised.value)
+
+
+def test_validate_many_agrees_with_validate():
+    good = new_codes(500)
+    code = good[0]
+    swapped = code[:5] + code[6] + code[5] + code[7:]
+    tricky = [
+        code.lower(),  # canonical after folding
+        code.replace("-", " ", 1) + " ",  # same length, a space for a dash... plus one
+        code.replace("-", "", 1) + "0",  # right length, dash missing
+        swapped,  # right shape, wrong check
+        code[:-1] + "U",  # a symbol outside the alphabet
+        code[:-1] + "\u00e9",  # non-ASCII at the right length
+        code[:3] + "-" + code[4:],  # a dash moved
+    ]
+    assert validate_many(good) == good
+    for text in tricky:
+        if is_valid(text):
+            assert validate_many([*good, text]) == [*good, validate(text)]
+        else:
+            with pytest.raises(UnitCodeError) as raised:
+                validate_many([*good, text])
+            assert str(raised.value) == explain(text)
+    assert validate_many([]) == []

@@ -1,9 +1,4 @@
-"""Content-addressed file store for photos and qualification documents.
-
-A file is named by the SHA-256 of its bytes, written to a temporary name and
-renamed into place, so a crash never leaves a half-written file under a real
-name and storing the same bytes twice is harmless.
-"""
+"""Blobs in a folder, fanned out as ``ab/cd/abcd...`` so no directory grows huge."""
 
 from __future__ import annotations
 
@@ -12,18 +7,29 @@ import os
 import tempfile
 from pathlib import Path
 
+from api.storage.base import BlobStore, check_digest
 
-class BlobStore:
+
+class FolderBlobStore(BlobStore):
+    """A folder on a local disk or a shared network file system (NFS, SMB, CephFS).
+
+    A file is written to a temporary name in its final directory, fsynced and
+    renamed into place, so a crash never leaves a half-written file under a real
+    name; rename within one directory is atomic on POSIX file systems, NFS
+    included.
+    """
+
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
 
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({str(self.root)!r})"
+
     def path(self, sha256: str) -> Path:
-        if len(sha256) != 64 or not all(c in "0123456789abcdef" for c in sha256):
-            raise ValueError("not a SHA-256 hex digest")
+        check_digest(sha256)
         return self.root / sha256[:2] / sha256[2:4] / sha256
 
     def put(self, data: bytes) -> str:
-        """Store ``data`` (durably: fsync before rename) and return its SHA-256."""
         sha = hashlib.sha256(data).hexdigest()
         target = self.path(sha)
         if target.exists():
