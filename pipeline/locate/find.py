@@ -91,6 +91,8 @@ class Location:
     rough : bool
         Found only roughly (print or window agree only roughly): a person can read
         the photo, the model should not alone.
+    accepted : bool
+        Judged the kit's product, found well (:func:`judge`).
     """
 
     homography: np.ndarray
@@ -101,6 +103,7 @@ class Location:
     metrics: dict[str, float] = field(default_factory=dict)
     window_homography: np.ndarray | None = None
     rough: bool = False
+    accepted: bool = False
 
     @property
     def window(self) -> np.ndarray:
@@ -156,7 +159,7 @@ def locate(image: np.ndarray, kit: Kit, *, codes: bool = True) -> Location | Qua
         found = Location(h, method, code, metrics["score"], metrics["window_score"], metrics)
         found = replace(found, window_homography=window_h)
         verdict = judge(found, fit is not None and fit.at_limit, searched=searched)
-        found = replace(found, rough=verdict == "rough")
+        found = replace(found, rough=verdict == "rough", accepted=verdict == "ok")
         tried.append(found)
         return found
 
@@ -168,7 +171,7 @@ def locate(image: np.ndarray, kit: Kit, *, codes: bool = True) -> Location | Qua
         start = code_homography(kit, sighting)
         for coarse in (False, True):
             found = attempt(start, "code", sighting.text, coarse)
-            if _is_ok(found):
+            if found.accepted:
                 return found
     code_seen = bool(sightings)
 
@@ -198,7 +201,7 @@ def locate(image: np.ndarray, kit: Kit, *, codes: bool = True) -> Location | Qua
     # The outline search only runs when the print's keypoints did not place the kit.
     for start in itertools.chain(keypoint_hypotheses(image, kit), outline_starts()):
         found = attempt(start, "template")
-        if _is_ok(found):
+        if found.accepted:
             return with_code(found)
 
     # 3. Found only roughly: a person can read it, so a clinician does, by eye.
@@ -257,10 +260,6 @@ def judge(found: Location, window_at_limit: bool = False, *, searched: bool = Tr
     if (score >= ROUGH_SCORE or trusted) and window >= window_floor:
         return "rough"
     return "no"
-
-
-def _is_ok(found: Location) -> bool:
-    return not found.rough and judge(found) == "ok"
 
 
 def _label(corners: np.ndarray) -> np.ndarray:
