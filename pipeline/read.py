@@ -137,7 +137,7 @@ def _read(data: bytes, kit: Kit, band_model: BandModel, model_name: str) -> Read
         homography, window_h = rescale @ homography, rescale @ window_h
         photo = finer
     rough = location.rough
-    if location.window_homography is None:
+    if location.window_homography is None and kit.description.format == "cassette":
         # Too coarse to search the window where the test was found: search it here.
         fit = find_window(photo.image, kit, homography)
         if fit is not None and fit.score >= MIN_WINDOW_SCORE and not fit.at_limit:

@@ -52,6 +52,13 @@ CODE_SCORE = 0.85
 """Placed from the unit's own code and matching this well elsewhere, the kit is the right one."""
 CODE_WINDOW_SCORE = 0.45
 """Window agreement needed then: strong lines crossing the rim band lower it on many-line kits."""
+PLACED_WINDOW_SCORE = 0.5
+"""For strips (no window search): agreement around the window at the print's place."""
+STRIP_CODE_WINDOW_SCORE = 0.3
+"""... and that agreement for a strip placed from its code and matching well elsewhere."""
+MIN_SCORE_STRIP = 0.7
+"""For strips: the print's agreement needed, as before the window search existed (a strip
+slid along its length still matches much of its own print)."""
 LABEL_MARGIN = 0.35
 """Around a code found in the photo, this share of its side is label (paper edge, quiet
 zone): stuck on by hand anywhere, it is evidence neither for nor against the product."""
@@ -84,6 +91,8 @@ class Location:
     rough : bool
         Found only roughly (print or window agree only roughly): a person can read
         the photo, the model should not alone.
+    accepted : bool
+        Judged the kit's product, found well (:func:`judge`).
     """
 
     homography: np.ndarray
@@ -94,6 +103,7 @@ class Location:
     metrics: dict[str, float] = field(default_factory=dict)
     window_homography: np.ndarray | None = None
     rough: bool = False
+    accepted: bool = False
 
     @property
     def window(self) -> np.ndarray:
@@ -133,18 +143,23 @@ def locate(image: np.ndarray, kit: Kit, *, codes: bool = True) -> Location | Qua
         start: np.ndarray, method: str, code: str | None = None, coarse: bool = True
     ) -> Location:
         h, metrics = refine(image, kit, start, coarse=coarse, pyramid=pyramid)
-        # Where the print does not match, no window can make it the kit: skip the search.
-        fit = find_window(pyramid, kit, h) if metrics["score"] >= ROUGH_SCORE else None
+        # Where the print does not match, no window can make it the kit: skip the search. A
+        # bare strip has no moulded window to search (its membrane is the strip itself, and
+        # a strip slid along its length would match anywhere): there the agreement around
+        # the window at the print's place judges, as it always did.
+        searched = kit.description.format == "cassette" and metrics["score"] >= ROUGH_SCORE
+        fit = find_window(pyramid, kit, h) if searched else None
         window_h = None
         if fit is not None:
             metrics.update(fit.metrics())
             window_h = fit.homography
-        elif metrics["score"] >= ROUGH_SCORE:
+        elif searched:
             # Too coarse here to search the window: the reader searches it in a finer image.
             metrics["window_score"] = math.nan
         found = Location(h, method, code, metrics["score"], metrics["window_score"], metrics)
         found = replace(found, window_homography=window_h)
-        found = replace(found, rough=judge(found, fit is not None and fit.at_limit) == "rough")
+        verdict = judge(found, fit is not None and fit.at_limit, searched=searched)
+        found = replace(found, rough=verdict == "rough", accepted=verdict == "ok")
         tried.append(found)
         return found
 
@@ -156,7 +171,7 @@ def locate(image: np.ndarray, kit: Kit, *, codes: bool = True) -> Location | Qua
         start = code_homography(kit, sighting)
         for coarse in (False, True):
             found = attempt(start, "code", sighting.text, coarse)
-            if _is_ok(found):
+            if found.accepted:
                 return found
     code_seen = bool(sightings)
 
@@ -186,7 +201,7 @@ def locate(image: np.ndarray, kit: Kit, *, codes: bool = True) -> Location | Qua
     # The outline search only runs when the print's keypoints did not place the kit.
     for start in itertools.chain(keypoint_hypotheses(image, kit), outline_starts()):
         found = attempt(start, "template")
-        if _is_ok(found):
+        if found.accepted:
             return with_code(found)
 
     # 3. Found only roughly: a person can read it, so a clinician does, by eye.
@@ -212,12 +227,13 @@ def locate(image: np.ndarray, kit: Kit, *, codes: bool = True) -> Location | Qua
     return NO_CASSETTE
 
 
-def judge(found: Location, window_at_limit: bool = False) -> str:
+def judge(found: Location, window_at_limit: bool = False, *, searched: bool = True) -> str:
     """``"ok"``: the kit's product, its window found well; ``"rough"``: the kit's product
     found only roughly (read by eye); ``"no"``: not the kit's product, or not found.
 
     A window hidden by glare or beyond the picture (no score there) does not count
-    against the location; the quality gates report it.
+    against the location; the quality gates report it. ``searched=False``: the window
+    score is the agreement at the print's place (strips), judged by the limits for that.
 
     Examples
     --------
@@ -228,6 +244,12 @@ def judge(found: Location, window_at_limit: bool = False) -> str:
     score, window = found.score, found.window_score
     if math.isnan(score):
         return "no"
+    if not searched:  # a strip: the rules from before the window search
+        if math.isnan(window):
+            return "ok" if score >= MIN_SCORE_STRIP else "no"
+        if found.method == "code" and score >= CODE_SCORE:
+            return "ok" if window >= STRIP_CODE_WINDOW_SCORE else "no"
+        return "ok" if score >= MIN_SCORE_STRIP and window >= PLACED_WINDOW_SCORE else "no"
     if math.isnan(window):
         return "ok" if score >= MIN_SCORE else "rough" if score >= ROUGH_SCORE else "no"
     trusted = found.method == "code" and score >= CODE_SCORE and window >= CODE_WINDOW_SCORE
@@ -238,10 +260,6 @@ def judge(found: Location, window_at_limit: bool = False) -> str:
     if (score >= ROUGH_SCORE or trusted) and window >= window_floor:
         return "rough"
     return "no"
-
-
-def _is_ok(found: Location) -> bool:
-    return not found.rough and judge(found) == "ok"
 
 
 def _label(corners: np.ndarray) -> np.ndarray:
