@@ -14,8 +14,6 @@ Two kinds of tests:
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,11 +28,11 @@ from review_ui_helpers import (
     PageClient,
     check_page,
     fake_reading,
-    free_port,
     log_in,
     new_patient,
     save_screenshot,
     send_photo,
+    serving,
     start_test,
     tiny_png,
 )
@@ -166,8 +164,6 @@ def live_server(
     tmp_path_factory: pytest.TempPathFactory, keys: dict[str, Any], cheap_password_hashing: None
 ) -> Iterator[LiveServer]:
     """``vigil serve --demo`` in a thread: fresh data folder, full demo, real pipeline."""
-    import uvicorn
-
     from api.db import upgrade
     from api.readings import service as readings_service
     from vigil.demo import seed_demo
@@ -180,28 +176,12 @@ def live_server(
     upgrade(settings)
     ctx = AppContext.from_settings(settings)
     seed_demo(ctx)
-    port = free_port()
-    config = uvicorn.Config(
-        # A short grace period: held review decisions take effect within the tests' waits.
-        create_app(context=ctx, review_grace_seconds=LIVE_GRACE_SECONDS),
-        host="127.0.0.1",
-        port=port,
-        log_level="warning",
-        lifespan="on",
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="live-server", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the live server did not start")
-        time.sleep(0.05)
+    # A short grace period: held review decisions take effect within the tests' waits.
+    app = create_app(context=ctx, review_grace_seconds=LIVE_GRACE_SECONDS)
     try:
-        yield LiveServer(base_url=f"http://127.0.0.1:{port}", ctx=ctx, data_dir=data_dir)
+        with serving(app) as base_url:
+            yield LiveServer(base_url=base_url, ctx=ctx, data_dir=data_dir)
     finally:
-        server.should_exit = True
-        thread.join(timeout=10)
         ctx.database.bind.dispose()  # type: ignore[union-attr]
 
 
