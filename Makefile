@@ -16,12 +16,17 @@ $(BIN)/vigil: pyproject.toml
 run: $(BIN)/vigil
 	$(BIN)/vigil serve --demo
 
+# The tests run in parallel, one pytest-xdist worker per CPU; the tests that share the live
+# server (and its browser) stay on one worker (loadgroup), which seeds it once. Each worker
+# runs its numerical libraries single-threaded: the workers already fill the CPUs, and
+# thread pools competing for them (OpenMP spinning) are slower than none.
+PYTEST_WORKERS ?= auto
 test: $(BIN)/vigil
 	bash .ci/services
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy pipeline models datasets api review_ui vigil benchmarks
-	$(BIN)/pytest
+	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 $(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup
 
 benchmark: $(BIN)/vigil
 	$(BIN)/python -m benchmarks.bench_read

@@ -14,6 +14,7 @@ Two kinds of tests:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +41,7 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session
 
 import api.accounts.service as accounts_service
+import api.app as api_app
 from api.config import Settings, new_secrets
 from api.context import AppContext
 from api.db.migrate import upgrade_connection
@@ -58,6 +60,15 @@ CHROMIUM_ARGS = [
 ]
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under pytest-xdist with ``--dist loadgroup``, every test of the one live server
+    runs on one worker: the server (the full demo, read by the real pipeline) is seeded
+    once, not once per worker."""
+    for item in items:
+        if "live_server" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("live-server"))
+
+
 @pytest.fixture(scope="session", autouse=True)
 def cheap_password_hashing() -> Iterator[None]:
     """Cheap argon2 parameters for the demo accounts; verification reads them from the hash."""
@@ -66,6 +77,17 @@ def cheap_password_hashing() -> Iterator[None]:
     accounts_service.hash_password = cheap.hash
     yield
     accounts_service.hash_password = original
+
+
+@pytest.fixture(scope="session", autouse=True)
+def one_api_router() -> Iterator[None]:
+    """Every test builds its own app, but all apps get the same routes: build the router
+    once per process. FastAPI analyses each route's dependencies when a router is first
+    included (about half a second here), then reuses that for the same router."""
+    original = api_app.api_router
+    api_app.api_router = functools.cache(original)
+    yield
+    api_app.api_router = original
 
 
 @pytest.fixture(scope="session")
