@@ -6,10 +6,12 @@ BIN := $(VENV)/bin
 
 .PHONY: run test lint benchmark clean
 
+# --no-compile: byte-compiling every installed module (scipy, sklearn, matplotlib...) took
+# half the build's CPU; Python compiles the few it imports on first use.
 $(BIN)/vigil: pyproject.toml
 	$(PY) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --no-compile --upgrade pip
+	$(BIN)/python -m pip install --quiet --no-compile -e '.[dev]'
 	touch $@
 
 # The server with the demo data, on the embedded default (SQLite file under var/, in-process tasks).
