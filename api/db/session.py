@@ -9,11 +9,14 @@ from typing import Any
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
+# How long a SQLite transaction waits for another one's write lock before it fails.
+SQLITE_BUSY_TIMEOUT_SECONDS = 30
+
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """An engine for ``url``, with the SQLite settings a multi-threaded server needs."""
     if url.startswith("sqlite"):
-        connect_args = {"check_same_thread": False, "timeout": 30}
+        connect_args = {"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_SECONDS}
         connect_args.update(kwargs.pop("connect_args", {}))
         engine = create_engine(url, connect_args=connect_args, **kwargs)
         _sqlite_pragmas(engine)
@@ -24,6 +27,13 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 def _sqlite_pragmas(engine: Engine) -> None:
     # pysqlite's own transaction handling breaks SAVEPOINT; take it over (the
     # documented SQLAlchemy recipe), and turn foreign keys on.
+    #
+    # Every transaction begins IMMEDIATE, taking the write lock up front. A deferred
+    # BEGIN reads from a snapshot; if another connection commits a write meanwhile, the
+    # first write of this transaction cannot wait for the lock (SQLite refuses to
+    # upgrade a stale snapshot) and fails at once with "database is locked", whatever
+    # the busy timeout. Services read, then write (log-in, settling held reviews
+    # inside a GET), so on SQLite transactions run one at a time and wait their turn.
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None
@@ -35,7 +45,7 @@ def _sqlite_pragmas(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        conn.exec_driver_sql("BEGIN")
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 class Database:

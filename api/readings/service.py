@@ -155,6 +155,10 @@ def process_upload(ctx: AppContext, upload_id: int) -> str:
         assert product is not None
         kit = kit_of(ctx, product)
         photo = ctx.photos.get(upload.photo_sha256)
+        # End the read transaction while the pipeline runs (seconds): on SQLite it holds
+        # the write lock. Rolling back also expires the rows, so the writes below see
+        # the test's state as it is after the reading, not before.
+        session.rollback()
         reading = ctx.vision.read(photo, kit)
         document = reading.to_json()
         explanation = keep_explanation(ctx, reading)

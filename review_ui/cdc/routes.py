@@ -126,6 +126,7 @@ def _dashboard(request: Request, session: Session, ctx: AppContext, user: User) 
 @router.get("")
 def live_view(request: Request, session: SessionDep, ctx: CtxDep, user: CdcPage) -> Response:
     scope = scope_for(session, ctx, user)
+    session.commit()  # the events below are read in sessions of their own
     # The stream starts after the newest event now, so nothing falls between the
     # events listed here and the first one streamed.
     start = events.latest_id(ctx)

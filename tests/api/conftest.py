@@ -3,12 +3,14 @@
 Each test runs inside one database transaction that is rolled back at the end
 (SQLAlchemy's "join an external transaction" recipe: sessions work in
 savepoints). The database is SQLite unless ``VIGIL_TEST_DATABASE_URL`` names
-another, e.g. ``postgresql+psycopg://postgres@127.0.0.1:5432/vigil_test``.
+another, e.g. ``postgresql+psycopg://postgres@127.0.0.1:5432/vigil_test``; each
+test process then creates and drops a database of its own, named after that one.
 Objects are built through the services, as the API builds them.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from collections.abc import Callable, Iterator
@@ -22,11 +24,12 @@ import numpy as np
 import pytest
 from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
-from sqlalchemy import Connection, Engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session
+from stack_services import create_database, drop_database, own_database_url
 
 import api.accounts.service as accounts_service
+import api.app as api_app
 from api.accounts.tables import Role, User
 from api.app import create_app
 from api.batches.schemas import BatchCreate
@@ -68,37 +71,26 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def database_url(tmp_dir: Path) -> str:
-    return os.environ.get("VIGIL_TEST_DATABASE_URL") or f"sqlite:///{tmp_dir / 'test.db'}"
-
-
-def reset_postgres(url: str) -> None:
-    """Create the test database if needed and empty it (tests need a known schema)."""
-    target = make_url(url)
-    admin = make_engine(target.set(database="postgres").render_as_string(hide_password=False))
-    with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        exists = conn.scalar(
-            text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": target.database}
-        )
-        if not exists:
-            conn.exec_driver_sql(f'CREATE DATABASE "{target.database}"')
-    admin.dispose()
-    engine = make_engine(url)
-    with engine.begin() as conn:
-        conn.exec_driver_sql("DROP SCHEMA public CASCADE")
-        conn.exec_driver_sql("CREATE SCHEMA public")
-    engine.dispose()
+    """SQLite in ``tmp_dir``, or a database of this process's own on the server that
+    ``VIGIL_TEST_DATABASE_URL`` names (its name + xdist worker + pid: parallel workers
+    and concurrent runs never share one)."""
+    url = os.environ.get("VIGIL_TEST_DATABASE_URL")
+    return own_database_url(url) if url else f"sqlite:///{tmp_dir / 'test.db'}"
 
 
 @pytest.fixture(scope="session")
 def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
     url = database_url(tmp_path_factory.mktemp("db"))
-    if url.startswith("postgresql"):
-        reset_postgres(url)
+    postgres = url.startswith("postgresql")
+    if postgres:
+        create_database(url)
     engine = make_engine(url)
     with engine.begin() as conn:
         upgrade_connection(conn)  # the schema comes from the migrations, as in production
     yield engine
     engine.dispose()
+    if postgres:
+        drop_database(url)
 
 
 @pytest.fixture
@@ -120,6 +112,17 @@ def fast_password_hashing() -> Iterator[None]:
     accounts_service.hash_password = cheap.hash
     yield
     accounts_service.hash_password = original
+
+
+@pytest.fixture(scope="session", autouse=True)
+def one_api_router() -> Iterator[None]:
+    """Every test builds its own app, but all apps get the same routes: build the router
+    once per process. FastAPI analyses each route's dependencies when a router is first
+    included (about half a second here), then reuses that for the same router."""
+    original = api_app.api_router
+    api_app.api_router = functools.cache(original)
+    yield
+    api_app.api_router = original
 
 
 @pytest.fixture(scope="session")

@@ -1,8 +1,9 @@
 """The production stack: PostgreSQL, Redis and real Celery worker processes.
 
 Skipped, saying why, when PostgreSQL (127.0.0.1:5432, trust auth, user postgres)
-or Redis (127.0.0.1:6379) cannot be reached. Uses its own database
-(``vigil_stack``) and Redis database 15, and a queue of its own.
+or Redis (127.0.0.1:6379) cannot be reached. Each test uses a database of its own
+(``vigil_stack_<worker>_<pid>``, dropped at the end), a leased Redis database and a
+queue of its own, so parallel workers and concurrent runs never meet.
 """
 
 from __future__ import annotations
@@ -10,16 +11,24 @@ from __future__ import annotations
 import importlib.util
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from stack_services import (
+    create_database,
+    drop_database,
+    forget_everything_but_the_lease,
+    leased_redis_database,
+    own_database_url,
+    reachable,
+)
 
 from api.app import create_app
 from api.config import Settings, new_secrets
@@ -28,20 +37,12 @@ from api.db import upgrade
 
 pytestmark = pytest.mark.stack
 
+# The server and the stem of the database name; the database itself is the test's own.
 PG_URL = os.environ.get(
     "VIGIL_STACK_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/vigil_stack"
 )
-REDIS_URL = os.environ.get("VIGIL_STACK_REDIS_URL", "redis://127.0.0.1:6379/15")
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
-
-
-def reachable(host: str, port: int) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=1):
-            return True
-    except OSError:
-        return False
 
 
 @pytest.fixture(scope="module")
@@ -64,50 +65,47 @@ def real_pipeline() -> bool:
         return False
 
 
-def fresh_database(url: str) -> None:
-    from sqlalchemy import create_engine
-    from sqlalchemy.engine import make_url
-
-    target = make_url(url)
-    admin = create_engine(
-        target.set(database="postgres"), isolation_level="AUTOCOMMIT", pool_pre_ping=True
-    )
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{target.database}" WITH (FORCE)')
-        conn.exec_driver_sql(f'CREATE DATABASE "{target.database}"')
-    admin.dispose()
+@dataclass
+class Stack:
+    ctx: AppContext
+    env: dict[str, str]  # the workers' environment
+    redis_url: str
 
 
 @pytest.fixture
-def stack(services: None, tmp_path: Path) -> Iterator[tuple[AppContext, dict[str, str]]]:
+def stack(services: None, tmp_path: Path) -> Iterator[Stack]:
     """Settings for PostgreSQL + Redis, the schema migrated, and the workers' environment."""
-    import redis
-
-    fresh_database(PG_URL)
-    redis.Redis.from_url(REDIS_URL).flushdb()
-    keys = new_secrets()
-    queue = f"vigil-test-{os.getpid()}"
-    settings = Settings(
-        mode="test",
-        data_dir=tmp_path,
-        database_url=PG_URL,
-        celery_broker_url=REDIS_URL,
-        celery_queue=queue,
-        **keys,
-    )
-    upgrade(settings)
-    ctx = AppContext.from_settings(settings)
-    env = {
-        **os.environ,
-        "VIGIL_MODE": "test",
-        "VIGIL_DATA_DIR": str(tmp_path),
-        "DATABASE_URL": PG_URL,
-        "CELERY_BROKER_URL": REDIS_URL,
-        "CELERY_QUEUE": queue,
-        "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
-    }
-    yield ctx, env
-    ctx.database.bind.dispose()  # type: ignore[union-attr]
+    database_url = own_database_url(PG_URL)
+    create_database(database_url)
+    try:
+        with leased_redis_database() as redis_url:
+            keys = new_secrets()
+            queue = f"vigil-test-{os.getpid()}"
+            settings = Settings(
+                mode="test",
+                data_dir=tmp_path,
+                database_url=database_url,
+                celery_broker_url=redis_url,
+                celery_queue=queue,
+                **keys,
+            )
+            upgrade(settings)
+            ctx = AppContext.from_settings(settings)
+            env = {
+                **os.environ,
+                "VIGIL_MODE": "test",
+                "VIGIL_DATA_DIR": str(tmp_path),
+                "DATABASE_URL": database_url,
+                "CELERY_BROKER_URL": redis_url,
+                "CELERY_QUEUE": queue,
+                "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
+            }
+            try:
+                yield Stack(ctx, env, redis_url)
+            finally:
+                ctx.database.bind.dispose()  # type: ignore[union-attr]
+    finally:
+        drop_database(database_url)
 
 
 class Worker:
@@ -188,9 +186,9 @@ def a_photo(world: Any, code: str) -> tuple[bytes, str | None]:
 
 
 def test_flow_on_postgres_redis_and_celery_workers(
-    stack: tuple[AppContext, dict[str, str]], world_builder: Callable[..., Any]
+    stack: Stack, world_builder: Callable[..., Any]
 ) -> None:
-    ctx, env = stack
+    ctx, env = stack.ctx, stack.env
     with ctx.database.session() as session:
         world = world_builder(ctx, session)
         photo, fake = a_photo(world, world.codes[0])
@@ -242,13 +240,13 @@ def test_flow_on_postgres_redis_and_celery_workers(
 
 
 def test_lost_message_is_recovered_by_the_sweep(
-    stack: tuple[AppContext, dict[str, str]], world_builder: Callable[..., Any]
+    stack: Stack, world_builder: Callable[..., Any]
 ) -> None:
     """No worker runs while the photo is uploaded and its message is lost from the broker:
     the photo is safe in the database and the folder, and the sweep queues it again."""
     import redis
 
-    ctx, env = stack
+    ctx, env = stack.ctx, stack.env
     with ctx.database.session() as session:
         world = world_builder(ctx, session)
         photo, fake = a_photo(world, world.codes[1])
@@ -260,7 +258,8 @@ def test_lost_message_is_recovered_by_the_sweep(
                 json={"code": world.codes[1], "latitude": lat, "longitude": lon},
             ).json()
             upload = upload_photo(client, world, test["id"], photo)
-            redis.Redis.from_url(REDIS_URL).flushdb()  # the message is gone
+            # The message is gone (the lease on this Redis database stays).
+            forget_everything_but_the_lease(redis.Redis.from_url(stack.redis_url))
             worker = Worker(env, fake)
             worker.start()
             try:

@@ -14,8 +14,7 @@ Two kinds of tests:
 
 from __future__ import annotations
 
-import threading
-import time
+import functools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,11 +29,11 @@ from review_ui_helpers import (
     PageClient,
     check_page,
     fake_reading,
-    free_port,
     log_in,
     new_patient,
     save_screenshot,
     send_photo,
+    serving,
     start_test,
     tiny_png,
 )
@@ -42,6 +41,7 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session
 
 import api.accounts.service as accounts_service
+import api.app as api_app
 from api.config import Settings, new_secrets
 from api.context import AppContext
 from api.db.migrate import upgrade_connection
@@ -60,6 +60,15 @@ CHROMIUM_ARGS = [
 ]
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under pytest-xdist with ``--dist loadgroup``, every test of the one live server
+    runs on one worker: the server (the full demo, read by the real pipeline) is seeded
+    once, not once per worker."""
+    for item in items:
+        if "live_server" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("live-server"))
+
+
 @pytest.fixture(scope="session", autouse=True)
 def cheap_password_hashing() -> Iterator[None]:
     """Cheap argon2 parameters for the demo accounts; verification reads them from the hash."""
@@ -68,6 +77,17 @@ def cheap_password_hashing() -> Iterator[None]:
     accounts_service.hash_password = cheap.hash
     yield
     accounts_service.hash_password = original
+
+
+@pytest.fixture(scope="session", autouse=True)
+def one_api_router() -> Iterator[None]:
+    """Every test builds its own app, but all apps get the same routes: build the router
+    once per process. FastAPI analyses each route's dependencies when a router is first
+    included (about half a second here), then reuses that for the same router."""
+    original = api_app.api_router
+    api_app.api_router = functools.cache(original)
+    yield
+    api_app.api_router = original
 
 
 @pytest.fixture(scope="session")
@@ -164,8 +184,6 @@ def live_server(
     tmp_path_factory: pytest.TempPathFactory, keys: dict[str, Any], cheap_password_hashing: None
 ) -> Iterator[LiveServer]:
     """``vigil serve --demo`` in a thread: fresh data folder, full demo, real pipeline."""
-    import uvicorn
-
     from api.db import upgrade
     from vigil.demo import seed_demo
 
@@ -176,28 +194,12 @@ def live_server(
     upgrade(settings)
     ctx = AppContext.from_settings(settings)
     seed_demo(ctx)
-    port = free_port()
-    config = uvicorn.Config(
-        # A short grace period: held review decisions take effect within the tests' waits.
-        create_app(context=ctx, review_grace_seconds=LIVE_GRACE_SECONDS),
-        host="127.0.0.1",
-        port=port,
-        log_level="warning",
-        lifespan="on",
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="live-server", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the live server did not start")
-        time.sleep(0.05)
+    # A short grace period: held review decisions take effect within the tests' waits.
+    app = create_app(context=ctx, review_grace_seconds=LIVE_GRACE_SECONDS)
     try:
-        yield LiveServer(base_url=f"http://127.0.0.1:{port}", ctx=ctx, data_dir=data_dir)
+        with serving(app) as base_url:
+            yield LiveServer(base_url=base_url, ctx=ctx, data_dir=data_dir)
     finally:
-        server.should_exit = True
-        thread.join(timeout=10)
         ctx.database.bind.dispose()  # type: ignore[union-attr]
 
 

@@ -121,15 +121,19 @@ def test_lookup_hash_is_keyed_normalised_and_separated_by_purpose():
     assert other.lookup_hash(value) != digest
 
 
+# Cases named by their message: the keys are random, and xdist workers must collect the same ids.
 @pytest.mark.parametrize(
     ("keys", "lookup", "message"),
     [
-        ([], LOOKUP, "at least one"),
-        (["not base64!"], LOOKUP, "encryption key 1 is not valid base64"),
-        ([base64.b64encode(b"short").decode()], LOOKUP, "5 bytes"),
-        ([NEW, NEW], LOOKUP, "key 2 is given twice"),
-        ([NEW], base64.b64encode(b"short").decode(), "at least 16 bytes"),
-        ([NEW], NEW, "must differ"),
+        pytest.param(*case, id=case[2])
+        for case in [
+            ([], LOOKUP, "at least one"),
+            (["not base64!"], LOOKUP, "encryption key 1 is not valid base64"),
+            ([base64.b64encode(b"short").decode()], LOOKUP, "5 bytes"),
+            ([NEW, NEW], LOOKUP, "key 2 is given twice"),
+            ([NEW], base64.b64encode(b"short").decode(), "at least 16 bytes"),
+            ([NEW], NEW, "must differ"),
+        ]
     ],
 )
 def test_bad_keys_are_refused(keys, lookup, message):
