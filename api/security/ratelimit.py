@@ -382,36 +382,45 @@ It is locked for 60 seconds; you can try again after that.
         """Refuse while locked or spent, else count one attempt."""
         key = self._key(scope, identifier)
         with self._store():
+            # The level first, then the lock: a lock is set before its level is raised, so
+            # whoever sees the new level also sees the lock (no transaction spans these
+            # reads on Redis, and the order is what keeps parallel guesses within limits).
+            level = self._level(key)
             if not self.storage.get(key + ":lock"):
-                if self._limiter.hit(item, key):
+                if self._limiter.hit(item, key, str(level)):
                     return
                 # Spent, and the failure that spent it has not locked yet (it is still
                 # being checked, or the route never reported it): lock now.
-                self._lock(key, item)
+                self._lock(key, level)
             expires = self.storage.get_expiry(key + ":lock")
         raise RateLimitedError(scope, expires - time.time())
+
+    def _level(self, key: str) -> int:
+        """How many lock-outs ``key`` had lately; each one counts attempts afresh."""
+        return int(self.storage.get(key + ":level"))
 
     def _lock_if_spent(self, scope: Scope, identifier: str, item: RateLimitItem) -> None:
         key = self._key(scope, identifier)
         with self._store():
-            if not self._limiter.test(item, key):
-                self._lock(key, item)
+            level = self._level(key)
+            if not self._limiter.test(item, key, str(level)):
+                self._lock(key, level)
 
-    def _lock(self, key: str, item: RateLimitItem) -> None:
+    def _lock(self, key: str, level: int) -> None:
         policy = self.policy
-        level = self.storage.get(key + ":level") + 1
-        seconds = min(policy.lockout_max_s, policy.lockout_first_s * 2 ** min(level - 1, 30))
-        # Only the caller that creates the lock raises the level and starts the attempts
-        # afresh, so that concurrent failures lock once, not once each.
+        seconds = min(policy.lockout_max_s, policy.lockout_first_s * 2 ** min(level, 30))
+        # Only the caller that creates the lock raises the level, so that concurrent
+        # failures lock once, not once each. The raised level is a fresh count of
+        # attempts for after the lock-out, without clearing one that others still hit.
         if self.storage.incr(key + ":lock", seconds) != 1:
             return
         self.storage.incr(key + ":level", policy.lockout_memory_s)
-        self._limiter.clear(item, key)
 
     def _forget(self, scope: Scope, identifier: str, item: RateLimitItem) -> None:
         key = self._key(scope, identifier)
         with self._store():
-            self._limiter.clear(item, key)
+            for level in range(self._level(key) + 1):
+                self._limiter.clear(item, key, str(level))
             self.storage.clear(key + ":level")
             if scope == "kit_code":
                 self._limiter.clear(self._kit_code_free_item, key, "free")

@@ -35,7 +35,6 @@ from review_ui_helpers import (
 from api.config import Settings
 from api.context import AppContext
 from api.db import upgrade
-from api.readings import service as readings
 from review_ui.app import create_app
 from vigil.demo import seed_demo
 
@@ -101,13 +100,12 @@ def embedded(tmp_path: Path, keys: dict[str, Any]) -> Iterator[Embedded]:
         for _ in range(PATIENTS):
             user, _national_id = new_patient(session, ctx)
             tests.append((user.username, start_test(session, ctx, user, REGION_NORTH).id))
-    readings.set_reader(lambda _photo, _kit: fake_reading("positive"))
+    ctx.vision.reader = lambda _photo, _kit: fake_reading("positive")
     app = create_app(context=ctx, review_grace_seconds=GRACE_SECONDS)
     try:
         with serving(app, name="embedded-server") as base_url:
             yield Embedded(base_url, ctx, tests, Traffic())
     finally:
-        readings.set_reader(None)
         ctx.database.bind.dispose()  # type: ignore[union-attr]
 
 
