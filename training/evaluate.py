@@ -124,8 +124,9 @@ def render_synthetic(
     size: tuple[int, int] | None = None,
 ) -> Path:
     """Render ``n`` labelled photos of ``kits`` new designs into ``out``; returns ``out``."""
-    generate(out, new_kit_designs(seed, kits), n, seed, variation=variation, size=size,
-             progress=False)  # fmt: skip
+    generate(
+        out, new_kit_designs(seed, kits), n, seed, variation=variation, size=size, progress=False
+    )
     return out
 
 
@@ -300,8 +301,14 @@ def calibration(
             continue
         mean_p, frac = float(p[sel].mean()), float(y[sel].mean())
         ece += sel.sum() / p.size * abs(mean_p - frac)
-        rows.append({"low": b / bins, "mean_p": round(mean_p, 5), "present": round(frac, 5),
-                     "n": int(sel.sum())})  # fmt: skip
+        rows.append(
+            {
+                "low": b / bins,
+                "mean_p": round(mean_p, 5),
+                "present": round(frac, 5),
+                "n": int(sel.sum()),
+            }
+        )
     return {"ece": round(float(ece), 5), "bins": rows}
 
 
@@ -397,8 +404,12 @@ def reliability_diagram(name: str, metrics: Mapping[str, Any], path: Path) -> No
         rows = m["calibration"]["bins"]
         if rows:
             ece = m["calibration"]["ece"]
-            ax.plot([r["mean_p"] for r in rows], [r["present"] for r in rows], marker="o",
-                    label=f"{role} (ECE {ece:.3f})")  # fmt: skip
+            ax.plot(
+                [r["mean_p"] for r in rows],
+                [r["present"] for r in rows],
+                marker="o",
+                label=f"{role} (ECE {ece:.3f})",
+            )
     ax.set_xlabel("predicted probability that a line is present")
     ax.set_ylabel("share of lines present")
     ax.set_title(f"Reliability: {name}", fontsize=10)
@@ -441,9 +452,14 @@ def markdown(report: Mapping[str, Any]) -> str:
     ]
     for name, data in report["sets"].items():
         m = data["metrics"]
-        lines = [f"## {name}", data.get("description", ""),
-                 f"{data['n_photos']} photos; products: {', '.join(data['products'])}.", "",
-                 f"| measure | {head} |", "|---|" + "---|" * len(roles)]  # fmt: skip
+        lines = [
+            f"## {name}",
+            data.get("description", ""),
+            f"{data['n_photos']} photos; products: {', '.join(data['products'])}.",
+            "",
+            f"| measure | {head} |",
+            "|---|" + "---|" * len(roles),
+        ]
         for key, label in ROWS:
             lines.append(f"| {label} | " + " | ".join(_cell(m[r].get(key)) for r in roles) + " |")
         lines.append(
@@ -453,9 +469,11 @@ def markdown(report: Mapping[str, Any]) -> str:
         )
         lines.append(
             "| ms per read (median / p90) | "
-            + " | ".join(f"{m[r]['ms_per_read']['median']} / {m[r]['ms_per_read']['p90']}"
-                         for r in roles) + " |"
-        )  # fmt: skip
+            + " | ".join(
+                f"{m[r]['ms_per_read']['median']} / {m[r]['ms_per_read']['p90']}" for r in roles
+            )
+            + " |"
+        )
         if data.get("figure"):
             lines += ["", f"![reliability {name}]({data['figure']})"]
         parts.append("\n".join(lines))
@@ -514,10 +532,13 @@ def run(
         reliability_diagram(name, data["metrics"], out / figure)
         data["figure"] = figure
     comparison = (
-        {name: {role: d["metrics"][role] for role in ("candidate", "champion")}
-         for name, d in results.items()}
-        if champion else None
-    )  # fmt: skip
+        {
+            name: {role: d["metrics"][role] for role in ("candidate", "champion")}
+            for name, d in results.items()
+        }
+        if champion
+        else None
+    )
     report: dict[str, Any] = {
         "spec": "vigil-evaluation/1",
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -552,8 +573,9 @@ def load_contender(spec: str) -> Contender:
 
 def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
     """Arguments of an evaluation (pass a sub-parser to add them to another command)."""
-    p = parser or argparse.ArgumentParser(prog="python -m training.evaluate",
-                                          description=__doc__.split("\n\n")[0])  # fmt: skip
+    p = parser or argparse.ArgumentParser(
+        prog="python -m training.evaluate", description=__doc__.split("\n\n")[0]
+    )
     p.add_argument("--candidate", required=True, help=".onnx file or registered version")
     p.add_argument("--champion", default=None, help=".onnx file or registered version")
     p.add_argument("--out", type=Path, required=True, help="folder for the report")
@@ -574,10 +596,18 @@ def run_args(args: argparse.Namespace, candidate: Contender, champion: Contender
     size = tuple(int(v) for v in args.size.lower().split("x")) if args.size else None
     try:
         report = run(
-            candidate, champion, args.out, n=args.n, seed=args.seed, kits=args.kits,
-            variation=args.variation, size=size, real=args.real,  # type: ignore[arg-type]
-            unseen_products=args.unseen_product, command=" ".join(sys.argv),
-        )  # fmt: skip
+            candidate,
+            champion,
+            args.out,
+            n=args.n,
+            seed=args.seed,
+            kits=args.kits,
+            variation=args.variation,
+            size=size,
+            real=args.real,  # type: ignore[arg-type]
+            unseen_products=args.unseen_product,
+            command=" ".join(sys.argv),
+        )
     except DatasetError as exc:
         print(f"evaluate: {exc}", file=sys.stderr)
         return 2

@@ -4,6 +4,7 @@ from api.accounts.tables import AccessToken, Role, User
 from api.audit.tables import AuditEntry
 from api.batches.tables import Batch, Unit, UnitState
 from api.events.tables import Event
+from api.model_registry.tables import AliasChange, ModelAlias, ModelVersion
 from api.notifications.tables import ResultLink
 from api.organisations.tables import CdcOffice, Institution, Manufacturer, ManufacturerDocument
 from api.outbox.tables import OutboxDelivery, OutboxMessage, WebhookEndpoint, WebhookSecret
@@ -15,6 +16,7 @@ from api.reviews.tables import Review
 
 __all__ = [
     "AccessToken",
+    "AliasChange",
     "AuditEntry",
     "Batch",
     "CdcOffice",
@@ -22,6 +24,8 @@ __all__ = [
     "Institution",
     "Manufacturer",
     "ManufacturerDocument",
+    "ModelAlias",
+    "ModelVersion",
     "OutboxDelivery",
     "OutboxMessage",
     "Patient",
