@@ -503,16 +503,25 @@ def run(
     variation: str = "mild",
     size: tuple[int, int] | None = None,
     real: Path | None = None,
+    synthetic: Path | None = None,
     unseen_products: Sequence[str] = (),
     command: str = "python -m training.evaluate",
 ) -> dict[str, Any]:
-    """Evaluate; write ``out/report.md``, ``out/evaluation.json`` and the diagrams."""
+    """Evaluate; write ``out/report.md``, ``out/evaluation.json`` and the diagrams.
+
+    ``synthetic`` names a set already rendered by :func:`datasets.generate.generate`
+    (one set for several candidates); otherwise ``n`` photos of ``kits`` new
+    designs are rendered afresh.
+    """
     out.mkdir(parents=True, exist_ok=True)
     contenders = {"candidate": candidate, **({"champion": champion} if champion else {})}
     descriptions = {}
     with tempfile.TemporaryDirectory(prefix="vigil-eval-") as tmp:
         sets: dict[str, list[Case]] = {}
-        if n > 0:
+        if synthetic is not None:
+            sets["synthetic"] = load_synthetic(synthetic)
+            descriptions["synthetic"] = f"Synthetic photos of `{synthetic}`."
+        elif n > 0:
             sets["synthetic"] = load_synthetic(
                 render_synthetic(Path(tmp), n, seed, kits=kits, variation=variation, size=size)
             )
@@ -593,7 +602,10 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
 
 def run_args(args: argparse.Namespace, candidate: Contender, champion: Contender | None) -> int:
     """Run an evaluation an argument namespace of :func:`build_parser` describes."""
-    size = tuple(int(v) for v in args.size.lower().split("x")) if args.size else None
+    size = None
+    if args.size:
+        width, _, height = args.size.lower().partition("x")
+        size = (int(width), int(height))
     try:
         report = run(
             candidate,
@@ -604,9 +616,10 @@ def run_args(args: argparse.Namespace, candidate: Contender, champion: Contender
             kits=args.kits,
             variation=args.variation,
             size=size,
-            real=args.real,  # type: ignore[arg-type]
+            real=args.real,
+            synthetic=args.synthetic,
             unseen_products=args.unseen_product,
-            command=" ".join(sys.argv),
+            command=" ".join(["python -m training.evaluate", *sys.argv[1:]]),
         )
     except DatasetError as exc:
         print(f"evaluate: {exc}", file=sys.stderr)

@@ -251,7 +251,7 @@ def promote(session: Session, user: User, ref: str, body: PromoteIn) -> AliasCha
             )
         comparison = _check_evaluation(body.evaluation, version, champion)
         try:
-            decision = decide(comparison)  # type: ignore[arg-type]
+            decision = decide(comparison)
         except (ValueError, TypeError, AttributeError) as exc:
             raise InvalidError(f"the evaluation's metrics cannot be judged: {exc}") from None
     if decision.accepted:
