@@ -343,14 +343,30 @@ def summarise(scored: Scored, n_photos: int) -> dict[str, Any]:
     return out
 
 
-def read_all(model: BandModel, cases: Sequence[Case]) -> list[tuple[dict[str, Any], float]]:
-    """Read every case's photo with ``model``: the reading and its wall time in ms."""
+#: Readings kept between evaluations: (model sha256, photo path) -> (reading, ms).
+ReadingCache = dict[tuple[str, str], tuple[dict[str, Any], float]]
+
+
+def read_all(
+    contender: Contender, cases: Sequence[Case], cache: ReadingCache | None = None
+) -> list[tuple[dict[str, Any], float]]:
+    """Read every case's photo: the reading and its wall time in ms.
+
+    ``cache`` keeps readings between evaluations of several candidates against one
+    champion on one set (the champion reads each photo once).
+    """
     readings = []
     for case in cases:
+        key = (contender.sha256, str(case.photo.resolve()))
+        if cache is not None and key in cache:
+            readings.append(cache[key])
+            continue
         data = case.photo.read_bytes()
         started = time.perf_counter()
-        reading = read(data, case.kit, band_model=model, image=case.case).to_json()
+        reading = read(data, case.kit, band_model=contender.model, image=case.case).to_json()
         readings.append((reading, (time.perf_counter() - started) * 1000))
+        if cache is not None:
+            cache[key] = readings[-1]
     return readings
 
 
@@ -360,6 +376,7 @@ def evaluate_sets(
     *,
     unseen_products: Sequence[str] = (),
     by_product: Sequence[str] = ("real",),
+    cache: ReadingCache | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Metrics per set (and per product of the sets in ``by_product``) and per contender.
 
@@ -373,7 +390,7 @@ def evaluate_sets(
                 slices.setdefault(f"{set_name}/product/{case.product}", []).append(i)
                 if case.product in unseen_products:
                     slices.setdefault(f"{set_name}/unseen", []).append(i)
-        readings = {role: read_all(c.model, cases) for role, c in contenders.items()}
+        readings = {role: read_all(c, cases, cache) for role, c in contenders.items()}
         for slice_name, indices in slices.items():
             metrics = {}
             for role in contenders:
@@ -506,12 +523,13 @@ def run(
     synthetic: Path | None = None,
     unseen_products: Sequence[str] = (),
     command: str = "python -m training.evaluate",
+    cache: ReadingCache | None = None,
 ) -> dict[str, Any]:
     """Evaluate; write ``out/report.md``, ``out/evaluation.json`` and the diagrams.
 
     ``synthetic`` names a set already rendered by :func:`datasets.generate.generate`
-    (one set for several candidates); otherwise ``n`` photos of ``kits`` new
-    designs are rendered afresh.
+    (one set for several candidates, with one ``cache`` of readings); otherwise
+    ``n`` photos of ``kits`` new designs are rendered afresh.
     """
     out.mkdir(parents=True, exist_ok=True)
     contenders = {"candidate": candidate, **({"champion": champion} if champion else {})}
@@ -534,7 +552,7 @@ def run(
             descriptions["real"] = f"Confirmed real cases from `{real}`, clinicians' final labels."
         if not sets:
             raise DatasetError("nothing to evaluate on: no synthetic photos and no real set")
-        results = evaluate_sets(contenders, sets, unseen_products=unseen_products)
+        results = evaluate_sets(contenders, sets, unseen_products=unseen_products, cache=cache)
     for name, data in results.items():
         data["description"] = descriptions.get(name.split("/")[0], "")
         figure = f"reliability_{name.replace('/', '_')}.png"

@@ -283,6 +283,7 @@ def rollback(session: Session, user: User, name: str, reason: str) -> AliasChang
         raise ConflictError(f"{name} has no earlier champion to roll back to")
     back = session.get(ModelVersion, promoted.previous_version_id)
     assert back is not None
+    leaving = current.version_id  # read before the alias row moves
     _move(session, back, CHAMPION)
     change = _record_change(
         session,
@@ -291,7 +292,7 @@ def rollback(session: Session, user: User, name: str, reason: str) -> AliasChang
         alias_name=CHAMPION,
         action="rollback",
         accepted=True,
-        previous_id=current.version_id,
+        previous_id=leaving,
         reason=reason,
     )
     return _change_out(session, change)
