@@ -98,7 +98,10 @@ def test_the_loop(session: Session, scientist: User, shipped: bytes, tmp_path: P
     # An evaluation of other files is not accepted as evidence.
     with pytest.raises(InvalidError, match="other files"):
         service.promote(
-            session, scientist, "band-classifier@3", PromoteIn(reason="wrong evidence", evaluation=weak)
+            session,
+            scientist,
+            "band-classifier@3",
+            PromoteIn(reason="wrong evidence", evaluation=weak),
         )
 
     # The equal copy passes: same readings, ties are within tolerance.
