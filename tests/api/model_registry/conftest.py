@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -43,7 +43,13 @@ def registry_client(ctx: AppContext) -> Iterator[TestClient]:
         yield client
 
 
-def bearer(session: Session, ctx: AppContext, user: User) -> dict[str, str]:
-    token, _ = accounts_service.issue_token(session, ctx, user)
-    session.commit()
-    return {"Authorization": f"Bearer {token}"}
+@pytest.fixture
+def bearer(session: Session, ctx: AppContext) -> Callable[[User], dict[str, str]]:
+    """Log-in headers for a user."""
+
+    def headers(user: User) -> dict[str, str]:
+        token, _ = accounts_service.issue_token(session, ctx, user)
+        session.commit()
+        return {"Authorization": f"Bearer {token}"}
+
+    return headers
