@@ -614,6 +614,7 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     p.add_argument(
         "--real", type=Path, default=None, help="confirmed real cases (dataset_format.md)"
     )
+    p.add_argument("--synthetic", type=Path, default=None, help="a set rendered before (reuse)")
     p.add_argument("--unseen-product", action="append", default=[], help="product not trained on")
     return p
 
