@@ -194,6 +194,19 @@ def _real_lines(kit: Kit, label: Mapping[str, Any]) -> dict[str, bool]:
     return {tests[0].name: present, **dict.fromkeys(controls, True)}
 
 
+def _real_od(lines: Mapping[str, bool], label: Mapping[str, Any], reading: Any) -> dict[str, float]:
+    """OD of each present line: the reference reader's, else what the stored reading measured."""
+    stored = (reading or {}).get("lines") or {}
+    given = label.get("od") or {}
+    od: dict[str, float] = {}
+    for name, present in lines.items():
+        if present:
+            value = given.get(name)
+            measured = (stored.get(name) or {}).get("intensity")
+            od[name] = float(value if value is not None else measured or 0.0)
+    return od
+
+
 def load_real(directory: Path) -> list[Case]:
     """Confirmed real cases in the ``vigil-confirmed-cases/1`` layout (dataset_format.md)."""
     kits: dict[str, Kit] = {}
@@ -211,14 +224,11 @@ def load_real(directory: Path) -> list[Case]:
         photo = directory / image
         if not photo.is_file():
             raise DatasetError(f"case {case}: {photo} missing")
-        lines = _real_lines(kit, label)
-        stored = (record.get("reading") or {}).get("lines") or {}
-        od: dict[str, float] = {}
-        for name, present in lines.items():
-            if present:
-                given = (label.get("od") or {}).get(name)
-                measured = (stored.get(name) or {}).get("intensity")
-                od[name] = float(given if given is not None else measured or 0.0)
+        try:
+            lines = _real_lines(kit, label)
+            od = _real_od(lines, label, record.get("reading"))
+        except (AttributeError, TypeError, ValueError) as exc:
+            raise DatasetError(f"case {case}: malformed label or reading ({exc})") from None
         cases.append(
             Case(
                 case=str(case),

@@ -165,3 +165,9 @@ def test_a_broken_set_is_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / "labels.jsonl").write_text(json.dumps(record))
     with pytest.raises(evaluate.DatasetError, match="missing"):
         evaluate.load_real(tmp_path)
+    (tmp_path / "photos").mkdir()
+    (tmp_path / "photos" / "a.jpg").write_bytes(b"any")
+    record["final_label"] = {"result": "positive", "od": ["not", "a", "mapping"]}
+    (tmp_path / "labels.jsonl").write_text(json.dumps(record))
+    with pytest.raises(evaluate.DatasetError, match="malformed"):
+        evaluate.load_real(tmp_path)
