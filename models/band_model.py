@@ -69,23 +69,63 @@ class BandModel:
             When the file cannot be loaded or was trained on other features.
         """
         path = Path(path)
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise BandModelError(f"band model could not be loaded: {path}: {exc}") from None
+        return cls.from_bytes(data, version=version, name=path.name, fallback=path.stem)
+
+    @classmethod
+    def from_bytes(
+        cls,
+        data: bytes,
+        version: str | None = None,
+        *,
+        name: str = "band model",
+        fallback: str = "band-model",
+    ) -> BandModel:
+        """Load an ONNX band model from its bytes (a registry stores them in its database).
+
+        Parameters
+        ----------
+        data : bytes
+            The ONNX file's content.
+        version : str, optional
+            Overrides the version stored in the model's metadata.
+        name : str
+            What error messages call the model.
+        fallback : str
+            The version when neither ``version`` nor the metadata gives one.
+
+        Raises
+        ------
+        BandModelError
+            When the bytes are not a loadable model or it was trained on other features.
+
+        Examples
+        --------
+        >>> BandModel.from_bytes(b"not onnx")
+        Traceback (most recent call last):
+        ...
+        models.band_model.BandModelError: band model could not be loaded: band model
+        """
         options = ort.SessionOptions()
         # One thread: readings run many at a time; threads would only contend.
         options.intra_op_num_threads = 1
         options.inter_op_num_threads = 1
         try:
             session = ort.InferenceSession(
-                str(path), sess_options=options, providers=["CPUExecutionProvider"]
+                data, sess_options=options, providers=["CPUExecutionProvider"]
             )
-        except Exception as exc:  # onnxruntime raises its own, untyped, errors
-            raise BandModelError(f"band model could not be loaded: {path}: {exc}") from None
+        except Exception:  # onnxruntime raises its own, untyped, errors
+            raise BandModelError(f"band model could not be loaded: {name}") from None
         meta = session.get_modelmeta().custom_metadata_map
         features = meta.get("features")
         if features is not None and tuple(features.split(",")) != FEATURE_NAMES:
             raise BandModelError(
-                f"band model {path.name} was trained on other features than the pipeline's"
+                f"band model {name} was trained on other features than the pipeline's"
             )
-        return cls(session, version or meta.get("version") or path.stem)
+        return cls(session, version or meta.get("version") or fallback)
 
     def __call__(self, features: np.ndarray) -> np.ndarray:
         """Probability that each line (row of ``features``) is present.

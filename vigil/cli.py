@@ -120,6 +120,7 @@ def _cmd_db_upgrade(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from datasets import generate
+    from vigil import models_cli
 
     parser = argparse.ArgumentParser(prog="vigil", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -161,6 +162,8 @@ def build_parser() -> argparse.ArgumentParser:
     db = p.add_subparsers(dest="db_command", required=True)
     p = db.add_parser("upgrade", help="create or upgrade the schema to the newest revision")
     p.set_defaults(func=_cmd_db_upgrade)
+
+    models_cli.add_parser(sub)
     return parser
 
 

@@ -4,6 +4,7 @@ from api.accounts.tables import AccessToken, Role, User
 from api.audit.tables import AuditEntry
 from api.batches.tables import Batch, Unit, UnitState
 from api.events.tables import Event
+from api.model_registry.tables import AliasChange, ModelAlias, ModelVersion
 from api.notifications.tables import ResultLink
 from api.organisations.tables import CdcOffice, Institution, Manufacturer, ManufacturerDocument
 from api.outbox.tables import OutboxDelivery, OutboxMessage, WebhookEndpoint, WebhookSecret
@@ -14,6 +15,7 @@ from api.selftests.tables import Proposal, Review, SelfTest, TestStatus, Upload
 
 __all__ = [
     "AccessToken",
+    "AliasChange",
     "AuditEntry",
     "Batch",
     "CdcOffice",
@@ -21,6 +23,8 @@ __all__ = [
     "Institution",
     "Manufacturer",
     "ManufacturerDocument",
+    "ModelAlias",
+    "ModelVersion",
     "OutboxDelivery",
     "OutboxMessage",
     "Patient",

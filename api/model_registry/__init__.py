@@ -1,0 +1,1 @@
+"""Band model versions in the database: files, metrics, aliases, promotion and rollback."""
