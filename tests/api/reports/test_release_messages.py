@@ -196,3 +196,22 @@ def test_downloads_in_scope(world: Any, flow: Any, client: Any) -> None:
     outside = client.get(f"/api/results/{test.id}/fhir", headers=world.headers(world.cdc_b))
     assert outside.status_code == 404
     assert client.get("/api/results.ndjson", headers=world.headers(world.cdc_b)).text == ""
+
+
+def _sample(name: str, labels: dict[str, str] | None = None) -> float:
+    from prometheus_client import REGISTRY
+
+    return REGISTRY.get_sample_value(name, labels or {}) or 0.0
+
+
+def test_reading_release_and_backlog_are_measured(
+    world: Any, flow: Any, endpoint: None, client: Any
+) -> None:
+    readings = _sample("vigil_readings_total", {"status": "ok", "result": "positive"})
+    releases_seen = _sample("vigil_release_latency_seconds_count")
+    flow.released("positive", 0)
+    assert _sample("vigil_readings_total", {"status": "ok", "result": "positive"}) == readings + 1
+    assert _sample("vigil_release_latency_seconds_count") == releases_seen + 1
+    # The backlog is the outbox's: the one webhook delivery not yet sent.
+    scraped = client.get("/metrics").text
+    assert "vigil_webhook_backlog 1.0" in scraped
