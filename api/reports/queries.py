@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Date, cast, func, select
+from sqlalchemy import Date, cast, func, or_, select
 from sqlalchemy.orm import Session
 
 from api.audit.tables import AuditEntry
@@ -153,17 +153,21 @@ def amendments(session: Session, test_id: int) -> Sequence[AuditEntry]:
     return session.scalars(query).all()
 
 
-def released_results(
+def reported_results(
     session: Session,
     regions: Iterable[str] | None,
     since: datetime | None,
     until: datetime | None,
     limit: int,
 ) -> Sequence[SelfTest]:
-    """Every test ever released in ``regions`` (corrected and withdrawn ones too), by release."""
+    """Released tests in ``regions`` that agencies are told of, by release: positives, and
+    every result corrected or withdrawn since its release."""
     query = (
         select(SelfTest)
-        .where(SelfTest.released_at.is_not(None))
+        .where(
+            SelfTest.released_at.is_not(None),
+            or_(SelfTest.result == "positive", SelfTest.status != TestStatus.released),
+        )
         .order_by(SelfTest.released_at, SelfTest.id)
         .limit(limit)
     )

@@ -18,6 +18,7 @@ from typing import Literal
 from sqlalchemy.orm import Session
 
 from api.accounts.tables import User
+from api.audit.service import record
 from api.batches.tables import Batch, Unit
 from api.context import AppContext
 from api.db.base import utcnow
@@ -33,7 +34,7 @@ from api.interop.schemas import (
 )
 from api.notifications.service import announce_release, open_result_link
 from api.organisations.tables import Institution, Manufacturer
-from api.outbox.service import sender
+from api.outbox.service import goes_to_agencies, sender
 from api.outbox.settings import OutboxSettings
 from api.patients.service import personal_data
 from api.patients.tables import Patient
@@ -74,7 +75,7 @@ def _analytes(
         if read and len(read) == len(analytes) and agrees and result != "invalid":
             return read
     names = sorted({line.analyte_name for line in product.kit.lines if line.role == "test"})
-    if result == "positive" or not names:
+    if not names or (result == "positive" and len(names) > 1):
         names = [product.test_item_name]
     return tuple(AnalyteResult(analyte=name, result=result) for name in names)
 
@@ -111,15 +112,12 @@ def versions(session: Session, test: SelfTest) -> list[ResultVersion]:
     return history
 
 
-def released_result(
-    session: Session, ctx: AppContext, test: SelfTest, version: ResultVersion | None = None
-) -> ReleasedResult:
-    """A version of ``test``'s released result (the newest when ``version`` is ``None``),
-    as every standard message carries it."""
+def released_result(session: Session, ctx: AppContext, test: SelfTest) -> ReleasedResult:
+    """The newest version of ``test``'s released result, as every standard message carries it."""
     history = versions(session, test)
     if not history:
         raise NotFoundError(f"test {test.id} has no released result")
-    version = version or history[-1]
+    version = history[-1]
     clinician = session.get(User, version.clinician_id)
     patient = session.get(Patient, test.patient_id)
     product = session.get(Product, test.product_id)
@@ -247,11 +245,18 @@ Format = Literal["fhir", "hl7"]
 
 
 def result_message(
-    session: Session, ctx: AppContext, scope: Scope, test_id: int, form: Format
+    session: Session, ctx: AppContext, viewer: User, scope: Scope, test_id: int, form: Format
 ) -> str:
-    """One released result (its newest version) as a FHIR Bundle or an HL7 ORU^R01."""
+    """One reported result (its newest version) as a FHIR Bundle or an HL7 ORU^R01.
+
+    Downloads carry what agencies are sent: confirmed positives and amended results.
+    The patient's data in it is decrypted, so the download is audited.
+    """
     test = _released_in_scope(session, scope, test_id)
     released = released_result(session, ctx, test)
+    if not goes_to_agencies(released):
+        raise NotFoundError(f"test {test_id} has no result reported to health agencies")
+    record(session, viewer, "download_results", "self_test", test.id, format=form)
     source = sender(ctx, OutboxSettings())
     if form == "fhir":
         return fhir.bundle_json(released, source)
@@ -261,22 +266,24 @@ def result_message(
 def period_messages(
     session: Session,
     ctx: AppContext,
+    viewer: User,
     scope: Scope,
     since: datetime | None,
     until: datetime | None,
     limit: int,
     form: Format,
 ) -> str:
-    """The results released in a period in scope: FHIR Bundles as NDJSON, or an HL7 batch."""
-    released: Sequence[ReleasedResult] = [
-        released_result(session, ctx, test)
-        for test in queries.released_results(session, scope.regions, since, until, limit)
-    ]
+    """The results reported in a period in scope: FHIR Bundles as NDJSON, or an HL7 batch."""
+    tests = queries.reported_results(session, scope.regions, since, until, limit)
+    released: Sequence[ReleasedResult] = [released_result(session, ctx, t) for t in tests]
+    record(
+        session, viewer, "download_results", "self_tests", len(tests), tests=[t.id for t in tests]
+    )
     source = sender(ctx, OutboxSettings())
     if form == "fhir":
         return "".join(fhir.bundles_ndjson(released, source))
-    batch_id = f"b{int(utcnow().timestamp())}"
-    return hl7.build_batch(released, source, batch_id, utcnow())
+    now = utcnow()
+    return hl7.build_batch(released, source, f"b{int(now.timestamp())}", now)
 
 
 # The patient's result link ---------------------------------------------------------

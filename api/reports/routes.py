@@ -151,12 +151,12 @@ def _download(body: str, media_type: str, filename: str) -> Response:
     "/results/{test_id}/fhir",
     response_class=Response,
     responses={200: {"content": {CONTENT_TYPES["fhir"]: {}}}},
-    summary="One released result (its newest version) as a FHIR R4B message Bundle",
+    summary="One reported result (its newest version) as a FHIR R4B message Bundle",
 )
 def result_fhir(
-    session: SessionDep, ctx: CtxDep, _user: HealthStaff, scope: ScopeDep, test_id: int
+    session: SessionDep, ctx: CtxDep, user: HealthStaff, scope: ScopeDep, test_id: int
 ) -> Response:
-    body = releases.result_message(session, ctx, scope, test_id, "fhir")
+    body = releases.result_message(session, ctx, user, scope, test_id, "fhir")
     return _download(body, CONTENT_TYPES["fhir"], f"result-{test_id}.json")
 
 
@@ -164,12 +164,12 @@ def result_fhir(
     "/results/{test_id}/hl7",
     response_class=Response,
     responses={200: {"content": {CONTENT_TYPES["hl7"]: {}}}},
-    summary="One released result (its newest version) as an HL7 v2.5.1 ORU^R01 message",
+    summary="One reported result (its newest version) as an HL7 v2.5.1 ORU^R01 message",
 )
 def result_hl7(
-    session: SessionDep, ctx: CtxDep, _user: HealthStaff, scope: ScopeDep, test_id: int
+    session: SessionDep, ctx: CtxDep, user: HealthStaff, scope: ScopeDep, test_id: int
 ) -> Response:
-    body = releases.result_message(session, ctx, scope, test_id, "hl7")
+    body = releases.result_message(session, ctx, user, scope, test_id, "hl7")
     return _download(body, CONTENT_TYPES["hl7"], f"result-{test_id}.hl7")
 
 
@@ -177,18 +177,18 @@ def result_hl7(
     "/results.ndjson",
     response_class=Response,
     responses={200: {"content": {FHIR_NDJSON: {}}}},
-    summary="Results released in a period in scope: one FHIR Bundle per line (NDJSON)",
+    summary="Results reported in a period in scope: one FHIR Bundle per line (NDJSON)",
 )
 def results_ndjson(
     session: SessionDep,
     ctx: CtxDep,
-    _user: HealthStaff,
+    user: HealthStaff,
     scope: ScopeDep,
     since: Since = None,
     until: Until = None,
     limit: PeriodLimit = 1000,
 ) -> Response:
-    body = releases.period_messages(session, ctx, scope, since, until, limit, "fhir")
+    body = releases.period_messages(session, ctx, user, scope, since, until, limit, "fhir")
     return _download(body, FHIR_NDJSON, "results.ndjson")
 
 
@@ -196,16 +196,16 @@ def results_ndjson(
     "/results.hl7",
     response_class=Response,
     responses={200: {"content": {CONTENT_TYPES["hl7"]: {}}}},
-    summary="Results released in a period in scope: an HL7 v2.5.1 batch file (FHS/BHS)",
+    summary="Results reported in a period in scope: an HL7 v2.5.1 batch file (FHS/BHS)",
 )
 def results_hl7(
     session: SessionDep,
     ctx: CtxDep,
-    _user: HealthStaff,
+    user: HealthStaff,
     scope: ScopeDep,
     since: Since = None,
     until: Until = None,
     limit: PeriodLimit = 1000,
 ) -> Response:
-    body = releases.period_messages(session, ctx, scope, since, until, limit, "hl7")
+    body = releases.period_messages(session, ctx, user, scope, since, until, limit, "hl7")
     return _download(body, CONTENT_TYPES["hl7"], "results.hl7")

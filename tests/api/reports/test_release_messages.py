@@ -175,8 +175,10 @@ def test_the_link_opens_only_with_the_kit_code_and_id_digits(world: Any, flow: A
 
 def test_downloads_in_scope(world: Any, flow: Any, client: Any) -> None:
     test = flow.released("positive", 0)
-    flow.released("negative", 1)
+    negative = flow.released("negative", 1)
     cdc = world.headers(world.cdc_a)
+    # Downloads carry what agencies are sent: a negative never amended is not among them.
+    assert client.get(f"/api/results/{negative.id}/fhir", headers=cdc).status_code == 404
     one = client.get(f"/api/results/{test.id}/fhir", headers=cdc)
     assert one.status_code == 200, one.text
     assert one.headers["content-type"].startswith("application/fhir+json")
@@ -188,11 +190,11 @@ def test_downloads_in_scope(world: Any, flow: Any, client: Any) -> None:
     ndjson = client.get("/api/results.ndjson", headers=cdc)
     lines = ndjson.text.splitlines()
     assert ndjson.status_code == 200
-    assert len(lines) == 2
+    assert len(lines) == 1
     assert all(Bundle.model_validate_json(line).type == "message" for line in lines)
     batch = client.get("/api/results.hl7", headers=cdc)
     assert batch.status_code == 200
-    assert batch.text.count("MSH|") == 2
+    assert batch.text.count("MSH|") == 1
     outside = client.get(f"/api/results/{test.id}/fhir", headers=world.headers(world.cdc_b))
     assert outside.status_code == 404
     assert client.get("/api/results.ndjson", headers=world.headers(world.cdc_b)).text == ""
