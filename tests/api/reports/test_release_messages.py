@@ -217,3 +217,25 @@ def test_reading_release_and_backlog_are_measured(
     # The backlog is the outbox's: the one webhook delivery not yet sent.
     scraped = client.get("/metrics").text
     assert "vigil_webhook_backlog 1.0" in scraped
+
+
+def test_correction_route_answers_with_the_history_and_refuses_bad_amendments(
+    world: Any, flow: Any, client: Any
+) -> None:
+    test = flow.released("positive", 0)
+    url = f"/api/tests/{test.id}/correction"
+    clinician = world.headers(world.clinician_a)
+    both = {"result": "negative", "entered_in_error": True, "reason": "x"}
+    assert client.post(url, json=both, headers=clinician).status_code == 422
+    same = client.post(url, json={"result": "positive", "reason": "x"}, headers=clinician)
+    assert same.status_code == 409
+    assert same.headers["content-type"].startswith("application/problem+json")
+    done = client.post(url, json={"result": "invalid", "reason": "smudged"}, headers=clinician)
+    assert done.status_code == 200, done.text
+    assert [v["report_status"] for v in done.json()] == ["final", "corrected"]
+    history = client.get(f"/api/results/{test.id}/history", headers=world.headers(world.cdc_a))
+    assert [v["result"] for v in history.json()] == ["positive", "invalid"]
+    other = client.post(
+        url, json={"result": "negative", "reason": "x"}, headers=world.headers(world.clinician_b)
+    )
+    assert other.status_code == 404
