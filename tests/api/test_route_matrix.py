@@ -247,6 +247,29 @@ POLICY: dict[tuple[str, str], Policy] = {
     ),
     ("POST", "/api/events/stream-token"): Policy(CLINICIANS | CDC | {"operator"}),
     ("GET", "/api/audit"): Policy(frozenset({"operator"})),
+    ("GET", "/api/webhooks/endpoints"): Policy(frozenset({"operator"})),
+    ("POST", "/api/webhooks/endpoints"): Policy(
+        frozenset({"operator"}),
+        lambda o: (
+            "",
+            {
+                "json": {
+                    "name": "Matrix receiver",
+                    "url": "https://receiver.example/hook",
+                    "format": "fhir",
+                    "cdc_office_id": o["path_params"]["office_id"],
+                }
+            },
+        ),
+    ),
+    ("GET", "/api/webhooks/endpoints/{endpoint_id}"): Policy(frozenset({"operator"})),
+    ("PATCH", "/api/webhooks/endpoints/{endpoint_id}"): Policy(
+        frozenset({"operator"}), lambda o: ("", {"json": {"enabled": False}})
+    ),
+    ("POST", "/api/webhooks/endpoints/{endpoint_id}/secrets"): Policy(frozenset({"operator"})),
+    ("GET", "/api/webhooks/failures"): Policy(frozenset({"operator"})),
+    # No dead letter exists here: the operator's call answers 404 or 409, never 401/403.
+    ("POST", "/api/webhooks/deliveries/{delivery_id}/resend"): Policy(frozenset({"operator"})),
 }
 
 
@@ -317,6 +340,20 @@ def matrix_world(world: Any, png: Any) -> dict[str, Any]:
 
     proposal = latest_proposal(session, test.id)
     assert proposal is not None
+    from api.outbox.schemas import EndpointCreate
+    from api.outbox.service import create_endpoint
+
+    endpoint = create_endpoint(
+        session,
+        ctx,
+        world.operator,
+        EndpointCreate(
+            name="Region A office",
+            url="https://office-a.example/hook",  # type: ignore[arg-type]
+            format="fhir",
+            cdc_office_id=world.office_a.id,
+        ),
+    )
     users = {
         "operator": world.operator,
         "manufacturer": world.maker,
@@ -346,6 +383,8 @@ def matrix_world(world: Any, png: Any) -> dict[str, Any]:
             "user_id": world.clinician_a.id,
             "institution_id": world.institution_a.id,
             "office_id": world.office_a.id,
+            "endpoint_id": endpoint.endpoint.id,
+            "delivery_id": 1,
         },
         "code": world.codes[0],
         "free_code": world.codes[5],
