@@ -123,10 +123,10 @@ def linked_result(opened: LinkedResult) -> dict[str, str]:
             "text": "A clinician found that this result had been recorded in error"
             + (f" ({opened.reason})." if opened.reason else "."),
             "advice": "Use a new test and scan its code to start again.",
-            "update": "",
+            "change": "",
         }
     meaning = item_result_words(opened.result, opened.test_item)
-    meaning["update"] = (
+    meaning["change"] = (
         "A clinician has corrected this result" + (f" ({opened.reason})." if opened.reason else ".")
         if opened.status == "corrected"
         else ""
