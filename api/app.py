@@ -21,11 +21,12 @@ from api.context import AppContext
 from api.db.session import Database
 from api.errors import document_errors, install_handlers
 from api.events.routes import router as events_router
-from api.metrics import install_metrics
+from api.metrics import install_metrics, set_webhook_backlog_source
 from api.organisations.routes import router as organisations_router
 from api.outbox.channels import transports
 from api.outbox.loop import DeliveryLoop
 from api.outbox.routes import router as outbox_router
+from api.outbox.service import webhook_backlog
 from api.outbox.settings import OutboxSettings
 from api.patients.routes import router as patients_router
 from api.products.routes import router as products_router
@@ -154,6 +155,7 @@ def create_app(
     app.state.ctx = ctx
     install_handlers(app)
     install_metrics(app, ctx.settings)
+    set_webhook_backlog_source(webhook_backlog(ctx))
     app.include_router(api_router())
     document_errors(
         app,

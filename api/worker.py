@@ -12,6 +12,7 @@ from celery import Celery
 
 from api.config import Settings
 from api.context import AppContext
+from api.metrics import instrument_celery
 
 app = Celery("vigil", include=["api.readings.tasks", "api.reviews.tasks", "api.outbox.tasks"])
 
@@ -76,4 +77,7 @@ def worker_context() -> AppContext:
     return _context
 
 
-configure(Settings())
+_settings = Settings()
+configure(_settings)
+# Task times in every worker; its main process serves /metrics when a port is set.
+instrument_celery(_settings.worker_metrics_port)

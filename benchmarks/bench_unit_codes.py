@@ -79,7 +79,7 @@ def batch_at_scale(database_url: str, codes: int, pdf_labels: int, mode: str) ->
     batches service inserted codes before (all codes in one list, row dicts in
     chunks), for comparison.
     """
-    from sqlalchemy import Table
+    from sqlalchemy import Table, insert
 
     from api.batches.service import labels
     from api.batches.tables import Batch, Unit
@@ -144,16 +144,15 @@ def batch_at_scale(database_url: str, codes: int, pdf_labels: int, mode: str) ->
             if mode == "stream":
                 write_unit_codes(session, table, batch.id, codes)
             else:
-                from api.batches.queries import insert_units
-                from api.batches.service import INSERT_CHUNK
-
+                # The baseline: the service's former insert loop (all codes drawn, then
+                # Core executemany in chunks of 10,000).
                 drawn = new_codes(codes)
-                for first in range(0, codes, INSERT_CHUNK):
+                for first in range(0, codes, 10_000):
                     rows = [
                         {"batch_id": batch.id, "serial": first + i + 1, "code": code}
-                        for i, code in enumerate(drawn[first : first + INSERT_CHUNK])
+                        for i, code in enumerate(drawn[first : first + 10_000])
                     ]
-                    insert_units(session, rows)
+                    session.execute(insert(table), rows)
                 del drawn
             session.commit()
             step(

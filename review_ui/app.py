@@ -28,6 +28,7 @@ PAGE_MODULES = (
     "review_ui.auth",
     "review_ui.clinicians.routes",
     "review_ui.patients.routes",
+    "review_ui.patients.result_link",
     "review_ui.cdc.routes",
     "review_ui.manufacturers.routes",
     "review_ui.operators.routes",

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import Any
 
-from sqlalchemy import Table, func, insert, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from api.batches.tables import Batch, Unit, UnitState
@@ -23,13 +22,6 @@ def batches(session: Session, manufacturer_id: int | None) -> Sequence[Batch]:
     if manufacturer_id is not None:
         query = query.where(Product.manufacturer_id == manufacturer_id)
     return session.scalars(query).all()
-
-
-def insert_units(session: Session, rows: list[dict[str, Any]]) -> None:
-    # Core executemany: one round trip per few hundred rows, no ORM objects.
-    table = Unit.__table__
-    assert isinstance(table, Table)
-    session.execute(insert(table), rows)
 
 
 def state_counts(session: Session, batch_id: int) -> dict[str, int]:

@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import date
 
+from sqlalchemy import Table
 from sqlalchemy.orm import Session
 
 from api.accounts.tables import Role, User
 from api.audit.service import record
 from api.batches import queries
 from api.batches.schemas import BatchCreate, BatchExport, BatchRevoke, ExportKind
-from api.batches.tables import Batch, UnitState
+from api.batches.tables import Batch, Unit, UnitState
 from api.context import AppContext
 from api.errors import ConflictError, ForbiddenError, InvalidError, NotFoundError
 from api.organisations.service import require_approved
@@ -22,10 +23,8 @@ from api.unit_codes import (
     codes_qr_zip,
     iter_codes_csv,
     label_sheet_pdf,
-    new_codes,
+    write_unit_codes,
 )
-
-INSERT_CHUNK = 10_000
 
 
 def effective_state(state: str, expiry: date, today: date | None = None) -> str:
@@ -37,7 +36,7 @@ def effective_state(state: str, expiry: date, today: date | None = None) -> str:
 
 
 def create_batch(session: Session, ctx: AppContext, user: User, body: BatchCreate) -> Batch:
-    """Step 3: a batch and one fresh unit code per unit (inserted in bulk)."""
+    """Step 3: a batch and one fresh unit code per unit (streamed: COPY on PostgreSQL)."""
     require_approved(session, user)
     product = get_product(session, user, body.product_id)
     if body.quantity > ctx.settings.max_batch_quantity:
@@ -55,13 +54,9 @@ def create_batch(session: Session, ctx: AppContext, user: User, body: BatchCreat
     )
     session.add(batch)
     session.flush()
-    codes = new_codes(body.quantity)
-    for start in range(0, len(codes), INSERT_CHUNK):
-        rows = [
-            {"batch_id": batch.id, "serial": start + i + 1, "code": code, "state": "unused"}
-            for i, code in enumerate(codes[start : start + INSERT_CHUNK])
-        ]
-        queries.insert_units(session, rows)
+    units = Unit.__table__
+    assert isinstance(units, Table)
+    write_unit_codes(session, units, batch.id, body.quantity)
     record(session, user, "create_batch", "batch", batch.id, quantity=body.quantity)
     return batch
 

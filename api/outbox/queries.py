@@ -136,3 +136,11 @@ def troubled_deliveries(
     if channels is not None:
         query = query.where(OutboxDelivery.channel.in_(list(channels)))
     return [(d, m, e) for d, m, e in session.execute(query)]
+
+
+def pending_webhooks(session: Session) -> int:
+    """Webhook deliveries not yet delivered nor dead-lettered (the backlog)."""
+    query = select(func.count(OutboxDelivery.id)).where(
+        OutboxDelivery.status == "pending", OutboxDelivery.endpoint_id.is_not(None)
+    )
+    return int(session.scalar(query) or 0)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import secrets as random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -218,6 +218,16 @@ def enqueue_release(
         message_id=released.message_id,
         subject_key=released.result_id,
     )
+
+
+def webhook_backlog(ctx: AppContext) -> Callable[[], float]:
+    """The webhook backlog, read in its own short transaction (a metrics source)."""
+
+    def backlog() -> float:
+        with ctx.database.session() as session:
+            return float(queries.pending_webhooks(session))
+
+    return backlog
 
 
 # Endpoints -----------------------------------------------------------------

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from datetime import datetime, timedelta
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -28,6 +29,7 @@ from api.errors import (
     InvalidError,
     NotFoundError,
 )
+from api.metrics import observe_reading
 from api.patients.service import patient_of
 from api.products.service import kit_of
 from api.products.tables import Product
@@ -159,7 +161,9 @@ def process_upload(ctx: AppContext, upload_id: int) -> str:
         # the write lock. Rolling back also expires the rows, so the writes below see
         # the test's state as it is after the reading, not before.
         session.rollback()
+        started = time.perf_counter()
         reading = ctx.vision.read(photo, kit)
+        seconds = time.perf_counter() - started
         document = reading.to_json()
         explanation = keep_explanation(ctx, reading)
         proposal = Proposal(
@@ -201,6 +205,7 @@ def process_upload(ctx: AppContext, upload_id: int) -> str:
         except IntegrityError:
             session.rollback()
             return "skipped"
+        observe_reading(proposal.status, proposal.result, seconds)  # counted once, when kept
         return "proposed"
 
 

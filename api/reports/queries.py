@@ -6,9 +6,10 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Date, cast, func, select
+from sqlalchemy import Date, cast, func, or_, select
 from sqlalchemy.orm import Session
 
+from api.audit.tables import AuditEntry
 from api.batches.tables import Batch
 from api.patients.tables import Patient
 from api.products.tables import Product
@@ -48,7 +49,8 @@ def _released_in(
     until: datetime | None,
     product_code: str | None = None,
 ) -> Any:
-    query = query.where(SelfTest.status == TestStatus.released)
+    # A corrected result stands (with its new value); a withdrawn one does not.
+    query = query.where(SelfTest.status.in_((TestStatus.released, TestStatus.corrected)))
     if product_code is not None:
         query = query.where(Product.product_code == product_code)
     if regions is not None:
@@ -129,3 +131,50 @@ def count_patient_tests(session: Session, patient_id: int) -> int:
         )
         or 0
     )
+
+
+# Released results: what a correction or withdrawal changed, and a period's results.
+
+AMENDMENTS = ("correct", "retract")
+"""Audit actions that make a new version of a released result."""
+
+
+def amendments(session: Session, test_id: int) -> Sequence[AuditEntry]:
+    """The corrections and withdrawal of a released result, oldest first."""
+    query = (
+        select(AuditEntry)
+        .where(
+            AuditEntry.object_type == "self_test",
+            AuditEntry.object_id == str(test_id),
+            AuditEntry.action.in_(AMENDMENTS),
+        )
+        .order_by(AuditEntry.id)
+    )
+    return session.scalars(query).all()
+
+
+def reported_results(
+    session: Session,
+    regions: Iterable[str] | None,
+    since: datetime | None,
+    until: datetime | None,
+    limit: int,
+) -> Sequence[SelfTest]:
+    """Released tests in ``regions`` that agencies are told of, by release: positives, and
+    every result corrected or withdrawn since its release."""
+    query = (
+        select(SelfTest)
+        .where(
+            SelfTest.released_at.is_not(None),
+            or_(SelfTest.result == "positive", SelfTest.status != TestStatus.released),
+        )
+        .order_by(SelfTest.released_at, SelfTest.id)
+        .limit(limit)
+    )
+    if regions is not None:
+        query = query.where(SelfTest.region_code.in_(list(regions)))
+    if since is not None:
+        query = query.where(SelfTest.released_at >= since)
+    if until is not None:
+        query = query.where(SelfTest.released_at < until)
+    return session.scalars(query).all()

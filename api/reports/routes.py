@@ -5,9 +5,18 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from api.deps import CdcOfficer, CtxDep, HealthStaff, ScopeDep, SessionDep, StatsViewer
-from api.reports import service
-from api.reports.schemas import PositiveCase, ReportOut, Statistics
+from api.deps import (
+    CdcOfficer,
+    Clinician,
+    CtxDep,
+    HealthStaff,
+    ScopeDep,
+    SessionDep,
+    StatsViewer,
+)
+from api.outbox.schemas import CONTENT_TYPES
+from api.reports import releases, service
+from api.reports.schemas import CorrectionIn, PositiveCase, ReportOut, ResultVersion, Statistics
 
 router = APIRouter(tags=["reports"])
 
@@ -93,3 +102,110 @@ def statistics_csv(
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": 'attachment; filename="statistics.csv"'},
     )
+
+
+# Released results: corrections, history and the standard messages -------------------
+
+FHIR_NDJSON = "application/fhir+ndjson"
+PeriodLimit = Annotated[int, Query(ge=1, le=5000, description="at most this many results")]
+
+
+@router.post(
+    "/tests/{test_id}/correction",
+    response_model=list[ResultVersion],
+    summary="Amend a released result (a new result, or entered in error) with a reason",
+    description="Everyone who got the result gets the corrected or withdrawn version, and "
+    "the patient is told again. Answers with the result's history.",
+)
+def correct_result(
+    session: SessionDep,
+    ctx: CtxDep,
+    user: Clinician,
+    scope: ScopeDep,
+    test_id: int,
+    body: CorrectionIn,
+) -> list[ResultVersion]:
+    return releases.amend(session, ctx, user, scope, test_id, body)
+
+
+@router.get(
+    "/results/{test_id}/history",
+    response_model=list[ResultVersion],
+    summary="Every version of a released result: the release, corrections, withdrawal",
+)
+def result_history(
+    session: SessionDep, _user: HealthStaff, scope: ScopeDep, test_id: int
+) -> list[ResultVersion]:
+    return releases.history(session, scope, test_id)
+
+
+def _download(body: str, media_type: str, filename: str) -> Response:
+    return Response(
+        body,
+        media_type=media_type,
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+@router.get(
+    "/results/{test_id}/fhir",
+    response_class=Response,
+    responses={200: {"content": {CONTENT_TYPES["fhir"]: {}}}},
+    summary="One reported result (its newest version) as a FHIR R4B message Bundle",
+)
+def result_fhir(
+    session: SessionDep, ctx: CtxDep, user: HealthStaff, scope: ScopeDep, test_id: int
+) -> Response:
+    body = releases.result_message(session, ctx, user, scope, test_id, "fhir")
+    return _download(body, CONTENT_TYPES["fhir"], f"result-{test_id}.json")
+
+
+@router.get(
+    "/results/{test_id}/hl7",
+    response_class=Response,
+    responses={200: {"content": {CONTENT_TYPES["hl7"]: {}}}},
+    summary="One reported result (its newest version) as an HL7 v2.5.1 ORU^R01 message",
+)
+def result_hl7(
+    session: SessionDep, ctx: CtxDep, user: HealthStaff, scope: ScopeDep, test_id: int
+) -> Response:
+    body = releases.result_message(session, ctx, user, scope, test_id, "hl7")
+    return _download(body, CONTENT_TYPES["hl7"], f"result-{test_id}.hl7")
+
+
+@router.get(
+    "/results.ndjson",
+    response_class=Response,
+    responses={200: {"content": {FHIR_NDJSON: {}}}},
+    summary="Results reported in a period in scope: one FHIR Bundle per line (NDJSON)",
+)
+def results_ndjson(
+    session: SessionDep,
+    ctx: CtxDep,
+    user: HealthStaff,
+    scope: ScopeDep,
+    since: Since = None,
+    until: Until = None,
+    limit: PeriodLimit = 1000,
+) -> Response:
+    body = releases.period_messages(session, ctx, user, scope, since, until, limit, "fhir")
+    return _download(body, FHIR_NDJSON, "results.ndjson")
+
+
+@router.get(
+    "/results.hl7",
+    response_class=Response,
+    responses={200: {"content": {CONTENT_TYPES["hl7"]: {}}}},
+    summary="Results reported in a period in scope: an HL7 v2.5.1 batch file (FHS/BHS)",
+)
+def results_hl7(
+    session: SessionDep,
+    ctx: CtxDep,
+    user: HealthStaff,
+    scope: ScopeDep,
+    since: Since = None,
+    until: Until = None,
+    limit: PeriodLimit = 1000,
+) -> Response:
+    body = releases.period_messages(session, ctx, user, scope, since, until, limit, "hl7")
+    return _download(body, CONTENT_TYPES["hl7"], "results.hl7")

@@ -1,8 +1,9 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field, model_validator
 
 
 class ReportOut(BaseModel):
@@ -93,3 +94,46 @@ class PatientCase(BaseModel):
     case: PositiveCase
     history: list[CaseTest]
     tests_elsewhere: int  # the patient's tests outside the officer's scope, not shown
+
+
+class CorrectionIn(BaseModel):
+    """A released result amended: a new result, or withdrawn as entered in error."""
+
+    result: Literal["positive", "negative", "invalid"] | None = None
+    entered_in_error: bool = False
+    reason: Annotated[str, Field(min_length=1, max_length=500)]
+
+    @model_validator(mode="after")
+    def _one_change(self) -> CorrectionIn:
+        if (self.result is None) == (not self.entered_in_error):
+            raise ValueError("give either a corrected result or entered_in_error, not both")
+        return self
+
+
+class ResultVersion(BaseModel):
+    """One version of a released result: the release, a correction or a withdrawal."""
+
+    number: int
+    report_status: Literal["final", "corrected", "entered-in-error"]
+    result: str
+    at: datetime
+    clinician_id: int
+    reason: str | None
+
+
+class LinkedResult(BaseModel):
+    """What a patient's result link shows: the result and its state, nothing personal."""
+
+    status: Literal["released", "corrected", "withdrawn"]
+    result: str
+    product_name: str
+    test_item: str
+    released_at: datetime
+    updated_at: datetime | None
+    reason: str | None
+
+
+class LinkRefused(BaseModel):
+    """Why a result link did not open: unknown (or expired), mismatch, or locked."""
+
+    refusal: Literal["unknown", "mismatch", "locked"]

@@ -36,6 +36,8 @@ from api.selftests.tables import SelfTest, TestStatus
 from api.timestamps import rfc3339
 
 RESULTS = ("positive", "negative", "invalid")
+# Statuses whose result stands: released, or released and corrected since.
+STANDING = (TestStatus.released, TestStatus.corrected)
 
 
 def report_positive(session: Session, ctx: AppContext, actor: User, test: SelfTest) -> int:
@@ -201,7 +203,7 @@ def patient_case(
     the tests in the officer's scope. Only for a released positive in scope; the viewing is
     audited (it joins the caller's transaction: commit it)."""
     test = session.get(SelfTest, test_id)
-    if test is None or test.status != TestStatus.released or test.result != "positive":
+    if test is None or test.status not in STANDING or test.result != "positive":
         raise NotFoundError(f"no confirmed positive with test id {test_id}")
     scope.check(test.region_code, "this patient")
     patient = session.get(Patient, test.patient_id)
@@ -219,7 +221,7 @@ def patient_case(
             tested_at=t.claimed_at,
             status=t.status,
             # Only released results: an unreviewed proposal is not a result yet.
-            result=t.result if t.status == TestStatus.released else None,
+            result=t.result if t.status in STANDING else None,
             released_at=t.released_at,
             product_code=p.product_code,
             product_name=p.name,

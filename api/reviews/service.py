@@ -16,6 +16,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 
 from sqlalchemy.orm import Session
 
@@ -24,8 +25,11 @@ from api.audit.service import record
 from api.batches.tables import Batch
 from api.context import AppContext
 from api.db.base import utcnow
+from api.db.hooks import after_commit
 from api.errors import ConflictError, InvalidError, NotFoundError
+from api.metrics import observe_release
 from api.products.tables import Product
+from api.reports import releases
 from api.reports.service import report_positive
 from api.reviews import queries
 from api.reviews.queries import Ordering, QueueFilter
@@ -429,8 +433,17 @@ def undo_last(session: Session, ctx: AppContext, clinician: User) -> UndoOut:
 
 
 def release(session: Session, ctx: AppContext, clinician: User, test: SelfTest, result: str) -> int:
-    """Step 9: give the patient the result; report a positive at once. Returns reports sent."""
+    """Step 9: give the patient the result; report a positive at once. Returns reports sent.
+
+    The patient is told and agencies' endpoints get a positive through the outbox, in this
+    transaction.
+    """
     lifecycle.release(session, clinician, test, result)
+    releases.announce(session, ctx, test)
+    photo = test_queries.latest_upload(session, test.id)
+    if photo is not None and test.released_at is not None:
+        seconds = (test.released_at - photo.uploaded_at).total_seconds()
+        after_commit(session, partial(observe_release, seconds))  # a rolled-back one is none
     if result != "positive":
         return 0
     return report_positive(session, ctx, clinician, test)

@@ -10,6 +10,7 @@ its proposal's review stage goes through a function here.
                  ^  '----------------------------------------- retake                 corrected
                  '-------------------- ask_retake ---------------'
     any unfinished state --withdraw--> withdrawn
+    released, corrected --retract (entered in error)--> withdrawn
 
 A proposal the model could read (``ok``) or could not read but a person can (``by_eye``)
 goes to the clinicians; ``retake`` goes back to the patient. The review stage of a
@@ -45,6 +46,7 @@ class Step(StrEnum):
     release = "release"
     correct = "correct"
     withdraw = "withdraw"
+    retract = "retract"  # a released result entered in error
 
 
 _UNFINISHED = (
@@ -65,6 +67,8 @@ TRANSITIONS: dict[tuple[TestStatus, Step], TestStatus] = {
     (TestStatus.released, Step.correct): TestStatus.corrected,
     (TestStatus.corrected, Step.correct): TestStatus.corrected,
     **{(state, Step.withdraw): TestStatus.withdrawn for state in _UNFINISHED},
+    (TestStatus.released, Step.retract): TestStatus.withdrawn,
+    (TestStatus.corrected, Step.retract): TestStatus.withdrawn,
 }
 
 # Proposal statuses from the pipeline (rdt-kit reading ``status``).
@@ -200,3 +204,9 @@ def withdraw(session: Session, actor: Actor, test: SelfTest, reason: str) -> Non
     _move(test, Step.withdraw)
     batch_queries.mark_unit(session, test.unit_id, UnitState.in_use, UnitState.used)
     record(session, actor, "withdraw", "self_test", test.id, reason=reason)
+
+
+def retract(session: Session, actor: Actor, test: SelfTest, reason: str) -> None:
+    """A released result entered in error: withdrawn, its result kept for the history."""
+    _move(test, Step.retract)
+    record(session, actor, "retract", "self_test", test.id, result=test.result, reason=reason)

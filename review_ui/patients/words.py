@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from api.errors import DomainError
+from api.reports.schemas import LinkedResult
 
 if TYPE_CHECKING:
     from api.products.schemas import KitDescription
@@ -84,7 +85,12 @@ def steps(kit: KitDescription) -> list[str]:
 
 def result_words(result: str | None, kit: KitDescription) -> dict[str, str]:
     """Title, explanation and what to do, for a released result."""
-    item = kit.test_item.name or "The virus"
+    return item_result_words(result, kit.test_item.name)
+
+
+def item_result_words(result: str | None, item_name: str | None) -> dict[str, str]:
+    """Title, explanation and what to do, for a released result of a test item."""
+    item = item_name or "The virus"
     if result == "positive":
         return {
             "kind": "positive",
@@ -106,3 +112,23 @@ def result_words(result: str | None, kit: KitDescription) -> dict[str, str]:
         "text": "The control line did not appear, so this test cannot be read.",
         "advice": "Use a new test and scan its code to start again.",
     }
+
+
+def linked_result(opened: LinkedResult) -> dict[str, str]:
+    """What a result link shows: the result in words, and whether it was changed since."""
+    if opened.status == "withdrawn":
+        return {
+            "kind": "invalid",
+            "title": "This result was withdrawn",
+            "text": "A clinician found that this result had been recorded in error"
+            + (f" ({opened.reason})." if opened.reason else "."),
+            "advice": "Use a new test and scan its code to start again.",
+            "change": "",
+        }
+    meaning = item_result_words(opened.result, opened.test_item)
+    meaning["change"] = (
+        "A clinician has corrected this result" + (f" ({opened.reason})." if opened.reason else ".")
+        if opened.status == "corrected"
+        else ""
+    )
+    return meaning

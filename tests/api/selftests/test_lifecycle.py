@@ -40,6 +40,13 @@ def test_finished_tests_take_no_photo_and_cannot_be_withdrawn() -> None:
     assert not lifecycle.allows(_test_in(TestStatus.in_review), Step.correct)
 
 
+def test_only_a_released_result_can_be_retracted_as_entered_in_error() -> None:
+    for state in TestStatus:
+        allowed = state in (TestStatus.released, TestStatus.corrected)
+        assert lifecycle.allows(_test_in(state), Step.retract) == allowed, state
+    assert TRANSITIONS[(TestStatus.corrected, Step.retract)] == TestStatus.withdrawn
+
+
 @pytest.mark.parametrize(
     ("status", "to", "stage"),
     [
