@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import anyio
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 from fastapi.routing import APIRoute
 from sqlalchemy import Engine
 
@@ -19,8 +19,10 @@ from api.batches.routes import router as batches_router
 from api.config import Settings
 from api.context import AppContext
 from api.db.session import Database
-from api.errors import document_errors, install_handlers
+from api.deps import CtxDep
+from api.errors import PROBLEM_JSON, document_errors, install_handlers
 from api.events.routes import router as events_router
+from api.health import check_ready
 from api.metrics import install_metrics
 from api.organisations.routes import router as organisations_router
 from api.outbox.channels import transports
@@ -35,6 +37,8 @@ from api.regions.routes import router as regions_router
 from api.reports.routes import router as reports_router
 from api.reviews.routes import router as reviews_router
 from api.reviews.service import settle_due_now
+from api.security.headers import SecurityHeaders
+from api.security.request_guard import BodyGuard, refuse_hostile_values
 from api.units.routes import router as units_router
 
 log = logging.getLogger(__name__)
@@ -75,13 +79,28 @@ DOMAIN_ROUTERS = (
 
 
 def api_router() -> APIRouter:
-    router = APIRouter(prefix=API_PREFIX)
+    router = APIRouter(prefix=API_PREFIX, dependencies=[Depends(refuse_hostile_values)])
     for sub in DOMAIN_ROUTERS:
         router.include_router(sub)
 
-    @router.get("/health", tags=["health"], summary="Liveness")
+    @router.get("/health", tags=["health"], summary="Liveness (as /health/live)")
+    @router.get("/health/live", tags=["health"], summary="Liveness: the process answers")
     def health() -> dict[str, str]:
         return {"status": "ok"}
+
+    @router.get(
+        "/health/ready",
+        tags=["health"],
+        summary="Readiness: the database and the broker answer (503 with Retry-After if not)",
+        responses={
+            503: {
+                "description": "a dependency is down; see Retry-After",
+                "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+            }
+        },
+    )
+    def ready(ctx: CtxDep) -> dict[str, str]:
+        return check_ready(ctx)
 
     return router
 
@@ -154,6 +173,18 @@ def create_app(
     app.state.ctx = ctx
     install_handlers(app)
     install_metrics(app, ctx.settings)
+    # A product registration carries two documents; a photo upload one photo.
+    largest = max(ctx.settings.max_upload_bytes, ctx.settings.max_document_bytes)
+    app.add_middleware(
+        SecurityHeaders,
+        api_prefix=API_PREFIX,
+        https=ctx.settings.public_base_url.startswith("https://"),
+    )
+    app.add_middleware(
+        BodyGuard,
+        max_bytes=2 * largest + 1024 * 1024,
+        max_json_bytes=ctx.settings.max_document_bytes,
+    )
     app.include_router(api_router())
     document_errors(
         app,

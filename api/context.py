@@ -13,7 +13,10 @@ from api.vision import Vision
 
 if TYPE_CHECKING:
     from api.identity import PersonalDataCipher
+    from api.outbox.notifier import TransportNotifier
     from api.regions.geo import RegionIndex
+    from api.security.otp import OneTimeCodes
+    from api.security.ratelimit import Throttle
 
 
 @dataclass
@@ -41,6 +44,37 @@ class AppContext:
 
             self._regions = RegionIndex.from_file(self.settings.resolved_regions_file)
         return self._regions
+
+    @cached_property
+    def throttle(self) -> Throttle:
+        """Log-in attempts counted per address, account and kit code; one per app."""
+        from api.security.ratelimit import Throttle
+
+        return Throttle.from_url(
+            self.settings.resolved_rate_limit_url,
+            secret=(self.settings.secret_key or "").encode(),
+            prefix=f"{self.settings.celery_queue}:throttle",
+        )
+
+    @cached_property
+    def one_time_codes(self) -> OneTimeCodes:
+        """Codes for the kit-code log-in after its first failures; kept where the throttle is."""
+        from api.security.otp import OneTimeCodes
+
+        return OneTimeCodes.from_url(
+            self.settings.resolved_rate_limit_url,
+            secret=(self.settings.secret_key or "").encode(),
+            prefix=f"{self.settings.celery_queue}:otp",
+        )
+
+    @cached_property
+    def notifier(self) -> TransportNotifier:
+        """Sends one-time codes at once through the outbox's SMS and e-mail gateways."""
+        from api.outbox.channels import transports
+        from api.outbox.notifier import TransportNotifier
+        from api.outbox.settings import OutboxSettings
+
+        return TransportNotifier(transports(OutboxSettings()))
 
     @cached_property
     def cipher(self) -> PersonalDataCipher:

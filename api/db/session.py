@@ -11,7 +11,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
-    """An engine for ``url``, with the SQLite settings a multi-threaded server needs."""
+    """An engine for ``url``, with the SQLite settings a multi-threaded server needs.
+
+    SQL parameters are never written into error messages or logs: they carry password
+    hashes, encrypted personal data and patients' locations (issue 11).
+    """
+    kwargs.setdefault("hide_parameters", True)
     if url.startswith("sqlite"):
         connect_args = {"check_same_thread": False, "timeout": 30}
         connect_args.update(kwargs.pop("connect_args", {}))

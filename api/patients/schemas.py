@@ -35,6 +35,14 @@ class PatientCodeLogin(BaseModel):
 
     code: Annotated[str, Field(min_length=1, max_length=500)]
     national_id: Annotated[str, Field(min_length=1, max_length=40)]
+    one_time_code: Annotated[
+        str | None,
+        Field(
+            max_length=20,
+            description="the code texted to the patient's phone, once a log-in answers "
+            "401 one_time_code_required",
+        ),
+    ] = None
 
 
 class Claim(BaseModel):

@@ -19,7 +19,7 @@ from api.app import create_app
 from api.config import Settings
 from api.errors import PROBLEM_JSON
 
-ERRORS = {"401", "403", "404", "409", "413", "415", "422", "429"}
+ERRORS = {"401", "403", "404", "409", "413", "415", "422", "429", "503"}
 
 
 @pytest.fixture(scope="module")
@@ -180,3 +180,21 @@ def test_created_resources_have_a_location_and_utc_timestamps(
     assert office.status_code == 201
     shown = client.get(office.headers["Location"], headers=world.headers(world.operator))
     assert shown.json()["name"] == "CDC new"
+
+
+def test_security_headers(client: TestClient, world: Any) -> None:
+    """API answers are never cached (positives, photos) and never sniffed; HSTS only on https."""
+    for response in (
+        client.get("/api/me", headers=world.headers(world.operator)),
+        client.get("/api/me"),  # an error answer too
+    ):
+        assert response.headers["Cache-Control"] == "no-store"
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+        assert "Strict-Transport-Security" not in response.headers
+
+
+def test_hsts_when_the_public_url_is_https(ctx: Any) -> None:
+    ctx.settings = ctx.settings.model_copy(update={"public_base_url": "https://vigil.example"})
+    with TestClient(create_app(context=ctx)) as https_client:
+        response = https_client.get("/api/health")
+    assert response.headers["Strict-Transport-Security"].startswith("max-age=31536000")
