@@ -84,7 +84,8 @@ def register(session: Session, ctx: AppContext, body: PatientRegister) -> tuple[
         username=body.username,
         password=body.password,
         role=Role.patient,
-        display_name=name,
+        # The real name is kept only encrypted (on the patient); others see the user name.
+        display_name=body.username,
     )
     patient = Patient(
         user_id=user.id,

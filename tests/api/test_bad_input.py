@@ -483,3 +483,56 @@ def test_common_password_is_refused_at_sign_up(client: TestClient, world: Any) -
     )
     assert "password" in refused(response, 422)
     assert snapshot(world.session) == before
+
+
+@pytest.mark.parametrize(
+    ("username", "name"),
+    [
+        ("p\u0430tient9", "Look Alike"),  # a Cyrillic 'а' among Latin letters
+        ("gpj\u202eexe", "Override"),  # right-to-left override
+    ],
+)
+def test_look_alike_and_bidi_names_are_refused(
+    client: TestClient, world: Any, username: str, name: str
+) -> None:
+    from api.identity import make_test_id
+
+    before = snapshot(world.session)
+    response = client.post(
+        "/api/patients",
+        json={
+            "name": name,
+            "national_id": make_test_id(79),
+            "phone": "+86 138 0013 8079",
+            "username": username,
+            "password": "correct horse battery",
+        },
+    )
+    refused(response, 422)
+    assert snapshot(world.session) == before
+
+
+def test_patient_real_name_is_not_copied_into_the_display_name(
+    client: TestClient, world: Any
+) -> None:
+    from api.accounts.tables import User
+    from api.identity import make_test_id
+
+    response = client.post(
+        "/api/patients",
+        json={
+            "name": "Zhang Wei",
+            "national_id": make_test_id(80),
+            "phone": "+86 138 0013 8080",
+            "username": "zhangwei80",
+            "password": "correct horse battery",
+        },
+    )
+    assert response.status_code == 201, response.text
+    world.session.expire_all()
+    user = world.session.scalar(select(User).where(User.username == "zhangwei80"))
+    assert user is not None
+    assert "Zhang" not in user.display_name
+    patient = world.session.scalar(select(Patient).where(Patient.user_id == user.id))
+    assert b"Zhang" not in patient.name_enc
+    assert world.ctx.cipher.decrypt(patient.name_enc, "patients.name") == "Zhang Wei"
