@@ -9,8 +9,12 @@ from contextlib import asynccontextmanager
 
 import anyio
 from fastapi import APIRouter, Depends, FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse
 from fastapi.routing import APIRoute
+from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
+from swagger_ui_bundle import swagger_ui_path
 
 from api import worker
 from api.accounts.routes import router as accounts_router
@@ -105,6 +109,21 @@ def api_router() -> APIRouter:
     return router
 
 
+def install_docs(app: FastAPI) -> None:
+    """``/docs``: Swagger UI from the ``swagger-ui-bundle`` package, served by this server."""
+    app.mount("/docs-assets", StaticFiles(directory=swagger_ui_path), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title=f"{app.title} API",
+            swagger_js_url="/docs-assets/swagger-ui-bundle.js",
+            swagger_css_url="/docs-assets/swagger-ui.css",
+            swagger_favicon_url="/docs-assets/favicon-32x32.png",
+        )
+
+
 async def _settle_held_reviews(ctx: AppContext) -> None:
     """The in-process twin of beat's ``vigil.settle_reviews``: held decisions take effect on
     time even when nobody is looking. Not run on one shared test connection (no threads)."""
@@ -169,6 +188,9 @@ def create_app(
         version="0.1.0",
         description=DESCRIPTION,
         lifespan=lifespan,
+        # The docs page is served below from local files: no scripts from a CDN.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.ctx = ctx
     install_handlers(app)
@@ -186,6 +208,7 @@ def create_app(
         max_json_bytes=ctx.settings.max_document_bytes,
     )
     app.include_router(api_router())
+    install_docs(app)
     document_errors(
         app,
         [(API_PREFIX, r) for sub in DOMAIN_ROUTERS for r in sub.routes if isinstance(r, APIRoute)],

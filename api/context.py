@@ -13,9 +13,8 @@ from api.vision import Vision
 
 if TYPE_CHECKING:
     from api.identity import PersonalDataCipher
-    from api.outbox.notifier import TransportNotifier
     from api.regions.geo import RegionIndex
-    from api.security.otp import OneTimeCodes
+    from api.security.otp import Notifier, OneTimeCodes
     from api.security.ratelimit import Throttle
 
 
@@ -28,6 +27,9 @@ class AppContext:
     _regions: RegionIndex | None = field(default=None, repr=False)
     # The one way into the pipeline; tests pass ``Vision(reader=fake)``.
     vision: Vision = field(default_factory=Vision, repr=False)
+    # Sends one-time codes at once; by default the outbox's SMS and e-mail gateways
+    # (``api.outbox.notifier.default_notifier``), set on first use.
+    notifier: Notifier | None = field(default=None, repr=False)
 
     @cached_property
     def photos(self) -> BlobStore:
@@ -66,15 +68,6 @@ class AppContext:
             secret=(self.settings.secret_key or "").encode(),
             prefix=f"{self.settings.celery_queue}:otp",
         )
-
-    @cached_property
-    def notifier(self) -> TransportNotifier:
-        """Sends one-time codes at once through the outbox's SMS and e-mail gateways."""
-        from api.outbox.channels import transports
-        from api.outbox.notifier import TransportNotifier
-        from api.outbox.settings import OutboxSettings
-
-        return TransportNotifier(transports(OutboxSettings()))
 
     @cached_property
     def cipher(self) -> PersonalDataCipher:

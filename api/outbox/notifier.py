@@ -15,6 +15,14 @@ class NotifierUnavailableError(RuntimeError):
     """No gateway is configured for the channel, or it refused the text."""
 
 
+def default_notifier() -> TransportNotifier:
+    """The gateways the outbox is configured with (``OUTBOX_SMS_GATEWAY_URL``, SMTP)."""
+    from api.outbox.channels import transports
+    from api.outbox.settings import OutboxSettings
+
+    return TransportNotifier(transports(OutboxSettings()))
+
+
 class TransportNotifier:
     """``send(channel, address, text)`` over the outbox transports (``channels.transports``)."""
 

@@ -16,7 +16,7 @@ from api.context import AppContext
 from api.errors import ConflictError, ForbiddenError, InvalidError, NotFoundError, UnauthorizedError
 from api.events.service import TEST_STARTED, publish
 from api.identity import validate_national_id, validate_phone
-from api.outbox.notifier import NotifierUnavailableError
+from api.outbox.notifier import NotifierUnavailableError, default_notifier
 from api.patients import queries
 from api.patients.schemas import Claim, PatientOut, PatientRegister
 from api.patients.tables import Patient
@@ -192,6 +192,8 @@ def _patient_user(
 
 def _send_one_time_code(ctx: AppContext, code: str, patient: Patient) -> None:
     phone = ctx.cipher.decrypt(patient.phone_enc, "patients.phone")
+    if ctx.notifier is None:
+        ctx.notifier = default_notifier()
     try:
         ctx.one_time_codes.send(code, ctx.notifier, "sms", phone)
     except ResendTooSoonError:

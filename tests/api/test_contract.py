@@ -198,3 +198,15 @@ def test_hsts_when_the_public_url_is_https(ctx: Any) -> None:
     with TestClient(create_app(context=ctx)) as https_client:
         response = https_client.get("/api/health")
     assert response.headers["Strict-Transport-Security"].startswith("max-age=31536000")
+
+
+def test_docs_page_loads_nothing_from_a_cdn(client: TestClient) -> None:
+    page = client.get("/docs")
+    assert page.status_code == 200
+    sources = re.findall(r'(?:src|href)="([^"]+)"', page.text)
+    assert sources
+    assert all(source.startswith("/docs-assets/") for source in sources), sources
+    script = client.get("/docs-assets/swagger-ui-bundle.js")
+    assert script.status_code == 200
+    assert "javascript" in script.headers["content-type"]
+    assert client.get("/redoc").status_code == 404
