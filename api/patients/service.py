@@ -33,6 +33,10 @@ from api.units.service import find_unit
 
 log = logging.getLogger(__name__)
 
+LOCATION_DECIMALS = 2
+"""A test's location is stored to about a kilometre (0.01 degree): enough for maps and
+clusters; the region is looked up from the exact point, which is not kept."""
+
 
 def _national_id(text: str) -> str:
     try:
@@ -221,8 +225,8 @@ def claim(session: Session, ctx: AppContext, user: User, body: Claim) -> SelfTes
         product_id=product.id,
         batch_id=batch.id,
         region_code=region,
-        latitude=body.latitude,
-        longitude=body.longitude,
+        latitude=round(body.latitude, LOCATION_DECIMALS),
+        longitude=round(body.longitude, LOCATION_DECIMALS),
     )
     lifecycle.claim(session, test)
     session.add(test)

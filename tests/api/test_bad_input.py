@@ -536,3 +536,15 @@ def test_patient_real_name_is_not_copied_into_the_display_name(
     patient = world.session.scalar(select(Patient).where(Patient.user_id == user.id))
     assert b"Zhang" not in patient.name_enc
     assert world.ctx.cipher.decrypt(patient.name_enc, "patients.name") == "Zhang Wei"
+
+
+def test_location_is_stored_to_about_a_kilometre(client: TestClient, world: Any) -> None:
+    lat, lon = world.point_a
+    exact = {"code": world.codes[9], "latitude": lat + 0.004321, "longitude": lon - 0.001234}
+    response = client.post("/api/tests", headers=world.headers(world.patient_a), json=exact)
+    assert response.status_code == 201, response.text
+    world.session.expire_all()
+    test = world.session.get(SelfTest, response.json()["id"])
+    assert test.latitude == round(exact["latitude"], 2)
+    assert test.longitude == round(exact["longitude"], 2)
+    assert test.region_code == world.region_a

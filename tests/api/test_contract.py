@@ -167,7 +167,7 @@ def test_created_resources_have_a_location_and_utc_timestamps(
     staff = client.get(location, headers=world.headers(world.clinician_a)).json()
     assert set(staff) == set(fetched.json())
     assert fetched.json()["latitude"] is None
-    assert staff["latitude"] == lat
+    assert staff["latitude"] == round(lat, 2)  # stored to about a kilometre (issue 11)
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z", created.json()["claimed_at"])
     event = client.get("/api/events", headers=world.headers(world.clinician_a)).json()[-1]
     assert event["created_at"].endswith("Z")
