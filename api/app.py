@@ -8,9 +8,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import anyio
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, Depends, FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse
 from fastapi.routing import APIRoute
+from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
+from swagger_ui_bundle import swagger_ui_path
 
 from api import worker
 from api.accounts.routes import router as accounts_router
@@ -19,8 +23,10 @@ from api.batches.routes import router as batches_router
 from api.config import Settings
 from api.context import AppContext
 from api.db.session import Database
-from api.errors import document_errors, install_handlers
+from api.deps import CtxDep
+from api.errors import PROBLEM_JSON, document_errors, install_handlers
 from api.events.routes import router as events_router
+from api.health import check_ready
 from api.metrics import install_metrics, set_webhook_backlog_source
 from api.organisations.routes import router as organisations_router
 from api.outbox.channels import transports
@@ -36,6 +42,8 @@ from api.regions.routes import router as regions_router
 from api.reports.routes import router as reports_router
 from api.reviews.routes import router as reviews_router
 from api.reviews.service import settle_due_now
+from api.security.headers import SecurityHeaders
+from api.security.request_guard import BodyGuard, refuse_hostile_values
 from api.units.routes import router as units_router
 
 log = logging.getLogger(__name__)
@@ -76,15 +84,45 @@ DOMAIN_ROUTERS = (
 
 
 def api_router() -> APIRouter:
-    router = APIRouter(prefix=API_PREFIX)
+    router = APIRouter(prefix=API_PREFIX, dependencies=[Depends(refuse_hostile_values)])
     for sub in DOMAIN_ROUTERS:
         router.include_router(sub)
 
-    @router.get("/health", tags=["health"], summary="Liveness")
+    @router.get("/health", tags=["health"], summary="Liveness (as /health/live)")
+    @router.get("/health/live", tags=["health"], summary="Liveness: the process answers")
     def health() -> dict[str, str]:
         return {"status": "ok"}
 
+    @router.get(
+        "/health/ready",
+        tags=["health"],
+        summary="Readiness: the database and the broker answer (503 with Retry-After if not)",
+        responses={
+            503: {
+                "description": "a dependency is down; see Retry-After",
+                "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+            }
+        },
+    )
+    def ready(ctx: CtxDep) -> dict[str, str]:
+        return check_ready(ctx)
+
     return router
+
+
+def install_docs(app: FastAPI) -> None:
+    """``/docs``: Swagger UI from the ``swagger-ui-bundle`` package, served by this server."""
+    app.mount("/docs-assets", StaticFiles(directory=swagger_ui_path), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title=f"{app.title} API",
+            swagger_js_url="/docs-assets/swagger-ui-bundle.js",
+            swagger_css_url="/docs-assets/swagger-ui.css",
+            swagger_favicon_url="/docs-assets/favicon-32x32.png",
+        )
 
 
 async def _settle_held_reviews(ctx: AppContext) -> None:
@@ -151,12 +189,28 @@ def create_app(
         version="0.1.0",
         description=DESCRIPTION,
         lifespan=lifespan,
+        # The docs page is served below from local files: no scripts from a CDN.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.ctx = ctx
     install_handlers(app)
     install_metrics(app, ctx.settings)
     set_webhook_backlog_source(webhook_backlog(ctx))
+    # A product registration carries two documents; a photo upload one photo.
+    largest = max(ctx.settings.max_upload_bytes, ctx.settings.max_document_bytes)
+    app.add_middleware(
+        SecurityHeaders,
+        api_prefix=API_PREFIX,
+        https=ctx.settings.public_base_url.startswith("https://"),
+    )
+    app.add_middleware(
+        BodyGuard,
+        max_bytes=2 * largest + 1024 * 1024,
+        max_json_bytes=ctx.settings.max_document_bytes,
+    )
     app.include_router(api_router())
+    install_docs(app)
     document_errors(
         app,
         [(API_PREFIX, r) for sub in DOMAIN_ROUTERS for r in sub.routes if isinstance(r, APIRoute)],

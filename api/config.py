@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     celery_result_backend: str | None = None
     # Queue the readings go to; separate deployments (or test runs) on one broker differ here.
     celery_queue: str = "vigil"
+    # Where log-in attempts are counted (issue 11): Redis shared by every API process; by
+    # default the broker when it is Redis, else memory (the embedded default's one server).
+    rate_limit_url: str | None = None
     photo_dir: Path | None = None
     document_dir: Path | None = None
     # file:///path or s3://bucket/prefix for photos and documents shared by every
@@ -71,8 +74,9 @@ class Settings(BaseSettings):
     max_document_bytes: int = Field(20 * 1024 * 1024, gt=0)
     max_batch_quantity: int = Field(1_000_000, gt=0)
     public_base_url: str = "http://127.0.0.1:8000"
-    # Uploads without a proposal for this long are queued again by the sweep.
-    sweep_after_seconds: int = Field(300, gt=0)
+    # Uploads without a proposal for this long are queued again by the sweep (beat runs it
+    # every third of this): a photo stranded by a crashed worker is read within a minute.
+    sweep_after_seconds: int = Field(45, gt=0)
     # How often the event stream looks for new events.
     event_poll_seconds: float = Field(1.0, gt=0)
 
@@ -103,6 +107,14 @@ class Settings(BaseSettings):
         """Without a broker, tasks run in-process (the embedded default)."""
         return not self.celery_broker_url
 
+    @property
+    def resolved_rate_limit_url(self) -> str | None:
+        """The rate-limit store: ``rate_limit_url``, else a Redis broker, else memory (None)."""
+        if self.rate_limit_url:
+            return self.rate_limit_url
+        broker = self.celery_broker_url or ""
+        return broker if broker.startswith(("redis://", "rediss://")) else None
+
     # Keys ----------------------------------------------------------------
 
     def pii_key_list(self) -> list[bytes]:
@@ -118,8 +130,12 @@ class Settings(BaseSettings):
         Raises
         ------
         SettingsError
-            In production mode when a key is missing, or when a key is not base64.
+            In production mode when a key is missing or the public URL is not https,
+            or when a key is not base64.
         """
+        if self.mode == "production" and not self.public_base_url.startswith("https://"):
+            # Tokens, session cookies and patients' data travel over it.
+            raise SettingsError("production mode needs an https:// PUBLIC_BASE_URL")
         missing = [name for name in _GENERATED if not getattr(self, name)]
         if not missing:
             self.pii_key_list()

@@ -14,6 +14,8 @@ from api.vision import Vision
 if TYPE_CHECKING:
     from api.identity import PersonalDataCipher
     from api.regions.geo import RegionIndex
+    from api.security.otp import Notifier, OneTimeCodes
+    from api.security.ratelimit import Throttle
 
 
 @dataclass
@@ -25,6 +27,9 @@ class AppContext:
     _regions: RegionIndex | None = field(default=None, repr=False)
     # The one way into the pipeline; tests pass ``Vision(reader=fake)``.
     vision: Vision = field(default_factory=Vision, repr=False)
+    # Sends one-time codes at once; by default the outbox's SMS and e-mail gateways
+    # (``api.outbox.notifier.default_notifier``), set on first use.
+    notifier: Notifier | None = field(default=None, repr=False)
 
     @cached_property
     def photos(self) -> BlobStore:
@@ -41,6 +46,28 @@ class AppContext:
 
             self._regions = RegionIndex.from_file(self.settings.resolved_regions_file)
         return self._regions
+
+    @cached_property
+    def throttle(self) -> Throttle:
+        """Log-in attempts counted per address, account and kit code; one per app."""
+        from api.security.ratelimit import Throttle
+
+        return Throttle.from_url(
+            self.settings.resolved_rate_limit_url,
+            secret=(self.settings.secret_key or "").encode(),
+            prefix=f"{self.settings.celery_queue}:throttle",
+        )
+
+    @cached_property
+    def one_time_codes(self) -> OneTimeCodes:
+        """Codes for the kit-code log-in after its first failures; kept where the throttle is."""
+        from api.security.otp import OneTimeCodes
+
+        return OneTimeCodes.from_url(
+            self.settings.resolved_rate_limit_url,
+            secret=(self.settings.secret_key or "").encode(),
+            prefix=f"{self.settings.celery_queue}:otp",
+        )
 
     @cached_property
     def cipher(self) -> PersonalDataCipher:

@@ -38,6 +38,18 @@ def get_session(ctx: CtxDep) -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
+def login_throttle(request: Request, ctx: CtxDep) -> str | None:
+    """Count a log-in style request against its client address (429 past the allowance).
+
+    Runs before any secret is looked at; the address is what the route counts further."""
+    address = request.client.host if request.client else None
+    ctx.throttle.check_address(address)
+    return address
+
+
+ClientAddress = Annotated[str | None, Depends(login_throttle)]
+
+
 def current_user(
     session: SessionDep, ctx: CtxDep, token: Annotated[str | None, Depends(oauth2)]
 ) -> User:

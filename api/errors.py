@@ -9,6 +9,7 @@ path of each problem. ``document_errors`` puts the same shape into the OpenAPI s
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping
 from http import HTTPStatus
 from typing import Any
@@ -18,10 +19,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.security.ratelimit import RateLimitedError, StoreUnavailableError
+
 PROBLEM_JSON = "application/problem+json"
+
+log = logging.getLogger(__name__)
 
 
 class DomainError(Exception):
@@ -69,6 +74,14 @@ class InvalidError(DomainError):
 class TooLargeError(DomainError):
     status_code = 413
     code = "too_large"
+
+
+class UnavailableError(DomainError):
+    """A dependency (database, broker) is down; the client should retry later."""
+
+    status_code = 503
+    code = "unavailable"
+    retry_after = 30
 
 
 class UnsupportedError(DomainError):
@@ -142,13 +155,36 @@ def _field_path(location: tuple[Any, ...] | list[Any]) -> str:
 def install_handlers(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain(_request: Request, exc: DomainError) -> JSONResponse:
-        return problem_response(exc.status_code, exc.code, exc.detail)
+        headers = None
+        if isinstance(exc, UnavailableError):
+            headers = {"Retry-After": str(exc.retry_after)}
+        return problem_response(exc.status_code, exc.code, exc.detail, headers=headers)
+
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(InterfaceError)
+    async def _database_down(_request: Request, exc: DBAPIError) -> JSONResponse:
+        # The database went away or refuses connections: say so, and when to try again,
+        # rather than a bare 500. (What failed goes to the log without its parameters.)
+        log.warning("database unavailable: %s", type(exc.orig).__name__)
+        detail = "the database is unavailable; please try again shortly"
+        headers = {"Retry-After": str(UnavailableError.retry_after)}
+        return problem_response(503, "unavailable", detail, headers=headers)
 
     @app.exception_handler(IntegrityError)
     async def _integrity(_request: Request, _exc: IntegrityError) -> JSONResponse:
         # Services check uniqueness first; this catches the race between two requests.
         detail = "conflicts with an existing record (it may have just been created)"
         return problem_response(409, "conflict", detail)
+
+    @app.exception_handler(RateLimitedError)
+    async def _rate_limited(_request: Request, exc: RateLimitedError) -> JSONResponse:
+        headers = {"Retry-After": str(exc.retry_after)}
+        return problem_response(429, "rate_limited", exc.message, headers=headers)
+
+    @app.exception_handler(StoreUnavailableError)
+    async def _store_unavailable(_request: Request, exc: StoreUnavailableError) -> JSONResponse:
+        headers = {"Retry-After": str(exc.retry_after)}
+        return problem_response(503, "unavailable", str(exc), headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -177,7 +213,8 @@ _MEANING = {
     413: "an uploaded file is too large",
     415: "an uploaded file is not of a kind accepted here",
     422: "the request does not validate (see errors) or is refused as invalid",
-    # 429 joins when rate limits land (issue 11); no route answers it yet.
+    429: "too many attempts: wait for the seconds in Retry-After (a soft lock-out)",
+    503: "a dependency (database, broker, rate-limit store) is unavailable; see Retry-After",
 }
 
 
@@ -198,6 +235,8 @@ def _statuses(route: APIRoute) -> set[int]:
         statuses |= {401, 403}
     if route.path_format.count("{"):
         statuses.add(404)
+    if "login_throttle" in names:
+        statuses |= {429, 503}
     if (route.methods or set()) & {"POST", "PUT", "PATCH", "DELETE"}:
         statuses.add(409)
     if any(isinstance(param.field_info, params.File) for param in route.dependant.body_params):

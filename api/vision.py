@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +24,46 @@ if TYPE_CHECKING:
     from pipeline.reading import Reading
 
 Reader = Callable[[bytes, "Kit"], "Reading"]
+
+# The kit description's fields in template pixels: (object under ``template``, its keys).
+_TEMPLATE_PIXEL_FIELDS = (("code_box", ("x", "y", "size")), ("window", ("x", "y", "w", "h")))
+
+
+@dataclass(frozen=True)
+class KitUpload:
+    """A validated uploaded kit and the re-encoded template image to store with it."""
+
+    kit: Kit
+    template_png: bytes
+
+
+def rescale_template_coordinates(document: Any, scale: float) -> Any:
+    """The kit description with its template pixel coordinates multiplied by ``scale``.
+
+    Anything not shaped as ``rdt-kit/1`` expects is left as it is, for the kit's own
+    validation to name.
+
+    >>> doc = {"template": {"px_per_mm": 10, "window": {"x": 4, "y": 8, "w": 2, "h": 6}}}
+    >>> rescale_template_coordinates(doc, 0.5)["template"]
+    {'px_per_mm': 5.0, 'window': {'x': 2.0, 'y': 4.0, 'w': 1.0, 'h': 3.0}}
+    """
+    if not isinstance(document, dict) or not isinstance(document.get("template"), dict):
+        return document
+    template = dict(document["template"])
+    if _is_number(template.get("px_per_mm")):
+        template["px_per_mm"] = template["px_per_mm"] * scale
+    for name, keys in _TEMPLATE_PIXEL_FIELDS:
+        if isinstance(template.get(name), dict):
+            box = dict(template[name])
+            for key in keys:
+                if _is_number(box.get(key)):
+                    box[key] = box[key] * scale
+            template[name] = box
+    return {**document, "template": template}
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 class Vision:
@@ -56,16 +97,35 @@ class Vision:
 
     def parse_kit(self, kit_bytes: bytes, template_bytes: bytes) -> Kit:
         """An uploaded kit description and template, validated; 422 with the kit's message."""
+        return self.kit_upload(kit_bytes, template_bytes).kit
+
+    def kit_upload(self, kit_bytes: bytes, template_bytes: bytes) -> KitUpload:
+        """An uploaded kit, checked as hostile input, with the template to store.
+
+        The template is checked before decoding and re-encoded at a sane size
+        (``api.security.images``), the description parsed with a depth and size
+        limit (``api.security.json_guard``), and the description's template pixel
+        coordinates rescaled to the stored image.
+        """
+        from api.security.images import ImageRefusedError, sanitize_template
+        from api.security.json_guard import JsonShapeError, loads_guarded
         from pipeline.kit import KitError, decode_template, parse_kit
 
         try:
-            document: Any = json.loads(kit_bytes.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise InvalidError(f"kit: not a JSON document ({exc})") from None
+            document: Any = loads_guarded(kit_bytes)
+        except JsonShapeError as exc:
+            raise InvalidError(f"kit: {exc}") from None
         try:
-            return parse_kit(document, decode_template(template_bytes))
+            template = sanitize_template(template_bytes)
+        except ImageRefusedError as exc:
+            raise InvalidError(f"template: {exc}") from None
+        if template.scale != 1.0:
+            document = rescale_template_coordinates(document, template.scale)
+        try:
+            kit = parse_kit(document, decode_template(template.png))
         except KitError as exc:
             raise InvalidError(f"kit: {exc}") from None
+        return KitUpload(kit=kit, template_png=template.png)
 
     def stored_kit(self, document: dict[str, Any], template_png: bytes, template_sha: str) -> Kit:
         """A registered product's kit, decoded once per process (workers read many photos)."""

@@ -51,7 +51,7 @@ def configure(settings: Settings) -> None:
         beat_schedule={
             "sweep-stuck-uploads": {
                 "task": "vigil.sweep",
-                "schedule": float(max(30, settings.sweep_after_seconds // 2)),
+                "schedule": float(max(5, settings.sweep_after_seconds // 3)),
             },
             # Each run drains what is due; retries wait for their backoff, not for this.
             "deliver-outbox": {"task": "vigil.deliver_outbox", "schedule": 2.0},

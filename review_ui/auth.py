@@ -11,6 +11,7 @@ from api.accounts import service as accounts
 from api.audit.service import record
 from api.deps import CtxDep, SessionDep
 from api.errors import UnauthorizedError
+from api.security.ratelimit import RateLimitedError
 from review_ui.session import (
     SESSION_COOKIE,
     CurrentPageUser,
@@ -52,19 +53,26 @@ def log_in(
     try:
         if not username or not password:
             raise UnauthorizedError("enter your user name and password")
-        user = accounts.authenticate(session, username, password)
+        ctx.throttle.check_address(request.client.host if request.client else None)
+        user = accounts.log_in(session, ctx, username, password)
     except UnauthorizedError as exc:
-        return render(
-            request,
-            "login.html",
-            {"next": target or "", "error": str(exc.detail).capitalize(), "username": username},
-            status_code=401,
-        )
+        return _refused(request, target, username, str(exc.detail).capitalize(), 401)
+    except RateLimitedError as exc:
+        response = _refused(request, target, username, exc.message, 429)
+        response.headers["Retry-After"] = str(exc.retry_after)
+        return response
     token, _expires = accounts.issue_token(session, ctx, user)
     record(session, user, "log_in", "user", user.id, via="page")
     response = RedirectResponse(target or home_for(user), status_code=303)
     set_session_cookie(request, response, token, ctx.settings.token_ttl_minutes * 60)
     return response
+
+
+def _refused(
+    request: Request, target: str | None, username: str, error: str, status: int
+) -> Response:
+    context = {"next": target or "", "error": error, "username": username}
+    return render(request, "login.html", context, status_code=status)
 
 
 @router.get("/account")

@@ -148,8 +148,12 @@ def clear_session_cookie(request: Request, response: Response) -> None:
 
 
 def _secure(request: Request) -> bool:
-    base = request.app.state.ctx.settings.public_base_url
-    return request.url.scheme == "https" or str(base).startswith("https://")
+    settings = request.app.state.ctx.settings
+    return (
+        settings.mode == "production"
+        or request.url.scheme == "https"
+        or str(settings.public_base_url).startswith("https://")
+    )
 
 
 # CSRF -------------------------------------------------------------------

@@ -77,6 +77,7 @@ def _write_explanation(stem: Path, reading: Reading) -> None:
 
 def _cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
+    from sqlalchemy.exc import OperationalError
 
     from api.config import Settings, SettingsError
     from api.context import AppContext
@@ -96,7 +97,12 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     except SettingsError as exc:
         print(f"vigil serve: {exc}", file=sys.stderr)
         return 2
-    upgrade(settings)
+    try:
+        upgrade(settings)
+    except OperationalError as exc:
+        # One line a person can act on, not a driver's traceback.
+        print(f"vigil serve: cannot reach the database: {_first_line(exc.orig)}", file=sys.stderr)
+        return 3
     context = AppContext.from_settings(settings)
     base_url = settings.public_base_url
     if args.demo:
@@ -107,6 +113,10 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         print(f"Vigil on {base_url}/ (API documentation at {base_url}/docs)", flush=True)
     uvicorn.run(create_app(context=context), host=args.host, port=args.port, log_level="info")
     return 0
+
+
+def _first_line(error: BaseException | None) -> str:
+    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
 
 
 def _cmd_db_upgrade(args: argparse.Namespace) -> int:

@@ -8,7 +8,7 @@ from api.accounts import queries, service
 from api.accounts.schemas import StaffCreate, TokenOut, UserOut
 from api.accounts.tables import Role
 from api.audit.service import record
-from api.deps import CtxDep, CurrentUser, Operator, SessionDep, oauth2
+from api.deps import ClientAddress, CtxDep, CurrentUser, Operator, SessionDep, oauth2
 from api.organisations import service as organisations
 
 router = APIRouter(tags=["accounts"])
@@ -18,11 +18,12 @@ router = APIRouter(tags=["accounts"])
 def log_in(
     session: SessionDep,
     ctx: CtxDep,
+    _address: ClientAddress,
     username: Annotated[str, Form(min_length=1, max_length=254)],
     password: Annotated[str, Form(min_length=1, max_length=256)],
 ) -> TokenOut:
     """OAuth2 password flow (form fields ``username`` and ``password``)."""
-    user = service.authenticate(session, username, password)
+    user = service.log_in(session, ctx, username, password)
     token, expires = service.issue_token(session, ctx, user)
     record(session, user, "log_in", "user", user.id)
     return TokenOut(access_token=token, expires_at=expires, role=user.role, user_id=user.id)

@@ -3,9 +3,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-Username = Annotated[str, Field(min_length=3, max_length=254, pattern=r"^[^\s]+$")]
+from api.security.names import normalise_display_name, normalise_user_name
+
+# Names shown to other people: NFKC, one script, no look-alikes or bidi overrides (issue 11).
+Username = Annotated[str, Field(min_length=2, max_length=32), AfterValidator(normalise_user_name)]
+DisplayName = Annotated[
+    str, Field(min_length=1, max_length=100), AfterValidator(normalise_display_name)
+]
 Password = Annotated[str, Field(min_length=8, max_length=256)]
 
 
@@ -37,7 +43,7 @@ class StaffCreate(BaseModel):
 
     username: Username
     password: Password
-    display_name: Annotated[str, Field(min_length=1, max_length=200)]
+    display_name: DisplayName
     role: Literal["operator", "clinician", "cdc_officer", "data_scientist"]
     institution_id: int | None = Field(None, description="required for clinicians")
     cdc_office_id: int | None = Field(None, description="required for CDC officers")

@@ -19,6 +19,7 @@ from api.context import AppContext
 from api.db.base import utcnow
 from api.errors import ConflictError, InvalidError, NotFoundError, UnauthorizedError
 from api.identity import hash_password, needs_rehash, verify_password
+from api.security.passwords import WeakPasswordError, check_password
 
 # Compared against when the account does not exist, so timing tells nothing.
 _DUMMY_HASH: str | None = None
@@ -54,6 +55,27 @@ def revoke_token(session: Session, ctx: AppContext, token: str) -> None:
     row = queries.token_by_hash(session, token_hash(ctx, token))
     if row is not None and row.revoked_at is None:
         row.revoked_at = utcnow()
+
+
+def log_in(session: Session, ctx: AppContext, username: str, password: str) -> User:
+    """:func:`authenticate`, throttled per account: a soft lock-out after a few failures.
+
+    Raises
+    ------
+    RateLimitedError
+        The account is locked out for a while; no password is checked.
+    UnauthorizedError
+        As :func:`authenticate`.
+    """
+    account = username.strip()
+    ctx.throttle.account_attempt(account)
+    try:
+        user = authenticate(session, account, password)
+    except UnauthorizedError:
+        ctx.throttle.account_failed(account)
+        raise
+    ctx.throttle.account_succeeded(account)
+    return user
 
 
 def authenticate(session: Session, username: str, password: str) -> User:
@@ -95,6 +117,10 @@ def create_user(
     username = username.strip()
     if queries.user_by_username(session, username) is not None:
         raise ConflictError(f"the user name '{username}' is taken")
+    try:
+        check_password(password, context=[username, display_name])
+    except WeakPasswordError as exc:
+        raise InvalidError(f"password: {exc.reason}") from None
     if role == Role.clinician:
         if institution_id is None:
             raise InvalidError("institution_id: a clinician needs an existing medical institution")

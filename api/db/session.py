@@ -14,7 +14,12 @@ SQLITE_BUSY_TIMEOUT_SECONDS = 30
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
-    """An engine for ``url``, with the SQLite settings a multi-threaded server needs."""
+    """An engine for ``url``, with the SQLite settings a multi-threaded server needs.
+
+    SQL parameters are never written into error messages or logs: they carry password
+    hashes, encrypted personal data and patients' locations (issue 11).
+    """
+    kwargs.setdefault("hide_parameters", True)
     if url.startswith("sqlite"):
         connect_args = {"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_SECONDS}
         connect_args.update(kwargs.pop("connect_args", {}))

@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response, status
 
 from api.accounts.schemas import TokenOut
-from api.deps import CtxDep, PatientUser, ScopeDep, SessionDep, TestViewer
+from api.deps import ClientAddress, CtxDep, PatientUser, ScopeDep, SessionDep, TestViewer
 from api.patients import service
 from api.patients.schemas import Claim, PatientCodeLogin, PatientOut, PatientRegister
 from api.selftests.schemas import TestOut
@@ -38,8 +38,12 @@ def me(session: SessionDep, ctx: CtxDep, user: PatientUser) -> PatientOut:
     response_model=TokenOut,
     summary="Step 5: a patient logs in with a scanned kit code and their national ID number",
 )
-def log_in_by_code(session: SessionDep, ctx: CtxDep, body: PatientCodeLogin) -> TokenOut:
-    token, expires, user = service.log_in_by_code_token(session, ctx, body.code, body.national_id)
+def log_in_by_code(
+    session: SessionDep, ctx: CtxDep, _address: ClientAddress, body: PatientCodeLogin
+) -> TokenOut:
+    token, expires, user = service.log_in_by_code_token(
+        session, ctx, body.code, body.national_id, body.one_time_code
+    )
     return TokenOut(access_token=token, expires_at=expires, role=user.role, user_id=user.id)
 
 

@@ -13,7 +13,9 @@ Longitude = Annotated[float, Field(ge=-180, le=180)]
 class PatientRegister(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: Annotated[str, Field(min_length=1, max_length=100, description="real name")]
+    name: Annotated[
+        str, Field(min_length=1, max_length=100, description="real name (kept encrypted only)")
+    ]
     national_id: Annotated[str, Field(min_length=1, max_length=40)]
     phone: Annotated[str, Field(min_length=3, max_length=40)]
     username: Username
@@ -35,6 +37,14 @@ class PatientCodeLogin(BaseModel):
 
     code: Annotated[str, Field(min_length=1, max_length=500)]
     national_id: Annotated[str, Field(min_length=1, max_length=40)]
+    one_time_code: Annotated[
+        str | None,
+        Field(
+            max_length=20,
+            description="the code texted to the patient's phone, once a log-in answers "
+            "401 one_time_code_required",
+        ),
+    ] = None
 
 
 class Claim(BaseModel):

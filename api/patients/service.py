@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 
 from sqlalchemy.orm import Session
@@ -15,11 +16,13 @@ from api.context import AppContext
 from api.errors import ConflictError, ForbiddenError, InvalidError, NotFoundError, UnauthorizedError
 from api.events.service import TEST_STARTED, publish
 from api.identity import validate_national_id, validate_phone
+from api.outbox.notifier import NotifierUnavailableError, default_notifier
 from api.patients import queries
 from api.patients.schemas import Claim, PatientOut, PatientRegister
 from api.patients.tables import Patient
 from api.regions.service import locate
 from api.scope import Scope
+from api.security.otp import OneTimeCodeError, ResendTooSoonError
 from api.selftests import lifecycle
 from api.selftests import queries as test_queries
 from api.selftests.schemas import TestOut
@@ -27,6 +30,12 @@ from api.selftests.service import test_view
 from api.selftests.tables import SelfTest
 from api.timestamps import rfc3339
 from api.units.service import find_unit
+
+log = logging.getLogger(__name__)
+
+LOCATION_DECIMALS = 2
+"""A test's location is stored to about a kilometre (0.01 degree): enough for maps and
+clusters; the region is looked up from the exact point, which is not kept."""
 
 
 def _national_id(text: str) -> str:
@@ -79,7 +88,8 @@ def register(session: Session, ctx: AppContext, body: PatientRegister) -> tuple[
         username=body.username,
         password=body.password,
         role=Role.patient,
-        display_name=name,
+        # The real name is kept only encrypted (on the patient); others see the user name.
+        display_name=body.username,
     )
     patient = Patient(
         user_id=user.id,
@@ -112,24 +122,88 @@ def patient_out(ctx: AppContext, patient: Patient) -> PatientOut:
     )
 
 
-def log_in_by_code(session: Session, ctx: AppContext, code: str, national_id: str) -> User:
-    """The patient who claimed ``code``, if ``national_id`` is theirs (401 otherwise)."""
+class OneTimeCodeRequiredError(UnauthorizedError):
+    """The kit code has had its free attempts: the log-in needs the code sent to the patient."""
+
+    code = "one_time_code_required"
+
+
+def log_in_by_code(
+    session: Session,
+    ctx: AppContext,
+    code: str,
+    national_id: str,
+    one_time_code: str | None = None,
+) -> User:
+    """The patient who claimed ``code``, if ``national_id`` is theirs (401 otherwise).
+
+    Throttled per kit code (the caller throttles per address): after the first few
+    attempts a one-time code goes to the phone registered by the patient who claimed the
+    unit, and the log-in needs it too; after more, the kit code is locked out for a while.
+    Someone holding a discarded cassette then needs the patient's phone, not only their
+    birth date and area.
+    """
+    state = ctx.throttle.kit_code_attempt(code)
     refused = UnauthorizedError(
         "this code was not scanned by a patient with this national ID number"
     )
+    patient = _claimant(session, code)
+    if state.otp_required and not one_time_code:
+        if patient is not None:
+            _send_one_time_code(ctx, code, patient)
+        # The same answer whether or not anyone claimed the code.
+        raise OneTimeCodeRequiredError(
+            "a one-time code was sent to the phone registered with this test; "
+            "send it as one_time_code with your national ID number"
+        )
+    try:
+        user = _patient_user(session, ctx, patient, national_id)
+        if user is None:
+            raise refused
+        if state.otp_required:
+            try:
+                ctx.one_time_codes.verify(code, one_time_code or "")
+            except OneTimeCodeError as exc:
+                raise UnauthorizedError(str(exc)) from None
+    except UnauthorizedError:
+        ctx.throttle.kit_code_failed(code)
+        raise
+    ctx.throttle.kit_code_succeeded(code)
+    return user
+
+
+def _claimant(session: Session, code: str) -> Patient | None:
     try:
         unit, _batch, _product = find_unit(session, code)
-        national_id = validate_national_id(national_id)
     except (NotFoundError, InvalidError, ValueError):
-        raise refused from None
+        return None
     test = test_queries.test_for_unit(session, unit.id)
-    patient = session.get(Patient, test.patient_id) if test else None
+    return session.get(Patient, test.patient_id) if test else None
+
+
+def _patient_user(
+    session: Session, ctx: AppContext, patient: Patient | None, national_id: str
+) -> User | None:
+    try:
+        national_id = validate_national_id(national_id)
+    except ValueError:
+        return None
     if patient is None or patient.national_id_hash != id_hash(ctx, national_id):
-        raise refused
+        return None
     user = session.get(User, patient.user_id)
-    if user is None or not user.active:
-        raise refused
-    return user
+    return user if user is not None and user.active else None
+
+
+def _send_one_time_code(ctx: AppContext, code: str, patient: Patient) -> None:
+    phone = ctx.cipher.decrypt(patient.phone_enc, "patients.phone")
+    if ctx.notifier is None:
+        ctx.notifier = default_notifier()
+    try:
+        ctx.one_time_codes.send(code, ctx.notifier, "sms", phone)
+    except ResendTooSoonError:
+        pass  # the code sent a moment ago still works
+    except NotifierUnavailableError:
+        log.exception("a one-time code could not be sent")
 
 
 def claim(session: Session, ctx: AppContext, user: User, body: Claim) -> SelfTest:
@@ -151,8 +225,8 @@ def claim(session: Session, ctx: AppContext, user: User, body: Claim) -> SelfTes
         product_id=product.id,
         batch_id=batch.id,
         region_code=region,
-        latitude=body.latitude,
-        longitude=body.longitude,
+        latitude=round(body.latitude, LOCATION_DECIMALS),
+        longitude=round(body.longitude, LOCATION_DECIMALS),
     )
     lifecycle.claim(session, test)
     session.add(test)
@@ -213,10 +287,14 @@ def list_tests(
 
 
 def log_in_by_code_token(
-    session: Session, ctx: AppContext, code: str, national_id: str
+    session: Session,
+    ctx: AppContext,
+    code: str,
+    national_id: str,
+    one_time_code: str | None = None,
 ) -> tuple[str, datetime, User]:
     """Step 5: a token for the patient who claimed ``code`` (see ``log_in_by_code``)."""
-    user = log_in_by_code(session, ctx, code, national_id)
+    user = log_in_by_code(session, ctx, code, national_id, one_time_code)
     token, expires = accounts.issue_token(session, ctx, user)
     record(session, user, "log_in_by_code", "user", user.id)
     return token, expires, user

@@ -30,7 +30,8 @@ def register(
 ) -> Product:
     """Step 2: register a product of the caller's (approved) manufacturer."""
     manufacturer = require_approved(session, user)
-    kit = ctx.vision.parse_kit(kit_bytes, template_bytes)
+    upload = ctx.vision.kit_upload(kit_bytes, template_bytes)
+    kit = upload.kit
     certificate = registration_certificate_no.strip()
     if certificate not in manufacturer.device_certificates:
         raise InvalidError(
@@ -48,8 +49,8 @@ def register(
         test_item_loinc=description.test_item.loinc,
         registration_certificate_no=certificate,
         kit_document=kit.to_json(),
-        template_png=template_bytes,
-        template_sha256=hashlib.sha256(template_bytes).hexdigest(),
+        template_png=upload.template_png,
+        template_sha256=hashlib.sha256(upload.template_png).hexdigest(),
     )
     session.add(product)
     session.flush()

@@ -289,3 +289,262 @@ def test_staff_accounts_need_their_organisation(client: TestClient, world: Any) 
         json={"name": "X", "region_code": "XX", "address": "Y"},
     )
     assert "region" in refused(unknown_region, 422)
+
+
+def png_header_only(width: int, height: int) -> bytes:
+    """A valid PNG signature and IHDR declaring ``width`` x ``height``, with one empty IDAT:
+    a few dozen bytes that a careless decoder would expand to width * height pixels."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        crc = zlib.crc32(kind + body) & 0xFFFFFFFF
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", crc)
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", zlib.compress(b""))
+        + chunk(b"IEND", b"")
+    )
+
+
+def test_hostile_kit_files_are_refused_before_decoding(client: TestClient, world: Any) -> None:
+    """A 20000 x 20000 template and a 100,000-deep kit description: 422, nothing stored."""
+    maker = world.headers(world.maker)
+    good = json.loads((DEMO_KIT / "kit.json").read_text())
+    good["product_code"] = "BOMB-KIT"
+    cert = {"registration_certificate_no": "REG-2024-001"}
+    before = snapshot(world.session)
+    bomb = client.post(
+        "/api/products",
+        headers=maker,
+        files=kit_files(good, template=png_header_only(20000, 20000)),
+        data=cert,
+    )
+    assert "template" in refused(bomb, 422)
+    assert bomb.headers["content-type"] == "application/problem+json"
+    deep = client.post(
+        "/api/products", headers=maker, files=kit_files(b"[" * 100_000 + b"]" * 100_000), data=cert
+    )
+    assert "nested" in refused(deep, 422)
+    assert snapshot(world.session) == before
+
+
+def test_large_template_is_stored_downscaled_with_coordinates_rescaled(
+    client: TestClient, world: Any
+) -> None:
+    import io
+
+    from PIL import Image
+
+    from pipeline.kit import decode_template
+
+    original = Image.open(DEMO_KIT / "template.png")
+    factor = 3000 / max(original.size)  # past the 2000 px long side that is stored
+    big = original.resize((round(original.width * factor), round(original.height * factor)))
+    buffer = io.BytesIO()
+    big.save(buffer, "PNG")
+    kit = json.loads((DEMO_KIT / "kit.json").read_text())
+    kit["product_code"] = "BIG-TEMPLATE"
+    template = kit["template"]
+    for box, keys in (("code_box", ("x", "y", "size")), ("window", ("x", "y", "w", "h"))):
+        template[box] = {k: template[box][k] * factor for k in keys}
+    template["px_per_mm"] *= factor
+    response = client.post(
+        "/api/products",
+        headers=world.headers(world.maker),
+        files=kit_files(kit, template=buffer.getvalue()),
+        data={"registration_certificate_no": "REG-2024-001"},
+    )
+    assert response.status_code == 201, response.text
+    world.session.expire_all()
+    product = world.session.get(Product, response.json()["id"])
+    stored = decode_template(product.template_png)
+    assert max(stored.shape[:2]) == 2000
+    scale = 2000 / max(big.size)
+    stored_window = product.kit_document["template"]["window"]
+    for key in ("x", "y", "w", "h"):
+        assert stored_window[key] == pytest.approx(template["window"][key] * scale)
+    assert product.kit_document["template"]["px_per_mm"] == pytest.approx(
+        template["px_per_mm"] * scale
+    )
+
+
+HUGE = str(2**70)
+
+
+def test_identifiers_beyond_64_bits_are_refused(client: TestClient, world: Any) -> None:
+    """Path, query and body ``*_id`` parameters: a 422 problem document, never a 500."""
+    before = snapshot(world.session)
+    operator = world.headers(world.operator)
+    maker = world.headers(world.maker)
+    patient = world.headers(world.patient_a)
+    for response in (
+        client.get(f"/api/products/{HUGE}", headers=maker),
+        client.get(f"/api/users/{HUGE}", headers=operator),
+        client.get(f"/api/users/-{HUGE}", headers=operator),
+        client.get(f"/api/tests/{HUGE}", headers=patient),
+        client.get("/api/tests", params={"before_id": HUGE}, headers=patient),
+        client.get("/api/audit", params={"actor_id": HUGE}, headers=operator),
+        client.post(
+            "/api/batches",
+            headers=maker,
+            json={"product_id": 2**70, "quantity": 1, "expires_on": "2099-01-01"},
+        ),
+    ):
+        assert "64-bit" in refused(response, 422)
+        assert response.headers["content-type"] == "application/problem+json"
+    assert snapshot(world.session) == before
+
+
+def test_non_finite_coordinates_are_refused(client: TestClient, world: Any) -> None:
+    before = snapshot(world.session)
+    patient = {**world.headers(world.patient_a), "Content-Type": "application/json"}
+    for literal in (b"NaN", b"Infinity", b"-Infinity"):
+        body = b'{"code": "%s", "latitude": %s, "longitude": 10}' % (
+            world.codes[0].encode(),
+            literal,
+        )
+        assert "finite" in refused(client.post("/api/tests", headers=patient, content=body), 422)
+    assert snapshot(world.session) == before
+
+
+def test_nul_characters_are_refused_everywhere(client: TestClient, world: Any) -> None:
+    """PostgreSQL refuses NUL in text (a 500 there, none on SQLite): refused on both."""
+    from api.identity import make_test_id
+
+    before = snapshot(world.session)
+    operator = world.headers(world.operator)
+    for response in (
+        client.post("/api/auth/token", data={"username": "ope\x00rator", "password": "x"}),
+        client.post(
+            "/api/patients",
+            json={
+                "name": "Nul\x00Name",
+                "national_id": make_test_id(77),
+                "phone": "+86 138 0013 8077",
+                "username": "nul-name",
+                "password": "correct horse battery",
+            },
+        ),
+        client.get("/api/units/AB%00CD"),
+        client.get("/api/audit", params={"action": "log\x00in"}, headers=operator),
+        client.get("/api/tests", params={"status": "\x00"}, headers=operator),
+    ):
+        assert "NUL" in refused(response, 422)
+    assert snapshot(world.session) == before
+
+
+def test_deeply_nested_json_body_is_refused(client: TestClient, world: Any) -> None:
+    patient = {**world.headers(world.patient_a), "Content-Type": "application/json"}
+    deep = b'{"code": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    response = client.post("/api/tests", headers=patient, content=deep)
+    assert "nested" in refused(response, 422)
+    assert response.headers["content-type"] == "application/problem+json"
+
+
+def test_body_larger_than_the_limit_is_refused_before_reading(client: TestClient) -> None:
+    """An anonymous caller declaring a huge body gets 413 without the body being read;
+    one streaming it without a length gets 413 once the count passes the limit."""
+
+    def body() -> Any:
+        for _ in range(100):
+            yield b"x" * (1024 * 1024)
+
+    declared = client.post(
+        "/api/patients",
+        headers={"Content-Length": str(100 * 1024 * 1024), "Content-Type": "application/json"},
+        content=b"{}",
+    )
+    assert declared.status_code == 413, declared.text
+    assert declared.headers["content-type"] == "application/problem+json"
+    streamed = client.post(
+        "/api/products", headers={"Content-Type": "multipart/form-data; boundary=x"}, content=body()
+    )
+    assert streamed.status_code == 413, streamed.text
+    assert streamed.headers["content-type"] == "application/problem+json"
+
+
+def test_common_password_is_refused_at_sign_up(client: TestClient, world: Any) -> None:
+    from api.identity import make_test_id
+
+    before = snapshot(world.session)
+    response = client.post(
+        "/api/patients",
+        json={
+            "name": "Weak Password",
+            "national_id": make_test_id(78),
+            "phone": "+86 138 0013 8078",
+            "username": "weak-password",
+            "password": "password",
+        },
+    )
+    assert "password" in refused(response, 422)
+    assert snapshot(world.session) == before
+
+
+@pytest.mark.parametrize(
+    ("username", "name"),
+    [
+        ("p\u0430tient9", "Look Alike"),  # a Cyrillic 'а' among Latin letters
+        ("gpj\u202eexe", "Override"),  # right-to-left override
+    ],
+)
+def test_look_alike_and_bidi_names_are_refused(
+    client: TestClient, world: Any, username: str, name: str
+) -> None:
+    from api.identity import make_test_id
+
+    before = snapshot(world.session)
+    response = client.post(
+        "/api/patients",
+        json={
+            "name": name,
+            "national_id": make_test_id(79),
+            "phone": "+86 138 0013 8079",
+            "username": username,
+            "password": "correct horse battery",
+        },
+    )
+    refused(response, 422)
+    assert snapshot(world.session) == before
+
+
+def test_patient_real_name_is_not_copied_into_the_display_name(
+    client: TestClient, world: Any
+) -> None:
+    from api.accounts.tables import User
+    from api.identity import make_test_id
+
+    response = client.post(
+        "/api/patients",
+        json={
+            "name": "Zhang Wei",
+            "national_id": make_test_id(80),
+            "phone": "+86 138 0013 8080",
+            "username": "zhangwei80",
+            "password": "correct horse battery",
+        },
+    )
+    assert response.status_code == 201, response.text
+    world.session.expire_all()
+    user = world.session.scalar(select(User).where(User.username == "zhangwei80"))
+    assert user is not None
+    assert "Zhang" not in user.display_name
+    patient = world.session.scalar(select(Patient).where(Patient.user_id == user.id))
+    assert b"Zhang" not in patient.name_enc
+    assert world.ctx.cipher.decrypt(patient.name_enc, "patients.name") == "Zhang Wei"
+
+
+def test_location_is_stored_to_about_a_kilometre(client: TestClient, world: Any) -> None:
+    lat, lon = world.point_a
+    exact = {"code": world.codes[9], "latitude": lat + 0.004321, "longitude": lon - 0.001234}
+    response = client.post("/api/tests", headers=world.headers(world.patient_a), json=exact)
+    assert response.status_code == 201, response.text
+    world.session.expire_all()
+    test = world.session.get(SelfTest, response.json()["id"])
+    assert test.latitude == round(exact["latitude"], 2)
+    assert test.longitude == round(exact["longitude"], 2)
+    assert test.region_code == world.region_a

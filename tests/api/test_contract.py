@@ -19,7 +19,7 @@ from api.app import create_app
 from api.config import Settings
 from api.errors import PROBLEM_JSON
 
-ERRORS = {"401", "403", "404", "409", "413", "415", "422", "429"}
+ERRORS = {"401", "403", "404", "409", "413", "415", "422", "429", "503"}
 
 
 @pytest.fixture(scope="module")
@@ -167,7 +167,7 @@ def test_created_resources_have_a_location_and_utc_timestamps(
     staff = client.get(location, headers=world.headers(world.clinician_a)).json()
     assert set(staff) == set(fetched.json())
     assert fetched.json()["latitude"] is None
-    assert staff["latitude"] == lat
+    assert staff["latitude"] == round(lat, 2)  # stored to about a kilometre (issue 11)
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z", created.json()["claimed_at"])
     event = client.get("/api/events", headers=world.headers(world.clinician_a)).json()[-1]
     assert event["created_at"].endswith("Z")
@@ -180,3 +180,33 @@ def test_created_resources_have_a_location_and_utc_timestamps(
     assert office.status_code == 201
     shown = client.get(office.headers["Location"], headers=world.headers(world.operator))
     assert shown.json()["name"] == "CDC new"
+
+
+def test_security_headers(client: TestClient, world: Any) -> None:
+    """API answers are never cached (positives, photos) and never sniffed; HSTS only on https."""
+    for response in (
+        client.get("/api/me", headers=world.headers(world.operator)),
+        client.get("/api/me"),  # an error answer too
+    ):
+        assert response.headers["Cache-Control"] == "no-store"
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+        assert "Strict-Transport-Security" not in response.headers
+
+
+def test_hsts_when_the_public_url_is_https(ctx: Any) -> None:
+    ctx.settings = ctx.settings.model_copy(update={"public_base_url": "https://vigil.example"})
+    with TestClient(create_app(context=ctx)) as https_client:
+        response = https_client.get("/api/health")
+    assert response.headers["Strict-Transport-Security"].startswith("max-age=31536000")
+
+
+def test_docs_page_loads_nothing_from_a_cdn(client: TestClient) -> None:
+    page = client.get("/docs")
+    assert page.status_code == 200
+    sources = re.findall(r'(?:src|href)="([^"]+)"', page.text)
+    assert sources
+    assert all(source.startswith("/docs-assets/") for source in sources), sources
+    script = client.get("/docs-assets/swagger-ui-bundle.js")
+    assert script.status_code == 200
+    assert "javascript" in script.headers["content-type"]
+    assert client.get("/redoc").status_code == 404

@@ -72,6 +72,8 @@ def _expiry() -> str:
 
 POLICY: dict[tuple[str, str], Policy] = {
     ("GET", "/api/health"): Policy(EVERYONE),
+    ("GET", "/api/health/live"): Policy(EVERYONE),
+    ("GET", "/api/health/ready"): Policy(EVERYONE),
     ("POST", "/api/auth/token"): Policy(
         EVERYONE,
         lambda o: ("", {"data": {"username": "operator", "password": "correct horse battery"}}),

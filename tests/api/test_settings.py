@@ -19,18 +19,26 @@ def test_dev_mode_generates_keys_once_and_keeps_them(tmp_path: Path) -> None:
     assert (tmp_path / "secrets.json").stat().st_mode & 0o077 == 0
 
 
+HTTPS = {"public_base_url": "https://vigil.example.org"}
+
+
 def test_production_refuses_to_start_without_keys(tmp_path: Path) -> None:
     with pytest.raises(SettingsError, match="PII_KEYS"):
-        Settings(mode="production", data_dir=tmp_path).with_keys()
+        Settings(mode="production", data_dir=tmp_path, **HTTPS).with_keys()
     assert not (tmp_path / "secrets.json").exists()
-    ready = Settings(mode="production", data_dir=tmp_path, **new_secrets()).with_keys()
+    ready = Settings(mode="production", data_dir=tmp_path, **HTTPS, **new_secrets()).with_keys()
     assert ready.mode == "production"
+
+
+def test_production_refuses_an_http_public_url(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError, match="https"):
+        Settings(mode="production", data_dir=tmp_path, **new_secrets()).with_keys()
 
 
 def test_keys_must_be_base64(tmp_path: Path) -> None:
     keys = {**new_secrets(), "pii_keys": "not base64!"}
     with pytest.raises(SettingsError, match="PII_KEYS"):
-        Settings(mode="production", data_dir=tmp_path, **keys).with_keys()
+        Settings(mode="production", data_dir=tmp_path, **HTTPS, **keys).with_keys()
 
 
 def test_environment_variables(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -46,6 +46,18 @@ def test_a_wrong_password_says_so_and_opens_no_session(pages: Any) -> None:
     assert SESSION_COOKIE not in response.headers.get("set-cookie", "")
 
 
+def test_the_log_in_page_locks_an_account_after_failures(pages: Any) -> None:
+    pages.get("/login")
+    for _ in range(5):
+        wrong = pages.post("/login", {"username": "clinician-north", "password": "nope-nope"})
+        assert wrong.status_code == 401
+    right = pages.post("/login", {"username": "clinician-north", "password": "vigil-demo-2024"})
+    assert right.status_code == 429
+    assert "locked" in right.text
+    assert int(right.headers["Retry-After"]) >= 1
+    assert SESSION_COOKIE not in right.headers.get("set-cookie", "")
+
+
 def test_log_in_without_the_csrf_token_is_refused(pages: Any) -> None:
     pages.get("/login")
     response = pages.client.post(

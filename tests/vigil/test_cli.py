@@ -90,3 +90,13 @@ def test_serve_help_documents_the_data_folder_and_the_public_url(
     assert "--public-url" in text
     assert "QR links" in text
     assert "http://HOST:PORT as served" in text
+
+
+def test_serve_without_a_database_says_so_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgresql+psycopg://vigil@127.0.0.1:9/vigil")
+    assert main(["serve", "--data-dir", str(tmp_path)]) == 3
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("vigil serve: cannot reach the database:")
+    assert len(err.splitlines()) == 1
