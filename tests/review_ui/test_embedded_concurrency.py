@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,7 @@ from review_ui_helpers import (
 from api.config import Settings
 from api.context import AppContext
 from api.db import upgrade
+from api.security.ratelimit import DEFAULT_POLICY, Throttle
 from review_ui.app import create_app
 from vigil.demo import seed_demo
 
@@ -101,6 +102,13 @@ def embedded(tmp_path: Path, keys: dict[str, Any]) -> Iterator[Embedded]:
             user, _national_id = new_patient(session, ctx)
             tests.append((user.username, start_test(session, ctx, user, REGION_NORTH).id))
     ctx.vision.reader = lambda _photo, _kit: fake_reading("positive")
+    # Every client here comes from 127.0.0.1; in the field they are many addresses. The
+    # per-address log-in limit has its own tests, and would refuse this crowd by design.
+    ctx.throttle = Throttle.from_url(
+        None,
+        secret=b"embedded-concurrency",
+        policy=replace(DEFAULT_POLICY, address_attempts=10 * PATIENTS),
+    )
     app = create_app(context=ctx, review_grace_seconds=GRACE_SECONDS)
     try:
         with serving(app, name="embedded-server") as base_url:
