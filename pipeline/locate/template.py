@@ -53,6 +53,47 @@ class KitModel:
 _MODELS: OrderedDict[str, KitModel] = OrderedDict()
 
 
+def sample_template(
+    template: np.ndarray, frame_to_template: np.ndarray, size: tuple[int, int], scale: float
+) -> np.ndarray:
+    """Resample the RGBA template into a frame, anti-aliased when sampling down.
+
+    Parameters
+    ----------
+    template : ndarray, shape (H, W, 4)
+        The kit's template, uint8 RGBA.
+    frame_to_template : ndarray, shape (3, 3)
+        Maps a frame pixel to a template pixel (affine).
+    size : tuple of int
+        The frame's ``(width, height)``.
+    scale : float
+        Frame pixels per template pixel; below 1 the template is blurred first.
+
+    Returns
+    -------
+    ndarray, shape (height, width, 4)
+        float32; outside the template everything, alpha included, is 0.
+
+    Examples
+    --------
+    >>> t = np.full((20, 10, 4), 255, np.uint8)
+    >>> half = np.array([[2.0, 0, 0], [0, 2.0, 0], [0, 0, 1]])
+    >>> sample_template(t, half, (5, 10), 0.5).shape
+    (10, 5, 4)
+    """
+    image: np.ndarray = template.astype(np.float32)
+    if scale < 1:  # anti-alias before sampling down
+        image = cv2.GaussianBlur(image, (0, 0), 0.45 / scale)
+    return cv2.warpAffine(
+        image,
+        frame_to_template[:2],
+        size,
+        flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+        borderMode=cv2.BORDER_CONSTANT,
+        borderValue=(0, 0, 0, 0),
+    )
+
+
 def kit_model(kit: Kit) -> KitModel:
     """The kit's prepared template, built once per template content (:attr:`Kit.content_key`)."""
     key = kit.content_key
@@ -98,17 +139,7 @@ def prepared_pass(kit: Kit, ppm: float, patch_mm: float, radius_mm: float) -> Pa
     size = (round(tw * s + 2 * m), round(th * s + 2 * m))
     # Frame pixel (u, v) -> template pixel ((u - m) / s, (v - m) / s).
     frame_to_template = np.array([[1 / s, 0, -m / s], [0, 1 / s, -m / s], [0, 0, 1.0]])
-    template: np.ndarray = kit.template.astype(np.float32)
-    if s < 1:  # anti-alias before sampling down
-        template = cv2.GaussianBlur(template, (0, 0), 0.45 / s)
-    framed = cv2.warpAffine(
-        template,
-        frame_to_template[:2],
-        size,
-        flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-        borderMode=cv2.BORDER_CONSTANT,
-        borderValue=(0, 0, 0, 0),
-    )
+    framed = sample_template(kit.template, frame_to_template, size, s)
     alpha = framed[:, :, 3] / 255.0
     blur = blur_sigma(ppm)
     # The face on black: its outline is an edge, as it is against any background.

@@ -27,6 +27,7 @@ from pipeline.kit import Kit
 from pipeline.locate.geometry import local_scale
 from pipeline.locate.pyramid import Pyramid
 from pipeline.locate.structure import blur_sigma, edge_strength, subpixel_peak
+from pipeline.locate.template import sample_template
 
 RIM_OUT_MM = 0.8
 """The rim band reaches this far outside the window's edge (moulded rims are 0.5-1 mm)."""
@@ -137,17 +138,7 @@ def _rim_frame(kit: Kit, ppm: float, margin_mm: float) -> _RimFrame:
     x0, y0 = w.x - g, w.y - g
     size = (round((w.w + 2 * g) * k), round((w.h + 2 * g) * k))
     frame_to_template = np.array([[1 / k, 0, x0], [0, 1 / k, y0], [0, 0, 1.0]])
-    template: np.ndarray = kit.template.astype(np.float32)
-    if k < 1:  # anti-alias before sampling down
-        template = cv2.GaussianBlur(template, (0, 0), 0.45 / k)
-    framed = cv2.warpAffine(
-        template,
-        frame_to_template[:2],
-        size,
-        flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-        borderMode=cv2.BORDER_CONSTANT,
-        borderValue=(0, 0, 0, 0),
-    )
+    framed = sample_template(kit.template, frame_to_template, size, k)
     face = framed[:, :, :3] * (framed[:, :, 3:4] / 255.0)
     blur = blur_sigma(ppm)
     structure = cv2.GaussianBlur(edge_strength(face), (0, 0), blur)
