@@ -79,6 +79,9 @@ def _boxes_at(small: np.ndarray, aspect: float) -> list[np.ndarray]:
     return boxes
 
 
+_SAMPLE_ROW = 1024  # points per row of a remap grid
+
+
 def _inside_contrast(
     grey: np.ndarray, side_a: np.ndarray, side_b: np.ndarray, axis: np.ndarray, length: np.ndarray
 ) -> np.ndarray:
@@ -97,10 +100,18 @@ def _inside_contrast(
 
     def sample(points: np.ndarray) -> np.ndarray:
         flat = points.reshape(-1, 2).astype(np.float32)
+        n = len(flat)
+        if n == 0:
+            return np.zeros(points.shape[:2])
+        # OpenCV's maps must stay under 32767 a side, and a busy photo has thousands of
+        # side pairs (12 points each): lay the points out in rows, not in one column.
+        padded = np.zeros((-(-n // _SAMPLE_ROW) * _SAMPLE_ROW, 2), np.float32)
+        padded[:n] = flat
+        grid = padded.reshape(-1, _SAMPLE_ROW, 2)
         got = cv2.remap(
-            grey, flat[:, :1], flat[:, 1:], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+            grey, grid[..., 0], grid[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
         )
-        return got.reshape(points.shape[:2]).astype(float)
+        return got.reshape(-1)[:n].reshape(points.shape[:2]).astype(float)
 
     a, b = sample(inside), sample(outside)
     spread = a.std(axis=1) + b.std(axis=1) + 4.0

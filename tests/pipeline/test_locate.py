@@ -276,3 +276,21 @@ def test_judgement_of_print_and_window_agreement(
 ) -> None:
     found = Location(np.eye(3), method, "K7QX" if method == "code" else None, score, window_score)
     assert judge(found, at_limit) == verdict
+
+
+def test_outline_contrast_samples_more_side_pairs_than_opencv_maps_allow_in_one_column() -> None:
+    """A busy photo gave thousands of side pairs: one column of 12 points each overflowed
+    cv2.remap's 32767 limit and the read raised instead of answering."""
+    from pipeline.locate.outline import _inside_contrast
+
+    grey = np.full((400, 600), 100, np.uint8)
+    grey[100:300, 200:400] = 200  # a bright band between x = 200 and x = 400
+    n = 4000  # 4000 pairs x 24 outside points, far over 32767
+    side_a = np.tile([[200.0, 200.0]], (n, 1))
+    side_b = np.tile([[400.0, 200.0]], (n, 1))
+    axis = np.tile([[0.0, 1.0]], (n, 1))
+    length = np.full(n, 150.0)
+    contrast = _inside_contrast(grey, side_a, side_b, axis, length)
+    assert contrast.shape == (n,)
+    # The band is 100 grey levels brighter than what lies just outside it, on every pair.
+    assert np.all(contrast > 10)
