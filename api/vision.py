@@ -10,12 +10,18 @@ The pipeline is imported on first use, so the API starts fast.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from api.errors import InvalidError, TooLargeError, UnsupportedError
+
+log = logging.getLogger(__name__)
+
+# Names no model: the reading is the server's own, made when the pipeline raised.
+READER_ERROR_MODEL = "none"
 
 if TYPE_CHECKING:
     import numpy as np
@@ -73,12 +79,31 @@ class Vision:
         self.reader = reader
 
     def read(self, photo: bytes, kit: Kit) -> Reading:
-        """The pipeline's reading of ``photo`` (the registry's current band model)."""
-        if self.reader is not None:
-            return self.reader(photo, kit)
-        from pipeline.read import read
+        """The pipeline's reading of ``photo`` (the registry's current band model).
 
-        return read(photo, kit, band_model=_band_model())
+        A pipeline that raises (a bug, not a bad photo: those are retakes) must not strand
+        the patient's photo: it goes to a clinician to be read by eye, and the error is
+        logged for the developers.
+        """
+        if self.reader is not None:
+            return self.reader(photo, kit)  # a test's stand-in raises as it is told to
+        from pipeline import read as pipeline_read
+        from pipeline.reading import QualityIssue, Reading
+
+        try:
+            return pipeline_read.read(photo, kit, band_model=_band_model())
+        except Exception:
+            log.exception("the pipeline raised on a photo; it goes to be read by eye")
+            return Reading(
+                status="by_eye",
+                result=None,
+                analytes={},
+                lines={},
+                confidence=0.0,
+                code=None,
+                issues=[QualityIssue("reader_error", "The photo could not be read automatically.")],
+                model=READER_ERROR_MODEL,
+            )
 
     def probe(self, data: bytes) -> str:
         """The photo's media type from its headers, or a 4xx saying why it is not one."""

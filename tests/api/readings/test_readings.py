@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
@@ -234,3 +235,23 @@ def test_bad_uploads_are_refused_and_change_nothing(
     assert count(world.session, Upload) == 0
     world.session.refresh(test)
     assert test.status == "awaiting_photo"
+
+
+def test_a_pipeline_that_raises_sends_the_photo_to_be_read_by_eye(
+    flow: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bug in the pipeline must not strand the patient's photo, nor answer a 500."""
+    import pipeline.read
+
+    def broken(*_args: Any, **_kwargs: Any) -> Any:
+        raise RuntimeError("a bug in the pipeline")
+
+    monkeypatch.setattr(pipeline.read, "read", broken)
+    flow.world.ctx.vision.reader = None  # the real pipeline path, not a test's stand-in
+    test = flow.claim()
+    upload = flow.upload(test)
+    proposal = flow.world.session.scalar(select(Proposal).where(Proposal.upload_id == upload.id))
+    assert proposal is not None
+    assert proposal.status == "by_eye"
+    assert proposal.result is None
+    assert proposal.issues[0]["code"] == "reader_error"
