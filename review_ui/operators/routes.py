@@ -17,17 +17,19 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session
 from starlette.responses import RedirectResponse, Response
 
-from api.accounts import queries as account_queries
-from api.accounts.schemas import StaffCreate
-from api.accounts.tables import Role, User
+from api.accounts import service as accounts
+from api.accounts.schemas import Principal, Role, StaffCreate
 from api.context import AppContext
 from api.deps import CtxDep, SessionDep
 from api.errors import DomainError
-from api.organisations import queries as org_queries
 from api.organisations import service as organisations
-from api.organisations.schemas import CdcOfficeCreate, InstitutionCreate, ManufacturerReview
-from api.organisations.tables import Manufacturer
-from api.products import queries as product_queries
+from api.organisations.schemas import (
+    CdcOfficeCreate,
+    InstitutionCreate,
+    ManufacturerDetail,
+    ManufacturerReview,
+)
+from api.products import service as products
 from api.regions.geo import LEVELS
 from review_ui.cdc.view import region_features
 from review_ui.charts import choropleth
@@ -75,7 +77,7 @@ def _region_label(ctx: AppContext, code: str) -> str:
 
 @router.get("")
 def overview(request: Request, session: SessionDep, user: OperatorPage) -> Response:
-    makers = list(org_queries.manufacturers(session))
+    makers = organisations.manufacturers(session)
     by_status = Counter(m.status for m in makers)
     return render(
         request,
@@ -85,10 +87,10 @@ def overview(request: Request, session: SessionDep, user: OperatorPage) -> Respo
             "counts": {
                 "Applications waiting": by_status.get("pending", 0),
                 "Approved manufacturers": by_status.get("approved", 0),
-                "Medical institutions": len(org_queries.institutions(session)),
-                "Clinicians": len(account_queries.users(session, Role.clinician.value)),
-                "CDC offices": len(org_queries.cdc_offices(session)),
-                "CDC officers": len(account_queries.users(session, Role.cdc_officer.value)),
+                "Medical institutions": len(organisations.institutions(session)),
+                "Clinicians": len(accounts.list_accounts(session, Role.clinician)),
+                "CDC offices": len(organisations.cdc_offices(session)),
+                "CDC officers": len(accounts.list_accounts(session, Role.cdc_officer)),
             },
         },
         user=user,
@@ -104,7 +106,7 @@ def manufacturers(
         request,
         "operators/manufacturers.html",
         {
-            "manufacturers": org_queries.manufacturers(session, chosen or None),
+            "manufacturers": organisations.manufacturers(session, chosen or None),
             "status": chosen,
             "statuses": STATUSES,
         },
@@ -115,8 +117,8 @@ def manufacturers(
 def _manufacturer_page(
     request: Request,
     session: Session,
-    user: User,
-    manufacturer: Manufacturer,
+    user: Principal,
+    manufacturer: ManufacturerDetail,
     errors: list[str],
     reason: str = "",
     status_code: int = 200,
@@ -126,9 +128,9 @@ def _manufacturer_page(
         "operators/manufacturer.html",
         {
             "m": manufacturer,
-            "documents": org_queries.documents(session, manufacturer.id),
+            "documents": manufacturer.documents,
             "kinds": DOCUMENT_KINDS,
-            "products": product_queries.products(session, manufacturer.id),
+            "products": products.products_of(session, user, manufacturer.id),
             "errors": errors,
             "reason": reason,
             "notice": None if errors else _notice(request),
@@ -139,15 +141,24 @@ def _manufacturer_page(
     )
 
 
-def _not_found(request: Request, user: User, message: str) -> Response:
+def _not_found(request: Request, user: Principal, message: str) -> Response:
     return error_page(request, message, user=user)
+
+
+def _find_manufacturer(
+    session: Session, user: Principal, manufacturer_id: int
+) -> ManufacturerDetail | None:
+    try:
+        return organisations.manufacturer_detail(session, user, manufacturer_id)
+    except DomainError:
+        return None
 
 
 @router.get("/manufacturers/{manufacturer_id}")
 def manufacturer(
     request: Request, session: SessionDep, user: OperatorPage, manufacturer_id: int
 ) -> Response:
-    found = session.get(Manufacturer, manufacturer_id)
+    found = _find_manufacturer(session, user, manufacturer_id)
     if found is None:
         return _not_found(request, user, f"No manufacturer with number {manufacturer_id}.")
     return _manufacturer_page(request, session, user, found, [])
@@ -157,11 +168,7 @@ def manufacturer(
 def manufacturer_document(
     session: SessionDep, ctx: CtxDep, user: OperatorPage, manufacturer_id: int, document_id: int
 ) -> Response:
-    try:
-        doc = organisations.get_document(session, user, manufacturer_id, document_id)
-    except DomainError as exc:
-        return Response(domain_message(exc), status_code=exc.status_code, media_type="text/plain")
-    return document_response(ctx, doc.sha256, doc.content_type, doc.filename)
+    return document_response(session, ctx, user, manufacturer_id, document_id)
 
 
 @router.post("/manufacturers/{manufacturer_id}/review")
@@ -173,13 +180,12 @@ def review_manufacturer(
     decision: Annotated[str, Form(max_length=20)] = "",
     reason: Annotated[str, Form(max_length=2000)] = "",
 ) -> Response:
-    found = session.get(Manufacturer, manufacturer_id)
+    found = _find_manufacturer(session, user, manufacturer_id)
     if found is None:
         return _not_found(request, user, f"No manufacturer with number {manufacturer_id}.")
     try:
-        with session.begin_nested():  # a refusal undoes what the action wrote
-            body = ManufacturerReview(decision=decision, reason=reason or None)
-            organisations.review(session, user, manufacturer_id, body)
+        body = ManufacturerReview(decision=decision, reason=reason or None)
+        reviewed = organisations.review(session, user, manufacturer_id, body)
     except ValidationError:
         return _manufacturer_page(
             request, session, user, found, ["Choose approve or reject"], reason, 422
@@ -189,7 +195,7 @@ def review_manufacturer(
             request, session, user, found, [domain_message(exc)], reason, exc.status_code
         )
     return RedirectResponse(
-        f"/operator/manufacturers/{manufacturer_id}?done={found.status}", status_code=303
+        f"/operator/manufacturers/{manufacturer_id}?done={reviewed.status}", status_code=303
     )
 
 
@@ -197,19 +203,18 @@ def review_manufacturer(
 
 
 def _submit(
-    session: Session,
     act: Callable[[], object],
     again: Callable[[list[str], int], Response],
     done: str,
 ) -> Response:
-    """Run one form's ``act``; on refusal re-show the page via ``again``, else commit and go on.
+    """Run one form's ``act``; on refusal re-show the page via ``again``, else go on to ``done``.
 
     ``again`` gets the reasons to show and the status code (422 for a form that
-    does not validate, the domain error's own code otherwise).
+    does not validate, the domain error's own code otherwise). A service checks
+    before it writes, so a refused action has written nothing.
     """
     try:
-        with session.begin_nested():  # a refusal undoes what the action wrote
-            act()
+        act()
     except ValidationError as exc:
         return again(validation_messages(exc), 422)
     except DomainError as exc:
@@ -221,17 +226,15 @@ def _institutions_page(
     request: Request,
     session: Session,
     ctx: AppContext,
-    user: User,
+    user: Principal,
     errors: list[str] | None = None,
     form: dict[str, str] | None = None,
     status_code: int = 200,
 ) -> Response:
-    clinicians = Counter(
-        u.institution_id for u in account_queries.users(session, Role.clinician.value)
-    )
+    clinicians = Counter(u.institution_id for u in accounts.list_accounts(session, Role.clinician))
     rows = [
         {"i": i, "region": _region_label(ctx, i.region_code), "clinicians": clinicians[i.id]}
-        for i in org_queries.institutions(session)
+        for i in organisations.institutions(session)
     ]
     return render(
         request,
@@ -274,7 +277,6 @@ def create_institution(
         organisations.create_institution(session, ctx, user, body)
 
     return _submit(
-        session,
         act,
         lambda errors, status: _institutions_page(
             request, session, ctx, user, errors, form, status
@@ -287,15 +289,15 @@ def _staff_page(
     request: Request,
     session: Session,
     ctx: AppContext,
-    user: User,
+    user: Principal,
     errors: list[str] | None = None,
     form: dict[str, str] | None = None,
     status_code: int = 200,
 ) -> Response:
-    institution_list = list(org_queries.institutions(session))
+    institution_list = organisations.institutions(session)
     names = {i.id: i for i in institution_list}
     rows = []
-    for u in account_queries.users(session, Role.clinician.value):
+    for u in accounts.list_accounts(session, Role.clinician):
         institution = names.get(u.institution_id or -1)
         rows.append(
             {
@@ -326,14 +328,14 @@ def clinicians(request: Request, session: SessionDep, ctx: CtxDep, user: Operato
 
 def _open_account(
     session: Session,
-    operator: User,
+    operator: Principal,
     role: str,
     username: str,
     password: str,
     display_name: str,
     institution_id: str = "",
     cdc_office_id: str = "",
-) -> User:
+) -> None:
     """Open a staff account from the page's form fields (raises ``ValidationError``)."""
     body = StaffCreate(
         username=username.strip(),
@@ -343,8 +345,7 @@ def _open_account(
         institution_id=_int_or_none(institution_id),
         cdc_office_id=_int_or_none(cdc_office_id),
     )
-    created = organisations.open_staff_account(session, operator, body, via="page")
-    return created
+    organisations.open_staff_account(session, operator, body, via="page")
 
 
 def _int_or_none(text: str) -> int | None:
@@ -364,7 +365,6 @@ def create_clinician(
 ) -> Response:
     form = {"display_name": display_name, "username": username, "institution_id": institution_id}
     return _submit(
-        session,
         lambda: _open_account(
             session, user, "clinician", username, password, display_name, institution_id
         ),
@@ -380,13 +380,13 @@ def _offices_page(
     request: Request,
     session: Session,
     ctx: AppContext,
-    user: User,
+    user: Principal,
     errors: list[str] | None = None,
     form: dict[str, str] | None = None,
     status_code: int = 200,
 ) -> Response:
-    office_list = list(org_queries.cdc_offices(session))
-    officers = list(account_queries.users(session, Role.cdc_officer.value))
+    office_list = organisations.cdc_offices(session)
+    officers = accounts.list_accounts(session, Role.cdc_officer)
     by_office = Counter(o.cdc_office_id for o in officers)
     offices = {o.id: o for o in office_list}
     return render(
@@ -431,7 +431,6 @@ def create_cdc_office(
 ) -> Response:
     form = {"office_name": name, "office_region": region_code}
     return _submit(
-        session,
         lambda: organisations.create_cdc_office(
             session, ctx, user, CdcOfficeCreate(name=name.strip(), region_code=region_code)
         ),
@@ -453,7 +452,6 @@ def create_cdc_officer(
 ) -> Response:
     form = {"display_name": display_name, "username": username, "cdc_office_id": cdc_office_id}
     return _submit(
-        session,
         lambda: _open_account(
             session,
             user,
@@ -484,12 +482,12 @@ def region_counts(ctx: AppContext, session: Session) -> dict[str, dict[str, int]
                 counts[holder][key] += 1
 
     institution_region = {}
-    for institution in org_queries.institutions(session):
+    for institution in organisations.institutions(session):
         institution_region[institution.id] = institution.region_code
         add(institution.region_code, "institutions")
-    for office in org_queries.cdc_offices(session):
+    for office in organisations.cdc_offices(session):
         add(office.region_code, "offices")
-    for clinician in account_queries.users(session, Role.clinician.value):
+    for clinician in accounts.list_accounts(session, Role.clinician):
         add(institution_region.get(clinician.institution_id or -1, ""), "clinicians")
     return counts
 
