@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
-from typing import Annotated
+from dataclasses import dataclass
+from typing import Annotated, Any
 
 from fastapi import Form, Request
 from markupsafe import Markup
@@ -202,60 +203,72 @@ def review_manufacturer(
 # Institutions and clinicians -----------------------------------------------
 
 
-def _submit(
-    act: Callable[[], object],
-    again: Callable[[list[str], int], Response],
-    done: str,
-) -> Response:
-    """Run one form's ``act``; on refusal re-show the page via ``again``, else go on to ``done``.
+@dataclass(frozen=True)
+class _ListPage:
+    """A list with a form to add to it: the template, and what the list shows."""
 
-    ``again`` gets the reasons to show and the status code (422 for a form that
-    does not validate, the domain error's own code otherwise). A service checks
-    before it writes, so a refused action has written nothing.
-    """
-    try:
-        act()
-    except ValidationError as exc:
-        return again(validation_messages(exc), 422)
-    except DomainError as exc:
-        return again([domain_message(exc)], exc.status_code)
-    return RedirectResponse(done, status_code=303)
+    template: str
+    rows: Callable[[Session, AppContext], dict[str, Any]]
+
+    def show(
+        self,
+        request: Request,
+        session: Session,
+        ctx: AppContext,
+        user: Principal,
+        errors: list[str] | None = None,
+        form: dict[str, str] | None = None,
+        status_code: int = 200,
+    ) -> Response:
+        """The page; with ``errors``, the form as sent (``form``) and why it was refused."""
+        context = {
+            **self.rows(session, ctx),
+            "errors": errors or [],
+            "form": form or {},
+            "notice": None if errors else _notice(request),
+        }
+        return render(request, self.template, context, user=user, status_code=status_code)
+
+    def submit(
+        self,
+        request: Request,
+        session: Session,
+        ctx: AppContext,
+        user: Principal,
+        form: dict[str, str],
+        act: Callable[[], object],
+        done: str,
+    ) -> Response:
+        """Run the form's ``act``, then go on to ``done``; on refusal show the page again
+        with the reasons (422 for a form that does not validate, else the service's code).
+        A service checks before it writes, so a refused action has written nothing."""
+        try:
+            act()
+        except ValidationError as exc:
+            return self.show(request, session, ctx, user, validation_messages(exc), form, 422)
+        except DomainError as exc:
+            errors = [domain_message(exc)]
+            return self.show(request, session, ctx, user, errors, form, exc.status_code)
+        return RedirectResponse(done, status_code=303)
 
 
-def _institutions_page(
-    request: Request,
-    session: Session,
-    ctx: AppContext,
-    user: Principal,
-    errors: list[str] | None = None,
-    form: dict[str, str] | None = None,
-    status_code: int = 200,
-) -> Response:
+def _institution_rows(session: Session, ctx: AppContext) -> dict[str, Any]:
     clinicians = Counter(u.institution_id for u in accounts.list_accounts(session, Role.clinician))
     rows = [
         {"i": i, "region": _region_label(ctx, i.region_code), "clinicians": clinicians[i.id]}
         for i in organisations.institutions(session)
     ]
-    return render(
-        request,
-        "operators/institutions.html",
-        {
-            "rows": rows,
-            "regions": _region_choices(ctx),
-            "errors": errors or [],
-            "form": form or {},
-            "notice": None if errors else _notice(request),
-        },
-        user=user,
-        status_code=status_code,
-    )
+    return {"rows": rows, "regions": _region_choices(ctx)}
+
+
+INSTITUTIONS = _ListPage("operators/institutions.html", _institution_rows)
 
 
 @router.get("/institutions")
 def institutions(
     request: Request, session: SessionDep, ctx: CtxDep, user: OperatorPage
 ) -> Response:
-    return _institutions_page(request, session, ctx, user)
+    return INSTITUTIONS.show(request, session, ctx, user)
 
 
 @router.post("/institutions")
@@ -276,24 +289,11 @@ def create_institution(
         )
         organisations.create_institution(session, ctx, user, body)
 
-    return _submit(
-        act,
-        lambda errors, status: _institutions_page(
-            request, session, ctx, user, errors, form, status
-        ),
-        "/operator/institutions?done=institution",
-    )
+    done = "/operator/institutions?done=institution"
+    return INSTITUTIONS.submit(request, session, ctx, user, form, act, done)
 
 
-def _staff_page(
-    request: Request,
-    session: Session,
-    ctx: AppContext,
-    user: Principal,
-    errors: list[str] | None = None,
-    form: dict[str, str] | None = None,
-    status_code: int = 200,
-) -> Response:
+def _clinician_rows(session: Session, ctx: AppContext) -> dict[str, Any]:
     institution_list = organisations.institutions(session)
     names = {i.id: i for i in institution_list}
     rows = []
@@ -306,46 +306,43 @@ def _staff_page(
                 "region": _region_label(ctx, institution.region_code) if institution else "",
             }
         )
-    return render(
-        request,
-        "operators/clinicians.html",
-        {
-            "rows": rows,
-            "institutions": institution_list,
-            "errors": errors or [],
-            "form": form or {},
-            "notice": None if errors else _notice(request),
-        },
-        user=user,
-        status_code=status_code,
-    )
+    return {"rows": rows, "institutions": institution_list}
+
+
+CLINICIANS = _ListPage("operators/clinicians.html", _clinician_rows)
 
 
 @router.get("/clinicians")
 def clinicians(request: Request, session: SessionDep, ctx: CtxDep, user: OperatorPage) -> Response:
-    return _staff_page(request, session, ctx, user)
+    return CLINICIANS.show(request, session, ctx, user)
 
 
 def _open_account(
+    page: _ListPage,
+    request: Request,
     session: Session,
+    ctx: AppContext,
     operator: Principal,
-    role: str,
-    username: str,
+    fields: dict[str, str],
     password: str,
-    display_name: str,
-    institution_id: str = "",
-    cdc_office_id: str = "",
-) -> None:
-    """Open a staff account from the page's form fields (raises ``ValidationError``)."""
-    body = StaffCreate(
-        username=username.strip(),
-        password=password,
-        display_name=display_name.strip(),
-        role=role,
-        institution_id=_int_or_none(institution_id),
-        cdc_office_id=_int_or_none(cdc_office_id),
-    )
-    organisations.open_staff_account(session, operator, body, via="page")
+    done: str,
+) -> Response:
+    """Open a staff account from the page's form ``fields`` (display name, user name and
+    the role's organisation: ``institution_id`` for a clinician, else ``cdc_office_id``)."""
+    role = "clinician" if "institution_id" in fields else "cdc_officer"
+
+    def act() -> None:
+        body = StaffCreate(
+            username=fields["username"].strip(),
+            password=password,
+            display_name=fields["display_name"].strip(),
+            role=role,
+            institution_id=_int_or_none(fields.get("institution_id", "")),
+            cdc_office_id=_int_or_none(fields.get("cdc_office_id", "")),
+        )
+        organisations.open_staff_account(session, operator, body, via="page")
+
+    return page.submit(request, session, ctx, operator, fields, act, done)
 
 
 def _int_or_none(text: str) -> int | None:
@@ -364,60 +361,41 @@ def create_clinician(
     institution_id: Annotated[str, Form(max_length=20)] = "",
 ) -> Response:
     form = {"display_name": display_name, "username": username, "institution_id": institution_id}
-    return _submit(
-        lambda: _open_account(
-            session, user, "clinician", username, password, display_name, institution_id
-        ),
-        lambda errors, status: _staff_page(request, session, ctx, user, errors, form, status),
-        "/operator/clinicians?done=clinician",
-    )
+    done = "/operator/clinicians?done=clinician"
+    return _open_account(CLINICIANS, request, session, ctx, user, form, password, done)
 
 
 # CDC offices and officers --------------------------------------------------
 
 
-def _offices_page(
-    request: Request,
-    session: Session,
-    ctx: AppContext,
-    user: Principal,
-    errors: list[str] | None = None,
-    form: dict[str, str] | None = None,
-    status_code: int = 200,
-) -> Response:
+def _office_rows(session: Session, ctx: AppContext) -> dict[str, Any]:
     office_list = organisations.cdc_offices(session)
     officers = accounts.list_accounts(session, Role.cdc_officer)
     by_office = Counter(o.cdc_office_id for o in officers)
     offices = {o.id: o for o in office_list}
-    return render(
-        request,
-        "operators/cdc_offices.html",
-        {
-            "rows": [
-                {"o": o, "region": _region_label(ctx, o.region_code), "officers": by_office[o.id]}
-                for o in office_list
-            ],
-            "officers": [
-                {
-                    "u": u,
-                    "office": offices[u.cdc_office_id].name if u.cdc_office_id in offices else "",
-                }
-                for u in officers
-            ],
-            "offices": office_list,
-            "regions": _region_choices(ctx),
-            "errors": errors or [],
-            "form": form or {},
-            "notice": None if errors else _notice(request),
-        },
-        user=user,
-        status_code=status_code,
-    )
+    return {
+        "rows": [
+            {"o": o, "region": _region_label(ctx, o.region_code), "officers": by_office[o.id]}
+            for o in office_list
+        ],
+        "officers": [
+            {
+                "u": u,
+                "office": offices[u.cdc_office_id].name if u.cdc_office_id in offices else "",
+            }
+            for u in officers
+        ],
+        "offices": office_list,
+        "regions": _region_choices(ctx),
+    }
+
+
+OFFICES = _ListPage("operators/cdc_offices.html", _office_rows)
 
 
 @router.get("/cdc-offices")
 def cdc_offices(request: Request, session: SessionDep, ctx: CtxDep, user: OperatorPage) -> Response:
-    return _offices_page(request, session, ctx, user)
+    return OFFICES.show(request, session, ctx, user)
 
 
 @router.post("/cdc-offices")
@@ -430,11 +408,15 @@ def create_cdc_office(
     region_code: Annotated[str, Form(max_length=64)] = "",
 ) -> Response:
     form = {"office_name": name, "office_region": region_code}
-    return _submit(
+    return OFFICES.submit(
+        request,
+        session,
+        ctx,
+        user,
+        form,
         lambda: organisations.create_cdc_office(
             session, ctx, user, CdcOfficeCreate(name=name.strip(), region_code=region_code)
         ),
-        lambda errors, status: _offices_page(request, session, ctx, user, errors, form, status),
         "/operator/cdc-offices?done=office",
     )
 
@@ -451,19 +433,8 @@ def create_cdc_officer(
     cdc_office_id: Annotated[str, Form(max_length=20)] = "",
 ) -> Response:
     form = {"display_name": display_name, "username": username, "cdc_office_id": cdc_office_id}
-    return _submit(
-        lambda: _open_account(
-            session,
-            user,
-            "cdc_officer",
-            username,
-            password,
-            display_name,
-            cdc_office_id=cdc_office_id,
-        ),
-        lambda errors, status: _offices_page(request, session, ctx, user, errors, form, status),
-        "/operator/cdc-offices?done=officer",
-    )
+    done = "/operator/cdc-offices?done=officer"
+    return _open_account(OFFICES, request, session, ctx, user, form, password, done)
 
 
 # Regions -------------------------------------------------------------------
