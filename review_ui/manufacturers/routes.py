@@ -20,7 +20,7 @@ from starlette.responses import RedirectResponse, Response
 from api.accounts import service as accounts
 from api.accounts.schemas import Principal, Role
 from api.batches import service as batches
-from api.batches.schemas import BatchCreate, BatchOut, ExportKind
+from api.batches.schemas import BatchCreate, ExportKind
 from api.context import AppContext
 from api.deps import CtxDep, SessionDep
 from api.errors import DomainError
@@ -34,6 +34,13 @@ from review_ui.manufacturers.forms import (
     read_files,
     validation_messages,
 )
+from review_ui.manufacturers.views import (
+    DOCUMENT_KINDS,
+    batch_rows,
+    document_response,
+    kit_summary,
+    usage,
+)
 from review_ui.session import (
     ManufacturerPage,
     OptionalPageUser,
@@ -46,11 +53,6 @@ from review_ui.templating import error_page, render
 
 router = page_router(prefix="/manufacturer", tags=["manufacturer pages"])
 
-DOCUMENT_KINDS = {
-    "business_licence": "Business licence",
-    "registration_certificate": "Medical-device registration certificate",
-    "other": "Other",
-}
 BOTH_FILES = "Choose both files: the kit description (kit.json) and the template image"
 NOTICES = {
     "document": "The document was uploaded.",
@@ -69,32 +71,6 @@ def _manufacturer(session: Session, user: Principal) -> ManufacturerDetail:
         return organisations.own_manufacturer(session, user)
     except DomainError as exc:
         raise PageForbidden("This account acts for no manufacturer.") from exc
-
-
-def usage(counts: dict[str, int], quantity: int) -> dict[str, Any]:
-    """How much of a batch is used: units scanned (in use or used) against the quantity."""
-    used = counts.get("in_use", 0) + counts.get("used", 0)
-    return {
-        "used": used,
-        "in_use": counts.get("in_use", 0),
-        "finished": counts.get("used", 0),
-        "unused": counts.get("unused", 0),
-        "expired": counts.get("expired", 0),
-        "revoked": counts.get("revoked", 0),
-        "quantity": quantity,
-        "share": used / quantity if quantity else 0.0,
-    }
-
-
-def _batch_rows(batch_list: list[BatchOut], product_names: dict[int, str]) -> list[dict[str, Any]]:
-    return [
-        {
-            "batch": b,
-            "product": product_names.get(b.product_id, ""),
-            "usage": usage(b.units, b.quantity),
-        }
-        for b in batch_list
-    ]
 
 
 # Sign-up -------------------------------------------------------------------
@@ -198,7 +174,7 @@ def _home(
             "manufacturer": manufacturer,
             "documents": manufacturer.documents,
             "products": product_list,
-            "batches": _batch_rows(batches.list_batches(session, user), names),
+            "batches": batch_rows(batches.list_batches(session, user), names),
             "kinds": DOCUMENT_KINDS,
             "notice": None if errors else _notice(request),
             "errors": errors or [],
@@ -262,28 +238,6 @@ def document(
     return document_response(session, ctx, user, manufacturer.id, document_id)
 
 
-def document_response(
-    session: Session, ctx: AppContext, user: Principal, manufacturer_id: int, document_id: int
-) -> Response:
-    """A stored document shown in the browser (PDF or image), sandboxed: it runs nothing."""
-    try:
-        doc, data = organisations.document_content(session, ctx, user, manufacturer_id, document_id)
-    except DomainError as exc:
-        return Response(domain_message(exc), status_code=exc.status_code, media_type="text/plain")
-    safe_name = "".join(c if c.isalnum() or c in "._-" else "_" for c in doc.filename)[:100]
-    return Response(
-        data,
-        media_type=doc.content_type,
-        headers={
-            "Content-Disposition": f'inline; filename="{safe_name or "document"}"',
-            "Content-Security-Policy": "sandbox; default-src 'none'; img-src 'self'; "
-            "object-src 'self'; plugin-types application/pdf",
-            "X-Content-Type-Options": "nosniff",
-            "Cache-Control": "no-store",
-        },
-    )
-
-
 # Products ------------------------------------------------------------------
 
 
@@ -306,39 +260,6 @@ def new_product(request: Request, session: SessionDep, user: ManufacturerPage) -
         _product_form_context(manufacturer),
         user=user,
     )
-
-
-def _kit_summary(kit: Any) -> dict[str, Any]:
-    description = kit.description
-    read_time = description.read_time_minutes
-    return {
-        "product_code": kit.product_code,
-        "name": description.name,
-        "test_item": description.test_item.name,
-        "loinc": description.test_item.loinc,
-        "format": description.format,
-        "flow": kit.flow,
-        "window_mm": f"{kit.window_length_mm:.1f} × {kit.window_width_mm:.1f} mm",
-        "px_per_mm": kit.px_per_mm,
-        "lines": [
-            {
-                "name": line.name,
-                "role": line.role,
-                "at": line.at,
-                "analyte": line.analyte_name if line.role == "test" else "",
-                "present_means": line.present_means,
-            }
-            for line in kit.lines
-        ],
-        "read_time": (
-            f"{read_time.min:g} to {read_time.max:g} minutes"
-            if read_time is not None and read_time.max is not None
-            else f"from {read_time.min:g} minutes"
-            if read_time is not None
-            else "not given"
-        ),
-        "has_code_box": kit.code_box is not None,
-    }
 
 
 @router.post("/products/preview")
@@ -367,7 +288,7 @@ def preview_upload(
         preview = {
             "image": "data:image/png;base64,"
             + base64.b64encode(ctx.vision.preview(parsed)).decode(),
-            "kit": _kit_summary(parsed),
+            "kit": kit_summary(parsed),
         }
     except (DomainError, _RefusedError) as exc:
         errors.append(_message(exc))
@@ -451,8 +372,8 @@ def _product_page(
         "manufacturers/product.html",
         {
             "product": product,
-            "kit": _kit_summary(products.product_kit(session, ctx, user, product.id)),
-            "batches": _batch_rows(product_batches, {product.id: product.name}),
+            "kit": kit_summary(products.product_kit(session, ctx, user, product.id)),
+            "batches": batch_rows(product_batches, {product.id: product.name}),
             "errors": errors,
             "batch_form": batch_form,
             "notice": _notice(request),

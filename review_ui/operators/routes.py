@@ -35,7 +35,7 @@ from api.regions.geo import LEVELS
 from review_ui.cdc.view import region_features
 from review_ui.charts import choropleth
 from review_ui.manufacturers.forms import domain_message, validation_messages
-from review_ui.manufacturers.routes import DOCUMENT_KINDS, document_response
+from review_ui.manufacturers.views import DOCUMENT_KINDS, document_response
 from review_ui.session import OperatorPage, page_router
 from review_ui.templating import error_page, render
 
