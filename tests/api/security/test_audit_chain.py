@@ -193,3 +193,26 @@ def test_refused_requests_and_failed_log_ins_are_logged_without_personal_data(
     assert all(e.actor_id is None and len(e.detail["address"]) == 16 for e in new)
     assert "patient0" not in str([(e.object_id, e.detail) for e in new])
     assert verify(session)[1] is None
+
+
+def test_the_migration_chains_the_entries_already_there(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    command.upgrade(alembic_config(url), "0005_model_registry")
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        for n in range(3):
+            conn.execute(
+                text(
+                    "INSERT INTO audit_log (at, actor_role, action, object_type, object_id, "
+                    "detail) VALUES (:at, 'system', 'old', 'thing', :n, :detail)"
+                ),
+                {"at": f"2026-01-0{n + 1} 10:00:00.123456", "n": str(n), "detail": '{"n": 1}'},
+            )
+    command.upgrade(alembic_config(url), "head")
+    with Database(engine).session() as session:
+        checked, broken = verify(session)
+        record(session, None, "new", "thing", 4)
+        session.commit()
+        assert verify(session) == (4, None)
+    engine.dispose()
+    assert (checked, broken) == (3, None)
