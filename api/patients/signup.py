@@ -101,9 +101,8 @@ def sign_up(session: Session, ctx: AppContext, body: PatientRegister) -> None:
         owner = owner if owner_user is not None else None
     taken = _drop_if_expired(session, ctx, account_queries.user_by_username(session, body.username))
     if owner is not None or taken is not None:
-        accounts.hash_password(
-            body.password
-        )  # the same work as opening an account: timing tells nothing
+        # The same slow hash as opening an account: the time taken tells nothing either.
+        accounts.hash_password(body.password)
         if owner is not None:
             _text(ctx, ctx.cipher.decrypt(owner.phone_enc, "patients.phone"), ID_TRIED)
         else:
