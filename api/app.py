@@ -18,6 +18,7 @@ from swagger_ui_bundle import swagger_ui_path
 
 from api import worker
 from api.accounts.routes import router as accounts_router
+from api.audit.refusals import RefusalLog
 from api.audit.routes import router as audit_router
 from api.batches.routes import router as batches_router
 from api.config import Settings
@@ -209,6 +210,7 @@ def create_app(
         max_bytes=2 * largest + 1024 * 1024,
         max_json_bytes=ctx.settings.max_document_bytes,
     )
+    app.add_middleware(RefusalLog, ctx=ctx, api_prefix=API_PREFIX)
     app.include_router(api_router())
     install_docs(app)
     document_errors(

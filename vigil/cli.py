@@ -128,6 +128,34 @@ def _cmd_db_upgrade(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_audit_verify(args: argparse.Namespace) -> int:
+    from sqlalchemy.exc import OperationalError
+
+    from api.audit.chain import verify
+    from api.config import Settings
+    from api.db.session import Database
+
+    database = Database.from_url(args.database_url or Settings().resolved_database_url)
+    try:
+        with database.session() as session:
+            checked, broken = verify(session)
+    except OperationalError as exc:
+        print(
+            f"vigil audit verify: cannot reach the database: {_first_line(exc.orig)}",
+            file=sys.stderr,
+        )
+        return 3
+    if broken is not None:
+        print(
+            f"vigil audit verify: entry {broken.entry_id} breaks the chain: {broken.reason} "
+            f"({checked - 1} entries before it are intact)",
+            file=sys.stderr,
+        )
+        return 1
+    print(f"audit log intact: {checked} entries, each linked to the one before")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from datasets import generate
     from vigil import models_cli
@@ -172,6 +200,15 @@ def build_parser() -> argparse.ArgumentParser:
     db = p.add_subparsers(dest="db_command", required=True)
     p = db.add_parser("upgrade", help="create or upgrade the schema to the newest revision")
     p.set_defaults(func=_cmd_db_upgrade)
+
+    p = sub.add_parser("audit", help="the audit log")
+    audit = p.add_subparsers(dest="audit_command", required=True)
+    p = audit.add_parser(
+        "verify",
+        help="check the audit log's hash chain; exit 1 naming the first entry that breaks it",
+    )
+    p.add_argument("--database-url", help="the database (default: DATABASE_URL, else embedded)")
+    p.set_defaults(func=_cmd_audit_verify)
 
     models_cli.add_parser(sub)
     return parser

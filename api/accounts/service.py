@@ -138,6 +138,7 @@ def create_user(
     manufacturer_id: int | None = None,
     institution_id: int | None = None,
     cdc_office_id: int | None = None,
+    active: bool = True,
 ) -> User:
     """Open an account linked to the kind of organisation its role needs.
 
@@ -174,6 +175,7 @@ def create_user(
         manufacturer_id=manufacturer_id,
         institution_id=institution_id,
         cdc_office_id=cdc_office_id,
+        active=active,
     )
     session.add(user)
     session.flush()

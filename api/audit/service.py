@@ -6,7 +6,9 @@ from typing import Any, Protocol
 
 from sqlalchemy.orm import Session
 
+from api.audit.chain import Fields, link, lock_and_tail
 from api.audit.tables import AuditEntry
+from api.db.base import utcnow
 
 
 class Actor(Protocol):
@@ -27,8 +29,13 @@ def record(
     object_id: object,
     **detail: Any,
 ) -> AuditEntry:
-    """Add an entry for ``actor`` (``None`` = the system) doing ``action`` to an object."""
-    entry = AuditEntry(
+    """Add an entry for ``actor`` (``None`` = the system) doing ``action`` to an object.
+
+    The entry is chained to the newest one; the chain stays locked until the caller's
+    transaction ends, so keep what follows an entry short.
+    """
+    fields = Fields(
+        at=utcnow(),
         actor_id=actor.id if actor is not None else None,
         actor_role=actor.role if actor is not None else "system",
         action=action,
@@ -36,5 +43,7 @@ def record(
         object_id=str(object_id),
         detail=detail,
     )
+    previous = lock_and_tail(session)
+    entry = AuditEntry(**fields._asdict(), prev_hash=previous, entry_hash=link(previous, fields))
     session.add(entry)
     return entry

@@ -1,4 +1,8 @@
-"""The audit log: who did what to which object, and when."""
+"""The audit log: who did what to which object, and when; append-only, hash-chained.
+
+On PostgreSQL the application's role may not UPDATE or DELETE it (migration
+``0007_audit_chain``); ``vigil audit verify`` checks the chain.
+"""
 
 from __future__ import annotations
 
@@ -23,3 +27,6 @@ class AuditEntry(Base):
     object_type: Mapped[str] = mapped_column(String(40))
     object_id: Mapped[str] = mapped_column(String(64))
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # The hash chain (``api.audit.chain``): the previous entry's hash, and this one's.
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    entry_hash: Mapped[str] = mapped_column(String(64), unique=True)

@@ -6,8 +6,15 @@ from fastapi import APIRouter, Query, Response, status
 
 from api.accounts.schemas import TokenOut
 from api.deps import ClientAddress, CtxDep, PatientUser, ScopeDep, SessionDep, TestViewer
-from api.patients import service
-from api.patients.schemas import Claim, PatientCodeLogin, PatientOut, PatientRegister
+from api.patients import service, signup
+from api.patients.schemas import (
+    Claim,
+    PatientCodeLogin,
+    PatientOut,
+    PatientRegister,
+    SignUpAccepted,
+    SignUpConfirm,
+)
 from api.selftests.schemas import TestOut
 from api.selftests.service import test_view
 
@@ -16,14 +23,33 @@ router = APIRouter(tags=["patients"])
 
 @router.post(
     "/patients",
-    response_model=PatientOut,
-    status_code=status.HTTP_201_CREATED,
+    response_model=SignUpAccepted,
+    status_code=status.HTTP_202_ACCEPTED,
     summary="Step 5: a patient registers (real name, national ID number, phone)",
 )
 def register(
-    session: SessionDep, ctx: CtxDep, body: PatientRegister, response: Response
+    session: SessionDep, ctx: CtxDep, _address: ClientAddress, body: PatientRegister
+) -> SignUpAccepted:
+    """The same answer whether or not the ID number or user name is registered; a text
+    message to the phone given carries the code for ``/patients/confirm`` (or what to do)."""
+    signup.sign_up(session, ctx, body)
+    return SignUpAccepted(detail=signup.ACCEPTED)
+
+
+@router.post(
+    "/patients/confirm",
+    response_model=PatientOut,
+    status_code=status.HTTP_201_CREATED,
+    summary="Step 5: confirm a registration with the code texted to the phone",
+)
+def confirm(
+    session: SessionDep,
+    ctx: CtxDep,
+    _address: ClientAddress,
+    body: SignUpConfirm,
+    response: Response,
 ) -> PatientOut:
-    patient, _user = service.register(session, ctx, body)
+    patient = signup.confirm(session, ctx, body.username, body.code)
     response.headers["Location"] = "/api/patients/me"
     return service.patient_out(ctx, patient)
 

@@ -74,13 +74,27 @@ def mask(value: str, keep: int = 4) -> str:
     return "*" * max(len(value) - keep, 0) + value[-keep:]
 
 
-def register(session: Session, ctx: AppContext, body: PatientRegister) -> tuple[Patient, User]:
-    """Step 5: a patient account; ID number and phone encrypted, the ID findable by keyed hash."""
+def validated_details(body: PatientRegister) -> tuple[str, str, str]:
+    """The name, national ID number and phone of ``body``, checked and normalised (422)."""
     national_id = _national_id(body.national_id)
     phone = _phone(body.phone)
     name = body.name.strip()
     if not name:
         raise InvalidError("name: must not be blank")
+    return name, national_id, phone
+
+
+def register(
+    session: Session, ctx: AppContext, body: PatientRegister, *, active: bool = True
+) -> tuple[Patient, User]:
+    """Step 5: a patient account; ID number and phone encrypted, the ID findable by keyed hash.
+
+    Answers 409 when the ID number or user name is taken, which tells who is registered:
+    the public API signs up through :func:`api.patients.signup.sign_up` instead, which
+    does not say. ``active=False`` opens the
+    account waiting for its confirmation code (recorded in the audit log once confirmed).
+    """
+    name, national_id, phone = validated_details(body)
     hashed = id_hash(ctx, national_id)
     if queries.patient_by_id_hash(session, hashed) is not None:
         raise ConflictError("a patient with this national ID number is already registered; log in")
@@ -91,6 +105,7 @@ def register(session: Session, ctx: AppContext, body: PatientRegister) -> tuple[
         role=Role.patient,
         # The real name is kept only encrypted (on the patient); others see the user name.
         display_name=body.username,
+        active=active,
     )
     patient = Patient(
         user_id=user.id,
@@ -101,7 +116,8 @@ def register(session: Session, ctx: AppContext, body: PatientRegister) -> tuple[
     )
     session.add(patient)
     session.flush()
-    record(session, user, "register_patient", "patient", patient.id)
+    if active:
+        record(session, user, "register_patient", "patient", patient.id)
     return patient, user
 
 

@@ -92,7 +92,8 @@ def get_photo(
 def sweep(
     ctx: CtxDep,
     _operator: Operator,
-    older_than_seconds: Annotated[int | None, Query(ge=0)] = None,
+    # At most ten years: a larger one overflowed ``timedelta`` (a 500 the fuzzer found).
+    older_than_seconds: Annotated[int | None, Query(ge=0, le=10 * 366 * 24 * 3600)] = None,
 ) -> SweepOut:
     older = timedelta(seconds=older_than_seconds) if older_than_seconds is not None else None
     return SweepOut(requeued=service.sweep(ctx, older))

@@ -20,6 +20,8 @@ from api.reviews.schemas import (
 )
 
 router = APIRouter(tags=["reviews"])
+# Ten years: far beyond any queue item, and ``now - age`` stays a date (a 500 otherwise).
+MAX_AGE_MINUTES = 10 * 366 * 24 * 60
 
 
 def queue_filter(
@@ -44,10 +46,10 @@ def review_queue(
     scope: ScopeDep,
     result: Result | None = None,
     confidence: Literal["low", "high"] | None = None,
-    older_than_minutes: Annotated[int | None, Query(ge=1)] = None,
+    older_than_minutes: Annotated[int | None, Query(ge=1, le=MAX_AGE_MINUTES)] = None,
     stage: Annotated[int | None, Query(ge=1, le=2, description="1 first, 2 second/third")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,  # a 64-bit overflow was a 500
 ) -> list[QueueItem]:
     """Suspected positives, low confidence and items waiting past the ageing cap first, then
     oldest first. Items this clinician already read are not shown (second readings are blind)."""
@@ -66,7 +68,7 @@ def review_queue_counts(
     scope: ScopeDep,
     result: Result | None = None,
     confidence: Literal["low", "high"] | None = None,
-    older_than_minutes: Annotated[int | None, Query(ge=1)] = None,
+    older_than_minutes: Annotated[int | None, Query(ge=1, le=MAX_AGE_MINUTES)] = None,
     stage: Annotated[int | None, Query(ge=1, le=2)] = None,
 ) -> QueueCounts:
     filters = queue_filter(result, confidence, older_than_minutes, stage)

@@ -140,6 +140,8 @@ def test_manufacturer_to_cdc(client: TestClient, world: Any, png: Any) -> None:
 
     # 5. A patient registers and logs in.
     national_id = make_test_id(7)
+    texts: list[str] = []
+    world.ctx.notifier = type("Phone", (), {"send": lambda _s, _c, _a, text: texts.append(text)})()
     ok(
         client.post(
             "/api/patients",
@@ -151,8 +153,10 @@ def test_manufacturer_to_cdc(client: TestClient, world: Any, png: Any) -> None:
                 "password": PASSWORD,
             },
         ),
-        201,
+        202,
     )
+    code = texts[-1].split("code is ")[1][:6]  # texted to the phone given
+    ok(client.post("/api/patients/confirm", json={"username": "lilei", "code": code}), 201)
     patient = log_in(client, "lilei")
     events_before = ok(client.get("/api/events", headers=world.headers(world.clinician_a)))
 
