@@ -246,8 +246,14 @@ def load_real(directory: Path) -> list[Case]:
 # --- scoring -----------------------------------------------------------------------------
 
 
-def _band(od: float) -> str:
-    # A present line measured fainter than trace is the hardest kind: it counts as trace.
+def od_band(od: float) -> str:
+    """The OD band of a present line (``training.train.OD_BANDS``).
+
+    A present line measured fainter than trace is the hardest kind: it counts as trace.
+
+    >>> od_band(0.001), od_band(0.03), od_band(2.0)
+    ('trace', 'faint', 'strong')
+    """
     for name, _low, high in OD_BANDS:
         if od < high:
             return name
@@ -284,7 +290,7 @@ def score_case(scored: Scored, case: Case, reading: Mapping[str, Any]) -> None:
             continue
         found = bool(reading["lines"][line.name]["present"])
         if case.lines[line.name]:
-            scored.add(f"sensitivity_{_band(case.od.get(line.name, 0.0))}", found)
+            scored.add(f"sensitivity_{od_band(case.od.get(line.name, 0.0))}", found)
         else:
             scored.add("specificity", not found)
 
