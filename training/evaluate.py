@@ -73,6 +73,10 @@ class Case:
     result: str | None  # positive/negative/invalid; None: no person could read it
     lines: Mapping[str, bool]  # truth per kit line, where known
     od: Mapping[str, float]  # OD of present lines, where known
+    # Real cases only: the unit (split key), and the straightened window the server kept.
+    unit: str = ""
+    window: Path | None = None
+    px_per_mm: float | None = None
 
     @property
     def fit(self) -> bool:
@@ -238,6 +242,9 @@ def load_real(directory: Path) -> list[Case]:
                 result=None if result == "unreadable" else result,
                 lines=lines,
                 od=od,
+                unit=str(record.get("unit") or case),
+                window=directory / record["window"] if record.get("window") else None,
+                px_per_mm=float(record["px_per_mm"]) if record.get("px_per_mm") else None,
             )
         )
     return cases

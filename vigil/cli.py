@@ -130,7 +130,7 @@ def _cmd_db_upgrade(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from datasets import generate
-    from vigil import models_cli
+    from vigil import dataset_cli, models_cli
 
     parser = argparse.ArgumentParser(prog="vigil", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -174,6 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_db_upgrade)
 
     models_cli.add_parser(sub)
+    dataset_cli.add_parser(sub)
     return parser
 
 
