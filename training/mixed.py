@@ -243,12 +243,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     candidate = BandModel.from_bytes(onnx_bytes, args.version)
     model_path = out / f"{args.version}.onnx"
     model_path.write_bytes(onnx_bytes)
-    if args.real and split.heldout:
-        write_subset(
-            args.real[0],
-            [c for c in split.heldout if args.real[0] in c.photo.parents],
-            out / "real-heldout",
-        )
+    if split.heldout:
+        write_subset(args.real, split.heldout, out / "real-heldout")
     metrics = {
         "synthetic_heldout": train.evaluate(candidate, heldout_synthetic)
         if heldout_synthetic is not None
