@@ -35,6 +35,12 @@ from api.datasets.service import iso_week
 MIN_PHOTOS = 10
 SLACK = 0.02
 OD_FACTOR = 1.5
+RULES = (
+    f"A rate is flagged when it differs from the usual one by more than 3 standard errors plus "
+    f"{100 * SLACK:g} points, with at least {MIN_PHOTOS} photos on each side; the median OD of "
+    f"positives when it differs by more than a factor {OD_FACTOR:g}. Usual: the product's other "
+    "lots, and the lot's own earlier weeks."
+)
 RATES = {
     "retake": "retake rate",
     "by_eye": "read-by-eye share",

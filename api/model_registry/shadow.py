@@ -102,13 +102,16 @@ def counts(session: Session) -> dict[str, dict[str, int]]:
     return queries.shadow_counts(session)
 
 
-def shadow_image(session: Session, ctx: AppContext, shadow_id: int, kind: str) -> bytes:
-    """The photo (``kind="photo"``) or the champion's straightened window of a shadow reading."""
+def shadow_image(session: Session, ctx: AppContext, shadow_id: int, kind: str) -> tuple[bytes, str]:
+    """The photo (``kind="photo"``) or the champion's straightened window of a shadow
+    reading, with its media type."""
     row = session.get(ShadowReading, shadow_id)
     if row is None:
         raise NotFoundError(f"no shadow reading {shadow_id}")
-    out = _out(row, session)
-    sha = out.photo_sha256 if kind == "photo" else out.window_sha256
-    if sha is None:
-        raise NotFoundError(f"shadow reading {shadow_id} has no {kind}")
-    return ctx.photos.get(sha)
+    proposal, upload = queries.proposal_and_upload(session, row.proposal_id)
+    if kind == "photo":
+        return ctx.photos.get(upload.photo_sha256), upload.content_type
+    sha = (proposal.explanation or {}).get("window_sha256")
+    if not sha or not ctx.photos.exists(sha):
+        raise NotFoundError(f"shadow reading {shadow_id} has no window image")
+    return ctx.photos.get(sha), "image/png"

@@ -242,7 +242,7 @@ def test_the_whole_loop(world: Any, tmp_path: Path) -> None:
     assert shadow.counts(session)["band-classifier@3"]["readings"] == 2
     disagreeing = shadow.readings(session)
     assert all(not s.agrees for s in disagreeing)
-    assert shadow.shadow_image(session, ctx, every[0].id, "photo") == live[2][0]  # newest first
+    assert shadow.shadow_image(session, ctx, every[0].id, "photo")[0] == live[2][0]  # newest first
 
     # 9. Roll back in one call; the next photo is read by the champion before.
     back = service.rollback(session, scientist, "band-classifier", "bad night on site")
