@@ -30,7 +30,7 @@ def upgrade() -> None:
         sa.Column("champion_version", sa.String(length=200), nullable=False),
         sa.Column("status", sa.String(length=8), nullable=False),
         sa.Column("result", sa.String(length=10), nullable=True),
-        sa.Column("confidence", sa.Float(), nullable=False),
+        sa.Column("confidence", sa.Double(), nullable=False),
         sa.Column("reading", sa.JSON(), nullable=False),
         sa.Column("agrees", sa.Boolean(), nullable=False),
         sa.Column("created_at", api.db.base.UTCDateTime(timezone=True), nullable=False),
