@@ -48,12 +48,14 @@ def read_beside(
     try:
         reading = ctx.vision.read(photo, kit, band_model=challenger)
         with ctx.database.transaction() as session:
-            if queries.shadow_of(session, proposal_id, reading.model) is not None:
+            # Named by the challenger, not the reading: a pipeline that raised answers
+            # by_eye under no model, and that is the challenger's answer too.
+            if queries.shadow_of(session, proposal_id, challenger.version) is not None:
                 return False  # a task run twice
             session.add(
                 ShadowReading(
                     proposal_id=proposal_id,
-                    model_version=reading.model,
+                    model_version=challenger.version,
                     champion_version=champion.model,
                     status=reading.status,
                     result=reading.result,

@@ -48,7 +48,7 @@ def test_disagreements_show_both_readings_and_the_photo(
     assert page.status_code == 200
     assert page.text.count('class="disagrees"') == 1
     assert 'class="agrees"' not in page.text
-    assert "fake@1: ok negative" in page.text  # the stand-in's reading, as the challenger's
+    assert "band-classifier@7: ok negative" in page.text  # the stand-in read as the challenger
     (row,) = shadow.readings(session)
     assert row.proposal_id == differed.id
     photo = pages.get(f"/science/shadow/{row.id}/photo")
