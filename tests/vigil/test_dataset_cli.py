@@ -70,3 +70,32 @@ def test_dataset_export(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys)
         == 2
     )
     assert "since must not be after until" in capsys.readouterr().err
+
+    # Train on synthetic photos plus the export (empty here) and register as the scientist.
+    code = main(
+        [
+            "models",
+            "train",
+            "--out",
+            str(tmp_path / "models"),
+            "--by",
+            "ds",
+            "--",
+            "--photos",
+            "6",
+            "--kits",
+            "2",
+            "--workers",
+            "1",
+            "--real",
+            str(tmp_path / "a"),
+        ]
+    )
+    assert code == 0
+    out = capsys.readouterr().out.splitlines()
+    registered = json.loads(out[-1])
+    assert registered["version"] == "band-classifier@1"
+    info = json.loads((tmp_path / "models" / "band-classifier@1.metrics.json").read_text())
+    assert registered["training_data_hash"] == info["training_data_hash"]
+    assert info["real_exports"] == [summary["content_hash"]]
+    assert info["onnx_parity_max_abs"] < 1e-4
