@@ -23,12 +23,14 @@ from api.audit.routes import router as audit_router
 from api.batches.routes import router as batches_router
 from api.config import Settings
 from api.context import AppContext
+from api.datasets.routes import router as datasets_router
 from api.db.session import Database
 from api.deps import CtxDep
 from api.errors import PROBLEM_JSON, document_errors, install_handlers
 from api.events.routes import router as events_router
 from api.health import check_ready
 from api.metrics import install_metrics, set_webhook_backlog_source
+from api.model_registry.routes import router as model_registry_router
 from api.organisations.routes import router as organisations_router
 from api.outbox.channels import transports
 from api.outbox.loop import DeliveryLoop
@@ -81,6 +83,8 @@ DOMAIN_ROUTERS = (
     events_router,
     outbox_router,
     audit_router,
+    model_registry_router,
+    datasets_router,
 )
 
 

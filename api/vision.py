@@ -26,6 +26,7 @@ READER_ERROR_MODEL = "none"
 if TYPE_CHECKING:
     import numpy as np
 
+    from models.band_model import BandModel
     from pipeline.kit import Kit
     from pipeline.reading import Reading
 
@@ -78,8 +79,12 @@ class Vision:
     def __init__(self, reader: Reader | None = None) -> None:
         self.reader = reader
 
-    def read(self, photo: bytes, kit: Kit) -> Reading:
-        """The pipeline's reading of ``photo`` (the registry's current band model).
+    def read(self, photo: bytes, kit: Kit, band_model: BandModel | None = None) -> Reading:
+        """The pipeline's reading of ``photo`` with ``band_model``.
+
+        Without one, the shipped registry's current model reads
+        (:func:`models.registry.runtime_band_model`): the worker passes the database's
+        champion, or the challenger for a shadow reading.
 
         A pipeline that raises (a bug, not a bad photo: those are retakes) must not strand
         the patient's photo: it goes to a clinician to be read by eye, and the error is
@@ -91,7 +96,7 @@ class Vision:
         from pipeline.reading import QualityIssue, Reading
 
         try:
-            return pipeline_read.read(photo, kit, band_model=_band_model())
+            return pipeline_read.read(photo, kit, band_model=_band_model(band_model))
         except Exception:
             log.exception("the pipeline raised on a photo; it goes to be read by eye")
             return Reading(
@@ -176,9 +181,9 @@ def _stored_kit(document: str, template_png: bytes, _template_sha: str) -> Kit:
     return parse_kit(json.loads(document), decode_template(template_png))
 
 
-def _band_model() -> Any:
+def _band_model(chosen: BandModel | None) -> Any:
     try:
-        from models.registry import current_band_model
+        from models.registry import runtime_band_model
     except ImportError:
-        return None
-    return current_band_model()
+        return chosen
+    return runtime_band_model(chosen)

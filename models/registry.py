@@ -128,6 +128,21 @@ def current_band_model(path: str | Path = REGISTRY_PATH) -> BandModel | RuleBand
     return _current(str(Path(path).resolve()))
 
 
+def runtime_band_model(champion: BandModel | None = None) -> BandModel | RuleBandModel:
+    """The model a live reading uses: the database's champion, else the shipped one.
+
+    The server's registry (``api.model_registry``) names the champion; a fresh
+    installation has none yet, and then the model this file's registry ships as
+    ``current`` reads (so every stored reading still names a version).
+
+    Examples
+    --------
+    >>> runtime_band_model(None).version == current_band_model().version
+    True
+    """
+    return champion if champion is not None else current_band_model()
+
+
 def promote(
     candidate_metrics: Mapping[str, float],
     current_metrics: Mapping[str, float] | None,

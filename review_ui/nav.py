@@ -24,7 +24,12 @@ NAV: dict[str, tuple[NavLink, ...]] = {
     Role.cdc_officer: (NavLink("Live view", "/cdc"),),
     Role.manufacturer: (NavLink("Products and batches", "/manufacturer"),),
     Role.operator: (NavLink("Operations", "/operator"),),
-    Role.data_scientist: (NavLink("API documentation", "/docs"),),
+    Role.data_scientist: (
+        NavLink("Models", "/science"),
+        NavLink("Shadow disagreements", "/science/shadow"),
+        NavLink("Drift", "/science/drift"),
+        NavLink("API documentation", "/docs"),
+    ),
 }
 
 

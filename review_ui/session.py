@@ -37,7 +37,7 @@ HOME_BY_ROLE: dict[str, str] = {
     Role.cdc_officer: "/cdc",
     Role.manufacturer: "/manufacturer",
     Role.operator: "/operator",
-    Role.data_scientist: "/docs",
+    Role.data_scientist: "/science",
 }
 
 
@@ -126,6 +126,7 @@ PatientPage = Annotated[Principal, Depends(page_role(Role.patient))]
 CdcPage = Annotated[Principal, Depends(page_role(Role.cdc_officer))]
 ManufacturerPage = Annotated[Principal, Depends(page_role(Role.manufacturer))]
 OperatorPage = Annotated[Principal, Depends(page_role(Role.operator))]
+ScientistPage = Annotated[Principal, Depends(page_role(Role.data_scientist))]
 
 
 def set_session_cookie(request: Request, response: Response, token: str, max_age: int) -> None:

@@ -73,6 +73,10 @@ class Case:
     result: str | None  # positive/negative/invalid; None: no person could read it
     lines: Mapping[str, bool]  # truth per kit line, where known
     od: Mapping[str, float]  # OD of present lines, where known
+    # Real cases only: the unit (split key), and the straightened window the server kept.
+    unit: str = ""
+    window: Path | None = None
+    px_per_mm: float | None = None
 
     @property
     def fit(self) -> bool:
@@ -238,6 +242,9 @@ def load_real(directory: Path) -> list[Case]:
                 result=None if result == "unreadable" else result,
                 lines=lines,
                 od=od,
+                unit=str(record.get("unit") or case),
+                window=directory / record["window"] if record.get("window") else None,
+                px_per_mm=float(record["px_per_mm"]) if record.get("px_per_mm") else None,
             )
         )
     return cases
@@ -246,8 +253,14 @@ def load_real(directory: Path) -> list[Case]:
 # --- scoring -----------------------------------------------------------------------------
 
 
-def _band(od: float) -> str:
-    # A present line measured fainter than trace is the hardest kind: it counts as trace.
+def od_band(od: float) -> str:
+    """The OD band of a present line (``training.train.OD_BANDS``).
+
+    A present line measured fainter than trace is the hardest kind: it counts as trace.
+
+    >>> od_band(0.001), od_band(0.03), od_band(2.0)
+    ('trace', 'faint', 'strong')
+    """
     for name, _low, high in OD_BANDS:
         if od < high:
             return name
@@ -284,7 +297,7 @@ def score_case(scored: Scored, case: Case, reading: Mapping[str, Any]) -> None:
             continue
         found = bool(reading["lines"][line.name]["present"])
         if case.lines[line.name]:
-            scored.add(f"sensitivity_{_band(case.od.get(line.name, 0.0))}", found)
+            scored.add(f"sensitivity_{od_band(case.od.get(line.name, 0.0))}", found)
         else:
             scored.add("specificity", not found)
 

@@ -158,7 +158,7 @@ def _cmd_audit_verify(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from datasets import generate
-    from vigil import models_cli
+    from vigil import dataset_cli, models_cli
 
     parser = argparse.ArgumentParser(prog="vigil", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -211,6 +211,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_audit_verify)
 
     models_cli.add_parser(sub)
+    dataset_cli.add_parser(sub)
     return parser
 
 

@@ -3,7 +3,8 @@
 ``list``, ``history``, ``register``, ``promote``, ``rollback``, ``challenger`` act through
 :mod:`api.model_registry.service` (what the API does), as the named data-scientist
 account (``--by``); ``evaluate`` wraps :mod:`training.evaluate` and ``train`` wraps
-:mod:`training.train`, registering what it trained when ``--by`` is given.
+:mod:`training.mixed` (synthetic photos plus exported real cases, ONNX parity
+checked), registering what it trained when ``--by`` is given.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ def _transaction() -> Iterator[Session]:
         yield session
 
 
-def _scientist(session: Session, username: str) -> Any:
+def scientist_account(session: Session, username: str) -> Any:
     from api.accounts.queries import user_by_username
     from api.accounts.tables import Role
 
@@ -112,7 +113,7 @@ def _register_file(
 def _register(args: argparse.Namespace) -> int:
     info = _json_file(args.metrics)
     with _transaction() as session:
-        user = _scientist(session, args.by)
+        user = scientist_account(session, args.by)
         _print(_register_file(session, user, Path(args.file), args.version, info))
     return 0
 
@@ -123,7 +124,7 @@ def _promote(args: argparse.Namespace) -> int:
 
     evaluation = _json_file(args.evaluation) or None
     with _transaction() as session:
-        user = _scientist(session, args.by)
+        user = scientist_account(session, args.by)
         change = service.promote(
             session, user, args.version, PromoteIn(reason=args.reason, evaluation=evaluation)
         )
@@ -137,7 +138,9 @@ def _rollback(args: argparse.Namespace) -> int:
     from api.model_registry import service
 
     with _transaction() as session:
-        _print(service.rollback(session, _scientist(session, args.by), args.name, args.reason))
+        _print(
+            service.rollback(session, scientist_account(session, args.by), args.name, args.reason)
+        )
     return 0
 
 
@@ -145,7 +148,7 @@ def _challenger(args: argparse.Namespace) -> int:
     from api.model_registry import service
 
     with _transaction() as session:
-        user = _scientist(session, args.by)
+        user = scientist_account(session, args.by)
         _print(service.set_challenger(session, user, args.version, args.reason))
     return 0
 
@@ -181,7 +184,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 def _train(args: argparse.Namespace) -> int:
     from api.model_registry import queries
-    from training import train
+    from training import mixed
 
     extra = [a for a in args.train_args if a != "--"]
     out = Path(args.out)
@@ -189,18 +192,18 @@ def _train(args: argparse.Namespace) -> int:
     if version is None:
         with _transaction() as session:
             version = f"band-classifier@{queries.next_number(session, 'band-classifier')}"
-    # The database is the registry here: leave models/registry.json as it is.
-    status = train.main([*extra, "--out", str(out), "--version", version, "--no-register"])
+    # Synthetic photos plus any exported real cases (--real); the database is the registry.
+    status = mixed.main([*extra, "--out", str(out), "--version", version])
     if status != 0 or not args.by:
         return status
     info = _json_file(str(out / f"{version}.metrics.json"))
     with _transaction() as session:
-        user = _scientist(session, args.by)
+        user = scientist_account(session, args.by)
         _print(_register_file(session, user, out / f"{version}.onnx", version, info))
     return 0
 
 
-def _guarded(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+def guarded(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
     """The command, with refusals printed in words (exit status 2) instead of a traceback."""
 
     def run(args: argparse.Namespace) -> int:
@@ -211,12 +214,12 @@ def _guarded(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse
         try:
             return command(args)
         except (CliError, DomainError) as exc:
-            print(f"vigil models: {exc}", file=sys.stderr)
+            print(f"vigil: {exc}", file=sys.stderr)
         except ValidationError as exc:
             problems = "; ".join(
                 f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()
             )
-            print(f"vigil models: {problems}", file=sys.stderr)
+            print(f"vigil: {problems}", file=sys.stderr)
         return 2
 
     return run
@@ -232,47 +235,52 @@ def add_parser(sub: Any) -> None:
 
     q = models.add_parser("list", help="model versions and their aliases")
     q.add_argument("--name", default=None)
-    q.set_defaults(func=_guarded(_list))
+    q.set_defaults(func=guarded(_list))
 
     q = models.add_parser("history", help="every alias change, refused promotions included")
     q.add_argument("name", nargs="?", default="band-classifier")
-    q.set_defaults(func=_guarded(_history))
+    q.set_defaults(func=guarded(_history))
 
     q = models.add_parser("register", help="store an ONNX band model as a new version")
     q.add_argument("file", help="the .onnx file")
     q.add_argument("--version", default=None, help="name@number (default: the file's own)")
     q.add_argument("--metrics", default=None, help="the training run's <version>.metrics.json")
     by(q)
-    q.set_defaults(func=_guarded(_register))
+    q.set_defaults(func=guarded(_register))
 
     q = models.add_parser("promote", help="make a version the champion if the safety rule allows")
     q.add_argument("version", help="name@number")
     q.add_argument("--evaluation", default=None, help="evaluation.json against the champion")
     q.add_argument("--reason", required=True)
     by(q)
-    q.set_defaults(func=_guarded(_promote))
+    q.set_defaults(func=guarded(_promote))
 
     q = models.add_parser("rollback", help="make the previous champion the champion again")
     q.add_argument("name", nargs="?", default="band-classifier")
     q.add_argument("--reason", required=True)
     by(q)
-    q.set_defaults(func=_guarded(_rollback))
+    q.set_defaults(func=guarded(_rollback))
 
     q = models.add_parser("challenger", help="name the version to run beside the champion")
     q.add_argument("version")
     q.add_argument("--reason", required=True)
     by(q)
-    q.set_defaults(func=_guarded(_challenger))
+    q.set_defaults(func=guarded(_challenger))
 
     from training.evaluate import build_parser
 
     q = models.add_parser("evaluate", help="candidate vs champion (default: the database's)")
     build_parser(q)
-    q.set_defaults(func=_guarded(_evaluate))
+    q.set_defaults(func=guarded(_evaluate))
 
-    q = models.add_parser("train", help="train a band model (training.train); --by registers it")
+    q = models.add_parser(
+        "train",
+        help="train on synthetic + exported real cases (training.mixed); --by registers it",
+    )
     q.add_argument("--out", default="var/models", help="where the files go")
     q.add_argument("--version", default=None, help="default: the next free number")
     q.add_argument("--by", default=None, help="register it in the database as this account")
-    q.add_argument("train_args", nargs=argparse.REMAINDER, help="-- then training.train's options")
-    q.set_defaults(func=_guarded(_train))
+    q.add_argument(
+        "train_args", nargs=argparse.REMAINDER, help="-- then training.mixed's options (--real DIR)"
+    )
+    q.set_defaults(func=guarded(_train))

@@ -4,7 +4,7 @@ from api.accounts.tables import AccessToken, Role, User
 from api.audit.tables import AuditEntry
 from api.batches.tables import Batch, Unit, UnitState
 from api.events.tables import Event
-from api.model_registry.tables import AliasChange, ModelAlias, ModelVersion
+from api.model_registry.tables import AliasChange, ModelAlias, ModelVersion, ShadowReading
 from api.notifications.tables import ResultLink
 from api.organisations.tables import CdcOffice, Institution, Manufacturer, ManufacturerDocument
 from api.outbox.tables import OutboxDelivery, OutboxMessage, WebhookEndpoint, WebhookSecret
@@ -35,6 +35,7 @@ __all__ = [
     "Review",
     "Role",
     "SelfTest",
+    "ShadowReading",
     "TestStatus",
     "Unit",
     "UnitState",

@@ -7,7 +7,8 @@ from collections.abc import Sequence
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from api.model_registry.tables import AliasChange, ModelAlias, ModelVersion
+from api.model_registry.tables import AliasChange, ModelAlias, ModelVersion, ShadowReading
+from api.selftests.tables import Proposal, Upload
 
 
 def version_by_public_id(session: Session, public_id: str) -> ModelVersion | None:
@@ -71,3 +72,43 @@ def changes(session: Session, name: str, limit: int = 200) -> Sequence[AliasChan
         .order_by(AliasChange.id.desc())
         .limit(limit)
     ).all()
+
+
+def shadow_of(session: Session, proposal_id: int, model_version: str) -> ShadowReading | None:
+    return session.scalar(
+        select(ShadowReading).where(
+            ShadowReading.proposal_id == proposal_id,
+            ShadowReading.model_version == model_version,
+        )
+    )
+
+
+def shadow_readings(
+    session: Session, *, disagreeing_only: bool, limit: int
+) -> Sequence[ShadowReading]:
+    query = select(ShadowReading).order_by(ShadowReading.id.desc()).limit(limit)
+    if disagreeing_only:
+        query = query.where(ShadowReading.agrees.is_(False))
+    return session.scalars(query).all()
+
+
+def shadow_counts(session: Session) -> dict[str, dict[str, int]]:
+    rows = session.execute(
+        select(ShadowReading.model_version, ShadowReading.agrees, func.count())
+        .group_by(ShadowReading.model_version, ShadowReading.agrees)
+        .order_by(ShadowReading.model_version)
+    ).all()
+    out: dict[str, dict[str, int]] = {}
+    for version, agrees, n in rows:
+        entry = out.setdefault(version, {"readings": 0, "disagreements": 0})
+        entry["readings"] += int(n)
+        entry["disagreements"] += 0 if agrees else int(n)
+    return out
+
+
+def proposal_and_upload(session: Session, proposal_id: int) -> tuple[Proposal, Upload]:
+    proposal = session.get(Proposal, proposal_id)
+    assert proposal is not None  # a foreign key
+    upload = session.get(Upload, proposal.upload_id)
+    assert upload is not None
+    return proposal, upload

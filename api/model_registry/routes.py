@@ -11,12 +11,13 @@ from pydantic import ValidationError
 
 from api.deps import DataScientist, SessionDep
 from api.errors import InvalidError
-from api.model_registry import service
+from api.model_registry import service, shadow
 from api.model_registry.schemas import (
     AliasChangeOut,
     ModelVersionOut,
     PromoteIn,
     ReasonIn,
+    ShadowOut,
     VersionRegister,
 )
 
@@ -54,7 +55,6 @@ def register(
     except (ValueError, ValidationError) as exc:
         raise InvalidError(f"metadata: {exc}"[:500]) from None
     out = service.register(session, user, file.file.read(service.MAX_MODEL_BYTES + 1), body)
-    session.commit()
     return out
 
 
@@ -97,8 +97,9 @@ def version_file(session: SessionDep, _user: DataScientist, version_id: str) -> 
 def promote(
     session: SessionDep, user: DataScientist, version_id: str, body: PromoteIn
 ) -> AliasChangeOut | JSONResponse:
+    # A refused attempt is recorded too: the answer is a 409 document, not a raised error,
+    # so the request's session commits the record.
     out = service.promote(session, user, version_id, body)
-    session.commit()  # a refused attempt is recorded too
     if out.accepted:
         return out
     return JSONResponse(
@@ -124,8 +125,19 @@ def set_challenger(
     session: SessionDep, user: DataScientist, version_id: str, body: ReasonIn
 ) -> AliasChangeOut:
     out = service.set_challenger(session, user, version_id, body.reason)
-    session.commit()
     return out
+
+
+@router.get(
+    "/shadow",
+    response_model=list[ShadowOut],
+    summary="The challenger's shadow readings where it disagrees with the champion (newest "
+    "first); all=true for every one",
+)
+def shadow_readings(
+    session: SessionDep, _user: DataScientist, all: bool = False, limit: int = 200
+) -> list[ShadowOut]:
+    return shadow.readings(session, disagreeing_only=not all, limit=max(1, min(limit, 1000)))
 
 
 @router.post(
@@ -136,7 +148,6 @@ def set_challenger(
 )
 def rollback(session: SessionDep, user: DataScientist, name: str, body: ReasonIn) -> AliasChangeOut:
     out = service.rollback(session, user, name, body.reason)
-    session.commit()
     return out
 
 

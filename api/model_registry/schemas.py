@@ -61,3 +61,22 @@ class AliasChangeOut(BaseModel):
     decision: dict[str, Any] | None
     by: str
     at: datetime
+
+
+class ShadowOut(BaseModel):
+    """A challenger's shadow reading beside the champion's proposal (never shown to patients)."""
+
+    id: int
+    proposal_id: int
+    challenger: str
+    champion: str
+    champion_status: str
+    champion_result: str | None
+    champion_confidence: float
+    challenger_status: str
+    challenger_result: str | None
+    challenger_confidence: float
+    agrees: bool
+    photo_sha256: str
+    window_sha256: str | None
+    at: datetime

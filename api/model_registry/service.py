@@ -329,11 +329,28 @@ def alias_version(session: Session, name: str, alias_name: str = CHAMPION) -> Mo
 _LOADED: dict[str, BandModel] = {}
 
 
-def band_model(session: Session, name: str = "band-classifier") -> BandModel | None:
-    """The champion as a runnable model (loaded once per file), or None without a champion."""
-    version = alias_version(session, name)
+def band_model(
+    session: Session, name: str = "band-classifier", alias_name: str = CHAMPION
+) -> BandModel | None:
+    """The version an alias names as a runnable model (loaded once per file), or None."""
+    version = alias_version(session, name, alias_name)
     if version is None:
         return None
     if version.sha256 not in _LOADED:
         _LOADED[version.sha256] = BandModel.from_bytes(version.onnx, label(version))
     return _LOADED[version.sha256]
+
+
+def runtime_models(
+    session: Session, name: str = "band-classifier"
+) -> tuple[BandModel | None, BandModel | None]:
+    """(champion, challenger) for reading a live photo; the challenger only when it differs.
+
+    No champion: the caller falls back to the shipped model
+    (:func:`models.registry.runtime_band_model`).
+    """
+    champion = band_model(session, name, CHAMPION)
+    challenger = band_model(session, name, CHALLENGER)
+    if challenger is not None and champion is not None and challenger is champion:
+        challenger = None  # the same file: nothing to compare
+    return champion, challenger

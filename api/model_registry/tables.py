@@ -63,3 +63,26 @@ class AliasChange(Base):
     evaluation: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ShadowReading(Base):
+    """The challenger's reading of a live photo, beside the champion's proposal.
+
+    Kept for the data scientists only: no clinician's queue, patient page or report
+    reads this table, so a challenger can never change what anyone is told.
+    """
+
+    __tablename__ = "shadow_readings"
+    __table_args__ = (UniqueConstraint("proposal_id", "model_version"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    proposal_id: Mapped[int] = mapped_column(ForeignKey("proposals.id"), index=True)
+    model_version: Mapped[str] = mapped_column(String(200))
+    champion_version: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(8))
+    result: Mapped[str | None] = mapped_column(String(10))
+    confidence: Mapped[float]
+    reading: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # Whether it says what the champion said (status and result): the disagreements list.
+    agrees: Mapped[bool] = mapped_column(index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -30,6 +30,8 @@ from api.errors import (
     NotFoundError,
 )
 from api.metrics import observe_reading
+from api.model_registry import service as model_registry
+from api.model_registry import shadow
 from api.patients.service import patient_of
 from api.products.service import kit_of
 from api.products.tables import Product
@@ -157,12 +159,15 @@ def process_upload(ctx: AppContext, upload_id: int) -> str:
         assert product is not None
         kit = kit_of(ctx, product)
         photo = ctx.photos.get(upload.photo_sha256)
+        # The database's champion reads (the shipped model when there is none yet);
+        # a challenger, if named, reads the same photo afterwards, in the shadow.
+        champion, challenger = model_registry.runtime_models(session)
         # End the read transaction while the pipeline runs (seconds): on SQLite it holds
         # the write lock. Rolling back also expires the rows, so the writes below see
         # the test's state as it is after the reading, not before.
         session.rollback()
         started = time.perf_counter()
-        reading = ctx.vision.read(photo, kit)
+        reading = ctx.vision.read(photo, kit, band_model=champion)
         seconds = time.perf_counter() - started
         document = reading.to_json()
         explanation = keep_explanation(ctx, reading)
@@ -206,6 +211,8 @@ def process_upload(ctx: AppContext, upload_id: int) -> str:
             session.rollback()
             return "skipped"
         observe_reading(proposal.status, proposal.result, seconds)  # counted once, when kept
+        if challenger is not None:
+            shadow.read_beside(ctx, proposal.id, reading, photo, kit, challenger)
         return "proposed"
 
 

@@ -226,6 +226,26 @@ POLICY: dict[tuple[str, str], Policy] = {
     ("GET", "/api/uploads/{upload_id}/photo"): Policy(TEST_A),
     ("POST", "/api/readings/sweep"): Policy(frozenset({"operator"})),
     ("GET", "/api/readings/export"): Policy(frozenset({"scientist"})),
+    ("GET", "/api/datasets/confirmed-cases.zip"): Policy(frozenset({"scientist"})),
+    ("GET", "/api/datasets/drift"): Policy(frozenset({"scientist"})),
+    ("GET", "/api/models/versions"): Policy(frozenset({"scientist"})),
+    ("POST", "/api/models/versions"): Policy(
+        frozenset({"scientist"}),
+        lambda o: ("", {"files": {"file": ("m.onnx", b"not onnx", "application/octet-stream")}}),
+    ),
+    ("GET", "/api/models/versions/{version_id}"): Policy(frozenset({"scientist"})),
+    ("GET", "/api/models/versions/{version_id}/file"): Policy(frozenset({"scientist"})),
+    ("POST", "/api/models/versions/{version_id}/promotion"): Policy(
+        frozenset({"scientist"}), lambda o: ("", {"json": {"reason": "matrix"}})
+    ),
+    ("POST", "/api/models/versions/{version_id}/challenger"): Policy(
+        frozenset({"scientist"}), lambda o: ("", {"json": {"reason": "matrix"}})
+    ),
+    ("GET", "/api/models/shadow"): Policy(frozenset({"scientist"})),
+    ("POST", "/api/models/{name}/rollback"): Policy(
+        frozenset({"scientist"}), lambda o: ("", {"json": {"reason": "matrix"}})
+    ),
+    ("GET", "/api/models/{name}/history"): Policy(frozenset({"scientist"})),
     ("GET", "/api/reviews/queue"): Policy(CLINICIANS),
     ("GET", "/api/reviews/queue/counts"): Policy(CLINICIANS),
     ("POST", "/api/reviews/undo"): Policy(CLINICIANS),
@@ -390,6 +410,8 @@ def matrix_world(world: Any, png: Any) -> dict[str, Any]:
             "office_id": world.office_a.id,
             "endpoint_id": endpoint.endpoint.id,
             "delivery_id": 1,
+            "version_id": "band-classifier@1",
+            "name": "band-classifier",
         },
         "code": world.codes[0],
         "free_code": world.codes[5],

@@ -1,4 +1,4 @@
-"""A data scientist, and the API with the model registry's routes mounted."""
+"""A data scientist and the API (its model registry routes included)."""
 
 from __future__ import annotations
 
@@ -11,9 +11,8 @@ from sqlalchemy.orm import Session
 
 import api.accounts.service as accounts_service
 from api.accounts.tables import Role, User
-from api.app import API_PREFIX, create_app
+from api.app import create_app
 from api.context import AppContext
-from api.model_registry.routes import router
 
 SHIPPED = Path(__file__).resolve().parents[3] / "models" / "band-classifier@1.onnx"
 
@@ -36,9 +35,7 @@ def shipped() -> bytes:
 
 @pytest.fixture
 def registry_client(ctx: AppContext) -> Iterator[TestClient]:
-    # The registry's router is mounted here until the lead wires it into api.app.
     app = create_app(context=ctx)
-    app.include_router(router, prefix=API_PREFIX)
     with TestClient(app) as client:
         yield client
 

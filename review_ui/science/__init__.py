@@ -1,0 +1,1 @@
+"""The data scientists' pages: models and aliases, shadow disagreements, drift per lot."""
