@@ -44,7 +44,11 @@ def _match(
     contrast do not matter; RANSAC drops patches that matched clutter or the side of
     the cassette.
     """
-    view, real = pyramid.warp(homography, level.frame_to_template, level.size, judge=False)
+    # Clipped patches are matched too: glare leaves them flat, so they miss the 0.5 below,
+    # and a face clipped white in bright light still shows its print.
+    view, real = pyramid.warp(
+        homography, level.frame_to_template, level.size, judge=False, clipped_unseen=False
+    )
     photo = cv2.GaussianBlur(edge_strength(view), (0, 0), level.blur)
     tpl = level.structure
     half, r = level.half, level.radius
@@ -195,10 +199,15 @@ def _fit(
 
 
 def alignment_scores(level: Pass, pyramid: Pyramid, homography: np.ndarray) -> dict[str, float]:
-    view, real = pyramid.warp(homography, level.frame_to_template, level.size)
+    view, real = pyramid.warp(homography, level.frame_to_template, level.size, clipped_unseen=False)
     photo = cv2.GaussianBlur(edge_strength(view), (0, 0), level.blur)
-    # Compare only where the photo shows something: not beyond its edge, not under glare.
+    # Compare only where the photo shows something: not beyond its edge (whose artificial
+    # step the erosion keeps out), not where clipping may hide print. Clipping hides print
+    # (glare); on the face's brightest material it is what bright light does to a white face,
+    # which agrees with the kit, and the print's edges beside it are real evidence.
     real = cv2.erode(real.astype(np.uint8), disk(2 * level.blur + 1)) > 0
+    low = view.min(axis=2) if view.ndim == 3 else view
+    real &= (low < 250) | level.bright
 
     def agreement(where: np.ndarray) -> float:
         seen = where & real

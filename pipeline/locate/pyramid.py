@@ -50,6 +50,7 @@ class Pyramid:
         size: tuple[int, int],
         *,
         judge: bool = True,
+        clipped_unseen: bool = True,
     ) -> tuple[np.ndarray, np.ndarray]:
         """The photo seen in a frame through ``homography`` (template -> photo), and where
         that view is real: inside the picture, not clipped white, and, when the view is
@@ -57,6 +58,8 @@ class Pyramid:
         a label by itself, and the print around a printed code is good evidence of place).
 
         ``frame_to_template`` maps frame px to template px; ``size`` is (width, height).
+        ``clipped_unseen=False`` leaves clipped pixels in the view's extent, for a caller
+        that judges them itself.
         """
         m = homography @ frame_to_template
         ratio = local_scale(m, (size[0] / 2, size[1] / 2))
@@ -78,7 +81,9 @@ class Pyramid:
             low = cv2.min(cv2.min(channels[0], channels[1]), channels[2])
         else:
             high = low = view
-        real = (high > 0) & (low < 250)
+        real = high > 0
+        if clipped_unseen:
+            real &= low < 250
         if judge and self.ignore:
             hidden = np.zeros(real.shape, np.uint8)
             to_frame = np.linalg.inv(m)

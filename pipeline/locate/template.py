@@ -39,6 +39,7 @@ class Pass:
     mask: np.ndarray  # uint8: where structure is compared for the score
     window_mask: np.ndarray  # uint8: the window's rim
     outline_mask: np.ndarray  # uint8: a band along the cassette's outline
+    bright: np.ndarray  # bool: the face's brightest material, which clips first in bright light
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,11 @@ class KitModel:
 
 
 _MODELS: OrderedDict[str, KitModel] = OrderedDict()
+
+BRIGHT_SHARE = 0.85
+"""Share of the face's brightest level (weakest channel, 95th percentile) from which
+template material counts as bright: a white plastic face and white paper differ by a few
+per cent, print (even pale tints, about 0.7) by more."""
 
 
 def sample_template(
@@ -146,6 +152,11 @@ def prepared_pass(kit: Kit, ppm: float, patch_mm: float, radius_mm: float) -> Pa
     structure = cv2.GaussianBlur(edge_strength(framed[:, :, :3] * alpha[:, :, None]), (0, 0), blur)
 
     face = (alpha > 0.5).astype(np.uint8)
+    # Overexposure clips the brightest material first: where the photo is clipped, only
+    # a face as bright as BRIGHT_SHARE of the face's brightest is what the template predicts.
+    weakest = framed[:, :, :3].min(axis=2).astype(np.float32)
+    top = float(np.percentile(weakest[face > 0], 95)) if face.any() else 255.0
+    bright = (face > 0) & (weakest >= BRIGHT_SHARE * top)
     mask = cv2.dilate(face, disk(1.0 * ppm)) > 0
     outline_mask = mask & (cv2.erode(face, disk(1.0 * ppm)) == 0)
 
@@ -254,6 +265,7 @@ def prepared_pass(kit: Kit, ppm: float, patch_mm: float, radius_mm: float) -> Pa
         mask=mask,
         window_mask=window_mask,
         outline_mask=outline_mask,
+        bright=bright,
     )
     model.passes[key] = level
     return level

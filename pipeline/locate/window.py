@@ -96,7 +96,7 @@ class _RimFrame:
     centre: np.ndarray  # window centre, frame px
     outer: np.ndarray  # (4, 2) frame px: the band's outer rectangle
     structure: np.ndarray  # float32
-    band: np.ndarray  # float32 0/1
+    band: np.ndarray  # float32 0/1, (4, height, width): the band's four sides
     blur: float
     reach: int  # shift search radius, frame px
     grid: tuple[tuple[float, ...], tuple[float, ...]]  # the turns and scales sampled
@@ -114,7 +114,7 @@ class _RimFrame:
         x0, y0, x1, y1 = box
         made = (
             cv2.warpAffine(self.structure, q[:2], self.size)[y0:y1, x0:x1],
-            cv2.warpAffine(self.band, q[:2], self.size)[y0:y1, x0:x1],
+            np.stack([cv2.warpAffine(side, q[:2], self.size)[y0:y1, x0:x1] for side in self.band]),
         )
         if angle in self.grid[0] and scale in self.grid[1]:
             self.patterns[key] = made
@@ -147,11 +147,16 @@ def _rim_frame(kit: Kit, ppm: float, margin_mm: float) -> _RimFrame:
         d = (g - grow_mm * kit.px_per_mm) * k
         return (round(d), round(d), round(size[0] - d), round(size[1] - d))
 
-    band = np.zeros((size[1], size[0]), np.float32)
+    ring = np.zeros((size[1], size[0]), np.float32)
     ox0, oy0, ox1, oy1 = rect(RIM_OUT_MM)
     ix0, iy0, ix1, iy1 = rect(-RIM_IN_MM)
-    band[oy0:oy1, ox0:ox1] = 1.0
-    band[iy0:iy1, ix0:ix1] = 0.0
+    ring[oy0:oy1, ox0:ox1] = 1.0
+    ring[iy0:iy1, ix0:ix1] = 0.0
+    # Each pixel of the ring belongs to the side of the window's edge nearest to it.
+    ex0, ey0, ex1, ey1 = rect(0.0)
+    yy, xx = np.mgrid[0 : size[1], 0 : size[0]]
+    nearest = np.argmin(np.abs(np.stack([xx - ex0, ex1 - xx, yy - ey0, ey1 - yy])), axis=0)
+    band = np.stack([ring * (nearest == k) for k in range(4)]).astype(np.float32)
     outer = np.array([[ox0, oy0], [ox1, oy0], [ox1, oy1], [ox0, oy1]], float)
     frame = _RimFrame(
         ppm=ppm,
@@ -226,17 +231,18 @@ def find_window(image: np.ndarray | Pyramid, kit: Kit, homography: np.ndarray) -
 
     view, real = pyramid.warp(homography, frame.frame_to_template, frame.size)
     photo = cv2.GaussianBlur(edge_strength(view), (0, 0), frame.blur)
-    in_band = frame.band > 0
+    in_band = frame.band.sum(axis=0) > 0
     if real[in_band].mean() < 0.5:
         return WindowFit(homography, math.nan, 0.0, 0.0, 1.0, False)
     # Unseen pixels (beyond the picture, glare, the code label) carry no structure evidence.
     photo[~real] = float(np.median(photo[real])) if real.any() else 0.0
 
     def score_at(
-        angle: float, scale: float, around: tuple[int, int], reach: int
+        angle: float, scale: float, around: tuple[int, int], reach: int, sides: bool = False
     ) -> tuple[float, float, float]:
         """Best rim agreement for this turn and scale over shifts within ``reach`` frame px
-        of ``around``; (score, dx, dy)."""
+        of ``around``; (score, dx, dy). The whole band places the window (its long sides
+        fix turn and scale best); ``sides`` judges the agreement side by side."""
         q = _similarity(frame.centre, angle, scale)
         corners = frame.outer @ q[:2, :2].T + q[:2, 2]
         x0, y0 = np.floor(corners.min(0)).astype(int) - 1
@@ -251,7 +257,9 @@ def find_window(image: np.ndarray | Pyramid, kit: Kit, homography: np.ndarray) -
             return -1.0, 0.0, 0.0
         pattern, band = frame.turned(angle, scale, q, (x0, y0, x1, y1))
         area = photo[y0 + ay - reach : y1 + ay + reach, x0 + ax - reach : x1 + ax + reach]
-        res = _masked_zncc(area, pattern, band)
+        res = (
+            _sides_zncc(area, pattern, band) if sides else _masked_zncc(area, pattern, band.sum(0))
+        )
         _, peak, _, (px, py) = cv2.minMaxLoc(res)
         dx, dy = subpixel_peak(res, px, py)
         return float(peak), ax + px + dx - reach, ay + py + dy - reach
@@ -278,10 +286,12 @@ def find_window(image: np.ndarray | Pyramid, kit: Kit, homography: np.ndarray) -
     if scaled[0][0] > best[0][0] + _CLEAR_GAIN:
         best = scaled
     (peak, dx, dy), angle, scale = best
+    # Judged side by side where it was found (see _sides_zncc).
+    judged = score_at(angle, scale, (round(dx), round(dy)), 1, sides=True)[0]
     if peak - print_place < _MOVE_GAIN:
         # Not clearly better than where the print puts it: the print's place stands (lines
         # crossing the rim band, or a strip's pads, can pull the match a little astray).
-        return WindowFit(homography, peak, 0.0, 0.0, 1.0, False)
+        return WindowFit(homography, judged, 0.0, 0.0, 1.0, False)
     r = frame.reach
     # Only a shift at its limit means the window may lie beyond: turn and scale at theirs
     # still put the rim within a few tenths of a millimetre.
@@ -295,12 +305,41 @@ def find_window(image: np.ndarray | Pyramid, kit: Kit, homography: np.ndarray) -
     found_h = homography @ to_found
     return WindowFit(
         homography=found_h / found_h[2, 2],
-        score=peak,
+        score=judged,
         shift_mm=float(math.hypot(dx, dy) / ppm),
         angle_deg=float(angle),
         scale=float(scale),
         at_limit=at_limit,
     )
+
+
+def _sides_zncc(area: np.ndarray, pattern: np.ndarray, sides: np.ndarray) -> np.ndarray:
+    """Rim agreement at every shift: the mean over the rim's four sides of each side's own
+    normalised cross-correlation (:func:`_masked_zncc`).
+
+    A moulded rim is lit from one side: one bevel bright, the opposite one shaded, so its
+    sides show different contrast that the template's flat print does not predict. Each
+    side judged on its own scale, the rim agrees wherever it is in place; a side with
+    too little of it in view (-1 everywhere) does not count.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> pattern = rng.random((20, 30)).astype(np.float32)
+    >>> sides = np.zeros((4, 20, 30), np.float32)
+    >>> sides[0, :, :10], sides[1, :, 20:] = 1, 1
+    >>> area = rng.random((26, 36)).astype(np.float32)
+    >>> area[2:22, 4:34] = pattern
+    >>> area[2:22, 24:34] *= 5   # one side lit far more brightly
+    >>> res = _sides_zncc(area, pattern, sides)
+    >>> [int(i) for i in np.unravel_index(res.argmax(), res.shape)], round(float(res.max()), 3)
+    ([2, 4], 1.0)
+    """
+    maps = [_masked_zncc(area, pattern, side) for side in sides if float(side.sum()) >= 10]
+    if not maps:
+        shape = (area.shape[0] - pattern.shape[0] + 1, area.shape[1] - pattern.shape[1] + 1)
+        return np.full(shape, -1.0, np.float32)
+    return np.mean(maps, axis=0).astype(np.float32)
 
 
 def _masked_zncc(area: np.ndarray, pattern: np.ndarray, band: np.ndarray) -> np.ndarray:
