@@ -33,6 +33,10 @@ BASELINE_STIFFNESS = 0.8
 # Floor on the matched-filter noise: JPEG quantisation and renderer noise
 # floors make estimates below this meaningless.
 NOISE_FLOOR = 1e-3
+# A mark tells the window's tilt from this SNR on (in both outer row bands), and
+# is looked for this far along the flow from one band to the other.
+TILT_SNR = 4.0
+TILT_REACH_MM = 3.0
 
 
 @dataclass(frozen=True)
@@ -76,6 +80,10 @@ class Profile:
         The two noise estimates ``noise`` is made from: the spread of the
         response along the flow between lines, and half the difference of the
         two halves of the width (lines cancel there).
+    tilt_deg : float
+        Angle of the window's clear marks against the across-flow direction
+        (0 when no mark is clear enough to tell): lines run straight across a
+        window placed on the unit's window (see :func:`mark_tilt`).
     """
 
     od: np.ndarray
@@ -94,6 +102,7 @@ class Profile:
     channel_response: np.ndarray
     noise_along: float = 0.0
     noise_across: float = 0.0
+    tilt_deg: float = 0.0
 
     @property
     def channel_name(self) -> str:
@@ -376,6 +385,7 @@ def optical_density_profile(
         across = max(robust_sigma(diff[valid]) / 2, NOISE_FLOOR)
     noise = float(np.clip(along, across, 2.0 * across))
     band_noise = np.full(n_bands, noise * np.sqrt(n_bands))
+    tilt = mark_tilt(band_response, valid, float(band_noise[0]), ppm, (r1 - r0) / ppm_across)
 
     return Profile(
         od=od,
@@ -394,7 +404,69 @@ def optical_density_profile(
         channel_response=channel_response,
         noise_along=along,
         noise_across=across,
+        tilt_deg=tilt,
     )
+
+
+def mark_tilt(
+    band_response: np.ndarray,
+    valid: np.ndarray,
+    band_noise: float,
+    px_per_mm: float,
+    height_mm: float,
+    min_snr: float = TILT_SNR,
+) -> float:
+    """Angle of the clear marks from straight across the window, in degrees.
+
+    The outermost row bands across the window's width are compared: a line
+    running straight across sits in the same column in both, a mark running
+    askew (a window read at the wrong turn) sits further along in one. The
+    lag that best aligns the two bands' matched responses (positive parts,
+    sub-column by a parabola through the peak), over the distance between the
+    bands' centres, gives the angle. 0 when either band has no mark of
+    ``min_snr`` times its noise: noise has no direction.
+
+    Parameters
+    ----------
+    band_response : ndarray
+        ``(n_bands, n_columns)`` matched responses of the row bands, top to bottom.
+    valid : ndarray
+        Columns of clean membrane.
+    band_noise : float
+        Noise of one band's response.
+    px_per_mm : float
+        Columns per millimetre.
+    height_mm : float
+        Height of the rows the bands split.
+
+    Examples
+    --------
+    >>> bands = np.zeros((4, 100))
+    >>> bands[0, 40:43] = bands[3, 44:47] = 0.2        # a mark 4 px further in the last band
+    >>> round(mark_tilt(bands, np.ones(100, bool), 0.004, 10.0, 4.0), 1)
+    7.6
+    """
+    n_bands = band_response.shape[0]
+    if n_bands < 2:
+        return 0.0
+    a = np.where(valid, np.clip(band_response[0], 0.0, None), 0.0)
+    b = np.where(valid, np.clip(band_response[-1], 0.0, None), 0.0)
+    if min(a.max(), b.max()) < min_snr * band_noise:
+        return 0.0
+    reach = max(2, round(TILT_REACH_MM * px_per_mm))
+    lags = np.arange(-reach, reach + 1)
+    n = a.size
+    corr = np.array(
+        [float(np.dot(a[max(0, -k) : n - max(0, k)], b[max(0, k) : n - max(0, -k)])) for k in lags]
+    )
+    i = int(np.argmax(corr))
+    lag = float(lags[i])
+    if 0 < i < lags.size - 1:
+        den = corr[i - 1] - 2 * corr[i] + corr[i + 1]
+        if den < 0:
+            lag += 0.5 * (corr[i - 1] - corr[i + 1]) / den
+    apart_mm = height_mm * (n_bands - 1) / n_bands
+    return float(np.degrees(np.arctan2(lag / px_per_mm, apart_mm)))
 
 
 def _trusted_ppm(px_per_mm: float, n_cols: int, length_mm: float) -> float:
