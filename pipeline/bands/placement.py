@@ -26,7 +26,8 @@ LOCAL_MM = 0.3
 ANCHORED_MM = 0.4
 # A line anchors the pattern only when it is clearly there.
 ANCHOR_SNR = 6.0
-# Lines run across the rectified window within this angle: units tilt their lines
-# up to 2 degrees and the window search leaves a degree or two; a window whose
-# marks run more askew was not placed on the unit's window.
-MAX_TILT_DEG = 10.0
+# Lines run across the rectified window within a few degrees (units tilt their
+# lines up to 2, the window search leaves a degree or two); a window found turned
+# further is read along its marks up to this angle. Beyond it, most of the box
+# lies off the unit's window: what it shows says nothing about the lines.
+MAX_TILT_DEG = 30.0

@@ -13,15 +13,16 @@ membrane tones, so the encoded ratio is as stable as the linear one. Pass
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
+import cv2
 import numpy as np
 from pybaselines import Baseline
 from pybaselines.utils import ParameterWarning
 from scipy import ndimage, special
 
-from pipeline.bands.placement import ANCHOR_SNR, SEARCH_MM
+from pipeline.bands.placement import ANCHOR_SNR, MAX_TILT_DEG, SEARCH_MM
 from pipeline.color import line_color_channel, srgb_to_linear
 from pipeline.kit import Kit
 
@@ -37,6 +38,9 @@ NOISE_FLOOR = 1e-3
 # is looked for this far along the flow from one band to the other.
 TILT_SNR = 4.0
 TILT_REACH_MM = 3.0
+# Marks this close to straight across are read as they are: units tilt their lines
+# up to 2 degrees, which blurs a line's profile by under 0.2 mm across a 5-mm window.
+STRAIGHT_DEG = 2.0
 
 
 @dataclass(frozen=True)
@@ -311,6 +315,10 @@ def optical_density_profile(
     Returns
     -------
     Profile
+        When the window's clear marks run askew (a window found a little
+        turned: more than ``STRAIGHT_DEG`` and at most ``MAX_TILT_DEG``), the
+        profile is read along them, the window sheared straight; its
+        ``tilt_deg`` is the tilt found.
 
     Examples
     --------
@@ -322,6 +330,54 @@ def optical_density_profile(
     >>> p.channel_name, round(float(p.od[135]), 3), round(float(p.response.max()), 3)
     ('green', 0.283, 0.283)
     """
+    profile = _profile(window_bgr, kit, px_per_mm, margin_mm, domain, n_bands)
+    tilt = profile.tilt_deg
+    if STRAIGHT_DEG < abs(tilt) <= MAX_TILT_DEG:
+        across = np.asarray(window_bgr).shape[0] / (kit.window_width_mm + 2 * margin_mm)
+        straight = shear_window(window_bgr, -tilt, profile.px_per_mm / across)
+        profile = replace(
+            _profile(straight, kit, px_per_mm, margin_mm, domain, n_bands), tilt_deg=tilt
+        )
+    return profile
+
+
+def shear_window(window: np.ndarray, degrees: float, aspect: float = 1.0) -> np.ndarray:
+    """Shear a window so that marks running ``degrees`` from straight across turn by that much.
+
+    Rows keep their place; each row slides along the flow in proportion to its
+    distance from the middle row. ``aspect`` is columns per millimetre over
+    rows per millimetre. Edges are extended.
+
+    Examples
+    --------
+    >>> w = np.zeros((20, 40), np.uint8)
+    >>> w[:, 20] = 255
+    >>> int(np.argmax(shear_window(w, 45.0)[0])), int(np.argmax(shear_window(w, 45.0)[19]))
+    (10, 29)
+    """
+    w = np.asarray(window)
+    t = np.tan(np.radians(degrees)) * aspect
+    cy = (w.shape[0] - 1) / 2
+    m = np.array([[1.0, -t, t * cy], [0.0, 1.0, 0.0]])
+    return np.asarray(
+        cv2.warpAffine(
+            w,
+            m,
+            (w.shape[1], w.shape[0]),
+            flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+            borderMode=cv2.BORDER_REPLICATE,
+        )
+    )
+
+
+def _profile(
+    window_bgr: np.ndarray,
+    kit: Kit,
+    px_per_mm: float,
+    margin_mm: float,
+    domain: Domain,
+    n_bands: int,
+) -> Profile:
     refl = _to_reflectance(window_bgr, domain)
     n_rows, n_cols = refl.shape[:2]
     length_mm = kit.window_length_mm + 2 * margin_mm
