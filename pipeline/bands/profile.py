@@ -510,14 +510,14 @@ def mark_tilt(
     if min(a.max(), b.max()) < min_snr * band_noise:
         return 0.0
     reach = max(2, round(TILT_REACH_MM * px_per_mm))
-    lags = np.arange(-reach, reach + 1)
+    lags = range(-reach, reach + 1)
     n = a.size
     corr = np.array(
         [float(np.dot(a[max(0, -k) : n - max(0, k)], b[max(0, k) : n - max(0, -k)])) for k in lags]
     )
     i = int(np.argmax(corr))
     lag = float(lags[i])
-    if 0 < i < lags.size - 1:
+    if 0 < i < len(lags) - 1:
         den = corr[i - 1] - 2 * corr[i] + corr[i + 1]
         if den < 0:
             lag += 0.5 * (corr[i - 1] - corr[i + 1]) / den
