@@ -14,7 +14,13 @@ from dataclasses import replace
 
 import numpy as np
 
-from pipeline.bands import band_probability, find_lines, line_features, optical_density_profile
+from pipeline.bands import (
+    band_probability,
+    find_lines,
+    line_features,
+    optical_density_profile,
+    unknown_where_unreadable,
+)
 from pipeline.decode import Photo, PhotoError, choose_reduction, decode_photo, probe
 from pipeline.interpret import interpret
 from pipeline.kit import Kit
@@ -174,6 +180,8 @@ def _read(data: bytes, kit: Kit, band_model: BandModel, model_name: str) -> Read
     measured = find_lines(profile, kit, out_ppm)
     features = line_features(profile, measured, kit, out_ppm)
     p_present = np.clip(np.asarray(band_model(features), dtype=float).reshape(-1), 0.0, 1.0)
+    # A line whose place could not be read is not known to be absent: by eye.
+    p_present = unknown_where_unreadable(p_present, measured)
     probabilities = {line.name: float(p) for line, p in zip(kit.lines, p_present, strict=True)}
     verdict = interpret(kit, probabilities)
 

@@ -16,7 +16,7 @@ This package turns it into
 """
 
 from pipeline.bands.features import FEATURE_NAMES, line_features
-from pipeline.bands.lines import LineMeasurement, find_lines
+from pipeline.bands.lines import LineMeasurement, find_lines, unknown_where_unreadable
 from pipeline.bands.profile import Domain, Profile, optical_density_profile
 from pipeline.bands.rule import band_probability
 from pipeline.color import line_color_channel, srgb_to_linear
@@ -32,4 +32,5 @@ __all__ = [
     "line_features",
     "optical_density_profile",
     "srgb_to_linear",
+    "unknown_where_unreadable",
 ]

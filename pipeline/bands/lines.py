@@ -7,7 +7,16 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from pipeline.bands.placement import ANCHOR_SNR, ANCHORED_MM, LOCAL_MM, SEARCH_MM, TOLERANCE_MM
+from pipeline.bands.placement import (
+    ANCHOR_SNR,
+    ANCHORED_MM,
+    LOCAL_MM,
+    MAX_TILT_DEG,
+    SCALE_SLACK,
+    SCALE_STEP,
+    SEARCH_MM,
+    TOLERANCE_MM,
+)
 from pipeline.bands.profile import Profile
 from pipeline.kit import Kit
 
@@ -17,6 +26,15 @@ VOTE_MIN = 4.0
 VOTE_CAP = 8.0
 SHIFT_COST = 0.5
 CONTROL_BONUS = 0.25
+# Each step of stretch (SCALE_STEP) costs this much: less than a line's vote, so a
+# stretch is taken only when it brings another line onto its place.
+SCALE_COST = 0.25
+# Clear lines fix the stretch only when they span this much of the window: two
+# lines close together tell the shift, not the spacing.
+SPAN_MM = 4.0
+# A placement whose best rival (one giving a mark to another line) scores within
+# this much is in doubt: a quarter of a clear line's vote (VOTE_CAP).
+AMBIGUOUS_MARGIN = 2.0
 
 
 @dataclass(frozen=True)
@@ -39,6 +57,11 @@ class LineMeasurement:
         ``od / profile.noise``.
     at : float
         ``position`` as a fraction of the window length from the sample side.
+    readable : bool
+        Whether the line's place could be read: on clean membrane, in a window
+        whose lines run across it, placed without doubt between two ways of
+        laying the pattern on the marks. An unreadable line's measurement says
+        nothing about whether it is there (see :func:`unknown_where_unreadable`).
     """
 
     name: str
@@ -49,6 +72,7 @@ class LineMeasurement:
     od: float
     snr: float
     at: float
+    readable: bool = True
 
 
 def find_lines(
@@ -57,9 +81,11 @@ def find_lines(
     """Locate and measure every kit line on an OD profile.
 
     The whole line pattern is shifted as one (cassettes misplace lines by up
-    to 1.5 mm but keep their spacing): the shift maximises the summed
-    matched-filter response of all lines, control lines weighted double.
-    Lines that stand out clearly then fix the shift precisely, and each line
+    to 1.5 mm but keep their spacing) and stretched a little (a window found
+    a few per cent too large or small stretches the spacing, see
+    :mod:`~pipeline.bands.placement`): the placement maximises the summed
+    matched-filter response of all lines, the control favoured.
+    Lines that stand out clearly then fix the placement precisely, and each line
     is measured at its anchored place after a small local search, so a faint
     test line is found where the control says it must be. With no clear line
     at all (e.g. an invalid test without lines), the template positions are used.
@@ -115,44 +141,64 @@ def find_lines(
         j = i0 + int(np.argmax(peaks[i0:i1]))
         return (float(j), float(peaks[j])) if peaks[j] > 0 else (x, 0.0)
 
-    # 1. Coarse joint shift of the whole pattern: each line votes with the SNR of
-    # a peak near its place, saturated so that the shift explaining the most
-    # lines wins rather than the one putting some line on the single strongest
-    # mark; noise peaks do not vote. Between equally good placements (one
-    # visible line that could be either of two) the smaller shift wins, with
-    # half a millimetre of grace for calling a lone line the control (the
-    # usual case: a negative test); shifts beyond the placement tolerance pay
-    # (one clear line per 0.8 mm).
+    # 1. Coarse joint shift and stretch of the whole pattern: each line votes with
+    # the SNR of a peak near its place, saturated so that the placement explaining
+    # the most lines wins rather than the one putting some line on the single
+    # strongest mark; noise peaks do not vote. The stretch (about the window's
+    # centre) absorbs a window found slightly too large or small, which moves
+    # the far lines of a long pattern off their places. Between equally good
+    # placements (one visible line that could be either of two) the smaller
+    # shift and stretch win, with half a millimetre of grace for calling a lone
+    # line the control (the usual case: a negative test); shifts beyond the
+    # placement tolerance pay (one clear line per 0.8 mm).
+    centre = profile.column_of(0.5, length)
+    limit = kit.window_tolerance.scale + SCALE_SLACK
+    steps = int(np.floor(limit / SCALE_STEP + 1e-9))
+    scales = 1.0 + SCALE_STEP * np.arange(-steps, steps + 1)
     shifts = np.arange(-reach, reach + 1)
     tolerance = TOLERANCE_MM * ppm
-    scores = np.empty(shifts.size)
     bonus = np.array([CONTROL_BONUS if line.role == "control" else 0.0 for line in kit.lines])
-    for k, d in enumerate(shifts):
-        snrs = np.array([local_peak(x + d, local)[1] for x in expected]) / profile.noise
-        seen = snrs >= VOTE_MIN
-        votes = float(np.sum(np.where(seen, np.minimum(snrs, VOTE_CAP) + bonus, 0.0)))
-        excess = max(0.0, abs(d) - tolerance) / (0.8 * ppm)
-        scores[k] = votes - VOTE_CAP * excess - SHIFT_COST * abs(d) / ppm
-    best_shift = float(shifts[int(np.argmax(scores))])
+    # The strongest peak within `local` columns of each column, in noise units.
+    near = ndimage.maximum_filter1d(peaks, 2 * local + 1, mode="constant") / profile.noise
+    # places[scale, shift, line]: the column each line falls on.
+    places = (
+        centre + scales[:, None, None] * (expected[None, None, :] - centre) + shifts[None, :, None]
+    )
+    idx = np.clip(np.rint(places).astype(int), 0, n - 1)
+    snrs = np.where((places >= 0) & (places <= n - 1), near[idx], 0.0)
+    votes = np.sum(np.where(snrs >= VOTE_MIN, np.minimum(snrs, VOTE_CAP) + bonus, 0.0), axis=2)
+    excess = np.maximum(0.0, np.abs(shifts) - tolerance) / (0.8 * ppm)
+    scores = (
+        votes
+        - (VOTE_CAP * excess + SHIFT_COST * np.abs(shifts) / ppm)[None, :]
+        - (SCALE_COST * np.abs(scales - 1.0) / SCALE_STEP)[:, None]
+    )
+    k_scale, k_shift = np.unravel_index(int(np.argmax(scores)), scores.shape)
+    scale, coarse = float(scales[k_scale]), float(shifts[k_shift])
+    # Which peak each line takes at every placement, and how far the best placement
+    # beats the best one that gives some peak to another line (an evenly spaced
+    # pattern with lines missing can often be laid on the marks two ways).
+    takes = np.where(snrs >= VOTE_MIN, _nearest_peak(peaks, local)[idx], -1)
+    margin = _placement_margin(scores, takes, (int(k_scale), int(k_shift)), n)
 
-    # 2. Lines that clearly stand out fix the shift precisely (SNR-weighted).
-    offsets, strengths = [], []
+    # 2. Lines that clearly stand out fix the placement precisely (SNR-weighted):
+    # the shift, and the stretch too when they span enough of the window.
+    anchors = []
     for x in expected:
-        pos, val = local_peak(x + best_shift, local)
+        pos, val = local_peak(centre + scale * (x - centre) + coarse, local)
         snr = val / profile.noise
         if snr >= ANCHOR_SNR:
             pos = _centre(r, round(pos), profile.line_width_px, lo_i, hi_i)
-            offsets.append(pos - x)
-            strengths.append(snr)
-    shift = float(np.average(offsets, weights=strengths)) if offsets else 0.0
+            anchors.append((x, pos, snr))
+    scale, shift = _fit_placement(anchors, centre, scale, limit, SPAN_MM * ppm)
 
     # 3. Measure each line at the peak nearest its anchored place (once anchored,
     # spacing varies little, so the search is narrow), else right at that place.
-    half = max(1, round(ANCHORED_MM * ppm)) if offsets else local
+    half = max(1, round(ANCHORED_MM * ppm)) if anchors else local
     cols = np.arange(n)
     out: dict[str, LineMeasurement] = {}
     for line, x in zip(kit.lines, expected, strict=True):
-        anchored = float(np.clip(x + shift, 0, n - 1))
+        anchored = float(np.clip(centre + scale * (x - centre) + shift, 0, n - 1))
         if lo_i <= round(anchored) < hi_i:
             pos, val = local_peak(anchored, half)
             if val > 0:
@@ -160,6 +206,14 @@ def find_lines(
             od = float(np.interp(pos, cols, r))
         else:  # the line falls on the rim or outside the window: nothing to measure
             pos, od = anchored, 0.0
+        # Readable: its place is clean membrane (half a line width inside), the
+        # pattern's placement is not in doubt, and the lines run across the window.
+        clear = 0.5 * profile.line_width_px
+        readable = (
+            lo_i + clear <= anchored <= hi_i - 1 - clear
+            and margin >= AMBIGUOUS_MARGIN
+            and abs(profile.tilt_deg) <= MAX_TILT_DEG
+        )
         out[line.name] = LineMeasurement(
             name=line.name,
             role=line.role,
@@ -169,8 +223,98 @@ def find_lines(
             od=od,
             snr=od / profile.noise,
             at=profile.at_of(pos, length),
+            readable=readable,
         )
     return out
+
+
+def unknown_where_unreadable(
+    p_present: np.ndarray, measured: dict[str, LineMeasurement]
+) -> np.ndarray:
+    """Line-present probabilities with every unreadable line's set to 0.5: not known.
+
+    A line on the rim, out of the window, in a window whose lines run
+    askew or in a pattern that fits the marks two ways was not measured
+    where it is: its measured OD of about nothing must not become a confident
+    "absent" (a missed positive, or "invalid" when it is the control). At 0.5
+    the result's confidence falls and the photo is read by eye.
+
+    Parameters
+    ----------
+    p_present : ndarray
+        The band model's probabilities, in ``measured``'s order.
+    measured : dict of str to LineMeasurement
+        From :func:`find_lines`.
+
+    Returns
+    -------
+    ndarray
+        The probabilities, float64.
+
+    Examples
+    --------
+    >>> m = LineMeasurement("T", "test", 50.0, 50.0, 50.0, 0.0, 0.0, 0.4, readable=False)
+    >>> unknown_where_unreadable(np.array([0.01]), {"T": m}).tolist()
+    [0.5]
+    """
+    readable = np.array([m.readable for m in measured.values()], bool)
+    return np.where(readable, np.asarray(p_present, dtype=np.float64), 0.5)
+
+
+def _nearest_peak(peaks: np.ndarray, local: int) -> np.ndarray:
+    """Per column, the column of the strongest peak within ``local`` columns (-1: none)."""
+    padded = np.pad(peaks, local)
+    view = np.lib.stride_tricks.sliding_window_view(padded, 2 * local + 1)
+    j = np.arange(peaks.size) - local + np.argmax(view, axis=1)
+    return np.where(view.max(axis=1) > 0, j, -1)
+
+
+def _placement_margin(
+    scores: np.ndarray, takes: np.ndarray, best: tuple[int, int], n: int
+) -> float:
+    """Score of the best placement over the best that gives one of its peaks to another line.
+
+    ``takes[scale, shift, line]`` is the peak column a line votes with (-1: none).
+    Infinite when no placement disagrees with the best.
+    """
+    owner = np.full(n + 1, -1)  # index n: "no peak"
+    for line, col in enumerate(takes[best]):
+        if col >= 0:
+            owner[col] = line
+    taken = owner[np.where(takes >= 0, takes, n)]
+    lines = np.arange(takes.shape[-1])
+    conflict = np.any((taken >= 0) & (taken != lines), axis=-1)
+    if not conflict.any():
+        return float("inf")
+    return float(scores[best] - scores[conflict].max())
+
+
+def _fit_placement(
+    anchors: list[tuple[float, float, float]],
+    centre: float,
+    scale: float,
+    limit: float,
+    span: float,
+) -> tuple[float, float]:
+    """Stretch and shift of the pattern from clear lines ``(expected, measured, snr)``.
+
+    Weighted least squares of ``measured - centre = scale * (expected - centre) +
+    shift`` when the clear lines span at least ``span`` columns, the stretch
+    kept within ``1 +- limit``; otherwise the coarse stretch is kept and only
+    the shift is fitted. No clear line: the template's places.
+    """
+    if not anchors:
+        return 1.0, 0.0
+    x, pos, w = (np.array(v, dtype=np.float64) for v in zip(*anchors, strict=True))
+    if np.ptp(x) >= span:
+        u = x - centre
+        um = np.average(u, weights=w)
+        v = pos - centre
+        vm = np.average(v, weights=w)
+        slope = np.sum(w * (u - um) * (v - vm)) / np.sum(w * (u - um) ** 2)
+        scale = float(np.clip(slope, 1.0 - limit, 1.0 + limit))
+    shift = float(np.average(pos - centre - scale * (x - centre), weights=w))
+    return scale, shift
 
 
 def _centre(r: np.ndarray, j: int, width_px: float, lo: int, hi: int) -> float:

@@ -13,15 +13,16 @@ membrane tones, so the encoded ratio is as stable as the linear one. Pass
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
+import cv2
 import numpy as np
 from pybaselines import Baseline
 from pybaselines.utils import ParameterWarning
 from scipy import ndimage, special
 
-from pipeline.bands.placement import ANCHOR_SNR, SEARCH_MM
+from pipeline.bands.placement import ANCHOR_SNR, MAX_TILT_DEG, SEARCH_MM
 from pipeline.color import line_color_channel, srgb_to_linear
 from pipeline.kit import Kit
 
@@ -33,6 +34,13 @@ BASELINE_STIFFNESS = 0.8
 # Floor on the matched-filter noise: JPEG quantisation and renderer noise
 # floors make estimates below this meaningless.
 NOISE_FLOOR = 1e-3
+# A mark tells the window's tilt from this SNR on (in both outer row bands), and
+# is looked for this far along the flow from one band to the other.
+TILT_SNR = 4.0
+TILT_REACH_MM = 3.0
+# Marks this close to straight across are read as they are: units tilt their lines
+# up to 2 degrees, which blurs a line's profile by under 0.2 mm across a 5-mm window.
+STRAIGHT_DEG = 2.0
 
 
 @dataclass(frozen=True)
@@ -76,6 +84,10 @@ class Profile:
         The two noise estimates ``noise`` is made from: the spread of the
         response along the flow between lines, and half the difference of the
         two halves of the width (lines cancel there).
+    tilt_deg : float
+        Angle of the window's clear marks against the across-flow direction
+        (0 when no mark is clear enough to tell): lines run straight across a
+        window placed on the unit's window (see :func:`mark_tilt`).
     """
 
     od: np.ndarray
@@ -94,6 +106,7 @@ class Profile:
     channel_response: np.ndarray
     noise_along: float = 0.0
     noise_across: float = 0.0
+    tilt_deg: float = 0.0
 
     @property
     def channel_name(self) -> str:
@@ -302,6 +315,10 @@ def optical_density_profile(
     Returns
     -------
     Profile
+        When the window's clear marks run askew (a window found a little
+        turned: more than ``STRAIGHT_DEG`` and at most ``MAX_TILT_DEG``), the
+        profile is read along them, the window sheared straight; its
+        ``tilt_deg`` is the tilt found.
 
     Examples
     --------
@@ -313,6 +330,54 @@ def optical_density_profile(
     >>> p.channel_name, round(float(p.od[135]), 3), round(float(p.response.max()), 3)
     ('green', 0.283, 0.283)
     """
+    profile = _profile(window_bgr, kit, px_per_mm, margin_mm, domain, n_bands)
+    tilt = profile.tilt_deg
+    if STRAIGHT_DEG < abs(tilt) <= MAX_TILT_DEG:
+        across = np.asarray(window_bgr).shape[0] / (kit.window_width_mm + 2 * margin_mm)
+        straight = shear_window(window_bgr, -tilt, profile.px_per_mm / across)
+        profile = replace(
+            _profile(straight, kit, px_per_mm, margin_mm, domain, n_bands), tilt_deg=tilt
+        )
+    return profile
+
+
+def shear_window(window: np.ndarray, degrees: float, aspect: float = 1.0) -> np.ndarray:
+    """Shear a window so that marks running ``degrees`` from straight across turn by that much.
+
+    Rows keep their place; each row slides along the flow in proportion to its
+    distance from the middle row. ``aspect`` is columns per millimetre over
+    rows per millimetre. Edges are extended.
+
+    Examples
+    --------
+    >>> w = np.zeros((20, 40), np.uint8)
+    >>> w[:, 20] = 255
+    >>> int(np.argmax(shear_window(w, 45.0)[0])), int(np.argmax(shear_window(w, 45.0)[19]))
+    (10, 29)
+    """
+    w = np.asarray(window)
+    t = np.tan(np.radians(degrees)) * aspect
+    cy = (w.shape[0] - 1) / 2
+    m = np.array([[1.0, -t, t * cy], [0.0, 1.0, 0.0]])
+    return np.asarray(
+        cv2.warpAffine(
+            w,
+            m,
+            (w.shape[1], w.shape[0]),
+            flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+            borderMode=cv2.BORDER_REPLICATE,
+        )
+    )
+
+
+def _profile(
+    window_bgr: np.ndarray,
+    kit: Kit,
+    px_per_mm: float,
+    margin_mm: float,
+    domain: Domain,
+    n_bands: int,
+) -> Profile:
     refl = _to_reflectance(window_bgr, domain)
     n_rows, n_cols = refl.shape[:2]
     length_mm = kit.window_length_mm + 2 * margin_mm
@@ -376,6 +441,7 @@ def optical_density_profile(
         across = max(robust_sigma(diff[valid]) / 2, NOISE_FLOOR)
     noise = float(np.clip(along, across, 2.0 * across))
     band_noise = np.full(n_bands, noise * np.sqrt(n_bands))
+    tilt = mark_tilt(band_response, valid, float(band_noise[0]), ppm, (r1 - r0) / ppm_across)
 
     return Profile(
         od=od,
@@ -394,7 +460,69 @@ def optical_density_profile(
         channel_response=channel_response,
         noise_along=along,
         noise_across=across,
+        tilt_deg=tilt,
     )
+
+
+def mark_tilt(
+    band_response: np.ndarray,
+    valid: np.ndarray,
+    band_noise: float,
+    px_per_mm: float,
+    height_mm: float,
+    min_snr: float = TILT_SNR,
+) -> float:
+    """Angle of the clear marks from straight across the window, in degrees.
+
+    The outermost row bands across the window's width are compared: a line
+    running straight across sits in the same column in both, a mark running
+    askew (a window read at the wrong turn) sits further along in one. The
+    lag that best aligns the two bands' matched responses (positive parts,
+    sub-column by a parabola through the peak), over the distance between the
+    bands' centres, gives the angle. 0 when either band has no mark of
+    ``min_snr`` times its noise: noise has no direction.
+
+    Parameters
+    ----------
+    band_response : ndarray
+        ``(n_bands, n_columns)`` matched responses of the row bands, top to bottom.
+    valid : ndarray
+        Columns of clean membrane.
+    band_noise : float
+        Noise of one band's response.
+    px_per_mm : float
+        Columns per millimetre.
+    height_mm : float
+        Height of the rows the bands split.
+
+    Examples
+    --------
+    >>> bands = np.zeros((4, 100))
+    >>> bands[0, 40:43] = bands[3, 44:47] = 0.2        # a mark 4 px further in the last band
+    >>> round(mark_tilt(bands, np.ones(100, bool), 0.004, 10.0, 4.0), 1)
+    7.6
+    """
+    n_bands = band_response.shape[0]
+    if n_bands < 2:
+        return 0.0
+    a = np.where(valid, np.clip(band_response[0], 0.0, None), 0.0)
+    b = np.where(valid, np.clip(band_response[-1], 0.0, None), 0.0)
+    if min(a.max(), b.max()) < min_snr * band_noise:
+        return 0.0
+    reach = max(2, round(TILT_REACH_MM * px_per_mm))
+    lags = range(-reach, reach + 1)
+    n = a.size
+    corr = np.array(
+        [float(np.dot(a[max(0, -k) : n - max(0, k)], b[max(0, k) : n - max(0, -k)])) for k in lags]
+    )
+    i = int(np.argmax(corr))
+    lag = float(lags[i])
+    if 0 < i < len(lags) - 1:
+        den = corr[i - 1] - 2 * corr[i] + corr[i + 1]
+        if den < 0:
+            lag += 0.5 * (corr[i - 1] - corr[i + 1]) / den
+    apart_mm = height_mm * (n_bands - 1) / n_bands
+    return float(np.degrees(np.arctan2(lag / px_per_mm, apart_mm)))
 
 
 def _trusted_ppm(px_per_mm: float, n_cols: int, length_mm: float) -> float:

@@ -55,6 +55,16 @@ def test_committed_registry_names_a_loadable_current_model() -> None:
     assert model(np.zeros((1, len(FEATURE_NAMES)), np.float32)).shape == (1,)
 
 
+def test_every_registered_model_loads_and_the_first_is_kept_for_comparison() -> None:
+    registry = load_registry()
+    versions = [m["version"] for m in registry["models"]]
+    assert "band-classifier@1" in versions
+    for item in registry["models"]:
+        model = band_model(item["version"])
+        assert (MODELS / item["file"]).stat().st_size < 1_000_000
+        assert model(np.zeros((2, len(FEATURE_NAMES)), np.float32)).shape == (2,)
+
+
 def test_tampered_model_file_is_refused(tmp_path: Path) -> None:
     registry = load_registry()
     entry = next(m for m in registry["models"] if m["version"] == registry["current"])

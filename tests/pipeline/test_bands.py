@@ -12,6 +12,8 @@ import numpy as np
 import pytest
 from scipy import ndimage, special
 
+from datasets.kits import benchmark_kits
+from datasets.render import render_photo
 from pipeline.bands import (
     FEATURE_NAMES,
     band_probability,
@@ -20,8 +22,12 @@ from pipeline.bands import (
     line_features,
     optical_density_profile,
     srgb_to_linear,
+    unknown_where_unreadable,
 )
+from pipeline.bands.profile import shear_window
+from pipeline.interpret import interpret
 from pipeline.kit import Kit, load_kit, parse_kit
+from pipeline.rectify import rectify_window, window_px_per_mm
 
 GOLD = (0.55, 1.0, 0.22)  # BGR absorbance, colloidal gold
 BLUE = (0.18, 0.62, 1.0)  # blue latex: absorbs red most
@@ -275,3 +281,125 @@ def test_features_are_finite_on_blank_and_saturated_windows(demo: Kit) -> None:
         _, _, feats, p = _measure(demo, window)
         assert np.isfinite(feats).all()
         assert (p < 0.5).all()
+
+
+# --- where the lines are: a window found a little off, or not on the unit's window ---
+
+EVEN = [  # four evenly spaced lines, as a multi-analyte cassette has them
+    {"name": "A", "role": "test", "at": 0.17},
+    {"name": "B", "role": "test", "at": 0.39},
+    {"name": "D", "role": "test", "at": 0.61},
+    {"name": "C", "role": "control", "at": 0.83},
+]
+
+
+def _stretch(kit: Kit, factor: float) -> dict[str, float]:
+    """Spacing jitter that stretches the pattern about the window's centre."""
+    return {ln.name: (factor - 1) * (ln.at - 0.5) * kit.window_length_mm for ln in kit.lines}
+
+
+def test_stretched_pattern_reads_every_line() -> None:
+    # A window found 8 % too small: the outer lines sit 0.5 mm off their shifted places.
+    kit = _kit(EVEN, length_mm=17.0)
+    od = {"A": 0.3, "B": 0.04, "D": 0.06, "C": 0.5}
+    window = make_window(kit, od, shift_mm=-0.8, spacing_jitter_mm=_stretch(kit, 1.08), seed=11)
+    _, lines, _, p = _measure(kit, window)
+    assert p.min() > 0.9
+    assert all(m.readable for m in lines.values())
+    assert lines["A"].od == pytest.approx(0.3, rel=0.08)
+
+
+def test_pattern_that_fits_the_marks_two_ways_is_unreadable() -> None:
+    # Two lines two spacings apart, half a spacing off: A and D, or B and C?
+    kit = _kit(EVEN, length_mm=17.0)
+    half = 0.11 * kit.window_length_mm
+    window = make_window(kit, {"A": 0.3, "D": 0.5}, shift_mm=half, seed=12)
+    _, lines, _, p = _measure(kit, window)
+    assert not any(m.readable for m in lines.values())
+    assert unknown_where_unreadable(p, lines).tolist() == [0.5] * 4
+    unknown = dict(zip(lines, unknown_where_unreadable(p, lines), strict=True))
+    assert interpret(kit, unknown).confidence < 0.8
+
+
+def test_line_on_the_rim_is_unreadable_not_absent() -> None:
+    kit = _kit(
+        [{"name": "T", "role": "test", "at": 0.04}, {"name": "C", "role": "control", "at": 0.5}]
+    )
+    # The pattern sits 0.8 mm toward the sample end: T falls on the window's end.
+    window = make_window(kit, {"T": 0.4, "C": 0.5}, shift_mm=-0.8, seed=13)
+    _, lines, _, p = _measure(kit, window)
+    assert lines["C"].readable
+    assert not lines["T"].readable
+    assert unknown_where_unreadable(p, lines)[0] == 0.5
+
+
+def test_window_found_a_little_turned_is_read_along_its_lines(demo: Kit) -> None:
+    window = make_window(demo, {"T": 0.04, "C": 0.45}, seed=14)
+    straight, lines, _, _ = _measure(demo, window)
+    assert abs(straight.tilt_deg) < 2
+    assert all(m.readable for m in lines.values())
+    askew, lines, _, p = _measure(demo, shear_window(window, 20.0))
+    assert askew.tilt_deg == pytest.approx(20.0, abs=3)
+    assert all(m.readable for m in lines.values())
+    assert p.min() > 0.9
+    assert lines["T"].od == pytest.approx(0.04, abs=0.008)
+
+
+def test_marks_far_askew_make_every_line_unreadable(demo: Kit) -> None:
+    # A window read 40 degrees off: the box lies mostly off the unit's window.
+    window = make_window(demo, {"T": 0.04, "C": 0.45}, seed=14)
+    askew, lines, _, _ = _measure(demo, shear_window(window, -40.0))
+    assert askew.tilt_deg == pytest.approx(-40.0, abs=6)
+    assert not any(m.readable for m in lines.values())
+
+
+# --- the same on rendered photos (datasets.render), read where a locator put the window ---
+
+
+@pytest.fixture(scope="module")
+def four_line_kit() -> Kit:
+    kits = [parse_kit(doc, template) for doc, template in benchmark_kits(20261126)]
+    return next(k for k in kits if len(k.lines) == 4)
+
+
+def _rendered_window(kit: Kit, od: dict[str, float], warp: np.ndarray, seed: int):
+    """A rendered photo's window, rectified at the true window pose changed by ``warp``.
+
+    ``warp`` acts in template pixels about the window's centre (a locator's error).
+    """
+    photo = render_photo(
+        kit, np.random.default_rng(seed), od=od, code="BANDS0000001", size=(1600, 1200)
+    )
+    cx = kit.window.x + kit.window.w / 2
+    cy = kit.window.y + kit.window.h / 2
+    about = np.array([[1, 0, cx], [0, 1, cy], [0, 0, 1.0]])
+    homography = photo.window_homography @ about @ warp @ np.linalg.inv(about)
+    ppm = float(np.clip(window_px_per_mm(kit, homography), 5.0, 8.0))
+    return rectify_window(photo.decoded(), kit, homography, px_per_mm=ppm), ppm
+
+
+def _read_window(kit: Kit, window: np.ndarray, ppm: float):
+    profile = optical_density_profile(window, kit, ppm)
+    lines = find_lines(profile, kit, ppm)
+    p = band_probability(line_features(profile, lines, kit, ppm))
+    return profile, lines, unknown_where_unreadable(p, lines)
+
+
+def test_rendered_window_found_too_large_reads_every_line(four_line_kit: Kit) -> None:
+    kit = four_line_kit
+    od = dict(zip((ln.name for ln in kit.lines), (0.3, 0.5, 0.0, 0.45), strict=True))
+    window, ppm = _rendered_window(kit, od, np.diag([1.07, 1.07, 1.0]), seed=15)
+    _, lines, p = _read_window(kit, window, ppm)
+    assert [bool(x >= 0.5) for x in p] == [v > 0 for v in od.values()]
+    assert interpret(kit, dict(zip(lines, p, strict=True))).confidence >= 0.8
+
+
+def test_rendered_window_read_at_the_wrong_turn_is_not_answered(four_line_kit: Kit) -> None:
+    kit = four_line_kit
+    od = dict(zip((ln.name for ln in kit.lines), (0.04, 0.5, 0.0, 0.45), strict=True))
+    a = np.radians(35.0)
+    turn = np.array([[np.cos(a), -np.sin(a), 0], [np.sin(a), np.cos(a), 0], [0, 0, 1.0]])
+    window, ppm = _rendered_window(kit, od, turn, seed=16)
+    profile, _, p = _read_window(kit, window, ppm)
+    assert abs(profile.tilt_deg) > 10
+    assert interpret(kit, dict(zip((ln.name for ln in kit.lines), p, strict=True))).confidence < 0.8
