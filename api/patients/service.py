@@ -13,6 +13,7 @@ from api.audit.service import record
 from api.batches.service import effective_state
 from api.batches.tables import UnitState
 from api.context import AppContext
+from api.db.base import utcnow
 from api.errors import ConflictError, ForbiddenError, InvalidError, NotFoundError, UnauthorizedError
 from api.events.service import TEST_STARTED, publish
 from api.identity import validate_national_id, validate_phone
@@ -317,3 +318,17 @@ def own_tests(
         limit=limit,
     )
     return [test_view(session, t, staff=False) for t in rows]
+
+
+def own_test(session: Session, user: User, test_id: int) -> SelfTest:
+    """The caller's own test (a patient's), or 404 as if absent."""
+    return get_test(session, user, Scope(frozenset()), test_id)
+
+
+def sample_applied(
+    session: Session, user: User, test_id: int, applied_at: datetime | None
+) -> TestOut:
+    """The patient applied the sample (now unless ``applied_at``): the read window starts."""
+    test = own_test(session, user, test_id)
+    lifecycle.sample_applied(session, user, test, applied_at or utcnow())
+    return test_view(session, test, staff=False)

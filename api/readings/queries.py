@@ -55,3 +55,17 @@ def proposals_with_reviews(
     if after_id is not None:
         query = query.where(Proposal.id > after_id)
     return [(p, r) for p, r in session.execute(query).all()]
+
+
+def photo_hashes_since(
+    session: Session, since: datetime, other_than_test: int
+) -> Sequence[tuple[int, str]]:
+    """(test id, photo hash) of other tests' uploads read since ``since``."""
+    rows = session.execute(
+        select(Upload.self_test_id, Upload.photo_dhash).where(
+            Upload.photo_dhash.is_not(None),
+            Upload.uploaded_at >= since,
+            Upload.self_test_id != other_than_test,
+        )
+    ).all()
+    return [(int(test_id), str(dhash)) for test_id, dhash in rows]

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from api import worker
 from api.accounts.tables import User
 from api.audit.service import record
+from api.batches.tables import Unit
 from api.context import AppContext
 from api.db.base import utcnow
 from api.db.hooks import after_commit
@@ -33,35 +34,19 @@ from api.metrics import observe_reading
 from api.patients.service import patient_of
 from api.products.service import kit_of
 from api.products.tables import Product
-from api.readings import queries
+from api.readings import queries, unit_check
 from api.readings.schemas import ReadingRecord
-from api.selftests import lifecycle
+from api.selftests import lifecycle, read_time
 from api.selftests import queries as test_queries
 from api.selftests.tables import Proposal, SelfTest, TestStatus, Upload
 
 if TYPE_CHECKING:
-    from pipeline.kit import KitDescription
     from pipeline.reading import Reading
 
 log = logging.getLogger(__name__)
 
 # The Celery task that reads one upload (api.readings.tasks.read_upload).
 READ_UPLOAD = "vigil.read_upload"
-
-# Photos may be taken offline and sent later, but not in the future.
-CLOCK_SKEW = timedelta(minutes=5)
-
-
-def read_time_flag(kit: KitDescription, minutes: float) -> str | None:
-    """``"early"`` / ``"late"`` when a photo missed the kit's read-time window."""
-    window = kit.read_time_minutes
-    if window is None:
-        return None
-    if minutes < window.min:
-        return "early"
-    if window.max is not None and minutes > window.max:
-        return "late"
-    return None
 
 
 def upload_photo(
@@ -76,7 +61,9 @@ def upload_photo(
 ) -> tuple[Upload, bool]:
     """Store a photo for the caller's test; returns the upload and whether it is new.
 
-    A retry with the same ``Idempotency-Key`` returns the first upload unchanged.
+    A retry with the same ``Idempotency-Key`` returns the first upload unchanged. A photo
+    taken before the kit's read window opened (timed from the sample) is refused with
+    the minutes to wait (``TooEarlyError``); one taken after it closed is flagged late.
     """
     test = session.get(SelfTest, test_id)
     if test is None:
@@ -95,10 +82,15 @@ def upload_photo(
     taken = taken_at or now
     if taken.tzinfo is None:
         raise InvalidError("taken_at: give a time zone (e.g. 2024-05-01T10:00:00Z)")
-    if taken > now + CLOCK_SKEW:
+    if taken > now + lifecycle.CLOCK_SKEW:
         raise InvalidError("taken_at: lies in the future")
     product = session.get(Product, test.product_id)
     assert product is not None
+    window = product.kit.read_time_minutes
+    since_start = read_time.minutes_since_start(test, taken)
+    from_sample = test.sample_applied_at is not None
+    if from_sample and (held := read_time.too_early(window, since_start)) is not None:
+        raise held  # without a sample time the window is a guess: flagged, not held
     minutes = (taken - test.claimed_at).total_seconds() / 60
     sha = ctx.photos.put(data)  # durable before the row that points at it
     upload = Upload(
@@ -111,7 +103,8 @@ def upload_photo(
         uploaded_at=now,
         queued_at=now,
         minutes_after_claim=round(minutes, 2),
-        read_time_flag=read_time_flag(product.kit, minutes),
+        minutes_after_sample=round(since_start, 2) if from_sample else None,
+        read_time_flag=read_time.flag(window, since_start),
     )
     session.add(upload)
     lifecycle.photo_received(test)
@@ -156,6 +149,7 @@ def process_upload(ctx: AppContext, upload_id: int) -> str:
         assert test is not None
         assert product is not None
         kit = kit_of(ctx, product)
+        unit_code = unit_code_of(session, test)
         photo = ctx.photos.get(upload.photo_sha256)
         # End the read transaction while the pipeline runs (seconds): on SQLite it holds
         # the write lock. Rolling back also expires the rows, so the writes below see
@@ -166,17 +160,30 @@ def process_upload(ctx: AppContext, upload_id: int) -> str:
         seconds = time.perf_counter() - started
         document = reading.to_json()
         explanation = keep_explanation(ctx, reading)
+        check, decoded = unit_check.code_check(kit, reading.code, unit_code)
+        photo_hash = photo_dhash(ctx, photo)
+        status = reading.status
+        issues = [{"code": i.code, "message": i.message} for i in reading.issues]
+        if check == "other_unit" and decoded is not None:
+            # Refused whatever it shows: the result would be another unit's.
+            status = "retake"
+            issues = [
+                {"code": "other_unit", "message": unit_check.other_unit_message(decoded, unit_code)}
+            ]
+        upload.photo_dhash = photo_hash
         proposal = Proposal(
             upload_id=upload.id,
             self_test_id=test.id,
-            status=reading.status,
+            status=status,
             # by_eye keeps the model's best attempt, shown as a hint only
-            result=reading.result if reading.status in lifecycle.READABLE else None,
+            result=reading.result if status in lifecycle.READABLE else None,
             confidence=float(reading.confidence),
             model_version=reading.model,
             reading=document,
-            issues=[{"code": i.code, "message": i.message} for i in reading.issues],
+            issues=issues,
             explanation=explanation,
+            unit_check=check,
+            same_photo_test_id=unit_check.same_photo_test(session, test.id, photo_hash),
         )
         session.add(proposal)
         latest = test_queries.latest_upload(session, test.id)
@@ -200,6 +207,7 @@ def process_upload(ctx: AppContext, upload_id: int) -> str:
             result=proposal.result,
             model=proposal.model_version,
         )
+        audit_unit(session, proposal, upload, decoded)
         try:
             session.commit()
         except IntegrityError:
@@ -207,6 +215,41 @@ def process_upload(ctx: AppContext, upload_id: int) -> str:
             return "skipped"
         observe_reading(proposal.status, proposal.result, seconds)  # counted once, when kept
         return "proposed"
+
+
+def unit_code_of(session: Session, test: SelfTest) -> str:
+    unit = session.get(Unit, test.unit_id)
+    assert unit is not None
+    return unit.code
+
+
+def photo_dhash(ctx: AppContext, photo: bytes) -> str | None:
+    """The photo's perceptual hash; ``None`` when it cannot be decoded (read as a retake)."""
+    from pipeline.decode import PhotoError
+
+    try:
+        return unit_check.dhash(ctx.vision.decode_photo(photo))
+    except PhotoError:
+        return None
+
+
+def audit_unit(session: Session, proposal: Proposal, upload: Upload, decoded: str | None) -> None:
+    """Each doubt about the unit goes to the audit log, with the test it concerns."""
+    test_id = proposal.self_test_id
+    if proposal.unit_check == "other_unit":
+        record(session, None, "wrong_unit", "upload", upload.id, test=test_id, code=decoded)
+    elif proposal.unit_check == "no_code":
+        record(session, None, "unit_unverified", "upload", upload.id, test=test_id)
+    if proposal.same_photo_test_id is not None:
+        record(
+            session,
+            None,
+            "same_photo",
+            "upload",
+            upload.id,
+            test=test_id,
+            other_test=proposal.same_photo_test_id,
+        )
 
 
 def keep_explanation(ctx: AppContext, reading: Reading) -> dict[str, Any] | None:
