@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
 
@@ -21,6 +22,7 @@ from api.outbox.notifier import NotifierUnavailableError, default_notifier
 from api.patients import queries
 from api.patients.schemas import Claim, PatientOut, PatientRegister
 from api.patients.tables import Patient
+from api.products.tables import Product
 from api.regions.service import locate
 from api.scope import Scope
 from api.security.otp import OneTimeCodeError, ResendTooSoonError
@@ -31,6 +33,9 @@ from api.selftests.service import test_view
 from api.selftests.tables import SelfTest
 from api.timestamps import rfc3339
 from api.units.service import find_unit
+
+if TYPE_CHECKING:
+    from pipeline.kit import KitDescription
 
 log = logging.getLogger(__name__)
 
@@ -332,3 +337,13 @@ def sample_applied(
     test = own_test(session, user, test_id)
     lifecycle.sample_applied(session, user, test, applied_at or utcnow())
     return test_view(session, test, staff=False)
+
+
+def own_test_and_kit(
+    session: Session, user: User, test_id: int
+) -> tuple[TestOut, KitDescription]:
+    """The caller's own test as they see it, with its kit's description (the test page)."""
+    test = own_test(session, user, test_id)
+    product = session.get(Product, test.product_id)
+    assert product is not None
+    return test_view(session, test, staff=False), product.kit

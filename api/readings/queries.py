@@ -69,3 +69,13 @@ def photo_hashes_since(
         )
     ).all()
     return [(int(test_id), str(dhash)) for test_id, dhash in rows]
+
+
+def read_time_flags(session: Session, upload_ids: Sequence[int]) -> dict[int, str | None]:
+    """Each upload's read-time flag, by upload id."""
+    if not upload_ids:
+        return {}
+    rows = session.execute(
+        select(Upload.id, Upload.read_time_flag).where(Upload.id.in_(list(upload_ids)))
+    ).all()
+    return {int(upload_id): flag for upload_id, flag in rows}

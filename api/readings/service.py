@@ -326,6 +326,7 @@ def upload_view(session: Session, upload: Upload) -> dict[str, Any]:
         "taken_at": upload.taken_at,
         "uploaded_at": upload.uploaded_at,
         "minutes_after_claim": upload.minutes_after_claim,
+        "minutes_after_sample": upload.minutes_after_sample,
         "read_time_flag": upload.read_time_flag,
         "test_status": test.status,
         "proposal_status": proposal.status if proposal else None,
@@ -340,6 +341,7 @@ def latest_upload(session: Session, test_id: int) -> Upload | None:
 def export_readings(session: Session, after_id: int | None, limit: int) -> list[ReadingRecord]:
     """Proposals with their deciding reading, for model monitoring (no personal data)."""
     rows = queries.proposals_with_reviews(session, after_id, limit)
+    flags = queries.read_time_flags(session, [p.upload_id for p, _r in rows])
     return [
         ReadingRecord(
             proposal_id=p.id,
@@ -350,6 +352,8 @@ def export_readings(session: Session, after_id: int | None, limit: int) -> list[
             confidence=p.confidence,
             reviewed_decision=r.decision if r else None,
             reviewed_result=r.result if r else None,
+            read_time_flag=flags.get(p.upload_id),
+            unit_check=p.unit_check,
             reading=p.reading,
             created_at=p.created_at,
         )

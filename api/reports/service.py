@@ -32,6 +32,7 @@ from api.reports.schemas import (
 )
 from api.reports.tables import Report
 from api.scope import Scope
+from api.selftests.service import photo_timing
 from api.selftests.tables import SelfTest, TestStatus
 from api.timestamps import rfc3339
 
@@ -121,10 +122,16 @@ def reports(session: Session, user: User, after_id: int | None, limit: int) -> l
 
 
 def _positive_case(
-    ctx: AppContext, test: SelfTest, patient: Patient, product: Product, batch: Batch
+    session: Session,
+    ctx: AppContext,
+    test: SelfTest,
+    patient: Patient,
+    product: Product,
+    batch: Batch,
 ) -> PositiveCase:
     """One confirmed positive with the patient's identity decrypted (the caller audits it)."""
     name, national_id, phone = personal_data(ctx, patient)
+    flag, timing = photo_timing(session, test, product)
     return PositiveCase(
         test_id=test.id,
         patient_id=patient.id,
@@ -141,6 +148,8 @@ def _positive_case(
         product_name=product.name,
         test_item=product.test_item_name,
         lot_number=batch.lot_number,
+        read_time_flag=flag,
+        read_time=timing,
     )
 
 
@@ -158,7 +167,7 @@ def positives(
     for test, patient, product, batch in queries.positives(
         session, scope.regions, since, until, limit
     ):
-        cases.append(_positive_case(ctx, test, patient, product, batch))
+        cases.append(_positive_case(session, ctx, test, patient, product, batch))
     record(
         session,
         user,
@@ -212,7 +221,7 @@ def patient_case(
     assert patient is not None
     assert product is not None
     assert batch is not None
-    case = _positive_case(ctx, test, patient, product, batch)
+    case = _positive_case(session, ctx, test, patient, product, batch)
     history = [
         CaseTest(
             test_id=t.id,

@@ -52,7 +52,7 @@ class Step(StrEnum):
     retract = "retract"  # a released result entered in error
 
 
-_UNFINISHED = (
+UNFINISHED = (
     TestStatus.awaiting_photo,
     TestStatus.reading,
     TestStatus.retake,
@@ -70,7 +70,7 @@ TRANSITIONS: dict[tuple[TestStatus, Step], TestStatus] = {
     (TestStatus.in_review, Step.release): TestStatus.released,
     (TestStatus.released, Step.correct): TestStatus.corrected,
     (TestStatus.corrected, Step.correct): TestStatus.corrected,
-    **{(state, Step.withdraw): TestStatus.withdrawn for state in _UNFINISHED},
+    **{(state, Step.withdraw): TestStatus.withdrawn for state in UNFINISHED},
     (TestStatus.released, Step.retract): TestStatus.withdrawn,
     (TestStatus.corrected, Step.retract): TestStatus.withdrawn,
 }

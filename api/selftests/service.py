@@ -88,3 +88,11 @@ def proposal_brief(
         reviewed=queries.latest_review(session, proposal.id) is not None,
         created_at=proposal.created_at,
     )
+
+
+def photo_timing(session: Session, test: SelfTest, product: Product) -> tuple[str | None, str]:
+    """The deciding photo's read-time flag and its timing in words (CDC case, exports)."""
+    upload = queries.latest_upload(session, test.id)
+    if upload is None:
+        return None, "No photo."
+    return upload.read_time_flag, read_time_note(upload, test, product)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -16,13 +17,11 @@ from api.accounts.tables import User
 from api.audit.service import record
 from api.context import AppContext
 from api.deps import CtxDep, SessionDep
-from api.errors import DomainError
+from api.errors import DomainError, InvalidError
 from api.patients import service as patients
 from api.patients.schemas import Claim, PatientRegister
 from api.readings import service as readings
-from api.scope import Scope
-from api.selftests.service import test_view
-from api.selftests.tables import SelfTest, TestStatus
+from api.selftests import lifecycle
 from api.units.service import interpretation
 from api.uploads import read_limited
 from review_ui.patients import words
@@ -31,7 +30,9 @@ from review_ui.templating import error_page, render
 
 router = page_router(tags=["pages"])
 
-ACTIVE = (TestStatus.awaiting_photo, TestStatus.reading, TestStatus.retake, TestStatus.in_review)
+ACTIVE = lifecycle.UNFINISHED
+# The page lets a patient say they applied the sample up to an hour before.
+SAMPLE_MINUTES_AGO_MAX = 60.0
 
 
 def _districts(ctx: AppContext) -> list[tuple[str, str]]:
@@ -44,10 +45,6 @@ def _districts(ctx: AppContext) -> list[tuple[str, str]]:
         label = index.name(code) + (f", {index.name(parent)}" if parent else "")
         labelled.append((code, label))
     return sorted(labelled, key=lambda pair: pair[1])
-
-
-def _own_test(session: Session, user: User, test_id: int) -> SelfTest:
-    return patients.get_test(session, user, Scope(frozenset()), test_id)
 
 
 def _plain(exc: DomainError) -> str:
@@ -183,23 +180,29 @@ def scan(
 # One test: instructions, timer, photo, result -------------------------------------------
 
 
-def _test_context(session: Session, ctx: AppContext, user: User, test_id: int) -> dict[str, Any]:
-    test = _own_test(session, user, test_id)
-    view = test_view(session, test, staff=False)
-    from api.products.tables import Product
-
-    product = session.get(Product, test.product_id)
-    assert product is not None
-    upload = readings.latest_upload(session, test.id)
+def _test_context(session: Session, user: User, test_id: int) -> dict[str, Any]:
+    view, kit = patients.own_test_and_kit(session, user, test_id)
     return {
         "test": view,
-        "rules": interpretation(product.kit).rules,
-        "steps": words.steps(product.kit),
-        "result": words.result_words(view.result, product.kit) if view.result else None,
-        "upload": upload,
+        "rules": interpretation(kit).rules,
+        "steps": words.steps(kit),
+        "result": words.result_words(view.result, kit) if view.result else None,
         "upload_key": secrets.token_urlsafe(16),
         "words": words,
     }
+
+
+def _test_again(
+    request: Request, session: Session, user: User, test_id: int, exc: DomainError
+) -> Response:
+    """The test page again with what was refused, in words the patient can act on."""
+    try:
+        context = _test_context(session, user, test_id)
+    except DomainError as gone:
+        return error_page(request, _plain(gone), user=user, status_code=gone.status_code)
+    context["error"] = words.upload_error(exc)
+    context["wait_minutes"] = getattr(exc, "wait_minutes", None)
+    return render(request, "patients/test.html", context, user=user, status_code=exc.status_code)
 
 
 @router.get("/patient/tests/{test_id}")
@@ -207,7 +210,7 @@ def test_page(
     request: Request, session: SessionDep, ctx: CtxDep, user: PatientPage, test_id: int
 ) -> Response:
     try:
-        context = _test_context(session, ctx, user, test_id)
+        context = _test_context(session, user, test_id)
     except DomainError as exc:
         return error_page(request, _plain(exc), user=user, status_code=exc.status_code)
     if request.headers.get("HX-Request"):
@@ -241,12 +244,32 @@ def upload_photo(
                 taken_at=None,
             )
     except DomainError as exc:
-        try:
-            context = _test_context(session, ctx, user, test_id)
-        except DomainError as gone:
-            return error_page(request, _plain(gone), user=user, status_code=gone.status_code)
-        context["error"] = words.upload_error(exc)
-        return render(
-            request, "patients/test.html", context, user=user, status_code=exc.status_code
-        )
+        return _test_again(request, session, user, test_id, exc)
     return RedirectResponse(f"/patient/tests/{test_id}", status_code=303)
+
+
+@router.post("/patient/tests/{test_id}/sample-applied")
+def sample_applied(
+    request: Request,
+    session: SessionDep,
+    user: PatientPage,
+    test_id: int,
+    minutes_ago: Annotated[str, Form(max_length=10)] = "0",
+) -> Response:
+    """The patient applied the sample (now, or some minutes ago): the timer starts."""
+    try:
+        with session.begin_nested():  # a refusal undoes what the action wrote
+            try:
+                ago = float(minutes_ago or 0)
+            except ValueError:
+                raise InvalidError("minutes_ago: give the minutes as a number") from None
+            if not 0 <= ago <= SAMPLE_MINUTES_AGO_MAX:
+                raise InvalidError(
+                    f"minutes_ago: give a number from 0 to {SAMPLE_MINUTES_AGO_MAX:g}"
+                )
+            patients.sample_applied(
+                session, user, test_id, datetime.now(UTC) - timedelta(minutes=ago)
+            )
+    except DomainError as exc:
+        return _test_again(request, session, user, test_id, exc)
+    return RedirectResponse(f"/patient/tests/{test_id}#timer", status_code=303)

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from api.errors import DomainError
 from api.reports.schemas import LinkedResult
+from api.selftests.read_time import TooEarlyError
 
 if TYPE_CHECKING:
     from api.products.schemas import KitDescription
@@ -18,6 +19,8 @@ FIELD_NAMES = {
     "password": "Password",
     "photo": "Photo",
     "code": "Code",
+    "minutes_ago": "Minutes ago",
+    "applied_at": "Time the sample was added",
 }
 
 STATUS = {
@@ -60,6 +63,12 @@ def claim_error(exc: DomainError) -> str:
 
 
 def upload_error(exc: DomainError) -> str:
+    if isinstance(exc, TooEarlyError):
+        minutes = "1 more minute" if exc.wait_minutes == 1 else f"{exc.wait_minutes} more minutes"
+        return (
+            f"It is too early to read your test: the lines may not have appeared yet. "
+            f"Wait {minutes}, then take the photo."
+        )
     if exc.status_code == 415:
         return "This file is not a photo we can read. Take the photo again (JPEG, PNG or HEIC)."
     if exc.status_code == 413:
@@ -77,7 +86,7 @@ def steps(kit: KitDescription) -> list[str]:
     )
     return [
         "Do the test as the leaflet in the box says, and add the sample.",
-        "The timer below counts from when you scanned the code: scan just before the sample.",
+        "As soon as the sample is on the test, press the button below: the timer starts.",
         wait,
         "Put the test flat in good light. Take a photo of the whole test with its code.",
     ]

@@ -82,6 +82,9 @@ def test_scan_a_typed_code_with_a_chosen_district(
     assert test.region_code == NORTH
     page = pages.get(f"/patient/tests/{test_id}").text
     assert "How to do the test" in page
+    assert "Have you added the sample?" in page  # the timer starts from the sample
+    pages.post(f"/patient/tests/{test_id}/sample-applied", {"minutes_ago": "0"})
+    page = pages.get(f"/patient/tests/{test_id}").text
     assert 'id="timer"' in page
     assert 'data-read-from="' in page
     assert 'capture="environment"' in page
@@ -151,7 +154,8 @@ def test_photo_then_clinician_check_then_result(
         clinician,
         scope_for(session, pages.client.app.state.ctx, clinician),
         proposal.id,
-        ReviewIn(decision="confirm"),
+        # sent seconds after the scan, with no sample time: early, confirmed on purpose
+        ReviewIn(decision="confirm", read_time_ok=True),
     )
     session.commit()
     fragment = pages.get(location, headers={"HX-Request": "true"}).text
@@ -206,3 +210,49 @@ def test_an_upload_without_the_csrf_token_is_refused(pages: Any, session: Sessio
         f"{url}/photo", files={"photo": ("t.png", tiny_png(), "image/png")}, follow_redirects=False
     )
     assert response.status_code == 403
+
+
+def _scanned(pages: Any, session: Session, n: int) -> str:
+    register(pages, n=n)
+    return str(
+        pages.post("/patient/scan", {"code": unused_code(session), "region": NORTH}).headers[
+            "location"
+        ]
+    )
+
+
+def test_the_page_asks_for_the_sample_before_the_photo(
+    pages: Any, session: Session, pipeline_says: dict[str, Any]
+) -> None:
+    location = _scanned(pages, session, 911)
+    page = pages.get(location).text
+    assert "Have you added the sample?" in page
+    assert 'id="photo"' not in page  # the photo comes once the timer runs
+    started = pages.post(f"{location}/sample-applied", {"minutes_ago": "6"})
+    assert started.status_code == 303
+    page = pages.get(location).text
+    assert "Have you added the sample?" not in page
+    assert 'id="timer"' in page
+    assert "minutes after adding the sample" in page
+    early = pages.post(
+        f"{location}/photo",
+        {"upload_key": "key-early-0001"},
+        files={"photo": ("test.png", tiny_png(), "image/png")},
+    )
+    assert early.status_code == 409
+    assert "Wait 9 more minutes, then take the photo." in early.text
+    test = session.get(SelfTest, int(location.rsplit("/", 1)[1]))
+    assert test is not None
+    session.refresh(test)
+    assert test.status == "awaiting_photo"  # held: nothing was stored
+
+
+def test_a_wrong_sample_time_is_said_in_words(pages: Any, session: Session) -> None:
+    location = _scanned(pages, session, 912)
+    typed = pages.post(f"{location}/sample-applied", {"minutes_ago": "soon"})
+    assert typed.status_code == 422
+    assert "Minutes ago: give the minutes as a number" in typed.text
+    too_long = pages.post(f"{location}/sample-applied", {"minutes_ago": "600"})
+    assert too_long.status_code == 422
+    assert "from 0 to 60" in too_long.text
+    assert "Have you added the sample?" in too_long.text  # still asked
