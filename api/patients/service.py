@@ -339,9 +339,7 @@ def sample_applied(
     return test_view(session, test, staff=False)
 
 
-def own_test_and_kit(
-    session: Session, user: User, test_id: int
-) -> tuple[TestOut, KitDescription]:
+def own_test_and_kit(session: Session, user: User, test_id: int) -> tuple[TestOut, KitDescription]:
     """The caller's own test as they see it, with its kit's description (the test page)."""
     test = own_test(session, user, test_id)
     product = session.get(Product, test.product_id)

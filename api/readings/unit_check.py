@@ -41,9 +41,10 @@ def dhash(image: np.ndarray) -> str | None:
     The image, in grey, shrunk to 9 x 8; each bit says whether a pixel is brighter than
     its right-hand neighbour. Re-encoding or resizing a photo changes few bits.
 
-    >>> ramp = np.tile(np.arange(0, 250, 25, dtype=np.uint8)[::-1], (8, 1))
-    >>> dhash(ramp)
-    'ffffffffffffffff'
+    >>> falling = np.arange(0, 225, 25, dtype=np.uint8)[::-1]
+    >>> image = np.vstack([np.tile(falling, (4, 1)), np.tile(falling[::-1], (4, 1))])
+    >>> dhash(image)  # the top half falls to the right (1 bits), the bottom half rises
+    'ffffffff00000000'
     >>> dhash(np.full((40, 40), 128, np.uint8)) is None
     True
     """

@@ -13,8 +13,8 @@ from api.batches.tables import Batch
 from api.db.base import utcnow
 from api.errors import NotFoundError
 from api.products.tables import Product
-from api.reviews import queries, safeguards
 from api.readings.service import unit_code_of
+from api.reviews import queries, safeguards
 from api.reviews.service import awaiting_reader
 from api.scope import Scope
 from api.selftests.service import read_time_note

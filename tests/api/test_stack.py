@@ -34,8 +34,8 @@ from stack_services import (
 from api.app import create_app
 from api.config import Settings, new_secrets
 from api.context import AppContext
-from api.db.base import utcnow
 from api.db import upgrade
+from api.db.base import utcnow
 
 pytestmark = pytest.mark.stack
 
