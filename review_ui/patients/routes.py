@@ -21,11 +21,18 @@ from api.errors import DomainError, InvalidError
 from api.patients import service as patients
 from api.patients.schemas import Claim, PatientRegister
 from api.readings import service as readings
+from api.security.ratelimit import RateLimitedError
 from api.selftests import lifecycle
 from api.units.service import interpretation
 from api.uploads import read_limited
 from review_ui.patients import words
-from review_ui.session import OptionalPageUser, PatientPage, page_router, set_session_cookie
+from review_ui.session import (
+    OptionalPageUser,
+    PatientPage,
+    login_url,
+    page_router,
+    set_session_cookie,
+)
 from review_ui.templating import error_page, render
 
 router = page_router(tags=["pages"])
@@ -56,11 +63,28 @@ def _plain(exc: DomainError) -> str:
 # Registering --------------------------------------------------------------------
 
 
+def _scan_url(code: str) -> str:
+    return "/patient/scan" + (f"?{urlencode({'code': code})}" if code else "")
+
+
+def _register_again(
+    request: Request, values: dict[str, str], errors: dict[str, str], status: int
+) -> Response:
+    """The form again, each mistake beside its field, what was typed kept (not the password)."""
+    summary = "; ".join(f"{words.FIELD_NAMES.get(f, f)}: {m}" for f, m in errors.items())
+    code = values["code"]
+    context = {"error": summary, "errors": errors, "values": values, "code": code}
+    context["login_url"] = login_url(_scan_url(code) if code else "/patient")
+    return render(request, "patients/register.html", context, status_code=status)
+
+
 @router.get("/patient/register")
-def register_page(request: Request, user: OptionalPageUser) -> Response:
+def register_page(request: Request, user: OptionalPageUser, code: str = "") -> Response:
     if user is not None:
-        return RedirectResponse("/patient", status_code=303)
-    return render(request, "patients/register.html", {"error": None, "values": {}})
+        return RedirectResponse(_scan_url(code) if code else "/patient", status_code=303)
+    context = {"error": None, "errors": {}, "values": {}, "code": code[:500]}
+    context["login_url"] = login_url(_scan_url(code) if code else "/patient")
+    return render(request, "patients/register.html", context)
 
 
 @router.post("/patient/register")
@@ -73,8 +97,15 @@ def register(
     phone: Annotated[str, Form(max_length=40)] = "",
     username: Annotated[str, Form(max_length=254)] = "",
     password: Annotated[str, Form(max_length=256)] = "",
+    code: Annotated[str, Form(max_length=500)] = "",
 ) -> Response:
-    values = {"name": name, "national_id": national_id, "phone": phone, "username": username}
+    values = {
+        "name": name,
+        "national_id": national_id,
+        "phone": phone,
+        "username": username,
+        "code": code,
+    }
     try:
         with session.begin_nested():  # a refusal undoes what the action wrote
             body = PatientRegister(
@@ -86,30 +117,77 @@ def register(
             )
             _patient, user = patients.register(session, ctx, body)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        field = words.FIELD_NAMES.get(str(first["loc"][0]), str(first["loc"][0]))
-        error = f"{field}: {words.validation_message(dict(first))}"
-        return render(
-            request, "patients/register.html", {"error": error, "values": values}, status_code=422
-        )
+        errors = {str(e["loc"][0]): words.validation_message(dict(e)) for e in exc.errors()}
+        return _register_again(request, values, errors, 422)
     except DomainError as exc:
-        return render(
-            request,
-            "patients/register.html",
-            {"error": words.field_error(exc.detail), "values": values},
-            status_code=exc.status_code,
-        )
+        return _register_again(request, values, words.field_errors(exc.detail), exc.status_code)
     token, _expires = accounts.issue_token(session, ctx, user)
     record(session, user, "log_in", "user", user.id, via="register")
-    response = RedirectResponse("/patient/scan", status_code=303)
+    # The kit's code, when the QR link brought the patient here, goes on to the scan.
+    response = RedirectResponse(_scan_url(code.strip()), status_code=303)
     set_session_cookie(request, response, token, ctx.settings.token_ttl_minutes * 60)
     return response
 
 
 @router.get("/u/{code}")
-def unit_link(code: str) -> Response:
-    """Where a kit's QR link leads a phone's camera app: start a test with this code."""
-    return RedirectResponse(f"/patient/scan?{urlencode({'code': code})}", status_code=303)
+def unit_link(request: Request, user: OptionalPageUser, code: str) -> Response:
+    """Where a kit's QR link leads a phone's camera app: start a test with this code.
+
+    Someone logged in goes straight to the scan with the code filled in; anyone else
+    chooses between registering (the code kept), logging in, or (for a test already
+    started) seeing it with their ID number.
+    """
+    if user is not None:
+        return RedirectResponse(_scan_url(code), status_code=303)
+    return render(request, "patients/start.html", _start_context(code))
+
+
+def _start_context(code: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "code": code[:500],
+        "register_url": "/patient/register?" + urlencode({"code": code}),
+        "login_url": login_url(_scan_url(code)),
+        "error": None,
+        "errors": {},
+        "national_id": "",
+        "one_time_code_needed": False,
+        **extra,
+    }
+
+
+@router.post("/patient/code-login")
+def code_login(
+    request: Request,
+    session: SessionDep,
+    ctx: CtxDep,
+    code: Annotated[str, Form(max_length=500)] = "",
+    national_id: Annotated[str, Form(max_length=40)] = "",
+    one_time_code: Annotated[str, Form(max_length=20)] = "",
+) -> Response:
+    """A patient back at a test they started: the kit's code and their ID number."""
+    try:
+        if not national_id.strip():
+            raise InvalidError("national_id: type your national ID number")
+        ctx.throttle.check_address(request.client.host if request.client else None)
+        token, _expires, _user = patients.log_in_by_code_token(
+            session, ctx, code, national_id, one_time_code or None
+        )
+    except RateLimitedError as exc:
+        context = _start_context(code, error=exc.message, national_id=national_id)
+        return render(request, "patients/start.html", context, status_code=429)
+    except DomainError as exc:
+        field = "one_time_code" if exc.code == "one_time_code_required" else "national_id"
+        context = _start_context(
+            code,
+            error=words.code_login_error(exc),
+            errors={field: words.code_login_error(exc)},
+            national_id=national_id,
+            one_time_code_needed=exc.code == "one_time_code_required" or bool(one_time_code),
+        )
+        return render(request, "patients/start.html", context, status_code=exc.status_code)
+    response = RedirectResponse("/patient", status_code=303)
+    set_session_cookie(request, response, token, ctx.settings.token_ttl_minutes * 60)
+    return response
 
 
 # My tests ---------------------------------------------------------------------------
@@ -132,12 +210,16 @@ def home(request: Request, session: SessionDep, ctx: CtxDep, user: PatientPage) 
 
 @router.get("/patient/scan")
 def scan_page(request: Request, ctx: CtxDep, user: PatientPage, code: str = "") -> Response:
-    return render(
-        request,
-        "patients/scan.html",
-        {"error": None, "code": code, "districts": _districts(ctx), "region": ""},
-        user=user,
-    )
+    context = {
+        "error": None,
+        "field": None,
+        "code": code,
+        "districts": _districts(ctx),
+        "region": "",
+        "latitude": "",
+        "longitude": "",
+    }
+    return render(request, "patients/scan.html", context, user=user)
 
 
 @router.post("/patient/scan")
@@ -151,8 +233,17 @@ def scan(
     longitude: Annotated[str, Form(max_length=40)] = "",
     region: Annotated[str, Form(max_length=40)] = "",
 ) -> Response:
-    def again(error: str, status: int) -> Response:
-        context = {"error": error, "code": code, "districts": _districts(ctx), "region": region}
+    def again(error: str, status: int, field: str = "code") -> Response:
+        # What the patient gave is kept, the shared location too, the mistake by its field.
+        context = {
+            "error": error,
+            "field": field,
+            "code": code,
+            "districts": _districts(ctx),
+            "region": region,
+            "latitude": latitude,
+            "longitude": longitude,
+        }
         return render(request, "patients/scan.html", context, user=user, status_code=status)
 
     if not code.strip():
@@ -161,7 +252,8 @@ def scan(
         lat, lon = float(latitude), float(longitude)
     except ValueError:
         if region not in ctx.regions:
-            return again("Share your location, or choose where you are from the list.", 422)
+            message = "Share your location, or choose where you are from the list."
+            return again(message, 422, "region")
         # No location from the phone: use a point inside the district the patient chose.
         point = ctx.regions.region(region).geometry.representative_point()  # type: ignore[union-attr]
         lat, lon = point.y, point.x
@@ -171,9 +263,11 @@ def scan(
                 session, ctx, user, Claim(code=code.strip(), latitude=lat, longitude=lon)
             )
     except ValidationError:
-        return again("That location is not valid. Choose where you are from the list.", 422)
+        message = "That location is not valid. Choose where you are from the list."
+        return again(message, 422, "region")
     except DomainError as exc:
-        return again(words.claim_error(exc), exc.status_code)
+        field = "region" if "region" in exc.detail.lower() else "code"
+        return again(words.claim_error(exc), exc.status_code, field)
     return RedirectResponse(f"/patient/tests/{test.id}", status_code=303)
 
 

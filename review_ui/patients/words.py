@@ -20,6 +20,7 @@ FIELD_NAMES = {
     "photo": "Photo",
     "code": "Code",
     "minutes_ago": "Minutes ago",
+    "one_time_code": "Code from the text message",
     "applied_at": "Time the sample was added",
 }
 
@@ -50,6 +51,23 @@ def field_error(detail: str) -> str:
     if sep and field in FIELD_NAMES:
         return f"{FIELD_NAMES[field]}: {rest}"
     return detail[:1].upper() + detail[1:]
+
+
+def field_errors(detail: str) -> dict[str, str]:
+    """``national_id: bad check digit`` -> ``{"national_id": "bad check digit"}``, for the
+    mistake to show beside its field (``form`` when no field is named)."""
+    field, sep, rest = detail.partition(": ")
+    if sep and field in FIELD_NAMES:
+        return {field: rest}
+    return {"form": detail[:1].upper() + detail[1:]}
+
+
+def code_login_error(exc: DomainError) -> str:
+    if exc.code == "one_time_code_required":
+        return "We sent a code to the phone registered with this test: type it below."
+    if exc.status_code == 401:
+        return "This ID number did not start a test with this code. Check it and try again."
+    return field_error(exc.detail)
 
 
 def claim_error(exc: DomainError) -> str:

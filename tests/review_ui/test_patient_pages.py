@@ -193,11 +193,64 @@ def test_the_patient_pages_are_for_patients(pages: Any) -> None:
         assert pages.get(url, follow_redirects=False).status_code == 403
 
 
-def test_a_label_link_leads_to_the_scan_with_the_code(pages: Any) -> None:
-    response = pages.get("/u/K7QX-9M2D-AB3F-GH45J", follow_redirects=False)
-    assert response.headers["location"] == "/patient/scan?code=K7QX-9M2D-AB3F-GH45J"
-    login = pages.get(response.headers["location"], follow_redirects=False)
-    assert login.headers["location"].startswith("/login?next=/patient/scan")
+def test_the_qr_link_keeps_its_code_through_registration(pages: Any, session: Session) -> None:
+    code = unused_code(session)
+    pages.client.cookies.clear()
+    start = pages.get(f"/u/{code}", follow_redirects=False)
+    assert start.status_code == 200  # a start page, not a bare log-in
+    assert f'href="/patient/register?code={code}"' in start.text
+    assert "/login?next=/patient/scan%3Fcode%3D" in start.text
+    form = pages.get(f"/patient/register?code={code}").text
+    assert f'name="code" value="{code}"' in form
+    registered = register(pages, n=913, code=code)
+    assert registered.headers["location"] == f"/patient/scan?code={code}"
+    scan = pages.get(registered.headers["location"]).text
+    assert f'value="{code}"' in scan
+    # Logged in, the link goes straight to the scan with the code.
+    again = pages.get(f"/u/{code}", follow_redirects=False)
+    assert again.headers["location"] == f"/patient/scan?code={code}"
+
+
+def test_register_mistakes_sit_beside_their_fields(pages: Any, session: Session) -> None:
+    code = unused_code(session)
+    refused = register(pages, n=914, national_id="110101199001010010", code=code, username="x")
+    assert refused.status_code == 422
+    page = refused.text
+    assert 'id="username-error"' in page  # too short: beside the user name
+    assert 'aria-describedby="username-error"' in page
+    assert f'name="code" value="{code}"' in page  # the kit's code is kept
+    assert 'value="Wu Lan"' in page
+
+
+def test_a_returning_patient_sees_a_started_test_with_the_code_and_id_number(
+    pages: Any, session: Session
+) -> None:
+    location = _scanned(pages, session, 915)
+    test = session.get(SelfTest, int(location.rsplit("/", 1)[1]))
+    assert test is not None
+    from api.batches.tables import Unit
+
+    unit = session.get(Unit, test.unit_id)
+    assert unit is not None
+    pages.client.cookies.clear()
+    start = pages.get(f"/u/{unit.code}")
+    assert "Started this test already?" in start.text
+    wrong = pages.post("/patient/code-login", {"code": unit.code, "national_id": make_test_id(916)})
+    assert wrong.status_code == 401
+    assert 'id="national_id-error"' in wrong.text
+    right = pages.post("/patient/code-login", {"code": unit.code, "national_id": make_test_id(915)})
+    assert right.status_code == 303
+    assert str(test.id) in pages.get("/patient").text
+
+
+def test_a_scan_mistake_keeps_the_shared_location(pages: Any) -> None:
+    register(pages, n=917)
+    pages.get("/patient/scan")
+    refused = pages.post("/patient/scan", {"code": "", "latitude": "39.91", "longitude": "116.40"})
+    assert refused.status_code == 422
+    assert 'name="latitude" id="latitude" value="39.91"' in refused.text
+    assert "Location shared." in refused.text
+    assert 'id="scan-error"' in refused.text  # beside the code field
 
 
 def test_an_upload_without_the_csrf_token_is_refused(pages: Any, session: Session) -> None:
