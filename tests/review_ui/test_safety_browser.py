@@ -161,3 +161,33 @@ def test_a_late_reading_needs_its_own_key_even_after_the_sliders(
     undo = page.locator(".undo-bar")
     assert f"You confirmed positive on test {test_id}" in undo.inner_text()
     screenshot(page, "safety-review-undo-1366x768")
+
+
+def test_the_qr_link_keeps_the_code_through_registration(
+    new_page: Callable[..., Any],
+    live_server: Any,
+    screenshot: Callable[[Any, str], Any],
+    page_checks: Callable[[Any], None],
+) -> None:
+    from review_ui_helpers import unused_code
+
+    from api.identity import make_test_id
+
+    with live_server.ctx.database.session() as session:
+        code = unused_code(session)
+    phone = new_page(viewport=NARROW, has_touch=True, is_mobile=True)
+    phone.goto(f"/u/{code}")
+    assert code in phone.inner_text("#start-code")
+    page_checks(phone)
+    screenshot(phone, "safety-qr-start-360x780")
+    phone.get_by_role("link", name="Register and start the test").click()
+    phone.get_by_label("Full name").fill("Zhou Min")
+    phone.get_by_label("National ID number").fill(make_test_id(58))
+    phone.get_by_label("Mobile phone number").fill("+86 139 5555 0002")
+    phone.get_by_label("Choose a user name").fill("zhou-min")
+    phone.get_by_label("Choose a password").fill("a long password")
+    phone.get_by_role("button", name="Register").click()
+    phone.wait_for_url("**/patient/scan?code=*")
+    assert phone.get_by_label("Code (or the short code").input_value() == code
+    page_checks(phone)
+    screenshot(phone, "safety-qr-scan-360x780")
