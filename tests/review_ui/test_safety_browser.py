@@ -145,6 +145,10 @@ def test_a_late_reading_needs_its_own_key_even_after_the_sliders(
     assert state_box["y"] + state_box["height"] <= WIDE["height"]
     assert confirm_box["y"] + confirm_box["height"] <= WIDE["height"]
     assert abs(confirm_box["y"] - (state_box["y"] + state_box["height"])) < 200
+    # The page opens on the straightened result window, beside the decision.
+    window_box = page.locator('section[aria-labelledby="window-h"] svg').first.bounding_box()
+    assert window_box is not None
+    assert window_box["y"] + window_box["height"] <= WIDE["height"]
     page_checks(page)
     # Brightness touched: the slider has the focus, the keys still work.
     page.locator("#brightness").click()
