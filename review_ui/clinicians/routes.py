@@ -122,7 +122,13 @@ def queue_page(
     paging = views.page_numbers(counts.total, page)
     offset = (int(paging["page"] or 1) - 1) * views.PAGE_SIZE
     items = reviews.queue(
-        session, scope, user, filters.query(), limit=views.PAGE_SIZE, offset=offset
+        session,
+        scope,
+        user,
+        filters.query(),
+        limit=views.PAGE_SIZE,
+        offset=offset,
+        blind_setting=ctx.settings.blind_second_reader,
     )
     region_names = {code: ctx.regions.name(code) for code in {i.region_code for i in items}}
     context = {
