@@ -79,6 +79,9 @@ class Settings(BaseSettings):
     sweep_after_seconds: int = Field(45, gt=0)
     # How often the event stream looks for new events.
     event_poll_seconds: float = Field(1.0, gt=0)
+    # A second reader is never shown the first decision; with this on (the default) not the
+    # model's answer either, so that the second reading is independent of both.
+    blind_second_reader: bool = True
 
     # Derived locations ---------------------------------------------------
 

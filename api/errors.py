@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Mapping
 from http import HTTPStatus
+from types import MappingProxyType
 from typing import Any
 
 from fastapi import FastAPI, Request, params
@@ -34,6 +35,10 @@ class DomainError(Exception):
 
     status_code = 400
     code = "bad_request"
+    # Extension members of the problem document (RFC 9457 section 3.2) and headers, for
+    # a refusal that tells the caller more (e.g. how long to wait).
+    extensions: Mapping[str, Any] = MappingProxyType({})
+    headers: Mapping[str, str] = MappingProxyType({})
 
     def __init__(self, detail: str) -> None:
         super().__init__(detail)
@@ -131,6 +136,7 @@ def problem_response(
     *,
     errors: list[FieldProblem] | None = None,
     headers: Mapping[str, str] | None = None,
+    extensions: Mapping[str, Any] | None = None,
 ) -> JSONResponse:
     body = Problem(
         type=f"urn:vigil:problem:{code}",
@@ -141,7 +147,7 @@ def problem_response(
         errors=errors,
     )
     return JSONResponse(
-        body.model_dump(exclude_none=True),
+        {**(extensions or {}), **body.model_dump(exclude_none=True)},
         status_code=status,
         media_type=PROBLEM_JSON,
         headers=dict(headers) if headers else None,
@@ -155,10 +161,12 @@ def _field_path(location: tuple[Any, ...] | list[Any]) -> str:
 def install_handlers(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain(_request: Request, exc: DomainError) -> JSONResponse:
-        headers = None
+        headers = dict(exc.headers)
         if isinstance(exc, UnavailableError):
-            headers = {"Retry-After": str(exc.retry_after)}
-        return problem_response(exc.status_code, exc.code, exc.detail, headers=headers)
+            headers["Retry-After"] = str(exc.retry_after)
+        return problem_response(
+            exc.status_code, exc.code, exc.detail, headers=headers, extensions=exc.extensions
+        )
 
     @app.exception_handler(OperationalError)
     @app.exception_handler(InterfaceError)

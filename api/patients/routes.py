@@ -15,7 +15,7 @@ from api.patients.schemas import (
     SignUpAccepted,
     SignUpConfirm,
 )
-from api.selftests.schemas import TestOut
+from api.selftests.schemas import SampleApplied, TestOut
 from api.selftests.service import test_view
 
 router = APIRouter(tags=["patients"])
@@ -110,3 +110,14 @@ def list_tests(
 )
 def get_test(session: SessionDep, user: TestViewer, scope: ScopeDep, test_id: int) -> TestOut:
     return service.view_test(session, user, scope, test_id)
+
+
+@router.post(
+    "/tests/{test_id}/sample-applied",
+    response_model=TestOut,
+    summary="The patient applied the sample: the kit's read window starts (once, before a photo)",
+)
+def sample_applied(
+    session: SessionDep, user: PatientUser, test_id: int, body: SampleApplied
+) -> TestOut:
+    return service.sample_applied(session, user, test_id, body.applied_at)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
 
@@ -14,6 +15,7 @@ from api.audit.service import record
 from api.batches.service import effective_state
 from api.batches.tables import UnitState
 from api.context import AppContext
+from api.db.base import utcnow
 from api.errors import ConflictError, ForbiddenError, InvalidError, NotFoundError, UnauthorizedError
 from api.events.service import TEST_STARTED, publish
 from api.identity import validate_national_id, validate_phone
@@ -21,6 +23,7 @@ from api.outbox.notifier import NotifierUnavailableError, default_notifier
 from api.patients import queries
 from api.patients.schemas import Claim, PatientOut, PatientRegister
 from api.patients.tables import Patient
+from api.products.tables import Product
 from api.regions.service import locate
 from api.scope import Scope
 from api.security.otp import OneTimeCodeError, ResendTooSoonError
@@ -31,6 +34,9 @@ from api.selftests.service import test_view
 from api.selftests.tables import SelfTest
 from api.timestamps import rfc3339
 from api.units.service import find_unit
+
+if TYPE_CHECKING:
+    from pipeline.kit import KitDescription
 
 log = logging.getLogger(__name__)
 
@@ -334,3 +340,25 @@ def own_tests(
         limit=limit,
     )
     return [test_view(session, t, staff=False) for t in rows]
+
+
+def own_test(session: Session, user: User, test_id: int) -> SelfTest:
+    """The caller's own test (a patient's), or 404 as if absent."""
+    return get_test(session, user, Scope(frozenset()), test_id)
+
+
+def sample_applied(
+    session: Session, user: User, test_id: int, applied_at: datetime | None
+) -> TestOut:
+    """The patient applied the sample (now unless ``applied_at``): the read window starts."""
+    test = own_test(session, user, test_id)
+    lifecycle.sample_applied(session, user, test, applied_at or utcnow())
+    return test_view(session, test, staff=False)
+
+
+def own_test_and_kit(session: Session, user: User, test_id: int) -> tuple[TestOut, KitDescription]:
+    """The caller's own test as they see it, with its kit's description (the test page)."""
+    test = own_test(session, user, test_id)
+    product = session.get(Product, test.product_id)
+    assert product is not None
+    return test_view(session, test, staff=False), product.kit

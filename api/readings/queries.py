@@ -55,3 +55,27 @@ def proposals_with_reviews(
     if after_id is not None:
         query = query.where(Proposal.id > after_id)
     return [(p, r) for p, r in session.execute(query).all()]
+
+
+def photo_hashes_since(
+    session: Session, since: datetime, other_than_test: int
+) -> Sequence[tuple[int, str]]:
+    """(test id, photo hash) of other tests' uploads read since ``since``."""
+    rows = session.execute(
+        select(Upload.self_test_id, Upload.photo_dhash).where(
+            Upload.photo_dhash.is_not(None),
+            Upload.uploaded_at >= since,
+            Upload.self_test_id != other_than_test,
+        )
+    ).all()
+    return [(int(test_id), str(dhash)) for test_id, dhash in rows]
+
+
+def read_time_flags(session: Session, upload_ids: Sequence[int]) -> dict[int, str | None]:
+    """Each upload's read-time flag, by upload id."""
+    if not upload_ids:
+        return {}
+    rows = session.execute(
+        select(Upload.id, Upload.read_time_flag).where(Upload.id.in_(list(upload_ids)))
+    ).all()
+    return {int(upload_id): flag for upload_id, flag in rows}

@@ -16,6 +16,7 @@ class UploadOut(BaseModel):
     taken_at: datetime
     uploaded_at: datetime
     minutes_after_claim: float
+    minutes_after_sample: float | None
     read_time_flag: str | None
     test_status: str
     proposal_status: str | None
@@ -37,5 +38,7 @@ class ReadingRecord(BaseModel):
     confidence: float
     reviewed_decision: str | None
     reviewed_result: str | None
+    read_time_flag: str | None
+    unit_check: str | None
     reading: dict[str, Any]
     created_at: datetime

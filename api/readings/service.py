@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from api import worker
 from api.accounts.schemas import Caller
 from api.audit.service import record
+from api.batches.tables import Unit
 from api.context import AppContext
 from api.db.base import utcnow
 from api.db.hooks import after_commit
@@ -35,35 +36,19 @@ from api.model_registry import shadow
 from api.patients.service import patient_of
 from api.products.service import kit_of
 from api.products.tables import Product
-from api.readings import queries
+from api.readings import queries, unit_check
 from api.readings.schemas import ReadingRecord
-from api.selftests import lifecycle
+from api.selftests import lifecycle, read_time
 from api.selftests import queries as test_queries
 from api.selftests.tables import Proposal, SelfTest, TestStatus, Upload
 
 if TYPE_CHECKING:
-    from pipeline.kit import KitDescription
     from pipeline.reading import Reading
 
 log = logging.getLogger(__name__)
 
 # The Celery task that reads one upload (api.readings.tasks.read_upload).
 READ_UPLOAD = "vigil.read_upload"
-
-# Photos may be taken offline and sent later, but not in the future.
-CLOCK_SKEW = timedelta(minutes=5)
-
-
-def read_time_flag(kit: KitDescription, minutes: float) -> str | None:
-    """``"early"`` / ``"late"`` when a photo missed the kit's read-time window."""
-    window = kit.read_time_minutes
-    if window is None:
-        return None
-    if minutes < window.min:
-        return "early"
-    if window.max is not None and minutes > window.max:
-        return "late"
-    return None
 
 
 def upload_photo(
@@ -78,7 +63,9 @@ def upload_photo(
 ) -> tuple[Upload, bool]:
     """Store a photo for the caller's test; returns the upload and whether it is new.
 
-    A retry with the same ``Idempotency-Key`` returns the first upload unchanged.
+    A retry with the same ``Idempotency-Key`` returns the first upload unchanged. A photo
+    taken before the kit's read window opened (timed from the sample) is refused with
+    the minutes to wait (``TooEarlyError``); one taken after it closed is flagged late.
     """
     test = session.get(SelfTest, test_id)
     if test is None:
@@ -97,10 +84,15 @@ def upload_photo(
     taken = taken_at or now
     if taken.tzinfo is None:
         raise InvalidError("taken_at: give a time zone (e.g. 2024-05-01T10:00:00Z)")
-    if taken > now + CLOCK_SKEW:
+    if taken > now + lifecycle.CLOCK_SKEW:
         raise InvalidError("taken_at: lies in the future")
     product = session.get(Product, test.product_id)
     assert product is not None
+    window = product.kit.read_time_minutes
+    since_start = read_time.minutes_since_start(test, taken)
+    from_sample = test.sample_applied_at is not None
+    if from_sample and (held := read_time.too_early(window, since_start)) is not None:
+        raise held  # without a sample time the window is a guess: flagged, not held
     minutes = (taken - test.claimed_at).total_seconds() / 60
     sha = ctx.photos.put(data)  # durable before the row that points at it
     upload = Upload(
@@ -113,7 +105,8 @@ def upload_photo(
         uploaded_at=now,
         queued_at=now,
         minutes_after_claim=round(minutes, 2),
-        read_time_flag=read_time_flag(product.kit, minutes),
+        minutes_after_sample=round(since_start, 2) if from_sample else None,
+        read_time_flag=read_time.flag(window, since_start),
     )
     session.add(upload)
     lifecycle.photo_received(test)
@@ -158,6 +151,7 @@ def process_upload(ctx: AppContext, upload_id: int) -> str:
         assert test is not None
         assert product is not None
         kit = kit_of(ctx, product)
+        unit_code = unit_code_of(session, test)
         photo = ctx.photos.get(upload.photo_sha256)
         # The database's champion reads (the shipped model when there is none yet);
         # a challenger, if named, reads the same photo afterwards, in the shadow.
@@ -171,17 +165,30 @@ def process_upload(ctx: AppContext, upload_id: int) -> str:
         seconds = time.perf_counter() - started
         document = reading.to_json()
         explanation = keep_explanation(ctx, reading)
+        check, decoded = unit_check.code_check(kit, reading.code, unit_code)
+        photo_hash = photo_dhash(ctx, photo)
+        status = reading.status
+        issues = [{"code": i.code, "message": i.message} for i in reading.issues]
+        if check == "other_unit" and decoded is not None:
+            # Refused whatever it shows: the result would be another unit's.
+            status = "retake"
+            issues = [
+                {"code": "other_unit", "message": unit_check.other_unit_message(decoded, unit_code)}
+            ]
+        upload.photo_dhash = photo_hash
         proposal = Proposal(
             upload_id=upload.id,
             self_test_id=test.id,
-            status=reading.status,
+            status=status,
             # by_eye keeps the model's best attempt, shown as a hint only
-            result=reading.result if reading.status in lifecycle.READABLE else None,
+            result=reading.result if status in lifecycle.READABLE else None,
             confidence=float(reading.confidence),
             model_version=reading.model,
             reading=document,
-            issues=[{"code": i.code, "message": i.message} for i in reading.issues],
+            issues=issues,
             explanation=explanation,
+            unit_check=check,
+            same_photo_test_id=unit_check.same_photo_test(session, test.id, photo_hash),
         )
         session.add(proposal)
         latest = test_queries.latest_upload(session, test.id)
@@ -205,6 +212,7 @@ def process_upload(ctx: AppContext, upload_id: int) -> str:
             result=proposal.result,
             model=proposal.model_version,
         )
+        audit_unit(session, proposal, upload, decoded)
         try:
             session.commit()
         except IntegrityError:
@@ -214,6 +222,41 @@ def process_upload(ctx: AppContext, upload_id: int) -> str:
         if challenger is not None:
             shadow.read_beside(ctx, proposal.id, reading, photo, kit, challenger)
         return "proposed"
+
+
+def unit_code_of(session: Session, test: SelfTest) -> str:
+    unit = session.get(Unit, test.unit_id)
+    assert unit is not None
+    return unit.code
+
+
+def photo_dhash(ctx: AppContext, photo: bytes) -> str | None:
+    """The photo's perceptual hash; ``None`` when it cannot be decoded (read as a retake)."""
+    from pipeline.decode import PhotoError
+
+    try:
+        return unit_check.dhash(ctx.vision.decode_photo(photo))
+    except PhotoError:
+        return None
+
+
+def audit_unit(session: Session, proposal: Proposal, upload: Upload, decoded: str | None) -> None:
+    """Each doubt about the unit goes to the audit log, with the test it concerns."""
+    test_id = proposal.self_test_id
+    if proposal.unit_check == "other_unit":
+        record(session, None, "wrong_unit", "upload", upload.id, test=test_id, code=decoded)
+    elif proposal.unit_check == "no_code":
+        record(session, None, "unit_unverified", "upload", upload.id, test=test_id)
+    if proposal.same_photo_test_id is not None:
+        record(
+            session,
+            None,
+            "same_photo",
+            "upload",
+            upload.id,
+            test=test_id,
+            other_test=proposal.same_photo_test_id,
+        )
 
 
 def keep_explanation(ctx: AppContext, reading: Reading) -> dict[str, Any] | None:
@@ -290,6 +333,7 @@ def upload_view(session: Session, upload: Upload) -> dict[str, Any]:
         "taken_at": upload.taken_at,
         "uploaded_at": upload.uploaded_at,
         "minutes_after_claim": upload.minutes_after_claim,
+        "minutes_after_sample": upload.minutes_after_sample,
         "read_time_flag": upload.read_time_flag,
         "test_status": test.status,
         "proposal_status": proposal.status if proposal else None,
@@ -304,6 +348,7 @@ def latest_upload(session: Session, test_id: int) -> Upload | None:
 def export_readings(session: Session, after_id: int | None, limit: int) -> list[ReadingRecord]:
     """Proposals with their deciding reading, for model monitoring (no personal data)."""
     rows = queries.proposals_with_reviews(session, after_id, limit)
+    flags = queries.read_time_flags(session, [p.upload_id for p, _r in rows])
     return [
         ReadingRecord(
             proposal_id=p.id,
@@ -314,6 +359,8 @@ def export_readings(session: Session, after_id: int | None, limit: int) -> list[
             confidence=p.confidence,
             reviewed_decision=r.decision if r else None,
             reviewed_result=r.result if r else None,
+            read_time_flag=flags.get(p.upload_id),
+            unit_check=p.unit_check,
             reading=p.reading,
             created_at=p.created_at,
         )

@@ -35,6 +35,10 @@ class PositiveCase(BaseModel):
     product_name: str
     test_item: str
     lot_number: str
+    read_time_flag: str | None = Field(
+        None, description="early / late: the photo missed the kit's read window"
+    )
+    read_time: str = Field("", description="the photo's timing against the kit's read window")
 
 
 class CountRow(BaseModel):

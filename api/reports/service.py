@@ -33,6 +33,7 @@ from api.reports.schemas import (
 )
 from api.reports.tables import Report
 from api.scope import Scope
+from api.selftests.service import photo_timing
 from api.selftests.tables import SelfTest, TestStatus
 from api.timestamps import rfc3339
 
@@ -122,10 +123,16 @@ def reports(session: Session, user: Caller, after_id: int | None, limit: int) ->
 
 
 def _positive_case(
-    ctx: AppContext, test: SelfTest, patient: Patient, product: Product, batch: Batch
+    session: Session,
+    ctx: AppContext,
+    test: SelfTest,
+    patient: Patient,
+    product: Product,
+    batch: Batch,
 ) -> PositiveCase:
     """One confirmed positive with the patient's identity decrypted (the caller audits it)."""
     name, national_id, phone = personal_data(ctx, patient)
+    flag, timing = photo_timing(session, test, product)
     return PositiveCase(
         test_id=test.id,
         patient_id=patient.id,
@@ -142,6 +149,8 @@ def _positive_case(
         product_name=product.name,
         test_item=product.test_item_name,
         lot_number=batch.lot_number,
+        read_time_flag=flag,
+        read_time=timing,
     )
 
 
@@ -159,7 +168,7 @@ def positives(
     for test, patient, product, batch in queries.positives(
         session, scope.regions, since, until, limit
     ):
-        cases.append(_positive_case(ctx, test, patient, product, batch))
+        cases.append(_positive_case(session, ctx, test, patient, product, batch))
     record(
         session,
         user,
@@ -213,7 +222,7 @@ def patient_case(
     assert patient is not None
     assert product is not None
     assert batch is not None
-    case = _positive_case(ctx, test, patient, product, batch)
+    case = _positive_case(session, ctx, test, patient, product, batch)
     history = [
         CaseTest(
             test_id=t.id,

@@ -54,7 +54,15 @@ def review_queue(
     """Suspected positives, low confidence and items waiting past the ageing cap first, then
     oldest first. Items this clinician already read are not shown (second readings are blind)."""
     filters = queue_filter(result, confidence, older_than_minutes, stage)
-    return service.queue(session, scope, user, filters, limit=limit, offset=offset)
+    return service.queue(
+        session,
+        scope,
+        user,
+        filters,
+        limit=limit,
+        offset=offset,
+        blind_setting=ctx.settings.blind_second_reader,
+    )
 
 
 @router.get(

@@ -40,6 +40,16 @@ class QueueItem(BaseModel):
     reading: dict[str, Any]
     read_time_flag: str | None
     minutes_after_claim: float
+    read_time: str = Field(description="the photo's timing against the kit's read window")
+    unit_check: str | None = Field(
+        description="match: the photo's code is the unit's; no_code: check the unit by eye"
+    )
+    same_photo_test_id: int | None = Field(
+        description="another test that was sent the same photo (perceptual hash)"
+    )
+    blind: bool = Field(
+        False, description="a blind second reading: the model's answer is withheld; give a result"
+    )
     claimed_at: datetime
     taken_at: datetime
     proposed_at: datetime
@@ -79,6 +89,11 @@ class ReviewIn(BaseModel):
     )
     seconds_spent: Annotated[float, Field(ge=0)] | None = Field(
         None, description="time the clinician spent on the item, for their statistics"
+    )
+    read_time_ok: bool = Field(
+        False,
+        description="the photo was taken outside the kit's read window (read_time_flag) and "
+        "the clinician confirms the reading stands anyway; required for a result then",
     )
 
 

@@ -32,7 +32,7 @@ from api.metrics import observe_release
 from api.products.tables import Product
 from api.reports import releases
 from api.reports.service import report_positive
-from api.reviews import queries
+from api.reviews import queries, safeguards
 from api.reviews.queries import Ordering, QueueFilter
 from api.reviews.schemas import (
     EarlierReading,
@@ -46,6 +46,7 @@ from api.reviews.schemas import (
 from api.scope import Scope
 from api.selftests import lifecycle
 from api.selftests import queries as test_queries
+from api.selftests.service import read_time_note
 from api.selftests.tables import Proposal, Review, SelfTest, Upload
 
 log = logging.getLogger(__name__)
@@ -111,9 +112,13 @@ def queue(
     limit: int = 100,
     offset: int = 0,
     policy: ReviewPolicy = POLICY,
+    blind_setting: bool = True,
 ) -> list[QueueItem]:
     rows = queue_page(session, scope, reviewer, filters, limit=limit, offset=offset, policy=policy)
-    return [queue_item(session, proposal, test, urgent) for proposal, test, urgent in rows]
+    return [
+        queue_item(session, proposal, test, urgent, blind_setting)
+        for proposal, test, urgent in rows
+    ]
 
 
 def counts(
@@ -162,13 +167,16 @@ def earlier_readings(session: Session, proposal: Proposal) -> list[EarlierReadin
     ]
 
 
-def queue_item(session: Session, proposal: Proposal, test: SelfTest, urgent: bool) -> QueueItem:
+def queue_item(
+    session: Session, proposal: Proposal, test: SelfTest, urgent: bool, blind_setting: bool = True
+) -> QueueItem:
     upload = session.get(Upload, proposal.upload_id)
     product = session.get(Product, test.product_id)
     batch = session.get(Batch, test.batch_id)
     assert upload is not None
     assert product is not None
     assert batch is not None
+    blind = safeguards.blind_to_model(blind_setting, proposal.review_stage)
     return QueueItem(
         proposal_id=proposal.id,
         test_id=test.id,
@@ -177,13 +185,17 @@ def queue_item(session: Session, proposal: Proposal, test: SelfTest, urgent: boo
         product_code=product.product_code,
         product_name=product.name,
         lot_number=batch.lot_number,
-        proposed_result=proposal.result,
+        proposed_result=None if blind else proposal.result,
         by_eye=proposal.status == "by_eye",
         confidence=proposal.confidence,
         model_version=proposal.model_version,
-        reading=proposal.reading,
+        reading={} if blind else proposal.reading,
         read_time_flag=upload.read_time_flag,
         minutes_after_claim=upload.minutes_after_claim,
+        read_time=read_time_note(upload, test, product),
+        unit_check=proposal.unit_check,
+        same_photo_test_id=proposal.same_photo_test_id,
+        blind=blind,
         claimed_at=test.claimed_at,
         taken_at=upload.taken_at,
         proposed_at=proposal.created_at,
@@ -293,6 +305,11 @@ def decide(
     stage = proposal.review_stage or 1
     if body.round is not None and body.round != stage:
         raise ConflictError("another clinician read this item while you had it open; open it again")
+    if safeguards.blind_to_model(ctx.settings.blind_second_reader, stage):
+        body = safeguards.blind_decision(proposal, body)
+    upload = session.get(Upload, proposal.upload_id)
+    assert upload is not None
+    safeguards.require_read_time_ok(upload, body)
     result, reason = _validated(proposal, body)
     this_outcome = "retake" if body.decision == "retake" else str(result)
     earlier = queries.reviews_of(session, proposal.id)

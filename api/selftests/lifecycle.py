@@ -9,6 +9,7 @@ its proposal's review stage goes through a function here.
           '-- retake <------- photo -------'                  v  v  |     reading         v
                  ^  '----------------------------------------- retake                 corrected
                  '-------------------- ask_retake ---------------'
+    claimed (awaiting_photo) --sample_applied--> itself, once: the read window starts
     any unfinished state --withdraw--> withdrawn
     released, corrected --retract (entered in error)--> withdrawn
 
@@ -23,6 +24,7 @@ half-moved, and whoever asks learns which state refused it.
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Protocol
 
@@ -32,13 +34,14 @@ from api.audit.service import Actor, record
 from api.batches import queries as batch_queries
 from api.batches.tables import UnitState
 from api.db.base import utcnow
-from api.errors import ConflictError
+from api.errors import ConflictError, InvalidError
 from api.selftests.tables import Proposal, SelfTest, TestStatus
 
 
 class Step(StrEnum):
     """What happens to a test."""
 
+    sample_applied = "sample_applied"  # the kit's read window starts (status unchanged)
     photo_received = "photo_received"
     proposed_readable = "proposed_readable"  # an ``ok`` or ``by_eye`` proposal: to review
     proposed_unreadable = "proposed_unreadable"  # a ``retake`` proposal: back to the patient
@@ -49,7 +52,7 @@ class Step(StrEnum):
     retract = "retract"  # a released result entered in error
 
 
-_UNFINISHED = (
+UNFINISHED = (
     TestStatus.awaiting_photo,
     TestStatus.reading,
     TestStatus.retake,
@@ -58,6 +61,7 @@ _UNFINISHED = (
 
 # (from, step) -> to: the whole state machine. Anything not listed is refused.
 TRANSITIONS: dict[tuple[TestStatus, Step], TestStatus] = {
+    (TestStatus.awaiting_photo, Step.sample_applied): TestStatus.awaiting_photo,
     (TestStatus.awaiting_photo, Step.photo_received): TestStatus.reading,
     (TestStatus.retake, Step.photo_received): TestStatus.reading,
     (TestStatus.reading, Step.proposed_readable): TestStatus.in_review,
@@ -66,7 +70,7 @@ TRANSITIONS: dict[tuple[TestStatus, Step], TestStatus] = {
     (TestStatus.in_review, Step.release): TestStatus.released,
     (TestStatus.released, Step.correct): TestStatus.corrected,
     (TestStatus.corrected, Step.correct): TestStatus.corrected,
-    **{(state, Step.withdraw): TestStatus.withdrawn for state in _UNFINISHED},
+    **{(state, Step.withdraw): TestStatus.withdrawn for state in UNFINISHED},
     (TestStatus.released, Step.retract): TestStatus.withdrawn,
     (TestStatus.corrected, Step.retract): TestStatus.withdrawn,
 }
@@ -122,6 +126,33 @@ def claim(session: Session, test: SelfTest) -> None:
     if not batch_queries.mark_unit(session, test.unit_id, UnitState.unused, UnitState.in_use):
         raise ConflictError("this code has just been used; a code serves one test only")
     test.status = TestStatus.awaiting_photo
+
+
+# A phone's clock may run a little ahead of the server's.
+CLOCK_SKEW = timedelta(minutes=5)
+# A sample applied before the scan counts (people scan late), but not hours before.
+SAMPLE_BEFORE_SCAN = timedelta(hours=1)
+
+
+def sample_applied(session: Session, actor: Actor, test: SelfTest, at: datetime) -> None:
+    """The patient applied the sample at ``at``: the kit's read window runs from then.
+
+    Once only, before the first photo: a read window that moved after a photo was
+    judged against it would change what the photo's timing means.
+    """
+    require(test, Step.sample_applied)
+    if at.tzinfo is None:
+        raise InvalidError("applied_at: give a time zone (e.g. 2024-05-01T10:00:00Z)")
+    if test.sample_applied_at is not None:
+        if test.sample_applied_at == at:
+            return  # the same answer sent twice (a retry)
+        raise ConflictError("the time the sample was applied is already recorded")
+    if at > utcnow() + CLOCK_SKEW:
+        raise InvalidError("applied_at: lies in the future")
+    if at < test.claimed_at - SAMPLE_BEFORE_SCAN:
+        raise InvalidError("applied_at: more than an hour before the code was scanned")
+    test.sample_applied_at = at
+    record(session, actor, "sample_applied", "self_test", test.id, at=at.isoformat())
 
 
 def photo_received(test: SelfTest) -> None:

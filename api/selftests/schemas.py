@@ -5,14 +5,26 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class ReadWindow(BaseModel):
+    """The kit's read window for one test, from when the sample was applied."""
+
     min_minutes: float
     max_minutes: float | None
+    starts_at: datetime = Field(description="when the sample was applied, else the scan")
+    from_sample: bool = Field(description="false: no sample time given; timed from the scan")
     read_from: datetime
     read_until: datetime | None
+
+
+class SampleApplied(BaseModel):
+    """The patient applied the sample (now, or at ``applied_at``): the read window starts."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    applied_at: datetime | None = Field(None, description="with a time zone; default: now")
 
 
 class ProposalBrief(BaseModel):
@@ -25,6 +37,14 @@ class ProposalBrief(BaseModel):
     issues: list[dict[str, str]]
     read_time_flag: str | None
     minutes_after_claim: float | None
+    minutes_after_sample: float | None
+    read_time: str = Field(description="the photo's timing against the kit's read window")
+    unit_check: str | None = Field(
+        description="match: the photo's code is the unit's; no_code: check the unit by eye"
+    )
+    same_photo_test_id: int | None = Field(
+        description="another test that was sent the same photo (perceptual hash)"
+    )
     reviewed: bool
     created_at: datetime
 
@@ -47,6 +67,7 @@ class TestOut(BaseModel):
     result: str | None
     released_at: datetime | None
     retake_reasons: list[str]
+    sample_applied_at: datetime | None
     read_window: ReadWindow | None
     latitude: float | None = None
     longitude: float | None = None

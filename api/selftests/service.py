@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from sqlalchemy.orm import Session
 
 from api.batches.tables import Batch, Unit
 from api.products.tables import Product
-from api.selftests import queries
-from api.selftests.schemas import ProposalBrief, ReadWindow, TestOut
+from api.selftests import queries, read_time
+from api.selftests.schemas import ProposalBrief, TestOut
 from api.selftests.tables import Proposal, SelfTest, TestStatus, Upload
 
 
@@ -20,19 +18,6 @@ def _retake_reasons(session: Session, test: SelfTest, proposal: Proposal | None)
         return [str(issue.get("message", "")) for issue in proposal.issues]
     review = queries.latest_review(session, proposal.id)
     return [review.reason] if review is not None and review.reason else []
-
-
-def _window(test: SelfTest, product: Product) -> ReadWindow | None:
-    read_time = product.kit.read_time_minutes
-    if read_time is None:
-        return None
-    low, high = read_time.min, read_time.max
-    return ReadWindow(
-        min_minutes=low,
-        max_minutes=high,
-        read_from=test.claimed_at + timedelta(minutes=low),
-        read_until=test.claimed_at + timedelta(minutes=high) if high is not None else None,
-    )
 
 
 def test_view(session: Session, test: SelfTest, *, staff: bool) -> TestOut:
@@ -56,7 +41,8 @@ def test_view(session: Session, test: SelfTest, *, staff: bool) -> TestOut:
         "result": test.result if released else None,
         "released_at": test.released_at,
         "retake_reasons": _retake_reasons(session, test, proposal),
-        "read_window": _window(test, product),
+        "sample_applied_at": test.sample_applied_at,
+        "read_window": read_time.window(test, product.kit.read_time_minutes),
     }
     if not staff:
         return TestOut(**base)
@@ -64,12 +50,27 @@ def test_view(session: Session, test: SelfTest, *, staff: bool) -> TestOut:
         **base,
         latitude=test.latitude,
         longitude=test.longitude,
-        proposal=proposal_brief(session, proposal) if proposal else None,
+        proposal=proposal_brief(session, proposal, test, product) if proposal else None,
     )
 
 
-def proposal_brief(session: Session, proposal: Proposal) -> ProposalBrief:
+def read_time_note(upload: Upload, test: SelfTest, product: Product) -> str:
+    """The photo's timing in words (the review page, the CDC case, exports)."""
+    minutes = upload.minutes_after_sample
+    from_sample = minutes is not None
+    return read_time.note(
+        upload.read_time_flag,
+        minutes if minutes is not None else upload.minutes_after_claim,
+        from_sample,
+        product.kit.read_time_minutes,
+    )
+
+
+def proposal_brief(
+    session: Session, proposal: Proposal, test: SelfTest, product: Product
+) -> ProposalBrief:
     upload = session.get(Upload, proposal.upload_id)
+    assert upload is not None
     return ProposalBrief(
         id=proposal.id,
         upload_id=proposal.upload_id,
@@ -78,8 +79,20 @@ def proposal_brief(session: Session, proposal: Proposal) -> ProposalBrief:
         confidence=proposal.confidence,
         model_version=proposal.model_version,
         issues=[{k: str(v) for k, v in issue.items()} for issue in proposal.issues],
-        read_time_flag=upload.read_time_flag if upload else None,
-        minutes_after_claim=upload.minutes_after_claim if upload else None,
+        read_time_flag=upload.read_time_flag,
+        minutes_after_claim=upload.minutes_after_claim,
+        minutes_after_sample=upload.minutes_after_sample,
+        read_time=read_time_note(upload, test, product),
+        unit_check=proposal.unit_check,
+        same_photo_test_id=proposal.same_photo_test_id,
         reviewed=queries.latest_review(session, proposal.id) is not None,
         created_at=proposal.created_at,
     )
+
+
+def photo_timing(session: Session, test: SelfTest, product: Product) -> tuple[str | None, str]:
+    """The deciding photo's read-time flag and its timing in words (CDC case, exports)."""
+    upload = queries.latest_upload(session, test.id)
+    if upload is None:
+        return None, "No photo."
+    return upload.read_time_flag, read_time_note(upload, test, product)

@@ -40,6 +40,9 @@ class SelfTest(Base):
     latitude: Mapped[float]
     longitude: Mapped[float]
     claimed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # When the patient applied the sample: the kit's read window runs from here. None
+    # until the patient says so; the window then runs from the scan (an upper bound).
+    sample_applied_at: Mapped[datetime | None]
     status: Mapped[str] = mapped_column(String(16), default=TestStatus.awaiting_photo, index=True)
     result: Mapped[str | None] = mapped_column(String(10))
     released_at: Mapped[datetime | None] = mapped_column(index=True)
@@ -62,8 +65,13 @@ class Upload(Base):
     queued_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     attempts: Mapped[int] = mapped_column(default=0)
     minutes_after_claim: Mapped[float]
+    # Minutes from the sample being applied to the photo (None: no sample time given).
+    minutes_after_sample: Mapped[float | None]
     # "early" / "late" when the photo missed the kit's read-time window.
     read_time_flag: Mapped[str | None] = mapped_column(String(8))
+    # 64-bit difference hash of the photo (16 hex digits), set when it is read: the
+    # same photo sent for another unit is found by it (api.readings.unit_check).
+    photo_dhash: Mapped[str | None] = mapped_column(String(16), index=True)
 
 
 class Proposal(Base):
@@ -87,6 +95,12 @@ class Proposal(Base):
     # photo store), the optical-density profile and where each line was found
     # and expected. Kept at proposal time, so pages never re-run the pipeline.
     explanation: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # Whether the photo shows the unit claimed: "match" (its code decoded and is the
+    # unit's), "no_code" (no code readable: a clinician checks the unit by eye) or
+    # "other_unit" (refused: the code of another unit).
+    unit_check: Mapped[str | None] = mapped_column(String(12))
+    # Another test that was sent the same photo (by perceptual hash), for the clinician.
+    same_photo_test_id: Mapped[int | None] = mapped_column(ForeignKey("self_tests.id"))
     # Which reading it awaits: 1 (first), 2 (second), 3 (third); None when no
     # clinician needs to read it (a retake, or decided).
     review_stage: Mapped[int | None]

@@ -13,17 +13,14 @@ from starlette.responses import RedirectResponse, Response
 
 from api.accounts.schemas import Principal
 from api.audit.service import record
-from api.batches.tables import Batch
 from api.context import AppContext
 from api.deps import CtxDep, SessionDep
 from api.errors import ConflictError, DomainError, InvalidError, NotFoundError
-from api.products.tables import Product
-from api.reviews import queries as review_queries
+from api.reviews import items as review_items
 from api.reviews import service as reviews
-from api.reviews.queries import QueueFilter
 from api.reviews.schemas import ReviewIn
+from api.reviews.service import QueueFilter
 from api.scope import Scope, scope_for
-from api.selftests.tables import Proposal, Upload
 from api.units.service import interpretation
 from review_ui.clinicians import views
 from review_ui.session import ClinicianPage, page_router
@@ -96,23 +93,6 @@ def _scope(session: Session, ctx: AppContext, user: Principal) -> Scope:
     return scope_for(session, ctx, user)
 
 
-def pending_undo(session: Session, user: Principal) -> dict[str, Any] | None:
-    """The clinician's last decision while it can still be undone."""
-    review = review_queries.last_review_by(session, user.id)
-    if review is None or review.settled_at is not None:
-        return None
-    left = (review.settles_at - datetime.now(UTC)).total_seconds()
-    if left <= 0:
-        return None
-    if review.decision == "retake":
-        said = "asked for a new photo"
-    elif review.decision == "confirm":
-        said = f"confirmed {review.result}"
-    else:
-        said = f"changed the result to {review.result}"
-    return {"proposal_id": review.proposal_id, "said": said, "seconds_left": int(left + 0.999)}
-
-
 def _error(request: Request, user: Principal, exc: DomainError, **extra: Any) -> Response:
     titles = {404: "Not found", 403: "Not in your region", 409: "This item has moved on"}
     return render(
@@ -142,7 +122,13 @@ def queue_page(
     paging = views.page_numbers(counts.total, page)
     offset = (int(paging["page"] or 1) - 1) * views.PAGE_SIZE
     items = reviews.queue(
-        session, scope, user, filters.query(), limit=views.PAGE_SIZE, offset=offset
+        session,
+        scope,
+        user,
+        filters.query(),
+        limit=views.PAGE_SIZE,
+        offset=offset,
+        blind_setting=ctx.settings.blind_second_reader,
     )
     region_names = {code: ctx.regions.name(code) for code in {i.region_code for i in items}}
     context = {
@@ -153,7 +139,7 @@ def queue_page(
         "paging": paging,
         "filters": filters,
         "age_filters": views.AGE_FILTERS,
-        "undo": pending_undo(session, user),
+        "undo": review_items.undoable(session, user),
         "message": request.query_params.get("message"),
     }
     template = "clinicians/queue.html"
@@ -173,7 +159,10 @@ def next_page(
     """The next item to read: the most urgent, or the one after ``after`` (skip)."""
     filters = Filters.from_query(request)
     scope = _scope(session, ctx, user)
-    current = session.get(Proposal, after) if after is not None else None
+    try:
+        current = review_items.proposal(session, after) if after is not None else None
+    except NotFoundError:
+        current = None
     found = reviews.next_item(session, scope, user, filters.query(), after=current)
     if found is None and current is not None:
         # Skipped past the end: start again from the top (the skipped ones are still there).
@@ -196,36 +185,34 @@ def _item_context(
     request: Request, session: Session, ctx: AppContext, user: Principal, proposal_id: int
 ) -> dict[str, Any]:
     scope = _scope(session, ctx, user)
-    proposal, test = reviews.awaiting_reader(session, scope, user, proposal_id)
-    upload = session.get(Upload, proposal.upload_id)
-    product = session.get(Product, test.product_id)
-    batch = session.get(Batch, test.batch_id)
-    assert upload is not None
-    assert product is not None
-    assert batch is not None
-    kit = product.kit
-    reading = proposal.reading or {}
-    explained = views.explain(
-        kit, reading, proposal.explanation, f"/review/items/{proposal.id}/window.png"
+    item = review_items.review_item(
+        session, scope, user, proposal_id, ctx.settings.blind_second_reader
     )
+    proposal, test, product = item.proposal, item.test, item.product
+    kit = product.kit
+    # A blind reader sees the photo and the measured profile, not what the model made of them.
+    reading = {} if item.blind else (proposal.reading or {})
+    kept = views.without_findings(proposal.explanation) if item.blind else proposal.explanation
+    explained = views.explain(kit, reading, kept, f"/review/items/{proposal.id}/window.png")
     filters = Filters.from_query(request)
     counts = reviews.counts(session, scope, user, filters.query())
     quality = (reading.get("quality") or {}).get("issues") or []
     return {
         "proposal": proposal,
         "test": test,
-        "upload": upload,
+        "upload": item.upload,
         "product": product,
-        "batch": batch,
+        "batch": item.batch,
+        "blind": item.blind,
+        "unit_code": item.unit_code,
         "kit": kit,
         "reading": reading,
         "analytes": reading.get("analytes") or {},
         "quality": quality,
         "explained": explained,
         "rules": interpretation(kit).rules,
-        "read_time": views.read_time_note(
-            upload.read_time_flag, upload.minutes_after_claim, kit.read_time_minutes
-        ),
+        "read_time": item.read_time,
+        "read_time_error": None,
         "region": ctx.regions.name(test.region_code),
         "urgent": reviews.is_urgent(proposal),
         "earlier": reviews.earlier_readings(session, proposal),
@@ -234,7 +221,7 @@ def _item_context(
         "filters": filters,
         "filters_qs": filters.qs(),
         "opened_at": request.query_params.get("opened_at") or f"{time.time():.3f}",
-        "undo": pending_undo(session, user),
+        "undo": review_items.undoable(session, user),
         "change_reasons": views.CHANGE_REASONS,
         "retake_reasons": views.RETAKE_REASONS,
         "results": RESULTS,
@@ -293,16 +280,25 @@ def decide_page(
     details: Annotated[str, Form(max_length=1500)] = "",
     opened_at: Annotated[float | None, Form()] = None,
     filters: Annotated[str, Form(max_length=500)] = "",
+    read_time_ok: Annotated[str, Form(max_length=1)] = "",
+    blind: Annotated[str, Form(max_length=1)] = "",
 ) -> Response:
     chosen = Filters.from_string(filters)
-    proposal = session.get(Proposal, proposal_id)
-    if proposal is None:
-        return _error(request, user, NotFoundError(f"no proposal with id {proposal_id}"))
+    try:
+        proposal = review_items.proposal(session, proposal_id)
+    except NotFoundError as exc:
+        return _error(request, user, exc)
     text = " ".join(part.strip() for part in (reason, details) if part.strip()) or None
-    if choice == "confirm" or (choice in RESULTS and choice == proposal.result):
-        body = ReviewIn(decision="confirm", round=round)
+    timing_ok = read_time_ok == "1"
+    if choice in RESULTS and blind:
+        # A blind reader gives the result they read; the server compares it with the model's.
+        body = ReviewIn(decision="confirm", result=choice, round=round, read_time_ok=timing_ok)
+    elif choice == "confirm" or (choice in RESULTS and choice == proposal.result):
+        body = ReviewIn(decision="confirm", round=round, read_time_ok=timing_ok)
     elif choice in RESULTS:
-        body = ReviewIn(decision="change", result=choice, reason=text, round=round)
+        body = ReviewIn(
+            decision="change", result=choice, reason=text, round=round, read_time_ok=timing_ok
+        )
     elif choice == "retake":
         body = ReviewIn(decision="retake", reason=text, round=round)
     else:
@@ -319,6 +315,10 @@ def decide_page(
             context = _item_context(request, session, ctx, user, proposal_id)
         except DomainError as gone:
             return _error(request, user, gone, filters_qs=chosen.qs())
+        if exc.detail.startswith("read_time_ok: "):
+            # Back to the item: the timing is confirmed by its own key there.
+            context["read_time_error"] = exc.detail.split(": ", 1)[1].capitalize() + "."
+            return render(request, "clinicians/item.html", context, user=user, status_code=422)
         context |= {
             "choice": choice,
             "error": exc.detail.split(": ", 1)[-1].capitalize(),
@@ -357,22 +357,6 @@ def undo_page(
 # Pictures ------------------------------------------------------------------------
 
 
-def _visible_proposal(
-    session: Session, ctx: AppContext, user: Principal, proposal_id: int
-) -> tuple[Proposal, Upload]:
-    proposal = session.get(Proposal, proposal_id)
-    if proposal is None:
-        raise NotFoundError(f"no proposal with id {proposal_id}")
-    upload = session.get(Upload, proposal.upload_id)
-    from api.selftests.tables import SelfTest
-
-    test = session.get(SelfTest, proposal.self_test_id)
-    assert upload is not None
-    assert test is not None
-    _scope(session, ctx, user).check(test.region_code, "this test")
-    return proposal, upload
-
-
 IMAGE_HEADERS = {"Cache-Control": "private, max-age=3600", "X-Content-Type-Options": "nosniff"}
 
 
@@ -381,7 +365,9 @@ def item_photo(
     request: Request, session: SessionDep, ctx: CtxDep, user: ClinicianPage, proposal_id: int
 ) -> Response:
     try:
-        _proposal, upload = _visible_proposal(session, ctx, user, proposal_id)
+        _proposal, upload = review_items.visible_proposal(
+            session, _scope(session, ctx, user), proposal_id
+        )
     except DomainError as exc:
         return Response(exc.detail, status_code=exc.status_code, media_type="text/plain")
     record(session, user, "view_photo", "upload", upload.id, via="page")
@@ -407,7 +393,9 @@ def item_window(
     request: Request, session: SessionDep, ctx: CtxDep, user: ClinicianPage, proposal_id: int
 ) -> Response:
     try:
-        proposal, _upload = _visible_proposal(session, ctx, user, proposal_id)
+        proposal, _upload = review_items.visible_proposal(
+            session, _scope(session, ctx, user), proposal_id
+        )
     except DomainError as exc:
         return Response(exc.detail, status_code=exc.status_code, media_type="text/plain")
     sha = (proposal.explanation or {}).get("window_sha256")

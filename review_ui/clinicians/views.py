@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from markupsafe import Markup
 
 if TYPE_CHECKING:
-    from api.products.schemas import KitDescription, ReadTime
+    from api.products.schemas import KitDescription
 
 # Reasons a clinician picks from; the retake ones are shown to the patient as they are.
 CHANGE_REASONS = (
@@ -246,18 +246,12 @@ def profile_svg(profile: list[float], marks: list[LineMark]) -> Markup:
     return Markup("".join(parts))
 
 
-def read_time_note(flag: str | None, minutes: float, window: ReadTime | None) -> str:
-    """The read-time check in words."""
-    taken = f"Photo taken {minutes:.0f} minutes after the scan"
-    if window is None:
-        return taken + " (this kit gives no reading time)."
-    low, high = window.min, window.max
-    span = f"{low:g}-{high:g} minutes" if high is not None else f"from {low:g} minutes"
-    if flag == "early":
-        return f"{taken}: too early (read at {span}). Lines may not have formed yet."
-    if flag == "late":
-        return f"{taken}: too late (read at {span}). Faint lines may be misleading."
-    return f"{taken}: within the reading time ({span})."
+def without_findings(kept: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A proposal's explanation without where the model found lines (a blind reading):
+    the window image and the measured profile stay, the kit's expected places too."""
+    if kept is None:
+        return None
+    return {key: value for key, value in kept.items() if key != "lines"}
 
 
 def page_numbers(total: int, page: int, size: int = PAGE_SIZE) -> dict[str, int | None]:

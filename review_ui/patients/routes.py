@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -16,22 +17,29 @@ from api.accounts.schemas import Principal
 from api.audit.service import record
 from api.context import AppContext
 from api.deps import CtxDep, SessionDep
-from api.errors import DomainError
+from api.errors import DomainError, InvalidError
 from api.patients import service as patients
 from api.patients.schemas import Claim, PatientRegister
 from api.readings import service as readings
-from api.scope import Scope
-from api.selftests.service import test_view
-from api.selftests.tables import SelfTest, TestStatus
+from api.security.ratelimit import RateLimitedError
+from api.selftests import lifecycle
 from api.units.service import interpretation
 from api.uploads import read_limited
 from review_ui.patients import words
-from review_ui.session import OptionalPageUser, PatientPage, page_router, set_session_cookie
+from review_ui.session import (
+    OptionalPageUser,
+    PatientPage,
+    login_url,
+    page_router,
+    set_session_cookie,
+)
 from review_ui.templating import error_page, render
 
 router = page_router(tags=["pages"])
 
-ACTIVE = (TestStatus.awaiting_photo, TestStatus.reading, TestStatus.retake, TestStatus.in_review)
+ACTIVE = lifecycle.UNFINISHED
+# The page lets a patient say they applied the sample up to an hour before.
+SAMPLE_MINUTES_AGO_MAX = 60.0
 
 
 def _districts(ctx: AppContext) -> list[tuple[str, str]]:
@@ -46,10 +54,6 @@ def _districts(ctx: AppContext) -> list[tuple[str, str]]:
     return sorted(labelled, key=lambda pair: pair[1])
 
 
-def _own_test(session: Session, user: Principal, test_id: int) -> SelfTest:
-    return patients.get_test(session, user, Scope(frozenset()), test_id)
-
-
 def _plain(exc: DomainError) -> str:
     """A service refusal without its field prefix, as a sentence."""
     text = exc.detail.split(": ", 1)[-1] if ": " in exc.detail[:24] else exc.detail
@@ -59,11 +63,28 @@ def _plain(exc: DomainError) -> str:
 # Registering --------------------------------------------------------------------
 
 
+def _scan_url(code: str) -> str:
+    return "/patient/scan" + (f"?{urlencode({'code': code})}" if code else "")
+
+
+def _register_again(
+    request: Request, values: dict[str, str], errors: dict[str, str], status: int
+) -> Response:
+    """The form again, each mistake beside its field, what was typed kept (not the password)."""
+    summary = "; ".join(f"{words.FIELD_NAMES.get(f, f)}: {m}" for f, m in errors.items())
+    code = values["code"]
+    context = {"error": summary, "errors": errors, "values": values, "code": code}
+    context["login_url"] = login_url(_scan_url(code) if code else "/patient")
+    return render(request, "patients/register.html", context, status_code=status)
+
+
 @router.get("/patient/register")
-def register_page(request: Request, user: OptionalPageUser) -> Response:
+def register_page(request: Request, user: OptionalPageUser, code: str = "") -> Response:
     if user is not None:
-        return RedirectResponse("/patient", status_code=303)
-    return render(request, "patients/register.html", {"error": None, "values": {}})
+        return RedirectResponse(_scan_url(code) if code else "/patient", status_code=303)
+    context = {"error": None, "errors": {}, "values": {}, "code": code[:500]}
+    context["login_url"] = login_url(_scan_url(code) if code else "/patient")
+    return render(request, "patients/register.html", context)
 
 
 @router.post("/patient/register")
@@ -76,8 +97,15 @@ def register(
     phone: Annotated[str, Form(max_length=40)] = "",
     username: Annotated[str, Form(max_length=254)] = "",
     password: Annotated[str, Form(max_length=256)] = "",
+    code: Annotated[str, Form(max_length=500)] = "",
 ) -> Response:
-    values = {"name": name, "national_id": national_id, "phone": phone, "username": username}
+    values = {
+        "name": name,
+        "national_id": national_id,
+        "phone": phone,
+        "username": username,
+        "code": code,
+    }
     try:
         with session.begin_nested():  # a refusal undoes what the action wrote
             body = PatientRegister(
@@ -89,30 +117,77 @@ def register(
             )
             _patient, user = patients.register(session, ctx, body)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        field = words.FIELD_NAMES.get(str(first["loc"][0]), str(first["loc"][0]))
-        error = f"{field}: {words.validation_message(dict(first))}"
-        return render(
-            request, "patients/register.html", {"error": error, "values": values}, status_code=422
-        )
+        errors = {str(e["loc"][0]): words.validation_message(dict(e)) for e in exc.errors()}
+        return _register_again(request, values, errors, 422)
     except DomainError as exc:
-        return render(
-            request,
-            "patients/register.html",
-            {"error": words.field_error(exc.detail), "values": values},
-            status_code=exc.status_code,
-        )
+        return _register_again(request, values, words.field_errors(exc.detail), exc.status_code)
     token, _expires = accounts.issue_token(session, ctx, user)
     record(session, user, "log_in", "user", user.id, via="register")
-    response = RedirectResponse("/patient/scan", status_code=303)
+    # The kit's code, when the QR link brought the patient here, goes on to the scan.
+    response = RedirectResponse(_scan_url(code.strip()), status_code=303)
     set_session_cookie(request, response, token, ctx.settings.token_ttl_minutes * 60)
     return response
 
 
 @router.get("/u/{code}")
-def unit_link(code: str) -> Response:
-    """Where a kit's QR link leads a phone's camera app: start a test with this code."""
-    return RedirectResponse(f"/patient/scan?{urlencode({'code': code})}", status_code=303)
+def unit_link(request: Request, user: OptionalPageUser, code: str) -> Response:
+    """Where a kit's QR link leads a phone's camera app: start a test with this code.
+
+    Someone logged in goes straight to the scan with the code filled in; anyone else
+    chooses between registering (the code kept), logging in, or (for a test already
+    started) seeing it with their ID number.
+    """
+    if user is not None:
+        return RedirectResponse(_scan_url(code), status_code=303)
+    return render(request, "patients/start.html", _start_context(code))
+
+
+def _start_context(code: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "code": code[:500],
+        "register_url": "/patient/register?" + urlencode({"code": code}),
+        "login_url": login_url(_scan_url(code)),
+        "error": None,
+        "errors": {},
+        "national_id": "",
+        "one_time_code_needed": False,
+        **extra,
+    }
+
+
+@router.post("/patient/code-login")
+def code_login(
+    request: Request,
+    session: SessionDep,
+    ctx: CtxDep,
+    code: Annotated[str, Form(max_length=500)] = "",
+    national_id: Annotated[str, Form(max_length=40)] = "",
+    one_time_code: Annotated[str, Form(max_length=20)] = "",
+) -> Response:
+    """A patient back at a test they started: the kit's code and their ID number."""
+    try:
+        if not national_id.strip():
+            raise InvalidError("national_id: type your national ID number")
+        ctx.throttle.check_address(request.client.host if request.client else None)
+        token, _expires, _user = patients.log_in_by_code_token(
+            session, ctx, code, national_id, one_time_code or None
+        )
+    except RateLimitedError as exc:
+        context = _start_context(code, error=exc.message, national_id=national_id)
+        return render(request, "patients/start.html", context, status_code=429)
+    except DomainError as exc:
+        field = "one_time_code" if exc.code == "one_time_code_required" else "national_id"
+        context = _start_context(
+            code,
+            error=words.code_login_error(exc),
+            errors={field: words.code_login_error(exc)},
+            national_id=national_id,
+            one_time_code_needed=exc.code == "one_time_code_required" or bool(one_time_code),
+        )
+        return render(request, "patients/start.html", context, status_code=exc.status_code)
+    response = RedirectResponse("/patient", status_code=303)
+    set_session_cookie(request, response, token, ctx.settings.token_ttl_minutes * 60)
+    return response
 
 
 # My tests ---------------------------------------------------------------------------
@@ -135,12 +210,16 @@ def home(request: Request, session: SessionDep, ctx: CtxDep, user: PatientPage) 
 
 @router.get("/patient/scan")
 def scan_page(request: Request, ctx: CtxDep, user: PatientPage, code: str = "") -> Response:
-    return render(
-        request,
-        "patients/scan.html",
-        {"error": None, "code": code, "districts": _districts(ctx), "region": ""},
-        user=user,
-    )
+    context = {
+        "error": None,
+        "field": None,
+        "code": code,
+        "districts": _districts(ctx),
+        "region": "",
+        "latitude": "",
+        "longitude": "",
+    }
+    return render(request, "patients/scan.html", context, user=user)
 
 
 @router.post("/patient/scan")
@@ -154,8 +233,17 @@ def scan(
     longitude: Annotated[str, Form(max_length=40)] = "",
     region: Annotated[str, Form(max_length=40)] = "",
 ) -> Response:
-    def again(error: str, status: int) -> Response:
-        context = {"error": error, "code": code, "districts": _districts(ctx), "region": region}
+    def again(error: str, status: int, field: str = "code") -> Response:
+        # What the patient gave is kept, the shared location too, the mistake by its field.
+        context = {
+            "error": error,
+            "field": field,
+            "code": code,
+            "districts": _districts(ctx),
+            "region": region,
+            "latitude": latitude,
+            "longitude": longitude,
+        }
         return render(request, "patients/scan.html", context, user=user, status_code=status)
 
     if not code.strip():
@@ -164,7 +252,8 @@ def scan(
         lat, lon = float(latitude), float(longitude)
     except ValueError:
         if region not in ctx.regions:
-            return again("Share your location, or choose where you are from the list.", 422)
+            message = "Share your location, or choose where you are from the list."
+            return again(message, 422, "region")
         # No location from the phone: use a point inside the district the patient chose.
         point = ctx.regions.region(region).geometry.representative_point()  # type: ignore[union-attr]
         lat, lon = point.y, point.x
@@ -174,34 +263,40 @@ def scan(
                 session, ctx, user, Claim(code=code.strip(), latitude=lat, longitude=lon)
             )
     except ValidationError:
-        return again("That location is not valid. Choose where you are from the list.", 422)
+        message = "That location is not valid. Choose where you are from the list."
+        return again(message, 422, "region")
     except DomainError as exc:
-        return again(words.claim_error(exc), exc.status_code)
+        field = "region" if "region" in exc.detail.lower() else "code"
+        return again(words.claim_error(exc), exc.status_code, field)
     return RedirectResponse(f"/patient/tests/{test.id}", status_code=303)
 
 
 # One test: instructions, timer, photo, result -------------------------------------------
 
 
-def _test_context(
-    session: Session, ctx: AppContext, user: Principal, test_id: int
-) -> dict[str, Any]:
-    test = _own_test(session, user, test_id)
-    view = test_view(session, test, staff=False)
-    from api.products.tables import Product
-
-    product = session.get(Product, test.product_id)
-    assert product is not None
-    upload = readings.latest_upload(session, test.id)
+def _test_context(session: Session, user: Principal, test_id: int) -> dict[str, Any]:
+    view, kit = patients.own_test_and_kit(session, user, test_id)
     return {
         "test": view,
-        "rules": interpretation(product.kit).rules,
-        "steps": words.steps(product.kit),
-        "result": words.result_words(view.result, product.kit) if view.result else None,
-        "upload": upload,
+        "rules": interpretation(kit).rules,
+        "steps": words.steps(kit),
+        "result": words.result_words(view.result, kit) if view.result else None,
         "upload_key": secrets.token_urlsafe(16),
         "words": words,
     }
+
+
+def _test_again(
+    request: Request, session: Session, user: Principal, test_id: int, exc: DomainError
+) -> Response:
+    """The test page again with what was refused, in words the patient can act on."""
+    try:
+        context = _test_context(session, user, test_id)
+    except DomainError as gone:
+        return error_page(request, _plain(gone), user=user, status_code=gone.status_code)
+    context["error"] = words.upload_error(exc)
+    context["wait_minutes"] = getattr(exc, "wait_minutes", None)
+    return render(request, "patients/test.html", context, user=user, status_code=exc.status_code)
 
 
 @router.get("/patient/tests/{test_id}")
@@ -209,7 +304,7 @@ def test_page(
     request: Request, session: SessionDep, ctx: CtxDep, user: PatientPage, test_id: int
 ) -> Response:
     try:
-        context = _test_context(session, ctx, user, test_id)
+        context = _test_context(session, user, test_id)
     except DomainError as exc:
         return error_page(request, _plain(exc), user=user, status_code=exc.status_code)
     if request.headers.get("HX-Request"):
@@ -243,12 +338,32 @@ def upload_photo(
                 taken_at=None,
             )
     except DomainError as exc:
-        try:
-            context = _test_context(session, ctx, user, test_id)
-        except DomainError as gone:
-            return error_page(request, _plain(gone), user=user, status_code=gone.status_code)
-        context["error"] = words.upload_error(exc)
-        return render(
-            request, "patients/test.html", context, user=user, status_code=exc.status_code
-        )
+        return _test_again(request, session, user, test_id, exc)
     return RedirectResponse(f"/patient/tests/{test_id}", status_code=303)
+
+
+@router.post("/patient/tests/{test_id}/sample-applied")
+def sample_applied(
+    request: Request,
+    session: SessionDep,
+    user: PatientPage,
+    test_id: int,
+    minutes_ago: Annotated[str, Form(max_length=10)] = "0",
+) -> Response:
+    """The patient applied the sample (now, or some minutes ago): the timer starts."""
+    try:
+        with session.begin_nested():  # a refusal undoes what the action wrote
+            try:
+                ago = float(minutes_ago or 0)
+            except ValueError:
+                raise InvalidError("minutes_ago: give the minutes as a number") from None
+            if not 0 <= ago <= SAMPLE_MINUTES_AGO_MAX:
+                raise InvalidError(
+                    f"minutes_ago: give a number from 0 to {SAMPLE_MINUTES_AGO_MAX:g}"
+                )
+            patients.sample_applied(
+                session, user, test_id, datetime.now(UTC) - timedelta(minutes=ago)
+            )
+    except DomainError as exc:
+        return _test_again(request, session, user, test_id, exc)
+    return RedirectResponse(f"/patient/tests/{test_id}#timer", status_code=303)

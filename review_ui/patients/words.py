@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from api.errors import DomainError
 from api.reports.schemas import LinkedResult
+from api.selftests.read_time import TooEarlyError
 
 if TYPE_CHECKING:
     from api.products.schemas import KitDescription
@@ -18,6 +19,9 @@ FIELD_NAMES = {
     "password": "Password",
     "photo": "Photo",
     "code": "Code",
+    "minutes_ago": "Minutes ago",
+    "one_time_code": "Code from the text message",
+    "applied_at": "Time the sample was added",
 }
 
 STATUS = {
@@ -49,6 +53,23 @@ def field_error(detail: str) -> str:
     return detail[:1].upper() + detail[1:]
 
 
+def field_errors(detail: str) -> dict[str, str]:
+    """``national_id: bad check digit`` -> ``{"national_id": "bad check digit"}``, for the
+    mistake to show beside its field (``form`` when no field is named)."""
+    field, sep, rest = detail.partition(": ")
+    if sep and field in FIELD_NAMES:
+        return {field: rest}
+    return {"form": detail[:1].upper() + detail[1:]}
+
+
+def code_login_error(exc: DomainError) -> str:
+    if exc.code == "one_time_code_required":
+        return "We sent a code to the phone registered with this test: type it below."
+    if exc.status_code == 401:
+        return "This ID number did not start a test with this code. Check it and try again."
+    return field_error(exc.detail)
+
+
 def claim_error(exc: DomainError) -> str:
     if exc.status_code == 404:
         return "We do not know this code. Check it and type it again, or scan it again."
@@ -60,6 +81,12 @@ def claim_error(exc: DomainError) -> str:
 
 
 def upload_error(exc: DomainError) -> str:
+    if isinstance(exc, TooEarlyError):
+        minutes = "1 more minute" if exc.wait_minutes == 1 else f"{exc.wait_minutes} more minutes"
+        return (
+            f"It is too early to read your test: the lines may not have appeared yet. "
+            f"Wait {minutes}, then take the photo."
+        )
     if exc.status_code == 415:
         return "This file is not a photo we can read. Take the photo again (JPEG, PNG or HEIC)."
     if exc.status_code == 413:
@@ -77,7 +104,7 @@ def steps(kit: KitDescription) -> list[str]:
     )
     return [
         "Do the test as the leaflet in the box says, and add the sample.",
-        "The timer below counts from when you scanned the code: scan just before the sample.",
+        "As soon as the sample is on the test, press the button below: the timer starts.",
         wait,
         "Put the test flat in good light. Take a photo of the whole test with its code.",
     ]

@@ -4,10 +4,14 @@
 
 (function () {
   // Keys ----------------------------------------------------------------------
+  // Keys are for typing only in fields that take text: a slider, a checkbox or a button
+  // that has the focus (after a touch or a click) leaves the decision keys working.
+  const NOT_TEXT = ["range", "checkbox", "radio", "button", "submit", "reset", "color"];
   function typing(target) {
     if (!target || !target.tagName) return false;
     const tag = target.tagName;
-    return tag === "INPUT" || tag === "TEXTAREA" || tag === "SELECT" || target.isContentEditable;
+    if (tag === "INPUT") return NOT_TEXT.indexOf((target.type || "").toLowerCase()) < 0;
+    return tag === "TEXTAREA" || tag === "SELECT" || target.isContentEditable;
   }
 
   let acted = false;
@@ -38,6 +42,20 @@
     const target = document.querySelector('[data-key="' + key.toLowerCase() + '"]');
     if (target) { event.preventDefault(); activate(target); }
   });
+
+  // A photo taken outside the read window: a result needs its own key (A) first --------
+  const decision = document.getElementById("decision-form");
+  const timingOk = document.getElementById("read-time-ok");
+  if (decision && timingOk) {
+    decision.addEventListener("submit", function (event) {
+      const choice = event.submitter ? event.submitter.value : "confirm";
+      if (choice === "retake" || timingOk.checked) return;
+      event.preventDefault();
+      acted = false;
+      document.getElementById("read-time-ask").hidden = false;
+      timingOk.focus();
+    });
+  }
 
   // Photo viewer: zoom, pan, brightness and contrast ------------------------------
   const viewer = document.getElementById("viewer");

@@ -10,6 +10,7 @@ Objects are built through the services, as the API builds them.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import os
@@ -218,12 +219,14 @@ class FakeReader:
     queue: list[str] = field(default_factory=list)
     calls: int = 0
     fail: bool = False
+    code: str | None = None  # the unit code the photo shows (None: none readable)
 
     def __call__(self, photo: bytes, kit: Any) -> Reading:
         self.calls += 1
         if self.fail:
             raise RuntimeError("pipeline crashed")
-        return reading(self.queue.pop(0) if self.queue else self.default)
+        found = reading(self.queue.pop(0) if self.queue else self.default)
+        return dataclasses.replace(found, code=self.code)
 
 
 @pytest.fixture
@@ -510,18 +513,28 @@ class Flow:
 
     world: World
 
-    def claim(self, patient: User | None = None, code_index: int = 0, where: str = "a") -> Any:
+    def claim(
+        self,
+        patient: User | None = None,
+        code_index: int = 0,
+        where: str = "a",
+        sample_minutes_ago: float | None = 20,
+    ) -> Any:
+        """A claimed test whose sample went on ``sample_minutes_ago`` (a photo sent now is
+        within the demo kit's read window); ``None``: the patient never said."""
         from api.patients.schemas import Claim
         from api.patients.service import claim
+        from api.selftests import lifecycle
 
         w = self.world
         lat, lon = w.point_a if where == "a" else w.point_b
+        who = patient or w.patient_a
         test = claim(
-            w.session,
-            w.ctx,
-            patient or w.patient_a,
-            Claim(code=w.codes[code_index], latitude=lat, longitude=lon),
+            w.session, w.ctx, who, Claim(code=w.codes[code_index], latitude=lat, longitude=lon)
         )
+        if sample_minutes_ago is not None:
+            at = test.claimed_at - timedelta(minutes=sample_minutes_ago)
+            lifecycle.sample_applied(w.session, who, test, at)
         w.session.commit()
         return test
 

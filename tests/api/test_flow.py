@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
+from api.db.base import utcnow
 from api.identity import make_test_id
 
 DEMO_KIT = Path(__file__).resolve().parents[2] / "datasets" / "kits" / "demo"
@@ -178,6 +179,17 @@ def test_manufacturer_to_cdc(client: TestClient, world: Any, png: Any) -> None:
     assert [e["kind"] for e in started] == ["test.started"]
     assert started[0]["payload"]["test_id"] == test["id"]
     assert ok(client.get("/api/events", headers=world.headers(world.clinician_b))) == []
+
+    # The patient applied the sample 20 minutes ago: the kit's read window is open now.
+    applied_at = (utcnow() - timedelta(minutes=20)).isoformat()
+    sample = ok(
+        client.post(
+            f"/api/tests/{test['id']}/sample-applied",
+            headers=patient,
+            json={"applied_at": applied_at},
+        )
+    )
+    assert sample["read_window"]["from_sample"] is True
 
     # 7. Upload: the pipeline (fake here) proposes at once, tasks run in-process.
     upload = ok(

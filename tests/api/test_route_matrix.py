@@ -222,6 +222,9 @@ POLICY: dict[tuple[str, str], Policy] = {
         frozenset({"patient_a"}),
         lambda o: ("", {"files": {"photo": ("p.png", o["png"], "image/png")}}),
     ),
+    ("POST", "/api/tests/{test_id}/sample-applied"): Policy(
+        frozenset({"patient_a"}), lambda o: ("", {"json": {}})
+    ),
     ("GET", "/api/uploads/{upload_id}"): Policy(TEST_A),
     ("GET", "/api/uploads/{upload_id}/photo"): Policy(TEST_A),
     ("POST", "/api/readings/sweep"): Policy(frozenset({"operator"})),

@@ -16,6 +16,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,7 @@ from api.app import create_app
 from api.config import Settings, new_secrets
 from api.context import AppContext
 from api.db import upgrade
+from api.db.base import utcnow
 
 pytestmark = pytest.mark.stack
 
@@ -202,6 +204,12 @@ def test_flow_on_postgres_redis_and_celery_workers(
                     headers=world.headers(world.patient_a),
                     json={"code": world.codes[0], "latitude": lat, "longitude": lon},
                 ).json()
+                applied_at = (utcnow() - timedelta(minutes=20)).isoformat()  # read window open
+                client.post(
+                    f"/api/tests/{test['id']}/sample-applied",
+                    headers=world.headers(world.patient_a),
+                    json={"applied_at": applied_at},
+                ).raise_for_status()
                 upload = upload_photo(client, world, test["id"], photo)
                 # Queued to Redis, not read in the request.
                 assert upload["test_status"] == "reading"

@@ -82,7 +82,8 @@ def release(
         reviewer,
         scope_for(session, ctx, reviewer),
         proposal.id,
-        ReviewIn(decision="confirm"),
+        # The demo's claims are minutes old by now: whatever the timing, release it.
+        ReviewIn(decision="confirm", read_time_ok=True),
     )
     session.commit()
     session.refresh(test)

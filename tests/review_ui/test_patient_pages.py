@@ -82,6 +82,9 @@ def test_scan_a_typed_code_with_a_chosen_district(
     assert test.region_code == NORTH
     page = pages.get(f"/patient/tests/{test_id}").text
     assert "How to do the test" in page
+    assert "Have you added the sample?" in page  # the timer starts from the sample
+    pages.post(f"/patient/tests/{test_id}/sample-applied", {"minutes_ago": "0"})
+    page = pages.get(f"/patient/tests/{test_id}").text
     assert 'id="timer"' in page
     assert 'data-read-from="' in page
     assert 'capture="environment"' in page
@@ -151,7 +154,8 @@ def test_photo_then_clinician_check_then_result(
         clinician,
         scope_for(session, pages.client.app.state.ctx, clinician),
         proposal.id,
-        ReviewIn(decision="confirm"),
+        # sent seconds after the scan, with no sample time: early, confirmed on purpose
+        ReviewIn(decision="confirm", read_time_ok=True),
     )
     session.commit()
     fragment = pages.get(location, headers={"HX-Request": "true"}).text
@@ -189,11 +193,64 @@ def test_the_patient_pages_are_for_patients(pages: Any) -> None:
         assert pages.get(url, follow_redirects=False).status_code == 403
 
 
-def test_a_label_link_leads_to_the_scan_with_the_code(pages: Any) -> None:
-    response = pages.get("/u/K7QX-9M2D-AB3F-GH45J", follow_redirects=False)
-    assert response.headers["location"] == "/patient/scan?code=K7QX-9M2D-AB3F-GH45J"
-    login = pages.get(response.headers["location"], follow_redirects=False)
-    assert login.headers["location"].startswith("/login?next=/patient/scan")
+def test_the_qr_link_keeps_its_code_through_registration(pages: Any, session: Session) -> None:
+    code = unused_code(session)
+    pages.client.cookies.clear()
+    start = pages.get(f"/u/{code}", follow_redirects=False)
+    assert start.status_code == 200  # a start page, not a bare log-in
+    assert f'href="/patient/register?code={code}"' in start.text
+    assert "/login?next=/patient/scan%3Fcode%3D" in start.text
+    form = pages.get(f"/patient/register?code={code}").text
+    assert f'name="code" value="{code}"' in form
+    registered = register(pages, n=913, code=code)
+    assert registered.headers["location"] == f"/patient/scan?code={code}"
+    scan = pages.get(registered.headers["location"]).text
+    assert f'value="{code}"' in scan
+    # Logged in, the link goes straight to the scan with the code.
+    again = pages.get(f"/u/{code}", follow_redirects=False)
+    assert again.headers["location"] == f"/patient/scan?code={code}"
+
+
+def test_register_mistakes_sit_beside_their_fields(pages: Any, session: Session) -> None:
+    code = unused_code(session)
+    refused = register(pages, n=914, national_id="110101199001010010", code=code, username="x")
+    assert refused.status_code == 422
+    page = refused.text
+    assert 'id="username-error"' in page  # too short: beside the user name
+    assert 'aria-describedby="username-error"' in page
+    assert f'name="code" value="{code}"' in page  # the kit's code is kept
+    assert 'value="Wu Lan"' in page
+
+
+def test_a_returning_patient_sees_a_started_test_with_the_code_and_id_number(
+    pages: Any, session: Session
+) -> None:
+    location = _scanned(pages, session, 915)
+    test = session.get(SelfTest, int(location.rsplit("/", 1)[1]))
+    assert test is not None
+    from api.batches.tables import Unit
+
+    unit = session.get(Unit, test.unit_id)
+    assert unit is not None
+    pages.client.cookies.clear()
+    start = pages.get(f"/u/{unit.code}")
+    assert "Started this test already?" in start.text
+    wrong = pages.post("/patient/code-login", {"code": unit.code, "national_id": make_test_id(916)})
+    assert wrong.status_code == 401
+    assert 'id="national_id-error"' in wrong.text
+    right = pages.post("/patient/code-login", {"code": unit.code, "national_id": make_test_id(915)})
+    assert right.status_code == 303
+    assert str(test.id) in pages.get("/patient").text
+
+
+def test_a_scan_mistake_keeps_the_shared_location(pages: Any) -> None:
+    register(pages, n=917)
+    pages.get("/patient/scan")
+    refused = pages.post("/patient/scan", {"code": "", "latitude": "39.91", "longitude": "116.40"})
+    assert refused.status_code == 422
+    assert 'name="latitude" id="latitude" value="39.91"' in refused.text
+    assert "Location shared." in refused.text
+    assert 'id="scan-error"' in refused.text  # beside the code field
 
 
 def test_an_upload_without_the_csrf_token_is_refused(pages: Any, session: Session) -> None:
@@ -206,3 +263,49 @@ def test_an_upload_without_the_csrf_token_is_refused(pages: Any, session: Sessio
         f"{url}/photo", files={"photo": ("t.png", tiny_png(), "image/png")}, follow_redirects=False
     )
     assert response.status_code == 403
+
+
+def _scanned(pages: Any, session: Session, n: int) -> str:
+    register(pages, n=n)
+    return str(
+        pages.post("/patient/scan", {"code": unused_code(session), "region": NORTH}).headers[
+            "location"
+        ]
+    )
+
+
+def test_the_page_asks_for_the_sample_before_the_photo(
+    pages: Any, session: Session, pipeline_says: dict[str, Any]
+) -> None:
+    location = _scanned(pages, session, 911)
+    page = pages.get(location).text
+    assert "Have you added the sample?" in page
+    assert 'id="photo"' not in page  # the photo comes once the timer runs
+    started = pages.post(f"{location}/sample-applied", {"minutes_ago": "6"})
+    assert started.status_code == 303
+    page = pages.get(location).text
+    assert "Have you added the sample?" not in page
+    assert 'id="timer"' in page
+    assert "minutes after adding the sample" in page
+    early = pages.post(
+        f"{location}/photo",
+        {"upload_key": "key-early-0001"},
+        files={"photo": ("test.png", tiny_png(), "image/png")},
+    )
+    assert early.status_code == 409
+    assert "Wait 9 more minutes, then take the photo." in early.text
+    test = session.get(SelfTest, int(location.rsplit("/", 1)[1]))
+    assert test is not None
+    session.refresh(test)
+    assert test.status == "awaiting_photo"  # held: nothing was stored
+
+
+def test_a_wrong_sample_time_is_said_in_words(pages: Any, session: Session) -> None:
+    location = _scanned(pages, session, 912)
+    typed = pages.post(f"{location}/sample-applied", {"minutes_ago": "soon"})
+    assert typed.status_code == 422
+    assert "Minutes ago: give the minutes as a number" in typed.text
+    too_long = pages.post(f"{location}/sample-applied", {"minutes_ago": "600"})
+    assert too_long.status_code == 422
+    assert "from 0 to 60" in too_long.text
+    assert "Have you added the sample?" in too_long.text  # still asked

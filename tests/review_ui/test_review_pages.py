@@ -209,3 +209,74 @@ def test_the_statistics_page(pages: Any, review_item: Callable[..., Any]) -> Non
     page = pages.get("/review/stats?days=7").text
     assert re.search(r"<strong>1</strong> items read", page)
     assert "No item you read was also read by another clinician" in page
+
+
+def _late_item(ctx: Any, session: Session) -> Any:
+    """A positive whose photo came 45 minutes after the sample (the kit reads 15-30)."""
+    from datetime import timedelta
+
+    from review_ui_helpers import fake_reading, new_patient, send_photo, start_test, tiny_png
+
+    from api.selftests import lifecycle
+
+    ctx.vision.reader = lambda _photo, _kit: fake_reading("positive")
+    user, _ = new_patient(session, ctx)
+    test = start_test(session, ctx, user)  # scanned 20 minutes ago
+    lifecycle.sample_applied(session, user, test, test.claimed_at - timedelta(minutes=25))
+    session.commit()
+    return send_photo(session, ctx, user, test, tiny_png())
+
+
+def test_a_late_photo_is_flagged_beside_the_decision_and_needs_its_own_key(
+    pages: Any, ctx: Any, session: Session
+) -> None:
+    proposal = _late_item(ctx, session)
+    pages.log_in("clinician-north")
+    page = pages.get(f"/review/items/{proposal.id}").text
+    form = page[
+        page.index('id="decision-form"') : page.index("</form>", page.index("decision-form"))
+    ]
+    assert 'id="read-time-state"' in form  # inside the decision form, by the buttons
+    assert "45 minutes after the sample was applied: too late (read at 15-30 minutes)" in form
+    assert 'name="read_time_ok"' in form
+    assert 'data-key="a"' in form
+    refused = pages.post(
+        f"/review/items/{proposal.id}/decision", {"choice": "confirm", "round": "1"}
+    )
+    assert refused.status_code == 422
+    assert "This photo was taken after it closed" in refused.text
+    assert session.query(Review).filter_by(proposal_id=proposal.id).count() == 0
+    done = pages.post(
+        f"/review/items/{proposal.id}/decision",
+        {"choice": "confirm", "round": "1", "read_time_ok": "1"},
+    )
+    assert done.status_code == 303
+    review = session.query(Review).filter_by(proposal_id=proposal.id).one()
+    assert (review.decision, review.result) == ("confirm", "positive")
+
+
+def test_the_second_reader_reads_blind(
+    pages: Any, review_item: Callable[..., Any], session: Session
+) -> None:
+    from api.reviews.safeguards import BLIND_REASON
+
+    proposal = review_item("positive", confidence=0.55)  # unsure: a second reader follows
+    pages.log_in("clinician-north")
+    pages.get(f"/review/items/{proposal.id}")
+    first = pages.post(f"/review/items/{proposal.id}/decision", {"choice": "confirm", "round": "1"})
+    assert first.status_code == 303
+    pages.log_in("clinician-north-2")
+    page = pages.get(f"/review/items/{proposal.id}").text
+    assert "second reading" in page
+    assert "Their decision and the model's answer are not shown" in page
+    assert "model: positive" not in page
+    assert "Confirm positive" not in page
+    assert "55%" not in page  # no confidence either
+    assert 'value="negative"' in page  # the reader gives the result they read
+    done = pages.post(
+        f"/review/items/{proposal.id}/decision",
+        {"choice": "negative", "round": "2", "blind": "1"},
+    )
+    assert done.status_code == 303
+    second = session.query(Review).filter_by(proposal_id=proposal.id, round=2).one()
+    assert (second.decision, second.result, second.reason) == ("change", "negative", BLIND_REASON)

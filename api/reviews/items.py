@@ -1,0 +1,108 @@
+"""What the clinicians' review pages read: one item with its records, the decision still
+undoable, a proposal's pictures. The pages hold no SQL of their own."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from api.accounts.tables import User
+from api.batches.tables import Batch
+from api.db.base import utcnow
+from api.errors import NotFoundError
+from api.products.tables import Product
+from api.readings.service import unit_code_of
+from api.reviews import queries, safeguards
+from api.reviews.service import awaiting_reader
+from api.scope import Scope
+from api.selftests.service import read_time_note
+from api.selftests.tables import Proposal, SelfTest, Upload
+
+
+@dataclass(frozen=True)
+class ReviewItem:
+    """One proposal as a reader sees it, with the records the page shows."""
+
+    proposal: Proposal
+    test: SelfTest
+    upload: Upload
+    product: Product
+    batch: Batch
+    unit_code: str  # the code of the unit claimed, to check the photo by eye
+    read_time: str  # the photo's timing in words
+    blind: bool  # a blind second reading: the model's answer is withheld
+
+
+@dataclass(frozen=True)
+class Undoable:
+    """A reader's last decision while it can still be undone."""
+
+    proposal_id: int
+    test_id: int
+    said: str
+    seconds_left: int
+
+
+def review_item(
+    session: Session, scope: Scope, reviewer: User, proposal_id: int, blind_setting: bool
+) -> ReviewItem:
+    """The item if ``reviewer`` may read it now (see ``awaiting_reader``)."""
+    proposal, test = awaiting_reader(session, scope, reviewer, proposal_id)
+    upload = session.get(Upload, proposal.upload_id)
+    product = session.get(Product, test.product_id)
+    batch = session.get(Batch, test.batch_id)
+    assert upload is not None
+    assert product is not None
+    assert batch is not None
+    return ReviewItem(
+        proposal=proposal,
+        test=test,
+        upload=upload,
+        product=product,
+        batch=batch,
+        unit_code=unit_code_of(session, test),
+        read_time=read_time_note(upload, test, product),
+        blind=safeguards.blind_to_model(blind_setting, proposal.review_stage),
+    )
+
+
+def proposal(session: Session, proposal_id: int) -> Proposal:
+    found = session.get(Proposal, proposal_id)
+    if found is None:
+        raise NotFoundError(f"no proposal with id {proposal_id}")
+    return found
+
+
+def visible_proposal(session: Session, scope: Scope, proposal_id: int) -> tuple[Proposal, Upload]:
+    """A proposal and its photo, if its test is in ``scope`` (for the pictures)."""
+    found = proposal(session, proposal_id)
+    upload = session.get(Upload, found.upload_id)
+    test = session.get(SelfTest, found.self_test_id)
+    assert upload is not None
+    assert test is not None
+    scope.check(test.region_code, "this test")
+    return found, upload
+
+
+def undoable(session: Session, reviewer: User, now: datetime | None = None) -> Undoable | None:
+    """``reviewer``'s last decision while it is still held (undoable), naming its test."""
+    review = queries.last_review_by(session, reviewer.id)
+    if review is None or review.settled_at is not None:
+        return None
+    left = (review.settles_at - (now or utcnow())).total_seconds()
+    if left <= 0:
+        return None
+    if review.decision == "retake":
+        said = "asked for a new photo"
+    elif review.decision == "confirm":
+        said = f"confirmed {review.result}"
+    else:
+        said = f"changed the result to {review.result}"
+    return Undoable(
+        proposal_id=review.proposal_id,
+        test_id=review.self_test_id,
+        said=said,
+        seconds_left=int(left + 0.999),
+    )
