@@ -44,6 +44,7 @@ from api.reviews.routes import router as reviews_router
 from api.reviews.service import settle_due_now
 from api.security.headers import SecurityHeaders
 from api.security.request_guard import BodyGuard, refuse_hostile_values
+from api.statistics.routes import router as statistics_router
 from api.units.routes import router as units_router
 
 log = logging.getLogger(__name__)
@@ -77,6 +78,7 @@ DOMAIN_ROUTERS = (
     readings_router,
     reviews_router,
     reports_router,
+    statistics_router,
     events_router,
     outbox_router,
     audit_router,

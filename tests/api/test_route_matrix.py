@@ -243,6 +243,8 @@ POLICY: dict[tuple[str, str], Policy] = {
     ("GET", "/api/results.hl7"): Policy(CLINICIANS | CDC),
     ("GET", "/api/stats"): Policy(CDC | {"scientist"}),
     ("GET", "/api/stats.csv"): Policy(CDC | {"scientist"}),
+    ("GET", "/api/statistics"): Policy(CDC | {"scientist"}),
+    ("GET", "/api/statistics/{table}.csv"): Policy(CDC | {"scientist"}),
     ("GET", "/api/events"): Policy(CLINICIANS | CDC | {"operator"}),
     ("GET", "/api/events/stream"): Policy(
         CLINICIANS | CDC | {"operator"}, lambda o: ("?after_id=0&limit=1", {})
@@ -387,6 +389,7 @@ def matrix_world(world: Any, png: Any) -> dict[str, Any]:
             "office_id": world.office_a.id,
             "endpoint_id": endpoint.endpoint.id,
             "delivery_id": 1,
+            "table": "days",
         },
         "code": world.codes[0],
         "free_code": world.codes[5],

@@ -1,0 +1,44 @@
+"""indexes for the statistics: grouped counts by date of test, retake and by-eye shares
+
+``ix_self_tests_statistics`` holds every column the statistics filter or group on
+(status, date of test, region, product, lot, result, release time), so PostgreSQL
+answers them from the index; ``ix_proposals_test_status`` finds whether a test had
+a photo with a given pipeline status without reading the proposals.
+
+Revision ID: 0009_statistics_indexes
+Revises: 0005_model_registry
+Create Date: 2026-11-29 18:40:00
+"""
+
+from collections.abc import Sequence
+
+from alembic import op
+
+revision: str = "0009_statistics_indexes"
+down_revision: str | None = "0005_model_registry"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+STATISTICS_COLUMNS = [
+    "status",
+    "claimed_at",
+    "region_code",
+    "product_id",
+    "batch_id",
+    "result",
+    "released_at",
+]
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("self_tests", schema=None) as batch_op:
+        batch_op.create_index("ix_self_tests_statistics", STATISTICS_COLUMNS, unique=False)
+    with op.batch_alter_table("proposals", schema=None) as batch_op:
+        batch_op.create_index("ix_proposals_test_status", ["self_test_id", "status"], unique=False)
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("proposals", schema=None) as batch_op:
+        batch_op.drop_index("ix_proposals_test_status")
+    with op.batch_alter_table("self_tests", schema=None) as batch_op:
+        batch_op.drop_index("ix_self_tests_statistics")
