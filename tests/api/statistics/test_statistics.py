@@ -69,7 +69,8 @@ def test_wilson_interval_matches_published_values() -> None:
     # 0 of 10 still has an upper bound (the normal approximation would say 0 to 0).
     none = service.wilson(0, 10)
     assert none.low == 0.0
-    assert none.high is not None and round(none.high, 4) == 0.2775
+    assert none.high is not None
+    assert round(none.high, 4) == 0.2775
 
 
 def test_counts_rates_and_the_seven_day_change(
