@@ -212,8 +212,8 @@ def headlines(stats: Summary) -> list[Headline]:
         Headline(
             "rate",
             "Positives per 100,000 people",
-            "–" if rate.current is None else f"{rate.current:,.1f}",
-            _relative(rate, lambda v: f"{v:,.1f}")
+            "–" if rate.current is None else rate_format(rate.current),
+            _relative(rate, rate_format)
             if rate.current is not None
             else "population unknown",
             _direction(rate.change),
@@ -346,7 +346,7 @@ def build_map(stats: Summary, regions: RegionIndex, metric: Metric) -> str:
     if metric == "positivity":
         fmt = charts.percent_format
     elif metric == "rate":
-        fmt = _rate_format
+        fmt = rate_format
     return charts.choropleth(
         region_features(regions, [a.code for a in stats.areas]),
         values,
@@ -358,5 +358,10 @@ def build_map(stats: Summary, regions: RegionIndex, metric: Metric) -> str:
     )
 
 
-def _rate_format(value: float) -> str:
-    return f"{value:,.1f}"
+def rate_format(value: float) -> str:
+    """A rate per 100,000 with the digits that matter: 1,234, 12.3, 0.243, 0.05.
+
+    >>> rate_format(1234.4), rate_format(12.34), rate_format(0.2427), rate_format(0.05)
+    ('1,234', '12.3', '0.243', '0.05')
+    """
+    return f"{value:,.0f}" if value >= 100 else f"{value:.3g}"

@@ -140,7 +140,7 @@ def test_headlines_say_the_change_and_the_interval() -> None:
     assert by_key["positivity"].change.startswith("-5.0 points")
     assert "95% CI" in by_key["positivity"].note
     assert "Only" not in by_key["positivity"].note  # 40 readable tests: no caveat
-    assert by_key["rate"].value == "0.3"
+    assert by_key["rate"].value == "0.31"
 
 
 def test_a_positivity_from_few_tests_carries_a_caveat() -> None:
