@@ -213,9 +213,7 @@ def headlines(stats: Summary) -> list[Headline]:
             "rate",
             "Positives per 100,000 people",
             "–" if rate.current is None else rate_format(rate.current),
-            _relative(rate, rate_format)
-            if rate.current is not None
-            else "population unknown",
+            _relative(rate, rate_format) if rate.current is not None else "population unknown",
             _direction(rate.change),
         ),
     ]
