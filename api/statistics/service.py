@@ -167,6 +167,7 @@ def summary(
     ):
         daily[day][result] = n
     people = population(regions, shown)
+    totals = _counts(_sum(daily.get(d, {}) for d in _days(since, until)))
     return Summary(
         since=since,
         until=until,
@@ -176,9 +177,9 @@ def summary(
         population=people,
         last_updated=queries.last_released(session, shown.regions),
         small_count=SMALL_COUNT,
-        totals=_counts(_sum(daily.get(d, {}) for d in _days(since, until))),
+        totals=totals,
         headline=_headline(daily, until, people),
-        quality=_quality(session, selection),
+        quality=_quality(session, selection, totals.tests),
         days=_day_rows(daily, since, until),
         areas=_area_rows(regions, shown, level, queries.by_region(session, selection)),
         products=[
@@ -255,17 +256,19 @@ def _headline(daily: Mapping[date, Mapping[str, int]], until: date, people: int 
     )
 
 
-def _quality(session: Session, selection: Selection) -> Quality:
+def _quality(session: Session, selection: Selection, tests: int) -> Quality:
+    """Turnaround, and the shares of the ``tests`` counted that needed a retake or were
+    read by eye."""
     released, (median, p90) = queries.seconds_to_release(session, selection, (0.5, 0.9))
-    tests, retakes, by_eye = queries.flagged(session, selection, ("retake", "by_eye"))
+    flagged = queries.flagged(session, selection, ("retake", "by_eye"))
     return Quality(
         turnaround=Turnaround(
             released=released,
             median_hours=None if median is None else round(median / 3600, 2),
             p90_hours=None if p90 is None else round(p90 / 3600, 2),
         ),
-        retakes=wilson(retakes, tests),
-        read_by_eye=wilson(by_eye, tests),
+        retakes=wilson(flagged["retake"], tests),
+        read_by_eye=wilson(flagged["by_eye"], tests),
     )
 
 

@@ -2,8 +2,8 @@
 
 The statistics read standing results (released or corrected) by date of test; every
 column they group or filter on is in ``ix_self_tests_statistics``, so PostgreSQL can
-answer from the index alone. The retake and by-eye shares look up each test's
-proposals by (test, status).
+answer from the index alone. The retake and by-eye shares read the few proposals
+with those statuses from ``ix_proposals_status_test`` and join them to the tests.
 """
 
 from __future__ import annotations
@@ -22,4 +22,4 @@ Index(
     SelfTest.result,
     SelfTest.released_at,
 )
-Index("ix_proposals_test_status", Proposal.self_test_id, Proposal.status)
+Index("ix_proposals_status_test", Proposal.status, Proposal.self_test_id)

@@ -2,8 +2,8 @@
 
 ``ix_self_tests_statistics`` holds every column the statistics filter or group on
 (status, date of test, region, product, lot, result, release time), so PostgreSQL
-answers them from the index; ``ix_proposals_test_status`` finds whether a test had
-a photo with a given pipeline status without reading the proposals.
+answers them from the index; ``ix_proposals_status_test`` lists the proposals with a
+given pipeline status (retake, by eye) without reading the others.
 
 Revision ID: 0009_statistics_indexes
 Revises: 0005_model_registry
@@ -34,11 +34,11 @@ def upgrade() -> None:
     with op.batch_alter_table("self_tests", schema=None) as batch_op:
         batch_op.create_index("ix_self_tests_statistics", STATISTICS_COLUMNS, unique=False)
     with op.batch_alter_table("proposals", schema=None) as batch_op:
-        batch_op.create_index("ix_proposals_test_status", ["self_test_id", "status"], unique=False)
+        batch_op.create_index("ix_proposals_status_test", ["status", "self_test_id"], unique=False)
 
 
 def downgrade() -> None:
     with op.batch_alter_table("proposals", schema=None) as batch_op:
-        batch_op.drop_index("ix_proposals_test_status")
+        batch_op.drop_index("ix_proposals_status_test")
     with op.batch_alter_table("self_tests", schema=None) as batch_op:
         batch_op.drop_index("ix_self_tests_statistics")
