@@ -132,11 +132,9 @@ def last_released(session: Session, regions: frozenset[str] | None) -> datetime 
 
 def _seconds_to_release(session: Session) -> ColumnElement[float]:
     if _is_sqlite(session):
-        return cast(
-            (func.julianday(SelfTest.released_at) - func.julianday(SelfTest.claimed_at)) * 86400.0,
-            Float,
-        )
-    return extract("epoch", SelfTest.released_at - SelfTest.claimed_at)
+        days = func.julianday(SelfTest.released_at) - func.julianday(SelfTest.claimed_at)
+        return cast(days * 86400.0, Float)
+    return cast(extract("epoch", SelfTest.released_at - SelfTest.claimed_at), Float)
 
 
 def seconds_to_release(
@@ -149,8 +147,8 @@ def seconds_to_release(
     if not _is_sqlite(session):
         wanted = [func.percentile_cont(q).within_group(seconds) for q in quantiles]
         row = session.execute(_where(select(func.count(), *wanted).where(released), selection))
-        count, *values = row.one()
-        return int(count), [None if v is None else float(v) for v in values]
+        count, *found = row.one()
+        return int(count), [None if v is None else float(v) for v in found]
     # SQLite has no percentile function: count, then read the one or two values around
     # each quantile's position, sorted by the database (ORDER BY with LIMIT/OFFSET).
     count = int(session.scalar(_where(select(func.count()).where(released), selection)) or 0)

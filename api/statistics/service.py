@@ -103,7 +103,8 @@ def _change(current: float | None, previous: float | None, *, difference: bool =
 def roots(regions: RegionIndex, scope: Scope) -> list[str]:
     """The regions of ``scope`` whose parent is outside it: together they cover it once."""
     codes = regions.codes() if scope.regions is None else sorted(scope.regions)
-    return [c for c in codes if regions.parent(c) is None or not scope.allows(regions.parent(c))]
+    parents = {c: regions.parent(c) for c in codes}
+    return [c for c, parent in parents.items() if parent is None or not scope.allows(parent)]
 
 
 def population(regions: RegionIndex, scope: Scope) -> int | None:
