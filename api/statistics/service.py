@@ -152,8 +152,9 @@ def summary(
     shown = narrowed(regions, scope, region)
     levels = levels_in(regions, shown)
     level = level or (levels[-1] if levels else LEVELS[-1])
-    if level not in levels:
-        raise InvalidError(f"level: '{level}' is not one of {', '.join(levels) or 'none'} here")
+    # An empty scope (staff without an office) has no levels: it shows nothing at any level.
+    if level not in (levels or LEVELS):
+        raise InvalidError(f"level: '{level}' is not one of {', '.join(levels or LEVELS)} here")
     if product is not None and product_queries.product_by_code(session, product) is None:
         raise InvalidError(f"product: no product with the code '{product}'")
 

@@ -19,6 +19,7 @@ from sqlalchemy import update
 
 from api.accounts import service as accounts
 from api.accounts.tables import Role
+from api.scope import Scope
 from api.selftests.tables import SelfTest
 from api.statistics import service
 
@@ -226,3 +227,11 @@ def test_a_region_outside_the_office_is_as_if_absent(client: TestClient, world: 
     assert response.status_code == 404
     table = client.get("/api/statistics/bogus.csv", headers=world.headers(world.cdc_a))
     assert table.status_code == 422
+
+
+def test_an_empty_scope_shows_nothing_rather_than_an_error(world: Any, placed: list[Any]) -> None:
+    # What staff without an organisation get from ``scope_for``.
+    stats = service.summary(world.session, world.ctx, Scope(frozenset()), TODAY, TODAY)
+    assert stats.totals.tests == 0
+    assert stats.areas == []
+    assert stats.population is None
