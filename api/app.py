@@ -47,6 +47,7 @@ from api.reviews.routes import router as reviews_router
 from api.reviews.service import settle_due_now
 from api.security.headers import SecurityHeaders
 from api.security.request_guard import BodyGuard, refuse_hostile_values
+from api.statistics.routes import router as statistics_router
 from api.units.routes import router as units_router
 
 log = logging.getLogger(__name__)
@@ -65,7 +66,7 @@ Active surveillance from rapid self-tests. The flow, one call per step:
 7. `POST /api/tests/{id}/photos` upload; the pipeline proposes a reading
 8. `GET /api/reviews/queue`, `POST /api/proposals/{id}/review`
 9. `GET /api/tests/{id}` the released result; `GET /api/reports`, `GET /api/events/stream`
-10. `GET /api/cdc/positives`, `GET /api/stats`, `GET /api/stats.csv`
+10. `GET /api/cdc/positives`, `GET /api/statistics` (rates, intervals, 7-day change), `GET /api/statistics/{table}.csv`; `GET /api/stats` counts by day of release
 """
 
 
@@ -80,6 +81,7 @@ DOMAIN_ROUTERS = (
     readings_router,
     reviews_router,
     reports_router,
+    statistics_router,
     events_router,
     outbox_router,
     audit_router,

@@ -244,6 +244,8 @@ def bar_chart(
     y_label: str,
     chart_id: str,
     stacked: bool = False,
+    lines: Sequence[Series] = (),
+    intervals: Sequence[tuple[float, float] | None] = (),
     y_format: Format = count_format,
     width: int = 640,
     height: int = 300,
@@ -251,9 +253,13 @@ def bar_chart(
     """Bars per category, one per series side by side (or ``stacked``), as an SVG string.
 
     Each bar is a ``<rect class="bar">`` with a ``<title>`` such as
-    ``"2024-05-01, positive: 3"``; empty values draw no bar.
+    ``"2024-05-01, positive: 3"``; empty values draw no bar. ``lines`` are drawn over
+    the bars (a 7-day average over daily counts); ``intervals`` are (low, high) per
+    category of a single series, drawn as ``<path class="interval">`` whiskers.
     """
-    _check(categories, series)
+    _check(categories, [*series, *lines])
+    if intervals and (len(intervals) != len(categories) or len(series) != 1):
+        raise ValueError("intervals need one series and one (low, high) or None per category")
     colours = _colours(series)
     totals = [
         sum(float(s.values[i] or 0) for s in series)
@@ -261,10 +267,12 @@ def bar_chart(
         else max((float(s.values[i] or 0) for s in series), default=0.0)
         for i in range(len(categories))
     ]
+    totals += [float(v) for s in lines for v in s.values if v is not None]
+    totals += [high for pair in intervals if pair is not None for high in pair[1:]]
     ticks = nice_ticks(0, max(totals, default=0) or 1, integer=y_format is count_format)
-    desc = _describe(categories, series, y_format)
+    desc = _describe(categories, [*series, *lines], y_format)
     svg = _root(chart_id, width, height, title, desc)
-    left, top, plot_w, plot_h = _layout(categories, len(series), width, height)
+    left, top, plot_w, plot_h = _layout(categories, len(series) + len(lines), width, height)
     frame = _Frame(left, top, plot_w, plot_h, ticks)
     slot = plot_w / max(len(categories), 1)
     _axes(svg, frame, categories, slot, y_label, y_format)
@@ -296,8 +304,28 @@ def bar_chart(
             _el(rect, "title", f"{category}, {s.name}: {y_format(float(value))}")
             if stacked:
                 base = high
-    if len(series) > 1:
-        _legend(svg, list(zip((s.name for s in series), colours, strict=True)), left, 16)
+    for i, pair in enumerate(intervals):
+        if pair is None:
+            continue
+        x, low_y, high_y = left + slot * (i + 0.5), frame.y(pair[0]), frame.y(pair[1])
+        cap = min(bar_w / 4, 6.0)
+        whisker = _el(
+            bars,
+            "path",
+            class_="interval",
+            d=f"M{_fmt(x - cap)},{_fmt(high_y)}H{_fmt(x + cap)}M{_fmt(x)},{_fmt(high_y)}"
+            f"V{_fmt(low_y)}M{_fmt(x - cap)},{_fmt(low_y)}H{_fmt(x + cap)}",
+            stroke=TEXT,
+            stroke_width=1.5,
+            fill="none",
+        )
+        _el(whisker, "title", f"{categories[i]}: {y_format(pair[0])} to {y_format(pair[1])}")
+    line_colours = [s.colour or TEXT for s in lines]
+    _polylines(svg, frame, left, slot, categories, lines, line_colours, y_format)
+    names = [*zip((s.name for s in series), colours, strict=True)]
+    names += [*zip((s.name for s in lines), line_colours, strict=True)]
+    if len(names) > 1:
+        _legend(svg, names, left, 16)
     return _to_string(svg)
 
 
@@ -329,6 +357,24 @@ def line_chart(
     frame = _Frame(left, top, plot_w, plot_h, ticks)
     slot = plot_w / max(len(categories), 1)
     _axes(svg, frame, categories, slot, y_label, y_format)
+    _polylines(svg, frame, left, slot, categories, series, colours, y_format)
+    if len(series) > 1:
+        _legend(svg, list(zip((s.name for s in series), colours, strict=True)), left, 16)
+    return _to_string(svg)
+
+
+def _polylines(
+    svg: ET.Element,
+    frame: _Frame,
+    left: float,
+    slot: float,
+    categories: Sequence[str],
+    series: Sequence[Series],
+    colours: Sequence[str],
+    y_format: Format,
+) -> None:
+    """Each series as a line through its values (a ``None`` breaks it), with a
+    ``<circle class="point">`` and its ``<title>`` at each value."""
     for j, s in enumerate(series):
         group = _el(svg, "g", class_="series", data_series=s.name)
         runs: list[list[tuple[float, float]]] = [[]]
@@ -357,9 +403,6 @@ def line_chart(
                 data_value=float(value),
             )
             _el(point, "title", f"{categories[i]}, {s.name}: {y_format(float(value))}")
-    if len(series) > 1:
-        _legend(svg, list(zip((s.name for s in series), colours, strict=True)), left, 16)
-    return _to_string(svg)
 
 
 def _describe(categories: Sequence[str], series: Sequence[Series], y_format: Format) -> str:
@@ -503,7 +546,6 @@ def choropleth(
     value_label: str,
     chart_id: str,
     value_format: Format = count_format,
-    href: Callable[[str], str] | None = None,
     markers: Sequence[tuple[float, float, str]] = (),
     legend: bool = True,
     labels: bool = True,
@@ -515,8 +557,9 @@ def choropleth(
     Regions missing from ``values`` (or ``None``) are grey, "no data"; zero is near
     white; the rest fall into five equal-interval classes of the Reds scale,
     shown in the legend. Each region is a ``<path class="region">`` with
-    ``data-code``, ``data-value`` and a ``<title>`` ("Old Harbour: 3 positives");
-    with ``href`` each region links to ``href(code)`` and can be reached by keyboard.
+    ``data-code``, ``data-value`` and a ``<title>`` ("Old Harbour: 3 positives").
+    The picture holds nothing focusable (it is one image to assistive technology):
+    a page offers its regions as links in the map's data table instead.
     ``markers`` are points ``(latitude, longitude, label)`` drawn as ``<circle class="marker">``;
     ``labels=False`` leaves the region names off (a small map with a marker).
     """
@@ -563,11 +606,8 @@ def choropleth(
         code = str(props.get("code", ""))
         name = str(props.get("name", code))
         value = values.get(code)
-        parent: ET.Element = regions
-        if href is not None:
-            parent = _el(regions, "a", href=href(code), aria_label=f"{name}: filter by region")
         path = _el(
-            parent,
+            regions,
             "path",
             class_="region",
             d=_path(_rings(feature["geometry"]), project),

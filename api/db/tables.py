@@ -12,6 +12,7 @@ from api.patients.tables import Patient
 from api.products.tables import Product
 from api.reports.tables import Report
 from api.selftests.tables import Proposal, Review, SelfTest, TestStatus, Upload
+from api.statistics import tables as statistics_tables  # noqa: F401  (indexes only)
 
 __all__ = [
     "AccessToken",

@@ -38,14 +38,19 @@ def feed(session: Session, scope: Scope, after_id: int, limit: int = 100) -> lis
     return [EventOut.model_validate(row) for row in rows]
 
 
-def recent(
-    ctx: AppContext, scope: Scope, limit: int = 20, kinds: Iterable[str] | None = None
-) -> list[EventOut]:
-    """The newest events in ``scope`` (of ``kinds`` when given), newest first: what a live
-    page shows before its stream starts."""
-    with ctx.database.session() as session:
-        rows = queries.latest_events(session, scope.regions, limit, kinds)
-        return [EventOut.model_validate(r) for r in rows]
+def feed_start(
+    session: Session, scope: Scope, limit: int = 20, kinds: Iterable[str] | None = None
+) -> tuple[int, list[EventOut]]:
+    """What a live page shows before its stream starts: the id its stream starts after,
+    and the newest events in ``scope`` (of ``kinds`` when given), newest first.
+
+    Read in the caller's session. The id is read first, so an event committed between
+    the two reads is streamed (and shown twice at worst, which pages de-duplicate by
+    id), never lost.
+    """
+    start = queries.latest_id(session)
+    rows = queries.latest_events(session, scope.regions, limit, kinds)
+    return start, [EventOut.model_validate(r) for r in rows]
 
 
 # Ids are handed out when rows are inserted but become visible at commit, so on a

@@ -2,10 +2,12 @@
 
 Regions come from a GeoJSON FeatureCollection. Each feature is one region with
 properties ``code``, ``name``, ``level`` (``national``, ``province``, ``city`` or
-``district``) and ``parent`` (the parent's code, or null at the top); its
+``district``) and ``parent`` (the parent's code, or null at the top), and optionally ``population``
+(people living there, a whole number: rates per 100,000 need it); its
 geometry is a Polygon or MultiPolygon in longitude/latitude (RFC 7946). A
 region that has children may leave its geometry null: it then covers exactly
-what its children cover. Other properties are kept and returned by
+what its children cover, and one without a population has its children's sum
+(unknown when any child's is unknown). Other properties are kept and returned by
 :meth:`RegionIndex.to_geojson`.
 
 :meth:`RegionIndex.locate` finds the most specific region containing a point
@@ -34,7 +36,7 @@ DEMO_REGIONS = Path(__file__).with_name("demo_regions.geojson")
 # A child may stick out of its parent by this share of its own area before the
 # file is refused: real boundary files disagree by a few metres here and there.
 NESTING_TOLERANCE = 1e-3
-_RESERVED = frozenset({"code", "name", "level", "parent"})
+_RESERVED = frozenset({"code", "name", "level", "parent", "population"})
 
 
 class RegionError(ValueError):
@@ -51,6 +53,7 @@ class Region:
     parent: str | None
     geometry: BaseGeometry | None
     extra: Mapping[str, Any] = field(default_factory=dict)  # other GeoJSON properties
+    population: int | None = None  # as given in the file; see RegionIndex.population
 
 
 def _feature_region(number: int, feature: Any) -> Region:
@@ -73,9 +76,15 @@ def _feature_region(number: int, feature: Any) -> Region:
     parent = properties.get("parent")
     if parent is not None and (not isinstance(parent, str) or not parent.strip()):
         raise RegionError(f"{where}: parent must be a region code or null, got {parent!r}")
+    population = properties.get("population")
+    # bool is an int in Python: "population": true is a mistake, not one person.
+    if population is not None and (
+        not isinstance(population, int) or isinstance(population, bool) or population < 0
+    ):
+        raise RegionError(f"{where}: population must be a whole number >= 0, got {population!r}")
     geometry = _geometry(where, feature.get("geometry"))
     extra = {key: value for key, value in properties.items() if key not in _RESERVED}
-    return Region(code, name, level, parent, geometry, extra)
+    return Region(code, name, level, parent, geometry, extra, population)
 
 
 def _geometry(where: str, obj: Any) -> BaseGeometry | None:
@@ -144,6 +153,7 @@ class RegionIndex:
                 raise RegionError(f"region {region.code!r}: unknown parent {region.parent!r}")
             self._children[region.parent].append(region.code)
         self._lineage = {code: self._walk_up(code) for code in self._regions}
+        self._population: dict[str, int | None] = {}
 
         for region in self._regions.values():
             self._check_against_parent(region, check_nesting)
@@ -157,6 +167,8 @@ class RegionIndex:
         self._order = sorted(self._regions, key=lambda code: (len(self._lineage[code]), code))
         self._rank = {code: rank for rank, code in enumerate(self._order)}
         self._leaf_tree = self._tree([c for c in self._order if not self._children[c]])
+        for code in reversed(self._order):  # children first: each sum is one step
+            self.population(code)
         self._inner_tree = self._tree([c for c in self._order if self._children[c]])
 
     def _tree(self, codes: list[str]) -> _Tree:
@@ -273,6 +285,24 @@ class RegionIndex:
     def parent(self, code: str) -> str | None:
         return self.region(code).parent
 
+    def population(self, code: str) -> int | None:
+        """People living in ``code``: its own figure, else the sum of its children's
+        (``None`` when that is unknown for any of them, or for a region without children).
+
+        >>> regions = RegionIndex.demo()
+        >>> regions.population("DL-N-01"), regions.population("DL-N-01-01")
+        (598000, 412000)
+        """
+        if code not in self._population:
+            region = self.region(code)
+            population = region.population
+            children = self._children[code]
+            if population is None and children:
+                parts = [self.population(child) for child in children]
+                population = None if None in parts else sum(p for p in parts if p is not None)
+            self._population[code] = population
+        return self._population[code]
+
     def children(self, code: str) -> list[str]:
         """The regions directly below ``code``, by code."""
         self.region(code)
@@ -361,6 +391,7 @@ class RegionIndex:
                         "name": region.name,
                         "level": region.level,
                         "parent": region.parent,
+                        "population": self.population(code),
                         **region.extra,
                     },
                     "geometry": mapping(region.geometry) if region.geometry else None,

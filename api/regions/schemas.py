@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 
 class RegionOut(BaseModel):
@@ -8,6 +8,9 @@ class RegionOut(BaseModel):
     name: str
     level: str
     parent: str | None
+    population: int | None = Field(
+        None, description="people living there (the sum of its parts when not given)"
+    )
 
 
 class LocateOut(BaseModel):

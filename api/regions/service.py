@@ -33,5 +33,9 @@ def locate(ctx: AppContext, latitude: float, longitude: float) -> str:
 def region_out(ctx: AppContext, code: str) -> RegionOut:
     index = ctx.regions
     return RegionOut(
-        code=code, name=index.name(code), level=index.level(code), parent=index.parent(code)
+        code=code,
+        name=index.name(code),
+        level=index.level(code),
+        parent=index.parent(code),
+        population=index.population(code),
     )

@@ -1,32 +1,36 @@
-"""The CDC's live view: feed, map, charts, table, CSV, and the patient page of a positive.
+"""The CDC's page: headline figures, epidemic curve, map, charts with their tables and
+downloads, the live feed beside them, and the patient page of a positive.
 
-Every figure comes from ``api.reports.service`` with the officer's scope, so the
-pages can show no more than the JSON API would. The live feed is the API's event
-stream (``api.events.service.stream``) served under the page session, since a
-browser's ``EventSource`` cannot send a bearer token.
+Every figure comes from ``api.statistics.service`` (grouped queries) with the officer's
+scope, so the page can show no more than the JSON API would, and its downloads are the
+same tables. The live feed is the API's event stream (``api.events.service.stream``)
+served under the page session, since a browser's ``EventSource`` cannot send a bearer
+token.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from datetime import UTC, datetime, time, timedelta
+from typing import Annotated, Any, get_args
 
 from fastapi import Header, Query, Request
 from markupsafe import Markup
 from sqlalchemy.orm import Session
 from sse_starlette import EventSourceResponse
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 
-from api.accounts.schemas import Principal
 from api.context import AppContext
 from api.deps import CtxDep, SessionDep
 from api.errors import NotFoundError
 from api.events import service as events
 from api.events.schemas import EventOut
-from api.organisations.tables import CdcOffice
+from api.organisations import service as organisations
 from api.reports import service as reports
 from api.scope import Scope, scope_for
+from api.statistics import service as statistics
+from api.statistics.schemas import Summary, Table
 from api.timestamps import rfc3339
 from review_ui.cdc import view
 from review_ui.charts import choropleth, count_format
@@ -38,6 +42,7 @@ router = page_router(prefix="/cdc", tags=["cdc pages"])
 FEED_KINDS = (events.TEST_STARTED, events.POSITIVE_REPORTED)
 FEED_SIZE = 25
 POSITIVES_SHOWN = 50
+TABLES = get_args(Table)  # each has a CSV download beside its chart
 
 
 def case_url(test_id: int) -> str:
@@ -65,81 +70,83 @@ def feed_item(ctx: AppContext, event: EventOut) -> dict[str, Any]:
     }
 
 
-def _office(session: Session, user: Principal) -> CdcOffice | None:
-    return session.get(CdcOffice, user.cdc_office_id) if user.cdc_office_id else None
+def _filters(request: Request, session: Session, ctx: AppContext, scope: Scope) -> view.Filters:
+    return view.parse_filters(
+        dict(request.query_params),
+        regions=ctx.regions,
+        scope=scope,
+        products=reports.product_codes(session),
+    )
+
+
+def _summary(session: Session, ctx: AppContext, scope: Scope, filters: view.Filters) -> Summary:
+    return statistics.summary(
+        session,
+        ctx,
+        scope,
+        filters.since,
+        filters.until,
+        level=filters.level,
+        region=filters.region,
+        product=filters.product,
+    )
 
 
 def _dashboard(
-    request: Request, session: Session, ctx: AppContext, user: Principal
+    request: Request, session: Session, ctx: AppContext, user: CdcPage
 ) -> dict[str, Any]:
     scope = scope_for(session, ctx, user)
     regions = ctx.regions
-    products = reports.product_codes(session)
-    filters = view.parse_filters(
-        dict(request.query_params), regions=regions, scope=scope, products=products
-    )
-    shown = view.narrowed_scope(regions, scope, filters.region)
-    stats = reports.statistics(
-        session,
-        ctx,
-        shown,
-        filters.since_dt,
-        filters.until_dt,
-        level=filters.level,
-        product_code=filters.product,
-    )
-    all_rows = view.filter_rows(view.table_rows(stats, regions), filters)
-    rows = view.sort_rows(all_rows, filters.sort, filters.order)
+    filters = _filters(request, session, ctx, scope)
+    stats = _summary(session, ctx, scope, filters)
+    shown = statistics.narrowed(regions, scope, filters.region)
+    since = datetime.combine(filters.since, time(), tzinfo=UTC)
+    until = datetime.combine(filters.until + timedelta(days=1), time(), tzinfo=UTC)
     positives = reports.positive_briefs(
-        session, ctx, shown, filters.since_dt, filters.until_dt, POSITIVES_SHOWN, filters.product
+        session, ctx, shown, since, until, POSITIVES_SHOWN, filters.product
     )
+    codes = view.scope_codes(regions, scope)
+    top = min((view.LEVELS.index(regions.level(c)) for c in codes), default=0)
     region_choices = [
-        (code, "\u2003" * (view.LEVELS.index(regions.level(code))) + regions.name(code))
-        for code in view.scope_codes(regions, scope)
+        (code, "\u2003" * (view.LEVELS.index(regions.level(code)) - top) + regions.name(code))
+        for code in codes
     ]
+    query = filters.query()
     return {
         "filters": filters,
         "stats": stats,
-        "rows": rows[: view.TABLE_LIMIT],
-        "row_count": len(rows),
-        "table_limit": view.TABLE_LIMIT,
-        "columns": view.COLUMNS,
-        "charts": {k: Markup(v) for k, v in view.build_charts(stats, filters, regions).items()},
-        "map_svg": Markup(
-            view.build_map(
-                stats,
-                filters,
-                regions,
-                shown,
-                href=lambda code: "/cdc?" + filters.query(region=code) + "#cdc-panel",
-            )
-        ),
+        "headlines": view.headlines(stats),
+        "charts": {k: Markup(v) for k, v in view.build_charts(stats).items()},
+        "map_svg": Markup(view.build_map(stats, regions, filters.metric)),
         "positives": positives,
-        "products": products,
-        "levels": view.scope_levels(regions, scope),
+        "products": reports.product_codes(session),
+        "levels": statistics.levels_in(regions, scope),
         "metrics": view.METRICS,
         "region_choices": region_choices,
-        "region_name": regions.name(filters.region) if filters.region else None,
-        "csv_url": "/cdc/table.csv?" + filters.query(),
-        "panel_url": "/cdc/panel?" + filters.query(),
+        "area_name": regions.name(filters.region)
+        if filters.region
+        else " and ".join(regions.name(c) for c in statistics.roots(regions, scope)) or "none",
+        "csv_urls": {table: f"/cdc/statistics/{table}.csv?{query}" for table in TABLES},
+        "json_url": f"/cdc/statistics.json?{query}",
+        "panel_url": f"/cdc/panel?{query}",
+        "region_url": lambda code: "/cdc?" + filters.query(region=code),
+        "interval_text": view.interval_text,
     }
 
 
 @router.get("")
 def live_view(request: Request, session: SessionDep, ctx: CtxDep, user: CdcPage) -> Response:
     scope = scope_for(session, ctx, user)
-    session.commit()  # the events below are read in sessions of their own
-    # The stream starts after the newest event now, so nothing falls between the
-    # events listed here and the first one streamed.
-    start = events.latest_id(ctx)
-    feed = [feed_item(ctx, e) for e in events.recent(ctx, scope, FEED_SIZE, FEED_KINDS)]
-    office = _office(session, user)
+    start, recent = events.feed_start(session, scope, FEED_SIZE, FEED_KINDS)
+    office = (
+        organisations.get_cdc_office(session, user.cdc_office_id) if user.cdc_office_id else None
+    )
     context = _dashboard(request, session, ctx, user)
     context.update(
         {
             "office": office,
             "office_region": ctx.regions.name(office.region_code) if office else None,
-            "feed": feed,
+            "feed": [feed_item(ctx, e) for e in recent],
             "stream_url": f"/cdc/stream?after_id={start}",
         }
     )
@@ -148,37 +155,36 @@ def live_view(request: Request, session: SessionDep, ctx: CtxDep, user: CdcPage)
 
 @router.get("/panel")
 def panel(request: Request, session: SessionDep, ctx: CtxDep, user: CdcPage) -> Response:
-    """The figures alone (map, charts, positives, table): htmx swaps them in when a positive
-    arrives or the filters change."""
+    """The figures alone (headlines, charts, map, tables): htmx swaps them in when a
+    positive arrives."""
     return render(request, "cdc/_panel.html", _dashboard(request, session, ctx, user), user=user)
 
 
-@router.get("/table.csv")
-def table_csv(request: Request, session: SessionDep, ctx: CtxDep, user: CdcPage) -> Response:
-    """The table as shown (same filters, same order), every row."""
+@router.get("/statistics.json")
+def statistics_json(request: Request, session: SessionDep, ctx: CtxDep, user: CdcPage) -> Response:
+    """Every figure of the page for these filters, as the API's ``/api/statistics`` gives it."""
     scope = scope_for(session, ctx, user)
-    filters = view.parse_filters(
-        dict(request.query_params),
-        regions=ctx.regions,
-        scope=scope,
-        products=reports.product_codes(session),
+    stats = _summary(session, ctx, scope, _filters(request, session, ctx, scope))
+    return JSONResponse(
+        stats.model_dump(mode="json"),
+        headers={
+            "Content-Disposition": 'attachment; filename="vigil-statistics.json"',
+            "Cache-Control": "no-store",
+        },
     )
-    shown = view.narrowed_scope(ctx.regions, scope, filters.region)
-    stats = reports.statistics(
-        session,
-        ctx,
-        shown,
-        filters.since_dt,
-        filters.until_dt,
-        level=filters.level,
-        product_code=filters.product,
-    )
-    rows = view.sort_rows(
-        view.filter_rows(view.table_rows(stats, ctx.regions), filters), filters.sort, filters.order
-    )
-    name = f"vigil-{filters.since.isoformat()}-{filters.until.isoformat()}.csv"
+
+
+@router.get("/statistics/{table}.csv")
+def statistics_csv(
+    request: Request, session: SessionDep, ctx: CtxDep, user: CdcPage, table: Table
+) -> Response:
+    """One table of the page (the one beside its chart) for these filters, every row."""
+    scope = scope_for(session, ctx, user)
+    filters = _filters(request, session, ctx, scope)
+    stats = _summary(session, ctx, scope, filters)
+    name = f"vigil-{table}-{filters.since.isoformat()}-{filters.until.isoformat()}.csv"
     return Response(
-        view.table_csv(rows),
+        statistics.table_csv(stats, table),
         media_type="text/csv; charset=utf-8",
         headers={
             "Content-Disposition": f'attachment; filename="{name}"',

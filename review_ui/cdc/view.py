@@ -1,46 +1,32 @@
-"""What the CDC live view shows for a choice of filters: table rows, charts, the map.
+"""What the CDC page shows for a choice of filters: headline figures, charts, the map.
 
-Kept apart from the routes so the figures can be tested without a browser:
-the routes read the statistics from ``api.reports.service`` and hand them here.
+Kept apart from the routes so the figures can be tested without a browser: the
+routes read the statistics from ``api.statistics.service`` and hand them here.
 """
 
 from __future__ import annotations
 
-import csv
-import io
-from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime, time, timedelta
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
 from urllib.parse import urlencode
 
 from api.regions.geo import LEVELS, RegionIndex
-from api.reports.schemas import Statistics
 from api.scope import Scope
+from api.statistics.schemas import AreaRow, Change, Proportion, Summary
+from api.statistics.service import MAX_DAYS, levels_in
 from review_ui import charts
 
-RESULTS = ("positive", "negative", "invalid")
 DEFAULT_DAYS = 30
-MAX_DAYS = 366
-TABLE_LIMIT = 500
-# Columns of the table: query value -> heading.
-COLUMNS = {
-    "day": "Day",
-    "region": "Region",
-    "product": "Product",
-    "tests": "Tests",
-    "positive": "Positive",
-    "negative": "Negative",
-    "invalid": "Invalid",
-    "positivity": "Positivity",
+METRICS = {
+    "rate": "confirmed positives per 100,000 people",
+    "positivity": "positivity",
+    "positives": "confirmed positives",
 }
-METRICS = {"positives": "confirmed positives", "positivity": "positivity"}
-# Lines per region in the daily positivity chart before it shows the total only.
-MAX_REGION_LINES = 5
+RESULTS = ("positive", "negative", "invalid")
 
-Metric = Literal["positives", "positivity"]
-Order = Literal["asc", "desc"]
+Metric = Literal["rate", "positivity", "positives"]
 
 
 @dataclass(frozen=True)
@@ -52,20 +38,8 @@ class Filters:
     region: str | None = None
     product: str | None = None
     level: str = "district"
-    metric: Metric = "positives"
-    sort: str = "day"
-    order: Order = "desc"
-    positives_only: bool = False
+    metric: Metric = "rate"
     errors: tuple[str, ...] = ()
-
-    @property
-    def since_dt(self) -> datetime:
-        return datetime.combine(self.since, time(), tzinfo=UTC)
-
-    @property
-    def until_dt(self) -> datetime:
-        # ``until`` is the last day shown, so the bound is the next midnight.
-        return datetime.combine(self.until + timedelta(days=1), time(), tzinfo=UTC)
 
     def params(self, **changes: Any) -> dict[str, str]:
         """The query parameters that reproduce these filters (with ``changes``)."""
@@ -77,33 +51,11 @@ class Filters:
             "product": f.product or "",
             "level": f.level,
             "metric": f.metric,
-            "sort": f.sort,
-            "order": f.order,
         }
-        if f.positives_only:
-            values["positives_only"] = "1"
         return {k: v for k, v in values.items() if v}
 
     def query(self, **changes: Any) -> str:
         return urlencode(self.params(**changes))
-
-    def sort_query(self, column: str) -> str:
-        """The query that sorts by ``column``: flips the order when already sorted by it."""
-        if self.sort == column:
-            return self.query(order="asc" if self.order == "desc" else "desc")
-        numeric = column not in ("region", "product")
-        return self.query(sort=column, order="desc" if numeric else "asc")
-
-    def aria_sort(self, column: str) -> str:
-        if self.sort != column:
-            return "none"
-        return "ascending" if self.order == "asc" else "descending"
-
-
-def scope_levels(regions: RegionIndex, scope: Scope) -> list[str]:
-    """The levels at which the scope has regions, top-down."""
-    present = {regions.level(c) for c in scope_codes(regions, scope)}
-    return [level for level in LEVELS if level in present]
 
 
 def scope_codes(regions: RegionIndex, scope: Scope) -> list[str]:
@@ -146,24 +98,19 @@ def parse_filters(
         errors.append(f"region {region!r} is not in your area; showing all of it")
         region = None
 
-    known_products = set(products)
     product = (params.get("product") or "").strip() or None
-    if product is not None and product not in known_products:
+    if product is not None and product not in set(products):
         errors.append(f"no product with the code {product!r}; showing all products")
         product = None
 
-    levels = scope_levels(regions, scope) or [LEVELS[-1]]
+    levels = levels_in(regions, scope) or [LEVELS[-1]]
     level = params.get("level") or levels[-1]
     if level not in levels:
         errors.append(f"level {level!r} is not available here; showing {levels[-1]}")
         level = levels[-1]
 
-    metric_text = params.get("metric") or "positives"
-    metric: Metric = "positivity" if metric_text == "positivity" else "positives"
-    sort = params.get("sort") or "day"
-    if sort not in COLUMNS:
-        sort = "day"
-    order: Order = "asc" if params.get("order") == "asc" else "desc"
+    metric_text = params.get("metric") or "rate"
+    metric: Metric = metric_text if metric_text in METRICS else "rate"  # type: ignore[assignment]
     return Filters(
         since=since,
         until=until,
@@ -171,238 +118,195 @@ def parse_filters(
         product=product,
         level=level,
         metric=metric,
-        sort=sort,
-        order=order,
-        positives_only=params.get("positives_only") in ("1", "on", "true"),
         errors=tuple(errors),
     )
 
 
-def narrowed_scope(regions: RegionIndex, scope: Scope, region: str | None) -> Scope:
-    """``scope`` limited to ``region`` and everything under it."""
-    if region is None:
-        return scope
-    below = frozenset({region, *regions.descendants(region)})
-    return Scope(below if scope.regions is None else below & scope.regions)
+# Headline figures ---------------------------------------------------------------
 
 
-# The table -----------------------------------------------------------------
+@dataclass(frozen=True)
+class Headline:
+    """One figure of the first screen, with how it moved over the last 7 days."""
+
+    key: str
+    label: str
+    value: str
+    change: str
+    direction: Literal["up", "down", "same", "none"]
+    note: str = ""
 
 
-@dataclass
-class TableRow:
-    day: str
-    region_code: str
-    region_name: str
-    product_code: str
-    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(RESULTS, 0))
-
-    @property
-    def tests(self) -> int:
-        return sum(self.counts.values())
-
-    @property
-    def positivity(self) -> float | None:
-        """Positives among readable (positive or negative) results; invalid ones say nothing."""
-        readable = self.counts["positive"] + self.counts["negative"]
-        return self.counts["positive"] / readable if readable else None
-
-    def value(self, column: str) -> Any:
-        if column == "day":
-            return self.day
-        if column == "region":
-            return self.region_name.casefold()
-        if column == "product":
-            return self.product_code.casefold()
-        if column == "tests":
-            return self.tests
-        if column == "positivity":
-            return self.positivity
-        return self.counts[column]
+def _direction(change: float | None) -> Literal["up", "down", "same", "none"]:
+    if change is None:
+        return "none"
+    return "up" if change > 1e-9 else "down" if change < -1e-9 else "same"
 
 
-def table_rows(stats: Statistics, regions: RegionIndex) -> list[TableRow]:
-    """One row per day, region and product (the statistics have one per result too)."""
-    rows: dict[tuple[str, str, str], TableRow] = {}
-    for count in stats.rows:
-        key = (count.day, count.region_code, count.product_code)
-        if key not in rows:
-            rows[key] = TableRow(
-                count.day, count.region_code, regions.name(count.region_code), count.product_code
-            )
-        rows[key].counts[count.result] = rows[key].counts.get(count.result, 0) + count.count
-    return list(rows.values())
+def _relative(change: Change, fmt: charts.Format) -> str:
+    previous = "no figure" if change.previous is None else fmt(change.previous)
+    if change.change is None:
+        return f"previous 7 days: {previous}"
+    return f"{100 * change.change:+.0f}% on the previous 7 days ({previous})"
 
 
-def sort_rows(rows: Sequence[TableRow], column: str, order: Order) -> list[TableRow]:
-    """Sorted by ``column``; rows without a value (no positivity) always come last."""
-    known = [r for r in rows if r.value(column) is not None]
-    unknown = [r for r in rows if r.value(column) is None]
-    # Ties keep a stable, readable order: newest day, then region, then product.
-    known.sort(key=lambda r: (r.region_name, r.product_code))
-    known.sort(key=lambda r: r.day, reverse=True)
-    known.sort(key=lambda r: r.value(column), reverse=order == "desc")
-    return known + unknown
+def interval_text(p: Proportion) -> str:
+    if p.low is None or p.high is None:
+        return "no readable tests"
+    return f"95% CI {charts.percent_format(p.low)} to {charts.percent_format(p.high)}"
 
 
-def filter_rows(rows: Iterable[TableRow], filters: Filters) -> list[TableRow]:
-    return [r for r in rows if not filters.positives_only or r.counts["positive"] > 0]
-
-
-def table_csv(rows: Iterable[TableRow]) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(
-        [
-            "day",
-            "region_code",
-            "region_name",
-            "product_code",
-            "tests",
-            "positive",
-            "negative",
-            "invalid",
-            "positivity",
-        ]
-    )
-    for r in rows:
-        writer.writerow(
-            [
-                r.day,
-                r.region_code,
-                r.region_name,
-                r.product_code,
-                r.tests,
-                r.counts["positive"],
-                r.counts["negative"],
-                r.counts["invalid"],
-                "" if r.positivity is None else f"{r.positivity:.4f}",
-            ]
+def small_count_note(p: Proportion, small: int) -> str:
+    if p.total == 0:
+        return "No readable tests: positivity cannot be given."
+    if p.total < small:
+        return (
+            f"Only {p.total} readable test{'s' if p.total != 1 else ''}: "
+            "positivity this uncertain can move a lot with each test."
         )
-    return out.getvalue()
+    return ""
 
 
-# Charts and the map --------------------------------------------------------
+def headlines(stats: Summary) -> list[Headline]:
+    """Confirmed positives, tests, positivity and the rate per 100,000 over the last 7 days."""
+    h = stats.headline
+    count = charts.count_format
+    positivity = h.positivity
+    points = (
+        "previous 7 days: no figure"
+        if positivity.change is None or positivity.previous is None
+        else f"{100 * positivity.change:+.1f} points on the previous 7 days "
+        f"({charts.percent_format(positivity.previous)})"
+    )
+    rate = h.positives_per_100k
+    return [
+        Headline(
+            "positives",
+            "Confirmed positives",
+            count(h.positives.current or 0),
+            _relative(h.positives, count),
+            _direction(h.positives.change),
+        ),
+        Headline(
+            "tests",
+            "Tests with a result",
+            count(h.tests.current or 0),
+            _relative(h.tests, count),
+            _direction(h.tests.change),
+        ),
+        Headline(
+            "positivity",
+            "Positivity",
+            "–" if positivity.current is None else charts.percent_format(positivity.current),
+            points,
+            _direction(positivity.change),
+            "; ".join(
+                n
+                for n in (
+                    interval_text(h.positivity_interval),
+                    small_count_note(h.positivity_interval, stats.small_count),
+                )
+                if n
+            ),
+        ),
+        Headline(
+            "rate",
+            "Positives per 100,000 people",
+            "–" if rate.current is None else rate_format(rate.current),
+            _relative(rate, rate_format) if rate.current is not None else "population unknown",
+            _direction(rate.change),
+        ),
+    ]
 
 
-def days_between(since: date, until: date) -> list[str]:
-    return [(since + timedelta(days=i)).isoformat() for i in range((until - since).days + 1)]
+# Charts and the map -------------------------------------------------------------
 
 
-def _rate(counts: Mapping[str, int]) -> float | None:
-    readable = counts.get("positive", 0) + counts.get("negative", 0)
-    return counts.get("positive", 0) / readable if readable else None
-
-
-def build_charts(stats: Statistics, filters: Filters, regions: RegionIndex) -> dict[str, str]:
-    """The SVG charts of the live view, by name."""
-    days = days_between(filters.since, filters.until)
-    per_day = {d: stats.by_day.get(d, dict.fromkeys(RESULTS, 0)) for d in days}
+def build_charts(stats: Summary) -> dict[str, str]:
+    """The SVG charts of the page, by name."""
+    days = [d.day.isoformat() for d in stats.days]
+    period = f"{stats.since.isoformat()} to {stats.until.isoformat()}"
     out = {
-        "daily_tests": charts.bar_chart(
+        "epicurve": charts.bar_chart(
             days,
             [
                 charts.Series(
-                    result, [per_day[d].get(result, 0) for d in days], charts.RESULT_COLOURS[result]
+                    "confirmed positives",
+                    [d.positive for d in stats.days],
+                    charts.RESULT_COLOURS["positive"],
+                )
+            ],
+            lines=[
+                charts.Series("7-day average", [d.positive_avg7 for d in stats.days], "#000000")
+            ],
+            title=f"Confirmed positives by date of test, with the 7-day average, {period}",
+            y_label="positives",
+            chart_id="chart-epicurve",
+        ),
+        "tests": charts.bar_chart(
+            days,
+            [
+                charts.Series(
+                    result, [getattr(d, result) for d in stats.days], charts.RESULT_COLOURS[result]
                 )
                 for result in RESULTS
             ],
-            title="Released tests per day, by result",
+            lines=[charts.Series("7-day average", [d.tests_avg7 for d in stats.days], "#000000")],
+            title=f"Tests by date of test and result, {period}",
             y_label="tests",
-            chart_id="chart-daily-tests",
+            chart_id="chart-tests",
             stacked=True,
-        )
+        ),
     }
-    by_region_day: dict[str, dict[str, dict[str, int]]] = defaultdict(
-        lambda: defaultdict(lambda: dict.fromkeys(RESULTS, 0))
-    )
-    for row in stats.rows:
-        by_region_day[row.region_code][row.day][row.result] += row.count
-    series = [charts.Series("all regions", [_rate(per_day[d]) for d in days], "#000000")]
-    if 1 < len(by_region_day) <= MAX_REGION_LINES:
-        for i, code in enumerate(sorted(by_region_day)):
-            series.append(
-                charts.Series(
-                    regions.name(code),
-                    [_rate(by_region_day[code].get(d, {})) for d in days],
-                    charts.PALETTE[i % len(charts.PALETTE)],
-                )
-            )
-    out["daily_positivity"] = charts.line_chart(
-        days,
-        series,
-        title="Positivity per day (positives among positive and negative results)",
-        y_label="positivity",
-        chart_id="chart-daily-positivity",
-    )
-    region_codes = sorted(stats.by_region, key=regions.name)
-    region_names = [regions.name(c) for c in region_codes]
-    out["by_region"] = charts.bar_chart(
-        region_names,
-        [
-            charts.Series("tests", [sum(stats.by_region[c].values()) for c in region_codes]),
-            charts.Series(
-                "positives",
-                [stats.by_region[c].get("positive", 0) for c in region_codes],
-                charts.RESULT_COLOURS["positive"],
-            ),
-        ],
-        title=f"Tests and confirmed positives by region ({filters.level})",
-        y_label="tests",
-        chart_id="chart-by-region",
-    )
-    out["positivity_by_region"] = charts.bar_chart(
-        region_names,
+    names = [a.name for a in stats.areas]
+    out["positivity"] = charts.bar_chart(
+        names,
         [
             charts.Series(
                 "positivity",
-                [_rate(stats.by_region[c]) for c in region_codes],
+                [a.positivity.value for a in stats.areas],
                 charts.RESULT_COLOURS["positive"],
             )
         ],
-        title=f"Positivity by region ({filters.level})",
+        intervals=[_pair(a.positivity) for a in stats.areas],
+        title=f"Positivity by {stats.level} with 95% confidence intervals, {period}",
         y_label="positivity",
-        chart_id="chart-positivity-by-region",
+        chart_id="chart-positivity",
         y_format=charts.percent_format,
     )
-    products = sorted(stats.by_product)
-    out["by_product"] = charts.bar_chart(
+    products = [p.product_code for p in stats.products]
+    out["products"] = charts.bar_chart(
         products,
         [
-            charts.Series("tests", [sum(stats.by_product[p].values()) for p in products]),
+            charts.Series("tests", [p.tests for p in stats.products]),
             charts.Series(
                 "positives",
-                [stats.by_product[p].get("positive", 0) for p in products],
+                [p.positive for p in stats.products],
                 charts.RESULT_COLOURS["positive"],
             ),
             charts.Series(
-                "invalid",
-                [stats.by_product[p].get("invalid", 0) for p in products],
-                charts.RESULT_COLOURS["invalid"],
+                "invalid", [p.invalid for p in stats.products], charts.RESULT_COLOURS["invalid"]
             ),
         ],
-        title="Tests, confirmed positives and invalid results by product",
+        title=f"Tests, confirmed positives and invalid results by product, {period}",
         y_label="tests",
-        chart_id="chart-by-product",
+        chart_id="chart-products",
     )
     return out
 
 
-def map_codes(regions: RegionIndex, scope: Scope, level: str) -> list[str]:
-    """The regions drawn on the map: those at ``level`` inside ``scope``."""
-    return [c for c in regions.codes(level) if scope.allows(c)]
+def _pair(p: Proportion) -> tuple[float, float] | None:
+    return None if p.low is None or p.high is None else (p.low, p.high)
 
 
-def map_values(stats: Statistics, codes: Iterable[str], metric: Metric) -> dict[str, float | None]:
-    """Each region's figure: positives (0 without tests) or positivity (no data without)."""
-    values: dict[str, float | None] = {}
-    for code in codes:
-        counts = stats.by_region.get(code, {})
-        if metric == "positivity":
-            values[code] = _rate(counts)
-        else:
-            values[code] = float(counts.get("positive", 0))
-    return values
+def map_value(area: AreaRow, metric: Metric) -> float | None:
+    """A region's figure: its rate (no data without a population), positivity (no data
+    without readable tests) or positives."""
+    if metric == "rate":
+        return area.positives_per_100k
+    if metric == "positivity":
+        return area.positivity.value
+    return float(area.positive)
 
 
 def region_features(regions: RegionIndex, codes: Iterable[str]) -> dict[str, Any]:
@@ -433,25 +337,29 @@ def region_features(regions: RegionIndex, codes: Iterable[str]) -> dict[str, Any
     return {"type": "FeatureCollection", "features": features}
 
 
-def build_map(
-    stats: Statistics,
-    filters: Filters,
-    regions: RegionIndex,
-    scope: Scope,
-    href: Callable[[str], str] | None = None,
-) -> str:
-    codes = map_codes(regions, scope, filters.level)
-    values = map_values(stats, codes, filters.metric)
-    label = METRICS[filters.metric]
-    period = f"{filters.since.isoformat()} to {filters.until.isoformat()}"
+def build_map(stats: Summary, regions: RegionIndex, metric: Metric) -> str:
+    label = METRICS[metric]
+    values = {a.code: map_value(a, metric) for a in stats.areas}
+    fmt: charts.Format = charts.count_format
+    if metric == "positivity":
+        fmt = charts.percent_format
+    elif metric == "rate":
+        fmt = rate_format
     return charts.choropleth(
-        region_features(regions, codes),
+        region_features(regions, [a.code for a in stats.areas]),
         values,
-        title=f"Map of {label} by {filters.level}, {period}",
+        title=f"Map of {label} by {stats.level}, tests from {stats.since.isoformat()} "
+        f"to {stats.until.isoformat()}",
         value_label=label,
         chart_id="cdc-map",
-        value_format=charts.percent_format
-        if filters.metric == "positivity"
-        else charts.count_format,
-        href=href,
+        value_format=fmt,
     )
+
+
+def rate_format(value: float) -> str:
+    """A rate per 100,000 with the digits that matter: 1,234, 12.3, 0.243, 0.05.
+
+    >>> rate_format(1234.4), rate_format(12.34), rate_format(0.2427), rate_format(0.05)
+    ('1,234', '12.3', '0.243', '0.05')
+    """
+    return f"{value:,.0f}" if value >= 100 else f"{value:.3g}"

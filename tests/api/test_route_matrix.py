@@ -269,6 +269,8 @@ POLICY: dict[tuple[str, str], Policy] = {
     ("GET", "/api/results.hl7"): Policy(CLINICIANS | CDC),
     ("GET", "/api/stats"): Policy(CDC | {"scientist"}),
     ("GET", "/api/stats.csv"): Policy(CDC | {"scientist"}),
+    ("GET", "/api/statistics"): Policy(CDC | {"scientist"}),
+    ("GET", "/api/statistics/{table}.csv"): Policy(CDC | {"scientist"}),
     ("GET", "/api/events"): Policy(CLINICIANS | CDC | {"operator"}),
     ("GET", "/api/events/stream"): Policy(
         CLINICIANS | CDC | {"operator"}, lambda o: ("?after_id=0&limit=1", {})
@@ -415,6 +417,7 @@ def matrix_world(world: Any, png: Any) -> dict[str, Any]:
             "delivery_id": 1,
             "version_id": "band-classifier@1",
             "name": "band-classifier",
+            "table": "days",
         },
         "code": world.codes[0],
         "free_code": world.codes[5],

@@ -53,7 +53,14 @@ def test_strangers_are_sent_to_log_in_and_other_roles_refused(pages: Any) -> Non
     assert response.headers["location"] == "/login?next=/cdc"
     for username in ("clinician-north", "patient1", "maker", "operator", "scientist"):
         pages.log_in(username)
-        for path in ("/cdc", "/cdc/panel", "/cdc/table.csv", "/cdc/cases/1", "/cdc/stream"):
+        for path in (
+            "/cdc",
+            "/cdc/panel",
+            "/cdc/statistics.json",
+            "/cdc/statistics/days.csv",
+            "/cdc/cases/1",
+            "/cdc/stream",
+        ):
             assert pages.get(path).status_code == 403, (username, path)
 
 
@@ -71,13 +78,26 @@ def test_the_live_view_shows_the_officers_area_only(pages: Any, released: dict[s
     # Figures: the one released positive of the north.
     assert 'id="total-tests">1<' in html
     assert 'id="total-positive">1<' in html
-    # The map draws the officer's district only, coloured as a positive.
-    regions = svg_of(html, "cdc-map").iter(f"{{{ET_NS}}}path")
-    drawn = {p.get("data-code"): p.get("fill") for p in regions if p.get("class") == "region"}
+    # The map draws the officer's district only, coloured by its rate per 100,000.
+    map_svg = svg_of(html, "cdc-map")
+    regions = map_svg.iter(f"{{{ET_NS}}}path")
+    drawn = {p.get("data-code"): p for p in regions if p.get("class") == "region"}
     assert set(drawn) == {NORTH_DISTRICT}
-    assert drawn[NORTH_DISTRICT] not in ("#f7f7f7", "#d9d9d9")
-    for chart in ("chart-daily-tests", "chart-daily-positivity", "chart-by-region"):
+    assert drawn[NORTH_DISTRICT].get("fill") not in ("#f7f7f7", "#d9d9d9")
+    # (one positive among 412,000 people; the picture keeps one decimal)
+    assert float(drawn[NORTH_DISTRICT].get("data-value") or 0) == round(1e5 / 412_000, 1)
+    # Nothing focusable inside the picture: its regions are links in its table instead.
+    assert map_svg.find(f".//{{{ET_NS}}}a") is None
+    assert 'href="/cdc?since=' in html
+    assert f"region={NORTH_DISTRICT}" in html
+    for chart in ("chart-epicurve", "chart-tests", "chart-positivity", "chart-products"):
         svg_of(html, chart)  # present and well-formed
+    # The headline figures of the last 7 days, with their change and an interval.
+    for key in ("positives", "tests", "positivity", "rate"):
+        assert f'id="headline-{key}"' in html
+    assert "95% CI" in html
+    assert "Only 1 readable test" in html  # the small-count caveat
+    assert 'id="last-updated"' in html
     # No personal data on the overview.
     assert "Wang Fang" not in html
 
@@ -107,32 +127,32 @@ def test_the_national_officer_sees_both_regions(pages: Any, released: dict[str, 
     assert provinces == {"DL-N": "1", "DL-S": "0"}
 
 
-def test_the_table_sorts_filters_and_exports_what_is_shown(
+def test_each_chart_has_its_table_and_the_downloads_match_the_api(
     pages: Any, released: dict[str, Any]
 ) -> None:
     pages.log_in("cdc-national")
-    table = pages.get("/cdc/table.csv?sort=region&order=asc")
-    assert table.status_code == 200
-    assert table.headers["content-type"].startswith("text/csv")
-    rows = list(csv.DictReader(io.StringIO(table.text)))
-    assert [r["region_name"] for r in rows] == ["Old Harbour", "Saltmarsh"]
-    assert rows[0]["positive"] == "1"
-    assert rows[0]["positivity"] == "1.0000"
-    assert rows[1]["negative"] == "1"
-    descending = list(csv.DictReader(io.StringIO(pages.get("/cdc/table.csv?sort=region").text)))
-    assert [r["region_name"] for r in descending] == ["Saltmarsh", "Old Harbour"]
-    only_positive = pages.get("/cdc/table.csv?positives_only=1").text
-    assert len(list(csv.DictReader(io.StringIO(only_positive)))) == 1
-    # The page's table is in the same order, and its CSV link keeps the filters.
-    html = pages.get("/cdc?sort=region&order=asc&positives_only=1").text
-    assert 'aria-sort="ascending"' in html
-    assert "/cdc/table.csv?" in html
-    assert "positives_only=1" in html
-    # A region filter narrows everything to that region.
-    south = list(
-        csv.DictReader(io.StringIO(pages.get(f"/cdc/table.csv?region={SOUTH_DISTRICT}").text))
-    )
-    assert [r["region_code"] for r in south] == [SOUTH_DISTRICT]
+    html = pages.get("/cdc").text
+    for table in ("days", "areas", "products", "lots"):
+        assert f"/cdc/statistics/{table}.csv?" in html
+    areas = pages.get("/cdc/statistics/areas.csv")
+    assert areas.status_code == 200
+    assert areas.headers["content-type"].startswith("text/csv")
+    rows = {r["code"]: r for r in csv.DictReader(io.StringIO(areas.text))}
+    assert len(rows) == 8  # every district, tested or not
+    assert rows[NORTH_DISTRICT]["positive"] == "1"
+    assert rows[SOUTH_DISTRICT]["negative"] == "1"
+    assert rows[NORTH_DISTRICT]["population"] == "412000"
+    days = list(csv.DictReader(io.StringIO(pages.get("/cdc/statistics/days.csv").text)))
+    assert len(days) == 30
+    assert sum(int(d["tests"]) for d in days) == 2
+    # A region filter narrows every table to that region.
+    south = pages.get(f"/cdc/statistics/areas.csv?region={SOUTH_DISTRICT}").text
+    assert [r["code"] for r in csv.DictReader(io.StringIO(south))] == [SOUTH_DISTRICT]
+    # The JSON download is the API's summary for the same filters.
+    figures = pages.get("/cdc/statistics.json").json()
+    assert figures["totals"]["tests"] == 2
+    assert {a["code"] for a in figures["areas"]} == set(rows)
+    assert pages.get("/cdc/statistics/nonsense.csv").status_code == 422
 
 
 def test_bad_filters_are_explained_not_fatal(pages: Any, released: dict[str, Any]) -> None:
@@ -144,7 +164,7 @@ def test_bad_filters_are_explained_not_fatal(pages: Any, released: dict[str, Any
     assert "is not in your area" in html
     assert "is not available here" in html
     # The south stays invisible to the north even when asked for.
-    csv_text = pages.get(f"/cdc/table.csv?region={SOUTH_DISTRICT}").text
+    csv_text = pages.get(f"/cdc/statistics/areas.csv?region={SOUTH_DISTRICT}").text
     assert SOUTH_DISTRICT not in csv_text
 
 

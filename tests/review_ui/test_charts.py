@@ -265,7 +265,7 @@ def test_the_map_keeps_geography_north_up_and_west_left() -> None:
     assert by == pytest.approx(ay)
 
 
-def test_map_regions_link_and_markers_show() -> None:
+def test_the_map_holds_nothing_focusable_and_markers_show() -> None:
     root = parse(
         choropleth(
             GEOJSON,
@@ -273,13 +273,13 @@ def test_map_regions_link_and_markers_show() -> None:
             title="t",
             value_label="positives",
             chart_id="m3",
-            href=lambda code: f"/cdc?region={code}&x=1",
             markers=[(30.5, 120.5, "Scanned here")],
         )
     )
-    links = find_all(root, "a")
-    assert len(links) == 5
-    assert links[0].get("href") == "/cdc?region=A&x=1"
+    # One image to assistive technology: no links or tab stops inside it.
+    assert root.get("role") == "img"
+    assert find_all(root, "a") == []
+    assert not [e for e in root.iter() if e.get("tabindex") is not None]
     (marker,) = find_all(root, "circle", "marker")
     assert title_of(marker).startswith("Scanned here")
     (path_a,) = [p for p in find_all(root, "path", "region") if p.get("data-code") == "A"]
@@ -339,3 +339,46 @@ def test_the_module_examples_hold() -> None:
     import doctest
 
     assert doctest.testmod(charts).failed == 0
+
+
+def test_lines_over_bars_and_interval_whiskers() -> None:
+    root = parse(
+        bar_chart(
+            ["d1", "d2", "d3"],
+            [Series("positives", [2, 0, 4])],
+            lines=[Series("7-day average", [1.0, None, 2.5])],
+            title="curve",
+            y_label="n",
+            chart_id="c-lines",
+        )
+    )
+    assert len(find_all(root, "rect", "bar")) == 2
+    points = find_all(root, "circle", "point")
+    assert [p.get("data-value") for p in points] == ["1", "2.5"]
+    assert "7-day average" in ET.tostring(root, encoding="unicode")  # in the legend
+    whiskers = parse(
+        bar_chart(
+            ["A", "B"],
+            [Series("positivity", [0.5, None])],
+            intervals=[(0.2, 0.9), None],
+            title="p",
+            y_label="p",
+            chart_id="c-ci",
+            y_format=percent_format,
+        )
+    )
+    (whisker,) = find_all(whiskers, "path", "interval")
+    assert title_of(whisker) == "A: 20% to 90%"
+    # The scale reaches the top of the interval, not only the bar.
+    (axes,) = find_all(whiskers, "g", "axes")
+    ticks = [float((e.text or "").rstrip("%")) for e in axes.iter() if (e.text or "").endswith("%")]
+    assert max(ticks) >= 90
+    with pytest.raises(ValueError, match="intervals"):
+        bar_chart(
+            ["A"],
+            [Series("a", [1]), Series("b", [2])],
+            intervals=[(0.0, 1.0)],
+            title="t",
+            y_label="y",
+            chart_id="c-bad",
+        )

@@ -291,3 +291,38 @@ def test_nesting_check_can_be_relaxed_for_imprecise_boundary_files():
     doc = mutate(set_geometry("DL-N-01-01", sticking_out))
     index = RegionIndex.from_geojson(doc, check_nesting=False)
     assert index.locate(32.2, 120.2) == "DL-N-01-01"
+
+
+def test_population_is_given_or_the_sum_of_the_parts(demo):
+    districts = demo.codes("district")
+    assert all(demo.population(c) for c in districts)
+    for code in demo.codes():
+        children = demo.children(code)
+        if children:
+            assert demo.population(code) == sum(demo.population(c) for c in children)
+    assert demo.to_geojson("national")["features"][0]["properties"]["population"] == sum(
+        demo.population(c) for c in districts
+    )
+
+
+def test_population_unknown_for_a_part_leaves_the_sum_unknown():
+    doc = features()
+    del find(doc, "DL-N-01-01")["properties"]["population"]
+    index = RegionIndex.from_geojson(doc)
+    assert index.population("DL-N-01-01") is None
+    assert index.population("DL-N-01") is None
+    assert index.population("DL") is None
+    assert index.population("DL-S") == RegionIndex.demo().population("DL-S")
+    # A region's own figure wins over the sum of its parts.
+    find(doc, "DL-N-01")["properties"]["population"] = 600_000
+    assert RegionIndex.from_geojson(doc).population(
+        "DL-N"
+    ) == 600_000 + RegionIndex.demo().population("DL-N-02")
+
+
+@pytest.mark.parametrize("bad", [-1, 1.5, "many", True])
+def test_population_must_be_a_whole_number(bad):
+    doc = features()
+    find(doc, "DL-N-01-01")["properties"]["population"] = bad
+    with pytest.raises(RegionError, match="population must be a whole number"):
+        RegionIndex.from_geojson(doc)

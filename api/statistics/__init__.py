@@ -1,0 +1,1 @@
+"""Surveillance statistics computed by the database: counts, rates, positivity, turnaround."""
