@@ -2,7 +2,7 @@
 photo, the photo's perceptual hash, and whether the photo shows the unit claimed
 
 Revision ID: 0008_read_time
-Revises: 0005_model_registry
+Revises: 0007_audit_chain
 Create Date: 2026-11-29 18:30:00
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 import api.db.base
 
 revision: str = "0008_read_time"
-down_revision: str | None = "0005_model_registry"
+down_revision: str | None = "0007_audit_chain"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

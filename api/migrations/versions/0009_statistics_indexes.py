@@ -10,7 +10,7 @@ date) tell the planner how few days there are: it then groups by day with a hash
 instead of sorting every test (measured 720 -> 177 ms for 300,000 tests).
 
 Revision ID: 0009_statistics_indexes
-Revises: 0005_model_registry
+Revises: 0008_read_time
 Create Date: 2026-11-29 18:40:00
 """
 
@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "0009_statistics_indexes"
-down_revision: str | None = "0005_model_registry"
+down_revision: str | None = "0008_read_time"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

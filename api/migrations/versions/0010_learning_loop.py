@@ -4,7 +4,7 @@ One row per proposal and challenger version: its reading, the champion it ran
 beside, and whether the two agree (the data scientists' disagreements list).
 
 Revision ID: 0010_learning_loop
-Revises: 0005_model_registry
+Revises: 0009_statistics_indexes
 Create Date: 2026-11-29 18:20:00.000000
 """
 
@@ -16,7 +16,7 @@ from alembic import op
 import api.db.base
 
 revision: str = "0010_learning_loop"
-down_revision: str | None = "0005_model_registry"
+down_revision: str | None = "0009_statistics_indexes"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
