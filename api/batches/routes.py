@@ -8,6 +8,8 @@ from api.accounts.tables import Role
 from api.batches import queries, service
 from api.batches.schemas import BatchCreate, BatchOut, BatchRevoke, RevokeOut
 from api.deps import CtxDep, ManufacturerUser, OperatorOrManufacturer, SessionDep
+from api.pagination import Page, PagerDep
+from api.public_ids import BATCH, BatchPath, encode
 
 router = APIRouter(prefix="/batches", tags=["batches"])
 
@@ -30,18 +32,21 @@ def create_batch(
     session: SessionDep, ctx: CtxDep, user: ManufacturerUser, body: BatchCreate, response: Response
 ) -> BatchOut:
     batch = service.create_batch(session, ctx, user, body)
-    response.headers["Location"] = f"/api/batches/{batch.id}"
+    response.headers["Location"] = f"/api/batches/{encode(BATCH, batch.id)}"
     return _out(session, batch)
 
 
-@router.get("", response_model=list[BatchOut], summary="List batches (a manufacturer's own)")
-def list_batches(session: SessionDep, user: OperatorOrManufacturer) -> list[BatchOut]:
+@router.get("", response_model=Page[BatchOut], summary="List batches (a manufacturer's own)")
+def list_batches(
+    session: SessionDep, user: OperatorOrManufacturer, page: PagerDep
+) -> Page[BatchOut]:
     owner = None if user.role == Role.operator else user.manufacturer_id
-    return [_out(session, b) for b in queries.batches(session, owner)]
+    rows = queries.batches(session, owner, page.window)
+    return page.page(rows, lambda b: (b.id,), lambda b: _out(session, b))
 
 
 @router.get("/{batch_id}", response_model=BatchOut, summary="One batch with unit counts by state")
-def get_batch(session: SessionDep, user: OperatorOrManufacturer, batch_id: int) -> BatchOut:
+def get_batch(session: SessionDep, user: OperatorOrManufacturer, batch_id: BatchPath) -> BatchOut:
     batch, _product = service.get_batch(session, user, batch_id)
     return _out(session, batch)
 
@@ -55,7 +60,7 @@ def codes_csv(
     session: SessionDep,
     ctx: CtxDep,
     user: ManufacturerUser,
-    batch_id: int,
+    batch_id: BatchPath,
     first: Serial = None,
     last: Serial = None,
 ) -> Response:
@@ -71,7 +76,7 @@ def codes_zip(
     session: SessionDep,
     ctx: CtxDep,
     user: ManufacturerUser,
-    batch_id: int,
+    batch_id: BatchPath,
     first: Serial = None,
     last: Serial = None,
 ) -> Response:
@@ -87,7 +92,7 @@ def labels_pdf(
     session: SessionDep,
     ctx: CtxDep,
     user: ManufacturerUser,
-    batch_id: int,
+    batch_id: BatchPath,
     first: Serial = None,
     last: Serial = None,
 ) -> Response:
@@ -98,7 +103,7 @@ def labels_pdf(
     "/{batch_id}/revoke", response_model=RevokeOut, summary="Revoke unused units of a batch"
 )
 def revoke(
-    session: SessionDep, user: ManufacturerUser, batch_id: int, body: BatchRevoke
+    session: SessionDep, user: ManufacturerUser, batch_id: BatchPath, body: BatchRevoke
 ) -> RevokeOut:
     count = service.revoke(session, user, batch_id, body)
     return RevokeOut(revoked=count)

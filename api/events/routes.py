@@ -9,6 +9,7 @@ from api.accounts import service as accounts
 from api.deps import CtxDep, EventViewer, ScopeDep, SessionDep, StreamViewer
 from api.events import service
 from api.events.schemas import EventOut, StreamTokenOut
+from api.pagination import Page, PagerDep
 from api.scope import scope_for
 
 router = APIRouter(prefix="/events", tags=["events"])
@@ -16,17 +17,12 @@ router = APIRouter(prefix="/events", tags=["events"])
 
 @router.get(
     "",
-    response_model=list[EventOut],
-    summary="Events in the caller's region(s) after an id (polling)",
+    response_model=Page[EventOut],
+    summary="Events in the caller's region(s), oldest first (polling: keep the last cursor)",
 )
-def list_events(
-    ctx: CtxDep,
-    _user: EventViewer,
-    scope: ScopeDep,
-    after_id: Annotated[int, Query(ge=0)] = 0,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-) -> list[EventOut]:
-    return service.feed(ctx, scope, after_id, limit)
+def list_events(ctx: CtxDep, _user: EventViewer, scope: ScopeDep, page: PagerDep) -> Page[EventOut]:
+    rows = service.feed(ctx, scope, page.after_value() or 0, page.limit + 1)
+    return page.page(rows, lambda e: (e.id,))
 
 
 @router.get(

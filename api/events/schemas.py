@@ -5,11 +5,13 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from api.public_ids import EventId
+
 
 class EventOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
-    id: int
+    id: EventId
     kind: str
     region_code: str
     payload: dict[str, Any]

@@ -15,15 +15,18 @@ from api.outbox.schemas import (
     EndpointUpdate,
     SecretIssued,
 )
+from api.pagination import Page, PagerDep
+from api.public_ids import DeliveryPath
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
 
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "no such endpoint or delivery"}}
 
 
-@router.get("/endpoints", response_model=list[EndpointOut], summary="Endpoints and their health")
-def list_endpoints(session: SessionDep, _user: Operator) -> list[EndpointOut]:
-    return service.list_endpoints(session)
+@router.get("/endpoints", response_model=Page[EndpointOut], summary="Endpoints and their health")
+def list_endpoints(session: SessionDep, _user: Operator, page: PagerDep) -> Page[EndpointOut]:
+    rows = service.list_endpoints(session, page.window)
+    return page.page(rows, lambda e: (e.id,))
 
 
 @router.post(
@@ -76,20 +79,24 @@ def rotate_secret(
 
 @router.get(
     "/failures",
-    response_model=list[DeliveryOut],
+    response_model=Page[DeliveryOut],
     summary="Dead-lettered deliveries, and those still retrying after errors",
 )
 def failures(
     session: SessionDep,
     _user: Operator,
+    page: PagerDep,
     channel: Annotated[list[str] | None, Query(description="webhook, sms, email")] = None,
     dead_only: bool = False,
-    after_id: Annotated[int, Query(ge=0)] = 0,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
-) -> list[DeliveryOut]:
-    return service.failures(
-        session, channels=channel, dead_only=dead_only, after_id=after_id, limit=limit
+) -> Page[DeliveryOut]:
+    rows = service.failures(
+        session,
+        channels=channel,
+        dead_only=dead_only,
+        after_id=page.after_value() or 0,
+        limit=page.limit + 1,
     )
+    return page.page(rows, lambda d: (d.id,))
 
 
 @router.post(
@@ -98,5 +105,5 @@ def failures(
     summary="Send a dead-lettered delivery again, with a fresh set of attempts",
     responses={**NOT_FOUND, 409: {"description": "the delivery is not dead-lettered"}},
 )
-def resend(session: SessionDep, user: Operator, delivery_id: int) -> DeliveryOut:
+def resend(session: SessionDep, user: Operator, delivery_id: DeliveryPath) -> DeliveryOut:
     return service.resend(session, user, delivery_id)

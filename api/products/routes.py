@@ -6,8 +6,10 @@ from fastapi import APIRouter, File, Form, Response, UploadFile, status
 
 from api.accounts.tables import Role
 from api.deps import CtxDep, ManufacturerUser, OperatorOrManufacturer, SessionDep
+from api.pagination import Page, PagerDep
 from api.products import queries, service
 from api.products.schemas import ProductOut
+from api.public_ids import PRODUCT, ProductPath, encode
 from api.uploads import read_limited
 
 router = APIRouter(prefix="/products", tags=["products"])
@@ -37,16 +39,21 @@ def register_product(
         template_bytes=read_limited(template, limit, "template"),
         registration_certificate_no=registration_certificate_no,
     )
-    response.headers["Location"] = f"/api/products/{product.id}"
+    response.headers["Location"] = f"/api/products/{encode(PRODUCT, product.id)}"
     return ProductOut.model_validate(product)
 
 
-@router.get("", response_model=list[ProductOut], summary="List products (a manufacturer's own)")
-def list_products(session: SessionDep, user: OperatorOrManufacturer) -> list[ProductOut]:
+@router.get("", response_model=Page[ProductOut], summary="List products (a manufacturer's own)")
+def list_products(
+    session: SessionDep, user: OperatorOrManufacturer, page: PagerDep
+) -> Page[ProductOut]:
     owner = None if user.role == Role.operator else user.manufacturer_id
-    return [ProductOut.model_validate(p) for p in queries.products(session, owner)]
+    rows = queries.products(session, owner, page.window)
+    return page.page(rows, lambda p: (p.id,), ProductOut.model_validate)
 
 
 @router.get("/{product_id}", response_model=ProductOut, summary="One product")
-def get_product(session: SessionDep, user: OperatorOrManufacturer, product_id: int) -> ProductOut:
+def get_product(
+    session: SessionDep, user: OperatorOrManufacturer, product_id: ProductPath
+) -> ProductOut:
     return ProductOut.model_validate(service.get_product(session, user, product_id))

@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel
 
+from api.public_ids import ProposalId, TestId, UploadId
+
 
 class ReadWindow(BaseModel):
     min_minutes: float
@@ -16,8 +18,8 @@ class ReadWindow(BaseModel):
 
 
 class ProposalBrief(BaseModel):
-    id: int
-    upload_id: int
+    id: ProposalId
+    upload_id: UploadId
     status: Literal["ok", "retake", "by_eye"]
     result: str | None
     confidence: float
@@ -36,7 +38,7 @@ class TestOut(BaseModel):
 
     __test__ = False
 
-    id: int
+    id: TestId
     code: str
     product_code: str
     product_name: str
