@@ -16,7 +16,7 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
 from swagger_ui_bundle import swagger_ui_path
 
-from api import public_ids, worker
+from api import worker
 from api.accounts.routes import router as accounts_router
 from api.audit.routes import router as audit_router
 from api.batches.routes import router as batches_router
@@ -155,7 +155,6 @@ def create_app(
         database = database or Database.from_url(settings.resolved_database_url)
         context = AppContext(settings=settings, database=database)
     ctx = context
-    public_ids.configure(ctx.settings.secret_key or "")
     worker.configure(ctx.settings)
     worker.bind_context(ctx)
 

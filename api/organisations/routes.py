@@ -87,12 +87,17 @@ def upload_document(
     user: ManufacturerUser,
     manufacturer_id: ManufacturerPath,
     file: Annotated[UploadFile, File()],
+    response: Response,
     kind: Annotated[str, Form()] = "other",
 ) -> DocumentOut:
     service.get_manufacturer(session, user, manufacturer_id)
     data = read_limited(file, ctx.settings.max_document_bytes, "document")
     document = service.add_document(
         session, ctx, user, manufacturer_id, kind=kind, filename=file.filename or "", data=data
+    )
+    response.headers["Location"] = (
+        f"/api/manufacturers/{encode(MANUFACTURER, manufacturer_id)}"
+        f"/documents/{encode(DOCUMENT, document.id)}"
     )
     return DocumentOut.model_validate(document)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Query, Response, status
 
 from api.deps import CtxDep, Operator, SessionDep
 from api.outbox import service
@@ -37,9 +37,11 @@ def list_endpoints(session: SessionDep, _user: Operator, page: PagerDep) -> Page
     responses={422: {"description": "unknown owner, or a scope outside the owner's region"}},
 )
 def create_endpoint(
-    session: SessionDep, ctx: CtxDep, user: Operator, body: EndpointCreate
+    session: SessionDep, ctx: CtxDep, user: Operator, body: EndpointCreate, response: Response
 ) -> SecretIssued:
-    return service.create_endpoint(session, ctx, user, body)
+    issued = service.create_endpoint(session, ctx, user, body)
+    response.headers["Location"] = f"/api/webhooks/endpoints/{issued.endpoint.id}"
+    return issued
 
 
 @router.get(
@@ -72,9 +74,12 @@ def update_endpoint(
     responses=NOT_FOUND,
 )
 def rotate_secret(
-    session: SessionDep, ctx: CtxDep, user: Operator, endpoint_id: str
+    session: SessionDep, ctx: CtxDep, user: Operator, endpoint_id: str, response: Response
 ) -> SecretIssued:
-    return service.rotate_secret(session, ctx, user, endpoint_id)
+    """The secret itself is shown only here; ``Location`` names the endpoint it signs for."""
+    issued = service.rotate_secret(session, ctx, user, endpoint_id)
+    response.headers["Location"] = f"/api/webhooks/endpoints/{issued.endpoint.id}"
+    return issued
 
 
 @router.get(
