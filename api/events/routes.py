@@ -36,19 +36,15 @@ def stream_events(
     ctx: CtxDep,
     user: StreamViewer,
     after_id: Annotated[
-        str | None,
-        Query(
-            max_length=4000,
-            pattern=r"^\d+(:\d+(,\d+)*)?$",
-            description="an event id, or the SSE id of the last event received",
-        ),
+        int | None,
+        Query(ge=0, le=0, description="0: from the oldest event kept (else: what is new)"),
     ] = None,
     limit: Annotated[int | None, Query(ge=1, description="close after this many events")] = None,
     last_event_id: Annotated[str | None, Header()] = None,
 ) -> EventSourceResponse:
     """Resumes after the ``Last-Event-ID`` header (or ``after_id``); starts with what is new
     when neither is given."""
-    cursor = service.start_cursor(ctx, last_event_id or after_id, None)
+    cursor = service.start_cursor(ctx, last_event_id, after_id)
     scope = scope_for(session, ctx, user)
     return EventSourceResponse(
         service.stream(request, ctx, scope, cursor, limit), ping=15, send_timeout=30

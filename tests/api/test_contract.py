@@ -1,10 +1,10 @@
 """The API contract, checked on the OpenAPI schema and on real answers.
 
 Every documented error is an RFC 9457 problem document; FastAPI's own validation
-errors and Starlette's 404/405 come in the same shape. Two rules of the contract are
-not met yet and are pinned as strict expected failures, so they turn into failures the
-day they hold (then drop the marker): one cursor pagination for every list, and no
-sequential integer in any path.
+errors and Starlette's 404/405 come in the same shape. Every list pages the same way
+(``limit``, ``cursor``; ``items``, ``has_more``, ``next_cursor`` and a ``Link`` header), and
+ids are opaque: no path takes a sequential integer and no answer shows one. (The route
+matrix checks every admitted answer for ``Location`` on 201, ``Z`` times and integer ids.)
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from api.config import Settings
 from api.errors import PROBLEM_JSON
+from api.pagination import MAX_LIMIT
 
 ERRORS = {"401", "403", "404", "409", "413", "415", "422", "429", "503"}
 
@@ -114,26 +115,34 @@ def test_real_errors_come_as_problem_documents(client: TestClient, world: Any) -
 
 
 def _list_routes(schema: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """GET routes whose answer is a list: a bare array, or a page of items."""
     lists = []
     for method, path, operation in _operations(schema):
         if method != "GET":
             continue
         ok = operation["responses"].get("200", {}).get("content", {}).get("application/json", {})
-        if ok.get("schema", {}).get("type") == "array":
-            lists.append((path, operation))
+        answer = ok.get("schema", {})
+        if "$ref" in answer:
+            answer = schema["components"]["schemas"][answer["$ref"].rsplit("/", 1)[-1]]
+        items = answer.get("properties", {}).get("items", {})
+        if answer.get("type") == "array" or items.get("type") == "array":
+            lists.append((path, answer))
     return lists
 
 
-@pytest.mark.xfail(strict=True, reason="issue 8: one cursor pagination is not done yet")
 def test_every_list_paginates_the_same_way(schema: dict[str, Any]) -> None:
     lists = _list_routes(schema)
-    assert lists
-    for path, operation in lists:
-        names = {p["name"] for p in operation.get("parameters", [])}
-        assert {"limit", "cursor"} <= names, path
+    assert len(lists) >= 15
+    operations = {(m, p): op for m, p, op in _operations(schema)}
+    for path, answer in lists:
+        assert answer.get("type") != "array", f"{path}: a bare array cannot page"
+        assert set(answer["required"]) == {"items", "has_more", "next_cursor"}, path
+        parameters = {p["name"]: p for p in operations[("GET", path)].get("parameters", [])}
+        assert {"limit", "cursor"} <= set(parameters), path
+        assert parameters["limit"]["schema"]["maximum"] == MAX_LIMIT, path
+        assert not {"offset", "after_id", "before_id"} & set(parameters), path
 
 
-@pytest.mark.xfail(strict=True, reason="issue 8: opaque public ids are not done yet")
 def test_no_path_takes_a_sequential_integer(schema: dict[str, Any]) -> None:
     integers = [
         (path, p["name"])
@@ -141,6 +150,19 @@ def test_no_path_takes_a_sequential_integer(schema: dict[str, Any]) -> None:
         for p in operation.get("parameters", [])
         if p["in"] == "path" and p.get("schema", {}).get("type") == "integer"
     ]
+    assert integers == []
+
+
+def test_no_answer_shows_a_sequential_integer_id(schema: dict[str, Any]) -> None:
+    """Every ``id`` and ``*_id`` field of every schema is a string (opaque), never an integer."""
+    integers = []
+    for name, component in schema["components"]["schemas"].items():
+        for field, spec in component.get("properties", {}).items():
+            if field != "id" and not field.endswith("_id"):
+                continue
+            kinds = {s.get("type") for s in spec.get("anyOf", [spec])} - {"null"}
+            if "integer" in kinds:
+                integers.append((name, field))
     assert integers == []
 
 
@@ -169,7 +191,8 @@ def test_created_resources_have_a_location_and_utc_timestamps(
     assert fetched.json()["latitude"] is None
     assert staff["latitude"] == round(lat, 2)  # stored to about a kilometre (issue 11)
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z", created.json()["claimed_at"])
-    event = client.get("/api/events", headers=world.headers(world.clinician_a)).json()[-1]
+    events = client.get("/api/events", headers=world.headers(world.clinician_a)).json()
+    event = events["items"][-1]
     assert event["created_at"].endswith("Z")
     assert event["payload"]["claimed_at"].endswith("Z")
     office = client.post(
