@@ -74,6 +74,14 @@ CDC_OFFICE = Kind("cdc", "CDC office")
 DELIVERY = Kind("dlv", "delivery")
 EVENT = Kind("evt", "event")
 AUDIT = Kind("aud", "audit entry")
+# By prefix: for pages, whose templates name the kind of the id they link to.
+KINDS = {
+    kind.prefix: kind
+    for kind in (
+        *(TEST, UPLOAD, PROPOSAL, REVIEW, REPORT, BATCH, PRODUCT, USER, PATIENT),
+        *(MANUFACTURER, DOCUMENT, INSTITUTION, CDC_OFFICE, DELIVERY, EVENT, AUDIT),
+    )
+}
 
 
 class _Keys:
@@ -115,24 +123,26 @@ def encode(kind: Kind, value: int) -> str:
     """The public id of record ``value`` of ``kind``."""
     encryptor = _cipher().encryptor()
     block = encryptor.update(_tag(kind) + value.to_bytes(8, "big")) + encryptor.finalize()
-    return f"{kind.prefix}_{base64.b32encode(block).decode().rstrip('=').lower()}"
+    return f"{kind.prefix}_{_text(block)}"
+
+
+def _text(block: bytes) -> str:
+    return base64.b32encode(block).decode().rstrip("=").lower()
 
 
 def decode(kind: Kind, public: str) -> int | None:
     """The record id behind ``public``, or None when it is not a public id of ``kind``."""
     if not re.fullmatch(kind.pattern, public):
         return None
-    block = base64.b32decode(public[len(kind.prefix) + 1 :].upper() + "======")
+    body = public[len(kind.prefix) + 1 :]
+    block = base64.b32decode(body.upper() + "======")
+    if _text(block) != body:  # the last letter's spare bits: one spelling per id
+        return None
     decryptor = _cipher().decryptor()
     plain = decryptor.update(block) + decryptor.finalize()
     if not hmac.compare_digest(plain[:8], _tag(kind)):
         return None
     return int.from_bytes(plain[8:], "big")
-
-
-def url_id(kind: Kind) -> Callable[[int], str]:
-    """``encode`` for one kind, for building links (templates, Location headers)."""
-    return lambda value: encode(kind, value)
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import Form, Request
+from fastapi import Form, Query, Request
 from sqlalchemy.orm import Session
 from starlette.responses import RedirectResponse, Response
 
@@ -18,6 +18,7 @@ from api.context import AppContext
 from api.deps import CtxDep, SessionDep
 from api.errors import ConflictError, DomainError, InvalidError, NotFoundError
 from api.products.tables import Product
+from api.public_ids import PROPOSAL, ProposalPath, decode, encode
 from api.reviews import queries as review_queries
 from api.reviews import service as reviews
 from api.reviews.queries import QueueFilter
@@ -168,12 +169,13 @@ def next_page(
     session: SessionDep,
     ctx: CtxDep,
     user: ClinicianPage,
-    after: int | None = None,
+    after: Annotated[str | None, Query(max_length=64)] = None,
 ) -> Response:
     """The next item to read: the most urgent, or the one after ``after`` (skip)."""
     filters = Filters.from_query(request)
     scope = _scope(session, ctx, user)
-    current = session.get(Proposal, after) if after is not None else None
+    number = decode(PROPOSAL, after) if after else None
+    current = session.get(Proposal, number) if number is not None else None
     found = reviews.next_item(session, scope, user, filters.query(), after=current)
     if found is None and current is not None:
         # Skipped past the end: start again from the top (the skipped ones are still there).
@@ -185,7 +187,8 @@ def next_page(
         return RedirectResponse(f"/review?{filters.qs(message=message)}", status_code=303)
     query = filters.qs()
     return RedirectResponse(
-        f"/review/items/{found.id}" + (f"?{query}" if query else ""), status_code=303
+        f"/review/items/{encode(PROPOSAL, found.id)}" + (f"?{query}" if query else ""),
+        status_code=303,
     )
 
 
@@ -206,7 +209,10 @@ def _item_context(
     kit = product.kit
     reading = proposal.reading or {}
     explained = views.explain(
-        kit, reading, proposal.explanation, f"/review/items/{proposal.id}/window.png"
+        kit,
+        reading,
+        proposal.explanation,
+        f"/review/items/{encode(PROPOSAL, proposal.id)}/window.png",
     )
     filters = Filters.from_query(request)
     counts = reviews.counts(session, scope, user, filters.query())
@@ -243,7 +249,11 @@ def _item_context(
 
 @router.get("/review/items/{proposal_id}")
 def item_page(
-    request: Request, session: SessionDep, ctx: CtxDep, user: ClinicianPage, proposal_id: int
+    request: Request,
+    session: SessionDep,
+    ctx: CtxDep,
+    user: ClinicianPage,
+    proposal_id: ProposalPath,
 ) -> Response:
     try:
         context = _item_context(request, session, ctx, user, proposal_id)
@@ -258,7 +268,7 @@ def change_page(
     session: SessionDep,
     ctx: CtxDep,
     user: ClinicianPage,
-    proposal_id: int,
+    proposal_id: ProposalPath,
     to: str = "",
 ) -> Response:
     """Changing the model's result (or asking for a retake) asks for a reason."""
@@ -274,7 +284,8 @@ def change_page(
     else:
         query = context["filters_qs"]
         return RedirectResponse(
-            f"/review/items/{proposal_id}" + (f"?{query}" if query else ""), status_code=303
+            f"/review/items/{encode(PROPOSAL, proposal_id)}" + (f"?{query}" if query else ""),
+            status_code=303,
         )
     context |= {"choice": choice, "error": None, "reason": "", "details": ""}
     return render(request, "clinicians/change.html", context, user=user)
@@ -286,7 +297,7 @@ def decide_page(
     session: SessionDep,
     ctx: CtxDep,
     user: ClinicianPage,
-    proposal_id: int,
+    proposal_id: ProposalPath,
     choice: Annotated[str, Form(max_length=10)],
     round: Annotated[int | None, Form(ge=1, le=3)] = None,
     reason: Annotated[str, Form(max_length=500)] = "",
@@ -350,7 +361,8 @@ def undo_page(
         return _error(request, user, exc, filters_qs=chosen.qs())
     query = chosen.qs()
     return RedirectResponse(
-        f"/review/items/{undone.proposal_id}" + (f"?{query}" if query else ""), status_code=303
+        f"/review/items/{encode(PROPOSAL, undone.proposal_id)}" + (f"?{query}" if query else ""),
+        status_code=303,
     )
 
 
@@ -378,7 +390,11 @@ IMAGE_HEADERS = {"Cache-Control": "private, max-age=3600", "X-Content-Type-Optio
 
 @router.get("/review/items/{proposal_id}/photo")
 def item_photo(
-    request: Request, session: SessionDep, ctx: CtxDep, user: ClinicianPage, proposal_id: int
+    request: Request,
+    session: SessionDep,
+    ctx: CtxDep,
+    user: ClinicianPage,
+    proposal_id: ProposalPath,
 ) -> Response:
     try:
         _proposal, upload = _visible_proposal(session, ctx, user, proposal_id)
@@ -404,7 +420,11 @@ def _as_jpeg(ctx: AppContext, data: bytes) -> bytes:
 
 @router.get("/review/items/{proposal_id}/window.png")
 def item_window(
-    request: Request, session: SessionDep, ctx: CtxDep, user: ClinicianPage, proposal_id: int
+    request: Request,
+    session: SessionDep,
+    ctx: CtxDep,
+    user: ClinicianPage,
+    proposal_id: ProposalPath,
 ) -> Response:
     try:
         proposal, _upload = _visible_proposal(session, ctx, user, proposal_id)

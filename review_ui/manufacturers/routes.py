@@ -34,6 +34,7 @@ from api.organisations.tables import Manufacturer
 from api.products import queries as product_queries
 from api.products import service as products
 from api.products.tables import Product
+from api.public_ids import BATCH, PRODUCT, BatchPath, DocumentPath, ProductPath, decode, encode
 from review_ui.manufacturers.forms import (
     domain_message,
     lines,
@@ -279,7 +280,7 @@ def upload_document(
 
 @router.get("/documents/{document_id}")
 def document(
-    session: SessionDep, ctx: CtxDep, user: ManufacturerPage, document_id: int
+    session: SessionDep, ctx: CtxDep, user: ManufacturerPage, document_id: DocumentPath
 ) -> Response:
     manufacturer = _manufacturer(session, user)
     try:
@@ -438,7 +439,9 @@ def register_product(
             user=user,
             status_code=exc.status_code,
         )
-    return RedirectResponse(f"/manufacturer/products/{product.id}?done=product", status_code=303)
+    return RedirectResponse(
+        f"/manufacturer/products/{encode(PRODUCT, product.id)}?done=product", status_code=303
+    )
 
 
 def _own_product(session: Session, user: User, product_id: int) -> Product | None:
@@ -450,7 +453,11 @@ def _own_product(session: Session, user: User, product_id: int) -> Product | Non
 
 @router.get("/products/{product_id}")
 def product_page(
-    request: Request, session: SessionDep, ctx: CtxDep, user: ManufacturerPage, product_id: int
+    request: Request,
+    session: SessionDep,
+    ctx: CtxDep,
+    user: ManufacturerPage,
+    product_id: ProductPath,
 ) -> Response:
     product = _own_product(session, user, product_id)
     if product is None:
@@ -491,7 +498,7 @@ def _product_page(
 
 @router.get("/products/{product_id}/preview.png")
 def product_preview(
-    session: SessionDep, ctx: CtxDep, user: ManufacturerPage, product_id: int
+    session: SessionDep, ctx: CtxDep, user: ManufacturerPage, product_id: ProductPath
 ) -> Response:
     product = _own_product(session, user, product_id)
     if product is None:
@@ -516,19 +523,20 @@ def create_batch(
     session: SessionDep,
     ctx: CtxDep,
     user: ManufacturerPage,
-    product_id: Annotated[int, Form()],
+    product_id: Annotated[str, Form(max_length=64)],
     lot_number: Annotated[str, Form(max_length=200)] = "",
     quantity: Annotated[str, Form(max_length=20)] = "",
     expiry_date: Annotated[str, Form(max_length=20)] = "",
 ) -> Response:
-    product = _own_product(session, user, product_id)
+    number = decode(PRODUCT, product_id)
+    product = _own_product(session, user, number) if number is not None else None
     if product is None:
         return _not_found(request, user, "No such product among yours.")
     form = {"lot_number": lot_number, "quantity": quantity, "expiry_date": expiry_date}
     try:
         with session.begin_nested():  # a refusal undoes what the action wrote
             body = BatchCreate(
-                product_id=product.id,
+                product_id=product_id,
                 lot_number=lot_number.strip(),
                 quantity=quantity,
                 expiry_date=expiry_date,
@@ -542,7 +550,9 @@ def create_batch(
         return _product_page(
             request, session, ctx, user, product, [domain_message(exc)], form, exc.status_code
         )
-    return RedirectResponse(f"/manufacturer/batches/{batch.id}?done=batch", status_code=303)
+    return RedirectResponse(
+        f"/manufacturer/batches/{encode(BATCH, batch.id)}?done=batch", status_code=303
+    )
 
 
 def _own_batch(session: Session, user: User, batch_id: int) -> tuple[Batch, Product] | None:
@@ -554,7 +564,7 @@ def _own_batch(session: Session, user: User, batch_id: int) -> tuple[Batch, Prod
 
 @router.get("/batches/{batch_id}")
 def batch_page(
-    request: Request, session: SessionDep, user: ManufacturerPage, batch_id: int
+    request: Request, session: SessionDep, user: ManufacturerPage, batch_id: BatchPath
 ) -> Response:
     found = _own_batch(session, user, batch_id)
     if found is None:
@@ -596,20 +606,20 @@ def _download(
 
 @router.get("/batches/{batch_id}/codes.csv")
 def codes_csv(
-    request: Request, session: SessionDep, ctx: CtxDep, user: ManufacturerPage, batch_id: int
+    request: Request, session: SessionDep, ctx: CtxDep, user: ManufacturerPage, batch_id: BatchPath
 ) -> Response:
     return _download(request, session, ctx, user, batch_id, "codes.csv")
 
 
 @router.get("/batches/{batch_id}/codes.zip")
 def codes_zip(
-    request: Request, session: SessionDep, ctx: CtxDep, user: ManufacturerPage, batch_id: int
+    request: Request, session: SessionDep, ctx: CtxDep, user: ManufacturerPage, batch_id: BatchPath
 ) -> Response:
     return _download(request, session, ctx, user, batch_id, "qr.zip")
 
 
 @router.get("/batches/{batch_id}/labels.pdf")
 def labels_pdf(
-    request: Request, session: SessionDep, ctx: CtxDep, user: ManufacturerPage, batch_id: int
+    request: Request, session: SessionDep, ctx: CtxDep, user: ManufacturerPage, batch_id: BatchPath
 ) -> Response:
     return _download(request, session, ctx, user, batch_id, "labels.pdf")

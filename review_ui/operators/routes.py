@@ -28,6 +28,7 @@ from api.organisations import service as organisations
 from api.organisations.schemas import CdcOfficeCreate, InstitutionCreate, ManufacturerReview
 from api.organisations.tables import Manufacturer
 from api.products import queries as product_queries
+from api.public_ids import MANUFACTURER, DocumentPath, ManufacturerPath, encode
 from api.regions.geo import LEVELS
 from review_ui.cdc.view import region_features
 from review_ui.charts import choropleth
@@ -145,7 +146,7 @@ def _not_found(request: Request, user: User, message: str) -> Response:
 
 @router.get("/manufacturers/{manufacturer_id}")
 def manufacturer(
-    request: Request, session: SessionDep, user: OperatorPage, manufacturer_id: int
+    request: Request, session: SessionDep, user: OperatorPage, manufacturer_id: ManufacturerPath
 ) -> Response:
     found = session.get(Manufacturer, manufacturer_id)
     if found is None:
@@ -155,7 +156,11 @@ def manufacturer(
 
 @router.get("/manufacturers/{manufacturer_id}/documents/{document_id}")
 def manufacturer_document(
-    session: SessionDep, ctx: CtxDep, user: OperatorPage, manufacturer_id: int, document_id: int
+    session: SessionDep,
+    ctx: CtxDep,
+    user: OperatorPage,
+    manufacturer_id: ManufacturerPath,
+    document_id: DocumentPath,
 ) -> Response:
     try:
         doc = organisations.get_document(session, user, manufacturer_id, document_id)
@@ -169,7 +174,7 @@ def review_manufacturer(
     request: Request,
     session: SessionDep,
     user: OperatorPage,
-    manufacturer_id: int,
+    manufacturer_id: ManufacturerPath,
     decision: Annotated[str, Form(max_length=20)] = "",
     reason: Annotated[str, Form(max_length=2000)] = "",
 ) -> Response:
@@ -189,7 +194,8 @@ def review_manufacturer(
             request, session, user, found, [domain_message(exc)], reason, exc.status_code
         )
     return RedirectResponse(
-        f"/operator/manufacturers/{manufacturer_id}?done={found.status}", status_code=303
+        f"/operator/manufacturers/{encode(MANUFACTURER, manufacturer_id)}?done={found.status}",
+        status_code=303,
     )
 
 
@@ -340,15 +346,11 @@ def _open_account(
         password=password,
         display_name=display_name.strip(),
         role=role,
-        institution_id=_int_or_none(institution_id),
-        cdc_office_id=_int_or_none(cdc_office_id),
+        institution_id=institution_id.strip() or None,
+        cdc_office_id=cdc_office_id.strip() or None,
     )
     created = organisations.open_staff_account(session, operator, body, via="page")
     return created
-
-
-def _int_or_none(text: str) -> int | None:
-    return int(text) if text.strip().isdigit() else None
 
 
 @router.post("/clinicians")

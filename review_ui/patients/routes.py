@@ -19,6 +19,7 @@ from api.deps import CtxDep, SessionDep
 from api.errors import DomainError
 from api.patients import service as patients
 from api.patients.schemas import Claim, PatientRegister
+from api.public_ids import TEST, TestPath, encode
 from api.readings import service as readings
 from api.scope import Scope
 from api.selftests.service import test_view
@@ -177,7 +178,7 @@ def scan(
         return again("That location is not valid. Choose where you are from the list.", 422)
     except DomainError as exc:
         return again(words.claim_error(exc), exc.status_code)
-    return RedirectResponse(f"/patient/tests/{test.id}", status_code=303)
+    return RedirectResponse(f"/patient/tests/{encode(TEST, test.id)}", status_code=303)
 
 
 # One test: instructions, timer, photo, result -------------------------------------------
@@ -204,7 +205,7 @@ def _test_context(session: Session, ctx: AppContext, user: User, test_id: int) -
 
 @router.get("/patient/tests/{test_id}")
 def test_page(
-    request: Request, session: SessionDep, ctx: CtxDep, user: PatientPage, test_id: int
+    request: Request, session: SessionDep, ctx: CtxDep, user: PatientPage, test_id: TestPath
 ) -> Response:
     try:
         context = _test_context(session, ctx, user, test_id)
@@ -222,7 +223,7 @@ def upload_photo(
     session: SessionDep,
     ctx: CtxDep,
     user: PatientPage,
-    test_id: int,
+    test_id: TestPath,
     photo: Annotated[UploadFile | None, File()] = None,
     upload_key: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
@@ -249,4 +250,4 @@ def upload_photo(
         return render(
             request, "patients/test.html", context, user=user, status_code=exc.status_code
         )
-    return RedirectResponse(f"/patient/tests/{test_id}", status_code=303)
+    return RedirectResponse(f"/patient/tests/{encode(TEST, test_id)}", status_code=303)

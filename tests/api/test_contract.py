@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from api import public_ids
 from api.app import create_app
 from api.config import Settings
 from api.errors import PROBLEM_JSON
@@ -233,3 +234,103 @@ def test_docs_page_loads_nothing_from_a_cdn(client: TestClient) -> None:
     assert script.status_code == 200
     assert "javascript" in script.headers["content-type"]
     assert client.get("/redoc").status_code == 404
+
+
+def test_a_list_pages_with_a_cursor_and_a_link_header(
+    client: TestClient, world: Any, flow: Any
+) -> None:
+    made = [flow.claim(code_index=i) for i in range(5)]
+    headers = world.headers(world.clinician_a)
+    seen: list[str] = []
+    url: str | None = "/api/tests?limit=2&status=claimed"
+    pages = 0
+    while url is not None:
+        answer = client.get(url, headers=headers)
+        assert answer.status_code == 200, answer.text
+        page = answer.json()
+        assert len(page["items"]) <= 2
+        seen += [t["id"] for t in page["items"]]
+        link = answer.headers.get("Link")
+        assert page["has_more"] == (link is not None) == (page["next_cursor"] is not None)
+        if link is None:
+            break
+        found = re.fullmatch(r'<(/api/tests\?[^>]+)>; rel="next"', link)
+        assert found is not None, link
+        url = found.group(1)
+        assert "status=claimed" in url  # the filters carry over
+        pages += 1
+    assert pages == 2  # 2 + 2 + 1
+    assert seen == [public_ids.encode(public_ids.TEST, t.id) for t in reversed(made)]
+
+
+def test_a_cursor_is_opaque_and_bound_to_its_list(
+    client: TestClient, world: Any, flow: Any
+) -> None:
+    for i in range(3):
+        flow.claim(code_index=i)
+    clinician = world.headers(world.clinician_a)
+    cursor = client.get("/api/tests?limit=1", headers=clinician).json()["next_cursor"]
+    assert cursor
+    for bad in ("nonsense", cursor[:-2] + ("AA" if not cursor.endswith("AA") else "BB")):
+        refused = client.get(f"/api/tests?cursor={bad}", headers=clinician)
+        assert refused.status_code == 422
+        assert refused.headers["content-type"] == PROBLEM_JSON
+        assert refused.json()["code"] == "invalid_cursor"
+    # A cursor of one list does not open another.
+    events = client.get(f"/api/events?cursor={cursor}", headers=clinician)
+    assert (events.status_code, events.json()["code"]) == (422, "invalid_cursor")
+
+
+def test_public_ids_are_opaque_and_of_one_kind(client: TestClient, world: Any, flow: Any) -> None:
+    first, second = flow.claim(code_index=0), flow.claim(code_index=1)
+    patient = world.headers(world.patient_a)
+    ids = [client.get("/api/tests", headers=patient).json()["items"][i]["id"] for i in (1, 0)]
+    assert all(re.fullmatch(public_ids.TEST.pattern, i) for i in ids)
+    assert [public_ids.decode(public_ids.TEST, i) for i in ids] == [first.id, second.id]
+    assert ids[0][4:10] != ids[1][4:10]  # neighbours do not look alike
+    as_batch = "bat_" + ids[0][4:]
+    as_other_kind = public_ids.encode(public_ids.BATCH, first.id)
+    typo = ids[0][:-1] + ("b" if ids[0][-1] == "a" else "a")
+    for wrong in (str(first.id), ids[0][:-1], typo, as_batch, ids[0].upper()):
+        answer = client.get(f"/api/tests/{wrong}", headers=patient)
+        assert answer.status_code == 404, wrong
+        assert answer.headers["content-type"] == PROBLEM_JSON
+        assert answer.json()["code"] == "not_found"
+    # An id of another kind, in a body: refused as invalid, not taken for a product.
+    maker = world.headers(world.maker)
+    body = {
+        "product_id": as_other_kind,
+        "lot_number": "L",
+        "quantity": 1,
+        "expiry_date": "2099-01-01",
+    }
+    refused = client.post("/api/batches", headers=maker, json=body)
+    assert refused.status_code == 422
+    assert refused.json()["errors"][0]["field"] == "body.product_id"
+
+
+def test_a_record_outside_the_callers_scope_is_not_found(
+    client: TestClient, world: Any, flow: Any
+) -> None:
+    """404, not 403: a clinician of region B learns nothing of a test in region A."""
+    test = flow.claim(code_index=0)
+    url = f"/api/tests/{public_ids.encode(public_ids.TEST, test.id)}"
+    assert client.get(url, headers=world.headers(world.clinician_a)).status_code == 200
+    hidden = client.get(url, headers=world.headers(world.clinician_b))
+    missing = client.get(
+        f"/api/tests/{public_ids.encode(public_ids.TEST, test.id + 1000)}",
+        headers=world.headers(world.clinician_b),
+    )
+    assert hidden.status_code == missing.status_code == 404
+    assert hidden.json()["code"] == missing.json()["code"] == "not_found"
+
+
+def test_every_201_documents_its_location(schema: dict[str, Any]) -> None:
+    created = [
+        (method, path, op["responses"]["201"])
+        for method, path, op in _operations(schema)
+        if "201" in op["responses"]
+    ]
+    assert len(created) >= 8
+    for method, path, answer in created:
+        assert "Location" in answer.get("headers", {}), (method, path)
