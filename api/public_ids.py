@@ -194,9 +194,8 @@ def _path(kind: Kind, name: str) -> Callable[..., int]:
     parameter = inspect.Parameter(
         name,
         inspect.Parameter.KEYWORD_ONLY,
-        annotation=Annotated[
-            str, Path(max_length=64, description=f"a {kind.noun} id ({kind.prefix}_...)")
-        ],
+        # No length limit here: whatever is not a public id is a 404 (the pattern says why).
+        annotation=Annotated[str, Path(description=f"a {kind.noun} id ({kind.prefix}_...)")],
     )
     read.__signature__ = inspect.Signature([parameter], return_annotation=int)  # type: ignore[attr-defined]
     read.__name__ = f"{kind.prefix}_path_id"

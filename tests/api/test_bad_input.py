@@ -16,6 +16,7 @@ from api.batches.tables import Batch, Unit
 from api.organisations.tables import Manufacturer
 from api.patients.tables import Patient
 from api.products.tables import Product
+from api.public_ids import BATCH, MANUFACTURER, encode
 from api.selftests.tables import SelfTest
 
 DEMO_KIT = Path(__file__).resolve().parents[2] / "datasets" / "kits" / "demo"
@@ -91,7 +92,7 @@ def test_unit_codes_unknown_mistyped_reused_expired_revoked(
     assert snapshot(world.session) == before
 
     revoke = client.post(
-        f"/api/batches/{world.batch.id}/revoke",
+        f"/api/batches/{encode(BATCH, world.batch.id)}/revoke",
         headers=world.headers(world.maker),
         json={"reason": "contaminated lot", "serials": list(range(1, 21))},
     )
@@ -232,7 +233,7 @@ def test_bad_batches(client: TestClient, world: Any) -> None:
 
 def test_manufacturer_review_and_documents(client: TestClient, world: Any) -> None:
     operator = world.headers(world.operator)
-    url = f"/api/manufacturers/{world.manufacturer.id}"
+    url = f"/api/manufacturers/{encode(MANUFACTURER, world.manufacturer.id)}"
     assert "reason" in refused(
         client.post(f"{url}/review", headers=operator, json={"decision": "reject"}), 422
     )

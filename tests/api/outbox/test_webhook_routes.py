@@ -45,10 +45,10 @@ def test_operator_registers_rotates_pauses_and_lists(
         f"/api/webhooks/endpoints/{endpoint_id}", json={"enabled": False}, headers=operator
     )
     assert paused.json()["enabled"] is False
-    listed = webhook_client.get("/api/webhooks/endpoints", headers=operator).json()
+    listed = webhook_client.get("/api/webhooks/endpoints", headers=operator).json()["items"]
     assert [(e["id"], e["backlog"], e["dead_letters"]) for e in listed] == [(endpoint_id, 0, 0)]
     assert "secret" not in listed[0]
-    assert webhook_client.get("/api/webhooks/failures", headers=operator).json() == []
+    assert webhook_client.get("/api/webhooks/failures", headers=operator).json()["items"] == []
 
 
 @pytest.mark.parametrize(

@@ -24,7 +24,7 @@ def test_reports_go_to_the_region_and_the_offices_above(
         (world.clinician_a, [test.id]),
         (world.clinician_b, []),
     ):
-        reports = client.get("/api/reports", headers=world.headers(user)).json()
+        reports = client.get("/api/reports", headers=world.headers(user)).json()["items"]
         assert [r["test_id"] for r in reports] == expected, user.username
 
 
