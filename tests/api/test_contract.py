@@ -242,7 +242,7 @@ def test_a_list_pages_with_a_cursor_and_a_link_header(
     made = [flow.claim(code_index=i) for i in range(5)]
     headers = world.headers(world.clinician_a)
     seen: list[str] = []
-    url: str | None = "/api/tests?limit=2&status=claimed"
+    url: str | None = "/api/tests?limit=2&status=awaiting_photo"
     pages = 0
     while url is not None:
         answer = client.get(url, headers=headers)
@@ -257,7 +257,7 @@ def test_a_list_pages_with_a_cursor_and_a_link_header(
         found = re.fullmatch(r'<(/api/tests\?[^>]+)>; rel="next"', link)
         assert found is not None, link
         url = found.group(1)
-        assert "status=claimed" in url  # the filters carry over
+        assert "status=awaiting_photo" in url  # the filters carry over
         pages += 1
     assert pages == 2  # 2 + 2 + 1
     assert seen == [public_ids.encode(public_ids.TEST, t.id) for t in reversed(made)]

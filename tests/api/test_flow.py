@@ -15,6 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.identity import make_test_id
+from api.public_ids import USER, encode
 
 DEMO_KIT = Path(__file__).resolve().parents[2] / "datasets" / "kits" / "demo"
 
@@ -271,7 +272,7 @@ def test_patient_logs_in_with_code_and_national_id(client: TestClient, world: An
     me = ok(
         client.get("/api/patients/me", headers={"Authorization": f"Bearer {token['access_token']}"})
     )
-    assert me["user_id"] == world.patient_a.id
+    assert me["user_id"] == encode(USER, world.patient_a.id)
     assert me["national_id_masked"].endswith(world.national_id_a[-4:])
     wrong = client.post(
         "/api/auth/patient-token", json={"code": world.codes[0], "national_id": world.national_id_b}

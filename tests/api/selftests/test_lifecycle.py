@@ -119,7 +119,9 @@ def test_a_by_eye_proposal_is_read_by_two_clinicians_who_give_the_result(
     queue = client.get("/api/reviews/queue", headers=world.headers(world.clinician_a)).json()[
         "items"
     ]
-    assert [(item["proposal_id"], item["by_eye"]) for item in queue] == [(proposal.id, True)]
+    assert [(item["proposal_id"], item["by_eye"]) for item in queue] == [
+        (encode(PROPOSAL, proposal.id), True)
+    ]
     headers = world.headers(world.clinician_a)
     url = f"/api/proposals/{encode(PROPOSAL, proposal.id)}/review"
     no_result = client.post(url, headers=headers, json={"decision": "confirm"})
