@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from api.outbox.schemas import EndpointCreate
 from api.outbox.service import BODY_CONTEXT, create_endpoint
 from api.outbox.tables import OutboxDelivery, OutboxMessage
-from api.public_ids import TEST, encode
+from api.public_ids import CDC_OFFICE, TEST, encode
 from api.reports import releases
 from api.reports.schemas import CorrectionIn, LinkedResult, LinkRefused
 from api.scope import scope_for
@@ -37,7 +37,7 @@ def endpoint(world: Any) -> None:
             name="CDC A feed",
             url="http://127.0.0.1:9/hook",
             format="fhir",
-            cdc_office_id=world.office_a.id,
+            cdc_office_id=encode(CDC_OFFICE, world.office_a.id),
         ),
     )
     world.session.commit()
@@ -241,7 +241,7 @@ def test_correction_route_answers_with_the_history_and_refuses_bad_amendments(
     history = client.get(
         f"/api/results/{encode(TEST, test.id)}/history", headers=world.headers(world.cdc_a)
     )
-    assert [v["result"] for v in history.json()] == ["positive", "invalid"]
+    assert [v["result"] for v in history.json()["items"]] == ["positive", "invalid"]
     other = client.post(
         url, json={"result": "negative", "reason": "x"}, headers=world.headers(world.clinician_b)
     )
