@@ -362,7 +362,7 @@ def create_clinician(
     display_name: Annotated[str, Form(max_length=400)] = "",
     username: Annotated[str, Form(max_length=400)] = "",
     password: Annotated[str, Form(max_length=400)] = "",
-    institution_id: Annotated[str, Form(max_length=20)] = "",
+    institution_id: Annotated[str, Form(max_length=64)] = "",
 ) -> Response:
     form = {"display_name": display_name, "username": username, "institution_id": institution_id}
     return _submit(
@@ -451,7 +451,7 @@ def create_cdc_officer(
     display_name: Annotated[str, Form(max_length=400)] = "",
     username: Annotated[str, Form(max_length=400)] = "",
     password: Annotated[str, Form(max_length=400)] = "",
-    cdc_office_id: Annotated[str, Form(max_length=20)] = "",
+    cdc_office_id: Annotated[str, Form(max_length=64)] = "",
 ) -> Response:
     form = {"display_name": display_name, "username": username, "cdc_office_id": cdc_office_id}
     return _submit(
