@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING
 
+from api import public_ids
 from api.config import Settings
 from api.db.session import Database
 from api.storage import BlobStore, store_for
@@ -30,6 +31,12 @@ class AppContext:
     # Sends one-time codes at once; by default the outbox's SMS and e-mail gateways
     # (``api.outbox.notifier.default_notifier``), set on first use.
     notifier: Notifier | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        # Services, pages and workers all hold a context: keying the public ids here
+        # means none can show an id before the key is known.
+        if self.settings.secret_key:
+            public_ids.configure(self.settings.secret_key)
 
     @cached_property
     def photos(self) -> BlobStore:

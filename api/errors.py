@@ -226,6 +226,12 @@ _MEANING = {
 }
 
 
+_LOCATION = {
+    "description": "the URL of what was created (or, for a new secret, of its endpoint)",
+    "schema": {"type": "string"},
+}
+
+
 def _statuses(route: APIRoute) -> set[int]:
     """The error statuses ``route`` can answer, from what it depends on and takes."""
     statuses: set[int] = set()
@@ -283,6 +289,8 @@ def document_errors(app: FastAPI, routes: Iterable[tuple[str, APIRoute]]) -> Non
             for path, operations in schema.get("paths", {}).items():
                 for method, operation in operations.items():
                     answers = operation.setdefault("responses", {})
+                    if "201" in answers:
+                        answers["201"].setdefault("headers", {})["Location"] = _LOCATION
                     for status in errors.get((method.upper(), path), set()):
                         answers[str(status)] = {
                             "description": _MEANING[status],

@@ -49,6 +49,7 @@ from api.outbox.dispatch import deliver_due
 from api.outbox.schemas import EndpointCreate
 from api.outbox.settings import OutboxSettings
 from api.outbox.webhooks import WebhookTransport
+from api.public_ids import CDC_OFFICE, encode
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results" / "delivery.md"
@@ -166,7 +167,7 @@ def run(ctx: AppContext, fmt: str, workers: int, messages: int, limit_s: float) 
                 name=f"bench {fmt}",
                 url=f"http://127.0.0.1:{server.server_address[1]}/hook",
                 format=fmt,
-                cdc_office_id=office.id,
+                cdc_office_id=encode(CDC_OFFICE, office.id),
             ),
         )
     started = time.perf_counter()

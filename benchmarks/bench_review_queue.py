@@ -42,6 +42,7 @@ def seed(data_dir: Path, items: int, other: int) -> Any:
     from api.db import upgrade
     from api.db.base import utcnow
     from api.patients.tables import Patient
+    from api.public_ids import PRODUCT, encode
     from api.selftests.tables import Proposal, SelfTest, Upload
     from vigil.demo import seed_demo
 
@@ -65,7 +66,7 @@ def seed(data_dir: Path, items: int, other: int) -> Any:
             ctx,
             maker,
             BatchCreate(
-                product_id=product.id,
+                product_id=encode(PRODUCT, product.id),
                 lot_number="BENCH-QUEUE",
                 quantity=total,
                 expiry_date=date.today() + timedelta(days=365),

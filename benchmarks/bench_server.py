@@ -80,6 +80,7 @@ def codes_per_second(database_url: str | None, quantity: int) -> float:
     from api.batches.schemas import BatchCreate
     from api.batches.service import create_batch
     from api.products.tables import Product
+    from api.public_ids import PRODUCT, encode
 
     with tempfile.TemporaryDirectory() as tmp:
         ctx = demo_context(Path(tmp), database_url)
@@ -93,7 +94,7 @@ def codes_per_second(database_url: str | None, quantity: int) -> float:
                 ctx,
                 maker,
                 BatchCreate(
-                    product_id=product.id,
+                    product_id=encode(PRODUCT, product.id),
                     lot_number="BENCH",
                     quantity=quantity,
                     expiry_date=date.today() + timedelta(days=100),

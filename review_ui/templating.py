@@ -12,6 +12,7 @@ from fastapi import Request
 from fastapi.templating import Jinja2Templates
 from starlette.responses import HTMLResponse
 
+from api import public_ids
 from api.accounts.schemas import Principal
 from review_ui.nav import nav_for
 from review_ui.session import CSRF_FIELD, CSRF_HEADER, attach_csrf_cookie, csrf_token, home_for
@@ -76,6 +77,10 @@ templates.env.globals["static_url"] = static_url
 templates.env.globals["CSRF_FIELD"] = CSRF_FIELD
 templates.env.globals["CSRF_HEADER"] = CSRF_HEADER
 templates.env.filters["utc"] = _local_time
+# Links carry public ids, never record numbers: ``{{ test.id|public("tst") }}``.
+templates.env.filters["public"] = lambda value, prefix: public_ids.encode(
+    public_ids.KINDS[prefix], value
+)
 templates.env.filters["age"] = _age
 templates.env.filters["pct"] = lambda v, digits=0: f"{100 * float(v):.{digits}f}%"
 

@@ -34,6 +34,7 @@ from api.organisations.service import create_cdc_office, create_institution, rev
 from api.patients.schemas import Claim, PatientRegister
 from api.patients.service import claim, register
 from api.products.service import register as register_product
+from api.public_ids import PRODUCT, encode
 from api.readings import service as readings
 from api.reviews.schemas import ReviewIn
 from api.reviews.service import decide
@@ -124,7 +125,7 @@ def _seed(session: Session, ctx: AppContext, photos: bool) -> DemoInfo:
         ctx,
         maker,
         BatchCreate(
-            product_id=product.id,
+            product_id=encode(PRODUCT, product.id),
             lot_number="DEMO-LOT-001",
             quantity=200,
             expiry_date=date.today() + timedelta(days=365),

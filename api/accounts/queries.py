@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.accounts.tables import AccessToken, User
+from api.pagination import ALL, Window
 
 
 def user_by_username(session: Session, username: str) -> User | None:
@@ -32,8 +33,8 @@ def token_by_hash(session: Session, token_hash: str) -> AccessToken | None:
     return session.scalar(select(AccessToken).where(AccessToken.token_hash == token_hash))
 
 
-def users(session: Session, role: str | None = None) -> Sequence[User]:
-    query = select(User).order_by(User.id)
+def users(session: Session, role: str | None = None, window: Window = ALL) -> Sequence[User]:
+    query = window.apply(select(User), User.id)
     if role:
         query = query.where(User.role == role)
     return session.scalars(query).all()

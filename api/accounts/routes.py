@@ -9,6 +9,8 @@ from api.accounts.schemas import StaffCreate, TokenOut, UserOut
 from api.accounts.tables import Role
 from api.deps import ClientAddress, CtxDep, CurrentUser, Operator, SessionDep, oauth2
 from api.organisations import service as organisations
+from api.pagination import Page, PagerDep
+from api.public_ids import USER, UserPath, encode
 
 router = APIRouter(tags=["accounts"])
 
@@ -57,15 +59,17 @@ def create_staff(
     session: SessionDep, operator: Operator, body: StaffCreate, response: Response
 ) -> UserOut:
     user = organisations.open_staff_account(session, operator, body)
-    response.headers["Location"] = f"/api/users/{user.id}"
+    response.headers["Location"] = f"/api/users/{encode(USER, user.id)}"
     return UserOut.model_validate(user)
 
 
 @router.get("/users/{user_id}", response_model=UserOut, summary="One account")
-def get_user(session: SessionDep, _operator: Operator, user_id: int) -> UserOut:
+def get_user(session: SessionDep, _operator: Operator, user_id: UserPath) -> UserOut:
     return UserOut.model_validate(service.get_account(session, user_id))
 
 
-@router.get("/users", response_model=list[UserOut], summary="List accounts")
-def list_users(session: SessionDep, _operator: Operator, role: Role | None = None) -> list[UserOut]:
-    return service.list_accounts(session, role)
+@router.get("/users", response_model=Page[UserOut], summary="List accounts")
+def list_users(
+    session: SessionDep, _operator: Operator, page: PagerDep, role: Role | None = None
+) -> Page[UserOut]:
+    return page.page(service.list_accounts(session, role, page.window), lambda u: (u.id,))

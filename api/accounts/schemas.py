@@ -7,6 +7,14 @@ from typing import Annotated, Literal, Protocol
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from api.public_ids import (
+    CdcOfficeId,
+    CdcOfficeRef,
+    InstitutionId,
+    InstitutionRef,
+    ManufacturerId,
+    UserId,
+)
 from api.security.names import normalise_display_name, normalise_user_name
 
 # Names shown to other people: NFKC, one script, no look-alikes or bidi overrides (issue 11).
@@ -85,20 +93,20 @@ class TokenOut(BaseModel):
     token_type: Literal["bearer"] = "bearer"
     expires_at: datetime
     role: str
-    user_id: int
+    user_id: UserId
 
 
 class UserOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
-    id: int
+    id: UserId
     username: str
     role: str
     display_name: str
     active: bool
-    manufacturer_id: int | None
-    institution_id: int | None
-    cdc_office_id: int | None
+    manufacturer_id: ManufacturerId | None
+    institution_id: InstitutionId | None
+    cdc_office_id: CdcOfficeId | None
 
 
 class StaffCreate(BaseModel):
@@ -110,5 +118,5 @@ class StaffCreate(BaseModel):
     password: Password
     display_name: DisplayName
     role: Literal["operator", "clinician", "cdc_officer", "data_scientist"]
-    institution_id: int | None = Field(None, description="required for clinicians")
-    cdc_office_id: int | None = Field(None, description="required for CDC officers")
+    institution_id: InstitutionRef | None = Field(None, description="required for clinicians")
+    cdc_office_id: CdcOfficeRef | None = Field(None, description="required for CDC officers")

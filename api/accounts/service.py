@@ -21,6 +21,7 @@ from api.context import AppContext
 from api.db.base import utcnow
 from api.errors import ConflictError, InvalidError, NotFoundError, UnauthorizedError
 from api.identity import hash_password, needs_rehash, verify_password
+from api.pagination import ALL, Window
 from api.security.passwords import WeakPasswordError, check_password
 
 # Compared against when the account does not exist, so timing tells nothing.
@@ -182,8 +183,11 @@ def create_user(
     return user
 
 
-def list_accounts(session: Session, role: Role | None = None) -> list[UserOut]:
-    return [UserOut.model_validate(u) for u in queries.users(session, role.value if role else None)]
+def list_accounts(
+    session: Session, role: Role | None = None, window: Window = ALL
+) -> list[UserOut]:
+    found = queries.users(session, role.value if role else None, window)
+    return [UserOut.model_validate(u) for u in found]
 
 
 def get_account(session: Session, user_id: int) -> User:

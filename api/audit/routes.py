@@ -7,28 +7,29 @@ from fastapi import APIRouter, Query
 from api.audit import queries
 from api.audit.schemas import AuditEntryOut
 from api.deps import Operator, SessionDep
+from api.pagination import Page, PagerDep
+from api.public_ids import UserRef
 
 router = APIRouter(prefix="/audit", tags=["audit"])
 
 
-@router.get("", response_model=list[AuditEntryOut], summary="Read the audit log (newest first)")
+@router.get("", response_model=Page[AuditEntryOut], summary="Read the audit log (newest first)")
 def list_audit(
     session: SessionDep,
     _user: Operator,
-    action: str | None = None,
-    object_type: str | None = None,
-    object_id: str | None = None,
-    actor_id: int | None = None,
-    before_id: int | None = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-) -> list[AuditEntryOut]:
+    page: PagerDep,
+    action: Annotated[str | None, Query(max_length=100)] = None,
+    object_type: Annotated[str | None, Query(max_length=100)] = None,
+    object_id: Annotated[str | None, Query(max_length=200)] = None,
+    actor_id: Annotated[UserRef | None, Query()] = None,
+) -> Page[AuditEntryOut]:
     rows = queries.entries(
         session,
         action=action,
         object_type=object_type,
         object_id=object_id,
         actor_id=actor_id,
-        before_id=before_id,
-        limit=limit,
+        before_id=page.after_value(),
+        limit=page.limit + 1,
     )
-    return [AuditEntryOut.model_validate(row) for row in rows]
+    return page.page(rows, lambda e: (e.id,), AuditEntryOut.model_validate)

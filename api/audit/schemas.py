@@ -5,13 +5,15 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from api.public_ids import AuditId, UserId
+
 
 class AuditEntryOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
-    id: int
+    id: AuditId
     at: datetime
-    actor_id: int | None
+    actor_id: UserId | None
     actor_role: str | None
     action: str
     object_type: str

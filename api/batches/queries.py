@@ -8,6 +8,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from api.batches.tables import Batch, Unit, UnitState
+from api.pagination import ALL, Window
 from api.products.tables import Product
 
 
@@ -17,8 +18,8 @@ def batch_by_lot(session: Session, product_id: int, lot_number: str) -> Batch | 
     )
 
 
-def batches(session: Session, manufacturer_id: int | None) -> Sequence[Batch]:
-    query = select(Batch).join(Product, Product.id == Batch.product_id).order_by(Batch.id)
+def batches(session: Session, manufacturer_id: int | None, window: Window = ALL) -> Sequence[Batch]:
+    query = window.apply(select(Batch).join(Product, Product.id == Batch.product_id), Batch.id)
     if manufacturer_id is not None:
         query = query.where(Product.manufacturer_id == manufacturer_id)
     return session.scalars(query).all()

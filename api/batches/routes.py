@@ -7,6 +7,8 @@ from fastapi import APIRouter, Query, Response, status
 from api.batches import service
 from api.batches.schemas import BatchCreate, BatchOut, BatchRevoke, RevokeOut
 from api.deps import CtxDep, ManufacturerUser, OperatorOrManufacturer, SessionDep
+from api.pagination import Page, PagerDep
+from api.public_ids import BATCH, BatchPath, encode
 
 router = APIRouter(prefix="/batches", tags=["batches"])
 
@@ -23,17 +25,19 @@ def create_batch(
     session: SessionDep, ctx: CtxDep, user: ManufacturerUser, body: BatchCreate, response: Response
 ) -> BatchOut:
     batch = service.create_batch(session, ctx, user, body)
-    response.headers["Location"] = f"/api/batches/{batch.id}"
+    response.headers["Location"] = f"/api/batches/{encode(BATCH, batch.id)}"
     return batch
 
 
-@router.get("", response_model=list[BatchOut], summary="List batches (a manufacturer's own)")
-def list_batches(session: SessionDep, user: OperatorOrManufacturer) -> list[BatchOut]:
-    return service.list_batches(session, user)
+@router.get("", response_model=Page[BatchOut], summary="List batches (a manufacturer's own)")
+def list_batches(
+    session: SessionDep, user: OperatorOrManufacturer, page: PagerDep
+) -> Page[BatchOut]:
+    return page.page(service.list_batches(session, user, window=page.window), lambda b: (b.id,))
 
 
 @router.get("/{batch_id}", response_model=BatchOut, summary="One batch with unit counts by state")
-def get_batch(session: SessionDep, user: OperatorOrManufacturer, batch_id: int) -> BatchOut:
+def get_batch(session: SessionDep, user: OperatorOrManufacturer, batch_id: BatchPath) -> BatchOut:
     return service.view_batch(session, user, batch_id)
 
 
@@ -46,7 +50,7 @@ def codes_csv(
     session: SessionDep,
     ctx: CtxDep,
     user: ManufacturerUser,
-    batch_id: int,
+    batch_id: BatchPath,
     first: Serial = None,
     last: Serial = None,
 ) -> Response:
@@ -62,7 +66,7 @@ def codes_zip(
     session: SessionDep,
     ctx: CtxDep,
     user: ManufacturerUser,
-    batch_id: int,
+    batch_id: BatchPath,
     first: Serial = None,
     last: Serial = None,
 ) -> Response:
@@ -78,7 +82,7 @@ def labels_pdf(
     session: SessionDep,
     ctx: CtxDep,
     user: ManufacturerUser,
-    batch_id: int,
+    batch_id: BatchPath,
     first: Serial = None,
     last: Serial = None,
 ) -> Response:
@@ -89,7 +93,7 @@ def labels_pdf(
     "/{batch_id}/revoke", response_model=RevokeOut, summary="Revoke unused units of a batch"
 )
 def revoke(
-    session: SessionDep, user: ManufacturerUser, batch_id: int, body: BatchRevoke
+    session: SessionDep, user: ManufacturerUser, batch_id: BatchPath, body: BatchRevoke
 ) -> RevokeOut:
     count = service.revoke(session, user, batch_id, body)
     return RevokeOut(revoked=count)

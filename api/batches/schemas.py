@@ -8,11 +8,13 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response, StreamingResponse
 
+from api.public_ids import BatchId, ProductId, ProductRef
+
 
 class BatchCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    product_id: int
+    product_id: ProductRef
     lot_number: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[0-9A-Za-z._/-]+$")]
     quantity: Annotated[int, Field(ge=1)]
     expiry_date: date
@@ -21,8 +23,8 @@ class BatchCreate(BaseModel):
 class BatchOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
-    id: int
-    product_id: int
+    id: BatchId
+    product_id: ProductId
     lot_number: str
     quantity: int
     expiry_date: date

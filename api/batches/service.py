@@ -16,6 +16,7 @@ from api.batches.tables import Batch, Unit, UnitState
 from api.context import AppContext
 from api.errors import ConflictError, ForbiddenError, InvalidError, NotFoundError
 from api.organisations.service import require_approved
+from api.pagination import ALL, Window
 from api.products.service import get_product
 from api.products.tables import Product
 from api.unit_codes import (
@@ -77,11 +78,13 @@ def view_batch(session: Session, user: Caller, batch_id: int) -> BatchOut:
     return batch_view(session, batch)
 
 
-def list_batches(session: Session, user: Caller, product_id: int | None = None) -> list[BatchOut]:
+def list_batches(
+    session: Session, user: Caller, product_id: int | None = None, window: Window = ALL
+) -> list[BatchOut]:
     """Every batch for an operator, a manufacturer's own for a manufacturer (of one
     product when ``product_id`` is given), with their unit counts."""
     owner = None if user.role == Role.operator else user.manufacturer_id
-    found = queries.batches(session, owner)
+    found = queries.batches(session, owner, window)
     return [batch_view(session, b) for b in found if product_id in (None, b.product_id)]
 
 

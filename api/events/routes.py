@@ -9,6 +9,7 @@ from api.accounts import service as accounts
 from api.deps import CtxDep, EventViewer, ScopeDep, SessionDep, StreamViewer
 from api.events import service
 from api.events.schemas import EventOut, StreamTokenOut
+from api.pagination import Page, PagerDep
 from api.scope import scope_for
 
 router = APIRouter(prefix="/events", tags=["events"])
@@ -16,17 +17,14 @@ router = APIRouter(prefix="/events", tags=["events"])
 
 @router.get(
     "",
-    response_model=list[EventOut],
-    summary="Events in the caller's region(s) after an id (polling)",
+    response_model=Page[EventOut],
+    summary="Events in the caller's region(s), oldest first (polling: keep the last cursor)",
 )
 def list_events(
-    session: SessionDep,
-    _user: EventViewer,
-    scope: ScopeDep,
-    after_id: Annotated[int, Query(ge=0)] = 0,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-) -> list[EventOut]:
-    return service.feed(session, scope, after_id, limit)
+    session: SessionDep, _user: EventViewer, scope: ScopeDep, page: PagerDep
+) -> Page[EventOut]:
+    rows = service.feed(session, scope, page.after_value() or 0, page.limit + 1)
+    return page.page(rows, lambda e: (e.id,))
 
 
 @router.get(
@@ -40,19 +38,15 @@ def stream_events(
     ctx: CtxDep,
     user: StreamViewer,
     after_id: Annotated[
-        str | None,
-        Query(
-            max_length=4000,
-            pattern=r"^\d+(:\d+(,\d+)*)?$",
-            description="an event id, or the SSE id of the last event received",
-        ),
+        int | None,
+        Query(ge=0, le=0, description="0: from the oldest event kept (else: what is new)"),
     ] = None,
     limit: Annotated[int | None, Query(ge=1, description="close after this many events")] = None,
     last_event_id: Annotated[str | None, Header()] = None,
 ) -> EventSourceResponse:
     """Resumes after the ``Last-Event-ID`` header (or ``after_id``); starts with what is new
     when neither is given."""
-    cursor = service.start_cursor(ctx, last_event_id or after_id, None)
+    cursor = service.start_cursor(ctx, last_event_id, after_id)
     scope = scope_for(session, ctx, user)
     return EventSourceResponse(
         service.stream(request, ctx, scope, cursor, limit), ping=15, send_timeout=30

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -18,10 +17,17 @@ from api.db.base import utcnow
 from api.events import queries
 from api.events.schemas import EventOut
 from api.events.tables import Event
+from api.pagination import InvalidCursorError, open_cursor, seal
 from api.scope import Scope
 
 TEST_STARTED = "test.started"
 POSITIVE_REPORTED = "report.positive"
+
+
+def _flat(event: EventOut) -> dict[str, Any]:
+    """An event as the stream sends it: its fields and its payload's, side by side."""
+    shown = event.model_dump(mode="json")
+    return {**shown, **shown.pop("payload")}
 
 
 def publish(session: Session, kind: str, region_code: str, payload: dict[str, Any]) -> Event:
@@ -63,7 +69,8 @@ LATE_COMMIT_WINDOW = timedelta(seconds=10)
 # A browser's EventSource cannot send headers: it connects with a token this short-lived.
 STREAM_TOKEN_TTL = timedelta(seconds=60)
 MAX_GAPS = 200
-_CURSOR = re.compile(r"^(\d{1,18})(?::(\d{1,18}(?:,\d{1,18})*))?$")
+# What stream cursors are sealed for (the API's stream and the pages' share them).
+_STREAM = "event-stream"
 
 
 @dataclass(frozen=True)
@@ -74,18 +81,19 @@ class Cursor:
     gaps: frozenset[int] = frozenset()
 
     def encode(self) -> str:
-        if not self.gaps:
-            return str(self.last)
-        return f"{self.last}:{','.join(map(str, sorted(self.gaps)))}"
+        """Sealed (``api.pagination``): event ids would tell how busy the service is."""
+        return seal(_STREAM, (self.last, *sorted(self.gaps)))
 
     @classmethod
     def parse(cls, text: str | None) -> Cursor | None:
         """A cursor from ``Last-Event-ID`` (``None`` when it is not one of ours)."""
-        found = _CURSOR.match(text or "")
-        if found is None:
+        try:
+            values = open_cursor(_STREAM, text or "")
+        except InvalidCursorError:
             return None
-        last = int(found.group(1))
-        gaps = {int(g) for g in (found.group(2) or "").split(",") if g}
+        if not values or not all(isinstance(v, int) for v in values):
+            return None
+        last, *gaps = values
         return cls(last, frozenset(sorted(g for g in gaps if g < last)[-MAX_GAPS:]))
 
 
@@ -131,9 +139,7 @@ async def stream(
             yield {
                 "id": Cursor(last, frozenset(sorted(gaps)[-MAX_GAPS:])).encode(),
                 "event": event.kind,
-                "data": json.dumps(
-                    {**event.model_dump(mode="json", exclude={"payload"}), **event.payload}
-                ),
+                "data": json.dumps(_flat(event)),
             }
             count += 1
             if limit is not None and count >= limit:

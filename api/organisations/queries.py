@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.organisations.tables import CdcOffice, Institution, Manufacturer, ManufacturerDocument
+from api.pagination import ALL, Window
 
 
 def manufacturer_by_licence(session: Session, licence_no: str) -> Manufacturer | None:
@@ -16,8 +17,10 @@ def manufacturer_by_licence(session: Session, licence_no: str) -> Manufacturer |
     )
 
 
-def manufacturers(session: Session, status: str | None = None) -> Sequence[Manufacturer]:
-    query = select(Manufacturer).order_by(Manufacturer.id)
+def manufacturers(
+    session: Session, status: str | None = None, window: Window = ALL
+) -> Sequence[Manufacturer]:
+    query = window.apply(select(Manufacturer), Manufacturer.id)
     if status:
         query = query.where(Manufacturer.status == status)
     return session.scalars(query).all()
@@ -31,15 +34,19 @@ def documents(session: Session, manufacturer_id: int) -> Sequence[ManufacturerDo
     ).all()
 
 
-def institutions(session: Session, regions: Iterable[str] | None = None) -> Sequence[Institution]:
-    query = select(Institution).order_by(Institution.id)
+def institutions(
+    session: Session, regions: Iterable[str] | None = None, window: Window = ALL
+) -> Sequence[Institution]:
+    query = window.apply(select(Institution), Institution.id)
     if regions is not None:
         query = query.where(Institution.region_code.in_(list(regions)))
     return session.scalars(query).all()
 
 
-def cdc_offices(session: Session, regions: Iterable[str] | None = None) -> Sequence[CdcOffice]:
-    query = select(CdcOffice).order_by(CdcOffice.id)
+def cdc_offices(
+    session: Session, regions: Iterable[str] | None = None, window: Window = ALL
+) -> Sequence[CdcOffice]:
+    query = window.apply(select(CdcOffice), CdcOffice.id)
     if regions is not None:
         query = query.where(CdcOffice.region_code.in_(list(regions)))
     return session.scalars(query).all()

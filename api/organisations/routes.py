@@ -17,6 +17,18 @@ from api.organisations.schemas import (
     ManufacturerReview,
     ManufacturerSignUp,
 )
+from api.pagination import Page, PagerDep
+from api.public_ids import (
+    CDC_OFFICE,
+    DOCUMENT,
+    INSTITUTION,
+    MANUFACTURER,
+    CdcOfficePath,
+    DocumentPath,
+    InstitutionPath,
+    ManufacturerPath,
+    encode,
+)
 from api.uploads import read_limited
 
 router = APIRouter(tags=["organisations"])
@@ -32,15 +44,15 @@ def sign_up(session: SessionDep, body: ManufacturerSignUp, response: Response) -
     """Creates the application (pending) and the manufacturer's account. Upload documents next,
     then wait for an operator's review."""
     manufacturer, _user = service.sign_up(session, body)
-    response.headers["Location"] = f"/api/manufacturers/{manufacturer.id}"
+    response.headers["Location"] = f"/api/manufacturers/{encode(MANUFACTURER, manufacturer.id)}"
     return ManufacturerOut.model_validate(manufacturer)
 
 
-@router.get("/manufacturers", response_model=list[ManufacturerOut], summary="List applications")
+@router.get("/manufacturers", response_model=Page[ManufacturerOut], summary="List applications")
 def list_manufacturers(
-    session: SessionDep, _operator: Operator, status: str | None = None
-) -> list[ManufacturerOut]:
-    return service.manufacturers(session, status)
+    session: SessionDep, _operator: Operator, page: PagerDep, status: str | None = None
+) -> Page[ManufacturerOut]:
+    return page.page(service.manufacturers(session, status, page.window), lambda m: (m.id,))
 
 
 @router.get(
@@ -49,7 +61,7 @@ def list_manufacturers(
     summary="A manufacturer with its documents",
 )
 def get_manufacturer(
-    session: SessionDep, user: OperatorOrManufacturer, manufacturer_id: int
+    session: SessionDep, user: OperatorOrManufacturer, manufacturer_id: ManufacturerPath
 ) -> ManufacturerDetail:
     return service.manufacturer_detail(session, user, manufacturer_id)
 
@@ -64,14 +76,19 @@ def upload_document(
     session: SessionDep,
     ctx: CtxDep,
     user: ManufacturerUser,
-    manufacturer_id: int,
+    manufacturer_id: ManufacturerPath,
     file: Annotated[UploadFile, File()],
+    response: Response,
     kind: Annotated[str, Form()] = "other",
 ) -> DocumentOut:
     service.get_manufacturer(session, user, manufacturer_id)
     data = read_limited(file, ctx.settings.max_document_bytes, "document")
     document = service.add_document(
         session, ctx, user, manufacturer_id, kind=kind, filename=file.filename or "", data=data
+    )
+    response.headers["Location"] = (
+        f"/api/manufacturers/{encode(MANUFACTURER, manufacturer_id)}"
+        f"/documents/{encode(DOCUMENT, document.id)}"
     )
     return DocumentOut.model_validate(document)
 
@@ -85,14 +102,15 @@ def download_document(
     session: SessionDep,
     ctx: CtxDep,
     user: OperatorOrManufacturer,
-    manufacturer_id: int,
-    document_id: int,
+    manufacturer_id: ManufacturerPath,
+    document_id: DocumentPath,
 ) -> Response:
     document, data = service.document_content(session, ctx, user, manufacturer_id, document_id)
+    name = f"{encode(DOCUMENT, document.id)}-{document.kind}"
     return Response(
         data,
         media_type=document.content_type,
-        headers={"Content-Disposition": f'attachment; filename="{document.id}-{document.kind}"'},
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )
 
 
@@ -102,7 +120,10 @@ def download_document(
     summary="Step 1: an operator approves or rejects a manufacturer",
 )
 def review_manufacturer(
-    session: SessionDep, operator: Operator, manufacturer_id: int, body: ManufacturerReview
+    session: SessionDep,
+    operator: Operator,
+    manufacturer_id: ManufacturerPath,
+    body: ManufacturerReview,
 ) -> ManufacturerOut:
     return service.review(session, operator, manufacturer_id, body)
 
@@ -121,7 +142,7 @@ def create_institution(
     response: Response,
 ) -> InstitutionOut:
     institution = service.create_institution(session, ctx, operator, body)
-    response.headers["Location"] = f"/api/institutions/{institution.id}"
+    response.headers["Location"] = f"/api/institutions/{encode(INSTITUTION, institution.id)}"
     return InstitutionOut.model_validate(institution)
 
 
@@ -129,14 +150,16 @@ def create_institution(
     "/institutions/{institution_id}", response_model=InstitutionOut, summary="One institution"
 )
 def get_institution(
-    session: SessionDep, _operator: Operator, institution_id: int
+    session: SessionDep, _operator: Operator, institution_id: InstitutionPath
 ) -> InstitutionOut:
     return InstitutionOut.model_validate(service.get_institution(session, institution_id))
 
 
-@router.get("/institutions", response_model=list[InstitutionOut], summary="List institutions")
-def list_institutions(session: SessionDep, _operator: Operator) -> list[InstitutionOut]:
-    return service.institutions(session)
+@router.get("/institutions", response_model=Page[InstitutionOut], summary="List institutions")
+def list_institutions(
+    session: SessionDep, _operator: Operator, page: PagerDep
+) -> Page[InstitutionOut]:
+    return page.page(service.institutions(session, page.window), lambda i: (i.id,))
 
 
 @router.post(
@@ -149,15 +172,19 @@ def create_cdc_office(
     session: SessionDep, ctx: CtxDep, operator: Operator, body: CdcOfficeCreate, response: Response
 ) -> CdcOfficeOut:
     office = service.create_cdc_office(session, ctx, operator, body)
-    response.headers["Location"] = f"/api/cdc-offices/{office.id}"
+    response.headers["Location"] = f"/api/cdc-offices/{encode(CDC_OFFICE, office.id)}"
     return CdcOfficeOut.model_validate(office)
 
 
 @router.get("/cdc-offices/{office_id}", response_model=CdcOfficeOut, summary="One CDC office")
-def get_cdc_office(session: SessionDep, _operator: Operator, office_id: int) -> CdcOfficeOut:
+def get_cdc_office(
+    session: SessionDep, _operator: Operator, office_id: CdcOfficePath
+) -> CdcOfficeOut:
     return CdcOfficeOut.model_validate(service.get_cdc_office(session, office_id))
 
 
-@router.get("/cdc-offices", response_model=list[CdcOfficeOut], summary="List CDC offices")
-def list_cdc_offices(session: SessionDep, _operator: Operator) -> list[CdcOfficeOut]:
-    return service.cdc_offices(session)
+@router.get("/cdc-offices", response_model=Page[CdcOfficeOut], summary="List CDC offices")
+def list_cdc_offices(
+    session: SessionDep, _operator: Operator, page: PagerDep
+) -> Page[CdcOfficeOut]:
+    return page.page(service.cdc_offices(session, page.window), lambda o: (o.id,))

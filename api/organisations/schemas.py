@@ -6,6 +6,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.accounts.schemas import Password, Username
+from api.public_ids import CdcOfficeId, DocumentId, InstitutionId, ManufacturerId
 
 Text200 = Annotated[str, Field(min_length=1, max_length=200)]
 CertificateNo = Annotated[str, Field(min_length=3, max_length=100, pattern=r"^[^\s].*[^\s]$")]
@@ -32,7 +33,7 @@ class ManufacturerSignUp(BaseModel):
 class DocumentOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
-    id: int
+    id: DocumentId
     kind: str
     filename: str
     content_type: str
@@ -44,7 +45,7 @@ class DocumentOut(BaseModel):
 class ManufacturerOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
-    id: int
+    id: ManufacturerId
     name: str
     business_licence_no: str
     device_certificates: list[str]
@@ -79,7 +80,7 @@ class InstitutionCreate(BaseModel):
 class InstitutionOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
-    id: int
+    id: InstitutionId
     name: str
     region_code: str
     address: str
@@ -95,6 +96,6 @@ class CdcOfficeCreate(BaseModel):
 class CdcOfficeOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
-    id: int
+    id: CdcOfficeId
     name: str
     region_code: str

@@ -26,6 +26,7 @@ from api.organisations.schemas import (
     ManufacturerSignUp,
 )
 from api.organisations.tables import CdcOffice, Institution, Manufacturer, ManufacturerDocument
+from api.pagination import ALL, Window
 from api.regions.service import require_region
 from api.uploads import sniff_document
 
@@ -75,9 +76,13 @@ def apply_with_documents(
     return ManufacturerOut.model_validate(manufacturer), accounts.principal(user)
 
 
-def manufacturers(session: Session, status: str | None = None) -> list[ManufacturerOut]:
+def manufacturers(
+    session: Session, status: str | None = None, window: Window = ALL
+) -> list[ManufacturerOut]:
     """The applications (of one ``status`` when given), oldest first."""
-    return [ManufacturerOut.model_validate(m) for m in queries.manufacturers(session, status)]
+    return [
+        ManufacturerOut.model_validate(m) for m in queries.manufacturers(session, status, window)
+    ]
 
 
 def manufacturer_detail(session: Session, user: Caller, manufacturer_id: int) -> ManufacturerDetail:
@@ -235,12 +240,12 @@ def open_staff_account(
     return user
 
 
-def institutions(session: Session) -> list[InstitutionOut]:
-    return [InstitutionOut.model_validate(i) for i in queries.institutions(session)]
+def institutions(session: Session, window: Window = ALL) -> list[InstitutionOut]:
+    return [InstitutionOut.model_validate(i) for i in queries.institutions(session, window=window)]
 
 
-def cdc_offices(session: Session) -> list[CdcOfficeOut]:
-    return [CdcOfficeOut.model_validate(o) for o in queries.cdc_offices(session)]
+def cdc_offices(session: Session, window: Window = ALL) -> list[CdcOfficeOut]:
+    return [CdcOfficeOut.model_validate(o) for o in queries.cdc_offices(session, window=window)]
 
 
 def get_institution(session: Session, institution_id: int) -> Institution:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Query, Response, status
 
 from api.deps import CtxDep, Operator, SessionDep
 from api.outbox import service
@@ -15,15 +15,18 @@ from api.outbox.schemas import (
     EndpointUpdate,
     SecretIssued,
 )
+from api.pagination import Page, PagerDep
+from api.public_ids import DeliveryPath
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
 
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "no such endpoint or delivery"}}
 
 
-@router.get("/endpoints", response_model=list[EndpointOut], summary="Endpoints and their health")
-def list_endpoints(session: SessionDep, _user: Operator) -> list[EndpointOut]:
-    return service.list_endpoints(session)
+@router.get("/endpoints", response_model=Page[EndpointOut], summary="Endpoints and their health")
+def list_endpoints(session: SessionDep, _user: Operator, page: PagerDep) -> Page[EndpointOut]:
+    rows = service.list_endpoints(session, page.window)
+    return page.page(rows, lambda e: (e.id,))
 
 
 @router.post(
@@ -34,9 +37,11 @@ def list_endpoints(session: SessionDep, _user: Operator) -> list[EndpointOut]:
     responses={422: {"description": "unknown owner, or a scope outside the owner's region"}},
 )
 def create_endpoint(
-    session: SessionDep, ctx: CtxDep, user: Operator, body: EndpointCreate
+    session: SessionDep, ctx: CtxDep, user: Operator, body: EndpointCreate, response: Response
 ) -> SecretIssued:
-    return service.create_endpoint(session, ctx, user, body)
+    issued = service.create_endpoint(session, ctx, user, body)
+    response.headers["Location"] = f"/api/webhooks/endpoints/{issued.endpoint.id}"
+    return issued
 
 
 @router.get(
@@ -69,27 +74,34 @@ def update_endpoint(
     responses=NOT_FOUND,
 )
 def rotate_secret(
-    session: SessionDep, ctx: CtxDep, user: Operator, endpoint_id: str
+    session: SessionDep, ctx: CtxDep, user: Operator, endpoint_id: str, response: Response
 ) -> SecretIssued:
-    return service.rotate_secret(session, ctx, user, endpoint_id)
+    """The secret itself is shown only here; ``Location`` names the endpoint it signs for."""
+    issued = service.rotate_secret(session, ctx, user, endpoint_id)
+    response.headers["Location"] = f"/api/webhooks/endpoints/{issued.endpoint.id}"
+    return issued
 
 
 @router.get(
     "/failures",
-    response_model=list[DeliveryOut],
+    response_model=Page[DeliveryOut],
     summary="Dead-lettered deliveries, and those still retrying after errors",
 )
 def failures(
     session: SessionDep,
     _user: Operator,
+    page: PagerDep,
     channel: Annotated[list[str] | None, Query(description="webhook, sms, email")] = None,
     dead_only: bool = False,
-    after_id: Annotated[int, Query(ge=0)] = 0,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
-) -> list[DeliveryOut]:
-    return service.failures(
-        session, channels=channel, dead_only=dead_only, after_id=after_id, limit=limit
+) -> Page[DeliveryOut]:
+    rows = service.failures(
+        session,
+        channels=channel,
+        dead_only=dead_only,
+        after_id=page.after_value() or 0,
+        limit=page.limit + 1,
     )
+    return page.page(rows, lambda d: (d.id,))
 
 
 @router.post(
@@ -98,5 +110,5 @@ def failures(
     summary="Send a dead-lettered delivery again, with a fresh set of attempts",
     responses={**NOT_FOUND, 409: {"description": "the delivery is not dead-lettered"}},
 )
-def resend(session: SessionDep, user: Operator, delivery_id: int) -> DeliveryOut:
+def resend(session: SessionDep, user: Operator, delivery_id: DeliveryPath) -> DeliveryOut:
     return service.resend(session, user, delivery_id)

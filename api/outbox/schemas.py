@@ -7,6 +7,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, model_validator
 
+from api.public_ids import CdcOfficeRef, DeliveryId, InstitutionRef
+
 Format = Literal["fhir", "hl7", "vigil-json"]
 """What an endpoint receives: a FHIR message Bundle, an HL7 ORU^R01, or Vigil's own JSON."""
 
@@ -27,8 +29,8 @@ class EndpointCreate(BaseModel):
     name: Annotated[str, Field(min_length=1, max_length=100)]
     url: HttpUrl
     format: Format
-    cdc_office_id: int | None = None
-    institution_id: int | None = None
+    cdc_office_id: CdcOfficeRef | None = None
+    institution_id: InstitutionRef | None = None
     scope_region_code: Annotated[str, Field(min_length=1, max_length=32)] | None = Field(
         default=None, description="the owner's region, or a region inside it; the owner's if unset"
     )
@@ -55,7 +57,7 @@ class EndpointOut(BaseModel):
     format: Format
     scope_region_code: str
     owner_kind: Literal["cdc_office", "institution"]
-    owner_id: int
+    owner_id: str = Field(description="the owner's id (a CDC office or institution id)")
     enabled: bool
     created_at: datetime
     last_success_at: datetime | None
@@ -77,7 +79,7 @@ class SecretIssued(BaseModel):
 class DeliveryOut(BaseModel):
     """One message to one subscriber, as an operator sees it (no body, no address)."""
 
-    id: int
+    id: DeliveryId
     message_id: str
     kind: str
     channel: str

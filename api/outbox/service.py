@@ -37,6 +37,8 @@ from api.outbox.schemas import (
 )
 from api.outbox.settings import OutboxSettings
 from api.outbox.tables import OutboxDelivery, OutboxMessage, WebhookEndpoint, WebhookSecret
+from api.pagination import ALL, Window
+from api.public_ids import CDC_OFFICE, INSTITUTION, encode
 
 WEBHOOK = "webhook"
 SECRET_CONTEXT = "webhook_secrets.secret"
@@ -250,7 +252,9 @@ def _endpoint_out(endpoint: WebhookEndpoint, counts: dict[str, int]) -> Endpoint
         format=endpoint.format,
         scope_region_code=endpoint.scope_region_code,
         owner_kind=endpoint.owner_kind,
-        owner_id=endpoint.owner_id,
+        owner_id=encode(
+            CDC_OFFICE if endpoint.owner_kind == "cdc_office" else INSTITUTION, endpoint.owner_id
+        ),
         enabled=endpoint.enabled,
         created_at=endpoint.created_at,
         last_success_at=endpoint.last_success_at,
@@ -267,9 +271,10 @@ def endpoint_health(session: Session, endpoints: Sequence[WebhookEndpoint]) -> l
     return [_endpoint_out(e, counts[e.id]) for e in endpoints]
 
 
-def list_endpoints(session: Session) -> list[EndpointOut]:
-    """Every endpoint with its health: last success and failure, failures in a row, backlog."""
-    endpoints = session.scalars(select(WebhookEndpoint).order_by(WebhookEndpoint.id)).all()
+def list_endpoints(session: Session, window: Window = ALL) -> list[EndpointOut]:
+    """Endpoints with their health: last success and failure, failures in a row, backlog."""
+    query = window.apply(select(WebhookEndpoint), WebhookEndpoint.public_id)
+    endpoints = session.scalars(query).all()
     return endpoint_health(session, endpoints)
 
 

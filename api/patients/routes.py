@@ -6,6 +6,7 @@ from fastapi import APIRouter, Query, Response, status
 
 from api.accounts.schemas import TokenOut
 from api.deps import ClientAddress, CtxDep, PatientUser, ScopeDep, SessionDep, TestViewer
+from api.pagination import Page, PagerDep
 from api.patients import service, signup
 from api.patients.schemas import (
     Claim,
@@ -15,6 +16,7 @@ from api.patients.schemas import (
     SignUpAccepted,
     SignUpConfirm,
 )
+from api.public_ids import TEST, TestPath, encode
 from api.selftests.schemas import SampleApplied, TestOut
 from api.selftests.service import test_view
 
@@ -83,24 +85,27 @@ def claim(
     session: SessionDep, ctx: CtxDep, user: PatientUser, body: Claim, response: Response
 ) -> TestOut:
     test = service.claim(session, ctx, user, body)
-    response.headers["Location"] = f"/api/tests/{test.id}"
+    response.headers["Location"] = f"/api/tests/{encode(TEST, test.id)}"
     return test_view(session, test, staff=False)
 
 
 @router.get(
     "/tests",
-    response_model=list[TestOut],
-    summary="Tests: a patient's own, or those of a clinician's / CDC officer's region",
+    response_model=Page[TestOut],
+    summary="Tests, newest first: a patient's own, or those of a clinician's / CDC officer's "
+    "region",
 )
 def list_tests(
     session: SessionDep,
     user: TestViewer,
     scope: ScopeDep,
-    status: str | None = None,
-    before_id: int | None = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
-) -> list[TestOut]:
-    return service.list_tests(session, user, scope, status=status, before_id=before_id, limit=limit)
+    page: PagerDep,
+    status: Annotated[str | None, Query(max_length=40)] = None,
+) -> Page[TestOut]:
+    rows = service.list_tests(
+        session, user, scope, status=status, before_id=page.after_value(), limit=page.limit + 1
+    )
+    return page.page(rows, lambda t: (t.id,))
 
 
 @router.get(
@@ -108,7 +113,7 @@ def list_tests(
     response_model=TestOut,
     summary="Step 9: one test; its patient sees the result once released",
 )
-def get_test(session: SessionDep, user: TestViewer, scope: ScopeDep, test_id: int) -> TestOut:
+def get_test(session: SessionDep, user: TestViewer, scope: ScopeDep, test_id: TestPath) -> TestOut:
     return service.view_test(session, user, scope, test_id)
 
 
@@ -118,6 +123,6 @@ def get_test(session: SessionDep, user: TestViewer, scope: ScopeDep, test_id: in
     summary="The patient applied the sample: the kit's read window starts (once, before a photo)",
 )
 def sample_applied(
-    session: SessionDep, user: PatientUser, test_id: int, body: SampleApplied
+    session: SessionDep, user: PatientUser, test_id: TestPath, body: SampleApplied
 ) -> TestOut:
     return service.sample_applied(session, user, test_id, body.applied_at)

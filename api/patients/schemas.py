@@ -5,6 +5,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.accounts.schemas import Password, Username
+from api.public_ids import PatientId, UserId
 
 Latitude = Annotated[float, Field(ge=-90, le=90)]
 Longitude = Annotated[float, Field(ge=-180, le=180)]
@@ -36,8 +37,8 @@ class SignUpConfirm(BaseModel):
 
 
 class PatientOut(BaseModel):
-    id: int
-    user_id: int
+    id: PatientId
+    user_id: UserId
     name: str
     national_id_masked: str
     phone_masked: str

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from api.pagination import ALL, Window
 from api.products.tables import Product
 
 
@@ -14,8 +15,10 @@ def product_by_code(session: Session, product_code: str) -> Product | None:
     return session.scalar(select(Product).where(Product.product_code == product_code))
 
 
-def products(session: Session, manufacturer_id: int | None = None) -> Sequence[Product]:
-    query = select(Product).order_by(Product.id)
+def products(
+    session: Session, manufacturer_id: int | None = None, window: Window = ALL
+) -> Sequence[Product]:
+    query = window.apply(select(Product), Product.id)
     if manufacturer_id is not None:
         query = query.where(Product.manufacturer_id == manufacturer_id)
     return session.scalars(query).all()

@@ -5,8 +5,10 @@ from typing import Annotated
 from fastapi import APIRouter, File, Form, Response, UploadFile, status
 
 from api.deps import CtxDep, ManufacturerUser, OperatorOrManufacturer, SessionDep
+from api.pagination import Page, PagerDep
 from api.products import service
 from api.products.schemas import ProductOut
+from api.public_ids import PRODUCT, ProductPath, encode
 from api.uploads import read_limited
 
 router = APIRouter(prefix="/products", tags=["products"])
@@ -36,15 +38,19 @@ def register_product(
         template_bytes=read_limited(template, limit, "template"),
         registration_certificate_no=registration_certificate_no,
     )
-    response.headers["Location"] = f"/api/products/{product.id}"
+    response.headers["Location"] = f"/api/products/{encode(PRODUCT, product.id)}"
     return product
 
 
-@router.get("", response_model=list[ProductOut], summary="List products (a manufacturer's own)")
-def list_products(session: SessionDep, user: OperatorOrManufacturer) -> list[ProductOut]:
-    return service.list_products(session, user)
+@router.get("", response_model=Page[ProductOut], summary="List products (a manufacturer's own)")
+def list_products(
+    session: SessionDep, user: OperatorOrManufacturer, page: PagerDep
+) -> Page[ProductOut]:
+    return page.page(service.list_products(session, user, page.window), lambda p: (p.id,))
 
 
 @router.get("/{product_id}", response_model=ProductOut, summary="One product")
-def get_product(session: SessionDep, user: OperatorOrManufacturer, product_id: int) -> ProductOut:
+def get_product(
+    session: SessionDep, user: OperatorOrManufacturer, product_id: ProductPath
+) -> ProductOut:
     return service.view_product(session, user, product_id)

@@ -4,14 +4,15 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict
 
+from api.public_ids import ManufacturerId, ProductId
 from pipeline.kit import KitDescription, ReadTime
 
 
 class ProductOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
-    id: int
-    manufacturer_id: int
+    id: ProductId
+    manufacturer_id: ManufacturerId
     product_code: str
     name: str
     test_item_name: str

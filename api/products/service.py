@@ -12,6 +12,7 @@ from api.audit.service import record
 from api.context import AppContext
 from api.errors import ConflictError, InvalidError, NotFoundError
 from api.organisations.service import require_approved
+from api.pagination import ALL, Window
 from api.products import queries
 from api.products.schemas import ProductOut
 from api.products.tables import Product
@@ -59,10 +60,10 @@ def register(
     return ProductOut.model_validate(product)
 
 
-def list_products(session: Session, user: Caller) -> list[ProductOut]:
+def list_products(session: Session, user: Caller, window: Window = ALL) -> list[ProductOut]:
     """Every product for an operator; a manufacturer's own for a manufacturer."""
     owner = None if user.role == Role.operator else user.manufacturer_id
-    return [ProductOut.model_validate(p) for p in queries.products(session, owner)]
+    return [ProductOut.model_validate(p) for p in queries.products(session, owner, window)]
 
 
 def products_of(session: Session, user: Caller, manufacturer_id: int) -> list[ProductOut]:

@@ -17,7 +17,9 @@ from api.deps import (
     TestViewer,
 )
 from api.errors import NotFoundError
+from api.pagination import Page, PagerDep
 from api.patients.service import get_test
+from api.public_ids import UPLOAD, TestPath, UploadPath, encode
 from api.readings import service
 from api.readings.schemas import ReadingRecord, SweepOut, UploadOut
 from api.selftests.tables import Upload
@@ -37,7 +39,7 @@ def upload_photo(
     session: SessionDep,
     ctx: CtxDep,
     user: PatientUser,
-    test_id: int,
+    test_id: TestPath,
     response: Response,
     photo: Annotated[UploadFile, File(description="JPEG, PNG, WebP or HEIC photo")],
     taken_at: Annotated[
@@ -57,26 +59,28 @@ def upload_photo(
     )
     if not created:
         response.status_code = status.HTTP_200_OK
-    response.headers["Location"] = f"/api/uploads/{upload.id}"
+    response.headers["Location"] = f"/api/uploads/{encode(UPLOAD, upload.id)}"
     return UploadOut(**service.upload_view(session, upload))
 
 
 def _upload(session: SessionDep, user: object, scope: ScopeDep, upload_id: int) -> Upload:
     upload = session.get(Upload, upload_id)
     if upload is None:
-        raise NotFoundError(f"no upload with id {upload_id}")
+        raise NotFoundError("no such upload")
     get_test(session, user, scope, upload.self_test_id)  # type: ignore[arg-type]
     return upload
 
 
 @router.get("/uploads/{upload_id}", response_model=UploadOut, summary="An upload and its state")
-def get_upload(session: SessionDep, user: TestViewer, scope: ScopeDep, upload_id: int) -> UploadOut:
+def get_upload(
+    session: SessionDep, user: TestViewer, scope: ScopeDep, upload_id: UploadPath
+) -> UploadOut:
     return UploadOut(**service.upload_view(session, _upload(session, user, scope, upload_id)))
 
 
 @router.get("/uploads/{upload_id}/photo", response_class=Response, summary="The photo of an upload")
 def get_photo(
-    session: SessionDep, ctx: CtxDep, user: TestViewer, scope: ScopeDep, upload_id: int
+    session: SessionDep, ctx: CtxDep, user: TestViewer, scope: ScopeDep, upload_id: UploadPath
 ) -> Response:
     upload = _upload(session, user, scope, upload_id)
     if user.role != Role.patient:
@@ -101,13 +105,11 @@ def sweep(
 
 @router.get(
     "/readings/export",
-    response_model=list[ReadingRecord],
+    response_model=Page[ReadingRecord],
     summary="Proposals with the clinicians' decisions, for model monitoring (no personal data)",
 )
 def export_readings(
-    session: SessionDep,
-    _user: DataScientist,
-    after_id: int | None = None,
-    limit: Annotated[int, Query(ge=1, le=5000)] = 1000,
-) -> list[ReadingRecord]:
-    return service.export_readings(session, after_id, limit)
+    session: SessionDep, _user: DataScientist, page: PagerDep
+) -> Page[ReadingRecord]:
+    rows = service.export_readings(session, page.after_value(), page.limit + 1)
+    return page.page(rows, lambda r: (r.proposal_id,))

@@ -5,12 +5,14 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from api.public_ids import ProposalId, TestId, UploadId
+
 
 class UploadOut(BaseModel):
     """A stored photo; ``proposal_status`` is set once the pipeline has read it."""
 
-    id: int
-    test_id: int
+    id: UploadId
+    test_id: TestId
     photo_sha256: str
     size_bytes: int
     taken_at: datetime
@@ -24,14 +26,14 @@ class UploadOut(BaseModel):
 
 
 class SweepOut(BaseModel):
-    requeued: list[int]
+    requeued: list[UploadId]
 
 
 class ReadingRecord(BaseModel):
     """One proposal and what the clinician made of it, without any person's data."""
 
-    proposal_id: int
-    upload_id: int
+    proposal_id: ProposalId
+    upload_id: UploadId
     model_version: str
     status: str
     proposed_result: str | None

@@ -5,15 +5,17 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from api.deps import CtxDep
+from api.pagination import Page, PagerDep
 from api.regions.schemas import LocateOut, RegionOut
 from api.regions.service import locate, region_out
 
 router = APIRouter(prefix="/regions", tags=["regions"])
 
 
-@router.get("", response_model=list[RegionOut], summary="The regions this service covers")
-def list_regions(ctx: CtxDep) -> list[RegionOut]:
-    return [region_out(ctx, code) for code in ctx.regions.codes()]
+@router.get("", response_model=Page[RegionOut], summary="The regions this service covers")
+def list_regions(ctx: CtxDep, page: PagerDep) -> Page[RegionOut]:
+    numbered = page.window.take(list(enumerate(ctx.regions.codes())), lambda n: (n[0],))
+    return page.page(numbered, lambda n: (n[0],), lambda n: region_out(ctx, n[1]))
 
 
 @router.get("/geojson", summary="The regions' polygons (GeoJSON)")

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from api.audit.tables import AuditEntry
 from api.batches.tables import Batch
+from api.pagination import Position, Window
 from api.patients.tables import Patient
 from api.products.tables import Product
 from api.reports.tables import Report
@@ -69,16 +70,17 @@ def positives(
     until: datetime | None,
     limit: int,
     product_code: str | None = None,
+    after: Position | None = None,
 ) -> Sequence[tuple[SelfTest, Patient, Product, Batch]]:
+    """Newest release first; ``after``: the (released_at, id) of the last one already shown."""
     query = (
         select(SelfTest, Patient, Product, Batch)
         .join(Patient, Patient.id == SelfTest.patient_id)
         .join(Product, Product.id == SelfTest.product_id)
         .join(Batch, Batch.id == SelfTest.batch_id)
         .where(SelfTest.result == "positive")
-        .order_by(SelfTest.released_at.desc())
-        .limit(limit)
     )
+    query = Window(after, limit).apply(query, SelfTest.released_at, SelfTest.id, descending=True)
     query = _released_in(query, regions, since, until, product_code)
     return [(t, p, pr, b) for t, p, pr, b in session.execute(query).all()]
 

@@ -15,6 +15,8 @@ from api.deps import (
     StatsViewer,
 )
 from api.outbox.schemas import CONTENT_TYPES
+from api.pagination import Page, PagerDep
+from api.public_ids import TEST, TestPath, encode
 from api.reports import releases, service
 from api.reports.schemas import CorrectionIn, PositiveCase, ReportOut, ResultVersion, Statistics
 
@@ -33,34 +35,33 @@ ProductCode = Annotated[
 
 @router.get(
     "/reports",
-    response_model=list[ReportOut],
+    response_model=Page[ReportOut],
     summary="Step 9: reports addressed to the caller's CDC office or medical institution",
 )
-def list_reports(
-    session: SessionDep,
-    user: HealthStaff,
-    after_id: int | None = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
-) -> list[ReportOut]:
-    return service.reports(session, user, after_id, limit)
+def list_reports(session: SessionDep, user: HealthStaff, page: PagerDep) -> Page[ReportOut]:
+    rows = service.reports(session, user, page.after_value(), page.limit + 1)
+    return page.page(rows, lambda r: (r.id,))
 
 
 @router.get(
     "/cdc/positives",
-    response_model=list[PositiveCase],
-    summary="Step 10: confirmed positives in scope, with the patient details needed to act",
+    response_model=Page[PositiveCase],
+    summary="Step 10: confirmed positives in scope, newest first, with the patient details "
+    "needed to act",
 )
 def list_positives(
     session: SessionDep,
     ctx: CtxDep,
     user: CdcOfficer,
     scope: ScopeDep,
+    page: PagerDep,
     since: Since = None,
     until: Until = None,
-    limit: Annotated[int, Query(ge=1, le=5000)] = 500,
-) -> list[PositiveCase]:
-    cases = service.positives(session, ctx, user, scope, since, until, limit)
-    return cases
+) -> Page[PositiveCase]:
+    cases = service.positives(
+        session, ctx, user, scope, since, until, page.limit + 1, after=page.after
+    )
+    return page.page(cases, lambda c: (c.released_at, c.test_id))
 
 
 @router.get(
@@ -122,7 +123,7 @@ def correct_result(
     ctx: CtxDep,
     user: Clinician,
     scope: ScopeDep,
-    test_id: int,
+    test_id: TestPath,
     body: CorrectionIn,
 ) -> list[ResultVersion]:
     return releases.amend(session, ctx, user, scope, test_id, body)
@@ -130,13 +131,14 @@ def correct_result(
 
 @router.get(
     "/results/{test_id}/history",
-    response_model=list[ResultVersion],
+    response_model=Page[ResultVersion],
     summary="Every version of a released result: the release, corrections, withdrawal",
 )
 def result_history(
-    session: SessionDep, _user: HealthStaff, scope: ScopeDep, test_id: int
-) -> list[ResultVersion]:
-    return releases.history(session, scope, test_id)
+    session: SessionDep, _user: HealthStaff, scope: ScopeDep, page: PagerDep, test_id: TestPath
+) -> Page[ResultVersion]:
+    versions = releases.history(session, scope, test_id)
+    return page.page(page.window.take(versions, lambda v: (v.number,)), lambda v: (v.number,))
 
 
 def _download(body: str, media_type: str, filename: str) -> Response:
@@ -154,10 +156,10 @@ def _download(body: str, media_type: str, filename: str) -> Response:
     summary="One reported result (its newest version) as a FHIR R4B message Bundle",
 )
 def result_fhir(
-    session: SessionDep, ctx: CtxDep, user: HealthStaff, scope: ScopeDep, test_id: int
+    session: SessionDep, ctx: CtxDep, user: HealthStaff, scope: ScopeDep, test_id: TestPath
 ) -> Response:
     body = releases.result_message(session, ctx, user, scope, test_id, "fhir")
-    return _download(body, CONTENT_TYPES["fhir"], f"result-{test_id}.json")
+    return _download(body, CONTENT_TYPES["fhir"], f"result-{encode(TEST, test_id)}.json")
 
 
 @router.get(
@@ -167,10 +169,10 @@ def result_fhir(
     summary="One reported result (its newest version) as an HL7 v2.5.1 ORU^R01 message",
 )
 def result_hl7(
-    session: SessionDep, ctx: CtxDep, user: HealthStaff, scope: ScopeDep, test_id: int
+    session: SessionDep, ctx: CtxDep, user: HealthStaff, scope: ScopeDep, test_id: TestPath
 ) -> Response:
     body = releases.result_message(session, ctx, user, scope, test_id, "hl7")
-    return _download(body, CONTENT_TYPES["hl7"], f"result-{test_id}.hl7")
+    return _download(body, CONTENT_TYPES["hl7"], f"result-{encode(TEST, test_id)}.hl7")
 
 
 @router.get(

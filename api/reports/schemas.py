@@ -5,10 +5,12 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
+from api.public_ids import PatientId, ReportId, TestId, UserId
+
 
 class ReportOut(BaseModel):
-    id: int
-    test_id: int
+    id: ReportId
+    test_id: TestId
     region_code: str
     result: str
     product_code: str
@@ -20,8 +22,8 @@ class ReportOut(BaseModel):
 class PositiveCase(BaseModel):
     """A confirmed positive with the personal details a CDC officer needs to act on it."""
 
-    test_id: int
-    patient_id: int
+    test_id: TestId
+    patient_id: PatientId
     name: str
     national_id: str
     phone: str
@@ -65,7 +67,7 @@ class Statistics(BaseModel):
 class PositiveBrief(BaseModel):
     """A confirmed positive without personal data: for lists and maps."""
 
-    test_id: int
+    test_id: TestId
     region_code: str
     region_name: str
     tested_at: datetime
@@ -77,7 +79,7 @@ class PositiveBrief(BaseModel):
 class CaseTest(BaseModel):
     """One test in a patient's history, as a CDC officer sees it."""
 
-    test_id: int
+    test_id: TestId
     region_code: str
     region_name: str
     tested_at: datetime
@@ -121,7 +123,7 @@ class ResultVersion(BaseModel):
     report_status: Literal["final", "corrected", "entered-in-error"]
     result: str
     at: datetime
-    clinician_id: int
+    clinician_id: UserId
     reason: str | None
 
 

@@ -17,6 +17,7 @@ from api.context import AppContext
 from api.errors import InvalidError, NotFoundError
 from api.events.service import POSITIVE_REPORTED, publish
 from api.organisations import queries as org_queries
+from api.pagination import Position
 from api.patients.service import personal_data
 from api.patients.tables import Patient
 from api.products import queries as product_queries
@@ -162,11 +163,13 @@ def positives(
     since: datetime | None,
     until: datetime | None,
     limit: int,
+    after: Position | None = None,
 ) -> list[PositiveCase]:
-    """Step 10: confirmed positives in scope, identity decrypted; the viewing is audited."""
+    """Step 10: confirmed positives in scope, newest first (``after`` the (released_at, id)
+    of the last one shown), identity decrypted; the viewing is audited."""
     cases = []
     for test, patient, product, batch in queries.positives(
-        session, scope.regions, since, until, limit
+        session, scope.regions, since, until, limit, after=after
     ):
         cases.append(_positive_case(session, ctx, test, patient, product, batch))
     record(

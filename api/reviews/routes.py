@@ -7,6 +7,8 @@ from fastapi import APIRouter, Query
 
 from api.db.base import utcnow
 from api.deps import Clinician, CtxDep, ScopeDep, SessionDep
+from api.pagination import Page, PagerDep
+from api.public_ids import ProposalPath
 from api.reviews import service
 from api.reviews.queries import QueueFilter
 from api.reviews.schemas import (
@@ -36,7 +38,7 @@ def queue_filter(
 
 @router.get(
     "/reviews/queue",
-    response_model=list[QueueItem],
+    response_model=Page[QueueItem],
     summary="Step 8: proposals of the clinician's region awaiting their reading, most urgent first",
 )
 def review_queue(
@@ -44,25 +46,29 @@ def review_queue(
     ctx: CtxDep,
     user: Clinician,
     scope: ScopeDep,
+    page: PagerDep,
     result: Result | None = None,
     confidence: Literal["low", "high"] | None = None,
     older_than_minutes: Annotated[int | None, Query(ge=1, le=MAX_AGE_MINUTES)] = None,
     stage: Annotated[int | None, Query(ge=1, le=2, description="1 first, 2 second/third")] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,  # a 64-bit overflow was a 500
-) -> list[QueueItem]:
+) -> Page[QueueItem]:
     """Suspected positives, low confidence and items waiting past the ageing cap first, then
-    oldest first. Items this clinician already read are not shown (second readings are blind)."""
+    oldest first. Items this clinician already read are not shown (second readings are blind).
+
+    Urgency changes as items age, so this list has no fixed sort key: its cursor holds a
+    position in the queue (an item decided meanwhile shifts the rest by one)."""
     filters = queue_filter(result, confidence, older_than_minutes, stage)
-    return service.queue(
+    offset = page.after_value() or 0
+    rows = service.queue(
         session,
         scope,
         user,
         filters,
-        limit=limit,
+        limit=page.limit + 1,
         offset=offset,
         blind_setting=ctx.settings.blind_second_reader,
     )
+    return page.page(rows, lambda _item: (offset + page.limit,))
 
 
 @router.get(
@@ -94,7 +100,7 @@ def review_proposal(
     ctx: CtxDep,
     user: Clinician,
     scope: ScopeDep,
-    proposal_id: int,
+    proposal_id: ProposalPath,
     body: ReviewIn,
 ) -> ReviewOut:
     review, reports = service.decide(session, ctx, user, scope, proposal_id, body)

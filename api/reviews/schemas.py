@@ -5,6 +5,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.public_ids import ProposalId, ReviewId, TestId, UploadId
+
 Result = Literal["positive", "negative", "invalid"]
 # What a reading concluded: a result, or that a new photo is needed.
 Outcome = Literal["positive", "negative", "invalid", "retake"]
@@ -25,9 +27,9 @@ class QueueItem(BaseModel):
     A second reader is not shown the first reading; a third reader sees both.
     """
 
-    proposal_id: int
-    test_id: int
-    upload_id: int
+    proposal_id: ProposalId
+    test_id: TestId
+    upload_id: UploadId
     # Read by eye: the model could not read it; its attempt (if any) is a hint only.
     by_eye: bool = False
     region_code: str
@@ -100,9 +102,9 @@ class ReviewIn(BaseModel):
 class ReviewOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
-    id: int
-    proposal_id: int
-    test_id: int
+    id: ReviewId
+    proposal_id: ProposalId
+    test_id: TestId
     round: int
     decision: str
     result: str | None
@@ -117,8 +119,8 @@ class ReviewOut(BaseModel):
 
 
 class UndoOut(BaseModel):
-    review_id: int
-    proposal_id: int
+    review_id: ReviewId
+    proposal_id: ProposalId
     round: int
 
 

@@ -30,6 +30,7 @@ from api.db.hooks import after_commit
 from api.errors import ConflictError, InvalidError, NotFoundError
 from api.metrics import observe_release
 from api.products.tables import Product
+from api.public_ids import UPLOAD, encode
 from api.reports import releases
 from api.reports.service import report_positive
 from api.reviews import queries, safeguards
@@ -199,7 +200,7 @@ def queue_item(
         claimed_at=test.claimed_at,
         taken_at=upload.taken_at,
         proposed_at=proposal.created_at,
-        photo_url=f"/api/uploads/{upload.id}/photo",
+        photo_url=f"/api/uploads/{encode(UPLOAD, upload.id)}/photo",
         round=proposal.review_stage or 0,
         urgent=urgent,
         earlier_readings=earlier_readings(session, proposal),

@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.public_ids import ProposalId, TestId, UploadId
+
 
 class ReadWindow(BaseModel):
     """The kit's read window for one test, from when the sample was applied."""
@@ -28,8 +30,8 @@ class SampleApplied(BaseModel):
 
 
 class ProposalBrief(BaseModel):
-    id: int
-    upload_id: int
+    id: ProposalId
+    upload_id: UploadId
     status: Literal["ok", "retake", "by_eye"]
     result: str | None
     confidence: float
@@ -56,7 +58,7 @@ class TestOut(BaseModel):
 
     __test__ = False
 
-    id: int
+    id: TestId
     code: str
     product_code: str
     product_name: str

@@ -27,6 +27,7 @@ from api.errors import NotFoundError
 from api.events import service as events
 from api.events.schemas import EventOut
 from api.organisations import service as organisations
+from api.public_ids import EVENT, TEST, TestPath, decode, encode
 from api.reports import service as reports
 from api.scope import Scope, scope_for
 from api.statistics import service as statistics
@@ -46,16 +47,17 @@ TABLES = get_args(Table)  # each has a CSV download beside its chart
 
 
 def case_url(test_id: int) -> str:
-    return f"/cdc/cases/{test_id}"
+    return f"/cdc/cases/{encode(TEST, test_id)}"
 
 
 def feed_item(ctx: AppContext, event: EventOut) -> dict[str, Any]:
     """What the page shows of an event (the same fields the stream sends)."""
     payload = event.payload
     positive = event.kind == events.POSITIVE_REPORTED
+    shown = event.model_dump(mode="json")["payload"]  # with public ids, as the API shows it
     test_id = payload.get("test_id")
     return {
-        "id": event.id,
+        "id": encode(EVENT, event.id),
         "kind": "positive" if positive else "started",
         "label": "Confirmed positive" if positive else "Active test started",
         "region_code": event.region_code,
@@ -64,7 +66,7 @@ def feed_item(ctx: AppContext, event: EventOut) -> dict[str, Any]:
         else event.region_code,
         "product_code": payload.get("product_code", ""),
         "lot_number": payload.get("lot_number", ""),
-        "test_id": test_id,
+        "test_id": shown.get("test_id"),
         "at": rfc3339(event.created_at),
         "case_url": case_url(int(test_id)) if positive and test_id is not None else None,
     }
@@ -218,11 +220,14 @@ async def _feed_stream(
         if message.get("event") not in FEED_KINDS:
             continue
         data = json.loads(message["data"])
+        payload = {k: v for k, v in data.items() if k not in EventOut.model_fields}
+        if isinstance(payload.get("test_id"), str):  # the stream shows public ids
+            payload["test_id"] = decode(TEST, payload["test_id"])
         event = EventOut(
-            id=int(message["id"]),
+            id=decode(EVENT, data["id"]) or 0,
             kind=message["event"],
             region_code=data["region_code"],
-            payload=data,
+            payload=payload,
             created_at=data["created_at"],
         )
         yield {
@@ -234,7 +239,7 @@ async def _feed_stream(
 
 @router.get("/cases/{test_id}")
 def patient_case(
-    request: Request, session: SessionDep, ctx: CtxDep, user: CdcPage, test_id: int
+    request: Request, session: SessionDep, ctx: CtxDep, user: CdcPage, test_id: TestPath
 ) -> Response:
     """The patient behind a confirmed positive; every view is written to the audit log."""
     scope = scope_for(session, ctx, user)

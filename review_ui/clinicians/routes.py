@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import Form, Request
+from fastapi import Form, Query, Request
 from sqlalchemy.orm import Session
 from starlette.responses import RedirectResponse, Response
 
@@ -16,6 +16,7 @@ from api.audit.service import record
 from api.context import AppContext
 from api.deps import CtxDep, SessionDep
 from api.errors import ConflictError, DomainError, InvalidError, NotFoundError
+from api.public_ids import PROPOSAL, ProposalPath, decode, encode
 from api.reviews import items as review_items
 from api.reviews import service as reviews
 from api.reviews.schemas import ReviewIn
@@ -154,13 +155,14 @@ def next_page(
     session: SessionDep,
     ctx: CtxDep,
     user: ClinicianPage,
-    after: int | None = None,
+    after: Annotated[str | None, Query(max_length=64)] = None,
 ) -> Response:
     """The next item to read: the most urgent, or the one after ``after`` (skip)."""
     filters = Filters.from_query(request)
     scope = _scope(session, ctx, user)
+    number = decode(PROPOSAL, after) if after else None
     try:
-        current = review_items.proposal(session, after) if after is not None else None
+        current = review_items.proposal(session, number) if number is not None else None
     except NotFoundError:
         current = None
     found = reviews.next_item(session, scope, user, filters.query(), after=current)
@@ -174,7 +176,8 @@ def next_page(
         return RedirectResponse(f"/review?{filters.qs(message=message)}", status_code=303)
     query = filters.qs()
     return RedirectResponse(
-        f"/review/items/{found.id}" + (f"?{query}" if query else ""), status_code=303
+        f"/review/items/{encode(PROPOSAL, found.id)}" + (f"?{query}" if query else ""),
+        status_code=303,
     )
 
 
@@ -193,7 +196,8 @@ def _item_context(
     # A blind reader sees the photo and the measured profile, not what the model made of them.
     reading = {} if item.blind else (proposal.reading or {})
     kept = views.without_findings(proposal.explanation) if item.blind else proposal.explanation
-    explained = views.explain(kit, reading, kept, f"/review/items/{proposal.id}/window.png")
+    window_url = f"/review/items/{encode(PROPOSAL, proposal.id)}/window.png"
+    explained = views.explain(kit, reading, kept, window_url)
     filters = Filters.from_query(request)
     counts = reviews.counts(session, scope, user, filters.query())
     quality = (reading.get("quality") or {}).get("issues") or []
@@ -230,7 +234,11 @@ def _item_context(
 
 @router.get("/review/items/{proposal_id}")
 def item_page(
-    request: Request, session: SessionDep, ctx: CtxDep, user: ClinicianPage, proposal_id: int
+    request: Request,
+    session: SessionDep,
+    ctx: CtxDep,
+    user: ClinicianPage,
+    proposal_id: ProposalPath,
 ) -> Response:
     try:
         context = _item_context(request, session, ctx, user, proposal_id)
@@ -245,7 +253,7 @@ def change_page(
     session: SessionDep,
     ctx: CtxDep,
     user: ClinicianPage,
-    proposal_id: int,
+    proposal_id: ProposalPath,
     to: str = "",
 ) -> Response:
     """Changing the model's result (or asking for a retake) asks for a reason."""
@@ -261,7 +269,8 @@ def change_page(
     else:
         query = context["filters_qs"]
         return RedirectResponse(
-            f"/review/items/{proposal_id}" + (f"?{query}" if query else ""), status_code=303
+            f"/review/items/{encode(PROPOSAL, proposal_id)}" + (f"?{query}" if query else ""),
+            status_code=303,
         )
     context |= {"choice": choice, "error": None, "reason": "", "details": ""}
     return render(request, "clinicians/change.html", context, user=user)
@@ -273,7 +282,7 @@ def decide_page(
     session: SessionDep,
     ctx: CtxDep,
     user: ClinicianPage,
-    proposal_id: int,
+    proposal_id: ProposalPath,
     choice: Annotated[str, Form(max_length=10)],
     round: Annotated[int | None, Form(ge=1, le=3)] = None,
     reason: Annotated[str, Form(max_length=500)] = "",
@@ -350,7 +359,8 @@ def undo_page(
         return _error(request, user, exc, filters_qs=chosen.qs())
     query = chosen.qs()
     return RedirectResponse(
-        f"/review/items/{undone.proposal_id}" + (f"?{query}" if query else ""), status_code=303
+        f"/review/items/{encode(PROPOSAL, undone.proposal_id)}" + (f"?{query}" if query else ""),
+        status_code=303,
     )
 
 
@@ -362,7 +372,11 @@ IMAGE_HEADERS = {"Cache-Control": "private, max-age=3600", "X-Content-Type-Optio
 
 @router.get("/review/items/{proposal_id}/photo")
 def item_photo(
-    request: Request, session: SessionDep, ctx: CtxDep, user: ClinicianPage, proposal_id: int
+    request: Request,
+    session: SessionDep,
+    ctx: CtxDep,
+    user: ClinicianPage,
+    proposal_id: ProposalPath,
 ) -> Response:
     try:
         _proposal, upload = review_items.visible_proposal(
@@ -390,7 +404,11 @@ def _as_jpeg(ctx: AppContext, data: bytes) -> bytes:
 
 @router.get("/review/items/{proposal_id}/window.png")
 def item_window(
-    request: Request, session: SessionDep, ctx: CtxDep, user: ClinicianPage, proposal_id: int
+    request: Request,
+    session: SessionDep,
+    ctx: CtxDep,
+    user: ClinicianPage,
+    proposal_id: ProposalPath,
 ) -> Response:
     try:
         proposal, _upload = review_items.visible_proposal(

@@ -28,6 +28,7 @@ from api.organisations import service as organisations
 from api.organisations.schemas import ManufacturerDetail, ManufacturerSignUp
 from api.products import service as products
 from api.products.schemas import ProductOut
+from api.public_ids import BATCH, PRODUCT, BatchPath, DocumentPath, ProductPath, decode, encode
 from review_ui.manufacturers.forms import (
     domain_message,
     lines,
@@ -232,7 +233,7 @@ def upload_document(
 
 @router.get("/documents/{document_id}")
 def document(
-    session: SessionDep, ctx: CtxDep, user: ManufacturerPage, document_id: int
+    session: SessionDep, ctx: CtxDep, user: ManufacturerPage, document_id: DocumentPath
 ) -> Response:
     manufacturer = _manufacturer(session, user)
     return document_response(session, ctx, user, manufacturer.id, document_id)
@@ -335,7 +336,9 @@ def register_product(
             user=user,
             status_code=exc.status_code,
         )
-    return RedirectResponse(f"/manufacturer/products/{product.id}?done=product", status_code=303)
+    return RedirectResponse(
+        f"/manufacturer/products/{encode(PRODUCT, product.id)}?done=product", status_code=303
+    )
 
 
 def _own_product(session: Session, user: Principal, product_id: int) -> ProductOut | None:
@@ -347,7 +350,11 @@ def _own_product(session: Session, user: Principal, product_id: int) -> ProductO
 
 @router.get("/products/{product_id}")
 def product_page(
-    request: Request, session: SessionDep, ctx: CtxDep, user: ManufacturerPage, product_id: int
+    request: Request,
+    session: SessionDep,
+    ctx: CtxDep,
+    user: ManufacturerPage,
+    product_id: ProductPath,
 ) -> Response:
     product = _own_product(session, user, product_id)
     if product is None:
@@ -386,7 +393,7 @@ def _product_page(
 
 @router.get("/products/{product_id}/preview.png")
 def product_preview(
-    session: SessionDep, ctx: CtxDep, user: ManufacturerPage, product_id: int
+    session: SessionDep, ctx: CtxDep, user: ManufacturerPage, product_id: ProductPath
 ) -> Response:
     try:
         kit = products.product_kit(session, ctx, user, product_id)
@@ -412,12 +419,13 @@ def create_batch(
     session: SessionDep,
     ctx: CtxDep,
     user: ManufacturerPage,
-    product_id: Annotated[int, Form()],
+    product_id: Annotated[str, Form(max_length=64)],
     lot_number: Annotated[str, Form(max_length=200)] = "",
     quantity: Annotated[str, Form(max_length=20)] = "",
     expiry_date: Annotated[str, Form(max_length=20)] = "",
 ) -> Response:
-    product = _own_product(session, user, product_id)
+    number = decode(PRODUCT, product_id)
+    product = _own_product(session, user, number) if number is not None else None
     if product is None:
         return _not_found(request, user, "No such product among yours.")
     form = {"lot_number": lot_number, "quantity": quantity, "expiry_date": expiry_date}
@@ -437,12 +445,14 @@ def create_batch(
         return _product_page(
             request, session, ctx, user, product, [domain_message(exc)], form, exc.status_code
         )
-    return RedirectResponse(f"/manufacturer/batches/{batch.id}?done=batch", status_code=303)
+    return RedirectResponse(
+        f"/manufacturer/batches/{encode(BATCH, batch.id)}?done=batch", status_code=303
+    )
 
 
 @router.get("/batches/{batch_id}")
 def batch_page(
-    request: Request, session: SessionDep, user: ManufacturerPage, batch_id: int
+    request: Request, session: SessionDep, user: ManufacturerPage, batch_id: BatchPath
 ) -> Response:
     try:
         batch = batches.view_batch(session, user, batch_id)
@@ -485,20 +495,20 @@ def _download(
 
 @router.get("/batches/{batch_id}/codes.csv")
 def codes_csv(
-    request: Request, session: SessionDep, ctx: CtxDep, user: ManufacturerPage, batch_id: int
+    request: Request, session: SessionDep, ctx: CtxDep, user: ManufacturerPage, batch_id: BatchPath
 ) -> Response:
     return _download(request, session, ctx, user, batch_id, "codes.csv")
 
 
 @router.get("/batches/{batch_id}/codes.zip")
 def codes_zip(
-    request: Request, session: SessionDep, ctx: CtxDep, user: ManufacturerPage, batch_id: int
+    request: Request, session: SessionDep, ctx: CtxDep, user: ManufacturerPage, batch_id: BatchPath
 ) -> Response:
     return _download(request, session, ctx, user, batch_id, "qr.zip")
 
 
 @router.get("/batches/{batch_id}/labels.pdf")
 def labels_pdf(
-    request: Request, session: SessionDep, ctx: CtxDep, user: ManufacturerPage, batch_id: int
+    request: Request, session: SessionDep, ctx: CtxDep, user: ManufacturerPage, batch_id: BatchPath
 ) -> Response:
     return _download(request, session, ctx, user, batch_id, "labels.pdf")

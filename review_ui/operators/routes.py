@@ -31,6 +31,7 @@ from api.organisations.schemas import (
     ManufacturerReview,
 )
 from api.products import service as products
+from api.public_ids import MANUFACTURER, DocumentPath, ManufacturerPath, encode
 from api.regions.geo import LEVELS
 from review_ui.cdc.view import region_features
 from review_ui.charts import choropleth
@@ -157,7 +158,7 @@ def _find_manufacturer(
 
 @router.get("/manufacturers/{manufacturer_id}")
 def manufacturer(
-    request: Request, session: SessionDep, user: OperatorPage, manufacturer_id: int
+    request: Request, session: SessionDep, user: OperatorPage, manufacturer_id: ManufacturerPath
 ) -> Response:
     found = _find_manufacturer(session, user, manufacturer_id)
     if found is None:
@@ -167,7 +168,11 @@ def manufacturer(
 
 @router.get("/manufacturers/{manufacturer_id}/documents/{document_id}")
 def manufacturer_document(
-    session: SessionDep, ctx: CtxDep, user: OperatorPage, manufacturer_id: int, document_id: int
+    session: SessionDep,
+    ctx: CtxDep,
+    user: OperatorPage,
+    manufacturer_id: ManufacturerPath,
+    document_id: DocumentPath,
 ) -> Response:
     return document_response(session, ctx, user, manufacturer_id, document_id)
 
@@ -177,7 +182,7 @@ def review_manufacturer(
     request: Request,
     session: SessionDep,
     user: OperatorPage,
-    manufacturer_id: int,
+    manufacturer_id: ManufacturerPath,
     decision: Annotated[str, Form(max_length=20)] = "",
     reason: Annotated[str, Form(max_length=2000)] = "",
 ) -> Response:
@@ -196,7 +201,8 @@ def review_manufacturer(
             request, session, user, found, [domain_message(exc)], reason, exc.status_code
         )
     return RedirectResponse(
-        f"/operator/manufacturers/{manufacturer_id}?done={reviewed.status}", status_code=303
+        f"/operator/manufacturers/{encode(MANUFACTURER, manufacturer_id)}?done={reviewed.status}",
+        status_code=303,
     )
 
 
@@ -337,16 +343,12 @@ def _open_account(
             password=password,
             display_name=fields["display_name"].strip(),
             role=role,
-            institution_id=_int_or_none(fields.get("institution_id", "")),
-            cdc_office_id=_int_or_none(fields.get("cdc_office_id", "")),
+            institution_id=fields.get("institution_id", "").strip() or None,
+            cdc_office_id=fields.get("cdc_office_id", "").strip() or None,
         )
         organisations.open_staff_account(session, operator, body, via="page")
 
     return page.submit(request, session, ctx, operator, fields, act, done)
-
-
-def _int_or_none(text: str) -> int | None:
-    return int(text) if text.strip().isdigit() else None
 
 
 @router.post("/clinicians")
@@ -358,7 +360,7 @@ def create_clinician(
     display_name: Annotated[str, Form(max_length=400)] = "",
     username: Annotated[str, Form(max_length=400)] = "",
     password: Annotated[str, Form(max_length=400)] = "",
-    institution_id: Annotated[str, Form(max_length=20)] = "",
+    institution_id: Annotated[str, Form(max_length=64)] = "",
 ) -> Response:
     form = {"display_name": display_name, "username": username, "institution_id": institution_id}
     done = "/operator/clinicians?done=clinician"
@@ -430,7 +432,7 @@ def create_cdc_officer(
     display_name: Annotated[str, Form(max_length=400)] = "",
     username: Annotated[str, Form(max_length=400)] = "",
     password: Annotated[str, Form(max_length=400)] = "",
-    cdc_office_id: Annotated[str, Form(max_length=20)] = "",
+    cdc_office_id: Annotated[str, Form(max_length=64)] = "",
 ) -> Response:
     form = {"display_name": display_name, "username": username, "cdc_office_id": cdc_office_id}
     done = "/operator/cdc-offices?done=officer"

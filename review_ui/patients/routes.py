@@ -20,6 +20,7 @@ from api.deps import CtxDep, SessionDep
 from api.errors import DomainError, InvalidError
 from api.patients import service as patients
 from api.patients.schemas import Claim, PatientRegister
+from api.public_ids import TEST, TestPath, encode
 from api.readings import service as readings
 from api.security.ratelimit import RateLimitedError
 from api.selftests import lifecycle
@@ -268,7 +269,7 @@ def scan(
     except DomainError as exc:
         field = "region" if "region" in exc.detail.lower() else "code"
         return again(words.claim_error(exc), exc.status_code, field)
-    return RedirectResponse(f"/patient/tests/{test.id}", status_code=303)
+    return RedirectResponse(f"/patient/tests/{encode(TEST, test.id)}", status_code=303)
 
 
 # One test: instructions, timer, photo, result -------------------------------------------
@@ -301,7 +302,7 @@ def _test_again(
 
 @router.get("/patient/tests/{test_id}")
 def test_page(
-    request: Request, session: SessionDep, ctx: CtxDep, user: PatientPage, test_id: int
+    request: Request, session: SessionDep, ctx: CtxDep, user: PatientPage, test_id: TestPath
 ) -> Response:
     try:
         context = _test_context(session, user, test_id)
@@ -319,7 +320,7 @@ def upload_photo(
     session: SessionDep,
     ctx: CtxDep,
     user: PatientPage,
-    test_id: int,
+    test_id: TestPath,
     photo: Annotated[UploadFile | None, File()] = None,
     upload_key: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
@@ -339,7 +340,7 @@ def upload_photo(
             )
     except DomainError as exc:
         return _test_again(request, session, user, test_id, exc)
-    return RedirectResponse(f"/patient/tests/{test_id}", status_code=303)
+    return RedirectResponse(f"/patient/tests/{encode(TEST, test_id)}", status_code=303)
 
 
 @router.post("/patient/tests/{test_id}/sample-applied")
@@ -347,7 +348,7 @@ def sample_applied(
     request: Request,
     session: SessionDep,
     user: PatientPage,
-    test_id: int,
+    test_id: TestPath,
     minutes_ago: Annotated[str, Form(max_length=10)] = "0",
 ) -> Response:
     """The patient applied the sample (now, or some minutes ago): the timer starts."""
@@ -366,4 +367,4 @@ def sample_applied(
             )
     except DomainError as exc:
         return _test_again(request, session, user, test_id, exc)
-    return RedirectResponse(f"/patient/tests/{test_id}#timer", status_code=303)
+    return RedirectResponse(f"/patient/tests/{encode(TEST, test_id)}#timer", status_code=303)

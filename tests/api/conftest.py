@@ -31,6 +31,7 @@ from stack_services import create_database, drop_database, own_database_url
 
 import api.accounts.service as accounts_service
 import api.app as api_app
+from api import public_ids
 from api.accounts.tables import Role, User
 from api.app import create_app
 from api.batches.schemas import BatchCreate
@@ -407,7 +408,7 @@ def build_world(ctx: AppContext, session: Session, quantity: int = 20) -> World:
         ctx,
         maker,
         BatchCreate(
-            product_id=product.id,
+            product_id=public_ids.encode(public_ids.PRODUCT, product.id),
             lot_number="LOT-A1",
             quantity=quantity,
             expiry_date=date.today() + timedelta(days=365),

@@ -16,6 +16,7 @@ from api.batches.tables import Batch, Unit
 from api.organisations.tables import Manufacturer
 from api.patients.tables import Patient
 from api.products.tables import Product
+from api.public_ids import BATCH, MANUFACTURER, PRODUCT, TEST, decode, encode
 from api.selftests.tables import SelfTest
 
 DEMO_KIT = Path(__file__).resolve().parents[2] / "datasets" / "kits" / "demo"
@@ -91,7 +92,7 @@ def test_unit_codes_unknown_mistyped_reused_expired_revoked(
     assert snapshot(world.session) == before
 
     revoke = client.post(
-        f"/api/batches/{world.batch.id}/revoke",
+        f"/api/batches/{encode(BATCH, world.batch.id)}/revoke",
         headers=world.headers(world.maker),
         json={"reason": "contaminated lot", "serials": list(range(1, 21))},
     )
@@ -217,7 +218,7 @@ def test_bad_kit_files(client: TestClient, world: Any) -> None:
 def test_bad_batches(client: TestClient, world: Any) -> None:
     maker = world.headers(world.maker)
     base = {
-        "product_id": world.product.id,
+        "product_id": encode(PRODUCT, world.product.id),
         "lot_number": "LOT-NEW",
         "quantity": 10,
         "expiry_date": (date.today() + timedelta(days=30)).isoformat(),
@@ -229,14 +230,14 @@ def test_bad_batches(client: TestClient, world: Any) -> None:
     assert "future" in refused(client.post("/api/batches", headers=maker, json=past), 422)
     dup = {**base, "lot_number": "LOT-A1"}
     assert "already" in refused(client.post("/api/batches", headers=maker, json=dup), 409)
-    missing = {**base, "product_id": 999_999}
+    missing = {**base, "product_id": encode(PRODUCT, 999_999)}
     refused(client.post("/api/batches", headers=maker, json=missing), 404)
     assert snapshot(world.session) == before
 
 
 def test_manufacturer_review_and_documents(client: TestClient, world: Any) -> None:
     operator = world.headers(world.operator)
-    url = f"/api/manufacturers/{world.manufacturer.id}"
+    url = f"/api/manufacturers/{encode(MANUFACTURER, world.manufacturer.id)}"
     assert "reason" in refused(
         client.post(f"{url}/review", headers=operator, json={"decision": "reject"}), 422
     )
@@ -256,7 +257,7 @@ def test_manufacturer_review_and_documents(client: TestClient, world: Any) -> No
         "/api/batches",
         headers=world.headers(world.maker),
         json={
-            "product_id": world.product.id,
+            "product_id": encode(PRODUCT, world.product.id),
             "lot_number": "AFTER",
             "quantity": 1,
             "expiry_date": (date.today() + timedelta(days=30)).isoformat(),
@@ -364,7 +365,7 @@ def test_large_template_is_stored_downscaled_with_coordinates_rescaled(
     )
     assert response.status_code == 201, response.text
     world.session.expire_all()
-    product = world.session.get(Product, response.json()["id"])
+    product = world.session.get(Product, decode(PRODUCT, response.json()["id"]))
     stored = decode_template(product.template_png)
     assert max(stored.shape[:2]) == 2000
     scale = 2000 / max(big.size)
@@ -549,7 +550,7 @@ def test_location_is_stored_to_about_a_kilometre(client: TestClient, world: Any)
     response = client.post("/api/tests", headers=world.headers(world.patient_a), json=exact)
     assert response.status_code == 201, response.text
     world.session.expire_all()
-    test = world.session.get(SelfTest, response.json()["id"])
+    test = world.session.get(SelfTest, decode(TEST, response.json()["id"]))
     assert test.latitude == round(exact["latitude"], 2)
     assert test.longitude == round(exact["longitude"], 2)
     assert test.region_code == world.region_a

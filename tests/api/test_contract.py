@@ -1,10 +1,10 @@
 """The API contract, checked on the OpenAPI schema and on real answers.
 
 Every documented error is an RFC 9457 problem document; FastAPI's own validation
-errors and Starlette's 404/405 come in the same shape. Two rules of the contract are
-not met yet and are pinned as strict expected failures, so they turn into failures the
-day they hold (then drop the marker): one cursor pagination for every list, and no
-sequential integer in any path.
+errors and Starlette's 404/405 come in the same shape. Every list pages the same way
+(``limit``, ``cursor``; ``items``, ``has_more``, ``next_cursor`` and a ``Link`` header), and
+ids are opaque: no path takes a sequential integer and no answer shows one. (The route
+matrix checks every admitted answer for ``Location`` on 201, ``Z`` times and integer ids.)
 """
 
 from __future__ import annotations
@@ -15,9 +15,11 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from api import public_ids
 from api.app import create_app
 from api.config import Settings
 from api.errors import PROBLEM_JSON
+from api.pagination import MAX_LIMIT
 
 ERRORS = {"401", "403", "404", "409", "413", "415", "422", "429", "503"}
 
@@ -114,26 +116,34 @@ def test_real_errors_come_as_problem_documents(client: TestClient, world: Any) -
 
 
 def _list_routes(schema: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """GET routes whose answer is a list: a bare array, or a page of items."""
     lists = []
     for method, path, operation in _operations(schema):
         if method != "GET":
             continue
         ok = operation["responses"].get("200", {}).get("content", {}).get("application/json", {})
-        if ok.get("schema", {}).get("type") == "array":
-            lists.append((path, operation))
+        answer = ok.get("schema", {})
+        if "$ref" in answer:
+            answer = schema["components"]["schemas"][answer["$ref"].rsplit("/", 1)[-1]]
+        items = answer.get("properties", {}).get("items", {})
+        if answer.get("type") == "array" or items.get("type") == "array":
+            lists.append((path, answer))
     return lists
 
 
-@pytest.mark.xfail(strict=True, reason="issue 8: one cursor pagination is not done yet")
 def test_every_list_paginates_the_same_way(schema: dict[str, Any]) -> None:
     lists = _list_routes(schema)
-    assert lists
-    for path, operation in lists:
-        names = {p["name"] for p in operation.get("parameters", [])}
-        assert {"limit", "cursor"} <= names, path
+    assert len(lists) >= 15
+    operations = {(m, p): op for m, p, op in _operations(schema)}
+    for path, answer in lists:
+        assert answer.get("type") != "array", f"{path}: a bare array cannot page"
+        assert set(answer["required"]) == {"items", "has_more", "next_cursor"}, path
+        parameters = {p["name"]: p for p in operations[("GET", path)].get("parameters", [])}
+        assert {"limit", "cursor"} <= set(parameters), path
+        assert parameters["limit"]["schema"]["maximum"] == MAX_LIMIT, path
+        assert not {"offset", "after_id", "before_id"} & set(parameters), path
 
 
-@pytest.mark.xfail(strict=True, reason="issue 8: opaque public ids are not done yet")
 def test_no_path_takes_a_sequential_integer(schema: dict[str, Any]) -> None:
     integers = [
         (path, p["name"])
@@ -141,6 +151,19 @@ def test_no_path_takes_a_sequential_integer(schema: dict[str, Any]) -> None:
         for p in operation.get("parameters", [])
         if p["in"] == "path" and p.get("schema", {}).get("type") == "integer"
     ]
+    assert integers == []
+
+
+def test_no_answer_shows_a_sequential_integer_id(schema: dict[str, Any]) -> None:
+    """Every ``id`` and ``*_id`` field of every schema is a string (opaque), never an integer."""
+    integers = []
+    for name, component in schema["components"]["schemas"].items():
+        for field, spec in component.get("properties", {}).items():
+            if field != "id" and not field.endswith("_id"):
+                continue
+            kinds = {s.get("type") for s in spec.get("anyOf", [spec])} - {"null"}
+            if "integer" in kinds:
+                integers.append((name, field))
     assert integers == []
 
 
@@ -169,7 +192,8 @@ def test_created_resources_have_a_location_and_utc_timestamps(
     assert fetched.json()["latitude"] is None
     assert staff["latitude"] == round(lat, 2)  # stored to about a kilometre (issue 11)
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z", created.json()["claimed_at"])
-    event = client.get("/api/events", headers=world.headers(world.clinician_a)).json()[-1]
+    events = client.get("/api/events", headers=world.headers(world.clinician_a)).json()
+    event = events["items"][-1]
     assert event["created_at"].endswith("Z")
     assert event["payload"]["claimed_at"].endswith("Z")
     office = client.post(
@@ -210,3 +234,103 @@ def test_docs_page_loads_nothing_from_a_cdn(client: TestClient) -> None:
     assert script.status_code == 200
     assert "javascript" in script.headers["content-type"]
     assert client.get("/redoc").status_code == 404
+
+
+def test_a_list_pages_with_a_cursor_and_a_link_header(
+    client: TestClient, world: Any, flow: Any
+) -> None:
+    made = [flow.claim(code_index=i) for i in range(5)]
+    headers = world.headers(world.clinician_a)
+    seen: list[str] = []
+    url: str | None = "/api/tests?limit=2&status=awaiting_photo"
+    pages = 0
+    while url is not None:
+        answer = client.get(url, headers=headers)
+        assert answer.status_code == 200, answer.text
+        page = answer.json()
+        assert len(page["items"]) <= 2
+        seen += [t["id"] for t in page["items"]]
+        link = answer.headers.get("Link")
+        assert page["has_more"] == (link is not None) == (page["next_cursor"] is not None)
+        if link is None:
+            break
+        found = re.fullmatch(r'<(/api/tests\?[^>]+)>; rel="next"', link)
+        assert found is not None, link
+        url = found.group(1)
+        assert "status=awaiting_photo" in url  # the filters carry over
+        pages += 1
+    assert pages == 2  # 2 + 2 + 1
+    assert seen == [public_ids.encode(public_ids.TEST, t.id) for t in reversed(made)]
+
+
+def test_a_cursor_is_opaque_and_bound_to_its_list(
+    client: TestClient, world: Any, flow: Any
+) -> None:
+    for i in range(3):
+        flow.claim(code_index=i)
+    clinician = world.headers(world.clinician_a)
+    cursor = client.get("/api/tests?limit=1", headers=clinician).json()["next_cursor"]
+    assert cursor
+    for bad in ("nonsense", cursor[:-2] + ("AA" if not cursor.endswith("AA") else "BB")):
+        refused = client.get(f"/api/tests?cursor={bad}", headers=clinician)
+        assert refused.status_code == 422
+        assert refused.headers["content-type"] == PROBLEM_JSON
+        assert refused.json()["code"] == "invalid_cursor"
+    # A cursor of one list does not open another.
+    events = client.get(f"/api/events?cursor={cursor}", headers=clinician)
+    assert (events.status_code, events.json()["code"]) == (422, "invalid_cursor")
+
+
+def test_public_ids_are_opaque_and_of_one_kind(client: TestClient, world: Any, flow: Any) -> None:
+    first, second = flow.claim(code_index=0), flow.claim(code_index=1)
+    patient = world.headers(world.patient_a)
+    ids = [client.get("/api/tests", headers=patient).json()["items"][i]["id"] for i in (1, 0)]
+    assert all(re.fullmatch(public_ids.TEST.pattern, i) for i in ids)
+    assert [public_ids.decode(public_ids.TEST, i) for i in ids] == [first.id, second.id]
+    assert ids[0][4:10] != ids[1][4:10]  # neighbours do not look alike
+    as_batch = "bat_" + ids[0][4:]
+    as_other_kind = public_ids.encode(public_ids.BATCH, first.id)
+    typo = ids[0][:-1] + ("b" if ids[0][-1] == "a" else "a")
+    for wrong in (str(first.id), ids[0][:-1], typo, as_batch, ids[0].upper()):
+        answer = client.get(f"/api/tests/{wrong}", headers=patient)
+        assert answer.status_code == 404, wrong
+        assert answer.headers["content-type"] == PROBLEM_JSON
+        assert answer.json()["code"] == "not_found"
+    # An id of another kind, in a body: refused as invalid, not taken for a product.
+    maker = world.headers(world.maker)
+    body = {
+        "product_id": as_other_kind,
+        "lot_number": "L",
+        "quantity": 1,
+        "expiry_date": "2099-01-01",
+    }
+    refused = client.post("/api/batches", headers=maker, json=body)
+    assert refused.status_code == 422
+    assert refused.json()["errors"][0]["field"] == "body.product_id"
+
+
+def test_a_record_outside_the_callers_scope_is_not_found(
+    client: TestClient, world: Any, flow: Any
+) -> None:
+    """404, not 403: a clinician of region B learns nothing of a test in region A."""
+    test = flow.claim(code_index=0)
+    url = f"/api/tests/{public_ids.encode(public_ids.TEST, test.id)}"
+    assert client.get(url, headers=world.headers(world.clinician_a)).status_code == 200
+    hidden = client.get(url, headers=world.headers(world.clinician_b))
+    missing = client.get(
+        f"/api/tests/{public_ids.encode(public_ids.TEST, test.id + 1000)}",
+        headers=world.headers(world.clinician_b),
+    )
+    assert hidden.status_code == missing.status_code == 404
+    assert hidden.json()["code"] == missing.json()["code"] == "not_found"
+
+
+def test_every_201_documents_its_location(schema: dict[str, Any]) -> None:
+    created = [
+        (method, path, op["responses"]["201"])
+        for method, path, op in _operations(schema)
+        if "201" in op["responses"]
+    ]
+    assert len(created) >= 8
+    for method, path, answer in created:
+        assert "Location" in answer.get("headers", {}), (method, path)

@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 
 from api.db.base import utcnow
 from api.identity import make_test_id
+from api.public_ids import USER, encode
 
 DEMO_KIT = Path(__file__).resolve().parents[2] / "datasets" / "kits" / "demo"
 
@@ -159,7 +160,7 @@ def test_manufacturer_to_cdc(client: TestClient, world: Any, png: Any) -> None:
     code = texts[-1].split("code is ")[1][:6]  # texted to the phone given
     ok(client.post("/api/patients/confirm", json={"username": "lilei", "code": code}), 201)
     patient = log_in(client, "lilei")
-    events_before = ok(client.get("/api/events", headers=world.headers(world.clinician_a)))
+    events_before = ok(client.get("/api/events", headers=world.headers(world.clinician_a)))["items"]
 
     # 6. Scan: claims the unit, locates the phone, tells the region.
     lat, lon = world.point_a
@@ -174,11 +175,11 @@ def test_manufacturer_to_cdc(client: TestClient, world: Any, png: Any) -> None:
     assert test["region_code"] == world.region_a
     assert test["status"] == "awaiting_photo"
     assert ok(client.get(f"/api/units/{codes[0]}"))["state"] == "in_use"
-    events = ok(client.get("/api/events", headers=world.headers(world.clinician_a)))
+    events = ok(client.get("/api/events", headers=world.headers(world.clinician_a)))["items"]
     started = [e for e in events if e not in events_before]
     assert [e["kind"] for e in started] == ["test.started"]
     assert started[0]["payload"]["test_id"] == test["id"]
-    assert ok(client.get("/api/events", headers=world.headers(world.clinician_b))) == []
+    assert ok(client.get("/api/events", headers=world.headers(world.clinician_b)))["items"] == []
 
     # The patient applied the sample 20 minutes ago: the kit's read window is open now.
     applied_at = (utcnow() - timedelta(minutes=20)).isoformat()
@@ -209,9 +210,12 @@ def test_manufacturer_to_cdc(client: TestClient, world: Any, png: Any) -> None:
 
     # 8. The clinician of region A sees it; B does not.
     clinician = world.headers(world.clinician_a)
-    queue = ok(client.get("/api/reviews/queue", headers=clinician))
+    queue = ok(client.get("/api/reviews/queue", headers=clinician))["items"]
     assert [item["test_id"] for item in queue] == [test["id"]]
-    assert ok(client.get("/api/reviews/queue", headers=world.headers(world.clinician_b))) == []
+    assert (
+        ok(client.get("/api/reviews/queue", headers=world.headers(world.clinician_b)))["items"]
+        == []
+    )
     photo = client.get(queue[0]["photo_url"], headers=clinician)
     assert photo.content == png()
     review = ok(
@@ -231,19 +235,19 @@ def test_manufacturer_to_cdc(client: TestClient, world: Any, png: Any) -> None:
     assert (mine["status"], mine["result"]) == ("released", "positive")
     assert ok(client.get(f"/api/units/{codes[0]}"))["state"] == "used"
     for officer, expected in ((world.cdc_a, 1), (world.cdc_national, 1), (world.cdc_b, 0)):
-        reports = ok(client.get("/api/reports", headers=world.headers(officer)))
+        reports = ok(client.get("/api/reports", headers=world.headers(officer)))["items"]
         assert len(reports) == expected
-    assert len(ok(client.get("/api/reports", headers=clinician))) == 1
-    feed = ok(client.get("/api/events", headers=world.headers(world.cdc_national)))
+    assert len(ok(client.get("/api/reports", headers=clinician))["items"]) == 1
+    feed = ok(client.get("/api/events", headers=world.headers(world.cdc_national)))["items"]
     assert "report.positive" in [e["kind"] for e in feed]
 
     # 10. CDC: the positive with identity, and statistics.
-    cases = ok(client.get("/api/cdc/positives", headers=world.headers(world.cdc_a)))
+    cases = ok(client.get("/api/cdc/positives", headers=world.headers(world.cdc_a)))["items"]
     assert len(cases) == 1
     assert cases[0]["national_id"] == national_id
     assert cases[0]["name"] == "Li Lei"
     assert cases[0]["lot_number"] == "L2024-07"
-    assert ok(client.get("/api/cdc/positives", headers=world.headers(world.cdc_b))) == []
+    assert ok(client.get("/api/cdc/positives", headers=world.headers(world.cdc_b)))["items"] == []
     stats = ok(client.get("/api/stats", headers=world.headers(world.cdc_national)))
     assert stats["by_result"]["positive"] == 1
     assert stats["positivity_rate"] == 1.0
@@ -253,7 +257,9 @@ def test_manufacturer_to_cdc(client: TestClient, world: Any, png: Any) -> None:
     assert table.text.splitlines()[1].endswith(",ACME-COV-AG,positive,1")
 
     # Every step left its trace in the audit log.
-    actions = {e["action"] for e in ok(client.get("/api/audit?limit=1000", headers=operator))}
+    actions = {
+        e["action"] for e in ok(client.get("/api/audit?limit=1000", headers=operator))["items"]
+    }
     for action in (
         "sign_up", "manufacturer_approved", "register_product", "create_batch", "claim",
         "upload", "proposal", "review", "release", "report", "view_personal_data", "view_photo",
@@ -282,7 +288,7 @@ def test_patient_logs_in_with_code_and_national_id(client: TestClient, world: An
     me = ok(
         client.get("/api/patients/me", headers={"Authorization": f"Bearer {token['access_token']}"})
     )
-    assert me["user_id"] == world.patient_a.id
+    assert me["user_id"] == encode(USER, world.patient_a.id)
     assert me["national_id_masked"].endswith(world.national_id_a[-4:])
     wrong = client.post(
         "/api/auth/patient-token", json={"code": world.codes[0], "national_id": world.national_id_b}
@@ -347,7 +353,7 @@ def test_real_photo_through_the_real_pipeline(
     )
     upload = ok(client.get(f"/api/uploads/{upload['id']}", headers=patient))
     assert upload["proposal_status"] == "ok", upload
-    queue = ok(client.get("/api/reviews/queue", headers=world.headers(world.clinician_a)))
+    queue = ok(client.get("/api/reviews/queue", headers=world.headers(world.clinician_a)))["items"]
     assert queue[0]["proposed_result"] == "positive"
     assert queue[0]["model_version"]
     assert queue[0]["reading"]["spec"] == "rdt-reading/1"

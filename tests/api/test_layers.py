@@ -21,8 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
 OURS = ("api", "review_ui", "pipeline", "models", "datasets", "vigil", "benchmarks")
 
 # Pages that still reach api tables or queries directly, module -> what it imports.
-KNOWN_PAGE_VIOLATIONS: dict[str, set[str]] = {
-}
+KNOWN_PAGE_VIOLATIONS: dict[str, set[str]] = {}
 # Import every table so that the metadata is complete (Alembic): they depend on all domains
 # by design and nothing imports them back.
 AGGREGATORS = {"api.db.tables", "api.migrations.env"}

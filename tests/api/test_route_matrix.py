@@ -10,6 +10,7 @@ by not being refused, since the request may still be rejected for its content.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -18,8 +19,10 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from api import public_ids as ids
 from api.app import create_app
 from api.config import Settings
+from api.public_ids import encode
 
 DEMO_KIT = Path(__file__).resolve().parents[2] / "datasets" / "kits" / "demo"
 
@@ -381,7 +384,7 @@ def matrix_world(world: Any, png: Any) -> dict[str, Any]:
             name="Region A office",
             url="https://office-a.example/hook",  # type: ignore[arg-type]
             format="fhir",
-            cdc_office_id=world.office_a.id,
+            cdc_office_id=encode(ids.CDC_OFFICE, world.office_a.id),
         ),
     )
     users = {
@@ -402,19 +405,19 @@ def matrix_world(world: Any, png: Any) -> dict[str, Any]:
     return {
         "headers": headers,
         "path_params": {
-            "manufacturer_id": world.manufacturer.id,
-            "document_id": document.id,
-            "product_id": world.product.id,
-            "batch_id": world.batch.id,
+            "manufacturer_id": encode(ids.MANUFACTURER, world.manufacturer.id),
+            "document_id": encode(ids.DOCUMENT, document.id),
+            "product_id": encode(ids.PRODUCT, world.product.id),
+            "batch_id": encode(ids.BATCH, world.batch.id),
             "code": world.codes[0],
-            "test_id": test.id,
-            "upload_id": upload.id,
-            "proposal_id": proposal.id,
-            "user_id": world.clinician_a.id,
-            "institution_id": world.institution_a.id,
-            "office_id": world.office_a.id,
+            "test_id": encode(ids.TEST, test.id),
+            "upload_id": encode(ids.UPLOAD, upload.id),
+            "proposal_id": encode(ids.PROPOSAL, proposal.id),
+            "user_id": encode(ids.USER, world.clinician_a.id),
+            "institution_id": encode(ids.INSTITUTION, world.institution_a.id),
+            "office_id": encode(ids.CDC_OFFICE, world.office_a.id),
             "endpoint_id": endpoint.endpoint.id,
-            "delivery_id": 1,
+            "delivery_id": encode(ids.DELIVERY, 1),
             "version_id": "band-classifier@1",
             "name": "band-classifier",
             "table": "days",
@@ -423,11 +426,45 @@ def matrix_world(world: Any, png: Any) -> dict[str, Any]:
         "free_code": world.codes[5],
         "national_id": world.national_id_a,
         "new_national_id": make_test_id(99),
-        "product_id": world.product.id,
+        "product_id": encode(ids.PRODUCT, world.product.id),
         "region": world.region_a,
         "point": world.point_a,
         "png": png(),
     }
+
+
+# A time as the API writes it, and any other ISO 8601 time (which it must not write).
+RFC3339_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z")
+ISO_TIME = re.compile(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d")
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in _strings(v)]
+    if isinstance(value, list):
+        return [s for v in value for s in _strings(v)]
+    return [value] if isinstance(value, str) else []
+
+
+def _check_contract(response: Any) -> None:
+    """What every admitted answer keeps to: a 201 says where the new resource is; every
+    time is RFC 3339 in UTC with ``Z``; no id is a bare integer."""
+    if response.status_code == 201:
+        assert response.headers.get("Location", "").startswith("/api/"), response.url
+    if not response.headers.get("content-type", "").startswith("application/json"):
+        return
+    body = response.json() if response.content else None
+    times = [s for s in _strings(body) if ISO_TIME.match(s)]
+    assert all(RFC3339_UTC.fullmatch(t) for t in times), (response.url, times)
+    page = isinstance(body, dict) and "has_more" in body
+    for record in body["items"] if page else [body]:
+        if isinstance(record, dict):
+            ints = {
+                k: v
+                for k, v in record.items()
+                if (k == "id" or k.endswith("_id")) and isinstance(v, int)
+            }
+            assert ints == {}, (response.url, ints)
 
 
 @pytest.mark.parametrize(("method", "path"), sorted(POLICY))
@@ -445,6 +482,7 @@ def test_route_refuses_whom_it_should(
         response = client.request(method, url + suffix, headers=headers, **kwargs)
         if who in policy.allowed:
             assert response.status_code not in (401, 403), (who, response.text)
+            _check_contract(response)
         elif who == "anonymous":
             assert response.status_code == 401, (who, response.text)
         else:

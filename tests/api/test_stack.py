@@ -218,7 +218,7 @@ def test_flow_on_postgres_redis_and_celery_workers(
                 )
                 assert status == "ok"
                 clinician = world.headers(world.clinician_a)
-                queue = client.get("/api/reviews/queue", headers=clinician).json()
+                queue = client.get("/api/reviews/queue", headers=clinician).json()["items"]
                 assert [q["test_id"] for q in queue] == [test["id"]]
                 assert queue[0]["proposed_result"] == "positive"
                 review = client.post(
@@ -232,7 +232,7 @@ def test_flow_on_postgres_redis_and_celery_workers(
                 ).json()
                 assert mine["result"] == "positive"
                 cdc = world.headers(world.cdc_national)
-                cases = client.get("/api/cdc/positives", headers=cdc).json()
+                cases = client.get("/api/cdc/positives", headers=cdc).json()["items"]
                 assert [c["national_id"] for c in cases] == [world.national_id_a]
                 with client.stream(
                     "GET", "/api/events/stream?after_id=0&limit=2", headers=cdc

@@ -25,6 +25,7 @@ from review_ui_helpers import (
 )
 
 from api.identity import make_test_id
+from api.public_ids import PROPOSAL, TEST, encode
 
 
 @dataclass
@@ -80,12 +81,17 @@ def test_clinicians_decide_by_keyboard_and_patients_see_the_results(
     clinician = new_page()
     keyboard_log_in(clinician, "clinician-north")
     assert clinician.url.endswith("/review")
-    assert clinician.locator(f'a[href^="/review/items/{positive.proposal_id}"]').count() == 1
+    assert (
+        clinician.locator(
+            f'a[href^="/review/items/{encode(PROPOSAL, positive.proposal_id)}"]'
+        ).count()
+        == 1
+    )
     page_checks(clinician)
     screenshot(clinician, "review-queue")
 
     # Confirm the positive with one key.
-    clinician.goto(f"/review/items/{positive.proposal_id}")
+    clinician.goto(f"/review/items/{encode(PROPOSAL, positive.proposal_id)}")
     clinician.wait_for_function("document.getElementById('photo').naturalWidth > 0")
     assert "T expected" in clinician.inner_text("main")
     page_checks(clinician)
@@ -95,7 +101,7 @@ def test_clinicians_decide_by_keyboard_and_patients_see_the_results(
     assert "You confirmed positive" in clinician.inner_text("main")
 
     # Override the negative: P asks for a reason; the form is done with keys only.
-    clinician.goto(f"/review/items/{negative.proposal_id}")
+    clinician.goto(f"/review/items/{encode(PROPOSAL, negative.proposal_id)}")
     clinician.keyboard.press("p")
     clinician.wait_for_url("**/change?to=positive*")
     page_checks(clinician)
@@ -111,7 +117,7 @@ def test_clinicians_decide_by_keyboard_and_patients_see_the_results(
     # Overruling a confident model needs a second clinician, who is not told the first decision.
     second = new_page()
     keyboard_log_in(second, "clinician-north-2")
-    second.goto(f"/review/items/{negative.proposal_id}")
+    second.goto(f"/review/items/{encode(PROPOSAL, negative.proposal_id)}")
     text = second.inner_text("main")
     assert "Second reading" in text
     assert "Faint T line" not in text
@@ -123,7 +129,7 @@ def test_clinicians_decide_by_keyboard_and_patients_see_the_results(
     for case in (positive, negative):
         patient = new_page(viewport=PHONE)
         keyboard_log_in(patient, case.username)
-        patient.goto(f"/patient/tests/{case.test_id}")
+        patient.goto(f"/patient/tests/{encode(TEST, case.test_id)}")
         patient.wait_for_selector("#result", timeout=15_000)
         assert "Positive" in patient.inner_text("#result")
         page_checks(patient)
@@ -152,11 +158,11 @@ def test_undo_with_the_u_key(
     assert proposal is not None
     page = new_page()
     keyboard_log_in(page, "clinician-north")
-    page.goto(f"/review/items/{proposal.id}")
+    page.goto(f"/review/items/{encode(PROPOSAL, proposal.id)}")
     page.keyboard.press("Enter")
     page.wait_for_url(lambda url: f"/items/{proposal.id}" not in url)
     page.keyboard.press("u")
-    page.wait_for_url(f"**/review/items/{proposal.id}")
+    page.wait_for_url(f"**/review/items/{encode(PROPOSAL, proposal.id)}")
     assert page.locator("#confirm-button").is_visible()
 
 

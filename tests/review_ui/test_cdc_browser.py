@@ -19,6 +19,7 @@ from sqlalchemy import select
 
 from api.batches.tables import Unit, UnitState
 from api.identity import make_test_id
+from api.public_ids import TEST, encode
 
 expect = pytest.importorskip("playwright.sync_api").expect
 
@@ -130,7 +131,9 @@ def test_a_new_positive_arrives_live_without_reload(
         assert page.inner_text("#count-started") == "1"
         release_positive(api, test_id, patient)
 
-    link = page.wait_for_selector(f'#live-feed .feed-item--positive a[href="/cdc/cases/{test_id}"]')
+    link = page.wait_for_selector(
+        f'#live-feed .feed-item--positive a[href="/cdc/cases/{encode(TEST, test_id)}"]'
+    )
     assert link is not None
     banner = page.locator("#live-alert")
     assert banner.is_visible()
@@ -144,12 +147,15 @@ def test_a_new_positive_arrives_live_without_reload(
 
     # The patient's page, from the banner's link; a phone-sized check of both pages.
     page.locator("#live-alert a").click()
-    page.wait_for_url(f"**/cdc/cases/{test_id}")
+    page.wait_for_url(f"**/cdc/cases/{encode(TEST, test_id)}")
     assert "Live Patient" in page.inner_text("#patient-name")
     screenshot(page, "cdc-case")
     phone = new_page(viewport=PHONE)
     login(phone, "cdc-north")
-    for path, name in ((f"/cdc/cases/{test_id}", "cdc-case-phone"), ("/cdc", "cdc-live-phone")):
+    for path, name in (
+        (f"/cdc/cases/{encode(TEST, test_id)}", "cdc-case-phone"),
+        ("/cdc", "cdc-live-phone"),
+    ):
         phone.goto(path)
         page_checks(phone)
         screenshot(phone, name)

@@ -18,6 +18,7 @@ from api.audit.tables import AuditEntry
 from api.context import AppContext
 from api.events import service as events
 from api.events.service import Cursor
+from api.public_ids import TEST, encode
 from api.scope import scope_for
 from review_ui.cdc.routes import _feed_stream
 
@@ -73,7 +74,7 @@ def test_the_live_view_shows_the_officers_area_only(pages: Any, released: dict[s
     assert "Active test started" in html
     assert "Old Harbour" in html
     assert "Saltmarsh" not in html
-    assert f"/cdc/cases/{released['positive'].id}" in html
+    assert f"/cdc/cases/{encode(TEST, released['positive'].id)}" in html
     assert 'data-stream="/cdc/stream?after_id=' in html
     # Figures: the one released positive of the north.
     assert 'id="total-tests">1<' in html
@@ -182,19 +183,19 @@ def test_the_patient_page_shows_identity_and_audits_every_view(
 ) -> None:
     positive = released["positive"]
     pages.log_in("cdc-north")
-    html = pages.get(f"/cdc/cases/{positive.id}").text
+    html = pages.get(f"/cdc/cases/{encode(TEST, positive.id)}").text
     assert "Wang Fang" in html
     assert "+8613800138001" in html  # E.164, as stored
     assert "Old Harbour" in html
     assert svg_of(html, "case-map").find(f".//{{{ET_NS}}}circle") is not None
     assert len(view_audits(session, positive.patient_id)) == 1
-    pages.get(f"/cdc/cases/{positive.id}")
+    pages.get(f"/cdc/cases/{encode(TEST, positive.id)}")
     audits = view_audits(session, positive.patient_id)
     assert len(audits) == 2
     assert audits[0].actor_id == user_named(session, "cdc-north").id
     assert audits[0].detail["test"] == positive.id
     pages.log_in("cdc-national")
-    assert pages.get(f"/cdc/cases/{positive.id}").status_code == 200
+    assert pages.get(f"/cdc/cases/{encode(TEST, positive.id)}").status_code == 200
     assert len(view_audits(session, positive.patient_id)) == 3
 
 
@@ -203,12 +204,12 @@ def test_the_patient_page_is_refused_outside_the_scope_and_for_non_positives(
 ) -> None:
     positive, negative = released["positive"], released["negative"]
     pages.log_in("cdc-south")
-    refused = pages.get(f"/cdc/cases/{positive.id}")
+    refused = pages.get(f"/cdc/cases/{encode(TEST, positive.id)}")
     assert refused.status_code == 404  # outside the office's regions: as if absent
     assert "Wang Fang" not in refused.text
     assert view_audits(session, positive.patient_id) == []
     pages.log_in("cdc-national")
-    assert pages.get(f"/cdc/cases/{negative.id}").status_code == 404
+    assert pages.get(f"/cdc/cases/{encode(TEST, negative.id)}").status_code == 404
     assert pages.get("/cdc/cases/999999").status_code == 404
 
 
@@ -238,5 +239,7 @@ def test_the_feed_stream_sends_the_officers_events_with_region_names(
     items = [json.loads(m["data"]) for m in messages]
     assert {i["region_name"] for i in items} == {"Old Harbour"}
     positive = next(i for i in items if i["kind"] == "positive")
-    assert positive["case_url"] == f"/cdc/cases/{released['positive'].id}"
-    assert all(m["id"] == str(i["id"]) for m, i in zip(messages, items, strict=True))
+    assert positive["case_url"] == f"/cdc/cases/{encode(TEST, released['positive'].id)}"
+    # The SSE id is the stream's sealed cursor; the item shows the event's public id.
+    assert all(Cursor.parse(m["id"]) is not None for m in messages)
+    assert all(i["id"].startswith("evt_") for i in items)

@@ -35,6 +35,7 @@ from review_ui_helpers import (
 from api.config import Settings
 from api.context import AppContext
 from api.db import upgrade
+from api.public_ids import TEST, encode
 from api.security.ratelimit import DEFAULT_POLICY, Throttle
 from review_ui.app import create_app
 from vigil.demo import seed_demo
@@ -136,16 +137,16 @@ def test_many_parallel_clients_get_no_server_error(
             if index % 2:
                 pages = PageClient(client)  # type: ignore[arg-type]
                 pages.log_in(username)
-                assert pages.get(f"/patient/tests/{test_id}").status_code == 200
+                assert pages.get(f"/patient/tests/{encode(TEST, test_id)}").status_code == 200
                 sent = pages.post(
-                    f"/patient/tests/{test_id}/photo",
+                    f"/patient/tests/{encode(TEST, test_id)}/photo",
                     {"upload_key": f"concurrency-{test_id}"},
                     files={"photo": ("test.png", tiny_png(), "image/png")},
                 )
                 assert sent.status_code == 303, sent.text
             else:
                 sent = client.post(
-                    f"/api/tests/{test_id}/photos",
+                    f"/api/tests/{encode(TEST, test_id)}/photos",
                     headers=token,
                     files={"photo": ("test.png", tiny_png(), "image/png")},
                 )
@@ -153,8 +154,8 @@ def test_many_parallel_clients_get_no_server_error(
             # Watch the result arrive, as the patient's page does.
             while running():
                 if index % 2:
-                    client.get(f"/patient/tests/{test_id}")
-                mine = client.get(f"/api/tests/{test_id}", headers=token)
+                    client.get(f"/patient/tests/{encode(TEST, test_id)}")
+                mine = client.get(f"/api/tests/{encode(TEST, test_id)}", headers=token)
                 if mine.status_code == 200 and mine.json()["result"] == "positive":
                     with released_lock:
                         released.add(test_id)
@@ -172,7 +173,7 @@ def test_many_parallel_clients_get_no_server_error(
             while running():
                 pages.get("/review")
                 queue = client.get("/api/reviews/queue", headers=token)
-                items = queue.json() if queue.status_code == 200 else []
+                items = queue.json()["items"] if queue.status_code == 200 else []
                 if not items:
                     time.sleep(0.05)
                     continue

@@ -22,6 +22,7 @@ from api.batches.tables import Batch
 from api.organisations.tables import Manufacturer, ManufacturerDocument
 from api.products.preview import render_preview
 from api.products.tables import Product
+from api.public_ids import BATCH, DOCUMENT, PRODUCT, encode
 from pipeline.kit import load_kit, parse_kit
 
 DEMO_KIT = Path(__file__).resolve().parents[2] / "datasets" / "kits" / "demo"
@@ -192,17 +193,25 @@ def test_register_a_product_then_a_batch_and_download_its_codes(
     assert response.status_code == 303, response.text
     product = session.scalar(select(Product).where(Product.product_code == "NEW-KIT-1"))
     assert product is not None
-    assert response.headers["location"] == f"/manufacturer/products/{product.id}?done=product"
+    assert (
+        response.headers["location"]
+        == f"/manufacturer/products/{encode(PRODUCT, product.id)}?done=product"
+    )
     page = pages.get(response.headers["location"])
     assert "The product was registered." in page.text
-    image = pages.get(f"/manufacturer/products/{product.id}/preview.png")
+    image = pages.get(f"/manufacturer/products/{encode(PRODUCT, product.id)}/preview.png")
     assert image.headers["content-type"] == "image/png"
     assert image.content.startswith(PNG_MAGIC)
 
     expiry = (date.today() + timedelta(days=200)).isoformat()
     created = pages.post(
         "/manufacturer/batches",
-        {"product_id": product.id, "lot_number": "NK-001", "quantity": "12", "expiry_date": expiry},
+        {
+            "product_id": encode(PRODUCT, product.id),
+            "lot_number": "NK-001",
+            "quantity": "12",
+            "expiry_date": expiry,
+        },
     )
     assert created.status_code == 303, created.text
     batch = session.scalar(select(Batch).where(Batch.lot_number == "NK-001"))
@@ -211,17 +220,17 @@ def test_register_a_product_then_a_batch_and_download_its_codes(
     assert "0 of 12 used" in batch_page.text
     assert 'id="units-unused">12<' in batch_page.text
 
-    codes = pages.get(f"/manufacturer/batches/{batch.id}/codes.csv")
+    codes = pages.get(f"/manufacturer/batches/{encode(BATCH, batch.id)}/codes.csv")
     assert codes.headers["content-type"].startswith("text/csv")
     assert "attachment" in codes.headers["content-disposition"]
     assert len(list(csv.DictReader(io.StringIO(codes.text)))) == 12
-    some = pages.get(f"/manufacturer/batches/{batch.id}/codes.csv?first=3&last=5")
+    some = pages.get(f"/manufacturer/batches/{encode(BATCH, batch.id)}/codes.csv?first=3&last=5")
     assert len(list(csv.DictReader(io.StringIO(some.text)))) == 3
     archive = zipfile.ZipFile(
-        io.BytesIO(pages.get(f"/manufacturer/batches/{batch.id}/codes.zip").content)
+        io.BytesIO(pages.get(f"/manufacturer/batches/{encode(BATCH, batch.id)}/codes.zip").content)
     )
     assert len([n for n in archive.namelist() if n.endswith((".png", ".svg"))]) >= 12
-    pdf = pages.get(f"/manufacturer/batches/{batch.id}/labels.pdf?first=1&last=4")
+    pdf = pages.get(f"/manufacturer/batches/{encode(BATCH, batch.id)}/labels.pdf?first=1&last=4")
     assert pdf.headers["content-type"] == "application/pdf"
     assert pdf.content.startswith(b"%PDF")
     assert 'filename="NK-001-1-4-labels.pdf"' in pdf.headers["content-disposition"]
@@ -231,11 +240,16 @@ def test_batch_errors_are_shown_on_the_product_page(pages: Any, session: Session
     pages.log_in("maker")
     product = session.scalar(select(Product).where(Product.product_code == "DEMO-COV-AG"))
     assert product is not None
-    pages.get(f"/manufacturer/products/{product.id}")
+    pages.get(f"/manufacturer/products/{encode(PRODUCT, product.id)}")
     past = (date.today() - timedelta(days=1)).isoformat()
     expired = pages.post(
         "/manufacturer/batches",
-        {"product_id": product.id, "lot_number": "OLD-1", "quantity": "5", "expiry_date": past},
+        {
+            "product_id": encode(PRODUCT, product.id),
+            "lot_number": "OLD-1",
+            "quantity": "5",
+            "expiry_date": past,
+        },
     )
     assert expired.status_code == 422
     assert "must be in the future" in expired.text
@@ -243,7 +257,7 @@ def test_batch_errors_are_shown_on_the_product_page(pages: Any, session: Session
     duplicate = pages.post(
         "/manufacturer/batches",
         {
-            "product_id": product.id,
+            "product_id": encode(PRODUCT, product.id),
             "lot_number": "DEMO-LOT-001",
             "quantity": "5",
             "expiry_date": (date.today() + timedelta(days=9)).isoformat(),
@@ -253,7 +267,12 @@ def test_batch_errors_are_shown_on_the_product_page(pages: Any, session: Session
     assert "already exists" in duplicate.text
     nonsense = pages.post(
         "/manufacturer/batches",
-        {"product_id": product.id, "lot_number": "X 1", "quantity": "many", "expiry_date": "soon"},
+        {
+            "product_id": encode(PRODUCT, product.id),
+            "lot_number": "X 1",
+            "quantity": "many",
+            "expiry_date": "soon",
+        },
     )
     assert nonsense.status_code == 422
     assert "Quantity" in nonsense.text
@@ -268,11 +287,11 @@ def test_another_manufacturer_cannot_reach_a_batch_or_product(pages: Any, sessio
         files=[("licence_document", ("licence.pdf", PDF, "application/pdf"))],
     )
     for path in (
-        f"/manufacturer/batches/{batch.id}",
-        f"/manufacturer/batches/{batch.id}/labels.pdf",
-        f"/manufacturer/batches/{batch.id}/codes.csv",
-        f"/manufacturer/products/{batch.product_id}",
-        f"/manufacturer/products/{batch.product_id}/preview.png",
+        f"/manufacturer/batches/{encode(BATCH, batch.id)}",
+        f"/manufacturer/batches/{encode(BATCH, batch.id)}/labels.pdf",
+        f"/manufacturer/batches/{encode(BATCH, batch.id)}/codes.csv",
+        f"/manufacturer/products/{encode(PRODUCT, batch.product_id)}",
+        f"/manufacturer/products/{encode(PRODUCT, batch.product_id)}/preview.png",
     ):
         response = pages.get(path)
         assert response.status_code == 404, path
@@ -295,7 +314,7 @@ def test_documents_upload_and_open_inline_in_a_sandbox(pages: Any, session: Sess
         )
     )
     assert document is not None
-    shown = pages.get(f"/manufacturer/documents/{document.id}")
+    shown = pages.get(f"/manufacturer/documents/{encode(DOCUMENT, document.id)}")
     assert shown.content == PDF
     assert shown.headers["content-disposition"].startswith("inline")
     assert "sandbox" in shown.headers["content-security-policy"]

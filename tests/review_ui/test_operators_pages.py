@@ -16,6 +16,7 @@ from api.context import AppContext
 from api.organisations.schemas import ManufacturerSignUp
 from api.organisations.service import add_document, sign_up
 from api.organisations.tables import CdcOffice, Institution, Manufacturer
+from api.public_ids import CDC_OFFICE, INSTITUTION, MANUFACTURER, encode
 
 PDF = b"%PDF-1.4 licence"
 SVG = "{http://www.w3.org/2000/svg}"
@@ -64,7 +65,7 @@ def test_the_overview_lists_applications_waiting(pages: Any, applicant: Manufact
     pages.log_in("operator")
     html = pages.get("/operator").text
     assert "Pending Maker Ltd" in html
-    assert f"/operator/manufacturers/{applicant.id}" in html
+    assert f"/operator/manufacturers/{encode(MANUFACTURER, applicant.id)}" in html
     listed = pages.get("/operator/manufacturers?status=approved").text
     assert "Demo Diagnostics Co." in listed
     assert "Pending Maker Ltd" not in listed
@@ -74,9 +75,9 @@ def test_review_shows_documents_and_needs_a_reason_to_reject(
     pages: Any, session: Session, applicant: Manufacturer
 ) -> None:
     pages.log_in("operator")
-    page = pages.get(f"/operator/manufacturers/{applicant.id}")
+    page = pages.get(f"/operator/manufacturers/{encode(MANUFACTURER, applicant.id)}")
     assert "l.pdf" in page.text
-    link = f"/operator/manufacturers/{applicant.id}/documents/"
+    link = f"/operator/manufacturers/{encode(MANUFACTURER, applicant.id)}/documents/"
     start = page.text.index(link)
     document_url = page.text[start : page.text.index('"', start)]
     document = pages.get(document_url)
@@ -84,7 +85,8 @@ def test_review_shows_documents_and_needs_a_reason_to_reject(
     assert "sandbox" in document.headers["content-security-policy"]
 
     no_reason = pages.post(
-        f"/operator/manufacturers/{applicant.id}/review", {"decision": "reject", "reason": " "}
+        f"/operator/manufacturers/{encode(MANUFACTURER, applicant.id)}/review",
+        {"decision": "reject", "reason": " "},
     )
     assert no_reason.status_code == 422
     assert "a rejection needs a reason" in no_reason.text
@@ -92,7 +94,7 @@ def test_review_shows_documents_and_needs_a_reason_to_reject(
     assert applicant.status == "pending"
 
     rejected = pages.post(
-        f"/operator/manufacturers/{applicant.id}/review",
+        f"/operator/manufacturers/{encode(MANUFACTURER, applicant.id)}/review",
         {"decision": "reject", "reason": "The licence scan is unreadable."},
     )
     assert rejected.status_code == 303
@@ -101,7 +103,10 @@ def test_review_shows_documents_and_needs_a_reason_to_reject(
     assert applicant.review_reason == "The licence scan is unreadable."
     assert "it can read your reason" in pages.get(rejected.headers["location"]).text
 
-    approved = pages.post(f"/operator/manufacturers/{applicant.id}/review", {"decision": "approve"})
+    approved = pages.post(
+        f"/operator/manufacturers/{encode(MANUFACTURER, applicant.id)}/review",
+        {"decision": "approve"},
+    )
     assert approved.status_code == 303
     session.refresh(applicant)
     assert applicant.status == "approved"
@@ -111,7 +116,9 @@ def test_review_shows_documents_and_needs_a_reason_to_reject(
     assert "manufacturer_rejected" in actions
     assert "manufacturer_approved" in actions
     # Another manufacturer's document through this manufacturer's address: not found.
-    other = pages.get(f"/operator/manufacturers/{applicant.id + 99}/documents/1")
+    other = pages.get(
+        f"/operator/manufacturers/{encode(MANUFACTURER, applicant.id + 99)}/documents/1"
+    )
     assert other.status_code == 404
 
 
@@ -143,7 +150,7 @@ def test_register_an_institution_and_its_clinician_who_can_then_log_in(
             "display_name": "Dr New",
             "username": "clinician-north",
             "password": "long enough secret",
-            "institution_id": str(institution.id),
+            "institution_id": encode(INSTITUTION, institution.id),
         },
     )
     assert taken.status_code == 409
@@ -154,7 +161,7 @@ def test_register_an_institution_and_its_clinician_who_can_then_log_in(
             "display_name": "Dr New",
             "username": "dr-new",
             "password": "short",
-            "institution_id": str(institution.id),
+            "institution_id": encode(INSTITUTION, institution.id),
         },
     )
     assert short.status_code == 422
@@ -165,7 +172,7 @@ def test_register_an_institution_and_its_clinician_who_can_then_log_in(
             "display_name": "Dr New",
             "username": "dr-new",
             "password": "long enough secret",
-            "institution_id": str(institution.id),
+            "institution_id": encode(INSTITUTION, institution.id),
         },
     )
     assert opened.status_code == 303
@@ -194,7 +201,7 @@ def test_register_a_cdc_office_and_an_officer_scoped_to_it(pages: Any, session: 
             "display_name": "Aldport Officer",
             "username": "aldport-1",
             "password": "long enough secret",
-            "cdc_office_id": str(created.id),
+            "cdc_office_id": encode(CDC_OFFICE, created.id),
         },
     )
     assert officer.status_code == 303

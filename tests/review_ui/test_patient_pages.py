@@ -10,6 +10,7 @@ from review_ui_helpers import fake_reading, tiny_png, unused_code, user_named
 from sqlalchemy.orm import Session
 
 from api.identity import make_test_id
+from api.public_ids import TEST, decode, encode
 from api.selftests.tables import SelfTest
 from api.unit_codes import new_codes
 from review_ui.session import SESSION_COOKIE
@@ -76,11 +77,11 @@ def test_scan_a_typed_code_with_a_chosen_district(
         "/patient/scan", {"code": code.lower().replace("-", " "), "region": NORTH}
     )
     assert response.status_code == 303
-    test_id = int(response.headers["location"].rsplit("/", 1)[1])
+    test_id = decode(TEST, response.headers["location"].rsplit("/", 1)[1])
     test = session.get(SelfTest, test_id)
     assert test is not None
     assert test.region_code == NORTH
-    page = pages.get(f"/patient/tests/{test_id}").text
+    page = pages.get(f"/patient/tests/{encode(TEST, test_id)}").text
     assert "How to do the test" in page
     assert "Have you added the sample?" in page  # the timer starts from the sample
     pages.post(f"/patient/tests/{test_id}/sample-applied", {"minutes_ago": "0"})
@@ -139,7 +140,7 @@ def test_photo_then_clinician_check_then_result(
     assert "A clinician is checking your result" in page
     assert 'hx-trigger="every 3s"' in page  # it polls until the result comes
     # A clinician confirms; the patient's page shows the result in plain words.
-    test_id = int(location.rsplit("/", 1)[1])
+    test_id = decode(TEST, location.rsplit("/", 1)[1])
     from api.reviews.schemas import ReviewIn
     from api.reviews.service import decide
     from api.scope import scope_for

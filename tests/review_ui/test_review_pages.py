@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from api.public_ids import PROPOSAL, encode
 from api.selftests import queries as review_queries
 from api.selftests.tables import Proposal, Review, SelfTest
 
@@ -20,9 +21,9 @@ def test_the_queue_lists_the_regions_items_most_urgent_first(
     elsewhere = review_item("positive", region="DL-S-02-01")
     pages.log_in("clinician-north")
     page = pages.get("/review").text
-    links = re.findall(r'href="/review/items/(\d+)"', page)
-    assert links == [str(positive.id), str(negative.id)]
-    assert str(elsewhere.id) not in links
+    links = re.findall(r'href="/review/items/(prp_\w+)"', page)
+    assert links == [encode(PROPOSAL, positive.id), encode(PROPOSAL, negative.id)]
+    assert encode(PROPOSAL, elsewhere.id) not in links
     assert re.search(r"<strong>2</strong> waiting", page)
     assert re.search(r"<strong>1</strong> suspected positive", page)
 
@@ -32,7 +33,7 @@ def test_queue_filters_keep_to_what_was_asked(pages: Any, review_item: Callable[
     unsure = review_item("positive", confidence=0.5)
     pages.log_in("clinician-north")
     page = pages.get("/review?confidence=low&result=bogus").text
-    assert re.findall(r'href="/review/items/(\d+)', page) == [str(unsure.id)]
+    assert re.findall(r'href="/review/items/(prp_\w+)', page) == [encode(PROPOSAL, unsure.id)]
     # The htmx request gets just the list.
     part = pages.get(
         "/review?result=negative", headers={"HX-Request": "true", "HX-Target": "queue-region"}
@@ -45,10 +46,10 @@ def test_the_queue_pages(pages: Any, review_item: Callable[..., Any]) -> None:
         review_item("negative")
     pages.log_in("clinician-north")
     first = pages.get("/review").text
-    assert len(re.findall(r'href="/review/items/\d+', first)) == 25
+    assert len(re.findall(r'href="/review/items/prp_\w+', first)) == 25
     assert "Page 1 of 2" in first
     second = pages.get("/review?page=2").text
-    assert len(re.findall(r'href="/review/items/\d+', second)) == 2
+    assert len(re.findall(r'href="/review/items/prp_\w+', second)) == 2
 
 
 def test_an_item_shows_what_the_decision_needs_and_no_identity(
@@ -56,9 +57,11 @@ def test_an_item_shows_what_the_decision_needs_and_no_identity(
 ) -> None:
     proposal = review_item("positive")
     pages.log_in("clinician-north")
-    page = pages.get(f"/review/items/{proposal.id}").text
-    assert f'src="/review/items/{proposal.id}/photo"' in page
-    assert f'href="/review/items/{proposal.id}/window.png"' in page  # the window, marked
+    page = pages.get(f"/review/items/{encode(PROPOSAL, proposal.id)}").text
+    assert f'src="/review/items/{encode(PROPOSAL, proposal.id)}/photo"' in page
+    assert (
+        f'href="/review/items/{encode(PROPOSAL, proposal.id)}/window.png"' in page
+    )  # the window, marked
     assert "T expected" in page  # the profile plot with the expected places
     assert "93%" in page
     assert "No C line: the test is invalid" in page  # the kit's criteria
@@ -68,8 +71,11 @@ def test_an_item_shows_what_the_decision_needs_and_no_identity(
     assert test is not None
     assert "Test Patient" not in page  # no name, ID number or phone
     assert "+86" not in page
-    assert pages.get(f"/review/items/{proposal.id}/photo").headers["content-type"] == "image/png"
-    window = pages.get(f"/review/items/{proposal.id}/window.png")
+    assert (
+        pages.get(f"/review/items/{encode(PROPOSAL, proposal.id)}/photo").headers["content-type"]
+        == "image/png"
+    )
+    window = pages.get(f"/review/items/{encode(PROPOSAL, proposal.id)}/window.png")
     assert window.headers["content-type"] == "image/png"
     assert window.content.startswith(b"\x89PNG")
 
@@ -80,28 +86,30 @@ def test_confirm_is_held_then_undone_then_decided_again(
     first = review_item("positive")
     second = review_item("negative")
     pages.log_in("clinician-north")
-    pages.get(f"/review/items/{first.id}")
+    pages.get(f"/review/items/{encode(PROPOSAL, first.id)}")
     response = pages.post(
-        f"/review/items/{first.id}/decision",
+        f"/review/items/{encode(PROPOSAL, first.id)}/decision",
         {"choice": "confirm", "round": "1", "opened_at": "0"},
     )
     assert response.status_code == 303
     # Straight on to the next item; the decision is held for the grace period.
     assert response.headers["location"] == "/review/next"
     nxt = pages.get("/review/next", follow_redirects=False)
-    assert nxt.headers["location"] == f"/review/items/{second.id}"
-    item = pages.get(f"/review/items/{second.id}").text
+    assert nxt.headers["location"] == f"/review/items/{encode(PROPOSAL, second.id)}"
+    item = pages.get(f"/review/items/{encode(PROPOSAL, second.id)}").text
     assert "You confirmed positive" in item
     review = review_queries.latest_review(session, first.id)
     assert review is not None
     assert review.settled_at is None
     assert review.seconds_spent == 600  # capped: opened_at 0 is long ago
     undo = pages.post("/review/undo")
-    assert undo.headers["location"] == f"/review/items/{first.id}"
+    assert undo.headers["location"] == f"/review/items/{encode(PROPOSAL, first.id)}"
     session.expire_all()
     assert review_queries.latest_review(session, first.id) is None
-    pages.get(f"/review/items/{first.id}")
-    again = pages.post(f"/review/items/{first.id}/decision", {"choice": "positive", "round": "1"})
+    pages.get(f"/review/items/{encode(PROPOSAL, first.id)}")
+    again = pages.post(
+        f"/review/items/{encode(PROPOSAL, first.id)}/decision", {"choice": "positive", "round": "1"}
+    )
     assert again.status_code == 303
     session.expire_all()
     review = review_queries.latest_review(session, first.id)
@@ -114,16 +122,17 @@ def test_changing_the_result_asks_for_a_reason(
 ) -> None:
     proposal = review_item("negative")
     pages.log_in("clinician-north")
-    change = pages.get(f"/review/items/{proposal.id}/change?to=positive")
+    change = pages.get(f"/review/items/{encode(PROPOSAL, proposal.id)}/change?to=positive")
     assert change.status_code == 200
     assert 'name="reason"' in change.text
     refused = pages.post(
-        f"/review/items/{proposal.id}/decision", {"choice": "positive", "round": "1"}
+        f"/review/items/{encode(PROPOSAL, proposal.id)}/decision",
+        {"choice": "positive", "round": "1"},
     )
     assert refused.status_code == 422
     assert "Changing a result needs a reason" in refused.text
     done = pages.post(
-        f"/review/items/{proposal.id}/decision",
+        f"/review/items/{encode(PROPOSAL, proposal.id)}/decision",
         {
             "choice": "positive",
             "round": "1",
@@ -147,10 +156,10 @@ def test_a_retake_takes_a_reason_from_the_list(
 ) -> None:
     proposal = review_item("positive")
     pages.log_in("clinician-north")
-    page = pages.get(f"/review/items/{proposal.id}/change?to=retake").text
+    page = pages.get(f"/review/items/{encode(PROPOSAL, proposal.id)}/change?to=retake").text
     assert "The photo is blurred" in page
     pages.post(
-        f"/review/items/{proposal.id}/decision",
+        f"/review/items/{encode(PROPOSAL, proposal.id)}/decision",
         {"choice": "retake", "round": "1", "reason": "The photo is too dark: take it again."},
     )
     review = session.query(Review).filter_by(proposal_id=proposal.id).one()
@@ -161,10 +170,10 @@ def test_skip_moves_on_without_deciding(pages: Any, review_item: Callable[..., A
     first = review_item("positive")
     second = review_item("positive")
     pages.log_in("clinician-north")
-    skip = pages.get(f"/review/next?after={first.id}", follow_redirects=False)
-    assert skip.headers["location"] == f"/review/items/{second.id}"
-    wrap = pages.get(f"/review/next?after={second.id}", follow_redirects=False)
-    assert wrap.headers["location"] == f"/review/items/{first.id}"
+    skip = pages.get(f"/review/next?after={encode(PROPOSAL, first.id)}", follow_redirects=False)
+    assert skip.headers["location"] == f"/review/items/{encode(PROPOSAL, second.id)}"
+    wrap = pages.get(f"/review/next?after={encode(PROPOSAL, second.id)}", follow_redirects=False)
+    assert wrap.headers["location"] == f"/review/items/{encode(PROPOSAL, first.id)}"
 
 
 def test_other_regions_items_and_photos_are_refused(
@@ -173,9 +182,9 @@ def test_other_regions_items_and_photos_are_refused(
     south = review_item("positive", region="DL-S-02-01")
     pages.log_in("clinician-north")
     # Out of the clinician's region: as if absent (404), so nothing leaks.
-    assert pages.get(f"/review/items/{south.id}").status_code == 404
-    assert pages.get(f"/review/items/{south.id}/photo").status_code == 404
-    assert pages.get(f"/review/items/{south.id}/window.png").status_code == 404
+    assert pages.get(f"/review/items/{encode(PROPOSAL, south.id)}").status_code == 404
+    assert pages.get(f"/review/items/{encode(PROPOSAL, south.id)}/photo").status_code == 404
+    assert pages.get(f"/review/items/{encode(PROPOSAL, south.id)}/window.png").status_code == 404
     assert pages.get("/review/items/999999").status_code == 404
 
 
@@ -195,7 +204,9 @@ def test_a_decision_without_the_csrf_token_is_refused(
     proposal = review_item("positive")
     pages.log_in("clinician-north")
     response = pages.client.post(
-        f"/review/items/{proposal.id}/decision", data={"choice": "confirm"}, follow_redirects=False
+        f"/review/items/{encode(PROPOSAL, proposal.id)}/decision",
+        data={"choice": "confirm"},
+        follow_redirects=False,
     )
     assert response.status_code == 403
     assert review_queries.latest_review(session, proposal.id) is None
@@ -204,8 +215,11 @@ def test_a_decision_without_the_csrf_token_is_refused(
 def test_the_statistics_page(pages: Any, review_item: Callable[..., Any]) -> None:
     proposal = review_item("negative")
     pages.log_in("clinician-north")
-    pages.get(f"/review/items/{proposal.id}")
-    pages.post(f"/review/items/{proposal.id}/decision", {"choice": "confirm", "round": "1"})
+    pages.get(f"/review/items/{encode(PROPOSAL, proposal.id)}")
+    pages.post(
+        f"/review/items/{encode(PROPOSAL, proposal.id)}/decision",
+        {"choice": "confirm", "round": "1"},
+    )
     page = pages.get("/review/stats?days=7").text
     assert re.search(r"<strong>1</strong> items read", page)
     assert "No item you read was also read by another clinician" in page

@@ -19,6 +19,7 @@ from api.context import AppContext
 from api.db import session as db_session
 from api.db import upgrade
 from api.events.service import Cursor, publish, start_cursor
+from api.public_ids import EVENT, TEST, decode, encode
 
 
 def sse(text: str) -> list[dict[str, Any]]:
@@ -43,16 +44,19 @@ def test_started_tests_reach_their_region_and_the_offices_above(
     test_a = flow.claim(code_index=0, where="a")
     test_b = flow.claim(world.patient_b, code_index=1, where="b")
 
-    def seen(user: Any) -> list[int]:
-        events = client.get("/api/events", headers=world.headers(user)).json()
-        return [e["payload"]["test_id"] for e in events if e["kind"] == "test.started"]
+    def seen(user: Any) -> list[int | None]:
+        events = client.get("/api/events", headers=world.headers(user)).json()["items"]
+        return [
+            decode(TEST, e["payload"]["test_id"]) for e in events if e["kind"] == "test.started"
+        ]
 
     assert seen(world.clinician_a) == [test_a.id]
     assert seen(world.clinician_b) == [test_b.id]
     assert seen(world.cdc_a) == [test_a.id]  # an office over A's district
     assert seen(world.cdc_b) == [test_b.id]
     assert seen(world.cdc_national) == [test_a.id, test_b.id]
-    payload = client.get("/api/events", headers=world.headers(world.cdc_a)).json()[0]["payload"]
+    feed = client.get("/api/events", headers=world.headers(world.cdc_a)).json()["items"]
+    payload = feed["items"][0]["payload"]
     assert set(payload) == {"test_id", "region_code", "product_code", "lot_number", "claimed_at"}
 
 
@@ -67,11 +71,11 @@ def test_stream_sends_events_and_resumes_after_the_last_id(
         assert r.headers["content-type"].startswith("text/event-stream")
         events = sse(r.read().decode())
     assert [e["event"] for e in events] == ["test.started"]
-    assert events[0]["data"]["test_id"] == first.id
+    assert events[0]["data"]["test_id"] == encode(TEST, first.id)
     resume = {**headers, "Last-Event-ID": events[0]["id"]}
     with client.stream("GET", "/api/events/stream?limit=1", headers=resume) as r:
         again = sse(r.read().decode())
-    assert again[0]["data"]["test_id"] == second.id
+    assert again[0]["data"]["test_id"] == encode(TEST, second.id)
     assert Cursor.parse(again[0]["id"]).last > Cursor.parse(events[0]["id"]).last  # type: ignore[union-attr]
 
 
@@ -138,18 +142,18 @@ def test_stream_picks_up_events_written_while_it_waits(tmp_path: Path) -> None:
         assert not listener.is_alive()
     ctx.database.bind.dispose()  # type: ignore[union-attr]
     events = sse(body[0])
-    assert events[0]["data"]["test_id"] == 42
+    assert events[0]["data"]["test_id"] == encode(TEST, 42)
     assert events[0]["event"] == "test.started"
 
 
 def test_positive_report_event(client: TestClient, world: Any, flow: Any) -> None:
     test = flow.released("positive", code_index=0)
     negative = flow.released("negative", code_index=1)
-    events = client.get("/api/events", headers=world.headers(world.cdc_national)).json()
+    events = client.get("/api/events", headers=world.headers(world.cdc_national)).json()["items"]
     reports = [e for e in events if e["kind"] == "report.positive"]
-    assert [e["payload"]["test_id"] for e in reports] == [test.id]
-    assert negative.id not in [e["payload"]["test_id"] for e in reports]
-    assert client.get("/api/events", headers=world.headers(world.cdc_b)).json() == []
+    assert [e["payload"]["test_id"] for e in reports] == [encode(TEST, test.id)]
+    assert encode(TEST, negative.id) not in [e["payload"]["test_id"] for e in reports]
+    assert client.get("/api/events", headers=world.headers(world.cdc_b)).json()["items"] == []
 
 
 def test_an_event_committed_late_with_a_lower_id_is_still_sent(tmp_path: Path) -> None:
@@ -184,14 +188,19 @@ def test_an_event_committed_late_with_a_lower_id_is_still_sent(tmp_path: Path) -
         return got
 
     connected = anyio.run(collect, Cursor(0), 2, 3)
-    assert [json.loads(e["data"])["id"] for e in connected] == [5, 3]
-    assert [e["id"] for e in connected] == ["5:1,2,3,4", "5:1,2,4"]
+    assert [json.loads(e["data"])["id"] for e in connected] == [encode(EVENT, 5), encode(EVENT, 3)]
+    assert [Cursor.parse(e["id"]) for e in connected] == [
+        Cursor(5, frozenset({1, 2, 3, 4})),
+        Cursor(5, frozenset({1, 2, 4})),
+    ]
+    # Sealed: bare event ids would tell how busy the service is, and are not taken back.
+    assert Cursor.parse("5:1,2,3,4") is None
 
     # A client that dropped right after event 5 never got 3; event 2 commits meanwhile.
     with ctx.database.transaction() as session:
         session.add(Event(id=2, kind="test.started", region_code="DL", payload={}))
     resumed = anyio.run(collect, start_cursor(ctx, connected[0]["id"], None), 2, None)
-    assert [json.loads(e["data"])["id"] for e in resumed] == [2, 3]
+    assert [json.loads(e["data"])["id"] for e in resumed] == [encode(EVENT, 2), encode(EVENT, 3)]
     assert start_cursor(ctx, "not-a-cursor", 7) == Cursor(7)
     ctx.database.bind.dispose()  # type: ignore[union-attr]
 

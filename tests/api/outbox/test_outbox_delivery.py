@@ -23,6 +23,7 @@ from api.outbox.loop import DeliveryLoop
 from api.outbox.schemas import EndpointCreate, EndpointUpdate, SecretIssued
 from api.outbox.settings import OutboxSettings
 from api.outbox.tables import OutboxDelivery, OutboxMessage
+from api.public_ids import CDC_OFFICE, encode
 
 PATIENTS = ("pat-1", "pat-2", "pat-3")
 
@@ -38,7 +39,7 @@ def register(
             name=f"{fmt} receiver",
             url=url,
             format=fmt,
-            cdc_office_id=(office or world.office_national).id,
+            cdc_office_id=encode(CDC_OFFICE, (office or world.office_national).id),
         ),
     )
     session.commit()
@@ -269,7 +270,7 @@ def test_endpoint_scope_must_lie_inside_its_owners_region(
                 name="too wide",
                 url="https://cdc-b.example/hook",
                 format="fhir",
-                cdc_office_id=world.office_b.id,
+                cdc_office_id=encode(CDC_OFFICE, world.office_b.id),
                 scope_region_code=world.region_a,
             ),
         )

@@ -22,6 +22,7 @@ from api.outbox import service
 from api.outbox.channels import transports
 from api.outbox.schemas import EndpointCreate
 from api.outbox.settings import OutboxSettings
+from api.public_ids import CDC_OFFICE, encode
 
 PHONE = "+8613800138000"
 BIRTH_DATE = date(1990, 3, 7)
@@ -128,7 +129,10 @@ def test_announcing_a_release_and_its_correction_tells_agencies_and_the_patient_
         ctx,
         world.operator,
         EndpointCreate(
-            name="national", url=hook.url, format="fhir", cdc_office_id=world.office_national.id
+            name="national",
+            url=hook.url,
+            format="fhir",
+            cdc_office_id=encode(CDC_OFFICE, world.office_national.id),
         ),
     )
     first = released_result("pat-1", 0)

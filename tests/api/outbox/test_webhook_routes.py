@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 from api.app import API_PREFIX, create_app
 from api.context import AppContext
 from api.outbox.routes import router
+from api.public_ids import CDC_OFFICE, INSTITUTION, encode
 
 
 @pytest.fixture
@@ -30,7 +31,7 @@ def test_operator_registers_rotates_pauses_and_lists(
         "name": "National CDC FHIR",
         "url": "https://cdc.example/fhir/hook",
         "format": "fhir",
-        "cdc_office_id": world.office_national.id,
+        "cdc_office_id": encode(CDC_OFFICE, world.office_national.id),
     }
     created = webhook_client.post("/api/webhooks/endpoints", json=body, headers=operator)
     assert created.status_code == 201, created.text
@@ -45,10 +46,10 @@ def test_operator_registers_rotates_pauses_and_lists(
         f"/api/webhooks/endpoints/{endpoint_id}", json={"enabled": False}, headers=operator
     )
     assert paused.json()["enabled"] is False
-    listed = webhook_client.get("/api/webhooks/endpoints", headers=operator).json()
+    listed = webhook_client.get("/api/webhooks/endpoints", headers=operator).json()["items"]
     assert [(e["id"], e["backlog"], e["dead_letters"]) for e in listed] == [(endpoint_id, 0, 0)]
     assert "secret" not in listed[0]
-    assert webhook_client.get("/api/webhooks/failures", headers=operator).json() == []
+    assert webhook_client.get("/api/webhooks/failures", headers=operator).json()["items"] == []
 
 
 @pytest.mark.parametrize(
@@ -65,7 +66,9 @@ def test_bad_endpoints_are_refused(
     webhook_client: TestClient, world: Any, change: dict[str, Any], status: int
 ) -> None:
     body = {"name": "x", "url": "https://a.example/h", "format": "hl7"}
-    body["cdc_office_id"] = world.office_b.id
+    body["cdc_office_id"] = encode(CDC_OFFICE, world.office_b.id)
+    owners = {"cdc_office_id": CDC_OFFICE, "institution_id": INSTITUTION}
+    change = {k: encode(owners[k], v) if isinstance(v, int) else v for k, v in change.items()}
     response = webhook_client.post(
         "/api/webhooks/endpoints", json=body | change, headers=world.headers(world.operator)
     )

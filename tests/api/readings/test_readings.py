@@ -12,13 +12,14 @@ from sqlalchemy import func, select
 from api.accounts import service as accounts
 from api.accounts.tables import Role
 from api.audit.tables import AuditEntry
+from api.public_ids import TEST, encode
 from api.readings import service
 from api.selftests.tables import Proposal, Upload
 
 
 def upload(client: TestClient, world: Any, test_id: int, photo: bytes, **headers: str) -> Any:
     return client.post(
-        f"/api/tests/{test_id}/photos",
+        f"/api/tests/{encode(TEST, test_id)}/photos",
         headers={**world.headers(world.patient_a), **headers},
         files={"photo": ("photo.png", photo, "image/png")},
     )
@@ -71,10 +72,14 @@ def test_retake_goes_back_to_the_patient_who_uploads_again(
     first = read_back(client, world, sent)
     assert first["test_status"] == "retake"
     assert first["retake_reasons"] == ["The photo is blurred: hold the phone still."]
-    seen = client.get(f"/api/tests/{test.id}", headers=world.headers(world.patient_a)).json()
+    seen = client.get(
+        f"/api/tests/{encode(TEST, test.id)}", headers=world.headers(world.patient_a)
+    ).json()
     assert seen["retake_reasons"] == first["retake_reasons"]
     # Retakes never reach the clinicians' queue.
-    queue = client.get("/api/reviews/queue", headers=world.headers(world.clinician_a)).json()
+    queue = client.get("/api/reviews/queue", headers=world.headers(world.clinician_a)).json()[
+        "items"
+    ]
     assert queue == []
     second = read_back(client, world, upload(client, world, test.id, png(seed=3)))
     assert (second["test_status"], second["proposal_status"]) == ("in_review", "ok")
@@ -85,7 +90,9 @@ def test_clinician_asks_for_a_retake_with_a_reason(
 ) -> None:
     test = flow.claim()
     flow.upload(test)
-    proposal = client.get("/api/reviews/queue", headers=world.headers(world.clinician_a)).json()[0]
+    proposal = client.get("/api/reviews/queue", headers=world.headers(world.clinician_a)).json()[
+        "items"
+    ][0]
     no_reason = client.post(
         f"/api/proposals/{proposal['proposal_id']}/review",
         headers=world.headers(world.clinician_a),
@@ -98,7 +105,9 @@ def test_clinician_asks_for_a_retake_with_a_reason(
         json={"decision": "retake", "reason": "The window is out of focus."},
     ).json()
     assert review["released"] is False
-    seen = client.get(f"/api/tests/{test.id}", headers=world.headers(world.patient_a)).json()
+    seen = client.get(
+        f"/api/tests/{encode(TEST, test.id)}", headers=world.headers(world.patient_a)
+    ).json()
     assert (seen["status"], seen["result"]) == ("retake", None)
     assert seen["retake_reasons"] == ["The window is out of focus."]
     assert upload(client, world, test.id, png(seed=4)).status_code == 202
@@ -110,8 +119,8 @@ def test_change_needs_a_result_and_a_reason_and_a_second_reader(
     test = flow.claim()
     flow.upload(test)
     proposal_id = client.get("/api/reviews/queue", headers=world.headers(world.clinician_a)).json()[
-        0
-    ]["proposal_id"]
+        "items"
+    ][0]["proposal_id"]
     url = f"/api/proposals/{proposal_id}/review"
     headers = world.headers(world.clinician_a)
     for body in (
@@ -130,7 +139,9 @@ def test_change_needs_a_result_and_a_reason_and_a_second_reader(
     assert changed.json()["released"] is False
     again = client.post(url, headers=headers, json={"decision": "confirm"})
     assert again.status_code == 409
-    seen = client.get(f"/api/tests/{test.id}", headers=world.headers(world.patient_a)).json()
+    seen = client.get(
+        f"/api/tests/{encode(TEST, test.id)}", headers=world.headers(world.patient_a)
+    ).json()
     assert seen["result"] is None
     second = accounts.create_user(
         world.session,
@@ -147,9 +158,11 @@ def test_change_needs_a_result_and_a_reason_and_a_second_reader(
         json={"decision": "change", "result": "negative", "reason": "no T line"},
     )
     assert agreed.json()["status"] == "released", agreed.text
-    seen = client.get(f"/api/tests/{test.id}", headers=world.headers(world.patient_a)).json()
+    seen = client.get(
+        f"/api/tests/{encode(TEST, test.id)}", headers=world.headers(world.patient_a)
+    ).json()
     assert seen["result"] == "negative"
-    assert client.get("/api/reports", headers=world.headers(world.cdc_a)).json() == []
+    assert client.get("/api/reports", headers=world.headers(world.cdc_a)).json()["items"] == []
 
 
 def test_the_task_is_idempotent(world: Any, flow: Any, fake_reader: Any) -> None:
@@ -200,7 +213,9 @@ def test_without_a_sample_time_the_read_time_runs_from_the_scan(world: Any, flow
 def test_flag_reaches_the_clinician(client: TestClient, world: Any, flow: Any) -> None:
     test = flow.claim(sample_minutes_ago=None)
     flow.upload(test, taken_at=test.claimed_at + timedelta(minutes=2))
-    queue = client.get("/api/reviews/queue", headers=world.headers(world.clinician_a)).json()
+    queue = client.get("/api/reviews/queue", headers=world.headers(world.clinician_a)).json()[
+        "items"
+    ]
     assert queue[0]["read_time_flag"] == "early"
     assert queue[0]["minutes_after_claim"] == 2
 
@@ -221,14 +236,14 @@ def test_bad_uploads_are_refused_and_change_nothing(
     empty = upload(client, world, test.id, b"")
     assert empty.status_code == 422
     future = client.post(
-        f"/api/tests/{test.id}/photos",
+        f"/api/tests/{encode(TEST, test.id)}/photos",
         headers=world.headers(world.patient_a),
         files={"photo": ("p.png", png(), "image/png")},
         data={"taken_at": "2999-01-01T00:00:00Z"},
     )
     assert future.status_code == 422
     stranger = client.post(
-        f"/api/tests/{test.id}/photos",
+        f"/api/tests/{encode(TEST, test.id)}/photos",
         headers=world.headers(world.patient_b),
         files={"photo": ("p.png", png(), "image/png")},
     )

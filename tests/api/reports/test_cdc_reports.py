@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from api.audit.tables import AuditEntry
+from api.public_ids import TEST, decode
 
 
 def test_reports_go_to_the_region_and_the_offices_above(
@@ -24,8 +25,8 @@ def test_reports_go_to_the_region_and_the_offices_above(
         (world.clinician_a, [test.id]),
         (world.clinician_b, []),
     ):
-        reports = client.get("/api/reports", headers=world.headers(user)).json()
-        assert [r["test_id"] for r in reports] == expected, user.username
+        reports = client.get("/api/reports", headers=world.headers(user)).json()["items"]
+        assert [decode(TEST, r["test_id"]) for r in reports] == expected, user.username
 
 
 def test_cdc_list_in_scope_with_identity_and_the_viewing_is_audited(
@@ -38,11 +39,11 @@ def test_cdc_list_in_scope_with_identity_and_the_viewing_is_audited(
     def cases(user: Any) -> list[dict[str, Any]]:
         response = client.get("/api/cdc/positives", headers=world.headers(user))
         assert response.status_code == 200
-        return response.json()
+        return response.json()["items"]
 
-    assert {c["test_id"] for c in cases(world.cdc_national)} == {a.id, b.id}
+    assert {decode(TEST, c["test_id"]) for c in cases(world.cdc_national)} == {a.id, b.id}
     only_b = cases(world.cdc_b)
-    assert [c["test_id"] for c in only_b] == [b.id]
+    assert [decode(TEST, c["test_id"]) for c in only_b] == [b.id]
     case = only_b[0]
     assert case["national_id"] == world.national_id_b
     assert case["phone"].startswith("+86")

@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from api.outbox.schemas import EndpointCreate
 from api.outbox.service import BODY_CONTEXT, create_endpoint
 from api.outbox.tables import OutboxDelivery, OutboxMessage
+from api.public_ids import CDC_OFFICE, TEST, encode
 from api.reports import releases
 from api.reports.schemas import CorrectionIn, LinkedResult, LinkRefused
 from api.scope import scope_for
@@ -36,7 +37,7 @@ def endpoint(world: Any) -> None:
             name="CDC A feed",
             url="http://127.0.0.1:9/hook",
             format="fhir",
-            cdc_office_id=world.office_a.id,
+            cdc_office_id=encode(CDC_OFFICE, world.office_a.id),
         ),
     )
     world.session.commit()
@@ -178,12 +179,14 @@ def test_downloads_in_scope(world: Any, flow: Any, client: Any) -> None:
     negative = flow.released("negative", 1)
     cdc = world.headers(world.cdc_a)
     # Downloads carry what agencies are sent: a negative never amended is not among them.
-    assert client.get(f"/api/results/{negative.id}/fhir", headers=cdc).status_code == 404
-    one = client.get(f"/api/results/{test.id}/fhir", headers=cdc)
+    assert (
+        client.get(f"/api/results/{encode(TEST, negative.id)}/fhir", headers=cdc).status_code == 404
+    )
+    one = client.get(f"/api/results/{encode(TEST, test.id)}/fhir", headers=cdc)
     assert one.status_code == 200, one.text
     assert one.headers["content-type"].startswith("application/fhir+json")
     assert Bundle.model_validate_json(one.text).type == "message"
-    hl7 = client.get(f"/api/results/{test.id}/hl7", headers=cdc)
+    hl7 = client.get(f"/api/results/{encode(TEST, test.id)}/hl7", headers=cdc)
     assert hl7.status_code == 200, hl7.text
     message = parse_message(hl7.text.replace("\n", "\r"), find_groups=False)
     assert message.msh.msh_9.to_er7() == "ORU^R01^ORU_R01"
@@ -195,7 +198,9 @@ def test_downloads_in_scope(world: Any, flow: Any, client: Any) -> None:
     batch = client.get("/api/results.hl7", headers=cdc)
     assert batch.status_code == 200
     assert batch.text.count("MSH|") == 1
-    outside = client.get(f"/api/results/{test.id}/fhir", headers=world.headers(world.cdc_b))
+    outside = client.get(
+        f"/api/results/{encode(TEST, test.id)}/fhir", headers=world.headers(world.cdc_b)
+    )
     assert outside.status_code == 404
     assert client.get("/api/results.ndjson", headers=world.headers(world.cdc_b)).text == ""
 
@@ -223,7 +228,7 @@ def test_correction_route_answers_with_the_history_and_refuses_bad_amendments(
     world: Any, flow: Any, client: Any
 ) -> None:
     test = flow.released("positive", 0)
-    url = f"/api/tests/{test.id}/correction"
+    url = f"/api/tests/{encode(TEST, test.id)}/correction"
     clinician = world.headers(world.clinician_a)
     both = {"result": "negative", "entered_in_error": True, "reason": "x"}
     assert client.post(url, json=both, headers=clinician).status_code == 422
@@ -233,8 +238,10 @@ def test_correction_route_answers_with_the_history_and_refuses_bad_amendments(
     done = client.post(url, json={"result": "invalid", "reason": "smudged"}, headers=clinician)
     assert done.status_code == 200, done.text
     assert [v["report_status"] for v in done.json()] == ["final", "corrected"]
-    history = client.get(f"/api/results/{test.id}/history", headers=world.headers(world.cdc_a))
-    assert [v["result"] for v in history.json()] == ["positive", "invalid"]
+    history = client.get(
+        f"/api/results/{encode(TEST, test.id)}/history", headers=world.headers(world.cdc_a)
+    )
+    assert [v["result"] for v in history.json()["items"]] == ["positive", "invalid"]
     other = client.post(
         url, json={"result": "negative", "reason": "x"}, headers=world.headers(world.clinician_b)
     )

@@ -14,6 +14,7 @@ from sqlalchemy import update
 from api.accounts import service as accounts
 from api.accounts.tables import Role, User
 from api.db.base import utcnow
+from api.public_ids import TEST, decode, encode
 from api.reviews import service
 from api.reviews.service import cohen_kappa
 from api.selftests.queries import latest_proposal
@@ -67,7 +68,7 @@ def a_test_in_review(world: Any, flow: Any, code_index: int, reading: Reading) -
 def queue(client: TestClient, world: Any, user: User, query: str = "") -> list[dict[str, Any]]:
     response = client.get(f"/api/reviews/queue{query}", headers=world.headers(user))
     assert response.status_code == 200, response.text
-    return list(response.json())
+    return list(response.json()["items"])
 
 
 def review(
@@ -81,7 +82,9 @@ def review(
 
 
 def result_seen_by_patient(client: TestClient, world: Any, test: Any) -> Any:
-    return client.get(f"/api/tests/{test.id}", headers=world.headers(world.patient_a)).json()
+    return client.get(
+        f"/api/tests/{encode(TEST, test.id)}", headers=world.headers(world.patient_a)
+    ).json()
 
 
 def test_the_explanation_is_kept_with_the_proposal(world: Any, flow: Any) -> None:
@@ -161,7 +164,7 @@ def test_disagreeing_readers_go_to_a_third_who_sees_both(
     final = review(client, world, third, pid, decision="confirm")
     assert final["status"] == "released"
     assert result_seen_by_patient(client, world, test)["result"] == "positive"
-    assert len(client.get("/api/reports", headers=world.headers(world.cdc_a)).json()) == 1
+    assert len(client.get("/api/reports", headers=world.headers(world.cdc_a)).json()["items"]) == 1
 
 
 def test_a_stale_round_is_refused(client: TestClient, world: Any, flow: Any) -> None:
@@ -229,19 +232,21 @@ def test_the_queue_puts_positives_unsure_and_old_items_first(
         .values(created_at=utcnow() - service.POLICY.ageing_cap - timedelta(minutes=1))
     )
     world.session.commit()
-    order = [i["test_id"] for i in queue(client, world, world.clinician_a)]
+    order = [decode(TEST, i["test_id"]) for i in queue(client, world, world.clinician_a)]
     assert order == [negative_old.id, positive.id, unsure.id, negative_new.id]
     urgent = [i["urgent"] for i in queue(client, world, world.clinician_a)]
     assert urgent == [True, True, True, False]
-    assert [i["test_id"] for i in queue(client, world, world.clinician_a, "?result=positive")] == [
-        positive.id
-    ]
+    positives = queue(client, world, world.clinician_a, "?result=positive")
+    assert [decode(TEST, i["test_id"]) for i in positives] == [positive.id]
     low = queue(client, world, world.clinician_a, "?confidence=low")
-    assert [i["test_id"] for i in low] == [unsure.id]
+    assert [decode(TEST, i["test_id"]) for i in low] == [unsure.id]
     old = queue(client, world, world.clinician_a, "?older_than_minutes=60")
-    assert [i["test_id"] for i in old] == [negative_old.id]
-    page2 = queue(client, world, world.clinician_a, "?limit=2&offset=2")
-    assert [i["test_id"] for i in page2] == [unsure.id, negative_new.id]
+    assert [decode(TEST, i["test_id"]) for i in old] == [negative_old.id]
+    page1 = client.get("/api/reviews/queue?limit=2", headers=world.headers(world.clinician_a))
+    page2 = queue(
+        client, world, world.clinician_a, f"?limit=2&cursor={page1.json()['next_cursor']}"
+    )
+    assert [decode(TEST, i["test_id"]) for i in page2] == [unsure.id, negative_new.id]
     counts = client.get("/api/reviews/queue/counts", headers=world.headers(world.clinician_a))
     assert counts.json() | {"oldest": None} == {
         "total": 4,

@@ -8,6 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.batches.tables import Unit, UnitState
+from api.public_ids import PROPOSAL, TEST, encode
 from api.selftests import lifecycle
 from api.selftests.lifecycle import TRANSITIONS, Step, TransitionError
 from api.selftests.queries import latest_proposal
@@ -98,7 +99,7 @@ def test_an_illegal_step_over_http_is_a_409(
 ) -> None:
     test = flow.released("negative", code_index=4)
     answer = client.post(
-        f"/api/tests/{test.id}/photos",
+        f"/api/tests/{encode(TEST, test.id)}/photos",
         headers=world.headers(world.patient_a),
         files={"photo": ("photo.png", png(), "image/png")},
     )
@@ -115,10 +116,14 @@ def test_a_by_eye_proposal_is_read_by_two_clinicians_who_give_the_result(
     proposal = latest_proposal(world.session, test.id)
     assert proposal is not None
     assert (proposal.status, proposal.result, proposal.review_stage) == ("by_eye", None, 1)
-    queue = client.get("/api/reviews/queue", headers=world.headers(world.clinician_a)).json()
-    assert [(item["proposal_id"], item["by_eye"]) for item in queue] == [(proposal.id, True)]
+    queue = client.get("/api/reviews/queue", headers=world.headers(world.clinician_a)).json()[
+        "items"
+    ]
+    assert [(item["proposal_id"], item["by_eye"]) for item in queue] == [
+        (encode(PROPOSAL, proposal.id), True)
+    ]
     headers = world.headers(world.clinician_a)
-    url = f"/api/proposals/{proposal.id}/review"
+    url = f"/api/proposals/{encode(PROPOSAL, proposal.id)}/review"
     no_result = client.post(url, headers=headers, json={"decision": "confirm"})
     assert no_result.status_code == 422
     first = client.post(url, headers=headers, json={"decision": "confirm", "result": "negative"})
