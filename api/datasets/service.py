@@ -30,7 +30,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from api.accounts.tables import User
+from api.accounts.schemas import Caller
 from api.audit.service import record
 from api.context import AppContext
 from api.datasets import queries
@@ -249,7 +249,7 @@ def build(session: Session, ctx: AppContext, selection: ExportSelection) -> Expo
     return Export(files=files, content_hash=digest, datasheet=datasheet)
 
 
-def export(session: Session, ctx: AppContext, user: User, selection: ExportSelection) -> Export:
+def export(session: Session, ctx: AppContext, user: Caller, selection: ExportSelection) -> Export:
     """Build the export and record who took it (the caller commits)."""
     built = build(session, ctx, selection)
     record(
