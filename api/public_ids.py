@@ -74,12 +74,13 @@ CDC_OFFICE = Kind("cdc", "CDC office")
 DELIVERY = Kind("dlv", "delivery")
 EVENT = Kind("evt", "event")
 AUDIT = Kind("aud", "audit entry")
+SHADOW = Kind("shd", "shadow reading")
 # By prefix: for pages, whose templates name the kind of the id they link to.
 KINDS = {
     kind.prefix: kind
     for kind in (
         *(TEST, UPLOAD, PROPOSAL, REVIEW, REPORT, BATCH, PRODUCT, USER, PATIENT),
-        *(MANUFACTURER, DOCUMENT, INSTITUTION, CDC_OFFICE, DELIVERY, EVENT, AUDIT),
+        *(MANUFACTURER, DOCUMENT, INSTITUTION, CDC_OFFICE, DELIVERY, EVENT, AUDIT, SHADOW),
     )
 }
 
@@ -219,6 +220,7 @@ CdcOfficeId = Annotated[int, _Public(CDC_OFFICE)]
 DeliveryId = Annotated[int, _Public(DELIVERY)]
 EventId = Annotated[int, _Public(EVENT)]
 AuditId = Annotated[int, _Public(AUDIT)]
+ShadowId = Annotated[int, _Public(SHADOW)]
 
 # Request fields (bodies, query strings): a public id, read into the integer (else 422).
 ProductRef = Annotated[int, _Public(PRODUCT, parse=True)]
@@ -238,3 +240,4 @@ DocumentPath = Annotated[int, Depends(_path(DOCUMENT, "document_id"))]
 InstitutionPath = Annotated[int, Depends(_path(INSTITUTION, "institution_id"))]
 CdcOfficePath = Annotated[int, Depends(_path(CDC_OFFICE, "office_id"))]
 DeliveryPath = Annotated[int, Depends(_path(DELIVERY, "delivery_id"))]
+ShadowPath = Annotated[int, Depends(_path(SHADOW, "shadow_id"))]

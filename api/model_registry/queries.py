@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from api.model_registry.tables import AliasChange, ModelAlias, ModelVersion, ShadowReading
+from api.pagination import ALL, Window
 from api.selftests.tables import Proposal, Upload
 
 
@@ -30,11 +31,15 @@ def next_number(session: Session, name: str) -> int:
     return int(latest or 0) + 1
 
 
-def versions(session: Session, name: str | None = None, limit: int = 200) -> Sequence[ModelVersion]:
-    query = select(ModelVersion).order_by(ModelVersion.name, ModelVersion.number.desc())
+def versions(
+    session: Session, name: str | None = None, window: Window = ALL
+) -> Sequence[ModelVersion]:
+    """Model versions in the order they were registered."""
+    query = select(ModelVersion)
     if name:
         query = query.where(ModelVersion.name == name)
-    return session.scalars(query.limit(limit)).all()
+    columns = (ModelVersion.created_at, ModelVersion.public_id)
+    return session.scalars(window.apply(query, *columns)).all()
 
 
 def alias(session: Session, name: str, alias_name: str) -> ModelAlias | None:
@@ -65,13 +70,9 @@ def last_accepted_change_to(
     )
 
 
-def changes(session: Session, name: str, limit: int = 200) -> Sequence[AliasChange]:
-    return session.scalars(
-        select(AliasChange)
-        .where(AliasChange.name == name)
-        .order_by(AliasChange.id.desc())
-        .limit(limit)
-    ).all()
+def changes(session: Session, name: str) -> Sequence[AliasChange]:
+    query = select(AliasChange).where(AliasChange.name == name)
+    return session.scalars(query.order_by(AliasChange.id.desc())).all()
 
 
 def shadow_of(session: Session, proposal_id: int, model_version: str) -> ShadowReading | None:
@@ -84,12 +85,12 @@ def shadow_of(session: Session, proposal_id: int, model_version: str) -> ShadowR
 
 
 def shadow_readings(
-    session: Session, *, disagreeing_only: bool, limit: int
+    session: Session, *, disagreeing_only: bool, window: Window
 ) -> Sequence[ShadowReading]:
-    query = select(ShadowReading).order_by(ShadowReading.id.desc()).limit(limit)
+    query = select(ShadowReading)
     if disagreeing_only:
         query = query.where(ShadowReading.agrees.is_(False))
-    return session.scalars(query).all()
+    return session.scalars(window.apply(query, ShadowReading.id, descending=True)).all()
 
 
 def shadow_counts(session: Session) -> dict[str, dict[str, int]]:

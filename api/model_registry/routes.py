@@ -20,17 +20,21 @@ from api.model_registry.schemas import (
     ShadowOut,
     VersionRegister,
 )
+from api.pagination import Page, PagerDep
 
 router = APIRouter(prefix="/models", tags=["models"])
 
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "no such model version"}}
 
 
-@router.get("/versions", response_model=list[ModelVersionOut], summary="Model versions")
+@router.get(
+    "/versions", response_model=Page[ModelVersionOut], summary="Model versions, oldest first"
+)
 def list_versions(
-    session: SessionDep, _user: DataScientist, name: str | None = None
-) -> list[ModelVersionOut]:
-    return service.list_versions(session, name)
+    session: SessionDep, _user: DataScientist, page: PagerDep, name: str | None = None
+) -> Page[ModelVersionOut]:
+    rows = service.list_versions(session, name, page.window)
+    return page.page(rows, lambda v: (v.created_at, v.id))
 
 
 @router.post(
@@ -130,14 +134,15 @@ def set_challenger(
 
 @router.get(
     "/shadow",
-    response_model=list[ShadowOut],
+    response_model=Page[ShadowOut],
     summary="The challenger's shadow readings where it disagrees with the champion (newest "
     "first); all=true for every one",
 )
 def shadow_readings(
-    session: SessionDep, _user: DataScientist, all: bool = False, limit: int = 200
-) -> list[ShadowOut]:
-    return shadow.readings(session, disagreeing_only=not all, limit=max(1, min(limit, 1000)))
+    session: SessionDep, _user: DataScientist, page: PagerDep, all: bool = False
+) -> Page[ShadowOut]:
+    rows = shadow.readings(session, page.window, disagreeing_only=not all)
+    return page.page(rows, lambda r: (r.id,))
 
 
 @router.post(
@@ -153,8 +158,13 @@ def rollback(session: SessionDep, user: DataScientist, name: str, body: ReasonIn
 
 @router.get(
     "/{name}/history",
-    response_model=list[AliasChangeOut],
+    response_model=Page[AliasChangeOut],
     summary="Every change of the aliases, refused promotions included (newest first)",
 )
-def history(session: SessionDep, _user: DataScientist, name: str) -> list[AliasChangeOut]:
-    return service.history(session, name)
+def history(
+    session: SessionDep, _user: DataScientist, page: PagerDep, name: str
+) -> Page[AliasChangeOut]:
+    # A model's history is short: it pages by position in the list held in memory.
+    numbered = list(enumerate(service.history(session, name)))
+    rows = page.window.take(numbered, lambda n: (n[0],))
+    return page.page(rows, lambda n: (n[0],), lambda n: n[1])

@@ -7,6 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from api.public_ids import ProposalId, ShadowId
+
 VERSION_PATTERN = r"^[a-z][a-z0-9-]{0,99}@[1-9][0-9]{0,8}$"
 
 
@@ -66,8 +68,8 @@ class AliasChangeOut(BaseModel):
 class ShadowOut(BaseModel):
     """A challenger's shadow reading beside the champion's proposal (never shown to patients)."""
 
-    id: int
-    proposal_id: int
+    id: ShadowId
+    proposal_id: ProposalId
     challenger: str
     champion: str
     champion_status: str

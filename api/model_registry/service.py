@@ -27,6 +27,7 @@ from api.model_registry.schemas import (
     VersionRegister,
 )
 from api.model_registry.tables import AliasChange, ModelAlias, ModelVersion
+from api.pagination import ALL, Window
 from models.band_model import BandModel, BandModelError
 from models.promotion import decide
 
@@ -141,8 +142,10 @@ def register(session: Session, user: User, data: bytes, body: VersionRegister) -
     return _out(session, version)
 
 
-def list_versions(session: Session, name: str | None = None) -> list[ModelVersionOut]:
-    return [_out(session, v) for v in queries.versions(session, name)]
+def list_versions(
+    session: Session, name: str | None = None, window: Window = ALL
+) -> list[ModelVersionOut]:
+    return [_out(session, v) for v in queries.versions(session, name, window)]
 
 
 def version_out(session: Session, ref: str) -> ModelVersionOut:

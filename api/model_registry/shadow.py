@@ -16,6 +16,7 @@ from api.errors import NotFoundError
 from api.model_registry import queries
 from api.model_registry.schemas import ShadowOut
 from api.model_registry.tables import ShadowReading
+from api.pagination import Window
 
 if TYPE_CHECKING:
     from models.band_model import BandModel
@@ -91,11 +92,9 @@ def _out(row: ShadowReading, session: Session) -> ShadowOut:
     )
 
 
-def readings(
-    session: Session, *, disagreeing_only: bool = True, limit: int = 200
-) -> list[ShadowOut]:
+def readings(session: Session, window: Window, *, disagreeing_only: bool = True) -> list[ShadowOut]:
     """Shadow readings, newest first (by default only where the challenger disagrees)."""
-    rows = queries.shadow_readings(session, disagreeing_only=disagreeing_only, limit=limit)
+    rows = queries.shadow_readings(session, disagreeing_only=disagreeing_only, window=window)
     return [_out(row, session) for row in rows]
 
 

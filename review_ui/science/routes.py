@@ -19,6 +19,8 @@ from api.deps import CtxDep, SessionDep
 from api.errors import DomainError
 from api.model_registry import service as registry
 from api.model_registry import shadow
+from api.pagination import Window
+from api.public_ids import ShadowPath
 from review_ui.clinicians.routes import BROWSER_IMAGES, IMAGE_HEADERS, _as_jpeg
 from review_ui.session import ScientistPage, page_router
 from review_ui.templating import render
@@ -54,7 +56,7 @@ def shadow_page(
         request,
         "science/shadow.html",
         {
-            "readings": shadow.readings(session, disagreeing_only=not all, limit=SHOWN),
+            "readings": shadow.readings(session, Window(None, SHOWN), disagreeing_only=not all),
             "counts": shadow.counts(session),
             "all": all,
         },
@@ -64,7 +66,7 @@ def shadow_page(
 
 @router.get("/shadow/{shadow_id}/photo")
 def shadow_photo(
-    session: SessionDep, ctx: CtxDep, _user: ScientistPage, shadow_id: int
+    session: SessionDep, ctx: CtxDep, _user: ScientistPage, shadow_id: ShadowPath
 ) -> Response:
     try:
         data, media_type = shadow.shadow_image(session, ctx, shadow_id, "photo")
@@ -77,7 +79,7 @@ def shadow_photo(
 
 @router.get("/shadow/{shadow_id}/window.png")
 def shadow_window(
-    session: SessionDep, ctx: CtxDep, _user: ScientistPage, shadow_id: int
+    session: SessionDep, ctx: CtxDep, _user: ScientistPage, shadow_id: ShadowPath
 ) -> Response:
     try:
         data, media_type = shadow.shadow_image(session, ctx, shadow_id, "window")
