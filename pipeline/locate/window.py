@@ -9,7 +9,9 @@ by default +-2 mm each way, +-4 degrees, +-6 % scale, the widest the search is
 built for): the template's rim -- a band from ``RIM_IN_MM`` inside the
 window's edge to ``RIM_OUT_MM`` outside, where rim, bevel and membrane edge
 show -- is matched against the photo's structure over a grid of turns and
-scales, every shift at once (normalised cross-correlation). The lines are then
+scales, every shift at once (normalised cross-correlation), and the agreement at the
+place found is judged side by side, since a rim lit from one side shows sides of
+different contrast. The lines are then
 read relative to the window found, and anchored on the control line
 (:func:`pipeline.bands.find_lines`).
 """
@@ -58,9 +60,10 @@ class WindowFit:
         3x3 map from template px to image px that puts the template's window where
         the window was found (the print's homography composed with a small similarity).
     score : float
-        Agreement of the rim's structure at the found place (ZNCC over the rim band,
-        0.93-1.0 on a kit's rendered units, under 0.4 where no window is); NaN when too
-        little of it is in view.
+        Agreement of the rim's structure at the found place: the mean of each side's ZNCC
+        over its part of the rim band (:func:`_sides_zncc`; 0.93-1.0 on a kit's rendered
+        units, 0.58-0.98 with bevelled rims lit from one side, under 0.4 where no window
+        is); NaN when too little of it is in view.
     shift_mm : float
         How far the window sits from where the print puts it.
     angle_deg, scale : float
