@@ -66,7 +66,8 @@ Active surveillance from rapid self-tests. The flow, one call per step:
 7. `POST /api/tests/{id}/photos` upload; the pipeline proposes a reading
 8. `GET /api/reviews/queue`, `POST /api/proposals/{id}/review`
 9. `GET /api/tests/{id}` the released result; `GET /api/reports`, `GET /api/events/stream`
-10. `GET /api/cdc/positives`, `GET /api/statistics` (rates, intervals, 7-day change), `GET /api/statistics/{table}.csv`; `GET /api/stats` counts by day of release
+10. `GET /api/cdc/positives`, `GET /api/statistics` (rates, intervals, 7-day change),
+    `GET /api/statistics/{table}.csv`; `GET /api/stats` counts by day of release
 """
 
 
