@@ -16,7 +16,7 @@ from api.errors import NotFoundError
 from api.model_registry import queries
 from api.model_registry.schemas import ShadowOut
 from api.model_registry.tables import ShadowReading
-from api.pagination import Window
+from api.pagination import ALL, Window
 
 if TYPE_CHECKING:
     from models.band_model import BandModel
@@ -92,7 +92,9 @@ def _out(row: ShadowReading, session: Session) -> ShadowOut:
     )
 
 
-def readings(session: Session, window: Window, *, disagreeing_only: bool = True) -> list[ShadowOut]:
+def readings(
+    session: Session, window: Window = ALL, *, disagreeing_only: bool = True
+) -> list[ShadowOut]:
     """Shadow readings, newest first (by default only where the challenger disagrees)."""
     rows = queries.shadow_readings(session, disagreeing_only=disagreeing_only, window=window)
     return [_out(row, session) for row in rows]

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from api.context import AppContext
 from api.model_registry import shadow
+from api.public_ids import SHADOW, encode
 from models.band_model import BandModel
 
 SHIPPED = Path(__file__).resolve().parents[2] / "models" / "band-classifier@1.onnx"
@@ -51,11 +52,14 @@ def test_disagreements_show_both_readings_and_the_photo(
     assert "band-classifier@7: ok negative" in page.text  # the stand-in read as the challenger
     (row,) = shadow.readings(session)
     assert row.proposal_id == differed.id
-    photo = pages.get(f"/science/shadow/{row.id}/photo")
+    shown = encode(SHADOW, row.id)
+    assert f"/science/shadow/{shown}/photo" in page.text
+    photo = pages.get(f"/science/shadow/{shown}/photo")
     assert photo.status_code == 200
     assert photo.headers["content-type"] == "image/png"
-    assert pages.get(f"/science/shadow/{row.id}/window.png").status_code == 200
-    assert pages.get("/science/shadow/999999/photo").status_code == 404
+    assert pages.get(f"/science/shadow/{shown}/window.png").status_code == 200
+    assert pages.get(f"/science/shadow/{encode(SHADOW, 999999)}/photo").status_code == 404
+    assert pages.get(f"/science/shadow/{row.id}/photo").status_code == 404  # not a public id
     assert pages.get("/science/shadow?all=true").text.count('class="agrees"') == 1
 
     overview = pages.get("/science")

