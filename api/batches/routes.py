@@ -4,20 +4,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 
-from api.accounts.tables import Role
-from api.batches import queries, service
+from api.batches import service
 from api.batches.schemas import BatchCreate, BatchOut, BatchRevoke, RevokeOut
 from api.deps import CtxDep, ManufacturerUser, OperatorOrManufacturer, SessionDep
 
 router = APIRouter(prefix="/batches", tags=["batches"])
 
 Serial = Annotated[int | None, Query(ge=1, description="first/last serial to export")]
-
-
-def _out(session: SessionDep, batch: object) -> BatchOut:
-    out = BatchOut.model_validate(batch)
-    out.units = service.unit_counts(session, batch)  # type: ignore[arg-type]
-    return out
 
 
 @router.post(
@@ -31,19 +24,17 @@ def create_batch(
 ) -> BatchOut:
     batch = service.create_batch(session, ctx, user, body)
     response.headers["Location"] = f"/api/batches/{batch.id}"
-    return _out(session, batch)
+    return batch
 
 
 @router.get("", response_model=list[BatchOut], summary="List batches (a manufacturer's own)")
 def list_batches(session: SessionDep, user: OperatorOrManufacturer) -> list[BatchOut]:
-    owner = None if user.role == Role.operator else user.manufacturer_id
-    return [_out(session, b) for b in queries.batches(session, owner)]
+    return service.list_batches(session, user)
 
 
 @router.get("/{batch_id}", response_model=BatchOut, summary="One batch with unit counts by state")
 def get_batch(session: SessionDep, user: OperatorOrManufacturer, batch_id: int) -> BatchOut:
-    batch, _product = service.get_batch(session, user, batch_id)
-    return _out(session, batch)
+    return service.view_batch(session, user, batch_id)
 
 
 @router.get(

@@ -20,13 +20,13 @@ router = APIRouter(prefix="/events", tags=["events"])
     summary="Events in the caller's region(s) after an id (polling)",
 )
 def list_events(
-    ctx: CtxDep,
+    session: SessionDep,
     _user: EventViewer,
     scope: ScopeDep,
     after_id: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[EventOut]:
-    return service.feed(ctx, scope, after_id, limit)
+    return service.feed(session, scope, after_id, limit)
 
 
 @router.get(

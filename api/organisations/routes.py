@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, File, Form, Response, UploadFile, status
 
 from api.deps import CtxDep, ManufacturerUser, Operator, OperatorOrManufacturer, SessionDep
-from api.organisations import queries, service
+from api.organisations import service
 from api.organisations.schemas import (
     CdcOfficeCreate,
     CdcOfficeOut,
@@ -20,14 +20,6 @@ from api.organisations.schemas import (
 from api.uploads import read_limited
 
 router = APIRouter(tags=["organisations"])
-
-
-def _detail(session: SessionDep, manufacturer: object) -> ManufacturerDetail:
-    out = ManufacturerOut.model_validate(manufacturer)
-    docs = queries.documents(session, out.id)
-    return ManufacturerDetail(
-        **out.model_dump(), documents=[DocumentOut.model_validate(d) for d in docs]
-    )
 
 
 @router.post(
@@ -48,7 +40,7 @@ def sign_up(session: SessionDep, body: ManufacturerSignUp, response: Response) -
 def list_manufacturers(
     session: SessionDep, _operator: Operator, status: str | None = None
 ) -> list[ManufacturerOut]:
-    return [ManufacturerOut.model_validate(m) for m in queries.manufacturers(session, status)]
+    return service.manufacturers(session, status)
 
 
 @router.get(
@@ -59,7 +51,7 @@ def list_manufacturers(
 def get_manufacturer(
     session: SessionDep, user: OperatorOrManufacturer, manufacturer_id: int
 ) -> ManufacturerDetail:
-    return _detail(session, service.get_manufacturer(session, user, manufacturer_id))
+    return service.manufacturer_detail(session, user, manufacturer_id)
 
 
 @router.post(
@@ -96,9 +88,9 @@ def download_document(
     manufacturer_id: int,
     document_id: int,
 ) -> Response:
-    document = service.get_document(session, user, manufacturer_id, document_id)
+    document, data = service.document_content(session, ctx, user, manufacturer_id, document_id)
     return Response(
-        ctx.documents.get(document.sha256),
+        data,
         media_type=document.content_type,
         headers={"Content-Disposition": f'attachment; filename="{document.id}-{document.kind}"'},
     )
@@ -112,8 +104,7 @@ def download_document(
 def review_manufacturer(
     session: SessionDep, operator: Operator, manufacturer_id: int, body: ManufacturerReview
 ) -> ManufacturerOut:
-    manufacturer = service.review(session, operator, manufacturer_id, body)
-    return ManufacturerOut.model_validate(manufacturer)
+    return service.review(session, operator, manufacturer_id, body)
 
 
 @router.post(
@@ -145,7 +136,7 @@ def get_institution(
 
 @router.get("/institutions", response_model=list[InstitutionOut], summary="List institutions")
 def list_institutions(session: SessionDep, _operator: Operator) -> list[InstitutionOut]:
-    return [InstitutionOut.model_validate(i) for i in queries.institutions(session)]
+    return service.institutions(session)
 
 
 @router.post(
@@ -169,4 +160,4 @@ def get_cdc_office(session: SessionDep, _operator: Operator, office_id: int) -> 
 
 @router.get("/cdc-offices", response_model=list[CdcOfficeOut], summary="List CDC offices")
 def list_cdc_offices(session: SessionDep, _operator: Operator) -> list[CdcOfficeOut]:
-    return [CdcOfficeOut.model_validate(o) for o in queries.cdc_offices(session)]
+    return service.cdc_offices(session)

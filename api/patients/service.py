@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy.orm import Session
 
 from api.accounts import service as accounts
+from api.accounts.schemas import Caller
 from api.accounts.tables import Role, User
 from api.audit.service import record
 from api.batches.service import effective_state
@@ -110,7 +111,7 @@ def register(session: Session, ctx: AppContext, body: PatientRegister) -> tuple[
     return patient, user
 
 
-def patient_of(session: Session, user: User) -> Patient:
+def patient_of(session: Session, user: Caller) -> Patient:
     patient = queries.patient_by_user(session, user.id) if user.role == Role.patient else None
     if patient is None:
         raise ForbiddenError("this account is not a patient's")
@@ -212,7 +213,7 @@ def _send_one_time_code(ctx: AppContext, code: str, patient: Patient) -> None:
         log.exception("a one-time code could not be sent")
 
 
-def claim(session: Session, ctx: AppContext, user: User, body: Claim) -> SelfTest:
+def claim(session: Session, ctx: AppContext, user: Caller, body: Claim) -> SelfTest:
     """Step 6: claim the scanned unit for this patient, locate them, tell their region."""
     patient = patient_of(session, user)
     unit, batch, product = find_unit(session, body.code, lock=True)
@@ -253,7 +254,7 @@ def claim(session: Session, ctx: AppContext, user: User, body: Claim) -> SelfTes
     return test
 
 
-def get_test(session: Session, user: User, scope: Scope, test_id: int) -> SelfTest:
+def get_test(session: Session, user: Caller, scope: Scope, test_id: int) -> SelfTest:
     """The test, if the caller is its patient or a clinician/CDC officer of its region."""
     test = session.get(SelfTest, test_id)
     if test is None:
@@ -268,7 +269,7 @@ def get_test(session: Session, user: User, scope: Scope, test_id: int) -> SelfTe
     return test
 
 
-def view_test(session: Session, user: User, scope: Scope, test_id: int) -> TestOut:
+def view_test(session: Session, user: Caller, scope: Scope, test_id: int) -> TestOut:
     """Step 9: one test as the caller may see it (staff also see the latest proposal)."""
     test = get_test(session, user, scope, test_id)
     return test_view(session, test, staff=user.role != Role.patient)
@@ -276,7 +277,7 @@ def view_test(session: Session, user: User, scope: Scope, test_id: int) -> TestO
 
 def list_tests(
     session: Session,
-    user: User,
+    user: Caller,
     scope: Scope,
     *,
     status: str | None = None,
@@ -308,7 +309,7 @@ def log_in_by_code_token(
 
 def own_tests(
     session: Session,
-    user: User,
+    user: Caller,
     *,
     status: str | None = None,
     before_id: int | None = None,
@@ -325,13 +326,13 @@ def own_tests(
     return [test_view(session, t, staff=False) for t in rows]
 
 
-def own_test(session: Session, user: User, test_id: int) -> SelfTest:
+def own_test(session: Session, user: Caller, test_id: int) -> SelfTest:
     """The caller's own test (a patient's), or 404 as if absent."""
     return get_test(session, user, Scope(frozenset()), test_id)
 
 
 def sample_applied(
-    session: Session, user: User, test_id: int, applied_at: datetime | None
+    session: Session, user: Caller, test_id: int, applied_at: datetime | None
 ) -> TestOut:
     """The patient applied the sample (now unless ``applied_at``): the read window starts."""
     test = own_test(session, user, test_id)
@@ -339,7 +340,9 @@ def sample_applied(
     return test_view(session, test, staff=False)
 
 
-def own_test_and_kit(session: Session, user: User, test_id: int) -> tuple[TestOut, KitDescription]:
+def own_test_and_kit(
+    session: Session, user: Caller, test_id: int
+) -> tuple[TestOut, KitDescription]:
     """The caller's own test as they see it, with its kit's description (the test page)."""
     test = own_test(session, user, test_id)
     product = session.get(Product, test.product_id)

@@ -4,9 +4,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Response, UploadFile, status
 
-from api.accounts.tables import Role
 from api.deps import CtxDep, ManufacturerUser, OperatorOrManufacturer, SessionDep
-from api.products import queries, service
+from api.products import service
 from api.products.schemas import ProductOut
 from api.uploads import read_limited
 
@@ -38,15 +37,14 @@ def register_product(
         registration_certificate_no=registration_certificate_no,
     )
     response.headers["Location"] = f"/api/products/{product.id}"
-    return ProductOut.model_validate(product)
+    return product
 
 
 @router.get("", response_model=list[ProductOut], summary="List products (a manufacturer's own)")
 def list_products(session: SessionDep, user: OperatorOrManufacturer) -> list[ProductOut]:
-    owner = None if user.role == Role.operator else user.manufacturer_id
-    return [ProductOut.model_validate(p) for p in queries.products(session, owner)]
+    return service.list_products(session, user)
 
 
 @router.get("/{product_id}", response_model=ProductOut, summary="One product")
 def get_product(session: SessionDep, user: OperatorOrManufacturer, product_id: int) -> ProductOut:
-    return ProductOut.model_validate(service.get_product(session, user, product_id))
+    return service.view_product(session, user, product_id)

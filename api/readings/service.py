@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from api import worker
-from api.accounts.tables import User
+from api.accounts.schemas import Caller
 from api.audit.service import record
 from api.batches.tables import Unit
 from api.context import AppContext
@@ -52,7 +52,7 @@ READ_UPLOAD = "vigil.read_upload"
 def upload_photo(
     session: Session,
     ctx: AppContext,
-    user: User,
+    user: Caller,
     test_id: int,
     data: bytes,
     *,

@@ -11,7 +11,7 @@ from fastapi import Form, Request
 from sqlalchemy.orm import Session
 from starlette.responses import RedirectResponse, Response
 
-from api.accounts.tables import User
+from api.accounts.schemas import Principal
 from api.audit.service import record
 from api.context import AppContext
 from api.deps import CtxDep, SessionDep
@@ -89,11 +89,11 @@ class Filters:
         return bool(self.params())
 
 
-def _scope(session: Session, ctx: AppContext, user: User) -> Scope:
+def _scope(session: Session, ctx: AppContext, user: Principal) -> Scope:
     return scope_for(session, ctx, user)
 
 
-def _error(request: Request, user: User, exc: DomainError, **extra: Any) -> Response:
+def _error(request: Request, user: Principal, exc: DomainError, **extra: Any) -> Response:
     titles = {404: "Not found", 403: "Not in your region", 409: "This item has moved on"}
     return render(
         request,
@@ -182,7 +182,7 @@ def next_page(
 
 
 def _item_context(
-    request: Request, session: Session, ctx: AppContext, user: User, proposal_id: int
+    request: Request, session: Session, ctx: AppContext, user: Principal, proposal_id: int
 ) -> dict[str, Any]:
     scope = _scope(session, ctx, user)
     item = review_items.review_item(

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from starlette.responses import RedirectResponse, Response
 
 from api.accounts import service as accounts
-from api.accounts.tables import User
+from api.accounts.schemas import Principal
 from api.audit.service import record
 from api.context import AppContext
 from api.deps import CtxDep, SessionDep
@@ -274,7 +274,7 @@ def scan(
 # One test: instructions, timer, photo, result -------------------------------------------
 
 
-def _test_context(session: Session, user: User, test_id: int) -> dict[str, Any]:
+def _test_context(session: Session, user: Principal, test_id: int) -> dict[str, Any]:
     view, kit = patients.own_test_and_kit(session, user, test_id)
     return {
         "test": view,
@@ -287,7 +287,7 @@ def _test_context(session: Session, user: User, test_id: int) -> dict[str, Any]:
 
 
 def _test_again(
-    request: Request, session: Session, user: User, test_id: int, exc: DomainError
+    request: Request, session: Session, user: Principal, test_id: int, exc: DomainError
 ) -> Response:
     """The test page again with what was refused, in words the patient can act on."""
     try:
