@@ -342,13 +342,13 @@ def own_tests(
     return [test_view(session, t, staff=False) for t in rows]
 
 
-def own_test(session: Session, user: User, test_id: int) -> SelfTest:
+def own_test(session: Session, user: Caller, test_id: int) -> SelfTest:
     """The caller's own test (a patient's), or 404 as if absent."""
     return get_test(session, user, Scope(frozenset()), test_id)
 
 
 def sample_applied(
-    session: Session, user: User, test_id: int, applied_at: datetime | None
+    session: Session, user: Caller, test_id: int, applied_at: datetime | None
 ) -> TestOut:
     """The patient applied the sample (now unless ``applied_at``): the read window starts."""
     test = own_test(session, user, test_id)
@@ -356,7 +356,9 @@ def sample_applied(
     return test_view(session, test, staff=False)
 
 
-def own_test_and_kit(session: Session, user: User, test_id: int) -> tuple[TestOut, KitDescription]:
+def own_test_and_kit(
+    session: Session, user: Caller, test_id: int
+) -> tuple[TestOut, KitDescription]:
     """The caller's own test as they see it, with its kit's description (the test page)."""
     test = own_test(session, user, test_id)
     product = session.get(Product, test.product_id)

@@ -8,7 +8,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from api.accounts.tables import User
+from api.accounts.schemas import Caller
 from api.batches.tables import Batch
 from api.db.base import utcnow
 from api.errors import NotFoundError
@@ -46,7 +46,7 @@ class Undoable:
 
 
 def review_item(
-    session: Session, scope: Scope, reviewer: User, proposal_id: int, blind_setting: bool
+    session: Session, scope: Scope, reviewer: Caller, proposal_id: int, blind_setting: bool
 ) -> ReviewItem:
     """The item if ``reviewer`` may read it now (see ``awaiting_reader``)."""
     proposal, test = awaiting_reader(session, scope, reviewer, proposal_id)
@@ -86,7 +86,7 @@ def visible_proposal(session: Session, scope: Scope, proposal_id: int) -> tuple[
     return found, upload
 
 
-def undoable(session: Session, reviewer: User, now: datetime | None = None) -> Undoable | None:
+def undoable(session: Session, reviewer: Caller, now: datetime | None = None) -> Undoable | None:
     """``reviewer``'s last decision while it is still held (undoable), naming its test."""
     review = queries.last_review_by(session, reviewer.id)
     if review is None or review.settled_at is not None:

@@ -83,7 +83,7 @@ def _register_again(
 def register_page(request: Request, user: OptionalPageUser, code: str = "") -> Response:
     if user is not None:
         return RedirectResponse(_scan_url(code) if code else "/patient", status_code=303)
-    context = {"error": None, "errors": {}, "values": {}, "code": code[:500]}
+    context: dict[str, Any] = {"error": None, "errors": {}, "values": {}, "code": code[:500]}
     context["login_url"] = login_url(_scan_url(code) if code else "/patient")
     return render(request, "patients/register.html", context)
 
