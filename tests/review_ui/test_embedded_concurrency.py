@@ -180,9 +180,7 @@ def test_many_parallel_clients_get_no_server_error(
                 proposal_id = rng.choice(items[:3])["proposal_id"]
                 pages.get(f"/review/items/{proposal_id}")
                 # Both clinicians may pick the same item: the later one is told it moved on.
-                pages.post(
-                    f"/review/items/{proposal_id}/decision", {"choice": "confirm"}
-                )
+                pages.post(f"/review/items/{proposal_id}/decision", {"choice": "confirm"})
 
     def cdc_officer(username: str) -> None:
         with embedded.client() as client:
