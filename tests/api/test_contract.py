@@ -353,3 +353,15 @@ def test_a_list_ordered_by_time_pages_by_time_then_id(
         url = f"/api/cdc/positives?limit=1&cursor={page['next_cursor']}"
     ordered = sorted(released, key=lambda t: (t.released_at, t.id), reverse=True)
     assert seen == [public_ids.encode(public_ids.TEST, t.id) for t in ordered]
+
+
+def test_the_audit_log_names_records_by_public_id(
+    client: TestClient, world: Any, flow: Any
+) -> None:
+    test = flow.claim(code_index=0)
+    public = public_ids.encode(public_ids.TEST, test.id)
+    operator = world.headers(world.operator)
+    found = client.get(f"/api/audit?object_type=self_test&object_id={public}", headers=operator)
+    entries = found.json()["items"]
+    assert [(e["action"], e["object_id"]) for e in entries] == [("claim", public)]
+    assert entries[0]["actor_id"] == public_ids.encode(public_ids.USER, world.patient_a.id)
