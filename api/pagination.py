@@ -156,6 +156,16 @@ class Pager:
         items = [item(r) for r in shown] if item else shown
         return Page(items=items, has_more=has_more, next_cursor=next_cursor)
 
+    def listed(self, items: Sequence[T]) -> Page[T]:
+        """The page of a short list held in memory (regions, a result's versions), by
+        position: such lists change rarely, and only at their end."""
+        numbered = self.window.take(list(enumerate(items)), _index)
+        return self.page(numbered, _index, lambda n: n[1])
+
+
+def _index(numbered: tuple[int, Any]) -> Position:
+    return (numbered[0],)
+
 
 def pager(
     request: Request,

@@ -19,17 +19,18 @@ from api.model_registry.schemas import (
     ReasonIn,
     VersionRegister,
 )
+from api.pagination import Page, PagerDep
 
 router = APIRouter(prefix="/models", tags=["models"])
 
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "no such model version"}}
 
 
-@router.get("/versions", response_model=list[ModelVersionOut], summary="Model versions")
+@router.get("/versions", response_model=Page[ModelVersionOut], summary="Model versions")
 def list_versions(
-    session: SessionDep, _user: DataScientist, name: str | None = None
-) -> list[ModelVersionOut]:
-    return service.list_versions(session, name)
+    session: SessionDep, _user: DataScientist, page: PagerDep, name: str | None = None
+) -> Page[ModelVersionOut]:
+    return page.listed(service.list_versions(session, name))
 
 
 @router.post(
@@ -142,8 +143,10 @@ def rollback(session: SessionDep, user: DataScientist, name: str, body: ReasonIn
 
 @router.get(
     "/{name}/history",
-    response_model=list[AliasChangeOut],
+    response_model=Page[AliasChangeOut],
     summary="Every change of the aliases, refused promotions included (newest first)",
 )
-def history(session: SessionDep, _user: DataScientist, name: str) -> list[AliasChangeOut]:
-    return service.history(session, name)
+def history(
+    session: SessionDep, _user: DataScientist, page: PagerDep, name: str
+) -> Page[AliasChangeOut]:
+    return page.listed(service.history(session, name))

@@ -365,3 +365,15 @@ def test_the_audit_log_names_records_by_public_id(
     entries = found.json()["items"]
     assert [(e["action"], e["object_id"]) for e in entries] == [("claim", public)]
     assert entries[0]["actor_id"] == public_ids.encode(public_ids.USER, world.patient_a.id)
+
+
+def test_a_short_list_held_in_memory_pages_the_same_way(client: TestClient, ctx: Any) -> None:
+    codes: list[str] = []
+    url: str | None = "/api/regions?limit=3"
+    while url is not None:
+        page = client.get(url)
+        codes += [r["code"] for r in page.json()["items"]]
+        link = page.headers.get("Link")
+        url = link[1 : link.index(">")] if link else None
+    assert codes == list(ctx.regions.codes())
+    assert len(codes) > 3

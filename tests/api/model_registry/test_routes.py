@@ -107,7 +107,7 @@ def test_registry_routes(
 
     listed = {
         v["version"]: v["aliases"]
-        for v in registry_client.get("/api/models/versions", headers=ds).json()
+        for v in registry_client.get("/api/models/versions", headers=ds).json()["items"]
     }
     assert listed == {
         "band-classifier@3": ["champion"],
@@ -125,6 +125,7 @@ def test_registry_routes(
     assert again.status_code == 409
 
     history = registry_client.get("/api/models/band-classifier/history", headers=ds).json()
+    history = history["items"]
     assert [(h["action"], h["accepted"], h["version"], h["by"]) for h in history] == [
         ("rollback", True, "band-classifier@1", "ds"),
         ("challenger", True, "band-classifier@2", "ds"),
