@@ -29,6 +29,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from fastapi import Depends, Query, Request, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import Select, tuple_
+from sqlalchemy.orm import QueryableAttribute
 from sqlalchemy.sql.elements import ColumnElement
 
 from api.errors import InvalidError
@@ -39,6 +40,7 @@ MAX_LIMIT = 1000
 
 T = TypeVar("T")
 R = TypeVar("R")
+SelectT = TypeVar("SelectT", bound=Select[*tuple[Any, ...]])
 # The sort key of a row: ids, codes, times (as the list orders them).
 Position = tuple[Any, ...]
 
@@ -64,8 +66,11 @@ class Window:
     size: int | None
 
     def apply(
-        self, query: Select[Any], *columns: ColumnElement[Any], descending: bool = False
-    ) -> Select[Any]:
+        self,
+        query: SelectT,
+        *columns: ColumnElement[Any] | QueryableAttribute[Any],
+        descending: bool = False,
+    ) -> SelectT:
         """``query`` ordered by ``columns`` (the last one unique), from after ``after``."""
         key = tuple_(*columns) if len(columns) > 1 else columns[0]
         query = query.order_by(*(c.desc() if descending else c.asc() for c in columns))
@@ -149,7 +154,17 @@ class Pager:
             query.append(("cursor", next_cursor))
             self._response.headers["Link"] = f'<{self._route}?{urlencode(query)}>; rel="next"'
         items = [item(r) for r in shown] if item else shown
-        return Page(items=items, has_more=has_more, next_cursor=next_cursor)  # type: ignore[arg-type]
+        return Page(items=items, has_more=has_more, next_cursor=next_cursor)
+
+    def listed(self, items: Sequence[T]) -> Page[T]:
+        """The page of a short list held in memory (regions, a result's versions), by
+        position: such lists change rarely, and only at their end."""
+        numbered = self.window.take(list(enumerate(items)), _index)
+        return self.page(numbered, _index, lambda n: n[1])
+
+
+def _index(numbered: tuple[int, Any]) -> Position:
+    return (numbered[0],)
 
 
 def pager(

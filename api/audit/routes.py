@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from api.audit import queries
-from api.audit.schemas import AuditEntryOut
+from api.audit.schemas import AuditEntryOut, stored_object_id
 from api.deps import Operator, SessionDep
 from api.pagination import Page, PagerDep
 from api.public_ids import UserRef
@@ -27,7 +27,7 @@ def list_audit(
         session,
         action=action,
         object_type=object_type,
-        object_id=object_id,
+        object_id=stored_object_id(object_id) if object_id else None,
         actor_id=actor_id,
         before_id=page.after_value(),
         limit=page.limit + 1,

@@ -164,7 +164,4 @@ def rollback(session: SessionDep, user: DataScientist, name: str, body: ReasonIn
 def history(
     session: SessionDep, _user: DataScientist, page: PagerDep, name: str
 ) -> Page[AliasChangeOut]:
-    # A model's history is short: it pages by position in the list held in memory.
-    numbered = list(enumerate(service.history(session, name)))
-    rows = page.window.take(numbered, lambda n: (n[0],))
-    return page.page(rows, lambda n: (n[0],), lambda n: n[1])
+    return page.listed(service.history(session, name))

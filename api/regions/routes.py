@@ -14,8 +14,7 @@ router = APIRouter(prefix="/regions", tags=["regions"])
 
 @router.get("", response_model=Page[RegionOut], summary="The regions this service covers")
 def list_regions(ctx: CtxDep, page: PagerDep) -> Page[RegionOut]:
-    numbered = page.window.take(list(enumerate(ctx.regions.codes())), lambda n: (n[0],))
-    return page.page(numbered, lambda n: (n[0],), lambda n: region_out(ctx, n[1]))
+    return page.listed([region_out(ctx, code) for code in ctx.regions.codes()])
 
 
 @router.get("/geojson", summary="The regions' polygons (GeoJSON)")

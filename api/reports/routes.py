@@ -137,8 +137,7 @@ def correct_result(
 def result_history(
     session: SessionDep, _user: HealthStaff, scope: ScopeDep, page: PagerDep, test_id: TestPath
 ) -> Page[ResultVersion]:
-    versions = releases.history(session, scope, test_id)
-    return page.page(page.window.take(versions, lambda v: (v.number,)), lambda v: (v.number,))
+    return page.listed(releases.history(session, scope, test_id))
 
 
 def _download(body: str, media_type: str, filename: str) -> Response:

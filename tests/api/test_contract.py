@@ -334,3 +334,46 @@ def test_every_201_documents_its_location(schema: dict[str, Any]) -> None:
     assert len(created) >= 8
     for method, path, answer in created:
         assert "Location" in answer.get("headers", {}), (method, path)
+
+
+def test_a_list_ordered_by_time_pages_by_time_then_id(
+    client: TestClient, world: Any, flow: Any
+) -> None:
+    """The positives page on (released_at, id), newest first: a cursor holding a time works
+    on SQLite and PostgreSQL alike, and no case repeats or goes missing between pages."""
+    released = [flow.released("positive", code_index=i) for i in range(3)]
+    headers = world.headers(world.cdc_national)
+    seen: list[str] = []
+    url = "/api/cdc/positives?limit=1"
+    for _ in range(5):
+        page = client.get(url, headers=headers).json()
+        seen += [c["test_id"] for c in page["items"]]
+        if not page["has_more"]:
+            break
+        url = f"/api/cdc/positives?limit=1&cursor={page['next_cursor']}"
+    ordered = sorted(released, key=lambda t: (t.released_at, t.id), reverse=True)
+    assert seen == [public_ids.encode(public_ids.TEST, t.id) for t in ordered]
+
+
+def test_the_audit_log_names_records_by_public_id(
+    client: TestClient, world: Any, flow: Any
+) -> None:
+    test = flow.claim(code_index=0)
+    public = public_ids.encode(public_ids.TEST, test.id)
+    operator = world.headers(world.operator)
+    found = client.get(f"/api/audit?object_type=self_test&object_id={public}", headers=operator)
+    entries = found.json()["items"]
+    assert [(e["action"], e["object_id"]) for e in entries] == [("claim", public)]
+    assert entries[0]["actor_id"] == public_ids.encode(public_ids.USER, world.patient_a.id)
+
+
+def test_a_short_list_held_in_memory_pages_the_same_way(client: TestClient, ctx: Any) -> None:
+    codes: list[str] = []
+    url: str | None = "/api/regions?limit=3"
+    while url is not None:
+        page = client.get(url)
+        codes += [r["code"] for r in page.json()["items"]]
+        link = page.headers.get("Link")
+        url = link[1 : link.index(">")] if link else None
+    assert codes == list(ctx.regions.codes())
+    assert len(codes) > 3

@@ -160,7 +160,7 @@ def test_undo_with_the_u_key(
     keyboard_log_in(page, "clinician-north")
     page.goto(f"/review/items/{encode(PROPOSAL, proposal.id)}")
     page.keyboard.press("Enter")
-    page.wait_for_url(lambda url: f"/items/{proposal.id}" not in url)
+    page.wait_for_url(lambda url: f"/items/{encode(PROPOSAL, proposal.id)}" not in url)
     page.keyboard.press("u")
     page.wait_for_url(f"**/review/items/{encode(PROPOSAL, proposal.id)}")
     assert page.locator("#confirm-button").is_visible()

@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 from api.batches.tables import Unit, UnitState
 from api.identity import make_test_id
-from api.public_ids import TEST, encode
+from api.public_ids import TEST, decode, encode
 
 expect = pytest.importorskip("playwright.sync_api").expect
 
@@ -82,19 +82,19 @@ def start_test_as_new_patient(api: httpx.Client, live_server: Any) -> tuple[int,
         headers=patient,
     )
     assert claimed.status_code == 201, claimed.text
-    return int(claimed.json()["id"]), patient
+    return decode(TEST, claimed.json()["id"]) or 0, patient
 
 
 def release_positive(api: httpx.Client, test_id: int, patient: dict[str, str]) -> None:
     uploaded = api.post(
-        f"/api/tests/{test_id}/photos",
+        f"/api/tests/{encode(TEST, test_id)}/photos",
         files={"photo": ("photo.png", png(test_id), "image/png")},
         headers=patient,
     )
     assert uploaded.status_code in (200, 202), uploaded.text
     clinician = api_token(api, "clinician-north")
-    queue = api.get("/api/reviews/queue", headers=clinician).json()
-    (item,) = [i for i in queue if i["test_id"] == test_id]
+    queue = api.get("/api/reviews/queue", headers=clinician).json()["items"]
+    (item,) = [i for i in queue if i["test_id"] == encode(TEST, test_id)]
     assert item["proposed_result"] == "positive"
     decided = api.post(
         f"/api/proposals/{item['proposal_id']}/review",

@@ -8,6 +8,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from api.public_ids import PRODUCT, encode
+
 PHONE = {"width": 360, "height": 740}
 LAPTOP = {"width": 1280, "height": 860}
 DEMO_KIT = Path(__file__).resolve().parents[2] / "datasets" / "kits" / "demo"
@@ -55,7 +57,7 @@ def test_label_sheet_download_and_every_page_on_a_phone(
     assert data.startswith(b"%PDF-")
     assert b"%%EOF" in data[-1024:]
 
-    page.goto("/manufacturer/products/1")
+    page.goto(f"/manufacturer/products/{encode(PRODUCT, 1)}")
     page.wait_for_selector("img[src$='preview.png']")
     assert image_width(page, "img[src$='preview.png']") > 0
     page_checks(page)

@@ -5,12 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from api.public_ids import MANUFACTURER, encode
+
 PHONE = {"width": 360, "height": 740}
 
 PAGES = (
     ("/operator", "operator-overview"),
     ("/operator/manufacturers", "operator-manufacturers"),
-    ("/operator/manufacturers/1", "operator-manufacturer"),
+    ("/operator/manufacturers/{first}", "operator-manufacturer"),
     ("/operator/institutions", "operator-institutions"),
     ("/operator/clinicians", "operator-clinicians"),
     ("/operator/cdc-offices", "operator-cdc-offices"),
@@ -27,7 +29,7 @@ def test_operator_pages_hold_on_a_phone_and_work_by_keyboard(
     page = new_page(viewport=PHONE)
     login(page, "operator")
     for path, name in PAGES:
-        page.goto(path)
+        page.goto(path.format(first=encode(MANUFACTURER, 1)))
         page_checks(page)
         screenshot(page, f"{name}-phone")
     # Register an institution with the keyboard alone.

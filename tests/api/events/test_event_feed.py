@@ -56,7 +56,7 @@ def test_started_tests_reach_their_region_and_the_offices_above(
     assert seen(world.cdc_b) == [test_b.id]
     assert seen(world.cdc_national) == [test_a.id, test_b.id]
     feed = client.get("/api/events", headers=world.headers(world.cdc_a)).json()["items"]
-    payload = feed["items"][0]["payload"]
+    payload = feed[0]["payload"]
     assert set(payload) == {"test_id", "region_code", "product_code", "lot_number", "claimed_at"}
 
 

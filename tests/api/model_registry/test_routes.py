@@ -124,7 +124,8 @@ def test_registry_routes(
     )
     assert again.status_code == 409
 
-    history = registry_client.get("/api/models/band-classifier/history", headers=ds).json()["items"]
+    history = registry_client.get("/api/models/band-classifier/history", headers=ds).json()
+    history = history["items"]
     assert [(h["action"], h["accepted"], h["version"], h["by"]) for h in history] == [
         ("rollback", True, "band-classifier@1", "ds"),
         ("challenger", True, "band-classifier@2", "ds"),
