@@ -44,7 +44,7 @@ class ProposalBrief(BaseModel):
     unit_check: str | None = Field(
         description="match: the photo's code is the unit's; no_code: check the unit by eye"
     )
-    same_photo_test_id: int | None = Field(
+    same_photo_test_id: TestId | None = Field(
         description="another test that was sent the same photo (perceptual hash)"
     )
     reviewed: bool
