@@ -9,6 +9,7 @@ from fastapi.testclient import TestClient
 
 from api.datasets.drift import drift
 from api.db.base import utcnow
+from api.selftests import lifecycle
 
 
 def test_a_week_of_retakes_is_flagged(flow: Any, client: TestClient) -> None:
@@ -17,7 +18,9 @@ def test_a_week_of_retakes_is_flagged(flow: Any, client: TestClient) -> None:
     reader = w.ctx.vision.reader
     for i in range(10):  # three weeks ago: clean positives, confirmed
         reader.queue.append("positive")
-        test = flow.claim(code_index=i)
+        test = flow.claim(code_index=i, sample_minutes_ago=None)
+        test.claimed_at = earlier - timedelta(minutes=30)  # the test ran three weeks ago
+        lifecycle.sample_applied(w.session, w.patient_a, test, earlier - timedelta(minutes=20))
         flow.upload(test, taken_at=earlier)
         flow.decide(test)
     for i in range(10, 20):  # this week: the pipeline asks every photo again
