@@ -10,12 +10,13 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from api.db.base import utcnow
+from api.public_ids import TEST, encode
 from api.selftests.tables import Upload
 
 
 def sample_applied(client: TestClient, world: Any, test_id: int, **body: Any) -> Any:
     return client.post(
-        f"/api/tests/{test_id}/sample-applied",
+        f"/api/tests/{encode(TEST, test_id)}/sample-applied",
         headers=world.headers(world.patient_a),
         json={k: v.isoformat() for k, v in body.items()},
     )
@@ -23,7 +24,7 @@ def sample_applied(client: TestClient, world: Any, test_id: int, **body: Any) ->
 
 def send(client: TestClient, world: Any, test_id: int, photo: bytes, **data: str) -> Any:
     return client.post(
-        f"/api/tests/{test_id}/photos",
+        f"/api/tests/{encode(TEST, test_id)}/photos",
         headers=world.headers(world.patient_a),
         files={"photo": ("photo.png", photo, "image/png")},
         data=data,
@@ -38,7 +39,9 @@ def test_the_window_runs_from_the_sample_the_patient_applied(
     client: TestClient, world: Any, flow: Any
 ) -> None:
     test = flow.claim(sample_minutes_ago=None)
-    before = client.get(f"/api/tests/{test.id}", headers=world.headers(world.patient_a)).json()
+    before = client.get(
+        f"/api/tests/{encode(TEST, test.id)}", headers=world.headers(world.patient_a)
+    ).json()
     assert before["read_window"]["from_sample"] is False  # timed from the scan until told
     applied = utcnow() - timedelta(minutes=3)
     answer = sample_applied(client, world, test.id, applied_at=applied)
@@ -65,7 +68,9 @@ def test_an_early_photo_is_held_with_the_minutes_to_wait(
     assert "wait 9 more minutes, then take the photo" in problem["detail"]
     assert early.headers["Retry-After"] == str(9 * 60)
     assert uploads(world) == 0  # nothing kept: the patient sends it again later
-    state = client.get(f"/api/tests/{test.id}", headers=world.headers(world.patient_a)).json()
+    state = client.get(
+        f"/api/tests/{encode(TEST, test.id)}", headers=world.headers(world.patient_a)
+    ).json()
     assert state["status"] == "awaiting_photo"
 
 
@@ -102,12 +107,14 @@ def test_the_sample_time_is_given_once_before_the_photo(
     after_photo = sample_applied(client, world, test.id, applied_at=applied)
     assert after_photo.status_code == 409
     stranger = client.post(
-        f"/api/tests/{test.id}/sample-applied", headers=world.headers(world.patient_b), json={}
+        f"/api/tests/{encode(TEST, test.id)}/sample-applied",
+        headers=world.headers(world.patient_b),
+        json={},
     )
     assert stranger.status_code == 404  # not hers: as if absent
 
 
-def review(client: TestClient, world: Any, proposal_id: int, **body: Any) -> Any:
+def review(client: TestClient, world: Any, proposal_id: str, **body: Any) -> Any:
     return client.post(
         f"/api/proposals/{proposal_id}/review",
         headers=world.headers(world.clinician_a),
@@ -120,7 +127,9 @@ def test_confirming_a_late_reading_needs_an_explicit_second_key(
 ) -> None:
     test = flow.claim(sample_minutes_ago=40)
     flow.upload(test)
-    queue = client.get("/api/reviews/queue", headers=world.headers(world.clinician_a)).json()
+    queue = client.get("/api/reviews/queue", headers=world.headers(world.clinician_a)).json()[
+        "items"
+    ]
     assert queue[0]["read_time_flag"] == "late"
     assert "after the sample was applied: too late" in queue[0]["read_time"]
     proposal_id = queue[0]["proposal_id"]
@@ -138,7 +147,9 @@ def test_a_retake_of_an_early_photo_needs_no_second_key(
 ) -> None:
     test = flow.claim(sample_minutes_ago=None)
     flow.upload(test)  # seconds after the scan: early, and flagged
-    queue = client.get("/api/reviews/queue", headers=world.headers(world.clinician_a)).json()
+    queue = client.get("/api/reviews/queue", headers=world.headers(world.clinician_a)).json()[
+        "items"
+    ]
     asked = review(
         client, world, queue[0]["proposal_id"], decision="retake", reason="too early to read"
     )

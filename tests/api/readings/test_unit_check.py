@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from api.audit.tables import AuditEntry
+from api.public_ids import TEST, encode
 from api.readings.unit_check import dhash, distance
 from api.selftests.queries import latest_proposal
 
@@ -29,12 +30,16 @@ def test_a_photo_of_another_unit_is_refused(
     proposal = latest_proposal(world.session, test.id)
     assert proposal is not None
     assert (proposal.status, proposal.unit_check, proposal.result) == ("retake", "other_unit", None)
-    mine = client.get(f"/api/tests/{test.id}", headers=world.headers(world.patient_a)).json()
+    mine = client.get(
+        f"/api/tests/{encode(TEST, test.id)}", headers=world.headers(world.patient_a)
+    ).json()
     assert mine["status"] == "retake"  # back to the patient, never to a clinician
     [reason] = mine["retake_reasons"]
     assert f"shows the test with code {world.codes[5]}, not the one you scanned" in reason
     assert f"({world.codes[0]})" in reason
-    queue = client.get("/api/reviews/queue", headers=world.headers(world.clinician_a)).json()
+    queue = client.get("/api/reviews/queue", headers=world.headers(world.clinician_a)).json()[
+        "items"
+    ]
     assert queue == []
     [entry] = audited(world, "wrong_unit")
     assert entry == {"test": test.id, "code": world.codes[5]}
@@ -56,9 +61,13 @@ def test_a_photo_without_a_readable_code_goes_to_the_clinician_flagged(
     fake_reader.code = None
     test = flow.claim(code_index=0)
     flow.upload(test)
-    queue = client.get("/api/reviews/queue", headers=world.headers(world.clinician_a)).json()
-    assert [(q["test_id"], q["unit_check"]) for q in queue] == [(test.id, "no_code")]
-    staff = client.get(f"/api/tests/{test.id}", headers=world.headers(world.clinician_a)).json()
+    queue = client.get("/api/reviews/queue", headers=world.headers(world.clinician_a)).json()[
+        "items"
+    ]
+    assert [(q["test_id"], q["unit_check"]) for q in queue] == [(encode(TEST, test.id), "no_code")]
+    staff = client.get(
+        f"/api/tests/{encode(TEST, test.id)}", headers=world.headers(world.clinician_a)
+    ).json()
     assert staff["proposal"]["unit_check"] == "no_code"
     assert len(audited(world, "unit_unverified")) == 1
 
