@@ -103,7 +103,7 @@ def test_the_polling_feed_reads_in_the_requests_own_transaction(
         answer = client.get("/api/events", headers={"Authorization": f"Bearer {token}"})
     ctx.database.bind.dispose()  # type: ignore[union-attr]
     assert answer.status_code == 200, answer.text
-    assert [e["payload"]["test_id"] for e in answer.json()] == [7]
+    assert [e["payload"]["test_id"] for e in answer.json()["items"]] == [encode(TEST, 7)]
 
 
 def test_stream_picks_up_events_written_while_it_waits(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 from test_second_reading import a_test_in_review, clinician, proposed, queue, review
 
+from api.public_ids import PROPOSAL, decode
 from api.reviews.safeguards import BLIND_REASON
 from api.selftests.queries import latest_review
 
@@ -41,7 +42,7 @@ def test_a_blind_reading_that_agrees_confirms_and_one_that_differs_changes(
     assert done["decision"] == "change"  # it differs from the model's positive
     assert done["reason"] == BLIND_REASON
     assert done["status"] == "third_reading"  # the two readers disagree
-    last = latest_review(world.session, item["proposal_id"])
+    last = latest_review(world.session, decode(PROPOSAL, item["proposal_id"]) or 0)
     assert last is not None
     assert (last.round, last.result) == (2, "negative")
     assert test.id == last.self_test_id
