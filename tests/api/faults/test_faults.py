@@ -42,6 +42,7 @@ from api.config import Settings, new_secrets
 from api.context import AppContext
 from api.db import upgrade
 from api.db.session import make_engine
+from api.public_ids import TEST, UPLOAD, decode, encode
 from api.selftests.tables import Proposal
 
 # One xdist worker runs them all: they share the stack (started once, in seconds).
@@ -326,7 +327,7 @@ def upload(stack: Stack, client: TestClient) -> Any:
         files={"photo": ("photo.png", png_photo(), "image/png")},
     )
     if response.status_code == 202:
-        stack.accepted.append(response.json()["id"])
+        stack.accepted.append(uploaded(response))
     return response
 
 
@@ -337,6 +338,13 @@ def png_photo() -> bytes:
     ok, png = cv2.imencode(".png", np.full((64, 96, 3), 200, np.uint8))
     assert ok
     return png.tobytes()
+
+
+def uploaded(response: Any) -> int:
+    """The stored upload an accepted photo's answer names (by its public id)."""
+    number = decode(UPLOAD, response.json()["id"])
+    assert number is not None, response.text
+    return number
 
 
 def proposals(stack: Stack, upload_ids: list[int]) -> int:
@@ -371,7 +379,7 @@ def test_a_worker_killed_in_the_middle_of_a_reading(stack: Stack, client: TestCl
     for _ in range(3):
         response = upload(stack, client)
         assert response.status_code == 202, response.text
-        ids.append(response.json()["id"])
+        ids.append(uploaded(response))
     marker = wait_for(lambda: sorted(stack.markers.iterdir()), "a reading to start", 60)[0]
     reading_pid = int(marker.name.split("-")[0])
     victim = next(w for w in stack.workers if w.pid == reading_pid)
@@ -391,7 +399,7 @@ def test_the_broker_stopped_and_started_again(stack: Stack, client: TestClient) 
     for _ in range(2):
         response = upload(stack, client)  # kept; queued by the sweep once the broker is back
         assert response.status_code == 202, response.text
-        ids.append(response.json()["id"])
+        ids.append(uploaded(response))
     stack.redis.start()
     wait_for(lambda: reachable("127.0.0.1", stack.redis_port), "redis-server", 10)
     back_at = time.monotonic()
@@ -406,7 +414,7 @@ def test_the_database_cut_off_for_a_while(stack: Stack, client: TestClient) -> N
     for _ in range(2):
         response = upload(stack, client)
         assert response.status_code == 202, response.text
-        ids.append(response.json()["id"])
+        ids.append(uploaded(response))
     started = lambda: len(list(stack.markers.iterdir())) > readings_before  # noqa: E731
     wait_for(started, "a reading to start", 60)
     stack.proxy.cut()  # while a worker reads: its proposal cannot be written yet
@@ -431,7 +439,7 @@ def upload_while_down(stack: Stack, client: TestClient) -> Any:
     """A photo sent while the database is unreachable: refused with 503, nothing kept."""
     world = stack.world
     return client.post(
-        "/api/tests/1/photos",
+        f"/api/tests/{encode(TEST, 1)}/photos",
         headers={**world.headers(world.patient_a), "Idempotency-Key": "fault-down"},
         files={"photo": ("photo.png", png_photo(), "image/png")},
     )
