@@ -84,8 +84,8 @@ def test_scan_a_typed_code_with_a_chosen_district(
     page = pages.get(f"/patient/tests/{encode(TEST, test_id)}").text
     assert "How to do the test" in page
     assert "Have you added the sample?" in page  # the timer starts from the sample
-    pages.post(f"/patient/tests/{test_id}/sample-applied", {"minutes_ago": "0"})
-    page = pages.get(f"/patient/tests/{test_id}").text
+    pages.post(f"/patient/tests/{encode(TEST, test_id)}/sample-applied", {"minutes_ago": "0"})
+    page = pages.get(f"/patient/tests/{encode(TEST, test_id)}").text
     assert 'id="timer"' in page
     assert 'data-read-from="' in page
     assert 'capture="environment"' in page
@@ -227,7 +227,7 @@ def test_a_returning_patient_sees_a_started_test_with_the_code_and_id_number(
     pages: Any, session: Session
 ) -> None:
     location = _scanned(pages, session, 915)
-    test = session.get(SelfTest, int(location.rsplit("/", 1)[1]))
+    test = session.get(SelfTest, decode(TEST, location.rsplit("/", 1)[1]))
     assert test is not None
     from api.batches.tables import Unit
 
@@ -295,7 +295,7 @@ def test_the_page_asks_for_the_sample_before_the_photo(
     )
     assert early.status_code == 409
     assert "Wait 9 more minutes, then take the photo." in early.text
-    test = session.get(SelfTest, int(location.rsplit("/", 1)[1]))
+    test = session.get(SelfTest, decode(TEST, location.rsplit("/", 1)[1]))
     assert test is not None
     session.refresh(test)
     assert test.status == "awaiting_photo"  # held: nothing was stored

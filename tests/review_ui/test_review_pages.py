@@ -246,7 +246,7 @@ def test_a_late_photo_is_flagged_beside_the_decision_and_needs_its_own_key(
 ) -> None:
     proposal = _late_item(ctx, session)
     pages.log_in("clinician-north")
-    page = pages.get(f"/review/items/{proposal.id}").text
+    page = pages.get(f"/review/items/{encode(PROPOSAL, proposal.id)}").text
     form = page[
         page.index('id="decision-form"') : page.index("</form>", page.index("decision-form"))
     ]
@@ -255,13 +255,14 @@ def test_a_late_photo_is_flagged_beside_the_decision_and_needs_its_own_key(
     assert 'name="read_time_ok"' in form
     assert 'data-key="a"' in form
     refused = pages.post(
-        f"/review/items/{proposal.id}/decision", {"choice": "confirm", "round": "1"}
+        f"/review/items/{encode(PROPOSAL, proposal.id)}/decision",
+        {"choice": "confirm", "round": "1"},
     )
     assert refused.status_code == 422
     assert "This photo was taken after it closed" in refused.text
     assert session.query(Review).filter_by(proposal_id=proposal.id).count() == 0
     done = pages.post(
-        f"/review/items/{proposal.id}/decision",
+        f"/review/items/{encode(PROPOSAL, proposal.id)}/decision",
         {"choice": "confirm", "round": "1", "read_time_ok": "1"},
     )
     assert done.status_code == 303
@@ -276,11 +277,14 @@ def test_the_second_reader_reads_blind(
 
     proposal = review_item("positive", confidence=0.55)  # unsure: a second reader follows
     pages.log_in("clinician-north")
-    pages.get(f"/review/items/{proposal.id}")
-    first = pages.post(f"/review/items/{proposal.id}/decision", {"choice": "confirm", "round": "1"})
+    pages.get(f"/review/items/{encode(PROPOSAL, proposal.id)}")
+    first = pages.post(
+        f"/review/items/{encode(PROPOSAL, proposal.id)}/decision",
+        {"choice": "confirm", "round": "1"},
+    )
     assert first.status_code == 303
     pages.log_in("clinician-north-2")
-    page = pages.get(f"/review/items/{proposal.id}").text
+    page = pages.get(f"/review/items/{encode(PROPOSAL, proposal.id)}").text
     assert "second reading" in page
     assert "Their decision and the model's answer are not shown" in page
     assert "model: positive" not in page
@@ -288,7 +292,7 @@ def test_the_second_reader_reads_blind(
     assert "55%" not in page  # no confidence either
     assert 'value="negative"' in page  # the reader gives the result they read
     done = pages.post(
-        f"/review/items/{proposal.id}/decision",
+        f"/review/items/{encode(PROPOSAL, proposal.id)}/decision",
         {"choice": "negative", "round": "2", "blind": "1"},
     )
     assert done.status_code == 303
