@@ -22,7 +22,7 @@ router = APIRouter(prefix="/events", tags=["events"])
 )
 def list_events(ctx: CtxDep, _user: EventViewer, scope: ScopeDep, page: PagerDep) -> Page[EventOut]:
     rows = service.feed(ctx, scope, page.after_value() or 0, page.limit + 1)
-    return page.page(rows, lambda e: (e.id,))
+    return page.page(rows, lambda e: (e.id,), feed=True)
 
 
 @router.get(
