@@ -121,11 +121,7 @@ StreamViewer = Annotated[User, Depends(stream_viewer)]
 
 
 def get_scope(session: SessionDep, ctx: CtxDep, user: CurrentUser) -> Scope:
-    scope = scope_for(session, ctx, user)
-    # As in ``current_user``: routes that read in sessions of their own (event feeds and
-    # streams) must not find this one holding a transaction (on SQLite, the write lock).
-    session.commit()
-    return scope
+    return scope_for(session, ctx, user)
 
 
 ScopeDep = Annotated[Scope, Depends(get_scope)]

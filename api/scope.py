@@ -6,7 +6,8 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
-from api.accounts.tables import Role, User
+from api.accounts.schemas import Caller
+from api.accounts.tables import Role
 from api.context import AppContext
 from api.errors import NotFoundError
 from api.organisations.tables import CdcOffice, Institution
@@ -31,7 +32,7 @@ def region_and_below(ctx: AppContext, code: str) -> frozenset[str]:
     return frozenset({code, *ctx.regions.descendants(code)})
 
 
-def scope_for(session: Session, ctx: AppContext, user: User) -> Scope:
+def scope_for(session: Session, ctx: AppContext, user: Caller) -> Scope:
     """The regions ``user`` may see.
 
     A clinician sees the region of their institution; a CDC officer sees the

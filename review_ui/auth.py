@@ -8,7 +8,6 @@ from fastapi import Form, Request
 from starlette.responses import RedirectResponse, Response
 
 from api.accounts import service as accounts
-from api.audit.service import record
 from api.deps import CtxDep, SessionDep
 from api.errors import UnauthorizedError
 from api.security.ratelimit import RateLimitedError
@@ -54,17 +53,15 @@ def log_in(
         if not username or not password:
             raise UnauthorizedError("enter your user name and password")
         ctx.throttle.check_address(request.client.host if request.client else None)
-        user = accounts.log_in(session, ctx, username, password)
+        signed_in = accounts.sign_in(session, ctx, username, password, via="page")
     except UnauthorizedError as exc:
         return _refused(request, target, username, str(exc.detail).capitalize(), 401)
     except RateLimitedError as exc:
         response = _refused(request, target, username, exc.message, 429)
         response.headers["Retry-After"] = str(exc.retry_after)
         return response
-    token, _expires = accounts.issue_token(session, ctx, user)
-    record(session, user, "log_in", "user", user.id, via="page")
-    response = RedirectResponse(target or home_for(user), status_code=303)
-    set_session_cookie(request, response, token, ctx.settings.token_ttl_minutes * 60)
+    response = RedirectResponse(target or home_for(signed_in.principal), status_code=303)
+    set_session_cookie(request, response, signed_in.token, ctx.settings.token_ttl_minutes * 60)
     return response
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from api.accounts.tables import Role, User
+from api.accounts.schemas import Principal, Role
 
 
 class NavLink(NamedTuple):
@@ -28,7 +28,7 @@ NAV: dict[str, tuple[NavLink, ...]] = {
 }
 
 
-def nav_for(user: User | None) -> tuple[NavLink, ...]:
+def nav_for(user: Principal | None) -> tuple[NavLink, ...]:
     if user is None:
         return ()
     return NAV.get(user.role, ())

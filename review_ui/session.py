@@ -21,7 +21,7 @@ from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
 from api.accounts import service as accounts
-from api.accounts.tables import Role, User
+from api.accounts.schemas import Principal, Role
 from api.deps import CtxDep, SessionDep
 
 SESSION_COOKIE = "vigil_session"
@@ -61,7 +61,7 @@ class CsrfRefused(Exception):  # noqa: N818
     """A form post without a valid CSRF token, or from another origin."""
 
 
-def home_for(user: User) -> str:
+def home_for(user: Principal) -> str:
     return HOME_BY_ROLE.get(user.role, "/")
 
 
@@ -86,33 +86,32 @@ def _hmac(request: Request, message: str) -> str:
 # Sessions ---------------------------------------------------------------
 
 
-def page_user_optional(request: Request, session: SessionDep, ctx: CtxDep) -> User | None:
-    """The account behind the session cookie, or ``None``."""
+def page_user_optional(request: Request, session: SessionDep, ctx: CtxDep) -> Principal | None:
+    """Who holds the session cookie, or ``None``."""
     token = request.cookies.get(SESSION_COOKIE)
     if not token:
         return None
-    user = accounts.user_for_token(session, ctx, token)
-    return user
+    return accounts.principal_for_token(session, ctx, token)
 
 
-OptionalPageUser = Annotated[User | None, Depends(page_user_optional)]
+OptionalPageUser = Annotated[Principal | None, Depends(page_user_optional)]
 
 
-def current_page_user(request: Request, user: OptionalPageUser) -> User:
+def current_page_user(request: Request, user: OptionalPageUser) -> Principal:
     if user is None:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         raise LoginRequired(target)
     return user
 
 
-CurrentPageUser = Annotated[User, Depends(current_page_user)]
+CurrentPageUser = Annotated[Principal, Depends(current_page_user)]
 
 
-def page_role(*roles: Role) -> Callable[[User], User]:
+def page_role(*roles: Role) -> Callable[[Principal], Principal]:
     """A dependency letting only ``roles`` see a page (others get a 403 page)."""
     allowed = frozenset(roles)
 
-    def check(user: CurrentPageUser) -> User:
+    def check(user: CurrentPageUser) -> Principal:
         if user.role not in allowed:
             names = " or ".join(sorted(r.value.replace("_", " ") for r in allowed))
             raise PageForbidden(f"This page is for the {names} accounts.")
@@ -122,11 +121,11 @@ def page_role(*roles: Role) -> Callable[[User], User]:
     return check
 
 
-ClinicianPage = Annotated[User, Depends(page_role(Role.clinician))]
-PatientPage = Annotated[User, Depends(page_role(Role.patient))]
-CdcPage = Annotated[User, Depends(page_role(Role.cdc_officer))]
-ManufacturerPage = Annotated[User, Depends(page_role(Role.manufacturer))]
-OperatorPage = Annotated[User, Depends(page_role(Role.operator))]
+ClinicianPage = Annotated[Principal, Depends(page_role(Role.clinician))]
+PatientPage = Annotated[Principal, Depends(page_role(Role.patient))]
+CdcPage = Annotated[Principal, Depends(page_role(Role.cdc_officer))]
+ManufacturerPage = Annotated[Principal, Depends(page_role(Role.manufacturer))]
+OperatorPage = Annotated[Principal, Depends(page_role(Role.operator))]
 
 
 def set_session_cookie(request: Request, response: Response, token: str, max_age: int) -> None:

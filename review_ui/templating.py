@@ -13,7 +13,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.responses import HTMLResponse
 
 from api import public_ids
-from api.accounts.tables import User
+from api.accounts.schemas import Principal
 from review_ui.nav import nav_for
 from review_ui.session import CSRF_FIELD, CSRF_HEADER, attach_csrf_cookie, csrf_token, home_for
 
@@ -90,7 +90,7 @@ def render(
     template: str,
     context: dict[str, Any] | None = None,
     *,
-    user: User | None = None,
+    user: Principal | None = None,
     status_code: int = 200,
     headers: dict[str, str] | None = None,
 ) -> HTMLResponse:
@@ -123,7 +123,7 @@ def error_page(
     request: Request,
     message: str,
     *,
-    user: User | None = None,
+    user: Principal | None = None,
     status_code: int = 404,
     title: str = "Not found",
 ) -> HTMLResponse:

@@ -4,10 +4,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Response, status
 
-from api.accounts import queries, service
+from api.accounts import service
 from api.accounts.schemas import StaffCreate, TokenOut, UserOut
 from api.accounts.tables import Role
-from api.audit.service import record
 from api.deps import ClientAddress, CtxDep, CurrentUser, Operator, SessionDep, oauth2
 from api.organisations import service as organisations
 from api.pagination import Page, PagerDep
@@ -25,10 +24,11 @@ def log_in(
     password: Annotated[str, Form(min_length=1, max_length=256)],
 ) -> TokenOut:
     """OAuth2 password flow (form fields ``username`` and ``password``)."""
-    user = service.log_in(session, ctx, username, password)
-    token, expires = service.issue_token(session, ctx, user)
-    record(session, user, "log_in", "user", user.id)
-    return TokenOut(access_token=token, expires_at=expires, role=user.role, user_id=user.id)
+    signed_in = service.sign_in(session, ctx, username, password)
+    who = signed_in.principal
+    return TokenOut(
+        access_token=signed_in.token, expires_at=signed_in.expires_at, role=who.role, user_id=who.id
+    )
 
 
 @router.post(
@@ -72,5 +72,4 @@ def get_user(session: SessionDep, _operator: Operator, user_id: UserPath) -> Use
 def list_users(
     session: SessionDep, _operator: Operator, page: PagerDep, role: Role | None = None
 ) -> Page[UserOut]:
-    rows = queries.users(session, role.value if role else None, page.window)
-    return page.page(rows, lambda u: (u.id,), UserOut.model_validate)
+    return page.page(service.list_accounts(session, role, page.window), lambda u: (u.id,))

@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Literal
+from enum import StrEnum
+from typing import Annotated, Literal, Protocol
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
@@ -21,6 +23,69 @@ DisplayName = Annotated[
     str, Field(min_length=1, max_length=100), AfterValidator(normalise_display_name)
 ]
 Password = Annotated[str, Field(min_length=8, max_length=256)]
+
+
+class Role(StrEnum):
+    operator = "operator"
+    manufacturer = "manufacturer"
+    clinician = "clinician"
+    cdc_officer = "cdc_officer"
+    patient = "patient"
+    data_scientist = "data_scientist"
+
+
+class Principal(BaseModel):
+    """Who is signed in: the read model pages are handed instead of the account row.
+
+    Frozen, so a page cannot change an account by assigning to it; built by
+    ``api.accounts.service.principal``.
+    """
+
+    model_config = ConfigDict(frozen=True, from_attributes=True)
+
+    id: int
+    username: str
+    role: Role
+    display_name: str
+    # The organisation the account acts for (set for the matching role only).
+    manufacturer_id: int | None = None
+    institution_id: int | None = None
+    cdc_office_id: int | None = None
+
+
+class Caller(Protocol):
+    """What a service needs of whoever calls it: a :class:`Principal` (the pages) or the
+    account row (the API's dependencies). Both fit, so one service serves both."""
+
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def username(self) -> str: ...
+
+    @property
+    def role(self) -> str: ...
+
+    @property
+    def display_name(self) -> str: ...
+
+    @property
+    def manufacturer_id(self) -> int | None: ...
+
+    @property
+    def institution_id(self) -> int | None: ...
+
+    @property
+    def cdc_office_id(self) -> int | None: ...
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    """A session opened for an account: who, and the bearer token (also a page's cookie)."""
+
+    principal: Principal
+    token: str
+    expires_at: datetime
 
 
 class TokenOut(BaseModel):

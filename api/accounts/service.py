@@ -14,11 +14,14 @@ from datetime import datetime, timedelta
 from sqlalchemy.orm import Session
 
 from api.accounts import queries
+from api.accounts.schemas import Caller, Principal, SignedIn, UserOut
 from api.accounts.tables import AccessToken, Role, User
+from api.audit.service import record
 from api.context import AppContext
 from api.db.base import utcnow
 from api.errors import ConflictError, InvalidError, NotFoundError, UnauthorizedError
 from api.identity import hash_password, needs_rehash, verify_password
+from api.pagination import ALL, Window
 from api.security.passwords import WeakPasswordError, check_password
 
 # Compared against when the account does not exist, so timing tells nothing.
@@ -37,8 +40,13 @@ def token_hash(ctx: AppContext, token: str) -> str:
     return hmac.new(key, token.encode(), hashlib.sha256).hexdigest()
 
 
+def principal(user: User) -> Principal:
+    """The read model of ``user`` that pages are handed (never the row itself)."""
+    return Principal.model_validate(user)
+
+
 def issue_token(
-    session: Session, ctx: AppContext, user: User, ttl: timedelta | None = None
+    session: Session, ctx: AppContext, user: Caller, ttl: timedelta | None = None
 ) -> tuple[str, datetime]:
     """A bearer token for ``user``, valid ``ttl`` (default: the configured token lifetime)."""
     token = secrets.token_urlsafe(32)
@@ -49,6 +57,29 @@ def issue_token(
 
 def user_for_token(session: Session, ctx: AppContext, token: str) -> User | None:
     return queries.user_for_token_hash(session, token_hash(ctx, token), utcnow())
+
+
+def principal_for_token(session: Session, ctx: AppContext, token: str) -> Principal | None:
+    """Who holds ``token`` (a live token of an active account), or ``None``."""
+    user = user_for_token(session, ctx, token)
+    return principal(user) if user is not None else None
+
+
+def open_session(
+    session: Session, ctx: AppContext, account: Caller, *, via: str | None = None
+) -> SignedIn:
+    """A bearer token for ``account``, logged in the audit as a log-in (``via`` a page)."""
+    token, expires = issue_token(session, ctx, account)
+    record(session, account, "log_in", "user", account.id, **({"via": via} if via else {}))
+    return SignedIn(principal=Principal.model_validate(account), token=token, expires_at=expires)
+
+
+def sign_in(
+    session: Session, ctx: AppContext, username: str, password: str, *, via: str | None = None
+) -> SignedIn:
+    """Log in with user name and password (:func:`log_in`) and open a session: the API's
+    token and the log-in page's cookie are the same thing."""
+    return open_session(session, ctx, log_in(session, ctx, username, password), via=via)
 
 
 def revoke_token(session: Session, ctx: AppContext, token: str) -> None:
@@ -148,6 +179,13 @@ def create_user(
     session.add(user)
     session.flush()
     return user
+
+
+def list_accounts(
+    session: Session, role: Role | None = None, window: Window = ALL
+) -> list[UserOut]:
+    rows = queries.users(session, role.value if role else None, window)
+    return [UserOut.model_validate(u) for u in rows]
 
 
 def get_account(session: Session, user_id: int) -> User:

@@ -3,21 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from enum import StrEnum
 
 from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
+# The roles live with the read models (pages use them); kept importable from here.
+from api.accounts.schemas import Role as Role
 from api.db.base import Base, utcnow
-
-
-class Role(StrEnum):
-    operator = "operator"
-    manufacturer = "manufacturer"
-    clinician = "clinician"
-    cdc_officer = "cdc_officer"
-    patient = "patient"
-    data_scientist = "data_scientist"
 
 
 class User(Base):

@@ -4,8 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 
-from api.accounts.tables import Role
-from api.batches import queries, service
+from api.batches import service
 from api.batches.schemas import BatchCreate, BatchOut, BatchRevoke, RevokeOut
 from api.deps import CtxDep, ManufacturerUser, OperatorOrManufacturer, SessionDep
 from api.pagination import Page, PagerDep
@@ -14,12 +13,6 @@ from api.public_ids import BATCH, BatchPath, encode
 router = APIRouter(prefix="/batches", tags=["batches"])
 
 Serial = Annotated[int | None, Query(ge=1, description="first/last serial to export")]
-
-
-def _out(session: SessionDep, batch: object) -> BatchOut:
-    out = BatchOut.model_validate(batch)
-    out.units = service.unit_counts(session, batch)  # type: ignore[arg-type]
-    return out
 
 
 @router.post(
@@ -33,22 +26,20 @@ def create_batch(
 ) -> BatchOut:
     batch = service.create_batch(session, ctx, user, body)
     response.headers["Location"] = f"/api/batches/{encode(BATCH, batch.id)}"
-    return _out(session, batch)
+    return batch
 
 
 @router.get("", response_model=Page[BatchOut], summary="List batches (a manufacturer's own)")
 def list_batches(
     session: SessionDep, user: OperatorOrManufacturer, page: PagerDep
 ) -> Page[BatchOut]:
-    owner = None if user.role == Role.operator else user.manufacturer_id
-    rows = queries.batches(session, owner, page.window)
-    return page.page(rows, lambda b: (b.id,), lambda b: _out(session, b))
+    rows = service.list_batches(session, user, window=page.window)
+    return page.page(rows, lambda b: (b.id,))
 
 
 @router.get("/{batch_id}", response_model=BatchOut, summary="One batch with unit counts by state")
 def get_batch(session: SessionDep, user: OperatorOrManufacturer, batch_id: BatchPath) -> BatchOut:
-    batch, _product = service.get_batch(session, user, batch_id)
-    return _out(session, batch)
+    return service.view_batch(session, user, batch_id)
 
 
 @router.get(

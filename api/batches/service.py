@@ -8,14 +8,15 @@ from datetime import date
 from sqlalchemy import Table
 from sqlalchemy.orm import Session
 
-from api.accounts.tables import Role, User
+from api.accounts.schemas import Caller, Role
 from api.audit.service import record
 from api.batches import queries
-from api.batches.schemas import BatchCreate, BatchExport, BatchRevoke, ExportKind
+from api.batches.schemas import BatchCreate, BatchExport, BatchOut, BatchRevoke, ExportKind
 from api.batches.tables import Batch, Unit, UnitState
 from api.context import AppContext
 from api.errors import ConflictError, ForbiddenError, InvalidError, NotFoundError
 from api.organisations.service import require_approved
+from api.pagination import ALL, Window
 from api.products.service import get_product
 from api.products.tables import Product
 from api.unit_codes import (
@@ -35,7 +36,7 @@ def effective_state(state: str, expiry: date, today: date | None = None) -> str:
     return state
 
 
-def create_batch(session: Session, ctx: AppContext, user: User, body: BatchCreate) -> Batch:
+def create_batch(session: Session, ctx: AppContext, user: Caller, body: BatchCreate) -> BatchOut:
     """Step 3: a batch and one fresh unit code per unit (streamed: COPY on PostgreSQL)."""
     require_approved(session, user)
     product = get_product(session, user, body.product_id)
@@ -58,10 +59,10 @@ def create_batch(session: Session, ctx: AppContext, user: User, body: BatchCreat
     assert isinstance(units, Table)
     write_unit_codes(session, units, batch.id, body.quantity)
     record(session, user, "create_batch", "batch", batch.id, quantity=body.quantity)
-    return batch
+    return batch_view(session, batch)
 
 
-def get_batch(session: Session, user: User, batch_id: int) -> tuple[Batch, Product]:
+def get_batch(session: Session, user: Caller, batch_id: int) -> tuple[Batch, Product]:
     batch = session.get(Batch, batch_id)
     if batch is None:
         raise NotFoundError(f"no batch with id {batch_id}")
@@ -70,6 +71,26 @@ def get_batch(session: Session, user: User, batch_id: int) -> tuple[Batch, Produ
     if user.role != Role.operator and user.manufacturer_id != product.manufacturer_id:
         raise NotFoundError(f"no batch with id {batch_id}")  # not yours: as if absent
     return batch, product
+
+
+def view_batch(session: Session, user: Caller, batch_id: int) -> BatchOut:
+    batch, _product = get_batch(session, user, batch_id)
+    return batch_view(session, batch)
+
+
+def list_batches(
+    session: Session, user: Caller, product_id: int | None = None, window: Window = ALL
+) -> list[BatchOut]:
+    """Every batch for an operator, a manufacturer's own for a manufacturer (of one
+    product when ``product_id`` is given), with their unit counts."""
+    owner = None if user.role == Role.operator else user.manufacturer_id
+    found = queries.batches(session, owner, window)
+    return [batch_view(session, b) for b in found if product_id in (None, b.product_id)]
+
+
+def batch_view(session: Session, batch: Batch) -> BatchOut:
+    """The batch as clients see it, with its units counted by (effective) state."""
+    return BatchOut.model_validate(batch).model_copy(update={"units": unit_counts(session, batch)})
 
 
 def unit_counts(session: Session, batch: Batch) -> dict[str, int]:
@@ -101,7 +122,7 @@ def labels(
 def export(
     session: Session,
     ctx: AppContext,
-    user: User,
+    user: Caller,
     batch_id: int,
     kind: ExportKind,
     first: int | None = None,
@@ -134,7 +155,7 @@ def export(
     return BatchExport(filename, "application/pdf", pdf)
 
 
-def revoke(session: Session, user: User, batch_id: int, body: BatchRevoke) -> int:
+def revoke(session: Session, user: Caller, batch_id: int, body: BatchRevoke) -> int:
     """Revoke the batch's unused units (all, or the given serials); used ones stay as they are."""
     batch, _product = get_batch(session, user, batch_id)
     if user.role != Role.manufacturer:

@@ -20,8 +20,10 @@ router = APIRouter(prefix="/events", tags=["events"])
     response_model=Page[EventOut],
     summary="Events in the caller's region(s), oldest first (polling: keep the last cursor)",
 )
-def list_events(ctx: CtxDep, _user: EventViewer, scope: ScopeDep, page: PagerDep) -> Page[EventOut]:
-    rows = service.feed(ctx, scope, page.after_value() or 0, page.limit + 1)
+def list_events(
+    session: SessionDep, _user: EventViewer, scope: ScopeDep, page: PagerDep
+) -> Page[EventOut]:
+    rows = service.feed(session, scope, page.after_value() or 0, page.limit + 1)
     return page.page(rows, lambda e: (e.id,), feed=True)
 
 

@@ -37,11 +37,11 @@ def publish(session: Session, kind: str, region_code: str, payload: dict[str, An
     return event
 
 
-def feed(ctx: AppContext, scope: Scope, after_id: int, limit: int = 100) -> list[EventOut]:
-    """Events in ``scope`` after ``after_id``, read in a session of their own."""
-    with ctx.database.session() as session:
-        rows = queries.events_after(session, scope.regions, after_id, limit)
-        return [EventOut.model_validate(row) for row in rows]
+def feed(session: Session, scope: Scope, after_id: int, limit: int = 100) -> list[EventOut]:
+    """Events in ``scope`` after ``after_id`` (read in the caller's session: a session of
+    its own would wait, on SQLite, for the write lock the caller's transaction holds)."""
+    rows = queries.events_after(session, scope.regions, after_id, limit)
+    return [EventOut.model_validate(row) for row in rows]
 
 
 def recent(

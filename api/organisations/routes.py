@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, File, Form, Response, UploadFile, status
 
 from api.deps import CtxDep, ManufacturerUser, Operator, OperatorOrManufacturer, SessionDep
-from api.organisations import queries, service
+from api.organisations import service
 from api.organisations.schemas import (
     CdcOfficeCreate,
     CdcOfficeOut,
@@ -34,14 +34,6 @@ from api.uploads import read_limited
 router = APIRouter(tags=["organisations"])
 
 
-def _detail(session: SessionDep, manufacturer: object) -> ManufacturerDetail:
-    out = ManufacturerOut.model_validate(manufacturer)
-    docs = queries.documents(session, out.id)
-    return ManufacturerDetail(
-        **out.model_dump(), documents=[DocumentOut.model_validate(d) for d in docs]
-    )
-
-
 @router.post(
     "/manufacturers",
     response_model=ManufacturerOut,
@@ -60,8 +52,8 @@ def sign_up(session: SessionDep, body: ManufacturerSignUp, response: Response) -
 def list_manufacturers(
     session: SessionDep, _operator: Operator, page: PagerDep, status: str | None = None
 ) -> Page[ManufacturerOut]:
-    rows = queries.manufacturers(session, status, page.window)
-    return page.page(rows, lambda m: (m.id,), ManufacturerOut.model_validate)
+    rows = service.manufacturers(session, status, page.window)
+    return page.page(rows, lambda m: (m.id,))
 
 
 @router.get(
@@ -72,7 +64,7 @@ def list_manufacturers(
 def get_manufacturer(
     session: SessionDep, user: OperatorOrManufacturer, manufacturer_id: ManufacturerPath
 ) -> ManufacturerDetail:
-    return _detail(session, service.get_manufacturer(session, user, manufacturer_id))
+    return service.manufacturer_detail(session, user, manufacturer_id)
 
 
 @router.post(
@@ -114,10 +106,10 @@ def download_document(
     manufacturer_id: ManufacturerPath,
     document_id: DocumentPath,
 ) -> Response:
-    document = service.get_document(session, user, manufacturer_id, document_id)
+    document, data = service.document_content(session, ctx, user, manufacturer_id, document_id)
     name = f"{encode(DOCUMENT, document.id)}-{document.kind}"
     return Response(
-        ctx.documents.get(document.sha256),
+        data,
         media_type=document.content_type,
         headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )
@@ -134,8 +126,7 @@ def review_manufacturer(
     manufacturer_id: ManufacturerPath,
     body: ManufacturerReview,
 ) -> ManufacturerOut:
-    manufacturer = service.review(session, operator, manufacturer_id, body)
-    return ManufacturerOut.model_validate(manufacturer)
+    return service.review(session, operator, manufacturer_id, body)
 
 
 @router.post(
@@ -169,8 +160,7 @@ def get_institution(
 def list_institutions(
     session: SessionDep, _operator: Operator, page: PagerDep
 ) -> Page[InstitutionOut]:
-    rows = queries.institutions(session, window=page.window)
-    return page.page(rows, lambda i: (i.id,), InstitutionOut.model_validate)
+    return page.page(service.institutions(session, page.window), lambda i: (i.id,))
 
 
 @router.post(
@@ -198,5 +188,4 @@ def get_cdc_office(
 def list_cdc_offices(
     session: SessionDep, _operator: Operator, page: PagerDep
 ) -> Page[CdcOfficeOut]:
-    rows = queries.cdc_offices(session, window=page.window)
-    return page.page(rows, lambda o: (o.id,), CdcOfficeOut.model_validate)
+    return page.page(service.cdc_offices(session, page.window), lambda o: (o.id,))

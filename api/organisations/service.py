@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlalchemy.orm import Session
 
 from api.accounts import service as accounts
-from api.accounts.schemas import StaffCreate
+from api.accounts.schemas import Caller, Principal, StaffCreate
 from api.accounts.tables import Role, User
 from api.audit.service import record
 from api.context import AppContext
@@ -14,11 +16,17 @@ from api.errors import ConflictError, ForbiddenError, InvalidError, NotFoundErro
 from api.organisations import queries
 from api.organisations.schemas import (
     CdcOfficeCreate,
+    CdcOfficeOut,
+    DocumentOut,
     InstitutionCreate,
+    InstitutionOut,
+    ManufacturerDetail,
+    ManufacturerOut,
     ManufacturerReview,
     ManufacturerSignUp,
 )
 from api.organisations.tables import CdcOffice, Institution, Manufacturer, ManufacturerDocument
+from api.pagination import ALL, Window
 from api.regions.service import require_region
 from api.uploads import sniff_document
 
@@ -26,7 +34,6 @@ DOCUMENT_KINDS = ("business_licence", "registration_certificate", "other")
 
 
 def sign_up(session: Session, body: ManufacturerSignUp) -> tuple[Manufacturer, User]:
-    """Record an application (status ``pending``) and the account that made it."""
     if queries.manufacturer_by_licence(session, body.business_licence_no) is not None:
         raise ConflictError(
             "a manufacturer with this business licence number is already registered"
@@ -52,7 +59,49 @@ def sign_up(session: Session, body: ManufacturerSignUp) -> tuple[Manufacturer, U
     return manufacturer, user
 
 
-def get_manufacturer(session: Session, user: User, manufacturer_id: int) -> Manufacturer:
+def apply_with_documents(
+    session: Session,
+    ctx: AppContext,
+    body: ManufacturerSignUp,
+    documents: Sequence[tuple[str, str, bytes]],
+) -> tuple[ManufacturerOut, Principal]:
+    """:func:`sign_up` with the ``documents`` (``(kind, filename, data)``) sent along,
+    all or nothing: a refused document undoes the application."""
+    with session.begin_nested():
+        manufacturer, user = sign_up(session, body)
+        for kind, filename, data in documents:
+            add_document(
+                session, ctx, user, manufacturer.id, kind=kind, filename=filename, data=data
+            )
+    return ManufacturerOut.model_validate(manufacturer), accounts.principal(user)
+
+
+def manufacturers(
+    session: Session, status: str | None = None, window: Window = ALL
+) -> list[ManufacturerOut]:
+    """The applications (of one ``status`` when given), oldest first."""
+    rows = queries.manufacturers(session, status, window)
+    return [ManufacturerOut.model_validate(m) for m in rows]
+
+
+def manufacturer_detail(session: Session, user: Caller, manufacturer_id: int) -> ManufacturerDetail:
+    """A manufacturer with its documents, if ``user`` is an operator or acts for it."""
+    manufacturer = get_manufacturer(session, user, manufacturer_id)
+    documents = queries.documents(session, manufacturer.id)
+    return ManufacturerDetail(
+        **ManufacturerOut.model_validate(manufacturer).model_dump(),
+        documents=[DocumentOut.model_validate(d) for d in documents],
+    )
+
+
+def own_manufacturer(session: Session, user: Caller) -> ManufacturerDetail:
+    """The manufacturer ``user`` acts for, with its documents."""
+    if user.manufacturer_id is None:
+        raise ForbiddenError("this account acts for no manufacturer")
+    return manufacturer_detail(session, user, user.manufacturer_id)
+
+
+def get_manufacturer(session: Session, user: Caller, manufacturer_id: int) -> Manufacturer:
     """The manufacturer, if ``user`` is an operator or acts for it."""
     manufacturer = session.get(Manufacturer, manufacturer_id)
     if manufacturer is None:
@@ -65,7 +114,7 @@ def get_manufacturer(session: Session, user: User, manufacturer_id: int) -> Manu
 def add_document(
     session: Session,
     ctx: AppContext,
-    user: User,
+    user: Caller,
     manufacturer_id: int,
     *,
     kind: str,
@@ -94,7 +143,7 @@ def add_document(
 
 
 def get_document(
-    session: Session, user: User, manufacturer_id: int, document_id: int
+    session: Session, user: Caller, manufacturer_id: int, document_id: int
 ) -> ManufacturerDocument:
     manufacturer = get_manufacturer(session, user, manufacturer_id)
     document = session.get(ManufacturerDocument, document_id)
@@ -103,9 +152,17 @@ def get_document(
     return document
 
 
+def document_content(
+    session: Session, ctx: AppContext, user: Caller, manufacturer_id: int, document_id: int
+) -> tuple[DocumentOut, bytes]:
+    """A qualification document and its bytes, for the manufacturer itself or an operator."""
+    document = get_document(session, user, manufacturer_id, document_id)
+    return DocumentOut.model_validate(document), ctx.documents.get(document.sha256)
+
+
 def review(
-    session: Session, operator: User, manufacturer_id: int, body: ManufacturerReview
-) -> Manufacturer:
+    session: Session, operator: Caller, manufacturer_id: int, body: ManufacturerReview
+) -> ManufacturerOut:
     """Approve or reject an application; a rejection needs a reason the manufacturer can read."""
     manufacturer = get_manufacturer(session, operator, manufacturer_id)
     reason = (body.reason or "").strip() or None
@@ -123,10 +180,10 @@ def review(
         manufacturer.id,
         reason=reason,
     )
-    return manufacturer
+    return ManufacturerOut.model_validate(manufacturer)
 
 
-def require_approved(session: Session, user: User) -> Manufacturer:
+def require_approved(session: Session, user: Caller) -> Manufacturer:
     """The manufacturer ``user`` acts for, which must be approved to register products."""
     manufacturer = session.get(Manufacturer, user.manufacturer_id) if user.manufacturer_id else None
     if manufacturer is None:
@@ -139,7 +196,7 @@ def require_approved(session: Session, user: User) -> Manufacturer:
 
 
 def create_institution(
-    session: Session, ctx: AppContext, operator: User, body: InstitutionCreate
+    session: Session, ctx: AppContext, operator: Caller, body: InstitutionCreate
 ) -> Institution:
     require_region(ctx, body.region_code)
     institution = Institution(name=body.name, region_code=body.region_code, address=body.address)
@@ -150,7 +207,7 @@ def create_institution(
 
 
 def create_cdc_office(
-    session: Session, ctx: AppContext, operator: User, body: CdcOfficeCreate
+    session: Session, ctx: AppContext, operator: Caller, body: CdcOfficeCreate
 ) -> CdcOffice:
     require_region(ctx, body.region_code)
     office = CdcOffice(name=body.name, region_code=body.region_code)
@@ -161,7 +218,7 @@ def create_cdc_office(
 
 
 def open_staff_account(
-    session: Session, operator: User, body: StaffCreate, *, via: str | None = None
+    session: Session, operator: Caller, body: StaffCreate, *, via: str | None = None
 ) -> User:
     """An operator opens a staff account, linked to an existing institution or CDC office."""
     if body.institution_id is not None and session.get(Institution, body.institution_id) is None:
@@ -180,6 +237,14 @@ def open_staff_account(
     detail = {"via": via} if via else {}
     record(session, operator, "create_user", "user", user.id, role=user.role, **detail)
     return user
+
+
+def institutions(session: Session, window: Window = ALL) -> list[InstitutionOut]:
+    return [InstitutionOut.model_validate(i) for i in queries.institutions(session, window=window)]
+
+
+def cdc_offices(session: Session, window: Window = ALL) -> list[CdcOfficeOut]:
+    return [CdcOfficeOut.model_validate(o) for o in queries.cdc_offices(session, window=window)]
 
 
 def get_institution(session: Session, institution_id: int) -> Institution:

@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from api.accounts import service as accounts
+from api.accounts.schemas import Caller
 from api.accounts.tables import Role, User
 from api.audit.service import record
 from api.batches.service import effective_state
@@ -104,7 +105,7 @@ def register(session: Session, ctx: AppContext, body: PatientRegister) -> tuple[
     return patient, user
 
 
-def patient_of(session: Session, user: User) -> Patient:
+def patient_of(session: Session, user: Caller) -> Patient:
     patient = queries.patient_by_user(session, user.id) if user.role == Role.patient else None
     if patient is None:
         raise ForbiddenError("this account is not a patient's")
@@ -206,7 +207,7 @@ def _send_one_time_code(ctx: AppContext, code: str, patient: Patient) -> None:
         log.exception("a one-time code could not be sent")
 
 
-def claim(session: Session, ctx: AppContext, user: User, body: Claim) -> SelfTest:
+def claim(session: Session, ctx: AppContext, user: Caller, body: Claim) -> SelfTest:
     """Step 6: claim the scanned unit for this patient, locate them, tell their region."""
     patient = patient_of(session, user)
     unit, batch, product = find_unit(session, body.code, lock=True)
@@ -247,7 +248,7 @@ def claim(session: Session, ctx: AppContext, user: User, body: Claim) -> SelfTes
     return test
 
 
-def get_test(session: Session, user: User, scope: Scope, test_id: int) -> SelfTest:
+def get_test(session: Session, user: Caller, scope: Scope, test_id: int) -> SelfTest:
     """The test, if the caller is its patient or a clinician/CDC officer of its region."""
     test = session.get(SelfTest, test_id)
     if test is None:
@@ -262,7 +263,7 @@ def get_test(session: Session, user: User, scope: Scope, test_id: int) -> SelfTe
     return test
 
 
-def view_test(session: Session, user: User, scope: Scope, test_id: int) -> TestOut:
+def view_test(session: Session, user: Caller, scope: Scope, test_id: int) -> TestOut:
     """Step 9: one test as the caller may see it (staff also see the latest proposal)."""
     test = get_test(session, user, scope, test_id)
     return test_view(session, test, staff=user.role != Role.patient)
@@ -270,7 +271,7 @@ def view_test(session: Session, user: User, scope: Scope, test_id: int) -> TestO
 
 def list_tests(
     session: Session,
-    user: User,
+    user: Caller,
     scope: Scope,
     *,
     status: str | None = None,
@@ -302,7 +303,7 @@ def log_in_by_code_token(
 
 def own_tests(
     session: Session,
-    user: User,
+    user: Caller,
     *,
     status: str | None = None,
     before_id: int | None = None,

@@ -4,10 +4,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Response, UploadFile, status
 
-from api.accounts.tables import Role
 from api.deps import CtxDep, ManufacturerUser, OperatorOrManufacturer, SessionDep
 from api.pagination import Page, PagerDep
-from api.products import queries, service
+from api.products import service
 from api.products.schemas import ProductOut
 from api.public_ids import PRODUCT, ProductPath, encode
 from api.uploads import read_limited
@@ -40,20 +39,18 @@ def register_product(
         registration_certificate_no=registration_certificate_no,
     )
     response.headers["Location"] = f"/api/products/{encode(PRODUCT, product.id)}"
-    return ProductOut.model_validate(product)
+    return product
 
 
 @router.get("", response_model=Page[ProductOut], summary="List products (a manufacturer's own)")
 def list_products(
     session: SessionDep, user: OperatorOrManufacturer, page: PagerDep
 ) -> Page[ProductOut]:
-    owner = None if user.role == Role.operator else user.manufacturer_id
-    rows = queries.products(session, owner, page.window)
-    return page.page(rows, lambda p: (p.id,), ProductOut.model_validate)
+    return page.page(service.list_products(session, user, page.window), lambda p: (p.id,))
 
 
 @router.get("/{product_id}", response_model=ProductOut, summary="One product")
 def get_product(
     session: SessionDep, user: OperatorOrManufacturer, product_id: ProductPath
 ) -> ProductOut:
-    return ProductOut.model_validate(service.get_product(session, user, product_id))
+    return service.view_product(session, user, product_id)

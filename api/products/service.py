@@ -7,12 +7,14 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
 
-from api.accounts.tables import Role, User
+from api.accounts.schemas import Caller, Role
 from api.audit.service import record
 from api.context import AppContext
 from api.errors import ConflictError, InvalidError, NotFoundError
 from api.organisations.service import require_approved
+from api.pagination import ALL, Window
 from api.products import queries
+from api.products.schemas import ProductOut
 from api.products.tables import Product
 
 if TYPE_CHECKING:
@@ -22,12 +24,12 @@ if TYPE_CHECKING:
 def register(
     session: Session,
     ctx: AppContext,
-    user: User,
+    user: Caller,
     *,
     kit_bytes: bytes,
     template_bytes: bytes,
     registration_certificate_no: str,
-) -> Product:
+) -> ProductOut:
     """Step 2: register a product of the caller's (approved) manufacturer."""
     manufacturer = require_approved(session, user)
     upload = ctx.vision.kit_upload(kit_bytes, template_bytes)
@@ -55,16 +57,38 @@ def register(
     session.add(product)
     session.flush()
     record(session, user, "register_product", "product", product.id, code=product.product_code)
-    return product
+    return ProductOut.model_validate(product)
 
 
-def get_product(session: Session, user: User, product_id: int) -> Product:
+def list_products(session: Session, user: Caller, window: Window = ALL) -> list[ProductOut]:
+    """Every product for an operator; a manufacturer's own for a manufacturer."""
+    owner = None if user.role == Role.operator else user.manufacturer_id
+    return [ProductOut.model_validate(p) for p in queries.products(session, owner, window)]
+
+
+def products_of(session: Session, user: Caller, manufacturer_id: int) -> list[ProductOut]:
+    """The products of one manufacturer (``user`` must be an operator or act for it)."""
+    if user.role != Role.operator and user.manufacturer_id != manufacturer_id:
+        raise NotFoundError(f"no manufacturer with id {manufacturer_id}")  # not yours
+    return [ProductOut.model_validate(p) for p in queries.products(session, manufacturer_id)]
+
+
+def get_product(session: Session, user: Caller, product_id: int) -> Product:
     product = session.get(Product, product_id)
     if product is None:
         raise NotFoundError(f"no product with id {product_id}")
     if user.role != Role.operator and user.manufacturer_id != product.manufacturer_id:
         raise NotFoundError(f"no product with id {product_id}")  # not yours: as if absent
     return product
+
+
+def view_product(session: Session, user: Caller, product_id: int) -> ProductOut:
+    return ProductOut.model_validate(get_product(session, user, product_id))
+
+
+def product_kit(session: Session, ctx: AppContext, user: Caller, product_id: int) -> Kit:
+    """The kit of one of ``user``'s products, with its template (for previews and facts)."""
+    return kit_of(ctx, get_product(session, user, product_id))
 
 
 def kit_of(ctx: AppContext, product: Product) -> Kit:

@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from api import worker
-from api.accounts.tables import User
+from api.accounts.schemas import Caller
 from api.audit.service import record
 from api.context import AppContext
 from api.db.base import utcnow
@@ -67,7 +67,7 @@ def read_time_flag(kit: KitDescription, minutes: float) -> str | None:
 def upload_photo(
     session: Session,
     ctx: AppContext,
-    user: User,
+    user: Caller,
     test_id: int,
     data: bytes,
     *,

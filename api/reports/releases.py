@@ -17,6 +17,7 @@ from typing import Literal
 
 from sqlalchemy.orm import Session
 
+from api.accounts.schemas import Caller
 from api.accounts.tables import User
 from api.audit.service import record
 from api.batches.tables import Batch, Unit
@@ -206,7 +207,7 @@ def _released_in_scope(session: Session, scope: Scope, test_id: int) -> SelfTest
 def amend(
     session: Session,
     ctx: AppContext,
-    clinician: User,
+    clinician: Caller,
     scope: Scope,
     test_id: int,
     body: CorrectionIn,
@@ -245,7 +246,7 @@ Format = Literal["fhir", "hl7"]
 
 
 def result_message(
-    session: Session, ctx: AppContext, viewer: User, scope: Scope, test_id: int, form: Format
+    session: Session, ctx: AppContext, viewer: Caller, scope: Scope, test_id: int, form: Format
 ) -> str:
     """One reported result (its newest version) as a FHIR Bundle or an HL7 ORU^R01.
 
@@ -266,7 +267,7 @@ def result_message(
 def period_messages(
     session: Session,
     ctx: AppContext,
-    viewer: User,
+    viewer: Caller,
     scope: Scope,
     since: datetime | None,
     until: datetime | None,

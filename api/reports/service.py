@@ -9,7 +9,8 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from api.accounts.tables import Role, User
+from api.accounts.schemas import Caller
+from api.accounts.tables import Role
 from api.audit.service import record
 from api.batches.tables import Batch
 from api.context import AppContext
@@ -41,7 +42,7 @@ RESULTS = ("positive", "negative", "invalid")
 STANDING = (TestStatus.released, TestStatus.corrected)
 
 
-def report_positive(session: Session, ctx: AppContext, actor: User, test: SelfTest) -> int:
+def report_positive(session: Session, ctx: AppContext, actor: Caller, test: SelfTest) -> int:
     """Report a released positive to the CDC offices of its region and above, and the region's
     medical institutions; publish it on the feed. Returns the number of reports stored."""
     assert test.result is not None
@@ -96,7 +97,7 @@ def report_positive(session: Session, ctx: AppContext, actor: User, test: SelfTe
     return count
 
 
-def reports(session: Session, user: User, after_id: int | None, limit: int) -> list[ReportOut]:
+def reports(session: Session, user: Caller, after_id: int | None, limit: int) -> list[ReportOut]:
     """The reports addressed to the caller's CDC office or medical institution."""
     if user.role == Role.cdc_officer:
         rows = queries.reports_for(
@@ -148,7 +149,7 @@ def _positive_case(
 def positives(
     session: Session,
     ctx: AppContext,
-    user: User,
+    user: Caller,
     scope: Scope,
     since: datetime | None,
     until: datetime | None,
@@ -200,7 +201,7 @@ def positive_briefs(
 
 
 def patient_case(
-    session: Session, ctx: AppContext, user: User, scope: Scope, test_id: int
+    session: Session, ctx: AppContext, user: Caller, scope: Scope, test_id: int
 ) -> PatientCase:
     """The patient behind the confirmed positive ``test_id``: identity, contact, location and
     the tests in the officer's scope. Only for a released positive in scope; the viewing is

@@ -20,6 +20,7 @@ from functools import partial
 
 from sqlalchemy.orm import Session
 
+from api.accounts.schemas import Caller
 from api.accounts.tables import User
 from api.audit.service import record
 from api.batches.tables import Batch
@@ -82,7 +83,7 @@ def outcome(review: Review) -> str:
 def queue_page(
     session: Session,
     scope: Scope,
-    reviewer: User,
+    reviewer: Caller,
     filters: QueueFilter = QueueFilter(),  # noqa: B008  (immutable)
     *,
     limit: int = 100,
@@ -105,7 +106,7 @@ def queue_page(
 def queue(
     session: Session,
     scope: Scope,
-    reviewer: User,
+    reviewer: Caller,
     filters: QueueFilter = QueueFilter(),  # noqa: B008
     *,
     limit: int = 100,
@@ -119,7 +120,7 @@ def queue(
 def counts(
     session: Session,
     scope: Scope,
-    reviewer: User,
+    reviewer: Caller,
     filters: QueueFilter = QueueFilter(),  # noqa: B008
     policy: ReviewPolicy = POLICY,
 ) -> QueueCounts:
@@ -133,7 +134,7 @@ def counts(
 def next_item(
     session: Session,
     scope: Scope,
-    reviewer: User,
+    reviewer: Caller,
     filters: QueueFilter = QueueFilter(),  # noqa: B008
     after: Proposal | None = None,
     policy: ReviewPolicy = POLICY,
@@ -195,7 +196,7 @@ def queue_item(session: Session, proposal: Proposal, test: SelfTest, urgent: boo
 
 
 def awaiting_reader(
-    session: Session, scope: Scope, reviewer: User, proposal_id: int
+    session: Session, scope: Scope, reviewer: Caller, proposal_id: int
 ) -> tuple[Proposal, SelfTest]:
     """The proposal if ``reviewer`` may read it now (in scope, awaiting, not read by them)."""
     proposal = session.get(Proposal, proposal_id)
@@ -278,7 +279,7 @@ def route(
 def decide(
     session: Session,
     ctx: AppContext,
-    clinician: User,
+    clinician: Caller,
     scope: Scope,
     proposal_id: int,
     body: ReviewIn,
@@ -403,7 +404,7 @@ def settle_due_now(ctx: AppContext) -> int:
     return settled
 
 
-def undo_last(session: Session, ctx: AppContext, clinician: User) -> UndoOut:
+def undo_last(session: Session, ctx: AppContext, clinician: Caller) -> UndoOut:
     """Take back ``clinician``'s last reading while it is still held."""
     review = queries.last_review_by(session, clinician.id)
     if review is None:
@@ -433,7 +434,9 @@ def undo_last(session: Session, ctx: AppContext, clinician: User) -> UndoOut:
     return UndoOut(review_id=review.id, proposal_id=proposal.id, round=review.round)
 
 
-def release(session: Session, ctx: AppContext, clinician: User, test: SelfTest, result: str) -> int:
+def release(
+    session: Session, ctx: AppContext, clinician: Caller, test: SelfTest, result: str
+) -> int:
     """Step 9: give the patient the result; report a positive at once. Returns reports sent.
 
     The patient is told and agencies' endpoints get a positive through the outbox, in this
@@ -475,7 +478,7 @@ def cohen_kappa(pairs: Sequence[tuple[str, str]]) -> float | None:
 
 
 def reviewer_stats(
-    session: Session, reviewer: User, since: datetime, policy: ReviewPolicy = POLICY
+    session: Session, reviewer: Caller, since: datetime, policy: ReviewPolicy = POLICY
 ) -> ReviewerStats:
     """Items per hour, median seconds per item, how often the proposal was changed, and
     agreement (Cohen's kappa) with the other clinicians on the items both read."""

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from sse_starlette import EventSourceResponse
 from starlette.responses import Response
 
-from api.accounts.tables import User
+from api.accounts.schemas import Principal
 from api.context import AppContext
 from api.deps import CtxDep, SessionDep
 from api.errors import NotFoundError
@@ -67,11 +67,13 @@ def feed_item(ctx: AppContext, event: EventOut) -> dict[str, Any]:
     }
 
 
-def _office(session: Session, user: User) -> CdcOffice | None:
+def _office(session: Session, user: Principal) -> CdcOffice | None:
     return session.get(CdcOffice, user.cdc_office_id) if user.cdc_office_id else None
 
 
-def _dashboard(request: Request, session: Session, ctx: AppContext, user: User) -> dict[str, Any]:
+def _dashboard(
+    request: Request, session: Session, ctx: AppContext, user: Principal
+) -> dict[str, Any]:
     scope = scope_for(session, ctx, user)
     regions = ctx.regions
     products = reports.product_codes(session)

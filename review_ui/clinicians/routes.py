@@ -11,7 +11,7 @@ from fastapi import Form, Query, Request
 from sqlalchemy.orm import Session
 from starlette.responses import RedirectResponse, Response
 
-from api.accounts.tables import User
+from api.accounts.schemas import Principal
 from api.audit.service import record
 from api.batches.tables import Batch
 from api.context import AppContext
@@ -93,11 +93,11 @@ class Filters:
         return bool(self.params())
 
 
-def _scope(session: Session, ctx: AppContext, user: User) -> Scope:
+def _scope(session: Session, ctx: AppContext, user: Principal) -> Scope:
     return scope_for(session, ctx, user)
 
 
-def pending_undo(session: Session, user: User) -> dict[str, Any] | None:
+def pending_undo(session: Session, user: Principal) -> dict[str, Any] | None:
     """The clinician's last decision while it can still be undone."""
     review = review_queries.last_review_by(session, user.id)
     if review is None or review.settled_at is not None:
@@ -114,7 +114,7 @@ def pending_undo(session: Session, user: User) -> dict[str, Any] | None:
     return {"proposal_id": review.proposal_id, "said": said, "seconds_left": int(left + 0.999)}
 
 
-def _error(request: Request, user: User, exc: DomainError, **extra: Any) -> Response:
+def _error(request: Request, user: Principal, exc: DomainError, **extra: Any) -> Response:
     titles = {404: "Not found", 403: "Not in your region", 409: "This item has moved on"}
     return render(
         request,
@@ -196,7 +196,7 @@ def next_page(
 
 
 def _item_context(
-    request: Request, session: Session, ctx: AppContext, user: User, proposal_id: int
+    request: Request, session: Session, ctx: AppContext, user: Principal, proposal_id: int
 ) -> dict[str, Any]:
     scope = _scope(session, ctx, user)
     proposal, test = reviews.awaiting_reader(session, scope, user, proposal_id)
@@ -370,7 +370,7 @@ def undo_page(
 
 
 def _visible_proposal(
-    session: Session, ctx: AppContext, user: User, proposal_id: int
+    session: Session, ctx: AppContext, user: Principal, proposal_id: int
 ) -> tuple[Proposal, Upload]:
     proposal = session.get(Proposal, proposal_id)
     if proposal is None:

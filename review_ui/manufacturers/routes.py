@@ -18,22 +18,16 @@ from sqlalchemy.orm import Session
 from starlette.responses import RedirectResponse, Response
 
 from api.accounts import service as accounts
-from api.accounts.tables import Role, User
-from api.audit.service import record
-from api.batches import queries as batch_queries
+from api.accounts.schemas import Principal, Role
 from api.batches import service as batches
 from api.batches.schemas import BatchCreate, ExportKind
-from api.batches.tables import Batch
 from api.context import AppContext
 from api.deps import CtxDep, SessionDep
 from api.errors import DomainError
-from api.organisations import queries as org_queries
 from api.organisations import service as organisations
-from api.organisations.schemas import ManufacturerSignUp
-from api.organisations.tables import Manufacturer
-from api.products import queries as product_queries
+from api.organisations.schemas import ManufacturerDetail, ManufacturerSignUp
 from api.products import service as products
-from api.products.tables import Product
+from api.products.schemas import ProductOut
 from api.public_ids import BATCH, PRODUCT, BatchPath, DocumentPath, ProductPath, decode, encode
 from review_ui.manufacturers.forms import (
     domain_message,
@@ -41,9 +35,17 @@ from review_ui.manufacturers.forms import (
     read_files,
     validation_messages,
 )
+from review_ui.manufacturers.views import (
+    DOCUMENT_KINDS,
+    batch_rows,
+    document_response,
+    kit_summary,
+    usage,
+)
 from review_ui.session import (
     ManufacturerPage,
     OptionalPageUser,
+    PageForbidden,
     home_for,
     page_router,
     set_session_cookie,
@@ -52,11 +54,6 @@ from review_ui.templating import error_page, render
 
 router = page_router(prefix="/manufacturer", tags=["manufacturer pages"])
 
-DOCUMENT_KINDS = {
-    "business_licence": "Business licence",
-    "registration_certificate": "Medical-device registration certificate",
-    "other": "Other",
-}
 BOTH_FILES = "Choose both files: the kit description (kit.json) and the template image"
 NOTICES = {
     "document": "The document was uploaded.",
@@ -70,41 +67,11 @@ def _notice(request: Request) -> str | None:
     return NOTICES.get(request.query_params.get("done", ""))
 
 
-def _manufacturer(session: Session, user: User) -> Manufacturer:
-    manufacturer = session.get(Manufacturer, user.manufacturer_id) if user.manufacturer_id else None
-    if manufacturer is None:
-        from review_ui.session import PageForbidden
-
-        raise PageForbidden("This account acts for no manufacturer.")
-    return manufacturer
-
-
-def usage(counts: dict[str, int], quantity: int) -> dict[str, Any]:
-    """How much of a batch is used: units scanned (in use or used) against the quantity."""
-    used = counts.get("in_use", 0) + counts.get("used", 0)
-    return {
-        "used": used,
-        "in_use": counts.get("in_use", 0),
-        "finished": counts.get("used", 0),
-        "unused": counts.get("unused", 0),
-        "expired": counts.get("expired", 0),
-        "revoked": counts.get("revoked", 0),
-        "quantity": quantity,
-        "share": used / quantity if quantity else 0.0,
-    }
-
-
-def _batch_rows(
-    session: Session, batch_list: list[Batch], product_names: dict[int, str]
-) -> list[dict[str, Any]]:
-    return [
-        {
-            "batch": b,
-            "product": product_names.get(b.product_id, ""),
-            "usage": usage(batches.unit_counts(session, b), b.quantity),
-        }
-        for b in batch_list
-    ]
+def _manufacturer(session: Session, user: Principal) -> ManufacturerDetail:
+    try:
+        return organisations.own_manufacturer(session, user)
+    except DomainError as exc:
+        raise PageForbidden("This account acts for no manufacturer.") from exc
 
 
 # Sign-up -------------------------------------------------------------------
@@ -172,18 +139,7 @@ def sign_up(
         errors.append("Business licence document: attach a scan of the licence (PDF, JPEG or PNG)")
     if not errors:
         try:
-            with session.begin_nested():  # a refusal undoes what the action wrote
-                manufacturer, maker = organisations.sign_up(session, body)
-                for kind, filename, data in documents:
-                    organisations.add_document(
-                        session,
-                        ctx,
-                        maker,
-                        manufacturer.id,
-                        kind=kind,
-                        filename=filename,
-                        data=data,
-                    )
+            _applied, maker = organisations.apply_with_documents(session, ctx, body, documents)
         except DomainError as exc:
             errors.append(domain_message(exc))
     if errors:
@@ -193,10 +149,9 @@ def sign_up(
             {"form": form, "errors": errors, "kinds": DOCUMENT_KINDS},
             status_code=422,
         )
-    token, _expires = accounts.issue_token(session, ctx, maker)
-    record(session, maker, "log_in", "user", maker.id, via="sign-up page")
+    signed_in = accounts.open_session(session, ctx, maker, via="sign-up page")
     response = RedirectResponse("/manufacturer?done=welcome", status_code=303)
-    set_session_cookie(request, response, token, ctx.settings.token_ttl_minutes * 60)
+    set_session_cookie(request, response, signed_in.token, ctx.settings.token_ttl_minutes * 60)
     return response
 
 
@@ -206,22 +161,21 @@ def sign_up(
 def _home(
     request: Request,
     session: Session,
-    user: User,
+    user: Principal,
     errors: list[str] | None = None,
     status_code: int = 200,
 ) -> Response:
     manufacturer = _manufacturer(session, user)
-    product_list = list(product_queries.products(session, manufacturer.id))
+    product_list = products.list_products(session, user)
     names = {p.id: p.name for p in product_list}
-    batch_list = list(batch_queries.batches(session, manufacturer.id))
     return render(
         request,
         "manufacturers/home.html",
         {
             "manufacturer": manufacturer,
-            "documents": org_queries.documents(session, manufacturer.id),
+            "documents": manufacturer.documents,
             "products": product_list,
-            "batches": _batch_rows(session, batch_list, names),
+            "batches": batch_rows(batches.list_batches(session, user), names),
             "kinds": DOCUMENT_KINDS,
             "notice": None if errors else _notice(request),
             "errors": errors or [],
@@ -265,14 +219,13 @@ def upload_document(
 ) -> Response:
     manufacturer = _manufacturer(session, user)
     try:
-        with session.begin_nested():  # a refusal undoes what the action wrote
-            chosen = read_files([file], ctx.settings.max_document_bytes, "document")
-            if not chosen:
-                raise _RefusedError("Choose a file to upload (PDF, JPEG or PNG)")
-            filename, data = chosen[0]
-            organisations.add_document(
-                session, ctx, user, manufacturer.id, kind=kind, filename=filename, data=data
-            )
+        chosen = read_files([file], ctx.settings.max_document_bytes, "document")
+        if not chosen:
+            raise _RefusedError("Choose a file to upload (PDF, JPEG or PNG)")
+        filename, data = chosen[0]
+        organisations.add_document(
+            session, ctx, user, manufacturer.id, kind=kind, filename=filename, data=data
+        )
     except (DomainError, _RefusedError) as exc:
         return _home(request, session, user, [_message(exc)], exc.status_code)
     return RedirectResponse("/manufacturer?done=document#documents", status_code=303)
@@ -283,35 +236,13 @@ def document(
     session: SessionDep, ctx: CtxDep, user: ManufacturerPage, document_id: DocumentPath
 ) -> Response:
     manufacturer = _manufacturer(session, user)
-    try:
-        doc = organisations.get_document(session, user, manufacturer.id, document_id)
-    except DomainError as exc:
-        return Response(domain_message(exc), status_code=exc.status_code, media_type="text/plain")
-    return document_response(ctx, doc.sha256, doc.content_type, doc.filename)
-
-
-def document_response(ctx: AppContext, sha256: str, content_type: str, filename: str) -> Response:
-    """A stored document shown in the browser (PDF or image), sandboxed: it runs nothing."""
-    safe_name = "".join(c if c.isalnum() or c in "._-" else "_" for c in filename)[:100]
-    return Response(
-        ctx.documents.get(sha256),
-        media_type=content_type,
-        headers={
-            "Content-Disposition": f'inline; filename="{safe_name or "document"}"',
-            "Content-Security-Policy": "sandbox; default-src 'none'; img-src 'self'; "
-            "object-src 'self'; plugin-types application/pdf",
-            "X-Content-Type-Options": "nosniff",
-            "Cache-Control": "no-store",
-        },
-    )
+    return document_response(session, ctx, user, manufacturer.id, document_id)
 
 
 # Products ------------------------------------------------------------------
 
 
-def _product_form_context(
-    session: Session, manufacturer: Manufacturer, **extra: Any
-) -> dict[str, Any]:
+def _product_form_context(manufacturer: ManufacturerDetail, **extra: Any) -> dict[str, Any]:
     return {
         "manufacturer": manufacturer,
         "certificates": manufacturer.device_certificates,
@@ -327,42 +258,9 @@ def new_product(request: Request, session: SessionDep, user: ManufacturerPage) -
     return render(
         request,
         "manufacturers/product_new.html",
-        _product_form_context(session, manufacturer),
+        _product_form_context(manufacturer),
         user=user,
     )
-
-
-def _kit_summary(kit: Any) -> dict[str, Any]:
-    description = kit.description
-    read_time = description.read_time_minutes
-    return {
-        "product_code": kit.product_code,
-        "name": description.name,
-        "test_item": description.test_item.name,
-        "loinc": description.test_item.loinc,
-        "format": description.format,
-        "flow": kit.flow,
-        "window_mm": f"{kit.window_length_mm:.1f} × {kit.window_width_mm:.1f} mm",
-        "px_per_mm": kit.px_per_mm,
-        "lines": [
-            {
-                "name": line.name,
-                "role": line.role,
-                "at": line.at,
-                "analyte": line.analyte_name if line.role == "test" else "",
-                "present_means": line.present_means,
-            }
-            for line in kit.lines
-        ],
-        "read_time": (
-            f"{read_time.min:g} to {read_time.max:g} minutes"
-            if read_time is not None and read_time.max is not None
-            else f"from {read_time.min:g} minutes"
-            if read_time is not None
-            else "not given"
-        ),
-        "has_code_box": kit.code_box is not None,
-    }
 
 
 @router.post("/products/preview")
@@ -391,11 +289,11 @@ def preview_upload(
         preview = {
             "image": "data:image/png;base64,"
             + base64.b64encode(ctx.vision.preview(parsed)).decode(),
-            "kit": _kit_summary(parsed),
+            "kit": kit_summary(parsed),
         }
     except (DomainError, _RefusedError) as exc:
         errors.append(_message(exc))
-    context = _product_form_context(session, manufacturer, errors=errors, preview=preview)
+    context = _product_form_context(manufacturer, errors=errors, preview=preview)
     status = 422 if errors else 200
     if request.headers.get("HX-Request"):
         return render(
@@ -416,26 +314,25 @@ def register_product(
 ) -> Response:
     manufacturer = _manufacturer(session, user)
     try:
-        with session.begin_nested():  # a refusal undoes what the action wrote
-            files = read_files([kit], ctx.settings.max_document_bytes, "kit description")
-            images = read_files([template], ctx.settings.max_document_bytes, "template image")
-            if not files or not images:
-                raise _RefusedError(BOTH_FILES)
-            if not registration_certificate_no.strip():
-                raise _RefusedError("Registration certificate: choose the product's certificate")
-            product = products.register(
-                session,
-                ctx,
-                user,
-                kit_bytes=files[0][1],
-                template_bytes=images[0][1],
-                registration_certificate_no=registration_certificate_no,
-            )
+        files = read_files([kit], ctx.settings.max_document_bytes, "kit description")
+        images = read_files([template], ctx.settings.max_document_bytes, "template image")
+        if not files or not images:
+            raise _RefusedError(BOTH_FILES)
+        if not registration_certificate_no.strip():
+            raise _RefusedError("Registration certificate: choose the product's certificate")
+        product = products.register(
+            session,
+            ctx,
+            user,
+            kit_bytes=files[0][1],
+            template_bytes=images[0][1],
+            registration_certificate_no=registration_certificate_no,
+        )
     except (DomainError, _RefusedError) as exc:
         return render(
             request,
             "manufacturers/product_new.html",
-            _product_form_context(session, manufacturer, errors=[_message(exc)]),
+            _product_form_context(manufacturer, errors=[_message(exc)]),
             user=user,
             status_code=exc.status_code,
         )
@@ -444,9 +341,9 @@ def register_product(
     )
 
 
-def _own_product(session: Session, user: User, product_id: int) -> Product | None:
+def _own_product(session: Session, user: Principal, product_id: int) -> ProductOut | None:
     try:
-        return products.get_product(session, user, product_id)
+        return products.view_product(session, user, product_id)
     except DomainError:
         return None
 
@@ -469,23 +366,21 @@ def _product_page(
     request: Request,
     session: Session,
     ctx: AppContext,
-    user: User,
-    product: Product,
+    user: Principal,
+    product: ProductOut,
     errors: list[str],
     batch_form: dict[str, Any],
     status_code: int = 200,
 ) -> Response:
     manufacturer = _manufacturer(session, user)
-    product_batches = [
-        b for b in batch_queries.batches(session, manufacturer.id) if b.product_id == product.id
-    ]
+    product_batches = batches.list_batches(session, user, product.id)
     return render(
         request,
         "manufacturers/product.html",
         {
             "product": product,
-            "kit": _kit_summary(products.kit_of(ctx, product)),
-            "batches": _batch_rows(session, product_batches, {product.id: product.name}),
+            "kit": kit_summary(products.product_kit(session, ctx, user, product.id)),
+            "batches": batch_rows(product_batches, {product.id: product.name}),
             "errors": errors,
             "batch_form": batch_form,
             "notice": _notice(request),
@@ -500,17 +395,18 @@ def _product_page(
 def product_preview(
     session: SessionDep, ctx: CtxDep, user: ManufacturerPage, product_id: ProductPath
 ) -> Response:
-    product = _own_product(session, user, product_id)
-    if product is None:
+    try:
+        kit = products.product_kit(session, ctx, user, product_id)
+    except DomainError:
         return Response("no such product", status_code=404, media_type="text/plain")
     return Response(
-        ctx.vision.preview(products.kit_of(ctx, product)),
+        ctx.vision.preview(kit),
         media_type="image/png",
         headers={"Cache-Control": "private, max-age=3600"},
     )
 
 
-def _not_found(request: Request, user: User, message: str) -> Response:
+def _not_found(request: Request, user: Principal, message: str) -> Response:
     return error_page(request, message, user=user)
 
 
@@ -534,14 +430,13 @@ def create_batch(
         return _not_found(request, user, "No such product among yours.")
     form = {"lot_number": lot_number, "quantity": quantity, "expiry_date": expiry_date}
     try:
-        with session.begin_nested():  # a refusal undoes what the action wrote
-            body = BatchCreate(
-                product_id=product_id,
-                lot_number=lot_number.strip(),
-                quantity=quantity,
-                expiry_date=expiry_date,
-            )
-            batch = batches.create_batch(session, ctx, user, body)
+        body = BatchCreate(
+            product_id=product_id,
+            lot_number=lot_number.strip(),
+            quantity=quantity,
+            expiry_date=expiry_date,
+        )
+        batch = batches.create_batch(session, ctx, user, body)
     except ValidationError as exc:
         return _product_page(
             request, session, ctx, user, product, validation_messages(exc), form, 422
@@ -555,28 +450,22 @@ def create_batch(
     )
 
 
-def _own_batch(session: Session, user: User, batch_id: int) -> tuple[Batch, Product] | None:
-    try:
-        return batches.get_batch(session, user, batch_id)
-    except DomainError:
-        return None
-
-
 @router.get("/batches/{batch_id}")
 def batch_page(
     request: Request, session: SessionDep, user: ManufacturerPage, batch_id: BatchPath
 ) -> Response:
-    found = _own_batch(session, user, batch_id)
-    if found is None:
+    try:
+        batch = batches.view_batch(session, user, batch_id)
+        product = products.view_product(session, user, batch.product_id)
+    except DomainError:
         return _not_found(request, user, "No such batch among yours.")
-    batch, product = found
     return render(
         request,
         "manufacturers/batch.html",
         {
             "batch": batch,
             "product": product,
-            "usage": usage(batches.unit_counts(session, batch), batch.quantity),
+            "usage": usage(batch.units, batch.quantity),
             "notice": _notice(request),
         },
         user=user,
@@ -587,7 +476,7 @@ def _download(
     request: Request,
     session: Session,
     ctx: AppContext,
-    user: User,
+    user: Principal,
     batch_id: int,
     kind: ExportKind,
 ) -> Response:

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
-from typing import Annotated
+from dataclasses import dataclass
+from typing import Annotated, Any
 
 from fastapi import Form, Request
 from markupsafe import Markup
@@ -17,23 +18,25 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session
 from starlette.responses import RedirectResponse, Response
 
-from api.accounts import queries as account_queries
-from api.accounts.schemas import StaffCreate
-from api.accounts.tables import Role, User
+from api.accounts import service as accounts
+from api.accounts.schemas import Principal, Role, StaffCreate
 from api.context import AppContext
 from api.deps import CtxDep, SessionDep
 from api.errors import DomainError
-from api.organisations import queries as org_queries
 from api.organisations import service as organisations
-from api.organisations.schemas import CdcOfficeCreate, InstitutionCreate, ManufacturerReview
-from api.organisations.tables import Manufacturer
-from api.products import queries as product_queries
+from api.organisations.schemas import (
+    CdcOfficeCreate,
+    InstitutionCreate,
+    ManufacturerDetail,
+    ManufacturerReview,
+)
+from api.products import service as products
 from api.public_ids import MANUFACTURER, DocumentPath, ManufacturerPath, encode
 from api.regions.geo import LEVELS
 from review_ui.cdc.view import region_features
 from review_ui.charts import choropleth
 from review_ui.manufacturers.forms import domain_message, validation_messages
-from review_ui.manufacturers.routes import DOCUMENT_KINDS, document_response
+from review_ui.manufacturers.views import DOCUMENT_KINDS, document_response
 from review_ui.session import OperatorPage, page_router
 from review_ui.templating import error_page, render
 
@@ -76,7 +79,7 @@ def _region_label(ctx: AppContext, code: str) -> str:
 
 @router.get("")
 def overview(request: Request, session: SessionDep, user: OperatorPage) -> Response:
-    makers = list(org_queries.manufacturers(session))
+    makers = organisations.manufacturers(session)
     by_status = Counter(m.status for m in makers)
     return render(
         request,
@@ -86,10 +89,10 @@ def overview(request: Request, session: SessionDep, user: OperatorPage) -> Respo
             "counts": {
                 "Applications waiting": by_status.get("pending", 0),
                 "Approved manufacturers": by_status.get("approved", 0),
-                "Medical institutions": len(org_queries.institutions(session)),
-                "Clinicians": len(account_queries.users(session, Role.clinician.value)),
-                "CDC offices": len(org_queries.cdc_offices(session)),
-                "CDC officers": len(account_queries.users(session, Role.cdc_officer.value)),
+                "Medical institutions": len(organisations.institutions(session)),
+                "Clinicians": len(accounts.list_accounts(session, Role.clinician)),
+                "CDC offices": len(organisations.cdc_offices(session)),
+                "CDC officers": len(accounts.list_accounts(session, Role.cdc_officer)),
             },
         },
         user=user,
@@ -105,7 +108,7 @@ def manufacturers(
         request,
         "operators/manufacturers.html",
         {
-            "manufacturers": org_queries.manufacturers(session, chosen or None),
+            "manufacturers": organisations.manufacturers(session, chosen or None),
             "status": chosen,
             "statuses": STATUSES,
         },
@@ -116,8 +119,8 @@ def manufacturers(
 def _manufacturer_page(
     request: Request,
     session: Session,
-    user: User,
-    manufacturer: Manufacturer,
+    user: Principal,
+    manufacturer: ManufacturerDetail,
     errors: list[str],
     reason: str = "",
     status_code: int = 200,
@@ -127,9 +130,9 @@ def _manufacturer_page(
         "operators/manufacturer.html",
         {
             "m": manufacturer,
-            "documents": org_queries.documents(session, manufacturer.id),
+            "documents": manufacturer.documents,
             "kinds": DOCUMENT_KINDS,
-            "products": product_queries.products(session, manufacturer.id),
+            "products": products.products_of(session, user, manufacturer.id),
             "errors": errors,
             "reason": reason,
             "notice": None if errors else _notice(request),
@@ -140,15 +143,24 @@ def _manufacturer_page(
     )
 
 
-def _not_found(request: Request, user: User, message: str) -> Response:
+def _not_found(request: Request, user: Principal, message: str) -> Response:
     return error_page(request, message, user=user)
+
+
+def _find_manufacturer(
+    session: Session, user: Principal, manufacturer_id: int
+) -> ManufacturerDetail | None:
+    try:
+        return organisations.manufacturer_detail(session, user, manufacturer_id)
+    except DomainError:
+        return None
 
 
 @router.get("/manufacturers/{manufacturer_id}")
 def manufacturer(
     request: Request, session: SessionDep, user: OperatorPage, manufacturer_id: ManufacturerPath
 ) -> Response:
-    found = session.get(Manufacturer, manufacturer_id)
+    found = _find_manufacturer(session, user, manufacturer_id)
     if found is None:
         return _not_found(request, user, f"No manufacturer with number {manufacturer_id}.")
     return _manufacturer_page(request, session, user, found, [])
@@ -162,11 +174,7 @@ def manufacturer_document(
     manufacturer_id: ManufacturerPath,
     document_id: DocumentPath,
 ) -> Response:
-    try:
-        doc = organisations.get_document(session, user, manufacturer_id, document_id)
-    except DomainError as exc:
-        return Response(domain_message(exc), status_code=exc.status_code, media_type="text/plain")
-    return document_response(ctx, doc.sha256, doc.content_type, doc.filename)
+    return document_response(session, ctx, user, manufacturer_id, document_id)
 
 
 @router.post("/manufacturers/{manufacturer_id}/review")
@@ -178,13 +186,12 @@ def review_manufacturer(
     decision: Annotated[str, Form(max_length=20)] = "",
     reason: Annotated[str, Form(max_length=2000)] = "",
 ) -> Response:
-    found = session.get(Manufacturer, manufacturer_id)
+    found = _find_manufacturer(session, user, manufacturer_id)
     if found is None:
         return _not_found(request, user, f"No manufacturer with number {manufacturer_id}.")
     try:
-        with session.begin_nested():  # a refusal undoes what the action wrote
-            body = ManufacturerReview(decision=decision, reason=reason or None)
-            organisations.review(session, user, manufacturer_id, body)
+        body = ManufacturerReview(decision=decision, reason=reason or None)
+        reviewed = organisations.review(session, user, manufacturer_id, body)
     except ValidationError:
         return _manufacturer_page(
             request, session, user, found, ["Choose approve or reject"], reason, 422
@@ -194,7 +201,7 @@ def review_manufacturer(
             request, session, user, found, [domain_message(exc)], reason, exc.status_code
         )
     return RedirectResponse(
-        f"/operator/manufacturers/{encode(MANUFACTURER, manufacturer_id)}?done={found.status}",
+        f"/operator/manufacturers/{encode(MANUFACTURER, manufacturer_id)}?done={reviewed.status}",
         status_code=303,
     )
 
@@ -202,63 +209,72 @@ def review_manufacturer(
 # Institutions and clinicians -----------------------------------------------
 
 
-def _submit(
-    session: Session,
-    act: Callable[[], object],
-    again: Callable[[list[str], int], Response],
-    done: str,
-) -> Response:
-    """Run one form's ``act``; on refusal re-show the page via ``again``, else commit and go on.
+@dataclass(frozen=True)
+class _ListPage:
+    """A list with a form to add to it: the template, and what the list shows."""
 
-    ``again`` gets the reasons to show and the status code (422 for a form that
-    does not validate, the domain error's own code otherwise).
-    """
-    try:
-        with session.begin_nested():  # a refusal undoes what the action wrote
-            act()
-    except ValidationError as exc:
-        return again(validation_messages(exc), 422)
-    except DomainError as exc:
-        return again([domain_message(exc)], exc.status_code)
-    return RedirectResponse(done, status_code=303)
+    template: str
+    rows: Callable[[Session, AppContext], dict[str, Any]]
 
-
-def _institutions_page(
-    request: Request,
-    session: Session,
-    ctx: AppContext,
-    user: User,
-    errors: list[str] | None = None,
-    form: dict[str, str] | None = None,
-    status_code: int = 200,
-) -> Response:
-    clinicians = Counter(
-        u.institution_id for u in account_queries.users(session, Role.clinician.value)
-    )
-    rows = [
-        {"i": i, "region": _region_label(ctx, i.region_code), "clinicians": clinicians[i.id]}
-        for i in org_queries.institutions(session)
-    ]
-    return render(
-        request,
-        "operators/institutions.html",
-        {
-            "rows": rows,
-            "regions": _region_choices(ctx),
+    def show(
+        self,
+        request: Request,
+        session: Session,
+        ctx: AppContext,
+        user: Principal,
+        errors: list[str] | None = None,
+        form: dict[str, str] | None = None,
+        status_code: int = 200,
+    ) -> Response:
+        """The page; with ``errors``, the form as sent (``form``) and why it was refused."""
+        context = {
+            **self.rows(session, ctx),
             "errors": errors or [],
             "form": form or {},
             "notice": None if errors else _notice(request),
-        },
-        user=user,
-        status_code=status_code,
-    )
+        }
+        return render(request, self.template, context, user=user, status_code=status_code)
+
+    def submit(
+        self,
+        request: Request,
+        session: Session,
+        ctx: AppContext,
+        user: Principal,
+        form: dict[str, str],
+        act: Callable[[], object],
+        done: str,
+    ) -> Response:
+        """Run the form's ``act``, then go on to ``done``; on refusal show the page again
+        with the reasons (422 for a form that does not validate, else the service's code).
+        A service checks before it writes, so a refused action has written nothing."""
+        try:
+            act()
+        except ValidationError as exc:
+            return self.show(request, session, ctx, user, validation_messages(exc), form, 422)
+        except DomainError as exc:
+            errors = [domain_message(exc)]
+            return self.show(request, session, ctx, user, errors, form, exc.status_code)
+        return RedirectResponse(done, status_code=303)
+
+
+def _institution_rows(session: Session, ctx: AppContext) -> dict[str, Any]:
+    clinicians = Counter(u.institution_id for u in accounts.list_accounts(session, Role.clinician))
+    rows = [
+        {"i": i, "region": _region_label(ctx, i.region_code), "clinicians": clinicians[i.id]}
+        for i in organisations.institutions(session)
+    ]
+    return {"rows": rows, "regions": _region_choices(ctx)}
+
+
+INSTITUTIONS = _ListPage("operators/institutions.html", _institution_rows)
 
 
 @router.get("/institutions")
 def institutions(
     request: Request, session: SessionDep, ctx: CtxDep, user: OperatorPage
 ) -> Response:
-    return _institutions_page(request, session, ctx, user)
+    return INSTITUTIONS.show(request, session, ctx, user)
 
 
 @router.post("/institutions")
@@ -279,29 +295,15 @@ def create_institution(
         )
         organisations.create_institution(session, ctx, user, body)
 
-    return _submit(
-        session,
-        act,
-        lambda errors, status: _institutions_page(
-            request, session, ctx, user, errors, form, status
-        ),
-        "/operator/institutions?done=institution",
-    )
+    done = "/operator/institutions?done=institution"
+    return INSTITUTIONS.submit(request, session, ctx, user, form, act, done)
 
 
-def _staff_page(
-    request: Request,
-    session: Session,
-    ctx: AppContext,
-    user: User,
-    errors: list[str] | None = None,
-    form: dict[str, str] | None = None,
-    status_code: int = 200,
-) -> Response:
-    institution_list = list(org_queries.institutions(session))
+def _clinician_rows(session: Session, ctx: AppContext) -> dict[str, Any]:
+    institution_list = organisations.institutions(session)
     names = {i.id: i for i in institution_list}
     rows = []
-    for u in account_queries.users(session, Role.clinician.value):
+    for u in accounts.list_accounts(session, Role.clinician):
         institution = names.get(u.institution_id or -1)
         rows.append(
             {
@@ -310,47 +312,43 @@ def _staff_page(
                 "region": _region_label(ctx, institution.region_code) if institution else "",
             }
         )
-    return render(
-        request,
-        "operators/clinicians.html",
-        {
-            "rows": rows,
-            "institutions": institution_list,
-            "errors": errors or [],
-            "form": form or {},
-            "notice": None if errors else _notice(request),
-        },
-        user=user,
-        status_code=status_code,
-    )
+    return {"rows": rows, "institutions": institution_list}
+
+
+CLINICIANS = _ListPage("operators/clinicians.html", _clinician_rows)
 
 
 @router.get("/clinicians")
 def clinicians(request: Request, session: SessionDep, ctx: CtxDep, user: OperatorPage) -> Response:
-    return _staff_page(request, session, ctx, user)
+    return CLINICIANS.show(request, session, ctx, user)
 
 
 def _open_account(
+    page: _ListPage,
+    request: Request,
     session: Session,
-    operator: User,
-    role: str,
-    username: str,
+    ctx: AppContext,
+    operator: Principal,
+    fields: dict[str, str],
     password: str,
-    display_name: str,
-    institution_id: str = "",
-    cdc_office_id: str = "",
-) -> User:
-    """Open a staff account from the page's form fields (raises ``ValidationError``)."""
-    body = StaffCreate(
-        username=username.strip(),
-        password=password,
-        display_name=display_name.strip(),
-        role=role,
-        institution_id=institution_id.strip() or None,
-        cdc_office_id=cdc_office_id.strip() or None,
-    )
-    created = organisations.open_staff_account(session, operator, body, via="page")
-    return created
+    done: str,
+) -> Response:
+    """Open a staff account from the page's form ``fields`` (display name, user name and
+    the role's organisation: ``institution_id`` for a clinician, else ``cdc_office_id``)."""
+    role = "clinician" if "institution_id" in fields else "cdc_officer"
+
+    def act() -> None:
+        body = StaffCreate(
+            username=fields["username"].strip(),
+            password=password,
+            display_name=fields["display_name"].strip(),
+            role=role,
+            institution_id=fields.get("institution_id", "").strip() or None,
+            cdc_office_id=fields.get("cdc_office_id", "").strip() or None,
+        )
+        organisations.open_staff_account(session, operator, body, via="page")
+
+    return page.submit(request, session, ctx, operator, fields, act, done)
 
 
 @router.post("/clinicians")
@@ -365,61 +363,41 @@ def create_clinician(
     institution_id: Annotated[str, Form(max_length=64)] = "",
 ) -> Response:
     form = {"display_name": display_name, "username": username, "institution_id": institution_id}
-    return _submit(
-        session,
-        lambda: _open_account(
-            session, user, "clinician", username, password, display_name, institution_id
-        ),
-        lambda errors, status: _staff_page(request, session, ctx, user, errors, form, status),
-        "/operator/clinicians?done=clinician",
-    )
+    done = "/operator/clinicians?done=clinician"
+    return _open_account(CLINICIANS, request, session, ctx, user, form, password, done)
 
 
 # CDC offices and officers --------------------------------------------------
 
 
-def _offices_page(
-    request: Request,
-    session: Session,
-    ctx: AppContext,
-    user: User,
-    errors: list[str] | None = None,
-    form: dict[str, str] | None = None,
-    status_code: int = 200,
-) -> Response:
-    office_list = list(org_queries.cdc_offices(session))
-    officers = list(account_queries.users(session, Role.cdc_officer.value))
+def _office_rows(session: Session, ctx: AppContext) -> dict[str, Any]:
+    office_list = organisations.cdc_offices(session)
+    officers = accounts.list_accounts(session, Role.cdc_officer)
     by_office = Counter(o.cdc_office_id for o in officers)
     offices = {o.id: o for o in office_list}
-    return render(
-        request,
-        "operators/cdc_offices.html",
-        {
-            "rows": [
-                {"o": o, "region": _region_label(ctx, o.region_code), "officers": by_office[o.id]}
-                for o in office_list
-            ],
-            "officers": [
-                {
-                    "u": u,
-                    "office": offices[u.cdc_office_id].name if u.cdc_office_id in offices else "",
-                }
-                for u in officers
-            ],
-            "offices": office_list,
-            "regions": _region_choices(ctx),
-            "errors": errors or [],
-            "form": form or {},
-            "notice": None if errors else _notice(request),
-        },
-        user=user,
-        status_code=status_code,
-    )
+    return {
+        "rows": [
+            {"o": o, "region": _region_label(ctx, o.region_code), "officers": by_office[o.id]}
+            for o in office_list
+        ],
+        "officers": [
+            {
+                "u": u,
+                "office": offices[u.cdc_office_id].name if u.cdc_office_id in offices else "",
+            }
+            for u in officers
+        ],
+        "offices": office_list,
+        "regions": _region_choices(ctx),
+    }
+
+
+OFFICES = _ListPage("operators/cdc_offices.html", _office_rows)
 
 
 @router.get("/cdc-offices")
 def cdc_offices(request: Request, session: SessionDep, ctx: CtxDep, user: OperatorPage) -> Response:
-    return _offices_page(request, session, ctx, user)
+    return OFFICES.show(request, session, ctx, user)
 
 
 @router.post("/cdc-offices")
@@ -432,12 +410,15 @@ def create_cdc_office(
     region_code: Annotated[str, Form(max_length=64)] = "",
 ) -> Response:
     form = {"office_name": name, "office_region": region_code}
-    return _submit(
+    return OFFICES.submit(
+        request,
         session,
+        ctx,
+        user,
+        form,
         lambda: organisations.create_cdc_office(
             session, ctx, user, CdcOfficeCreate(name=name.strip(), region_code=region_code)
         ),
-        lambda errors, status: _offices_page(request, session, ctx, user, errors, form, status),
         "/operator/cdc-offices?done=office",
     )
 
@@ -454,20 +435,8 @@ def create_cdc_officer(
     cdc_office_id: Annotated[str, Form(max_length=64)] = "",
 ) -> Response:
     form = {"display_name": display_name, "username": username, "cdc_office_id": cdc_office_id}
-    return _submit(
-        session,
-        lambda: _open_account(
-            session,
-            user,
-            "cdc_officer",
-            username,
-            password,
-            display_name,
-            cdc_office_id=cdc_office_id,
-        ),
-        lambda errors, status: _offices_page(request, session, ctx, user, errors, form, status),
-        "/operator/cdc-offices?done=officer",
-    )
+    done = "/operator/cdc-offices?done=officer"
+    return _open_account(OFFICES, request, session, ctx, user, form, password, done)
 
 
 # Regions -------------------------------------------------------------------
@@ -486,12 +455,12 @@ def region_counts(ctx: AppContext, session: Session) -> dict[str, dict[str, int]
                 counts[holder][key] += 1
 
     institution_region = {}
-    for institution in org_queries.institutions(session):
+    for institution in organisations.institutions(session):
         institution_region[institution.id] = institution.region_code
         add(institution.region_code, "institutions")
-    for office in org_queries.cdc_offices(session):
+    for office in organisations.cdc_offices(session):
         add(office.region_code, "offices")
-    for clinician in account_queries.users(session, Role.clinician.value):
+    for clinician in accounts.list_accounts(session, Role.clinician):
         add(institution_region.get(clinician.institution_id or -1, ""), "clinicians")
     return counts
 

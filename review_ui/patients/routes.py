@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from starlette.responses import RedirectResponse, Response
 
 from api.accounts import service as accounts
-from api.accounts.tables import User
+from api.accounts.schemas import Principal
 from api.audit.service import record
 from api.context import AppContext
 from api.deps import CtxDep, SessionDep
@@ -47,7 +47,7 @@ def _districts(ctx: AppContext) -> list[tuple[str, str]]:
     return sorted(labelled, key=lambda pair: pair[1])
 
 
-def _own_test(session: Session, user: User, test_id: int) -> SelfTest:
+def _own_test(session: Session, user: Principal, test_id: int) -> SelfTest:
     return patients.get_test(session, user, Scope(frozenset()), test_id)
 
 
@@ -184,7 +184,9 @@ def scan(
 # One test: instructions, timer, photo, result -------------------------------------------
 
 
-def _test_context(session: Session, ctx: AppContext, user: User, test_id: int) -> dict[str, Any]:
+def _test_context(
+    session: Session, ctx: AppContext, user: Principal, test_id: int
+) -> dict[str, Any]:
     test = _own_test(session, user, test_id)
     view = test_view(session, test, staff=False)
     from api.products.tables import Product

@@ -391,7 +391,7 @@ def build_world(ctx: AppContext, session: Session, quantity: int = 20) -> World:
     operator = make_user(session, "operator", Role.operator)
     manufacturer, maker = make_manufacturer(session, operator)
     kit_bytes, template_bytes = demo_kit_files()
-    product = register_product(
+    registered = register_product(
         session,
         ctx,
         maker,
@@ -399,7 +399,8 @@ def build_world(ctx: AppContext, session: Session, quantity: int = 20) -> World:
         template_bytes=template_bytes,
         registration_certificate_no="REG-2024-001",
     )
-    batch = create_batch(
+    product = session.get_one(Product, registered.id)
+    created = create_batch(
         session,
         ctx,
         maker,
@@ -411,6 +412,8 @@ def build_world(ctx: AppContext, session: Session, quantity: int = 20) -> World:
         ),
     )
     session.flush()
+    # The rows, not the services' read models: tests change them (expiry) directly.
+    batch = session.get_one(Batch, created.id)
     codes = list(
         session.scalars(
             Unit.__table__.select().with_only_columns(Unit.code).where(Unit.batch_id == batch.id)

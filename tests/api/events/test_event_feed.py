@@ -16,6 +16,7 @@ from api.accounts.tables import Role
 from api.app import create_app
 from api.config import Settings, new_secrets
 from api.context import AppContext
+from api.db import session as db_session
 from api.db import upgrade
 from api.events.service import Cursor, publish, start_cursor
 from api.public_ids import EVENT, TEST, decode, encode
@@ -76,6 +77,33 @@ def test_stream_sends_events_and_resumes_after_the_last_id(
         again = sse(r.read().decode())
     assert again[0]["data"]["test_id"] == encode(TEST, second.id)
     assert Cursor.parse(again[0]["id"]).last > Cursor.parse(events[0]["id"]).last  # type: ignore[union-attr]
+
+
+def test_the_polling_feed_reads_in_the_requests_own_transaction(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    """On a SQLite file every transaction takes the write lock at BEGIN: had the feed read
+    in a session of its own, it would wait for the request's transaction (that looked up
+    the caller and the scope) until the busy timeout, and answer 503."""
+    monkeypatch.setattr(db_session, "SQLITE_BUSY_TIMEOUT_SECONDS", 1)
+    settings = Settings(mode="test", data_dir=tmp_path, **new_secrets())
+    upgrade(settings)
+    ctx = AppContext.from_settings(settings)
+    with ctx.database.transaction() as session:
+        operator = accounts.create_user(
+            session,
+            username="watcher",
+            password="correct horse battery",
+            role=Role.operator,
+            display_name="Watcher",
+        )
+        token, _ = accounts.issue_token(session, ctx, operator)
+        publish(session, "test.started", "DL-N-01-01", {"test_id": 7})
+    with TestClient(create_app(context=ctx)) as client:
+        answer = client.get("/api/events", headers={"Authorization": f"Bearer {token}"})
+    ctx.database.bind.dispose()  # type: ignore[union-attr]
+    assert answer.status_code == 200, answer.text
+    assert [e["payload"]["test_id"] for e in answer.json()["items"]] == [encode(TEST, 7)]
 
 
 def test_stream_picks_up_events_written_while_it_waits(tmp_path: Path) -> None:
