@@ -54,7 +54,10 @@ class Page(BaseModel, Generic[T]):
 
     items: list[T]
     has_more: bool = Field(description="more items follow this page")
-    next_cursor: str | None = Field(description="pass as cursor for the next page")
+    next_cursor: str | None = Field(
+        description="pass as cursor for the next page (on a polled feed's last page: for "
+        "what comes later)"
+    )
 
 
 @dataclass(frozen=True)
@@ -144,12 +147,18 @@ class Pager:
         rows: Sequence[R],
         position: Callable[[R], Position],
         item: Callable[[R], T] | None = None,
+        *,
+        feed: bool = False,
     ) -> Page[T]:
-        """The page of ``rows`` (fetched through ``window``: up to ``limit + 1``)."""
+        """The page of ``rows`` (fetched through ``window``: up to ``limit + 1``).
+
+        ``feed``: a list that grows at its end and is polled (events, reports, readings):
+        its last page gives a ``next_cursor`` too, to ask later for what came since."""
         shown = list(rows[: self.limit])
         has_more = len(rows) > self.limit
-        next_cursor = seal(self._route, position(shown[-1])) if has_more and shown else None
-        if next_cursor is not None:
+        resume = has_more or (feed and bool(shown))
+        next_cursor = seal(self._route, position(shown[-1])) if resume else None
+        if has_more and next_cursor is not None:
             query = [(k, v) for k, v in self._request.query_params.multi_items() if k != "cursor"]
             query.append(("cursor", next_cursor))
             self._response.headers["Link"] = f'<{self._route}?{urlencode(query)}>; rel="next"'

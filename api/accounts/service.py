@@ -186,8 +186,8 @@ def create_user(
 def list_accounts(
     session: Session, role: Role | None = None, window: Window = ALL
 ) -> list[UserOut]:
-    found = queries.users(session, role.value if role else None, window)
-    return [UserOut.model_validate(u) for u in found]
+    rows = queries.users(session, role.value if role else None, window)
+    return [UserOut.model_validate(u) for u in rows]
 
 
 def get_account(session: Session, user_id: int) -> User:

@@ -33,7 +33,8 @@ def create_batch(
 def list_batches(
     session: SessionDep, user: OperatorOrManufacturer, page: PagerDep
 ) -> Page[BatchOut]:
-    return page.page(service.list_batches(session, user, window=page.window), lambda b: (b.id,))
+    rows = service.list_batches(session, user, window=page.window)
+    return page.page(rows, lambda b: (b.id,))
 
 
 @router.get("/{batch_id}", response_model=BatchOut, summary="One batch with unit counts by state")

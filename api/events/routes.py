@@ -24,7 +24,7 @@ def list_events(
     session: SessionDep, _user: EventViewer, scope: ScopeDep, page: PagerDep
 ) -> Page[EventOut]:
     rows = service.feed(session, scope, page.after_value() or 0, page.limit + 1)
-    return page.page(rows, lambda e: (e.id,))
+    return page.page(rows, lambda e: (e.id,), feed=True)
 
 
 @router.get(

@@ -52,7 +52,8 @@ def sign_up(session: SessionDep, body: ManufacturerSignUp, response: Response) -
 def list_manufacturers(
     session: SessionDep, _operator: Operator, page: PagerDep, status: str | None = None
 ) -> Page[ManufacturerOut]:
-    return page.page(service.manufacturers(session, status, page.window), lambda m: (m.id,))
+    rows = service.manufacturers(session, status, page.window)
+    return page.page(rows, lambda m: (m.id,))
 
 
 @router.get(

@@ -80,9 +80,8 @@ def manufacturers(
     session: Session, status: str | None = None, window: Window = ALL
 ) -> list[ManufacturerOut]:
     """The applications (of one ``status`` when given), oldest first."""
-    return [
-        ManufacturerOut.model_validate(m) for m in queries.manufacturers(session, status, window)
-    ]
+    rows = queries.manufacturers(session, status, window)
+    return [ManufacturerOut.model_validate(m) for m in rows]
 
 
 def manufacturer_detail(session: Session, user: Caller, manufacturer_id: int) -> ManufacturerDetail:

@@ -112,4 +112,4 @@ def export_readings(
     session: SessionDep, _user: DataScientist, page: PagerDep
 ) -> Page[ReadingRecord]:
     rows = service.export_readings(session, page.after_value(), page.limit + 1)
-    return page.page(rows, lambda r: (r.proposal_id,))
+    return page.page(rows, lambda r: (r.proposal_id,), feed=True)

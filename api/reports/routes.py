@@ -40,7 +40,7 @@ ProductCode = Annotated[
 )
 def list_reports(session: SessionDep, user: HealthStaff, page: PagerDep) -> Page[ReportOut]:
     rows = service.reports(session, user, page.after_value(), page.limit + 1)
-    return page.page(rows, lambda r: (r.id,))
+    return page.page(rows, lambda r: (r.id,), feed=True)
 
 
 @router.get(

@@ -431,7 +431,7 @@ def create_batch(
     form = {"lot_number": lot_number, "quantity": quantity, "expiry_date": expiry_date}
     try:
         body = BatchCreate(
-            product_id=product_id,  # the public id, as the API takes it
+            product_id=product_id,
             lot_number=lot_number.strip(),
             quantity=quantity,
             expiry_date=expiry_date,

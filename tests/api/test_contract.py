@@ -378,3 +378,19 @@ def test_a_short_list_held_in_memory_pages_the_same_way(client: TestClient, ctx:
         url = link[1 : link.index(">")] if link else None
     assert codes == list(ctx.regions.codes())
     assert len(codes) > 3
+
+
+def test_a_polled_feed_resumes_from_its_last_page(
+    client: TestClient, world: Any, flow: Any
+) -> None:
+    """The event feed's last page still gives a cursor: polling with it later returns just
+    what came since (no Link: nothing more yet)."""
+    flow.claim(code_index=0)
+    headers = world.headers(world.clinician_a)
+    first = client.get("/api/events", headers=headers)
+    assert (first.json()["has_more"], "Link" in first.headers) == (False, False)
+    cursor = first.json()["next_cursor"]
+    assert client.get(f"/api/events?cursor={cursor}", headers=headers).json()["items"] == []
+    flow.claim(code_index=1)
+    later = client.get(f"/api/events?cursor={cursor}", headers=headers).json()["items"]
+    assert [e["kind"] for e in later] == ["test.started"]
