@@ -97,7 +97,9 @@ def test_clinicians_decide_by_keyboard_and_patients_see_the_results(
     page_checks(clinician)
     screenshot(clinician, "review-item")
     clinician.keyboard.press("c")
-    clinician.wait_for_url(lambda url: f"/items/{positive.proposal_id}" not in url)
+    clinician.wait_for_url(
+        lambda url: f"/items/{encode(PROPOSAL, positive.proposal_id)}" not in url
+    )
     assert "You confirmed positive" in clinician.inner_text("main")
 
     # Override the negative: P asks for a reason; the form is done with keys only.
@@ -123,7 +125,7 @@ def test_clinicians_decide_by_keyboard_and_patients_see_the_results(
     assert "Faint T line" not in text
     assert "model:" not in text  # blind to the model's answer too: P says what they read
     second.keyboard.press("p")
-    second.wait_for_url(lambda url: f"/items/{negative.proposal_id}" not in url)
+    second.wait_for_url(lambda url: f"/items/{encode(PROPOSAL, negative.proposal_id)}" not in url)
 
     # Each patient's page shows the result once the grace period has passed.
     for case in (positive, negative):

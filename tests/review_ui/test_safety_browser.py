@@ -22,6 +22,7 @@ from review_ui_helpers import (
 )
 
 from api.batches.tables import Unit
+from api.public_ids import PROPOSAL, TEST, encode
 from api.selftests import lifecycle
 
 WIDE = {"width": 1366, "height": 768}
@@ -64,7 +65,7 @@ def test_an_early_photo_is_held_with_the_minutes_to_wait(
     username, test_id, code = _patient_with_test(live_server)
     phone = new_page(viewport=viewport)
     log_in(phone, username)
-    phone.goto(f"/patient/tests/{test_id}")
+    phone.goto(f"/patient/tests/{encode(TEST, test_id)}")
     assert phone.locator("#sample").is_visible()
     assert phone.locator("#photo").count() == 0  # no photo before the timer runs
     page_checks(phone)
@@ -90,7 +91,7 @@ def test_a_photo_of_another_unit_is_refused(
     _other_user, _other_test, other_code = _patient_with_test(live_server)
     phone = new_page(viewport=NARROW)
     log_in(phone, username)
-    phone.goto(f"/patient/tests/{test_id}")
+    phone.goto(f"/patient/tests/{encode(TEST, test_id)}")
     _start_timer(phone, 20)
     # The real pipeline reads the QR code in the photo: it is the other unit's.
     _send(phone, rendered_photo(other_code, {"T": 0.45, "C": 0.8}, 2))
@@ -133,7 +134,7 @@ def test_a_late_reading_needs_its_own_key_even_after_the_sliders(
     proposal_id, test_id = late_item
     page = new_page(viewport=WIDE)
     log_in(page, "clinician-south")
-    page.goto(f"/review/items/{proposal_id}")
+    page.goto(f"/review/items/{encode(PROPOSAL, proposal_id)}")
     screenshot(page, "safety-review-late-1366x768")
     state = page.locator("#read-time-state")
     assert "too late" in state.inner_text()
@@ -156,7 +157,7 @@ def test_a_late_reading_needs_its_own_key_even_after_the_sliders(
     page.keyboard.press("c")
     ask = page.locator("#read-time-ask")
     ask.wait_for(state="visible")
-    assert f"/review/items/{proposal_id}" in page.url  # nothing was decided
+    assert f"/review/items/{encode(PROPOSAL, proposal_id)}" in page.url  # nothing was decided
     screenshot(page, "safety-review-late-asks-1366x768")
     page.keyboard.press("a")
     assert page.locator("#read-time-ok").is_checked()
