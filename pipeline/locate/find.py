@@ -12,7 +12,7 @@ import numpy as np
 from pipeline.kit import Kit
 from pipeline.locate.align import refine
 from pipeline.locate.codes import code_homography, find_codes, read_code
-from pipeline.locate.geometry import centre_px_per_mm
+from pipeline.locate.geometry import centre_px_per_mm, corners_apart_mm
 from pipeline.locate.keypoints import keypoint_hypotheses
 from pipeline.locate.outline import box_hypotheses, candidate_boxes
 from pipeline.locate.pyramid import Pyramid
@@ -64,6 +64,12 @@ slid along its length still matches much of its own print)."""
 LABEL_MARGIN = 0.35
 """Around a code found in the photo, this share of its side is label (paper edge, quiet
 zone): stuck on by hand anywhere, it is evidence neither for nor against the product."""
+
+RIVAL_MM = 2.0
+"""A place tried before whose print agreed better and whose corners lie further than this
+from the accepted place makes the accepted place doubtful (read by eye): a rendered strip
+was accepted 35 mm from itself (print 0.72) after its true place (print 0.76) failed only
+on its window's agreement (tests/pipeline/test_locate_strip.py)."""
 
 _JUDGE_PPM = 2.5  # px/mm a view needs before it may be called a different product
 
@@ -204,7 +210,13 @@ def locate(image: np.ndarray, kit: Kit, *, codes: bool = True) -> Location | Qua
     for start in itertools.chain(keypoint_hypotheses(image, kit), outline_starts()):
         found = attempt(start, "template")
         if found.accepted:
-            return with_code(found)
+            rival = any(
+                f.score > found.score
+                and corners_apart_mm(kit, found.homography, f.homography) > RIVAL_MM
+                for f in tried
+            )
+            # Two places claim the kit, the print prefers the one rejected: a person decides.
+            return with_code(replace(found, rough=True, accepted=False) if rival else found)
 
     # 3. Found only roughly: a person can read it, so a clinician does, by eye.
     rough = [f for f in tried if f.rough]

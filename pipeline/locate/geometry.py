@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 from pipeline.kit import Kit
@@ -54,3 +55,21 @@ def centre_px_per_mm(kit: Kit, homography: np.ndarray) -> float:
     """Photo px per mm at the template's centre."""
     th, tw = kit.template.shape[:2]
     return local_scale(homography, (tw / 2, th / 2)) * kit.px_per_mm
+
+
+def corners_apart_mm(kit: Kit, a: np.ndarray, b: np.ndarray) -> float:
+    """How far apart (mm on the kit, at ``a``'s scale) two homographies put the template's corners.
+
+    Examples
+    --------
+    >>> from pipeline.kit import load_kit
+    >>> kit = load_kit("datasets/kits/demo/kit.json")
+    >>> shift = np.array([[1, 0, 2 * kit.px_per_mm], [0, 1, 0], [0, 0, 1.0]])
+    >>> round(corners_apart_mm(kit, np.eye(3), shift), 3)
+    2.0
+    """
+    th, tw = kit.template.shape[:2]
+    corners = np.array([[0, 0], [tw, 0], [tw, th], [0, th]], np.float64).reshape(-1, 1, 2)
+    pa = cv2.perspectiveTransform(corners, a).reshape(-1, 2)
+    pb = cv2.perspectiveTransform(corners, b).reshape(-1, 2)
+    return float(np.linalg.norm(pa - pb, axis=1).max() / max(centre_px_per_mm(kit, a), 1e-6))
