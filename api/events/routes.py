@@ -46,7 +46,7 @@ def stream_events(
 ) -> EventSourceResponse:
     """Resumes after the ``Last-Event-ID`` header (or ``after_id``); starts with what is new
     when neither is given."""
-    cursor = service.start_cursor(ctx, last_event_id, after_id)
+    cursor = service.start_cursor(session, last_event_id, after_id)
     scope = scope_for(session, ctx, user)
     return EventSourceResponse(
         service.stream(request, ctx, scope, cursor, limit), ping=15, send_timeout=30

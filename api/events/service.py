@@ -151,14 +151,12 @@ async def stream(
             await anyio.sleep(ctx.settings.event_poll_seconds)
 
 
-def start_cursor(ctx: AppContext, last_event_id: str | None, after_id: int | None) -> Cursor:
-    """Where a stream starts: ``Last-Event-ID`` (a reconnect), else ``after_id``, else now."""
+def start_cursor(session: Session, last_event_id: str | None, after_id: int | None) -> Cursor:
+    """Where a stream starts: ``Last-Event-ID`` (a reconnect), else ``after_id``, else now.
+
+    "Now" is read in the request's own session: on a SQLite file a session of its own
+    would wait for the request's write lock until the busy timeout."""
     resumed = Cursor.parse(last_event_id)
     if resumed is not None:
         return resumed
-    return Cursor(after_id if after_id is not None else latest_id(ctx))
-
-
-def latest_id(ctx: AppContext) -> int:
-    with ctx.database.session() as session:
-        return queries.latest_id(session)
+    return Cursor(after_id if after_id is not None else queries.latest_id(session))

@@ -209,7 +209,7 @@ def stream(
     A reconnecting browser sends ``Last-Event-ID``, which wins over ``after_id``.
     """
     scope = scope_for(session, ctx, user)
-    cursor = events.start_cursor(ctx, last_event_id, after_id)
+    cursor = events.start_cursor(session, last_event_id, after_id)
     return EventSourceResponse(_feed_stream(request, ctx, scope, cursor), ping=15, send_timeout=30)
 
 

@@ -18,6 +18,7 @@ from api.config import Settings, new_secrets
 from api.context import AppContext
 from api.db import session as db_session
 from api.db import upgrade
+from api.events import queries
 from api.events.service import Cursor, publish, start_cursor
 from api.public_ids import EVENT, TEST, decode, encode
 
@@ -104,6 +105,23 @@ def test_the_polling_feed_reads_in_the_requests_own_transaction(
     ctx.database.bind.dispose()  # type: ignore[union-attr]
     assert answer.status_code == 200, answer.text
     assert [e["payload"]["test_id"] for e in answer.json()["items"]] == [encode(TEST, 7)]
+
+
+def test_a_new_stream_starts_at_now_in_the_requests_own_transaction(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    """Where a stream without ``Last-Event-ID`` starts is read in the request's session: in
+    a session of its own it waited on a SQLite file for the write lock the request's
+    transaction holds, and the stream answered 503."""
+    monkeypatch.setattr(db_session, "SQLITE_BUSY_TIMEOUT_SECONDS", 1)
+    settings = Settings(mode="test", data_dir=tmp_path, **new_secrets())
+    upgrade(settings)
+    ctx = AppContext.from_settings(settings)
+    with ctx.database.transaction() as session:
+        publish(session, "test.started", "DL-N-01-01", {"test_id": 7})  # holds the write lock
+        session.flush()
+        assert start_cursor(session, None, None) == Cursor(queries.latest_id(session))
+    ctx.database.bind.dispose()  # type: ignore[union-attr]
 
 
 def test_stream_picks_up_events_written_while_it_waits(tmp_path: Path) -> None:
@@ -199,9 +217,11 @@ def test_an_event_committed_late_with_a_lower_id_is_still_sent(tmp_path: Path) -
     # A client that dropped right after event 5 never got 3; event 2 commits meanwhile.
     with ctx.database.transaction() as session:
         session.add(Event(id=2, kind="test.started", region_code="DL", payload={}))
-    resumed = anyio.run(collect, start_cursor(ctx, connected[0]["id"], None), 2, None)
+    with ctx.database.session() as session:
+        resumed_at = start_cursor(session, connected[0]["id"], None)
+        assert start_cursor(session, "not-a-cursor", 7) == Cursor(7)
+    resumed = anyio.run(collect, resumed_at, 2, None)
     assert [json.loads(e["data"])["id"] for e in resumed] == [encode(EVENT, 2), encode(EVENT, 3)]
-    assert start_cursor(ctx, "not-a-cursor", 7) == Cursor(7)
     ctx.database.bind.dispose()  # type: ignore[union-attr]
 
 
