@@ -24,6 +24,7 @@ from api.reviews.service import QueueFilter
 from api.scope import Scope, scope_for
 from api.units.service import interpretation
 from review_ui.clinicians import views
+from review_ui.images import IMAGE_HEADERS, image_response
 from review_ui.session import ClinicianPage, page_router
 from review_ui.templating import render
 
@@ -31,7 +32,6 @@ router = page_router(tags=["pages"])
 
 DEFAULT_GRACE_SECONDS = 15.0
 RESULTS = ("positive", "negative", "invalid")
-BROWSER_IMAGES = frozenset({"image/jpeg", "image/png", "image/webp", "image/gif"})
 
 
 def grace_seconds(request: Request) -> float:
@@ -367,9 +367,6 @@ def undo_page(
 # Pictures ------------------------------------------------------------------------
 
 
-IMAGE_HEADERS = {"Cache-Control": "private, max-age=3600", "X-Content-Type-Options": "nosniff"}
-
-
 @router.get("/review/items/{proposal_id}/photo")
 def item_photo(
     request: Request,
@@ -386,20 +383,7 @@ def item_photo(
         return Response(exc.detail, status_code=exc.status_code, media_type="text/plain")
     record(session, user, "view_photo", "upload", upload.id, via="page")
     data = ctx.photos.get(upload.photo_sha256)
-    media_type = upload.content_type
-    if media_type not in BROWSER_IMAGES:
-        data, media_type = _as_jpeg(ctx, data), "image/jpeg"
-    return Response(data, media_type=media_type, headers=IMAGE_HEADERS)
-
-
-def _as_jpeg(ctx: AppContext, data: bytes) -> bytes:
-    """HEIC and other formats browsers cannot show, re-encoded (upright) as JPEG."""
-    import cv2
-
-    ok, jpeg = cv2.imencode(".jpg", ctx.vision.decode_photo(data), [cv2.IMWRITE_JPEG_QUALITY, 90])
-    if not ok:
-        raise InvalidError("photo: cannot be shown")
-    return bytes(jpeg.tobytes())
+    return image_response(ctx, data, upload.content_type)
 
 
 @router.get("/review/items/{proposal_id}/window.png")

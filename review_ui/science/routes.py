@@ -21,7 +21,7 @@ from api.model_registry import service as registry
 from api.model_registry import shadow
 from api.pagination import Window
 from api.public_ids import ShadowPath
-from review_ui.clinicians.routes import BROWSER_IMAGES, IMAGE_HEADERS, _as_jpeg
+from review_ui.images import IMAGE_HEADERS, image_response
 from review_ui.session import ScientistPage, page_router
 from review_ui.templating import render
 
@@ -72,9 +72,7 @@ def shadow_photo(
         data, media_type = shadow.shadow_image(session, ctx, shadow_id, "photo")
     except DomainError as exc:
         return Response(exc.detail, status_code=exc.status_code, media_type="text/plain")
-    if media_type not in BROWSER_IMAGES:
-        data, media_type = _as_jpeg(ctx, data), "image/jpeg"
-    return Response(data, media_type=media_type, headers=IMAGE_HEADERS)
+    return image_response(ctx, data, media_type)
 
 
 @router.get("/shadow/{shadow_id}/window.png")
