@@ -32,6 +32,7 @@ PAGE_MODULES = (
     "review_ui.cdc.routes",
     "review_ui.manufacturers.routes",
     "review_ui.operators.routes",
+    "review_ui.operators.deliveries",
     "review_ui.science.routes",
 )
 

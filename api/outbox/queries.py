@@ -115,8 +115,10 @@ def troubled_deliveries(
     dead_only: bool,
     after_id: int,
     limit: int,
+    endpoint_id: str | None = None,
 ) -> Sequence[tuple[OutboxDelivery, OutboxMessage, WebhookEndpoint | None]]:
-    """Dead deliveries, and (unless ``dead_only``) pending ones that have failed at least once."""
+    """Dead deliveries, and (unless ``dead_only``) pending ones that have failed at least once;
+    with ``endpoint_id`` (a public id), only that webhook endpoint's."""
     trouble = (
         OutboxDelivery.status == "dead"
         if dead_only
@@ -135,6 +137,8 @@ def troubled_deliveries(
     )
     if channels is not None:
         query = query.where(OutboxDelivery.channel.in_(list(channels)))
+    if endpoint_id is not None:
+        query = query.where(WebhookEndpoint.public_id == endpoint_id)
     return [(d, m, e) for d, m, e in session.execute(query)]
 
 

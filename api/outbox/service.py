@@ -421,10 +421,17 @@ def failures(
     dead_only: bool = False,
     after_id: int = 0,
     limit: int = 100,
+    endpoint_id: str | None = None,
 ) -> list[DeliveryOut]:
-    """Dead-lettered deliveries, and (unless ``dead_only``) those still retrying after errors."""
+    """Dead-lettered deliveries, and (unless ``dead_only``) those still retrying after errors;
+    with ``endpoint_id``, only that webhook endpoint's (the operator's page of one endpoint)."""
     rows = queries.troubled_deliveries(
-        session, channels=channels, dead_only=dead_only, after_id=after_id, limit=limit
+        session,
+        channels=channels,
+        dead_only=dead_only,
+        after_id=after_id,
+        limit=limit,
+        endpoint_id=endpoint_id,
     )
     return [_delivery_out(d, m, e) for d, m, e in rows]
 
