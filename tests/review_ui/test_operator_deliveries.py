@@ -32,9 +32,10 @@ def closed_port() -> int:
         return int(probe.getsockname()[1])
 
 
-@pytest.fixture
-def dead_letter(session: Session, ctx: AppContext) -> tuple[str, OutboxDelivery]:
-    """An endpoint nobody answers at and one delivery to it that the worker dead-lettered."""
+def dead_endpoint(
+    session: Session, ctx: AppContext, name: str, message_id: str
+) -> tuple[str, OutboxDelivery]:
+    """An endpoint nobody answers at and one delivery to it, not yet sent."""
     office = session.scalars(select(CdcOffice).order_by(CdcOffice.id)).first()
     assert office is not None
     issued = outbox.create_endpoint(
@@ -42,7 +43,7 @@ def dead_letter(session: Session, ctx: AppContext) -> tuple[str, OutboxDelivery]
         ctx,
         user_named(session, "operator"),
         EndpointCreate(
-            name="Gone receiver",
+            name=name,
             url=f"http://127.0.0.1:{closed_port()}/hook",
             format="vigil-json",
             cdc_office_id=encode(CDC_OFFICE, office.id),
@@ -67,16 +68,25 @@ def dead_letter(session: Session, ctx: AppContext) -> tuple[str, OutboxDelivery]
                 body="{}",
             )
         ],
-        message_id="m-page-dead-1",
+        message_id=message_id,
     )
-    session.commit()
-    assert deliver_due(ctx, transports(ONE_TRY), ONE_TRY).dead == 1
+    session.flush()
     delivery = session.scalars(
         select(OutboxDelivery).where(OutboxDelivery.message_id == message.id)
     ).one()
-    session.refresh(delivery)
-    assert delivery.status == "dead"
     return issued.endpoint.id, delivery
+
+
+@pytest.fixture
+def dead_letter(session: Session, ctx: AppContext) -> tuple[str, OutboxDelivery]:
+    """A delivery the worker dead-lettered, and another endpoint's that must not show with it."""
+    found = dead_endpoint(session, ctx, "Gone receiver", "m-page-dead-1")
+    dead_endpoint(session, ctx, "Other gone receiver", "m-page-other-1")
+    session.commit()
+    assert deliver_due(ctx, transports(ONE_TRY), ONE_TRY).dead == 2
+    session.refresh(found[1])
+    assert found[1].status == "dead"
+    return found
 
 
 def test_a_dead_letter_is_listed_and_resent_into_the_outbox(
@@ -87,12 +97,13 @@ def test_a_dead_letter_is_listed_and_resent_into_the_outbox(
     pages.log_in("operator")
     overview = pages.get("/operator/deliveries")
     assert overview.status_code == 200
-    row = re.search(r"Gone receiver.*?</tr>", overview.text, re.S)
+    row = re.search(r">Gone receiver<.*?</tr>", overview.text, re.S)
     assert row is not None
     assert 'badge--positive">1<' in row.group(0)  # one dead letter, shown as such
 
     page = pages.get(f"/operator/deliveries/{endpoint_id}")
     assert "m-page-dead-1" in page.text
+    assert "m-page-other-1" not in page.text  # the other endpoint's dead letter
     action = f"/operator/deliveries/{endpoint_id}/resend/{public}"
     assert f'action="{action}"' in page.text
 
