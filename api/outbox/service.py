@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from api.accounts.tables import User
+from api.accounts.schemas import Caller
 from api.audit.service import record
 from api.context import AppContext
 from api.db.base import utcnow
@@ -308,7 +308,7 @@ def _add_secret(session: Session, ctx: AppContext, endpoint: WebhookEndpoint) ->
 
 
 def create_endpoint(
-    session: Session, ctx: AppContext, actor: User, data: EndpointCreate
+    session: Session, ctx: AppContext, actor: Caller, data: EndpointCreate
 ) -> SecretIssued:
     """Register an endpoint; its signing secret is returned here and never again."""
     owner_kind, owner_id, owner_region = _owner(session, data)
@@ -346,7 +346,7 @@ def create_endpoint(
 def rotate_secret(
     session: Session,
     ctx: AppContext,
-    actor: User,
+    actor: Caller,
     public_id: str,
     *,
     grace: timedelta | None = None,
@@ -382,7 +382,7 @@ def rotate_secret(
 
 
 def update_endpoint(
-    session: Session, actor: User, public_id: str, data: EndpointUpdate
+    session: Session, actor: Caller, public_id: str, data: EndpointUpdate
 ) -> EndpointOut:
     """Pause (``enabled: false``) or resume an endpoint; paused, its deliveries wait."""
     endpoint = _endpoint(session, public_id)
@@ -437,7 +437,7 @@ def failures(
 
 
 def resend(
-    session: Session, actor: User, delivery_id: int, *, now: datetime | None = None
+    session: Session, actor: Caller, delivery_id: int, *, now: datetime | None = None
 ) -> DeliveryOut:
     """Give a dead-lettered delivery a fresh set of attempts, starting now.
 
