@@ -17,6 +17,8 @@ PAGES = (
     ("/operator/clinicians", "operator-clinicians"),
     ("/operator/cdc-offices", "operator-cdc-offices"),
     ("/operator/regions", "operator-regions"),
+    ("/operator/deliveries", "operator-deliveries"),
+    ("/operator/codes", "operator-codes"),
 )
 
 
