@@ -4,7 +4,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Response, UploadFile, status
 
-from api.deps import ClientAddress, CtxDep, ManufacturerUser, Operator, OperatorOrManufacturer, SessionDep
+from api.deps import (
+    ClientAddress,
+    CtxDep,
+    ManufacturerUser,
+    Operator,
+    OperatorOrManufacturer,
+    SessionDep,
+)
 from api.organisations import service
 from api.organisations.schemas import (
     CdcOfficeCreate,
