@@ -189,6 +189,7 @@ def test_a_new_patient_on_a_phone(
     phone.get_by_label("Choose a password").fill("a long password")
     phone.get_by_role("button", name="Register").click()
     # The page says the same whoever is registered; the code comes by text message.
+    page_checks(phone)
     phone.get_by_label("Code from the text message").fill(phones.last_code())
     phone.get_by_role("button", name="Confirm").click()
     phone.wait_for_url("**/patient/scan")

@@ -378,3 +378,11 @@ def test_a_wrong_texted_code_opens_nothing(pages: Any) -> None:
     assert wrong.status_code == 422
     assert "wrong, expired or used up" in wrong.text.lower()
     assert SESSION_COOKIE not in wrong.headers.get("set-cookie", "")
+
+
+def test_without_a_text_message_gateway_the_page_says_so(pages: Any, ctx: Any) -> None:
+    ctx.notifier = None  # no OUTBOX_SMS_GATEWAY_URL here: no code can be sent
+    refused = register(pages, n=924)
+    assert refused.status_code == 503
+    assert "text messages cannot be sent now" in refused.text.lower()
+    assert SESSION_COOKIE not in refused.headers.get("set-cookie", "")
