@@ -10,6 +10,7 @@ path of each problem. ``document_errors`` puts the same shape into the OpenAPI s
 from __future__ import annotations
 
 import logging
+import traceback
 from collections.abc import Iterable, Mapping
 from http import HTTPStatus
 from types import MappingProxyType
@@ -22,6 +23,7 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.security.ratelimit import RateLimitedError, StoreUnavailableError
 
@@ -158,7 +160,80 @@ def _field_path(location: tuple[Any, ...] | list[Any]) -> str:
     return ".".join(str(part) for part in location)
 
 
+INTERNAL_DETAIL = "the server failed to answer this request; please try again later"
+
+
+def internal_error() -> JSONResponse:
+    """The answer to a failure no handler expected: nothing of what failed is told."""
+    return problem_response(500, "internal", INTERNAL_DETAIL)
+
+
+def _where_it_failed(exc: BaseException) -> str:
+    """The types and stack frames of ``exc`` and its causes, without any message.
+
+    Messages are left out because they can hold data: a database error's text quotes
+    the statement's key values ("Key (username)=(...) already exists"), a ``ValueError``
+    the value it refused. The frames (file, line, source line) say where to look.
+    """
+    parts: list[str] = []
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        kind = type(current)
+        parts.append(f"{kind.__module__}.{kind.__qualname__}")
+        parts.extend(traceback.format_tb(current.__traceback__))
+        current = current.__cause__ or current.__context__
+    return "".join(part if part.endswith("\n") else part + "\n" for part in parts).rstrip()
+
+
+class InternalErrors:
+    """Answer an exception no handler took as a 500 problem document, and log it once.
+
+    Starlette's own last resort (``ServerErrorMiddleware``) answers plain text and raises
+    the exception again for the server to log, message and all; this catches it first,
+    inside the security-header middleware so the answer carries those headers too.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def watch(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watch)
+        except Exception as exc:
+            route = getattr(scope.get("route"), "path", "(no route)")
+            log.error(
+                "unhandled error answering %s %s: %s",
+                scope.get("method"),
+                route,
+                _where_it_failed(exc),
+            )
+            if started:
+                raise  # part of an answer is sent: only the server can cut it off
+            await internal_error()(scope, receive, send)
+
+
 def install_handlers(app: FastAPI) -> None:
+    app.add_middleware(InternalErrors)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_request: Request, _exc: Exception) -> JSONResponse:
+        # Only for a failure in a middleware outside ``InternalErrors``: Starlette raises
+        # it again after this answer, and the server logs it.
+        return internal_error()
+
     @app.exception_handler(DomainError)
     async def _domain(_request: Request, exc: DomainError) -> JSONResponse:
         headers = dict(exc.headers)

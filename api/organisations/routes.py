@@ -4,7 +4,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Response, UploadFile, status
 
-from api.deps import CtxDep, ManufacturerUser, Operator, OperatorOrManufacturer, SessionDep
+from api.deps import (
+    ClientAddress,
+    CtxDep,
+    ManufacturerUser,
+    Operator,
+    OperatorOrManufacturer,
+    SessionDep,
+)
 from api.organisations import service
 from api.organisations.schemas import (
     CdcOfficeCreate,
@@ -40,9 +47,12 @@ router = APIRouter(tags=["organisations"])
     status_code=status.HTTP_201_CREATED,
     summary="Step 1: a manufacturer signs up with its qualifications",
 )
-def sign_up(session: SessionDep, body: ManufacturerSignUp, response: Response) -> ManufacturerOut:
+def sign_up(
+    session: SessionDep, _address: ClientAddress, body: ManufacturerSignUp, response: Response
+) -> ManufacturerOut:
     """Creates the application (pending) and the manufacturer's account. Upload documents next,
-    then wait for an operator's review."""
+    then wait for an operator's review. Counted per client address like a log-in: a taken
+    user name is refused, so each try tells whether a name exists."""
     manufacturer, _user = service.sign_up(session, body)
     response.headers["Location"] = f"/api/manufacturers/{encode(MANUFACTURER, manufacturer.id)}"
     return ManufacturerOut.model_validate(manufacturer)

@@ -118,7 +118,16 @@ def sign_up(session: Session, ctx: AppContext, body: PatientRegister) -> None:
 
 
 def confirm(session: Session, ctx: AppContext, username: str, code: str) -> Patient:
-    """Activate the sign-up of ``username`` with the code texted to its phone.
+    """Activate the sign-up of ``username`` with the code texted to its phone (see
+    :func:`confirm_account`)."""
+    return confirm_account(session, ctx, username, code)[0]
+
+
+def confirm_account(
+    session: Session, ctx: AppContext, username: str, code: str
+) -> tuple[Patient, User]:
+    """Activate the sign-up of ``username`` with the code texted to its phone; the
+    patient and the account (the registration page logs it in at once).
 
     Raises
     ------
@@ -137,4 +146,4 @@ def confirm(session: Session, ctx: AppContext, username: str, code: str) -> Pati
         raise refused from None
     user.active = True
     record(session, user, "register_patient", "patient", patient.id)
-    return patient
+    return patient, user

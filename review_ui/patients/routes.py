@@ -19,6 +19,7 @@ from api.context import AppContext
 from api.deps import CtxDep, SessionDep
 from api.errors import DomainError, InvalidError
 from api.patients import service as patients
+from api.patients import signup
 from api.patients.schemas import Claim, PatientRegister
 from api.public_ids import TEST, TestPath, encode
 from api.readings import service as readings
@@ -100,6 +101,9 @@ def register(
     password: Annotated[str, Form(max_length=256)] = "",
     code: Annotated[str, Form(max_length=500)] = "",
 ) -> Response:
+    """The API's sign-up: the same next page whether or not the ID number or user name is
+    registered (being registered says who is a suspected patient); the text message to
+    the phone given carries the code for :func:`confirm_registration`, or what to do."""
     values = {
         "name": name,
         "national_id": national_id,
@@ -108,6 +112,7 @@ def register(
         "code": code,
     }
     try:
+        ctx.throttle.check_address(request.client.host if request.client else None)
         with session.begin_nested():  # a refusal undoes what the action wrote
             body = PatientRegister(
                 name=name,
@@ -116,12 +121,42 @@ def register(
                 username=username,
                 password=password,
             )
-            _patient, user = patients.register(session, ctx, body)
+            signup.sign_up(session, ctx, body)
     except ValidationError as exc:
         errors = {str(e["loc"][0]): words.validation_message(dict(e)) for e in exc.errors()}
         return _register_again(request, values, errors, 422)
+    except RateLimitedError as exc:
+        return _register_again(request, values, {"form": exc.message}, 429)
     except DomainError as exc:
         return _register_again(request, values, words.field_errors(exc.detail), exc.status_code)
+    return _confirm_page(request, username.strip(), code.strip(), None, 200)
+
+
+def _confirm_page(
+    request: Request, username: str, code: str, error: str | None, status: int
+) -> Response:
+    context = {"username": username, "code": code, "error": error, "accepted": signup.ACCEPTED}
+    return render(request, "patients/confirm.html", context, status_code=status)
+
+
+@router.post("/patient/register/confirm")
+def confirm_registration(
+    request: Request,
+    session: SessionDep,
+    ctx: CtxDep,
+    username: Annotated[str, Form(max_length=254)] = "",
+    sms_code: Annotated[str, Form(max_length=20)] = "",
+    code: Annotated[str, Form(max_length=500)] = "",
+) -> Response:
+    """The code texted at sign-up opens the account and logs the patient in."""
+    try:
+        ctx.throttle.check_address(request.client.host if request.client else None)
+        with session.begin_nested():
+            _patient, user = signup.confirm_account(session, ctx, username, sms_code.strip())
+    except RateLimitedError as exc:
+        return _confirm_page(request, username, code, exc.message, 429)
+    except DomainError as exc:
+        return _confirm_page(request, username, code, _plain(exc), exc.status_code)
     token, _expires = accounts.issue_token(session, ctx, user)
     record(session, user, "log_in", "user", user.id, via="register")
     # The kit's code, when the QR link brought the patient here, goes on to the scan.

@@ -259,3 +259,19 @@ def check_page(page: Any) -> None:
         "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"
     )
     assert overflow <= 0, f"{page.url} scrolls sideways by {overflow}px"
+
+
+class Phones:
+    """The SMS gateway, as the patients' phones see it (``ctx.notifier``)."""
+
+    def __init__(self) -> None:
+        self.texts: list[tuple[str, str]] = []
+
+    def send(self, channel: str, address: str, text: str) -> None:
+        assert channel == "sms"
+        self.texts.append((address, text))
+
+    def last_code(self) -> str:
+        """The code in the latest text (a sign-up's or a log-in's)."""
+        _address, text = self.texts[-1]
+        return text.split("code is ")[1].split(".")[0]

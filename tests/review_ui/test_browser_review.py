@@ -17,6 +17,7 @@ from review_ui_helpers import (
     DEMO_PASSWORD,
     PHONE,
     REGION_NORTH,
+    Phones,
     new_patient,
     rendered_photo,
     send_photo,
@@ -176,6 +177,7 @@ def test_a_new_patient_on_a_phone(
 ) -> None:
     with live_server.ctx.database.session() as session:
         code = unused_code(session)
+    phones = live_server.ctx.notifier = Phones()
     phone = new_page(viewport=PHONE, has_touch=True, is_mobile=True)
     phone.goto("/patient/register")
     page_checks(phone)
@@ -186,6 +188,10 @@ def test_a_new_patient_on_a_phone(
     phone.get_by_label("Choose a user name").fill("sun-mei")
     phone.get_by_label("Choose a password").fill("a long password")
     phone.get_by_role("button", name="Register").click()
+    # The page says the same whoever is registered; the code comes by text message.
+    page_checks(phone)
+    phone.get_by_label("Code from the text message").fill(phones.last_code())
+    phone.get_by_role("button", name="Confirm").click()
     phone.wait_for_url("**/patient/scan")
     page_checks(phone)
     screenshot(phone, "patient-scan")

@@ -6,7 +6,7 @@ import re
 from typing import Any
 
 import pytest
-from review_ui_helpers import fake_reading, tiny_png, unused_code, user_named
+from review_ui_helpers import Phones, fake_reading, tiny_png, unused_code, user_named
 from sqlalchemy.orm import Session
 
 from api.identity import make_test_id
@@ -43,7 +43,27 @@ def register(pages: Any, n: int = 901, **overrides: str) -> Any:
         "username": f"wu-lan-{n}",
         "password": "a long password",
     } | overrides
-    return pages.post("/patient/register", form)
+    return confirm(pages, pages.post("/patient/register", form))
+
+
+def confirm(pages: Any, signed_up: Any) -> Any:
+    """Send the code texted at sign-up, as the patient does; a refused form is returned."""
+    if signed_up.status_code != 200:
+        return signed_up
+    assert "Code from the text message" in signed_up.text
+    username = re.search(r'name="username"[^>]*value="([^"]*)"', signed_up.text, re.S)
+    kit = re.search(r'name="code" value="([^"]*)"', signed_up.text)
+    assert username is not None
+    assert kit is not None
+    sms_code = pages.client.app.state.ctx.notifier.last_code()
+    form = {"username": username.group(1), "sms_code": sms_code, "code": kit.group(1)}
+    return pages.post("/patient/register/confirm", form)
+
+
+@pytest.fixture(autouse=True)
+def phones(ctx: Any) -> Phones:
+    ctx.notifier = Phones()
+    return ctx.notifier
 
 
 def test_register_logs_the_patient_in_and_goes_to_the_scan(pages: Any) -> None:
@@ -310,3 +330,59 @@ def test_a_wrong_sample_time_is_said_in_words(pages: Any, session: Session) -> N
     assert too_long.status_code == 422
     assert "from 0 to 60" in too_long.text
     assert "Have you added the sample?" in too_long.text  # still asked
+
+
+def test_the_register_page_tells_no_one_who_is_registered(pages: Any, phones: Phones) -> None:
+    register(pages, n=920)  # a registered patient: ID make_test_id(920), user wu-lan-920
+
+    def sign_up(n: int, username: str, phone: str) -> str:
+        pages.client.cookies.clear()
+        pages.get("/patient/register")
+        form = {
+            "name": "Li Na",
+            "national_id": make_test_id(n),
+            "phone": phone,
+            "username": username,
+            "password": "a long password",
+        }
+        answer = pages.post("/patient/register", form)
+        assert answer.status_code == 200
+        assert SESSION_COOKIE not in answer.headers.get("set-cookie", "")
+        # What differs by who typed it: the user name, and each visitor's CSRF token.
+        return re.sub("[0-9a-f]{64}", "TOKEN", answer.text.replace(username, "USER"))
+
+    registered_id = sign_up(920, "someone-else", "+86 139 0000 0001")
+    taken_name = sign_up(921, "wu-lan-920", "+86 139 0000 0002")
+    new = sign_up(922, "li-na-922", "+86 139 0000 0003")
+    assert registered_id == taken_name == new
+    told = [text for _address, text in phones.texts[-3:]]
+    assert "Someone tried to register with your national ID number" in told[0]
+    assert "user name you chose is taken" in told[1]
+    assert "Your Vigil code is" in told[2]
+
+
+def test_a_wrong_texted_code_opens_nothing(pages: Any) -> None:
+    pages.client.cookies.clear()
+    pages.get("/patient/register")
+    form = {
+        "name": "Li Na",
+        "national_id": make_test_id(923),
+        "phone": "+86 139 0000 0004",
+        "username": "li-na-923",
+        "password": "a long password",
+    }
+    assert pages.post("/patient/register", form).status_code == 200
+    wrong = pages.post(
+        "/patient/register/confirm", {"username": "li-na-923", "sms_code": "000000", "code": ""}
+    )
+    assert wrong.status_code == 422
+    assert "wrong, expired or used up" in wrong.text.lower()
+    assert SESSION_COOKIE not in wrong.headers.get("set-cookie", "")
+
+
+def test_without_a_text_message_gateway_the_page_says_so(pages: Any, ctx: Any) -> None:
+    ctx.notifier = None  # no OUTBOX_SMS_GATEWAY_URL here: no code can be sent
+    refused = register(pages, n=924)
+    assert refused.status_code == 503
+    assert "text messages cannot be sent now" in refused.text.lower()
+    assert SESSION_COOKIE not in refused.headers.get("set-cookie", "")

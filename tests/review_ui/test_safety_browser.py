@@ -174,12 +174,13 @@ def test_the_qr_link_keeps_the_code_through_registration(
     screenshot: Callable[[Any, str], Any],
     page_checks: Callable[[Any], None],
 ) -> None:
-    from review_ui_helpers import unused_code
+    from review_ui_helpers import Phones, unused_code
 
     from api.identity import make_test_id
 
     with live_server.ctx.database.session() as session:
         code = unused_code(session)
+    phones = live_server.ctx.notifier = Phones()
     phone = new_page(viewport=NARROW, has_touch=True, is_mobile=True)
     phone.goto(f"/u/{code}")
     assert code in phone.inner_text("#start-code")
@@ -192,6 +193,9 @@ def test_the_qr_link_keeps_the_code_through_registration(
     phone.get_by_label("Choose a user name").fill("zhou-min")
     phone.get_by_label("Choose a password").fill("a long password")
     phone.get_by_role("button", name="Register").click()
+    # The page says the same whoever is registered; the code comes by text message.
+    phone.get_by_label("Code from the text message").fill(phones.last_code())
+    phone.get_by_role("button", name="Confirm").click()
     phone.wait_for_url("**/patient/scan?code=*")
     assert phone.get_by_label("Code (or the short code").input_value() == code
     page_checks(phone)

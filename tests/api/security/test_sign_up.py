@@ -145,3 +145,33 @@ def test_without_a_text_gateway_sign_up_is_unavailable_not_silent(
     assert response.status_code == 503
     assert response.headers["Retry-After"]
     assert counts(world) == before  # no account waits for a code that never went
+
+
+def manufacturer(n: int, username: str) -> dict[str, Any]:
+    return {
+        "name": f"Maker {n}",
+        "business_licence_no": f"91310000-{n:04d}",
+        "device_certificates": [f"NMPA-2024-{n:04d}"],
+        "contact_email": f"reg{n}@maker.example",
+        "username": username,
+        "password": PASSWORD,
+    }
+
+
+def test_manufacturer_sign_up_is_counted_per_address(client: TestClient, world: Any) -> None:
+    # User names are one namespace: a manufacturer's sign-up refuses a patient's name, so
+    # each try tells whether a name exists. Counting tries per address, as log-ins are,
+    # keeps that from listing the patients' names.
+    statuses = [
+        client.post("/api/manufacturers", json=manufacturer(n, f"probe{n}")).status_code
+        for n in range(19)
+    ]
+    taken = client.post("/api/manufacturers", json=manufacturer(99, "patient0"))
+    assert statuses == [201] * 19
+    assert taken.status_code == 409
+    refused = client.post("/api/manufacturers", json=manufacturer(100, "probe100"))
+    assert refused.status_code == 429
+    assert refused.json()["code"] == "rate_limited"
+    assert int(refused.headers["Retry-After"]) >= 1
+    paths = client.get("/openapi.json").json()["paths"]
+    assert "429" in paths["/api/manufacturers"]["post"]["responses"]
