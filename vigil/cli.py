@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -106,7 +107,11 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     context = AppContext.from_settings(settings)
     base_url = settings.public_base_url
     if args.demo:
+        from api.outbox.channels import CONSOLE
         from vigil.demo import describe, seed_demo
+
+        # Without a gateway nobody could sign up: the demo writes text messages to this log.
+        os.environ.setdefault("OUTBOX_SMS_GATEWAY_URL", CONSOLE)
 
         print(describe(seed_demo(context), base_url), flush=True)
     else:

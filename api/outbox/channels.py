@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import smtplib
 from email.message import EmailMessage
 from email.utils import parseaddr
@@ -19,6 +20,10 @@ SUBJECT = "Your self-test result"
 
 # A gateway that refuses the request itself (bad number, bad body) will refuse it again.
 _PERMANENT_HTTP = {400, 404, 413, 422}
+# ``OUTBOX_SMS_GATEWAY_URL=console:``: text messages are written to the server's log instead
+# of sent (``vigil serve --demo`` sets it, so sign-up and one-time codes work on one machine).
+CONSOLE = "console:"
+log = logging.getLogger("vigil.sms")
 
 
 class HttpSmsGateway:
@@ -49,6 +54,13 @@ class HttpSmsGateway:
                 f"SMS gateway: HTTP {response.status_code}",
                 retryable=response.status_code not in _PERMANENT_HTTP,
             )
+
+
+class ConsoleSms:
+    """Text messages written to the log, for a demo on one machine: never for real people."""
+
+    def send(self, outgoing: Outgoing) -> None:
+        log.warning("text message to %s: %s", outgoing.destination, outgoing.body)
 
 
 class SmtpMailer:
@@ -93,7 +105,9 @@ class SmtpMailer:
 def transports(config: OutboxSettings) -> dict[str, Transport]:
     """Webhooks always; SMS and e-mail when a gateway URL or SMTP host is configured."""
     transports: dict[str, Transport] = {WEBHOOK: WebhookTransport(config)}
-    if config.sms_gateway_url:
+    if config.sms_gateway_url == CONSOLE:
+        transports[SMS] = ConsoleSms()
+    elif config.sms_gateway_url:
         transports[SMS] = HttpSmsGateway(
             config.sms_gateway_url, config.sms_gateway_token, config.timeout_seconds
         )
