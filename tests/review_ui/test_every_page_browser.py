@@ -28,11 +28,12 @@ pytest.importorskip("playwright.sync_api")
 
 @dataclass(frozen=True)
 class Visit:
-    """A page by its route; ``via`` = (page, href pattern) for a route with an id."""
+    """A page by its route; ``via`` = (page, href pattern) for a route with an id, the
+    path of the link found there followed by ``suffix``."""
 
     route: str
     via: tuple[str, str] | None = None
-    query: str = ""
+    suffix: str = ""
 
 
 # Who logs in (None: nobody) -> the pages they see.
@@ -56,7 +57,7 @@ PAGES: dict[str | None, tuple[Visit, ...]] = {
         Visit(
             "/review/items/{proposal_id}/change",
             via=("/review", r"/review/items/[^\"?#/]+"),
-            query="?to=retake",
+            suffix="/change?to=retake",
         ),
         Visit("/review/stats"),
     ),
@@ -152,7 +153,7 @@ def _resolve(page: Any, visit: Visit, live_server: Any) -> str:
     hrefs = page.eval_on_selector_all("a[href]", "links => links.map(a => a.getAttribute('href'))")
     found = [h for h in hrefs if re.fullmatch(pattern, h.split("?")[0])]
     assert found, f"no link to {visit.route} on {source}"
-    return found[0].split("?")[0] + visit.query
+    return found[0].split("?")[0] + visit.suffix
 
 
 def _unused_code(live_server: Any) -> str:
