@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from review_ui_helpers import ARTIFACTS
+from review_ui_helpers import ARTIFACTS, log_in, unused_code
 from test_cdc_first_screen import LAPTOP, PHONE, axe_findings
 
 from review_ui.app import PAGE_MODULES
@@ -132,14 +132,6 @@ def test_every_page_route_is_listed() -> None:
     assert _page_routes() - NOT_PAGES == listed
 
 
-def _log_in(page: Any, username: str) -> None:
-    page.goto("/login")
-    page.get_by_label("User name").fill(username)
-    page.get_by_label("Password").fill("vigil-demo-2024")
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(lambda url: "/login" not in url)
-
-
 def _resolve(page: Any, visit: Visit, live_server: Any) -> str:
     """The concrete path of ``visit``: an id taken from a link on another page."""
     if visit.route == "/r/{token}":
@@ -157,8 +149,6 @@ def _resolve(page: Any, visit: Visit, live_server: Any) -> str:
 
 
 def _unused_code(live_server: Any) -> str:
-    from review_ui_helpers import unused_code
-
     with live_server.ctx.database.session() as session:
         return unused_code(session)
 
@@ -178,7 +168,7 @@ def test_every_page_passes_axe_at_both_sizes(
         size = f"{viewport['width']}x{viewport['height']}"
         page = new_page(viewport=viewport)
         if role is not None:
-            _log_in(page, role)
+            log_in(page, role)
         for visit in PAGES[role]:
             path = _resolve(page, visit, live_server)
             response = page.goto(path)
