@@ -72,6 +72,21 @@ def _age(value: datetime | None) -> str:
     return f"{int(seconds // 86400)} d"
 
 
+def confidence(value: float) -> str:
+    """A probability as a percentage that never rounds to certainty: 0.9996 is "> 99.9%",
+    not "100%" (a reviewer reads 100% as "cannot be wrong"), and 0.0004 is "< 0.1%".
+
+    >>> confidence(0.9996), confidence(0.93), confidence(0.0004), confidence(1.0)
+    ('> 99.9%', '93.0%', '< 0.1%', '100.0%')
+    """
+    percent = 100 * float(value)
+    if 99.95 <= percent < 100:
+        return "> 99.9%"
+    if 0 < percent < 0.05:
+        return "< 0.1%"
+    return f"{percent:.1f}%"
+
+
 templates = Jinja2Templates(directory=str(TEMPLATES))
 templates.env.globals["static_url"] = static_url
 templates.env.globals["CSRF_FIELD"] = CSRF_FIELD
@@ -83,6 +98,7 @@ templates.env.filters["public"] = lambda value, prefix: public_ids.encode(
 )
 templates.env.filters["age"] = _age
 templates.env.filters["pct"] = lambda v, digits=0: f"{100 * float(v):.{digits}f}%"
+templates.env.filters["confidence"] = confidence
 
 
 def render(

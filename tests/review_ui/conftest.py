@@ -229,7 +229,7 @@ def new_page(browser: Any, live_server: LiveServer) -> Iterator[Callable[..., An
         contexts.append(context)
         return context.new_page()
 
-    return make
+    yield make
     for context in contexts:
         context.close()
 

@@ -48,3 +48,75 @@ def test_operator_pages_hold_on_a_phone_and_work_by_keyboard(
     # The regions map's districts are links a keyboard reaches.
     page.goto("/operator/regions")
     assert page.locator("#regions-map path.region").count() == 8
+
+
+def test_approving_asks_first_and_reject_is_red(
+    new_page: Callable[..., Any], login: Callable[..., None], live_server: Any
+) -> None:
+    from api.organisations.schemas import ManufacturerSignUp
+    from api.organisations.service import sign_up
+
+    with live_server.ctx.database.session() as session:
+        applicant, _ = sign_up(
+            session,
+            ManufacturerSignUp(
+                name="Careful Click Diagnostics",
+                business_licence_no="91110000-CLICK1",
+                device_certificates=["DL-MDR-2024-0777"],
+                contact_email="ra@careful-click.example",
+                username="careful-click",
+                password="vigil-demo-2024",
+            ),
+        )
+        session.commit()
+        url = f"/operator/manufacturers/{encode(MANUFACTURER, applicant.id)}"
+    page = new_page()
+    login(page, "operator")
+    page.goto(url)
+    status = page.locator("#manufacturer-status")
+    waiting = status.inner_text()
+    # Reject is drawn in the alarm colour (--positive, red), not the reassuring green.
+    reject = page.get_by_role("button", name="Reject")
+    assert reject.evaluate("b => getComputedStyle(b).color") == "rgb(179, 38, 30)"
+    # Approving asks first; saying no leaves the application waiting.
+    asked: list[str] = []
+
+    def answer(accept: bool) -> Callable[[Any], None]:
+        def handle(dialog: Any) -> None:
+            asked.append(dialog.message)
+            if accept:
+                dialog.accept()
+            else:
+                dialog.dismiss()
+
+        return handle
+
+    page.once("dialog", answer(False))
+    page.get_by_role("button", name="Approve").click()
+    assert len(asked) == 1
+    assert "Careful Click Diagnostics" in asked[0]
+    page.reload()
+    assert page.locator("#manufacturer-status").inner_text() == waiting
+    page.once("dialog", answer(True))
+    page.get_by_role("button", name="Approve").click()
+    page.wait_for_selector("#manufacturer-status:text('approved')")
+    assert len(asked) == 2
+
+
+def test_the_lot_number_pattern_is_a_valid_browser_pattern(
+    new_page: Callable[..., Any], login: Callable[..., None]
+) -> None:
+    """Browsers compile ``pattern`` with the ``v`` flag and ignore one that does not
+    compile (no check at all): every pattern on the manufacturer's pages must compile."""
+    page = new_page()
+    login(page, "maker")
+    page.goto("/manufacturer")
+    page.locator("a[href^='/manufacturer/products/prd_']").first.click()
+    page.wait_for_selector("#lot_number")
+    for pattern in page.eval_on_selector_all("[pattern]", "els => els.map(e => e.pattern)"):
+        page.evaluate("p => new RegExp(p, 'v')", pattern)  # raises when it does not compile
+    lot = page.locator("#lot_number")
+    lot.fill("LOT/2024.1-A_b")
+    assert lot.evaluate("e => e.validity.valid")
+    lot.fill("bad lot!")
+    assert lot.evaluate("e => e.validity.patternMismatch")

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from api.public_ids import PROPOSAL, encode
 from api.selftests import queries as review_queries
 from api.selftests.tables import Proposal, Review, SelfTest
+from review_ui.templating import confidence
 
 
 def test_the_queue_lists_the_regions_items_most_urgent_first(
@@ -52,6 +53,27 @@ def test_the_queue_pages(pages: Any, review_item: Callable[..., Any]) -> None:
     assert len(re.findall(r'href="/review/items/prp_\w+', second)) == 2
 
 
+def test_confidence_never_rounds_to_certainty(pages: Any, review_item: Callable[..., Any]) -> None:
+    """0.9996 is not "100%": a reviewer reads that as "cannot be wrong"."""
+    proposal = review_item("positive", confidence=0.9996)
+    pages.log_in("clinician-north")
+    queue = pages.get("/review").text
+    item = pages.get(f"/review/items/{encode(PROPOSAL, proposal.id)}").text
+    change = pages.get(f"/review/items/{encode(PROPOSAL, proposal.id)}/change?to=retake").text
+    for page in (queue, item, change):
+        assert "&gt; 99.9%" in page
+        assert "100%" not in page
+        assert "100.0%" not in page
+    assert [confidence(p) for p in (0.9996, 0.9994, 0.93, 0.0004, 0.0, 1.0)] == [
+        "> 99.9%",
+        "99.9%",
+        "93.0%",
+        "< 0.1%",
+        "0.0%",
+        "100.0%",
+    ]
+
+
 def test_an_item_shows_what_the_decision_needs_and_no_identity(
     pages: Any, review_item: Callable[..., Any], session: Session
 ) -> None:
@@ -63,7 +85,7 @@ def test_an_item_shows_what_the_decision_needs_and_no_identity(
         f'href="/review/items/{encode(PROPOSAL, proposal.id)}/window.png"' in page
     )  # the window, marked
     assert "T expected" in page  # the profile plot with the expected places
-    assert "93%" in page
+    assert "93.0%" in page
     assert "No C line: the test is invalid" in page  # the kit's criteria
     assert "within the reading time (15-30 minutes)" in page
     assert "Region: " in page
@@ -289,7 +311,7 @@ def test_the_second_reader_reads_blind(
     assert "Their decision and the model's answer are not shown" in page
     assert "model: positive" not in page
     assert "Confirm positive" not in page
-    assert "55%" not in page  # no confidence either
+    assert "55.0%" not in page  # no confidence either
     assert 'value="negative"' in page  # the reader gives the result they read
     done = pages.post(
         f"/review/items/{encode(PROPOSAL, proposal.id)}/decision",
