@@ -16,6 +16,7 @@ import numpy as np
 
 from pipeline.bands import (
     band_probability,
+    doubt_faint_controls,
     find_lines,
     line_features,
     optical_density_profile,
@@ -182,6 +183,8 @@ def _read(data: bytes, kit: Kit, band_model: BandModel, model_name: str) -> Read
     p_present = np.clip(np.asarray(band_model(features), dtype=float).reshape(-1), 0.0, 1.0)
     # A line whose place could not be read is not known to be absent: by eye.
     p_present = unknown_where_unreadable(p_present, measured)
+    # Nor is a control too faint to tell from a residue of dye known to be there.
+    p_present = doubt_faint_controls(p_present, measured)
     probabilities = {line.name: float(p) for line, p in zip(kit.lines, p_present, strict=True)}
     verdict = interpret(kit, probabilities)
 

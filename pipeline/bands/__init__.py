@@ -16,7 +16,12 @@ This package turns it into
 """
 
 from pipeline.bands.features import FEATURE_NAMES, line_features
-from pipeline.bands.lines import LineMeasurement, find_lines, unknown_where_unreadable
+from pipeline.bands.lines import (
+    LineMeasurement,
+    doubt_faint_controls,
+    find_lines,
+    unknown_where_unreadable,
+)
 from pipeline.bands.profile import Domain, Profile, optical_density_profile
 from pipeline.bands.rule import band_probability
 from pipeline.color import line_color_channel, srgb_to_linear
@@ -27,6 +32,7 @@ __all__ = [
     "LineMeasurement",
     "Profile",
     "band_probability",
+    "doubt_faint_controls",
     "find_lines",
     "line_color_channel",
     "line_features",

@@ -35,6 +35,14 @@ SPAN_MM = 4.0
 # A placement whose best rival (one giving a mark to another line) scores within
 # this much is in doubt: a quarter of a clear line's vote (VOTE_CAP).
 AMBIGUOUS_MARGIN = 2.0
+# A control line measured fainter than this never confirms a valid test with
+# confidence: the top of the trace band (OD 0.012-0.02), the faintest test lines
+# a person can see. Control lines are made strong (valid units' measure 0.06 and
+# up on the realworld-wide benchmark slice), and an invalid unit's residue of
+# dye (up to OD 0.006) measures up to about twice its OD on phone-processed,
+# tinted photos (sharpening, tone curves): that factor, not the band model's
+# training scale, decides where a faint mark falls.
+CONTROL_CLEAR_OD = 0.02
 
 
 @dataclass(frozen=True)
@@ -259,6 +267,43 @@ def unknown_where_unreadable(
     """
     readable = np.array([m.readable for m in measured.values()], bool)
     return np.where(readable, np.asarray(p_present, dtype=np.float64), 0.5)
+
+
+def doubt_faint_controls(p_present: np.ndarray, measured: dict[str, LineMeasurement]) -> np.ndarray:
+    """Line-present probabilities with every faint control's capped at 0.5: not known.
+
+    A control line measured fainter than :data:`CONTROL_CLEAR_OD` sits where a
+    residue of dye on an invalid unit and a barely working control look alike
+    once a phone has processed the photo; the band model, trained on one OD
+    scale, may still call it present with confidence, and a confident "valid"
+    on an invalid test is the worst error a reader can make. At 0.5 the
+    result's confidence falls and the photo is read by eye. A faint control
+    the model calls absent stays absent: "invalid" is the safe answer.
+
+    Parameters
+    ----------
+    p_present : ndarray
+        The band model's probabilities, in ``measured``'s order.
+    measured : dict of str to LineMeasurement
+        From :func:`find_lines`.
+
+    Returns
+    -------
+    ndarray
+        The probabilities, float64.
+
+    Examples
+    --------
+    >>> c = LineMeasurement("C", "control", 50.0, 50.0, 50.0, 0.011, 6.2, 0.6)
+    >>> t = LineMeasurement("T", "test", 30.0, 30.0, 30.0, 0.011, 6.2, 0.4)
+    >>> doubt_faint_controls(np.array([0.98, 0.98]), {"C": c, "T": t}).tolist()
+    [0.5, 0.98]
+    """
+    faint = np.array(
+        [m.role == "control" and m.od < CONTROL_CLEAR_OD for m in measured.values()], bool
+    )
+    p = np.asarray(p_present, dtype=np.float64)
+    return np.where(faint, np.minimum(p, 0.5), p)
 
 
 def _nearest_peak(peaks: np.ndarray, local: int) -> np.ndarray:

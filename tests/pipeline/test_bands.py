@@ -12,11 +12,16 @@ import numpy as np
 import pytest
 from scipy import ndimage, special
 
+from datasets.generate import DEFAULT_OD_MIX, draw_line_ods, unit_code
 from datasets.kits import benchmark_kits
-from datasets.render import render_photo
+from datasets.render import FLAWS, render_photo
+from datasets.render.variation import draw_variation
+from models.registry import current_band_model
 from pipeline.bands import (
     FEATURE_NAMES,
+    LineMeasurement,
     band_probability,
+    doubt_faint_controls,
     find_lines,
     line_color_channel,
     line_features,
@@ -27,6 +32,7 @@ from pipeline.bands import (
 from pipeline.bands.profile import shear_window
 from pipeline.interpret import interpret
 from pipeline.kit import Kit, load_kit, parse_kit
+from pipeline.read import read
 from pipeline.rectify import rectify_window, window_px_per_mm
 
 GOLD = (0.55, 1.0, 0.22)  # BGR absorbance, colloidal gold
@@ -403,3 +409,37 @@ def test_rendered_window_read_at_the_wrong_turn_is_not_answered(four_line_kit: K
     profile, _, p = _read_window(kit, window, ppm)
     assert abs(profile.tilt_deg) > 10
     assert interpret(kit, dict(zip((ln.name for ln in kit.lines), p, strict=True))).confidence < 0.8
+
+
+def test_faint_control_is_never_confidently_present() -> None:
+    c = LineMeasurement("C", "control", 50.0, 50.0, 50.0, 0.011, 6.2, 0.6)
+    strong = LineMeasurement("C2", "control", 70.0, 70.0, 70.0, 0.06, 30.0, 0.8)
+    t = LineMeasurement("T", "test", 30.0, 30.0, 30.0, 0.011, 6.2, 0.4)
+    lines = {"C": c, "C2": strong, "T": t}
+    assert doubt_faint_controls(np.array([0.98, 0.98, 0.98]), lines).tolist() == [0.5, 0.98, 0.98]
+    # A faint control called absent stays absent: the test is invalid.
+    assert doubt_faint_controls(np.array([0.01, 0.98, 0.98]), lines).tolist() == [0.01, 0.98, 0.98]
+
+
+def test_rendered_invalid_strip_with_a_residue_of_control_dye_is_not_called_valid() -> None:
+    # Photo 46 of the read benchmark's realworld-wide slice (seed 20261133), drawn as
+    # datasets.generate draws it: a strip whose control line holds OD 0.0054 of dye
+    # (invalid) beside a strong test line, sharpened and pink-tinted so that the
+    # control measures twice its OD, where the shipped band model called it present.
+    seed, i = 20261133, 46
+    kits = [parse_kit(doc, template) for doc, template in benchmark_kits(20261126)]
+    rng = np.random.default_rng([seed, i])
+    kit = kits[int(rng.integers(len(kits)))]
+    od, category = draw_line_ods(kit, rng, DEFAULT_OD_MIX)
+    flaw = str(rng.choice(FLAWS)) if rng.random() < 0.1 else None
+    code = unit_code(rng)
+    unit = draw_variation(
+        np.random.default_rng([seed, i, 1]), "realworld-wide", small_cassettes=True, kit=kit
+    )
+    photo = render_photo(kit, rng, od=od, code=code, flaw=flaw, variation=unit)
+    assert (category, flaw, kit.description.format) == ("invalid", None, "strip")
+
+    reading = read(photo.jpeg, kit, band_model=current_band_model())
+    assert reading.status != "retake"
+    assert reading.lines["C"].intensity > 1.5 * od["C"]  # the photo overstates the residue
+    assert reading.result == "invalid" or reading.confidence < 0.8
