@@ -18,9 +18,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from cdc_helpers import user_named
 from review_ui_helpers import ARTIFACTS, log_in, unused_code
+from sqlalchemy import select
 from test_cdc_first_screen import LAPTOP, PHONE, axe_findings
 
+from api.organisations.tables import CdcOffice
+from api.public_ids import CDC_OFFICE, encode
 from review_ui.app import PAGE_MODULES
 
 pytest.importorskip("playwright.sync_api")
@@ -88,6 +92,12 @@ PAGES: dict[str | None, tuple[Visit, ...]] = {
         Visit("/operator/clinicians"),
         Visit("/operator/cdc-offices"),
         Visit("/operator/regions"),
+        Visit("/operator/deliveries"),
+        Visit(
+            "/operator/deliveries/{endpoint_id}",
+            via=("/operator/deliveries", r"/operator/deliveries/[^\"?#/]+"),
+        ),
+        Visit("/operator/codes"),
     ),
     "scientist": (
         Visit("/science"),
@@ -148,6 +158,27 @@ def _resolve(page: Any, visit: Visit, live_server: Any) -> str:
     return found[0].split("?")[0] + visit.suffix
 
 
+def _an_endpoint(live_server: Any) -> None:
+    """A paused webhook endpoint (nothing is sent to it), so its page has a link to follow."""
+    from api.outbox import service as outbox
+    from api.outbox.schemas import EndpointCreate, EndpointUpdate
+
+    with live_server.ctx.database.transaction() as session:
+        operator = user_named(session, "operator")
+        if outbox.list_endpoints(session):
+            return
+        office = session.scalars(select(CdcOffice).order_by(CdcOffice.id)).first()
+        assert office is not None
+        created = EndpointCreate(
+            name="Every-page check",
+            url="http://127.0.0.1:9/hook",
+            format="vigil-json",
+            cdc_office_id=encode(CDC_OFFICE, office.id),
+        )
+        issued = outbox.create_endpoint(session, live_server.ctx, operator, created)
+        outbox.update_endpoint(session, operator, issued.endpoint.id, EndpointUpdate(enabled=False))
+
+
 def _unused_code(live_server: Any) -> str:
     with live_server.ctx.database.session() as session:
         return unused_code(session)
@@ -167,6 +198,8 @@ def test_every_page_passes_axe_at_both_sizes(
     for viewport in (LAPTOP, PHONE):
         size = f"{viewport['width']}x{viewport['height']}"
         page = new_page(viewport=viewport)
+        if role == "operator":
+            _an_endpoint(live_server)
         if role is not None:
             log_in(page, role)
         for visit in PAGES[role]:
