@@ -6,10 +6,10 @@ from typing import Any
 
 import cv2
 import numpy as np
+from review_ui_helpers import user_named
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from api.accounts.tables import User
 from api.context import AppContext
 from api.patients.service import patient_of
 from api.readings import service as readings
@@ -44,12 +44,6 @@ def png(seed: int) -> bytes:
     ok, buffer = cv2.imencode(".png", image)
     assert ok
     return buffer.tobytes()
-
-
-def user_named(session: Session, username: str) -> User:
-    user = session.scalar(select(User).where(User.username == username))
-    assert user is not None, username
-    return user
 
 
 def release(

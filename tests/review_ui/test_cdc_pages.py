@@ -10,7 +10,8 @@ from typing import Any
 
 import anyio
 import pytest
-from cdc_helpers import released_world, user_named
+from cdc_helpers import released_world
+from review_ui_helpers import user_named
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 

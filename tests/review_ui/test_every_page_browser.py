@@ -18,8 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from cdc_helpers import user_named
-from review_ui_helpers import ARTIFACTS, log_in, unused_code
+from review_ui_helpers import ARTIFACTS, log_in, unused_code, user_named
 from sqlalchemy import select
 from test_cdc_first_screen import LAPTOP, PHONE, axe_findings
 

@@ -14,7 +14,7 @@ from typing import Any
 import cv2
 import numpy as np
 import pytest
-from cdc_helpers import user_named
+from review_ui_helpers import user_named
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 

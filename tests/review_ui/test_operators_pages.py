@@ -6,7 +6,7 @@ import xml.etree.ElementTree as ET
 from typing import Any
 
 import pytest
-from cdc_helpers import user_named
+from review_ui_helpers import user_named
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
