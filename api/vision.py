@@ -154,6 +154,10 @@ class Vision:
         try:
             kit = parse_kit(document, decode_template(template.png))
         except KitError as exc:
+            if exc.problems:  # every mistake, each in plain words
+                from api.products.validation import KitInvalidError, kit_field_problems
+
+                raise KitInvalidError(kit_field_problems(exc.problems, document)) from None
             raise InvalidError(f"kit: {exc}") from None
         return KitUpload(kit=kit, template_png=template.png)
 

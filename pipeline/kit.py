@@ -11,21 +11,61 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import cv2
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic_core import PydanticCustomError
 
 SPEC = "rdt-kit/1"
 Flow = Literal["up", "down", "left", "right"]
 
 
+@dataclass(frozen=True)
+class KitProblem:
+    """One thing wrong with a kit description.
+
+    Attributes
+    ----------
+    loc : tuple
+        Where, as a path into the document (``("lines", 0, "at")``); ``()`` for the whole.
+    kind : str
+        What, for a program: pydantic's error type (``missing``, ``less_than_equal``,
+        ...) or one of the kit's own checks (``duplicate_line_names``, ``no_control_line``,
+        ``no_test_line``, ``same_position``, ``outside_image``, ``code_box_overlaps_window``,
+        ``window_too_short``).
+    message : str
+        What, for a developer: ``"<path>: <what is wrong>"``.
+    context : Mapping
+        The numbers behind the message (limits, the image size, the names involved).
+    """
+
+    loc: tuple[str | int, ...]
+    kind: str
+    message: str
+    context: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def where(self) -> str:
+        """The path as dotted text, ``lines.0.at``; ``(document)`` for the whole."""
+        return ".".join(str(part) for part in self.loc) or "(document)"
+
+
 class KitError(ValueError):
-    """A kit description or its template image is missing, malformed or inconsistent."""
+    """A kit description or its template image is missing, malformed or inconsistent.
+
+    ``problems`` lists every mistake found in the description (all of them, not only
+    the first), empty when the error is not about the description's fields.
+    """
+
+    def __init__(self, message: str, problems: tuple[KitProblem, ...] = ()) -> None:
+        super().__init__(message)
+        self.problems = problems
 
 
 class _Strict(BaseModel):
@@ -92,7 +132,9 @@ class Line(_Strict):
     @model_validator(mode="after")
     def _present_means_only_on_test_lines(self) -> Line:
         if self.role == "control" and self.present_means != "reactive":
-            raise ValueError("present_means applies to test lines only")
+            raise PydanticCustomError(
+                "present_means_on_control", "present_means applies to test lines only"
+            )
         return self
 
     @property
@@ -108,12 +150,16 @@ class ReadTime(_Strict):
     @model_validator(mode="after")
     def _ordered(self) -> ReadTime:
         if self.max is not None and self.max < self.min:
-            raise ValueError("max must not be smaller than min")
+            raise PydanticCustomError("min_after_max", "max must not be smaller than min")
         return self
 
 
 class KitDescription(_Strict):
-    """The JSON document of an ``rdt-kit/1`` kit, validated field by field."""
+    """The JSON document of an ``rdt-kit/1`` kit, validated field by field.
+
+    The checks across fields (line names, roles and positions; the window and code box
+    against the template image) are :func:`parse_kit`'s, which reports them all at once.
+    """
 
     spec: Literal["rdt-kit/1"]
     product_code: Annotated[str, Field(min_length=1, max_length=64)]
@@ -125,22 +171,6 @@ class KitDescription(_Strict):
     line_width_mm: Annotated[float, Field(gt=0)] = 1.0
     line_color: Annotated[str, Field(pattern=r"^#[0-9a-fA-F]{6}$")] | None = None
     read_time_minutes: ReadTime | None = None
-
-    @field_validator("lines")
-    @classmethod
-    def _lines_are_consistent(cls, lines: list[Line]) -> list[Line]:
-        names = [line.name for line in lines]
-        duplicates = sorted({n for n in names if names.count(n) > 1})
-        if duplicates:
-            raise ValueError(f"line names must be unique, repeated: {', '.join(duplicates)}")
-        if not any(line.role == "control" for line in lines):
-            raise ValueError("at least one line must have role 'control'")
-        if not any(line.role == "test" for line in lines):
-            raise ValueError("at least one line must have role 'test'")
-        positions = sorted(line.at for line in lines)
-        if any(b - a < 1e-3 for a, b in itertools.pairwise(positions)):
-            raise ValueError("two lines share the same position 'at'")
-        return lines
 
 
 @dataclass(frozen=True)
@@ -236,17 +266,156 @@ class Kit:
         return self.description.model_dump(mode="json", exclude_none=True)
 
 
-def _describe(error: ValidationError) -> str:
-    parts = []
+def _field_problems(error: ValidationError, prefix: tuple[str | int, ...] = ()) -> list[KitProblem]:
+    problems = []
     for err in error.errors():
-        where = ".".join(str(p) for p in err["loc"]) or "(document)"
+        loc = prefix + tuple(err["loc"])
+        where = ".".join(str(p) for p in loc) or "(document)"
         msg = err["msg"]
-        if err["type"] == "missing":
+        kind = err["type"]
+        if kind == "missing":
             msg = "required field is missing"
-        elif err["type"] == "literal_error" and where == "spec":
+        elif kind == "literal_error" and loc == ("spec",):
             msg = f"must be '{SPEC}'"
-        parts.append(f"{where}: {msg}")
-    return "; ".join(parts)
+        problems.append(KitProblem(loc, kind, f"{where}: {msg}", dict(err.get("ctx") or {})))
+    return problems
+
+
+def _part(model: type[BaseModel], value: object) -> Any:
+    """``value`` validated as ``model``, or None when it is not one (already reported)."""
+    try:
+        return model.model_validate(value)
+    except ValidationError:
+        return None
+
+
+def _line_problems(lines: list[Line]) -> list[KitProblem]:
+    """Checks across the lines: unique names, a control and a test line, distinct places."""
+    problems = []
+    names = [line.name for line in lines]
+    for name in sorted({n for n in names if names.count(n) > 1}):
+        problems.append(
+            KitProblem(
+                ("lines",),
+                "duplicate_line_names",
+                f"lines: line names must be unique, repeated: {name}",
+                {"name": name},
+            )
+        )
+    for role in ("control", "test"):
+        if not any(line.role == role for line in lines):
+            problems.append(
+                KitProblem(
+                    ("lines",),
+                    f"no_{role}_line",
+                    f"lines: at least one line must have role '{role}'",
+                )
+            )
+    ordered = sorted(range(len(lines)), key=lambda i: lines[i].at)
+    for i, j in itertools.pairwise(ordered):
+        if lines[j].at - lines[i].at < 1e-3:
+            problems.append(
+                KitProblem(
+                    ("lines", j, "at"),
+                    "same_position",
+                    f"lines.{j}.at: two lines share the same position 'at' "
+                    f"({lines[i].name} and {lines[j].name})",
+                    {"first": lines[i].name, "second": lines[j].name},
+                )
+            )
+    return problems
+
+
+def _geometry_problems(template: Mapping[str, Any], width: int, height: int) -> list[KitProblem]:
+    """The window and code box against the template image and each other.
+
+    Each box is checked when it is itself valid, whatever else in ``template`` is wrong.
+    """
+    problems = []
+    size = {"width": width, "height": height}
+    w = _part(Window, template.get("window"))
+    c = _part(CodeBox, template.get("code_box"))
+    if w is not None and (w.x < 0 or w.y < 0 or w.x + w.w > width or w.y + w.h > height):
+        problems.append(
+            KitProblem(
+                ("template", "window"),
+                "outside_image",
+                f"template.window: ({w.x}, {w.y}, {w.w}x{w.h}) "
+                f"lies outside the {width}x{height} template image",
+                size,
+            )
+        )
+    if c is not None and (c.x < 0 or c.y < 0 or c.x + c.size > width or c.y + c.size > height):
+        problems.append(
+            KitProblem(
+                ("template", "code_box"),
+                "outside_image",
+                f"template.code_box: ({c.x}, {c.y}, size {c.size}) "
+                f"lies outside the {width}x{height} template image",
+                size,
+            )
+        )
+    if w is not None and c is not None:
+        overlap_w = min(w.x + w.w, c.x + c.size) - max(w.x, c.x)
+        overlap_h = min(w.y + w.h, c.y + c.size) - max(w.y, c.y)
+        if overlap_w > 0 and overlap_h > 0:
+            problems.append(
+                KitProblem(
+                    ("template", "code_box"),
+                    "code_box_overlaps_window",
+                    "template.code_box: the code_box overlaps template.window",
+                )
+            )
+    return problems
+
+
+def _length_problems(document: Mapping[str, Any]) -> list[KitProblem]:
+    """The window must be long enough along the flow for two line widths."""
+    template = _part(Template, document.get("template"))
+    line_width = _part(_LineWidth, {"line_width_mm": document.get("line_width_mm", 1.0)})
+    if template is None or line_width is None:
+        return []
+    w = template.window
+    along_px = w.h if template.flow in ("up", "down") else w.w
+    length_mm, needed_mm = along_px / template.px_per_mm, 2 * line_width.line_width_mm
+    if length_mm >= needed_mm:
+        return []
+    return [
+        KitProblem(
+            ("template", "window"),
+            "window_too_short",
+            "template.window: is too short along the flow for its lines",
+            {"length_mm": length_mm, "needed_mm": needed_mm},
+        )
+    ]
+
+
+class _LineWidth(_Strict):
+    line_width_mm: Annotated[float, Field(gt=0)]
+
+
+def kit_problems(document: Mapping[str, Any], width: int, height: int) -> list[KitProblem]:
+    """Every mistake in a kit description for a template of ``width`` x ``height`` pixels.
+
+    The fields are checked first; the checks across fields then run on every part that
+    is itself valid (the lines, the template), so one wrong field does not hide another
+    mistake elsewhere.
+    """
+    problems: list[KitProblem] = []
+    try:
+        KitDescription.model_validate(document)
+    except ValidationError as exc:
+        problems += _field_problems(exc)
+    raw_lines = document.get("lines")
+    if isinstance(raw_lines, list):
+        lines = [_part(Line, line) for line in raw_lines]
+        if lines and all(line is not None for line in lines):
+            problems += _line_problems(lines)
+    template = document.get("template")
+    if isinstance(template, Mapping):
+        problems += _geometry_problems(template, width, height)
+        problems += _length_problems(document)
+    return problems
 
 
 def parse_kit(document: object, template: np.ndarray) -> Kit:
@@ -266,7 +435,8 @@ def parse_kit(document: object, template: np.ndarray) -> Kit:
     Raises
     ------
     KitError
-        With a message naming each wrong field and what is wrong with it.
+        With a message naming each wrong field and what is wrong with it, and every
+        mistake in ``problems``.
 
     Examples
     --------
@@ -277,14 +447,14 @@ def parse_kit(document: object, template: np.ndarray) -> Kit:
     pipeline.kit.KitError: invalid kit description: spec: must be 'rdt-kit/1'; ...
     """
     if not isinstance(document, dict):
-        raise KitError("invalid kit description: the document must be a JSON object")
-    try:
-        description = KitDescription.model_validate(document)
-    except ValidationError as exc:
-        raise KitError(f"invalid kit description: {_describe(exc)}") from None
+        problem = KitProblem((), "not_an_object", "the document must be a JSON object")
+        raise KitError(f"invalid kit description: {problem.message}", (problem,))
     template = _as_bgra(template)
-    _check_geometry(description, template.shape[1], template.shape[0])
-    return Kit(description=description, template=template)
+    problems = kit_problems(document, template.shape[1], template.shape[0])
+    if problems:
+        detail = "; ".join(problem.message for problem in problems)
+        raise KitError(f"invalid kit description: {detail}", tuple(problems))
+    return Kit(description=KitDescription.model_validate(document), template=template)
 
 
 def _as_bgra(image: np.ndarray) -> np.ndarray:
@@ -297,32 +467,6 @@ def _as_bgra(image: np.ndarray) -> np.ndarray:
     if image.shape[2] == 4:
         return image
     raise KitError("template image must have 1, 3 or 4 channels")
-
-
-def _check_geometry(description: KitDescription, width: int, height: int) -> None:
-    t = description.template
-    w = t.window
-    if w.x < 0 or w.y < 0 or w.x + w.w > width or w.y + w.h > height:
-        raise KitError(
-            f"invalid kit description: template.window: ({w.x}, {w.y}, {w.w}x{w.h}) "
-            f"lies outside the {width}x{height} template image"
-        )
-    if t.code_box is not None:
-        c = t.code_box
-        if c.x < 0 or c.y < 0 or c.x + c.size > width or c.y + c.size > height:
-            raise KitError(
-                f"invalid kit description: template.code_box: ({c.x}, {c.y}, size {c.size}) "
-                f"lies outside the {width}x{height} template image"
-            )
-        overlap_w = min(w.x + w.w, c.x + c.size) - max(w.x, c.x)
-        overlap_h = min(w.y + w.h, c.y + c.size) - max(w.y, c.y)
-        if overlap_w > 0 and overlap_h > 0:
-            raise KitError("invalid kit description: template.code_box overlaps template.window")
-    along_px = w.h if t.flow in ("up", "down") else w.w
-    if along_px / t.px_per_mm < 2 * description.line_width_mm:
-        raise KitError(
-            "invalid kit description: template.window is too short along the flow for its lines"
-        )
 
 
 def decode_template(data: bytes) -> np.ndarray:

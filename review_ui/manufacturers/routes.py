@@ -28,6 +28,7 @@ from api.organisations import service as organisations
 from api.organisations.schemas import ManufacturerDetail, ManufacturerSignUp
 from api.products import service as products
 from api.products.schemas import ProductOut
+from api.products.validation import KitInvalidError
 from api.public_ids import BATCH, PRODUCT, BatchPath, DocumentPath, ProductPath, decode, encode
 from review_ui.manufacturers.forms import (
     domain_message,
@@ -208,6 +209,13 @@ def _message(exc: DomainError | _RefusedError) -> str:
     return domain_message(exc) if isinstance(exc, DomainError) else exc.detail
 
 
+def _messages(exc: DomainError | _RefusedError) -> list[str]:
+    """Every mistake of a kit description (each in plain words), else the one refusal."""
+    if isinstance(exc, KitInvalidError):
+        return [error.message for error in exc.errors]
+    return [_message(exc)]
+
+
 @router.post("/documents")
 def upload_document(
     request: Request,
@@ -292,7 +300,7 @@ def preview_upload(
             "kit": kit_summary(parsed),
         }
     except (DomainError, _RefusedError) as exc:
-        errors.append(_message(exc))
+        errors = _messages(exc)
     context = _product_form_context(manufacturer, errors=errors, preview=preview)
     status = 422 if errors else 200
     if request.headers.get("HX-Request"):
@@ -332,7 +340,7 @@ def register_product(
         return render(
             request,
             "manufacturers/product_new.html",
-            _product_form_context(manufacturer, errors=[_message(exc)]),
+            _product_form_context(manufacturer, errors=_messages(exc)),
             user=user,
             status_code=exc.status_code,
         )
