@@ -23,7 +23,7 @@ from api.batches import service as batches
 from api.batches.schemas import BatchCreate, ExportKind
 from api.context import AppContext
 from api.deps import CtxDep, SessionDep
-from api.errors import DomainError
+from api.errors import DomainError, FieldProblem
 from api.organisations import service as organisations
 from api.organisations.schemas import ManufacturerDetail, ManufacturerSignUp
 from api.products import service as products
@@ -196,24 +196,18 @@ def _batch_defaults() -> dict[str, Any]:
 
 
 class _RefusedError(Exception):
-    """A page-level refusal (nothing to upload, and the like)."""
+    """A page-level refusal (nothing to upload, and the like); ``field``: the form's path."""
 
     status_code = 422
 
-    def __init__(self, detail: str) -> None:
+    def __init__(self, detail: str, field: str = "") -> None:
         super().__init__(detail)
         self.detail = detail
+        self.field = field
 
 
 def _message(exc: DomainError | _RefusedError) -> str:
     return domain_message(exc) if isinstance(exc, DomainError) else exc.detail
-
-
-def _messages(exc: DomainError | _RefusedError) -> list[str]:
-    """Every mistake of a kit description (each in plain words), else the one refusal."""
-    if isinstance(exc, KitInvalidError):
-        return [error.message for error in exc.errors]
-    return [_message(exc)]
 
 
 @router.post("/documents")
@@ -271,43 +265,89 @@ def new_product(request: Request, session: SessionDep, user: ManufacturerPage) -
     )
 
 
+def _kit_and_template(
+    ctx: AppContext,
+    kit: UploadFile | str | None,
+    kit_json: str,
+    template: UploadFile | str | None,
+) -> tuple[bytes, bytes]:
+    """The kit description (an uploaded kit.json, else the form's built JSON) and template."""
+    limit = ctx.settings.max_document_bytes
+    files = read_files([kit], limit, "kit description")
+    images = read_files([template], limit, "template image")
+    if files:
+        kit_bytes = files[0][1]
+    elif kit_json.strip():
+        kit_bytes = kit_json.encode()
+        if len(kit_bytes) > limit:
+            raise _RefusedError(f"The kit description is too large (at most {limit:,} bytes)")
+    else:
+        raise _RefusedError(BOTH_FILES)
+    if not images:
+        if files:
+            raise _RefusedError(BOTH_FILES)
+        raise _RefusedError("Choose the template image (PNG).", field="template.image")
+    return kit_bytes, images[0][1]
+
+
+def _problems(exc: DomainError | _RefusedError) -> list[FieldProblem]:
+    """Every mistake of a kit description by its field, else the one refusal."""
+    if isinstance(exc, KitInvalidError):
+        return exc.errors
+    return [FieldProblem(field=getattr(exc, "field", ""), message=_message(exc))]
+
+
+def _kit_form_answer(
+    request: Request,
+    manufacturer: ManufacturerDetail,
+    user: Principal,
+    exc: DomainError | _RefusedError | None = None,
+    preview: dict[str, Any] | None = None,
+) -> Response:
+    """The form's answer: htmx gets the preview fragment (the form keeps its files and
+    fields), a plain form post the whole page."""
+    problems = _problems(exc) if exc is not None else []
+    context = _product_form_context(
+        manufacturer,
+        errors=[p.message for p in problems],
+        kit_errors=problems,
+        preview=preview,
+    )
+    if request.headers.get("HX-Request"):
+        return render(
+            request, "manufacturers/_kit_preview.html", context, user=user, status_code=200
+        )
+    status = exc.status_code if exc is not None else 200
+    return render(request, "manufacturers/product_new.html", context, user=user, status_code=status)
+
+
+KitFile = Annotated[UploadFile | str | None, File()]
+# The description the page's form builds (the same validation as an uploaded kit.json).
+KitJson = Annotated[str, Form(max_length=1_000_000)]
+
+
 @router.post("/products/preview")
 def preview_upload(
     request: Request,
     session: SessionDep,
     ctx: CtxDep,
     user: ManufacturerPage,
-    kit: Annotated[UploadFile | str | None, File()] = None,
-    template: Annotated[UploadFile | str | None, File()] = None,
+    kit: KitFile = None,
+    template: KitFile = None,
+    kit_json: KitJson = "",
 ) -> Response:
-    """Check a kit description and template without registering: the preview, or what is wrong.
-
-    Answers htmx with the preview fragment (the form keeps its chosen files), and a
-    plain form post with the whole page.
-    """
+    """Check a kit description and template without registering: the preview, or what is wrong."""
     manufacturer = _manufacturer(session, user)
-    errors: list[str] = []
-    preview = None
     try:
-        files = read_files([kit], ctx.settings.max_document_bytes, "kit description")
-        images = read_files([template], ctx.settings.max_document_bytes, "template image")
-        if not files or not images:
-            raise _RefusedError(BOTH_FILES)
-        parsed = ctx.vision.parse_kit(files[0][1], images[0][1])
-        preview = {
-            "image": "data:image/png;base64,"
-            + base64.b64encode(ctx.vision.preview(parsed)).decode(),
-            "kit": kit_summary(parsed),
-        }
+        kit_bytes, template_bytes = _kit_and_template(ctx, kit, kit_json, template)
+        parsed = ctx.vision.parse_kit(kit_bytes, template_bytes)
     except (DomainError, _RefusedError) as exc:
-        errors = _messages(exc)
-    context = _product_form_context(manufacturer, errors=errors, preview=preview)
-    status = 422 if errors else 200
-    if request.headers.get("HX-Request"):
-        return render(
-            request, "manufacturers/_kit_preview.html", context, user=user, status_code=200
-        )
-    return render(request, "manufacturers/product_new.html", context, user=user, status_code=status)
+        return _kit_form_answer(request, manufacturer, user, exc)
+    preview = {
+        "image": "data:image/png;base64," + base64.b64encode(ctx.vision.preview(parsed)).decode(),
+        "kit": kit_summary(parsed),
+    }
+    return _kit_form_answer(request, manufacturer, user, preview=preview)
 
 
 @router.post("/products")
@@ -317,36 +357,29 @@ def register_product(
     ctx: CtxDep,
     user: ManufacturerPage,
     registration_certificate_no: Annotated[str, Form(max_length=200)] = "",
-    kit: Annotated[UploadFile | str | None, File()] = None,
-    template: Annotated[UploadFile | str | None, File()] = None,
+    kit: KitFile = None,
+    template: KitFile = None,
+    kit_json: KitJson = "",
 ) -> Response:
     manufacturer = _manufacturer(session, user)
     try:
-        files = read_files([kit], ctx.settings.max_document_bytes, "kit description")
-        images = read_files([template], ctx.settings.max_document_bytes, "template image")
-        if not files or not images:
-            raise _RefusedError(BOTH_FILES)
+        kit_bytes, template_bytes = _kit_and_template(ctx, kit, kit_json, template)
         if not registration_certificate_no.strip():
             raise _RefusedError("Registration certificate: choose the product's certificate")
         product = products.register(
             session,
             ctx,
             user,
-            kit_bytes=files[0][1],
-            template_bytes=images[0][1],
+            kit_bytes=kit_bytes,
+            template_bytes=template_bytes,
             registration_certificate_no=registration_certificate_no,
         )
     except (DomainError, _RefusedError) as exc:
-        return render(
-            request,
-            "manufacturers/product_new.html",
-            _product_form_context(manufacturer, errors=_messages(exc)),
-            user=user,
-            status_code=exc.status_code,
-        )
-    return RedirectResponse(
-        f"/manufacturer/products/{encode(PRODUCT, product.id)}?done=product", status_code=303
-    )
+        return _kit_form_answer(request, manufacturer, user, exc)
+    where = f"/manufacturer/products/{encode(PRODUCT, product.id)}?done=product"
+    if request.headers.get("HX-Request"):
+        return Response(status_code=200, headers={"HX-Redirect": where})
+    return RedirectResponse(where, status_code=303)
 
 
 def _own_product(session: Session, user: Principal, product_id: int) -> ProductOut | None:
