@@ -268,3 +268,50 @@ def test_every_mistake_is_shown_in_plain_words(
     # With the picture, the lines and the mistakes shown, nothing serious for axe-core.
     assert axe_findings(page) == []
     page_checks(page)
+
+
+LONG_NAME = (
+    "Pneumococcal-Urinary-Antigen-Immunochromatographic-Rapid-Diagnostic-Test-Cassette-"
+    "for-Professional-and-Home-Use-Extended-Shelf-Life-Edition"
+)
+
+
+def test_a_long_product_name_fits_its_labels_on_a_phone(
+    new_page: Callable[..., Any],
+    login: Callable[..., None],
+    screenshot: Callable[[Any, str], Any],
+    page_checks: Callable[[Any], None],
+    tmp_path: Path,
+) -> None:
+    kit = json.loads((DEMO_KIT / "kit.json").read_text())
+    kit.update(product_code="LONG-NAME-1", name=LONG_NAME)
+    kit_file = tmp_path / "kit.json"
+    kit_file.write_text(json.dumps(kit))
+    page = new_page(viewport=PHONE)
+    login(page, "maker")
+    page.goto("/manufacturer/products/new")
+    page.set_input_files("#kit", str(kit_file))
+    page.set_input_files("#template", str(DEMO_KIT / "template.png"))
+    page.locator("form:has(#kit)").get_by_role("button", name="Register product").click()
+    page.wait_for_url("**/manufacturer/products/prd_*")
+    page_checks(page)
+    page.get_by_label("Lot number").fill("LONG-LOT-1")
+    page.get_by_label("Units").fill("5")
+    page.get_by_role("button", name="Create batch and issue codes").click()
+    page.wait_for_url("**/manufacturer/batches/*")
+    page_checks(page)
+    two_lines = (
+        "e => e.getBoundingClientRect().height <= 2.2 * parseFloat(getComputedStyle(e).lineHeight)"
+    )
+    back = page.locator(f"a.name-clamp[title='{LONG_NAME}']")
+    assert back.evaluate(two_lines)
+    screenshot(page, "manufacturer-long-name-batch-phone")
+    page.goto("/manufacturer")
+    page_checks(page)
+    # In both tables: two lines at most, cut with an ellipsis, the whole name in the title.
+    names = page.locator(f".name-clamp[title='{LONG_NAME}']")
+    assert names.count() == 2
+    for i in range(2):
+        assert names.nth(i).evaluate(two_lines)
+        assert names.nth(i).evaluate("e => e.scrollHeight > e.clientHeight")  # it was cut
+    screenshot(page, "manufacturer-long-name-home-phone")
