@@ -363,3 +363,55 @@ def test_the_demo_preview_is_larger_than_the_template_and_encodes() -> None:
     assert max(image.shape[:2]) >= max(kit.template.shape[:2])
     ok, _ = cv2.imencode(".png", image)
     assert ok
+
+
+def test_the_form_s_built_json_goes_through_the_kit_validation(
+    pages: Any, session: Session
+) -> None:
+    """The kit form sends the JSON it built (``kit_json``) with the template: the same
+    checks as an uploaded kit.json, every mistake by its field, and htmx gets the
+    fragment (the form keeps its fields) or, once registered, where to go."""
+    pages.log_in("maker")
+    pages.get("/manufacturer/products/new")
+    template = {"template": ("template.png", (DEMO_KIT / "template.png").read_bytes(), "image/png")}
+    kit = json.loads((DEMO_KIT / "kit.json").read_text())
+    broken = {**kit, "name": "", "format": "tablet", "line_color": "red"}
+    htmx = {"HX-Request": "true"}
+    fragment = pages.post(
+        "/manufacturer/products/preview",
+        {"kit_json": json.dumps(broken)},
+        files=template,
+        headers=htmx,
+    )
+    assert fragment.status_code == 200
+    assert re.findall(r'<li data-field="([^"]+)">([^<]+)</li>', fragment.text) == [
+        ("name", "The product name is empty."),
+        ("format", "The format must be “cassette” or “strip”."),
+        ("line_color", "The line colour must be written as #rrggbb, for example #aa3366."),
+    ]
+    # A whole page (no htmx) lists the same three above the forms.
+    page = pages.post(
+        "/manufacturer/products",
+        {"kit_json": json.dumps(broken), "registration_certificate_no": "DL-MDR-2024-0001"},
+        files=template,
+    )
+    assert page.status_code == 422
+    assert page.text.count("The product name is empty.") == 1
+    assert "The format must be “cassette” or “strip”." in page.text
+    # No template: said beside the template field.
+    missing = pages.post(
+        "/manufacturer/products/preview", {"kit_json": json.dumps(kit)}, headers=htmx
+    )
+    assert '<li data-field="template.image">Choose the template image (PNG).</li>' in missing.text
+    kit["product_code"] = "BUILT-KIT-1"
+    registered = pages.post(
+        "/manufacturer/products",
+        {"kit_json": json.dumps(kit), "registration_certificate_no": "DL-MDR-2024-0001"},
+        files=template,
+        headers=htmx,
+    )
+    product = session.scalar(select(Product).where(Product.product_code == "BUILT-KIT-1"))
+    assert product is not None
+    assert registered.headers["HX-Redirect"] == (
+        f"/manufacturer/products/{encode(PRODUCT, product.id)}?done=product"
+    )
