@@ -57,7 +57,8 @@ API_PREFIX = "/api"
 DESCRIPTION = """
 Active surveillance from rapid self-tests. The flow, one call per step:
 
-1. `POST /api/manufacturers` sign-up, `POST /api/manufacturers/{id}/review` by an operator
+1. `POST /api/manufacturers` sign-up, `POST /api/manufacturers/confirm` with the e-mailed code,
+   `POST /api/manufacturers/{id}/review` by an operator
 2. `POST /api/products` kit description + template
 3. `POST /api/batches`, then `codes.csv`, `codes.zip`, `labels.pdf`
 4. `GET /api/units/{code}` public look-up

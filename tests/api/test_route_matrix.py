@@ -118,6 +118,9 @@ POLICY: dict[tuple[str, str], Policy] = {
             },
         ),
     ),
+    ("POST", "/api/manufacturers/confirm"): Policy(
+        EVERYONE, lambda o: ("", {"json": {"username": "new-maker", "code": "000000"}})
+    ),
     ("GET", "/api/manufacturers"): Policy(frozenset({"operator"})),
     ("GET", "/api/manufacturers/{manufacturer_id}"): Policy(
         frozenset({"operator", "manufacturer"})
