@@ -29,6 +29,7 @@ from api.deps import CtxDep
 from api.errors import PROBLEM_JSON, document_errors, install_handlers
 from api.events.routes import router as events_router
 from api.health import check_ready
+from api.interop.routes import router as interop_router
 from api.metrics import install_metrics, set_webhook_backlog_source
 from api.model_registry.routes import router as model_registry_router
 from api.organisations.routes import router as organisations_router
@@ -86,6 +87,7 @@ DOMAIN_ROUTERS = (
     statistics_router,
     events_router,
     outbox_router,
+    interop_router,
     audit_router,
     model_registry_router,
     datasets_router,
