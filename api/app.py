@@ -29,6 +29,7 @@ from api.deps import CtxDep
 from api.errors import PROBLEM_JSON, document_errors, install_handlers
 from api.events.routes import router as events_router
 from api.health import check_ready
+from api.interop.routes import router as interop_router
 from api.metrics import install_metrics, set_webhook_backlog_source
 from api.model_registry.routes import router as model_registry_router
 from api.organisations.routes import router as organisations_router
@@ -57,7 +58,8 @@ API_PREFIX = "/api"
 DESCRIPTION = """
 Active surveillance from rapid self-tests. The flow, one call per step:
 
-1. `POST /api/manufacturers` sign-up, `POST /api/manufacturers/{id}/review` by an operator
+1. `POST /api/manufacturers` sign-up, `POST /api/manufacturers/confirm` with the e-mailed code,
+   `POST /api/manufacturers/{id}/review` by an operator
 2. `POST /api/products` kit description + template
 3. `POST /api/batches`, then `codes.csv`, `codes.zip`, `labels.pdf`
 4. `GET /api/units/{code}` public look-up
@@ -85,6 +87,7 @@ DOMAIN_ROUTERS = (
     statistics_router,
     events_router,
     outbox_router,
+    interop_router,
     audit_router,
     model_registry_router,
     datasets_router,

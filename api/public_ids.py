@@ -75,12 +75,14 @@ DELIVERY = Kind("dlv", "delivery")
 EVENT = Kind("evt", "event")
 AUDIT = Kind("aud", "audit entry")
 SHADOW = Kind("shd", "shadow reading")
+CODE_BINDING = Kind("cbd", "code binding")
 # By prefix: for pages, whose templates name the kind of the id they link to.
 KINDS = {
     kind.prefix: kind
     for kind in (
         *(TEST, UPLOAD, PROPOSAL, REVIEW, REPORT, BATCH, PRODUCT, USER, PATIENT),
         *(MANUFACTURER, DOCUMENT, INSTITUTION, CDC_OFFICE, DELIVERY, EVENT, AUDIT, SHADOW),
+        CODE_BINDING,
     )
 }
 
@@ -221,6 +223,7 @@ DeliveryId = Annotated[int, _Public(DELIVERY)]
 EventId = Annotated[int, _Public(EVENT)]
 AuditId = Annotated[int, _Public(AUDIT)]
 ShadowId = Annotated[int, _Public(SHADOW)]
+CodeBindingId = Annotated[int, _Public(CODE_BINDING)]
 
 # Request fields (bodies, query strings): a public id, read into the integer (else 422).
 ProductRef = Annotated[int, _Public(PRODUCT, parse=True)]
@@ -241,3 +244,4 @@ InstitutionPath = Annotated[int, Depends(_path(INSTITUTION, "institution_id"))]
 CdcOfficePath = Annotated[int, Depends(_path(CDC_OFFICE, "office_id"))]
 DeliveryPath = Annotated[int, Depends(_path(DELIVERY, "delivery_id"))]
 ShadowPath = Annotated[int, Depends(_path(SHADOW, "shadow_id"))]
+CodeBindingPath = Annotated[int, Depends(_path(CODE_BINDING, "binding_id"))]

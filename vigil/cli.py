@@ -110,8 +110,10 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         from api.outbox.channels import CONSOLE
         from vigil.demo import describe, seed_demo
 
-        # Without a gateway nobody could sign up: the demo writes text messages to this log.
+        # Without gateways nobody could sign up: the demo writes text messages and e-mails
+        # to this log.
         os.environ.setdefault("OUTBOX_SMS_GATEWAY_URL", CONSOLE)
+        os.environ.setdefault("OUTBOX_SMTP_HOST", CONSOLE)
 
         print(describe(seed_demo(context), base_url), flush=True)
     else:

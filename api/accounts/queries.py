@@ -38,3 +38,7 @@ def users(session: Session, role: str | None = None, window: Window = ALL) -> Se
     if role:
         query = query.where(User.role == role)
     return session.scalars(query).all()
+
+
+def users_of_manufacturer(session: Session, manufacturer_id: int) -> Sequence[User]:
+    return session.scalars(select(User).where(User.manufacturer_id == manufacturer_id)).all()

@@ -120,3 +120,17 @@ class StaffCreate(BaseModel):
     role: Literal["operator", "clinician", "cdc_officer", "data_scientist"]
     institution_id: InstitutionRef | None = Field(None, description="required for clinicians")
     cdc_office_id: CdcOfficeRef | None = Field(None, description="required for CDC officers")
+
+
+class SignUpAccepted(BaseModel):
+    """The answer to every well-formed public sign-up: what happens next goes by text
+    message or e-mail, so the answer tells nobody who is registered."""
+
+    detail: str
+
+
+class SignUpConfirm(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    username: Annotated[str, Field(min_length=1, max_length=254)]
+    code: Annotated[str, Field(min_length=1, max_length=20, description="the code sent at sign-up")]

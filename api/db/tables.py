@@ -4,6 +4,7 @@ from api.accounts.tables import AccessToken, Role, User
 from api.audit.tables import AuditEntry
 from api.batches.tables import Batch, Unit, UnitState
 from api.events.tables import Event
+from api.interop.tables import LoincCode, ResultCode, TestItemCode
 from api.model_registry.tables import AliasChange, ModelAlias, ModelVersion, ShadowReading
 from api.notifications.tables import ResultLink
 from api.organisations.tables import CdcOffice, Institution, Manufacturer, ManufacturerDocument
@@ -22,6 +23,7 @@ __all__ = [
     "CdcOffice",
     "Event",
     "Institution",
+    "LoincCode",
     "Manufacturer",
     "ManufacturerDocument",
     "ModelAlias",
@@ -32,11 +34,13 @@ __all__ = [
     "Product",
     "Proposal",
     "Report",
+    "ResultCode",
     "ResultLink",
     "Review",
     "Role",
     "SelfTest",
     "ShadowReading",
+    "TestItemCode",
     "TestStatus",
     "Unit",
     "UnitState",

@@ -18,6 +18,8 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, HttpUrl, model_validator
 
+from api.public_ids import CodeBindingId
+
 ReportStatus = Literal["final", "corrected", "entered-in-error"]
 """Status of this version of the report. The FHIR codes; HL7 v2 codes are derived from them."""
 
@@ -185,3 +187,66 @@ class ReleasedResult(_Frozen):
         if self.report_status != "final" and self.reason is None:
             raise ValueError(f"a {self.report_status} report needs a reason")
         return self
+
+
+# The stored code mapping, as the API and the operators' page show and change it ----------
+
+LoincCode = Annotated[
+    str, Field(pattern=r"^[0-9]{1,7}-[0-9]$", description="a LOINC code, e.g. 94558-4")
+]
+MappedName = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=200,
+        description="the test item or analyte name as the kit description gives it "
+        "(matched ignoring case and spacing)",
+    ),
+]
+
+
+class CodeBindingIn(BaseModel):
+    """Bind a test item or analyte name, for one product or any, to a LOINC code."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    product_code: Annotated[str, Field(min_length=1, max_length=64)] | None = Field(
+        None, description="the product it holds for; none: every product"
+    )
+    name: MappedName
+    loinc: LoincCode
+    loinc_display: Annotated[str, Field(min_length=1, max_length=400)] | None = Field(
+        None, description="the LOINC long common name; needed for a code Vigil does not know"
+    )
+
+
+class CodeBindingChange(BaseModel):
+    """Bind an existing name to another LOINC code."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    loinc: LoincCode
+    loinc_display: Annotated[str, Field(min_length=1, max_length=400)] | None = None
+
+
+class CodeBindingOut(BaseModel):
+    id: CodeBindingId
+    product_code: str | None = Field(description="none: every product")
+    name: str
+    loinc: str
+    loinc_display: str | None
+    updated_at: datetime
+
+
+class ResultCodeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    code: Annotated[str, Field(pattern=r"^[1-9][0-9]{5,17}$", description="a SNOMED CT concept id")]
+    display: Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class ResultCodeOut(BaseModel):
+    result: Result
+    code: str
+    display: str
+    updated_at: datetime

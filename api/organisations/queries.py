@@ -21,8 +21,11 @@ def manufacturers(
     session: Session, status: str | None = None, window: Window = ALL
 ) -> Sequence[Manufacturer]:
     query = window.apply(select(Manufacturer), Manufacturer.id)
+    # An unconfirmed sign-up is nobody's business until its address answered.
     if status:
         query = query.where(Manufacturer.status == status)
+    else:
+        query = query.where(Manufacturer.status != "unconfirmed")
     return session.scalars(query).all()
 
 

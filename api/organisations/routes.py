@@ -4,6 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Response, UploadFile, status
 
+from api.accounts.schemas import SignUpAccepted, SignUpConfirm
 from api.deps import (
     ClientAddress,
     CtxDep,
@@ -36,6 +37,7 @@ from api.public_ids import (
     ManufacturerPath,
     encode,
 )
+from api.signup import manufacturers as signup
 from api.uploads import read_limited
 
 router = APIRouter(tags=["organisations"])
@@ -43,17 +45,36 @@ router = APIRouter(tags=["organisations"])
 
 @router.post(
     "/manufacturers",
-    response_model=ManufacturerOut,
-    status_code=status.HTTP_201_CREATED,
+    response_model=SignUpAccepted,
+    status_code=status.HTTP_202_ACCEPTED,
     summary="Step 1: a manufacturer signs up with its qualifications",
 )
 def sign_up(
-    session: SessionDep, _address: ClientAddress, body: ManufacturerSignUp, response: Response
+    session: SessionDep, ctx: CtxDep, _address: ClientAddress, body: ManufacturerSignUp
+) -> SignUpAccepted:
+    """The same answer whether or not the licence number or user name is registered; an
+    e-mail to the contact address carries the code for ``/manufacturers/confirm`` (or what
+    to do). Counted per client address like a log-in."""
+    signup.apply(session, ctx, body)
+    return SignUpAccepted(detail=signup.ACCEPTED)
+
+
+@router.post(
+    "/manufacturers/confirm",
+    response_model=ManufacturerOut,
+    status_code=status.HTTP_201_CREATED,
+    summary="Step 1: confirm a sign-up with the code e-mailed to the contact address",
+)
+def confirm(
+    session: SessionDep,
+    ctx: CtxDep,
+    _address: ClientAddress,
+    body: SignUpConfirm,
+    response: Response,
 ) -> ManufacturerOut:
-    """Creates the application (pending) and the manufacturer's account. Upload documents next,
-    then wait for an operator's review. Counted per client address like a log-in: a taken
-    user name is refused, so each try tells whether a name exists."""
-    manufacturer, _user = service.sign_up(session, body)
+    """Opens the account and sends the application to review: log in, upload documents,
+    wait for an operator."""
+    manufacturer, _user = signup.confirm(session, ctx, body.username, body.code)
     response.headers["Location"] = f"/api/manufacturers/{encode(MANUFACTURER, manufacturer.id)}"
     return ManufacturerOut.model_validate(manufacturer)
 

@@ -50,7 +50,7 @@ class ManufacturerOut(BaseModel):
     business_licence_no: str
     device_certificates: list[str]
     contact_email: str
-    status: Literal["pending", "approved", "rejected"]
+    status: Literal["unconfirmed", "pending", "approved", "rejected"]
     review_reason: str | None
     reviewed_at: datetime | None
     created_at: datetime

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from sqlalchemy.orm import Session
 
+from api.accounts import queries as account_queries
 from api.accounts import service as accounts
-from api.accounts.schemas import Caller, Principal, StaffCreate
+from api.accounts.schemas import Caller, StaffCreate
 from api.accounts.tables import Role, User
 from api.audit.service import record
 from api.context import AppContext
@@ -31,9 +30,20 @@ from api.regions.service import require_region
 from api.uploads import sniff_document
 
 DOCUMENT_KINDS = ("business_licence", "registration_certificate", "other")
+# An application whose contact address has not yet sent back its code: not shown to
+# operators, deleted once the code expired.
+UNCONFIRMED = "unconfirmed"
 
 
-def sign_up(session: Session, body: ManufacturerSignUp) -> tuple[Manufacturer, User]:
+def sign_up(
+    session: Session, body: ManufacturerSignUp, *, confirmed: bool = True
+) -> tuple[Manufacturer, User]:
+    """Open the application (pending) and the manufacturer's account.
+
+    The public sign-up (:mod:`api.signup.manufacturers`) opens it ``confirmed=False``:
+    ``unconfirmed`` and inactive, hidden from operators and recorded in the audit log only
+    once the code e-mailed to the contact address comes back (:func:`confirm_application`).
+    """
     if queries.manufacturer_by_licence(session, body.business_licence_no) is not None:
         raise ConflictError(
             "a manufacturer with this business licence number is already registered"
@@ -43,7 +53,7 @@ def sign_up(session: Session, body: ManufacturerSignUp) -> tuple[Manufacturer, U
         business_licence_no=body.business_licence_no,
         device_certificates=list(dict.fromkeys(body.device_certificates)),
         contact_email=body.contact_email,
-        status="pending",
+        status="pending" if confirmed else UNCONFIRMED,
     )
     session.add(manufacturer)
     session.flush()
@@ -54,26 +64,35 @@ def sign_up(session: Session, body: ManufacturerSignUp) -> tuple[Manufacturer, U
         role=Role.manufacturer,
         display_name=body.name,
         manufacturer_id=manufacturer.id,
+        active=confirmed,
     )
-    record(session, user, "sign_up", "manufacturer", manufacturer.id)
+    if confirmed:
+        record(session, user, "sign_up", "manufacturer", manufacturer.id)
     return manufacturer, user
 
 
-def apply_with_documents(
-    session: Session,
-    ctx: AppContext,
-    body: ManufacturerSignUp,
-    documents: Sequence[tuple[str, str, bytes]],
-) -> tuple[ManufacturerOut, Principal]:
-    """:func:`sign_up` with the ``documents`` (``(kind, filename, data)``) sent along,
-    all or nothing: a refused document undoes the application."""
-    with session.begin_nested():
-        manufacturer, user = sign_up(session, body)
-        for kind, filename, data in documents:
-            add_document(
-                session, ctx, user, manufacturer.id, kind=kind, filename=filename, data=data
-            )
-    return ManufacturerOut.model_validate(manufacturer), accounts.principal(user)
+def confirm_application(session: Session, user: User) -> Manufacturer:
+    """The contact address answered: the account opens and the application waits for review."""
+    manufacturer = session.get(Manufacturer, user.manufacturer_id) if user.manufacturer_id else None
+    if manufacturer is None or manufacturer.status != UNCONFIRMED:
+        raise InvalidError("this account has no application waiting for its code")
+    manufacturer.status = "pending"
+    user.active = True
+    documents = [d.id for d in queries.documents(session, manufacturer.id)]
+    record(session, user, "sign_up", "manufacturer", manufacturer.id, documents=documents)
+    return manufacturer
+
+
+def withdraw_unconfirmed(session: Session, manufacturer: Manufacturer) -> None:
+    """Delete an application whose code expired unused, with its account and documents
+    (their bytes stay in the content-addressed store, which never deletes)."""
+    for document in queries.documents(session, manufacturer.id):
+        session.delete(document)
+    for user in account_queries.users_of_manufacturer(session, manufacturer.id):
+        session.delete(user)
+    session.flush()  # before the manufacturer: no relationship tells the flush the order
+    session.delete(manufacturer)
+    session.flush()
 
 
 def manufacturers(
@@ -124,21 +143,43 @@ def add_document(
     manufacturer = get_manufacturer(session, user, manufacturer_id)
     if user.manufacturer_id != manufacturer.id:
         raise ForbiddenError("only the manufacturer itself uploads its documents")
+    document = store_document(session, ctx, manufacturer.id, check_document(kind, filename, data))
+    record(session, user, "upload_document", "manufacturer", manufacturer.id, document=document.id)
+    return document
+
+
+CheckedDocument = tuple[str, str, str, bytes]
+"""``(kind, filename, content type, data)`` of a document :func:`check_document` accepted."""
+
+
+def check_document(kind: str, filename: str, data: bytes) -> CheckedDocument:
+    """A qualification document, once its kind and bytes (PDF, JPEG or PNG) are acceptable.
+
+    Raises
+    ------
+    InvalidError
+        An unknown kind, or bytes that are no PDF, JPEG or PNG.
+    """
     if kind not in DOCUMENT_KINDS:
         raise InvalidError(f"kind: must be one of {', '.join(DOCUMENT_KINDS)}")
-    content_type = sniff_document(data)
-    sha = ctx.documents.put(data)
+    return kind, filename[:255] or "document", sniff_document(data), data
+
+
+def store_document(
+    session: Session, ctx: AppContext, manufacturer_id: int, checked: CheckedDocument
+) -> ManufacturerDocument:
+    """Keep a checked document for a manufacturer; the caller records why in the audit log."""
+    kind, filename, content_type, data = checked
     document = ManufacturerDocument(
-        manufacturer_id=manufacturer.id,
+        manufacturer_id=manufacturer_id,
         kind=kind,
-        filename=filename[:255] or "document",
+        filename=filename,
         content_type=content_type,
-        sha256=sha,
+        sha256=ctx.documents.put(data),
         size_bytes=len(data),
     )
     session.add(document)
     session.flush()
-    record(session, user, "upload_document", "manufacturer", manufacturer.id, document=document.id)
     return document
 
 
@@ -165,6 +206,8 @@ def review(
 ) -> ManufacturerOut:
     """Approve or reject an application; a rejection needs a reason the manufacturer can read."""
     manufacturer = get_manufacturer(session, operator, manufacturer_id)
+    if manufacturer.status == UNCONFIRMED:
+        raise InvalidError("this application's contact address has not confirmed it yet")
     reason = (body.reason or "").strip() or None
     if body.decision == "reject" and reason is None:
         raise InvalidError("reason: a rejection needs a reason")

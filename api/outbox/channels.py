@@ -20,10 +20,10 @@ SUBJECT = "Your self-test result"
 
 # A gateway that refuses the request itself (bad number, bad body) will refuse it again.
 _PERMANENT_HTTP = {400, 404, 413, 422}
-# ``OUTBOX_SMS_GATEWAY_URL=console:``: text messages are written to the server's log instead
-# of sent (``vigil serve --demo`` sets it, so sign-up and one-time codes work on one machine).
+# ``OUTBOX_SMS_GATEWAY_URL=console:`` (``OUTBOX_SMTP_HOST=console:``): text messages (e-mails)
+# are written to the server's log instead of sent (``vigil serve --demo`` sets both, so
+# sign-ups and one-time codes work on one machine).
 CONSOLE = "console:"
-log = logging.getLogger("vigil.sms")
 
 
 class HttpSmsGateway:
@@ -56,11 +56,15 @@ class HttpSmsGateway:
             )
 
 
-class ConsoleSms:
-    """Text messages written to the log, for a demo on one machine: never for real people."""
+class Console:
+    """Text messages or e-mails written to the log, for a demo on one machine: never for
+    real people."""
+
+    def __init__(self, channel: str) -> None:
+        self.log = logging.getLogger(f"vigil.{channel}")
 
     def send(self, outgoing: Outgoing) -> None:
-        log.warning("text message to %s: %s", outgoing.destination, outgoing.body)
+        self.log.warning("%s to %s: %s", outgoing.channel, outgoing.destination, outgoing.body)
 
 
 class SmtpMailer:
@@ -81,7 +85,7 @@ class SmtpMailer:
         mail = EmailMessage()
         mail["From"] = config.smtp_from
         mail["To"] = outgoing.destination
-        mail["Subject"] = SUBJECT
+        mail["Subject"] = outgoing.subject or SUBJECT
         mail["Message-ID"] = f"<{outgoing.message_id}@{self.domain}>"
         mail.set_content(outgoing.body)
         try:
@@ -106,11 +110,13 @@ def transports(config: OutboxSettings) -> dict[str, Transport]:
     """Webhooks always; SMS and e-mail when a gateway URL or SMTP host is configured."""
     transports: dict[str, Transport] = {WEBHOOK: WebhookTransport(config)}
     if config.sms_gateway_url == CONSOLE:
-        transports[SMS] = ConsoleSms()
+        transports[SMS] = Console(SMS)
     elif config.sms_gateway_url:
         transports[SMS] = HttpSmsGateway(
             config.sms_gateway_url, config.sms_gateway_token, config.timeout_seconds
         )
-    if config.smtp_host:
+    if config.smtp_host == CONSOLE:
+        transports[EMAIL] = Console(EMAIL)
+    elif config.smtp_host:
         transports[EMAIL] = SmtpMailer(config)
     return transports

@@ -36,6 +36,8 @@ class Outgoing:
     content_type: str
     body: str
     secrets: tuple[str, ...] = ()
+    subject: str | None = None
+    """An e-mail's subject line (``None``: the result message's)."""
 
 
 class DeliveryError(Exception):

@@ -10,6 +10,9 @@ import secrets
 
 from api.outbox.dispatch import DeliveryError, Outgoing, Transport
 
+# One-time codes and sign-up notices are no result: they must not say "your result".
+NOTICE_SUBJECT = "A message from Vigil"
+
 
 class NotifierUnavailableError(RuntimeError):
     """No gateway is configured for the channel, or it refused the text."""
@@ -40,6 +43,7 @@ class TransportNotifier:
             destination=address,
             content_type="text/plain",
             body=text,
+            subject=NOTICE_SUBJECT,
         )
         try:
             transport.send(outgoing)

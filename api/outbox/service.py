@@ -21,6 +21,7 @@ from api.context import AppContext
 from api.db.base import utcnow
 from api.errors import ConflictError, InvalidError, NotFoundError
 from api.interop.codes import CodeMapping
+from api.interop.service import stored_mapping
 from api.interop.fhir import bundle_json
 from api.interop.hl7 import build_oru_r01
 from api.interop.schemas import Receiver, ReleasedResult, Sender
@@ -185,10 +186,11 @@ def enqueue_release(
     region_code
         The region the test was taken in (``SelfTest.region_code``).
     mapping
-        The code mapping operators maintain; the shipped seed when ``None``.
+        The code mapping; the one operators maintain (stored) when ``None``.
     """
     if not goes_to_agencies(released):
         return None
+    mapping = stored_mapping(session) if mapping is None else mapping
     config = config or OutboxSettings()
     kind = RELEASE_KINDS[released.report_status]
     endpoints = {

@@ -4,7 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 
-from api.accounts.schemas import TokenOut
+from api.accounts.schemas import SignUpAccepted, SignUpConfirm, TokenOut
 from api.deps import ClientAddress, CtxDep, PatientUser, ScopeDep, SessionDep, TestViewer
 from api.pagination import Page, PagerDep
 from api.patients import service, signup
@@ -13,8 +13,6 @@ from api.patients.schemas import (
     PatientCodeLogin,
     PatientOut,
     PatientRegister,
-    SignUpAccepted,
-    SignUpConfirm,
 )
 from api.public_ids import TEST, TestPath, encode
 from api.selftests.schemas import SampleApplied, TestOut

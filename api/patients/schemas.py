@@ -23,19 +23,6 @@ class PatientRegister(BaseModel):
     password: Password
 
 
-class SignUpAccepted(BaseModel):
-    """The answer to every well-formed sign-up: what happens next goes by text message."""
-
-    detail: str
-
-
-class SignUpConfirm(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    username: Annotated[str, Field(min_length=1, max_length=254)]
-    code: Annotated[str, Field(min_length=1, max_length=20, description="the texted code")]
-
-
 class PatientOut(BaseModel):
     id: PatientId
     user_id: UserId

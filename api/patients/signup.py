@@ -17,8 +17,6 @@ its code has expired.
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from sqlalchemy.orm import Session
 
 from api.accounts import queries as account_queries
@@ -26,15 +24,13 @@ from api.accounts import service as accounts
 from api.accounts.tables import Role, User
 from api.audit.service import record
 from api.context import AppContext
-from api.db.base import utcnow
-from api.errors import InvalidError, UnavailableError
-from api.outbox.notifier import NotifierUnavailableError, default_notifier
+from api.errors import InvalidError
 from api.patients import queries
 from api.patients.schemas import PatientRegister
 from api.patients.service import id_hash, register, validated_details
 from api.patients.tables import Patient
-from api.security.otp import OneTimeCodeError, ResendTooSoonError
 from api.security.passwords import WeakPasswordError, check_password
+from api.signup import codes as confirming
 
 ACCEPTED = (
     "Thank you. A text message is on its way to the phone number you gave: if it holds a "
@@ -51,25 +47,10 @@ NAME_TAKEN = (
 )
 
 
-def _subject(username: str) -> str:
-    return f"sign-up:{username}"
-
-
-def _text(ctx: AppContext, phone: str, text: str) -> None:
-    if ctx.notifier is None:
-        ctx.notifier = default_notifier()
-    try:
-        ctx.notifier.send("sms", phone, text)
-    except NotifierUnavailableError:
-        raise UnavailableError("text messages cannot be sent now; please try again later") from None
-
-
 def _drop_if_expired(session: Session, ctx: AppContext, user: User | None) -> User | None:
     """``user``, unless it is a sign-up never confirmed whose code has expired (then deleted)."""
-    if user is None or user.active or user.role != Role.patient:
+    if user is None or user.role != Role.patient or not confirming.expired(ctx, user):
         return user
-    if user.created_at > utcnow() - timedelta(seconds=ctx.one_time_codes.policy.ttl_s):
-        return user  # still waiting for its code
     patient = queries.patient_by_user(session, user.id)
     if patient is not None:
         session.delete(patient)
@@ -104,17 +85,14 @@ def sign_up(session: Session, ctx: AppContext, body: PatientRegister) -> None:
         # The same slow hash as opening an account: the time taken tells nothing either.
         accounts.hash_password(body.password)
         if owner is not None:
-            _text(ctx, ctx.cipher.decrypt(owner.phone_enc, "patients.phone"), ID_TRIED)
+            owner_phone = ctx.cipher.decrypt(owner.phone_enc, "patients.phone")
+            confirming.send(ctx, "sms", owner_phone, ID_TRIED)
         else:
-            _text(ctx, phone, NAME_TAKEN)
+            confirming.send(ctx, "sms", phone, NAME_TAKEN)
         return
     _patient, user = register(session, ctx, body, active=False)
-    try:
-        code = ctx.one_time_codes.issue(_subject(user.username))
-    except ResendTooSoonError:
-        raise UnavailableError("a code was sent a moment ago; please wait a minute") from None
-    minutes = ctx.one_time_codes.policy.ttl_s // 60
-    _text(ctx, phone, f"Your Vigil code is {code}. It confirms your account for {minutes} minutes.")
+    code = confirming.issue_code(ctx, user.username)
+    confirming.send(ctx, "sms", phone, confirming.code_text(ctx, code))
 
 
 def confirm(session: Session, ctx: AppContext, username: str, code: str) -> Patient:
@@ -135,15 +113,10 @@ def confirm_account(
         No such sign-up waits, or the code is wrong, expired or used up: one message, so
         this step does not tell which user names wait for a code either.
     """
-    refused = InvalidError("code: wrong, expired or used up; check the text or register again")
-    user = account_queries.user_by_username(session, username.strip())
-    patient = queries.patient_by_user(session, user.id) if user is not None else None
-    if user is None or patient is None or user.active:
-        raise refused
-    try:
-        ctx.one_time_codes.verify(_subject(user.username), code)
-    except OneTimeCodeError:
-        raise refused from None
+    user = confirming.waiting_user(session, ctx, Role.patient, username, code)
+    patient = queries.patient_by_user(session, user.id)
+    if patient is None:
+        raise InvalidError(confirming.REFUSED)
     user.active = True
     record(session, user, "register_patient", "patient", patient.id)
     return patient, user

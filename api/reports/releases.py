@@ -25,6 +25,7 @@ from api.context import AppContext
 from api.db.base import utcnow
 from api.errors import InvalidError, NotFoundError
 from api.interop import fhir, hl7
+from api.interop.service import stored_mapping
 from api.interop.schemas import (
     AnalyteResult,
     ClinicianPart,
@@ -259,9 +260,10 @@ def result_message(
         raise NotFoundError(f"test {test_id} has no result reported to health agencies")
     record(session, viewer, "download_results", "self_test", test.id, format=form)
     source = sender(ctx, OutboxSettings())
+    mapping = stored_mapping(session)
     if form == "fhir":
-        return fhir.bundle_json(released, source)
-    return hl7.build_oru_r01(released, source)
+        return fhir.bundle_json(released, source, mapping=mapping)
+    return hl7.build_oru_r01(released, source, mapping=mapping)
 
 
 def period_messages(
@@ -281,10 +283,11 @@ def period_messages(
         session, viewer, "download_results", "self_tests", len(tests), tests=[t.id for t in tests]
     )
     source = sender(ctx, OutboxSettings())
+    mapping = stored_mapping(session)
     if form == "fhir":
-        return "".join(fhir.bundles_ndjson(released, source))
+        return "".join(fhir.bundles_ndjson(released, source, mapping=mapping))
     now = utcnow()
-    return hl7.build_batch(released, source, f"b{int(now.timestamp())}", now)
+    return hl7.build_batch(released, source, f"b{int(now.timestamp())}", now, mapping=mapping)
 
 
 # The patient's result link ---------------------------------------------------------

@@ -30,6 +30,8 @@ from api.products import service as products
 from api.products.schemas import ProductOut
 from api.products.validation import KitInvalidError
 from api.public_ids import BATCH, PRODUCT, BatchPath, DocumentPath, ProductPath, decode, encode
+from api.security.ratelimit import RateLimitedError
+from api.signup import manufacturers as applications
 from review_ui.manufacturers.forms import (
     domain_message,
     lines,
@@ -102,7 +104,8 @@ def sign_up(
     certificate_documents: Annotated[list[UploadFile | str] | None, File()] = None,
     other_documents: Annotated[list[UploadFile | str] | None, File()] = None,
 ) -> Response:
-    """Apply: the manufacturer, its account and its documents in one transaction."""
+    """Apply: the manufacturer, its account and its documents in one transaction, opened
+    once the code e-mailed to the contact address comes back (:func:`confirm_sign_up`)."""
     form = {
         "name": name,
         "business_licence_no": business_licence_no,
@@ -110,6 +113,10 @@ def sign_up(
         "contact_email": contact_email,
         "username": username,
     }
+    try:  # counted before anything is read: each try could tell whether a name exists
+        ctx.throttle.check_address(request.client.host if request.client else None)
+    except RateLimitedError as exc:
+        return _sign_up_again(request, form, [exc.message], 429, exc.retry_after)
     errors: list[str] = []
     try:
         body = ManufacturerSignUp(
@@ -140,17 +147,67 @@ def sign_up(
         errors.append("Business licence document: attach a scan of the licence (PDF, JPEG or PNG)")
     if not errors:
         try:
-            _applied, maker = organisations.apply_with_documents(session, ctx, body, documents)
+            with session.begin_nested():  # a refusal undoes what the sign-up wrote
+                applications.apply(session, ctx, body, documents)
         except DomainError as exc:
             errors.append(domain_message(exc))
     if errors:
-        return render(
-            request,
-            "manufacturers/sign_up.html",
-            {"form": form, "errors": errors, "kinds": DOCUMENT_KINDS},
-            status_code=422,
-        )
-    signed_in = accounts.open_session(session, ctx, maker, via="sign-up page")
+        return _sign_up_again(request, form, errors, 422)
+    # The same page whether or not the licence or user name is registered: the e-mail says.
+    return _confirm_page(request, body.username, None, 200)
+
+
+def _sign_up_again(
+    request: Request,
+    form: dict[str, str],
+    errors: list[str],
+    status_code: int,
+    retry_after: int | None = None,
+) -> Response:
+    response = render(
+        request,
+        "manufacturers/sign_up.html",
+        {"form": form, "errors": errors, "kinds": DOCUMENT_KINDS},
+        status_code=status_code,
+    )
+    if retry_after is not None:
+        response.headers["Retry-After"] = str(retry_after)
+    return response
+
+
+def _confirm_page(
+    request: Request,
+    username: str,
+    error: str | None,
+    status_code: int,
+    retry_after: int | None = None,
+) -> Response:
+    context = {"username": username, "error": error, "accepted": applications.ACCEPTED}
+    response = render(request, "manufacturers/confirm.html", context, status_code=status_code)
+    if retry_after is not None:
+        response.headers["Retry-After"] = str(retry_after)
+    return response
+
+
+@router.post("/sign-up/confirm")
+def confirm_sign_up(
+    request: Request,
+    session: SessionDep,
+    ctx: CtxDep,
+    username: Annotated[str, Form(max_length=254)] = "",
+    email_code: Annotated[str, Form(max_length=20)] = "",
+) -> Response:
+    """The code e-mailed at sign-up opens the account, logs it in and sends the
+    application to review."""
+    try:
+        ctx.throttle.check_address(request.client.host if request.client else None)
+        with session.begin_nested():
+            _applied, maker = applications.confirm(session, ctx, username, email_code.strip())
+    except RateLimitedError as exc:
+        return _confirm_page(request, username, exc.message, 429, exc.retry_after)
+    except DomainError as exc:
+        return _confirm_page(request, username, domain_message(exc), exc.status_code)
+    signed_in = accounts.open_session(session, ctx, accounts.principal(maker), via="sign-up page")
     response = RedirectResponse("/manufacturer?done=welcome", status_code=303)
     set_session_cookie(request, response, signed_in.token, ctx.settings.token_ttl_minutes * 60)
     return response

@@ -13,9 +13,13 @@ from typing import Any
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
+from smtp_loopback import smtp_inbox
 
 from api.db.base import utcnow
 from api.identity import make_test_id
+from api.outbox.channels import transports
+from api.outbox.notifier import TransportNotifier
+from api.outbox.settings import OutboxSettings
 from api.public_ids import USER, encode
 
 DEMO_KIT = Path(__file__).resolve().parents[2] / "datasets" / "kits" / "demo"
@@ -38,21 +42,25 @@ def test_manufacturer_to_cdc(client: TestClient, world: Any, png: Any) -> None:
     """Manufacturer sign-up -> approval -> product -> batch -> codes -> patient -> CDC."""
     operator = world.headers(world.operator)
 
-    # 1. A manufacturer signs up, uploads a licence, an operator approves it.
-    signup = ok(
-        client.post(
-            "/api/manufacturers",
-            json={
-                "name": "Acme Diagnostics",
-                "business_licence_no": "91310000-ACME",
-                "device_certificates": ["NMPA-2024-1234"],
-                "contact_email": "reg@acme.example",
-                "username": "acme",
-                "password": PASSWORD,
-            },
-        ),
-        201,
-    )
+    # 1. A manufacturer signs up, confirms by the code e-mailed to its contact address,
+    # uploads a licence, an operator approves it.
+    with smtp_inbox() as (inbox, port):
+        config = OutboxSettings(smtp_host="127.0.0.1", smtp_port=port)
+        world.ctx.notifier = TransportNotifier(transports(config))
+        applied = {
+            "name": "Acme Diagnostics",
+            "business_licence_no": "91310000-ACME",
+            "device_certificates": ["NMPA-2024-1234"],
+            "contact_email": "reg@acme.example",
+            "username": "acme",
+            "password": PASSWORD,
+        }
+        ok(client.post("/api/manufacturers", json=applied), 202)
+        to, _subject, text = inbox.mails()[-1]
+        assert to == "reg@acme.example"
+    code = text.split("code is ")[1][:6]
+    confirm = {"username": "acme", "code": code}
+    signup = ok(client.post("/api/manufacturers/confirm", json=confirm), 201)
     assert signup["status"] == "pending"
     maker = log_in(client, "acme")
     pdf = b"%PDF-1.4\n% licence scan\n"

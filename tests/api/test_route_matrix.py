@@ -118,6 +118,9 @@ POLICY: dict[tuple[str, str], Policy] = {
             },
         ),
     ),
+    ("POST", "/api/manufacturers/confirm"): Policy(
+        EVERYONE, lambda o: ("", {"json": {"username": "new-maker", "code": "000000"}})
+    ),
     ("GET", "/api/manufacturers"): Policy(frozenset({"operator"})),
     ("GET", "/api/manufacturers/{manufacturer_id}"): Policy(
         frozenset({"operator", "manufacturer"})
@@ -303,6 +306,20 @@ POLICY: dict[tuple[str, str], Policy] = {
     ("GET", "/api/webhooks/failures"): Policy(frozenset({"operator"})),
     # No dead letter exists here: the operator's call answers 404 or 409, never 401/403.
     ("POST", "/api/webhooks/deliveries/{delivery_id}/resend"): Policy(frozenset({"operator"})),
+    ("GET", "/api/codes/test-items"): Policy(frozenset({"operator"})),
+    ("POST", "/api/codes/test-items"): Policy(
+        frozenset({"operator"}),
+        lambda o: ("", {"json": {"name": "Matrix analyte", "loinc": "94558-4"}}),
+    ),
+    ("GET", "/api/codes/test-items/{binding_id}"): Policy(frozenset({"operator"})),
+    ("PATCH", "/api/codes/test-items/{binding_id}"): Policy(
+        frozenset({"operator"}), lambda o: ("", {"json": {"loinc": "97097-0"}})
+    ),
+    ("GET", "/api/codes/results"): Policy(frozenset({"operator"})),
+    ("PUT", "/api/codes/results/{result}"): Policy(
+        frozenset({"operator"}),
+        lambda o: ("", {"json": {"code": "260373001", "display": "Detected"}}),
+    ),
 }
 
 
@@ -421,6 +438,8 @@ def matrix_world(world: Any, png: Any) -> dict[str, Any]:
             "version_id": "band-classifier@1",
             "name": "band-classifier",
             "table": "days",
+            "binding_id": encode(ids.CODE_BINDING, 1),  # the seed's first binding
+            "result": "positive",
         },
         "code": world.codes[0],
         "free_code": world.codes[5],

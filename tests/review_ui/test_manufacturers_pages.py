@@ -24,6 +24,7 @@ from api.products.preview import render_preview
 from api.products.tables import Product
 from api.public_ids import BATCH, DOCUMENT, PRODUCT, encode
 from pipeline.kit import load_kit, parse_kit
+from review_ui.session import SESSION_COOKIE
 
 DEMO_KIT = Path(__file__).resolve().parents[2] / "datasets" / "kits" / "demo"
 PDF = b"%PDF-1.4 licence scan"
@@ -53,6 +54,41 @@ def sign_up_form(**changes: str) -> dict[str, str]:
     return form
 
 
+class Mailboxes:
+    """The e-mail channel as the manufacturers' contact addresses see it (``ctx.notifier``;
+    delivery over real SMTP is tests/api/security/test_sign_up.py's)."""
+
+    def __init__(self) -> None:
+        self.mails: list[tuple[str, str]] = []
+
+    def send(self, channel: str, address: str, text: str) -> None:
+        assert channel == "email"
+        self.mails.append((address, text))
+
+    def last_code(self) -> str:
+        return self.mails[-1][1].split("code is ")[1].split(".")[0]
+
+
+@pytest.fixture
+def mailboxes(ctx: Any) -> Mailboxes:
+    ctx.notifier = Mailboxes()
+    return ctx.notifier
+
+
+def sign_up_and_confirm(pages: Any, mailboxes: Mailboxes) -> Any:
+    """Sign up on the page (licence attached) and send back the e-mailed code."""
+    pages.get("/manufacturer/sign-up")
+    form = sign_up_form()
+    files = [("licence_document", ("licence.pdf", PDF, "application/pdf"))]
+    answered = pages.post("/manufacturer/sign-up", form, files=files)
+    assert answered.status_code == 200, answered.text
+    assert "Check your e-mail" in answered.text
+    return pages.post(
+        "/manufacturer/sign-up/confirm",
+        {"username": form["username"], "email_code": mailboxes.last_code()},
+    )
+
+
 def demo_batch(session: Session) -> Batch:
     batch = session.scalar(select(Batch).where(Batch.lot_number == "DEMO-LOT-001"))
     assert batch is not None
@@ -69,11 +105,11 @@ def test_only_manufacturers_see_the_pages(pages: Any) -> None:
 
 
 def test_sign_up_with_documents_logs_in_and_shows_the_pending_review(
-    pages: Any, session: Session
+    pages: Any, session: Session, mailboxes: Mailboxes
 ) -> None:
     page = pages.get("/manufacturer/sign-up")
     assert page.status_code == 200
-    response = pages.post(
+    answered = pages.post(
         "/manufacturer/sign-up",
         sign_up_form(),
         files=[
@@ -81,6 +117,17 @@ def test_sign_up_with_documents_logs_in_and_shows_the_pending_review(
             ("certificate_documents", ("cert1.png", PNG_MAGIC + b"x", "image/png")),
             ("certificate_documents", ("cert2.pdf", PDF, "application/pdf")),
         ],
+    )
+    assert answered.status_code == 200, answered.text
+    assert SESSION_COOKIE not in answered.headers.get("set-cookie", "")
+    assert mailboxes.mails[-1][0] == "ra@acme.example"
+    wrong = pages.post(
+        "/manufacturer/sign-up/confirm", {"username": "acme", "email_code": "000000"}
+    )
+    assert wrong.status_code == 422
+    assert "wrong, expired or used up" in wrong.text
+    response = pages.post(
+        "/manufacturer/sign-up/confirm", {"username": "acme", "email_code": mailboxes.last_code()}
     )
     assert response.status_code == 303, response.text
     assert response.headers["location"] == "/manufacturer?done=welcome"
@@ -135,16 +182,60 @@ def test_sign_up_refuses_bad_input_and_keeps_what_was_typed(pages: Any, session:
     assert bad_fields.status_code == 422
     assert "Business licence number" in bad_fields.text
     assert "Password" in bad_fields.text
-    taken = pages.post(
-        "/manufacturer/sign-up",
-        sign_up_form(business_licence_no="91110000-DEMO01", username="acme2"),
-        files=[("licence_document", ("licence.pdf", PDF, "application/pdf"))],
-    )
-    assert taken.status_code == 422
-    assert "already registered" in taken.text
     assert (
         session.scalar(select(Manufacturer).where(Manufacturer.name == "Acme Rapid Tests")) is None
     )
+
+
+def test_the_sign_up_page_tells_no_one_who_is_registered(
+    pages: Any, session: Session, mailboxes: Mailboxes
+) -> None:
+    def sign_up(**changes: str) -> str:
+        pages.client.cookies.clear()
+        pages.get("/manufacturer/sign-up")
+        answer = pages.post(
+            "/manufacturer/sign-up",
+            sign_up_form(**changes),
+            files=[("licence_document", ("licence.pdf", PDF, "application/pdf"))],
+        )
+        assert answer.status_code == 200, answer.text
+        assert SESSION_COOKIE not in answer.headers.get("set-cookie", "")
+        # What differs by who typed it: the user name, and each visitor's CSRF token.
+        return re.sub("[0-9a-f]{64}", "TOKEN", answer.text.replace(changes["username"], "USER"))
+
+    licence_taken = sign_up(business_licence_no="91110000-DEMO01", username="acme2")
+    name_taken = sign_up(username="patient1")
+    new = sign_up(username="acme3")
+    assert licence_taken == name_taken == new
+    told = [text for _address, text in mailboxes.mails[-3:]]
+    assert "Someone tried to sign up a manufacturer" in told[0]
+    assert "user name you chose is taken" in told[1]
+    assert "Your Vigil code is" in told[2]
+    # A refused document is refused alike: the answer may not depend on who is registered.
+    for username in ("patient1", "acme4"):
+        wrong_type = pages.post(
+            "/manufacturer/sign-up",
+            sign_up_form(username=username, business_licence_no="ACME-2024-09"),
+            files=[("licence_document", ("licence.txt", b"plain text", "text/plain"))],
+        )
+        assert wrong_type.status_code == 422
+        assert "PDF, JPEG or PNG" in wrong_type.text
+
+
+def test_the_sign_up_page_is_throttled_per_address(pages: Any, mailboxes: Mailboxes) -> None:
+    pages.get("/manufacturer/sign-up")
+    answers = [pages.post("/manufacturer/sign-up", sign_up_form()) for _ in range(20)]
+    assert {a.status_code for a in answers} == {422}  # no licence attached: refused, counted
+    refused = pages.post(
+        "/manufacturer/sign-up",
+        sign_up_form(),
+        files=[("licence_document", ("licence.pdf", PDF, "application/pdf"))],
+    )
+    assert refused.status_code == 429
+    assert int(refused.headers["Retry-After"]) >= 1
+    assert mailboxes.mails == []  # nothing went out for the refused try
+    confirm = pages.post("/manufacturer/sign-up/confirm", {"username": "acme", "email_code": "1"})
+    assert confirm.status_code == 429
 
 
 def test_home_shows_products_batches_and_units_used(pages: Any) -> None:
@@ -278,14 +369,11 @@ def test_batch_errors_are_shown_on_the_product_page(pages: Any, session: Session
     assert "Quantity" in nonsense.text
 
 
-def test_another_manufacturer_cannot_reach_a_batch_or_product(pages: Any, session: Session) -> None:
+def test_another_manufacturer_cannot_reach_a_batch_or_product(
+    pages: Any, session: Session, mailboxes: Mailboxes
+) -> None:
     batch = demo_batch(session)
-    pages.get("/manufacturer/sign-up")
-    pages.post(
-        "/manufacturer/sign-up",
-        sign_up_form(),
-        files=[("licence_document", ("licence.pdf", PDF, "application/pdf"))],
-    )
+    assert sign_up_and_confirm(pages, mailboxes).status_code == 303
     for path in (
         f"/manufacturer/batches/{encode(BATCH, batch.id)}",
         f"/manufacturer/batches/{encode(BATCH, batch.id)}/labels.pdf",

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from api.audit.tables import AuditEntry
 from api.context import AppContext
+from api.interop import service as codes
 from api.organisations.tables import CdcOffice
 from api.outbox import service as outbox
 from api.outbox.channels import transports
@@ -20,7 +21,7 @@ from api.outbox.dispatch import deliver_due
 from api.outbox.schemas import EndpointCreate
 from api.outbox.settings import OutboxSettings
 from api.outbox.tables import OutboxDelivery, WebhookEndpoint
-from api.public_ids import CDC_OFFICE, DELIVERY, encode
+from api.public_ids import CDC_OFFICE, CODE_BINDING, DELIVERY, encode
 
 ONE_TRY = OutboxSettings(max_attempts=1, timeout_seconds=0.5)
 
@@ -135,6 +136,7 @@ def test_only_operators_see_delivery_and_resend(
     endpoint_id, delivery = dead_letter
     action = f"/operator/deliveries/{endpoint_id}/resend/{encode(DELIVERY, delivery.id)}"
     paths = ("/operator/deliveries", f"/operator/deliveries/{endpoint_id}", "/operator/codes")
+    changes = ("/operator/codes", f"/operator/codes/{encode(CODE_BINDING, 1)}")
     for path in paths:
         assert pages.get(path, follow_redirects=False).status_code == 303, path
     for username in ("maker", "cdc-national", "clinician-south", "patient2", "scientist"):
@@ -143,6 +145,8 @@ def test_only_operators_see_delivery_and_resend(
         for path in paths:
             assert pages.get(path).status_code == 403, (username, path)
         assert pages.post(action).status_code == 403, username
+        for change in changes:
+            assert pages.post(change, {"name": "x", "loinc": "94558-4"}).status_code == 403
     session.refresh(delivery)
     assert delivery.status == "dead"
 
@@ -155,13 +159,49 @@ def test_an_unknown_endpoint_or_delivery_is_a_404(pages: Any) -> None:
     assert pages.post(missing).status_code == 404
 
 
-def test_the_codes_page_shows_the_mapping_read_only(pages: Any) -> None:
+def test_the_codes_page_shows_and_changes_the_stored_mapping(
+    pages: Any, session: Session, ctx: AppContext
+) -> None:
     pages.log_in("operator")
     page = pages.get("/operator/codes")
     assert page.status_code == 200
     assert "94558-4" in page.text
-    assert "sars-cov-2 antigen" in page.text
+    assert "SARS-CoV-2 antigen" in page.text
     for snomed in ("260373001", "260415000", "455371000124106"):
         assert snomed in page.text
-    assert "Read-only" in page.text
-    assert "<form" not in page.text.split("<main", 1)[-1]
+
+    new = {"product_code": "", "name": "Dengue NS1 antigen", "loinc": "75377-2"}
+    unnamed = pages.post("/operator/codes", new)
+    assert unnamed.status_code == 422
+    assert "does not know yet" in unnamed.text
+    assert 'value="Dengue NS1 antigen"' in unnamed.text  # what was typed stays
+    misdigit = pages.post("/operator/codes", {**new, "loinc": "75377-3"})
+    assert misdigit.status_code == 422
+    assert "check digit" in misdigit.text
+    display = "Dengue virus NS1 Ag [Presence] in Serum or Plasma by Rapid immunoassay"
+    added = pages.post("/operator/codes", {**new, "loinc_display": display})
+    assert added.status_code == 303, added.text
+    assert codes.stored_mapping(session).loinc_for(None, "dengue ns1  antigen") == "75377-2"
+
+    listed = [b for b in codes.list_bindings(session) if b.name == "Dengue NS1 antigen"]
+    [binding] = listed
+    pages.get("/operator/codes")
+    changed = pages.post(
+        f"/operator/codes/{encode(CODE_BINDING, binding.id)}", {"loinc": "94558-4"}
+    )
+    assert changed.status_code == 303
+    assert codes.stored_mapping(session).loinc_for(None, "Dengue NS1 antigen") == "94558-4"
+    result = pages.post("/operator/codes/results/invalid", {"code": "125154007", "display": "x"})
+    assert result.status_code == 303
+    assert codes.stored_mapping(session).snomed_for("invalid").code == "125154007"
+    shown = pages.get("/operator/codes?done=result")
+    assert "125154007" in shown.text
+    assert "changed" in shown.text
+    actions = set(
+        session.scalars(
+            select(AuditEntry.action).where(
+                AuditEntry.action.in_(["bind_code", "rebind_code", "set_result_code"])
+            )
+        )
+    )
+    assert actions == {"bind_code", "rebind_code", "set_result_code"}

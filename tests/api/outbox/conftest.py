@@ -7,7 +7,6 @@ SMTP server is ``aiosmtpd``'s, in its own thread.
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -17,8 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import Envelope
+from smtp_loopback import SmtpInbox, smtp_inbox
 
 from api.context import AppContext
 from api.interop.schemas import (
@@ -110,40 +108,10 @@ def receiver() -> Iterator[Callable[..., LoopbackReceiver]]:
         item.stop()
 
 
-@dataclass
-class SmtpInbox:
-    """Accepts every message, except for recipients at ``refused.example``."""
-
-    messages: list[Envelope] = field(default_factory=list)
-
-    async def handle_RCPT(  # noqa: N802  (the name aiosmtpd calls)
-        self, server: Any, session: Any, envelope: Envelope, address: str, options: list[str]
-    ) -> str:
-        if address.endswith("@refused.example"):
-            return "550 5.1.1 no such mailbox"
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(  # noqa: N802  (the name aiosmtpd calls)
-        self, server: Any, session: Any, envelope: Envelope
-    ) -> str:
-        self.messages.append(envelope)
-        return "250 Message accepted for delivery"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture
 def smtp_server() -> Iterator[tuple[SmtpInbox, int]]:
-    inbox = SmtpInbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    yield inbox, controller.port
-    controller.stop()
+    with smtp_inbox() as server:
+        yield server
 
 
 @pytest.fixture

@@ -1,0 +1,1 @@
+"""Public sign-ups that tell nobody who is registered, confirmed out of band."""
