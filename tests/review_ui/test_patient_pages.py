@@ -184,7 +184,7 @@ def test_photo_then_clinician_check_then_result(
     assert "Negative" in fragment
     assert "was not found" in fragment
     assert "hx-trigger" not in fragment  # polling stops
-    assert re.search(r'badge--negative">negative', pages.get("/patient").text)
+    assert re.search(r'badge--negative">Negative', pages.get("/patient").text)
 
 
 def test_a_non_photo_is_refused_in_words(pages: Any, session: Session) -> None:
@@ -255,7 +255,7 @@ def test_a_returning_patient_sees_a_started_test_with_the_code_and_id_number(
     assert unit is not None
     pages.client.cookies.clear()
     start = pages.get(f"/u/{unit.code}")
-    assert "Started this test already?" in start.text
+    assert "Registered already, or started this test?" in start.text
     wrong = pages.post("/patient/code-login", {"code": unit.code, "national_id": make_test_id(916)})
     assert wrong.status_code == 401
     assert 'id="national_id-error"' in wrong.text
