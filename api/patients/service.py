@@ -208,20 +208,29 @@ def log_in_by_code(
     national_id: str,
     one_time_code: str | None = None,
 ) -> User:
-    """The patient who claimed ``code``, if ``national_id`` is theirs (401 otherwise).
+    """The patient who claimed ``code``, if ``national_id`` is theirs (401 otherwise); for a
+    kit nobody has claimed yet, the registered patient with ``national_id``, confirmed by
+    the one-time code texted to their phone (a returning patient starts a new test
+    without a user name or password).
 
     Throttled per kit code (the caller throttles per address): after the first few
     attempts a one-time code goes to the phone registered by the patient who claimed the
     unit, and the log-in needs it too; after more, the kit code is locked out for a while.
     Someone holding a discarded cassette then needs the patient's phone, not only their
-    birth date and area.
+    birth date and area. A new kit proves nothing about who holds it, so its log-in
+    always needs the texted code, and answers alike whether or not the ID number is
+    registered.
     """
     state = ctx.throttle.kit_code_attempt(code)
     refused = UnauthorizedError(
         "this code was not scanned by a patient with this national ID number"
     )
     patient = _claimant(session, code)
-    if state.otp_required and not one_time_code:
+    new_kit = patient is None and _unclaimed(session, code)
+    if new_kit:
+        patient = _registered(session, ctx, national_id)
+    needs_code = state.otp_required or new_kit
+    if needs_code and not one_time_code:
         if patient is not None:
             _send_one_time_code(ctx, code, patient)
         # The same answer whether or not anyone claimed the code.
@@ -233,7 +242,7 @@ def log_in_by_code(
         user = _patient_user(session, ctx, patient, national_id)
         if user is None:
             raise refused
-        if state.otp_required:
+        if needs_code:
             try:
                 ctx.one_time_codes.verify(code, one_time_code or "")
             except OneTimeCodeError as exc:
@@ -252,6 +261,22 @@ def _claimant(session: Session, code: str) -> Patient | None:
         return None
     test = test_queries.test_for_unit(session, unit.id)
     return session.get(Patient, test.patient_id) if test else None
+
+
+def _unclaimed(session: Session, code: str) -> bool:
+    """``code`` is a unit issued to a kit that nobody has started a test with."""
+    try:
+        unit, _batch, _product = find_unit(session, code)
+    except (NotFoundError, InvalidError, ValueError):
+        return False
+    return test_queries.test_for_unit(session, unit.id) is None
+
+
+def _registered(session: Session, ctx: AppContext, national_id: str) -> Patient | None:
+    try:
+        return queries.patient_by_id_hash(session, id_hash(ctx, validate_national_id(national_id)))
+    except ValueError:
+        return None
 
 
 def _patient_user(

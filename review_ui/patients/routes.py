@@ -25,7 +25,7 @@ from api.public_ids import TEST, TestPath, encode
 from api.readings import service as readings
 from api.security.ratelimit import RateLimitedError
 from api.selftests import lifecycle
-from api.units.service import interpretation
+from api.units.service import canonical_code, interpretation
 from api.uploads import read_limited
 from review_ui.i18n import _
 from review_ui.patients import words
@@ -224,7 +224,7 @@ def code_login(
         if not national_id.strip():
             raise InvalidError("national_id: " + _("type your national ID number"))
         ctx.throttle.check_address(request.client.host if request.client else None)
-        token, _expires, _user = patients.log_in_by_code_token(
+        token, _expires, user = patients.log_in_by_code_token(
             session, ctx, code, national_id, one_time_code or None
         )
     except RateLimitedError as exc:
@@ -240,7 +240,11 @@ def code_login(
             one_time_code_needed=exc.code == "one_time_code_required" or bool(one_time_code),
         )
         return render(request, "patients/start.html", context, status_code=exc.status_code)
-    response = RedirectResponse("/patient", status_code=303)
+    # A test started with this code already: the list; a new kit: its scan, code filled in.
+    started = any(
+        t.code == canonical_code(code) for t in patients.own_tests(session, user, limit=50)
+    )
+    response = RedirectResponse("/patient" if started else _scan_url(code), status_code=303)
     set_session_cookie(request, response, token, ctx.settings.token_ttl_minutes * 60)
     return response
 

@@ -113,7 +113,7 @@ def field_errors(detail: str) -> dict[str, str]:
 
 def code_login_error(exc: DomainError) -> str:
     if exc.code == "one_time_code_required":
-        return _("We sent a code to the phone registered with this test: type it below.")
+        return _("We sent a code by text message to the phone you registered: type it below.")
     if exc.status_code == 401:
         return _("This ID number did not start a test with this code. Check it and try again.")
     return field_error(exc.detail)
