@@ -19,6 +19,7 @@ from starlette.responses import RedirectResponse, Response
 from api.app import create_app as create_api_app
 from api.config import Settings
 from api.context import AppContext
+from review_ui.i18n import LocaleMiddleware, _
 from review_ui.session import CsrfRefused, LoginRequired, PageForbidden, login_url
 from review_ui.templating import STATIC, render
 
@@ -26,6 +27,7 @@ from review_ui.templating import STATIC, render
 # stops the server: a missing page must never pass silently.
 PAGE_MODULES = (
     "review_ui.auth",
+    "review_ui.i18n",
     "review_ui.clinicians.routes",
     "review_ui.patients.routes",
     "review_ui.patients.result_link",
@@ -53,6 +55,7 @@ def create_app(
     for module in PAGE_MODULES:
         app.include_router(importlib.import_module(module).router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.add_middleware(LocaleMiddleware)
     _install_page_handlers(app)
     return app
 
@@ -72,7 +75,7 @@ def _install_page_handlers(app: FastAPI) -> None:
             request,
             "error.html",
             {
-                "title": "Not for this account",
+                "title": _("Not for this account"),
                 "message": exc.message,
                 "login_again": login_url(quote(request.url.path, safe="/")),
             },
@@ -85,9 +88,11 @@ def _install_page_handlers(app: FastAPI) -> None:
             request,
             "error.html",
             {
-                "title": "Form expired",
-                "message": "This form was not sent from this site or has expired. "
-                "Go back, reload the page and try again.",
+                "title": _("Form expired"),
+                "message": _(
+                    "This form was not sent from this site or has expired. "
+                    "Go back, reload the page and try again."
+                ),
             },
             status_code=403,
         )

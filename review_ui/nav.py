@@ -1,6 +1,7 @@
 """The navigation links each role sees in the page header.
 
-Each page package owns its role's entries; keep paths in step with the routes.
+Each page package owns its role's entries; keep paths in step with the routes. Labels
+are marked for the catalogue (``N_``); the layout shows them translated.
 """
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from api.accounts.schemas import Principal, Role
+from review_ui.i18n import N_
 
 
 class NavLink(NamedTuple):
@@ -17,18 +19,22 @@ class NavLink(NamedTuple):
 
 NAV: dict[str, tuple[NavLink, ...]] = {
     Role.clinician: (
-        NavLink("Review queue", "/review"),
-        NavLink("My statistics", "/review/stats"),
+        NavLink(N_("Review queue"), "/review"),
+        NavLink(N_("My statistics"), "/review/stats"),
     ),
-    Role.patient: (NavLink("My tests", "/patient"), NavLink("Start a test", "/patient/scan")),
-    Role.cdc_officer: (NavLink("Live view", "/cdc"),),
-    Role.manufacturer: (NavLink("Products and batches", "/manufacturer"),),
-    Role.operator: (NavLink("Operations", "/operator"),),
+    Role.patient: (
+        NavLink(N_("My tests"), "/patient"),
+        NavLink(N_("Start a test"), "/patient/scan"),
+        NavLink(N_("How we tell you"), "/patient/account"),
+    ),
+    Role.cdc_officer: (NavLink(N_("Live view"), "/cdc"),),
+    Role.manufacturer: (NavLink(N_("Products and batches"), "/manufacturer"),),
+    Role.operator: (NavLink(N_("Operations"), "/operator"),),
     Role.data_scientist: (
-        NavLink("Models", "/science"),
-        NavLink("Shadow disagreements", "/science/shadow"),
-        NavLink("Drift", "/science/drift"),
-        NavLink("API documentation", "/docs"),
+        NavLink(N_("Models"), "/science"),
+        NavLink(N_("Shadow disagreements"), "/science/shadow"),
+        NavLink(N_("Drift"), "/science/drift"),
+        NavLink(N_("API documentation"), "/docs"),
     ),
 }
 

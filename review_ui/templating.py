@@ -14,6 +14,7 @@ from starlette.responses import HTMLResponse
 
 from api import public_ids
 from api.accounts.schemas import Principal
+from review_ui import i18n
 from review_ui.nav import nav_for
 from review_ui.session import CSRF_FIELD, CSRF_HEADER, attach_csrf_cookie, csrf_token, home_for
 
@@ -99,6 +100,12 @@ templates.env.filters["public"] = lambda value, prefix: public_ids.encode(
 templates.env.filters["age"] = _age
 templates.env.filters["pct"] = lambda v, digits=0: f"{100 * float(v):.{digits}f}%"
 templates.env.filters["confidence"] = confidence
+# Words in the reader's language ({{ _("...") }}, {% trans %}), times in their zone.
+templates.env.add_extension("jinja2.ext.i18n")
+templates.env.install_gettext_callables(  # type: ignore[attr-defined]
+    i18n.gettext, i18n.ngettext, newstyle=True
+)
+templates.env.filters["localtime"] = i18n.local_time
 
 
 def render(
@@ -122,8 +129,16 @@ def render(
         "home": home_for(user) if user is not None else "/login",
         "csrf_token": csrf_token(request),
         "current_path": request.url.path,
+        "lang": i18n.current().lang,
     }
     values.update(context or {})
+    # The language switch comes back to this page: a form's answer (a POST) names the page
+    # to come back to as ``here``, else the switch leads to the reader's start page.
+    here = values.get("here")
+    if here is None:
+        query = f"?{request.url.query}" if request.url.query else ""
+        here = request.url.path + query if request.method == "GET" else values["home"]
+    values["languages"] = i18n.switch_links(here)
     response = templates.TemplateResponse(
         request,
         template,
@@ -141,13 +156,14 @@ def error_page(
     *,
     user: Principal | None = None,
     status_code: int = 404,
-    title: str = "Not found",
+    title: str | None = None,
 ) -> HTMLResponse:
-    """The plain error page (``error.html``): a title and one message for the reader."""
+    """The plain error page (``error.html``): a title (default "Not found", translated) and
+    one message for the reader."""
     return render(
         request,
         "error.html",
-        {"title": title, "message": message},
+        {"title": title or i18n.gettext("Not found"), "message": message},
         user=user,
         status_code=status_code,
     )

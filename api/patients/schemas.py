@@ -1,11 +1,15 @@
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.accounts.schemas import Password, Username
 from api.public_ids import PatientId, UserId
+
+# How a patient is told that a result is ready (the outbox's channels).
+NotifyChannel = Literal["sms", "email"]
+Email = Annotated[str, Field(max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
 
 Latitude = Annotated[float, Field(ge=-90, le=90)]
 Longitude = Annotated[float, Field(ge=-180, le=180)]
@@ -21,6 +25,20 @@ class PatientRegister(BaseModel):
     phone: Annotated[str, Field(min_length=3, max_length=40)]
     username: Username
     password: Password
+    channel: Annotated[
+        NotifyChannel,
+        Field(description="how to tell the patient a result is ready; email needs `email`"),
+    ] = "sms"
+    email: Email | None = None
+
+
+class PatientContact(BaseModel):
+    """How the patient wants to be told that a result is ready."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    channel: NotifyChannel
+    email: Email | None = None
 
 
 class PatientOut(BaseModel):
@@ -29,6 +47,8 @@ class PatientOut(BaseModel):
     name: str
     national_id_masked: str
     phone_masked: str
+    channel: NotifyChannel = "sms"
+    email_masked: str | None = None
 
 
 class PatientCodeLogin(BaseModel):

@@ -19,9 +19,10 @@ from api.db.base import utcnow
 from api.errors import ConflictError, ForbiddenError, InvalidError, NotFoundError, UnauthorizedError
 from api.events.service import TEST_STARTED, publish
 from api.identity import validate_national_id, validate_phone
+from api.notifications.schemas import Recipient
 from api.outbox.notifier import NotifierUnavailableError, default_notifier
 from api.patients import queries
-from api.patients.schemas import Claim, PatientOut, PatientRegister
+from api.patients.schemas import Claim, PatientContact, PatientOut, PatientRegister
 from api.patients.tables import Patient
 from api.products.tables import Product
 from api.regions.service import locate
@@ -90,6 +91,15 @@ def validated_details(body: PatientRegister) -> tuple[str, str, str]:
     return name, national_id, phone
 
 
+def validated_contact(channel: str, email: str | None) -> tuple[str, str | None]:
+    """The channel for "your result is ready" and the e-mail address (stripped; needed
+    for e-mail, kept when given for SMS so the patient can switch later)."""
+    address = (email or "").strip() or None
+    if channel == "email" and address is None:
+        raise InvalidError("email: give your e-mail address to be told by e-mail")
+    return channel, address
+
+
 def register(
     session: Session, ctx: AppContext, body: PatientRegister, *, active: bool = True
 ) -> tuple[Patient, User]:
@@ -101,6 +111,7 @@ def register(
     account waiting for its confirmation code (recorded in the audit log once confirmed).
     """
     name, national_id, phone = validated_details(body)
+    channel, email = validated_contact(body.channel, body.email)
     hashed = id_hash(ctx, national_id)
     if queries.patient_by_id_hash(session, hashed) is not None:
         raise ConflictError("a patient with this national ID number is already registered; log in")
@@ -119,6 +130,8 @@ def register(
         national_id_enc=ctx.cipher.encrypt(national_id, "patients.national_id"),
         national_id_hash=hashed,
         phone_enc=ctx.cipher.encrypt(phone, "patients.phone"),
+        notify_channel=channel,
+        email_enc=ctx.cipher.encrypt(email, "patients.email") if email else None,
     )
     session.add(patient)
     session.flush()
@@ -142,7 +155,44 @@ def patient_out(ctx: AppContext, patient: Patient) -> PatientOut:
         name=name,
         national_id_masked=mask(national_id),
         phone_masked=mask(phone),
+        channel=patient.notify_channel,
+        email_masked=mask(email) if (email := email_of(ctx, patient)) else None,
     )
+
+
+def email_of(ctx: AppContext, patient: Patient) -> str | None:
+    return ctx.cipher.decrypt(patient.email_enc, "patients.email") if patient.email_enc else None
+
+
+def contact_of(ctx: AppContext, patient: Patient) -> PatientContact:
+    """How ``patient`` chose to be told that a result is ready (their e-mail in clear)."""
+    return PatientContact(
+        channel=patient.notify_channel,
+        email=email_of(ctx, patient),
+    )
+
+
+def set_contact(session: Session, ctx: AppContext, user: Caller, body: PatientContact) -> Patient:
+    """The patient changes how they are told that a result is ready (audited, no address)."""
+    patient = patient_of(session, user)
+    channel, email = validated_contact(body.channel, body.email)
+    patient.notify_channel = channel
+    patient.email_enc = ctx.cipher.encrypt(email, "patients.email") if email else None
+    session.flush()
+    record(session, user, "set_contact", "patient", patient.id, channel=channel)
+    return patient
+
+
+def result_recipient(ctx: AppContext, patient: Patient) -> Recipient:
+    """Where "your result is ready" goes: the channel the patient chose, on their address.
+
+    An e-mail choice without an address (impossible through :func:`set_contact`, but a
+    row may be edited by hand) falls back to the phone rather than telling no one.
+    """
+    email = email_of(ctx, patient)
+    if patient.notify_channel == "email" and email:
+        return Recipient("email", email)
+    return Recipient("sms", ctx.cipher.decrypt(patient.phone_enc, "patients.phone"))
 
 
 class OneTimeCodeRequiredError(UnauthorizedError):
@@ -158,20 +208,29 @@ def log_in_by_code(
     national_id: str,
     one_time_code: str | None = None,
 ) -> User:
-    """The patient who claimed ``code``, if ``national_id`` is theirs (401 otherwise).
+    """The patient who claimed ``code``, if ``national_id`` is theirs (401 otherwise); for a
+    kit nobody has claimed yet, the registered patient with ``national_id``, confirmed by
+    the one-time code texted to their phone (a returning patient starts a new test
+    without a user name or password).
 
     Throttled per kit code (the caller throttles per address): after the first few
     attempts a one-time code goes to the phone registered by the patient who claimed the
     unit, and the log-in needs it too; after more, the kit code is locked out for a while.
     Someone holding a discarded cassette then needs the patient's phone, not only their
-    birth date and area.
+    birth date and area. A new kit proves nothing about who holds it, so its log-in
+    always needs the texted code, and answers alike whether or not the ID number is
+    registered.
     """
     state = ctx.throttle.kit_code_attempt(code)
     refused = UnauthorizedError(
         "this code was not scanned by a patient with this national ID number"
     )
     patient = _claimant(session, code)
-    if state.otp_required and not one_time_code:
+    new_kit = patient is None and _unclaimed(session, code)
+    if new_kit:
+        patient = _registered(session, ctx, national_id)
+    needs_code = state.otp_required or new_kit
+    if needs_code and not one_time_code:
         if patient is not None:
             _send_one_time_code(ctx, code, patient)
         # The same answer whether or not anyone claimed the code.
@@ -183,7 +242,7 @@ def log_in_by_code(
         user = _patient_user(session, ctx, patient, national_id)
         if user is None:
             raise refused
-        if state.otp_required:
+        if needs_code:
             try:
                 ctx.one_time_codes.verify(code, one_time_code or "")
             except OneTimeCodeError as exc:
@@ -202,6 +261,22 @@ def _claimant(session: Session, code: str) -> Patient | None:
         return None
     test = test_queries.test_for_unit(session, unit.id)
     return session.get(Patient, test.patient_id) if test else None
+
+
+def _unclaimed(session: Session, code: str) -> bool:
+    """``code`` is a unit issued to a kit that nobody has started a test with."""
+    try:
+        unit, _batch, _product = find_unit(session, code)
+    except (NotFoundError, InvalidError, ValueError):
+        return False
+    return test_queries.test_for_unit(session, unit.id) is None
+
+
+def _registered(session: Session, ctx: AppContext, national_id: str) -> Patient | None:
+    try:
+        return queries.patient_by_id_hash(session, id_hash(ctx, validate_national_id(national_id)))
+    except ValueError:
+        return None
 
 
 def _patient_user(

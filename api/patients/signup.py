@@ -27,7 +27,7 @@ from api.context import AppContext
 from api.errors import InvalidError
 from api.patients import queries
 from api.patients.schemas import PatientRegister
-from api.patients.service import id_hash, register, validated_details
+from api.patients.service import id_hash, register, validated_contact, validated_details
 from api.patients.tables import Patient
 from api.security.passwords import WeakPasswordError, check_password
 from api.signup import codes as confirming
@@ -71,6 +71,7 @@ def sign_up(session: Session, ctx: AppContext, body: PatientRegister) -> None:
         No text message can be sent (no SMS gateway, or it refused).
     """
     _name, national_id, phone = validated_details(body)
+    validated_contact(body.channel, body.email)
     try:
         check_password(body.password, context=[body.username])
     except WeakPasswordError as exc:

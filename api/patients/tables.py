@@ -21,4 +21,7 @@ class Patient(Base):
     # Keyed hash: finds the patient by ID number without storing it in clear.
     national_id_hash: Mapped[str] = mapped_column(String(128), unique=True)
     phone_enc: Mapped[bytes] = mapped_column(LargeBinary)
+    # How the patient is told that a result is ready: "sms" (to the phone) or "email".
+    notify_channel: Mapped[str] = mapped_column(String(8), default="sms", server_default="sms")
+    email_enc: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

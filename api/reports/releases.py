@@ -38,7 +38,7 @@ from api.notifications.service import announce_release, open_result_link
 from api.organisations.tables import Institution, Manufacturer
 from api.outbox.service import goes_to_agencies, sender
 from api.outbox.settings import OutboxSettings
-from api.patients.service import personal_data
+from api.patients.service import email_of, personal_data, result_recipient
 from api.patients.tables import Patient
 from api.products.tables import Product
 from api.reports import queries
@@ -149,6 +149,7 @@ def released_result(session: Session, ctx: AppContext, test: SelfTest) -> Releas
             name=name[:100],
             national_id=national_id,
             phone=phone,
+            email=email_of(ctx, patient),
             region_code=test.region_code,
         ),
         institution=(
@@ -191,7 +192,12 @@ def announce(session: Session, ctx: AppContext, test: SelfTest) -> None:
     they were sent; the patient is told of every release, correction and withdrawal.
     Written to the outbox in the caller's transaction; nothing leaves before it commits.
     """
-    announce_release(session, ctx, released_result(session, ctx, test), test.region_code)
+    patient = session.get(Patient, test.patient_id)
+    assert patient is not None
+    # On the channel the patient chose (SMS or e-mail), to their address on it.
+    recipient = result_recipient(ctx, patient)
+    released = released_result(session, ctx, test)
+    announce_release(session, ctx, released, test.region_code, recipient=recipient)
 
 
 # Corrections and withdrawals ------------------------------------------------------

@@ -13,6 +13,7 @@ from api.deps import CtxDep, SessionDep
 from api.notifications.service import ID_DIGITS
 from api.reports import releases
 from api.reports.schemas import LinkRefused
+from review_ui.i18n import N_, _
 from review_ui.patients import words
 from review_ui.session import page_router
 from review_ui.templating import render
@@ -22,9 +23,9 @@ router = page_router(tags=["pages"])
 # Each refusal in words the person typing can act on; a wrong code and a wrong second
 # factor read the same, so a guesser learns nothing of which one was right.
 REFUSALS = {
-    "unknown": "This link is not valid any more. Open the newest message we sent you.",
-    "mismatch": "The code or the second answer is not right. Check both and try again.",
-    "locked": "This link is locked after too many wrong tries. Call your health office.",
+    "unknown": N_("This link is not valid any more. Open the newest message we sent you."),
+    "mismatch": N_("The code or the second answer is not right. Check both and try again."),
+    "locked": N_("This link is locked after too many wrong tries. Call your health office."),
 }
 STATUS_CODES = {"unknown": 404, "mismatch": 403, "locked": 423}
 
@@ -52,11 +53,16 @@ def open_result(
         return render(
             request,
             "patients/result_link.html",
-            {"token": token, "error": REFUSALS[opened.refusal], "digits": ID_DIGITS},
+            {"token": token, "error": _(REFUSALS[opened.refusal]), "digits": ID_DIGITS},
             status_code=STATUS_CODES[opened.refusal],
         )
     return render(
         request,
         "patients/result_link.html",
-        {"token": token, "result": opened, "meaning": words.linked_result(opened)},
+        {
+            "token": token,
+            "result": opened,
+            # The link carries no region: the country's advice (hotline, isolation).
+            "meaning": words.linked_result(opened, words.RegionAdvice.of(ctx.regions, None)),
+        },
     )

@@ -20,13 +20,14 @@ from api.deps import CtxDep, SessionDep
 from api.errors import DomainError, InvalidError
 from api.patients import service as patients
 from api.patients import signup
-from api.patients.schemas import Claim, PatientRegister
+from api.patients.schemas import Claim, PatientContact, PatientRegister
 from api.public_ids import TEST, TestPath, encode
 from api.readings import service as readings
 from api.security.ratelimit import RateLimitedError
 from api.selftests import lifecycle
-from api.units.service import interpretation
+from api.units.service import canonical_code, interpretation
 from api.uploads import read_limited
+from review_ui.i18n import _
 from review_ui.patients import words
 from review_ui.session import (
     OptionalPageUser,
@@ -73,20 +74,31 @@ def _register_again(
     request: Request, values: dict[str, str], errors: dict[str, str], status: int
 ) -> Response:
     """The form again, each mistake beside its field, what was typed kept (not the password)."""
-    summary = "; ".join(f"{words.FIELD_NAMES.get(f, f)}: {m}" for f, m in errors.items())
+    summary = "; ".join(f"{words.field_name(f)}: {m}" for f, m in errors.items())
     code = values["code"]
-    context = {"error": summary, "errors": errors, "values": values, "code": code}
-    context["login_url"] = login_url(_scan_url(code) if code else "/patient")
+    context = _register_context(code, error=summary, errors=errors, values=values)
     return render(request, "patients/register.html", context, status_code=status)
+
+
+def _register_context(code: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "error": None,
+        "errors": {},
+        "values": {},
+        "code": code[:500],
+        "words": words,
+        "login_url": login_url(_scan_url(code) if code else "/patient"),
+        # The language switch (and a reload) come back to the form with the code.
+        "here": "/patient/register" + (f"?{urlencode({'code': code})}" if code else ""),
+        **extra,
+    }
 
 
 @router.get("/patient/register")
 def register_page(request: Request, user: OptionalPageUser, code: str = "") -> Response:
     if user is not None:
         return RedirectResponse(_scan_url(code) if code else "/patient", status_code=303)
-    context: dict[str, Any] = {"error": None, "errors": {}, "values": {}, "code": code[:500]}
-    context["login_url"] = login_url(_scan_url(code) if code else "/patient")
-    return render(request, "patients/register.html", context)
+    return render(request, "patients/register.html", _register_context(code))
 
 
 @router.post("/patient/register")
@@ -100,6 +112,8 @@ def register(
     username: Annotated[str, Form(max_length=254)] = "",
     password: Annotated[str, Form(max_length=256)] = "",
     code: Annotated[str, Form(max_length=500)] = "",
+    channel: Annotated[str, Form(max_length=10)] = "sms",
+    email: Annotated[str, Form(max_length=254)] = "",
 ) -> Response:
     """The API's sign-up: the same next page whether or not the ID number or user name is
     registered (being registered says who is a suspected patient); the text message to
@@ -110,6 +124,8 @@ def register(
         "phone": phone,
         "username": username,
         "code": code,
+        "channel": channel,
+        "email": email,
     }
     try:
         ctx.throttle.check_address(request.client.host if request.client else None)
@@ -120,6 +136,8 @@ def register(
                 phone=phone,
                 username=username,
                 password=password,
+                channel=channel,
+                email=email or None,
             )
             signup.sign_up(session, ctx, body)
     except ValidationError as exc:
@@ -135,7 +153,8 @@ def register(
 def _confirm_page(
     request: Request, username: str, code: str, error: str | None, status: int
 ) -> Response:
-    context = {"username": username, "code": code, "error": error, "accepted": signup.ACCEPTED}
+    here = "/patient/register" + (f"?{urlencode({'code': code})}" if code else "")
+    context = {"username": username, "code": code, "error": error, "here": here}
     return render(request, "patients/confirm.html", context, status_code=status)
 
 
@@ -203,9 +222,9 @@ def code_login(
     """A patient back at a test they started: the kit's code and their ID number."""
     try:
         if not national_id.strip():
-            raise InvalidError("national_id: type your national ID number")
+            raise InvalidError("national_id: " + _("type your national ID number"))
         ctx.throttle.check_address(request.client.host if request.client else None)
-        token, _expires, _user = patients.log_in_by_code_token(
+        token, _expires, user = patients.log_in_by_code_token(
             session, ctx, code, national_id, one_time_code or None
         )
     except RateLimitedError as exc:
@@ -221,9 +240,56 @@ def code_login(
             one_time_code_needed=exc.code == "one_time_code_required" or bool(one_time_code),
         )
         return render(request, "patients/start.html", context, status_code=exc.status_code)
-    response = RedirectResponse("/patient", status_code=303)
+    # A test started with this code already: the list; a new kit: its scan, code filled in.
+    started = any(
+        t.code == canonical_code(code) for t in patients.own_tests(session, user, limit=50)
+    )
+    response = RedirectResponse("/patient" if started else _scan_url(code), status_code=303)
     set_session_cookie(request, response, token, ctx.settings.token_ttl_minutes * 60)
     return response
+
+
+# How the patient is told -------------------------------------------------------------
+
+
+@router.get("/patient/account")
+def account_page(request: Request, session: SessionDep, ctx: CtxDep, user: PatientPage) -> Response:
+    contact = patients.contact_of(ctx, patients.patient_of(session, user))
+    values = {"channel": contact.channel, "email": contact.email or ""}
+    context = {"values": values, "errors": {}, "error": None, "saved": False, "words": words}
+    return render(request, "patients/account.html", context, user=user)
+
+
+@router.post("/patient/account")
+def save_account(
+    request: Request,
+    session: SessionDep,
+    ctx: CtxDep,
+    user: PatientPage,
+    channel: Annotated[str, Form(max_length=10)] = "sms",
+    email: Annotated[str, Form(max_length=254)] = "",
+) -> Response:
+    """The patient changes how they are told that a result is ready."""
+    values = {"channel": channel, "email": email}
+    errors: dict[str, str] = {}
+    try:
+        with session.begin_nested():
+            body = PatientContact(channel=channel, email=email or None)
+            patients.set_contact(session, ctx, user, body)
+    except ValidationError as exc:
+        errors = {str(e["loc"][0]): words.validation_message(dict(e)) for e in exc.errors()}
+    except DomainError as exc:
+        errors = words.field_errors(exc.detail)
+    context = {
+        "values": values,
+        "errors": errors,
+        "error": "; ".join(f"{words.field_name(f)}: {m}" for f, m in errors.items()) or None,
+        "saved": not errors,
+        "words": words,
+        "here": "/patient/account",
+    }
+    status = 422 if errors else 200
+    return render(request, "patients/account.html", context, user=user, status_code=status)
 
 
 # My tests ---------------------------------------------------------------------------
@@ -279,16 +345,17 @@ def scan(
             "region": region,
             "latitude": latitude,
             "longitude": longitude,
+            "here": _scan_url(code.strip()),
         }
         return render(request, "patients/scan.html", context, user=user, status_code=status)
 
     if not code.strip():
-        return again("Scan the code on your test, or type the short code printed under it.", 422)
+        return again(_("Scan the code on your test, or type the short code printed under it."), 422)
     try:
         lat, lon = float(latitude), float(longitude)
     except ValueError:
         if region not in ctx.regions:
-            message = "Share your location, or choose where you are from the list."
+            message = _("Share your location, or choose where you are from the list.")
             return again(message, 422, "region")
         # No location from the phone: use a point inside the district the patient chose.
         point = ctx.regions.region(region).geometry.representative_point()  # type: ignore[union-attr]
@@ -299,7 +366,7 @@ def scan(
                 session, ctx, user, Claim(code=code.strip(), latitude=lat, longitude=lon)
             )
     except ValidationError:
-        message = "That location is not valid. Choose where you are from the list."
+        message = _("That location is not valid. Choose where you are from the list.")
         return again(message, 422, "region")
     except DomainError as exc:
         field = "region" if "region" in exc.detail.lower() else "code"
@@ -310,27 +377,39 @@ def scan(
 # One test: instructions, timer, photo, result -------------------------------------------
 
 
-def _test_context(session: Session, user: Principal, test_id: int) -> dict[str, Any]:
+def _test_context(
+    session: Session, ctx: AppContext, user: Principal, test_id: int
+) -> dict[str, Any]:
     view, kit = patients.own_test_and_kit(session, user, test_id)
+    advice = words.RegionAdvice.of(ctx.regions, view.region_code)
+    channel = patients.patient_of(session, user).notify_channel
     return {
         "test": view,
         "rules": interpretation(kit).rules,
         "steps": words.steps(kit),
-        "result": words.result_words(view.result, kit) if view.result else None,
+        "result": words.result_words(view.result, kit, advice) if view.result else None,
+        "advice": advice,
+        "channel_name": words.channel_name(channel),
         "upload_key": secrets.token_urlsafe(16),
         "words": words,
     }
 
 
 def _test_again(
-    request: Request, session: Session, user: Principal, test_id: int, exc: DomainError
+    request: Request,
+    session: Session,
+    ctx: AppContext,
+    user: Principal,
+    test_id: int,
+    exc: DomainError,
 ) -> Response:
     """The test page again with what was refused, in words the patient can act on."""
     try:
-        context = _test_context(session, user, test_id)
+        context = _test_context(session, ctx, user, test_id)
     except DomainError as gone:
         return error_page(request, _plain(gone), user=user, status_code=gone.status_code)
     context["error"] = words.upload_error(exc)
+    context["here"] = f"/patient/tests/{encode(TEST, test_id)}"
     context["wait_minutes"] = getattr(exc, "wait_minutes", None)
     return render(request, "patients/test.html", context, user=user, status_code=exc.status_code)
 
@@ -340,7 +419,7 @@ def test_page(
     request: Request, session: SessionDep, ctx: CtxDep, user: PatientPage, test_id: TestPath
 ) -> Response:
     try:
-        context = _test_context(session, user, test_id)
+        context = _test_context(session, ctx, user, test_id)
     except DomainError as exc:
         return error_page(request, _plain(exc), user=user, status_code=exc.status_code)
     if request.headers.get("HX-Request"):
@@ -374,7 +453,7 @@ def upload_photo(
                 taken_at=None,
             )
     except DomainError as exc:
-        return _test_again(request, session, user, test_id, exc)
+        return _test_again(request, session, ctx, user, test_id, exc)
     return RedirectResponse(f"/patient/tests/{encode(TEST, test_id)}", status_code=303)
 
 
@@ -382,6 +461,7 @@ def upload_photo(
 def sample_applied(
     request: Request,
     session: SessionDep,
+    ctx: CtxDep,
     user: PatientPage,
     test_id: TestPath,
     minutes_ago: Annotated[str, Form(max_length=10)] = "0",
@@ -401,5 +481,5 @@ def sample_applied(
                 session, user, test_id, datetime.now(UTC) - timedelta(minutes=ago)
             )
     except DomainError as exc:
-        return _test_again(request, session, user, test_id, exc)
+        return _test_again(request, session, ctx, user, test_id, exc)
     return RedirectResponse(f"/patient/tests/{encode(TEST, test_id)}#timer", status_code=303)

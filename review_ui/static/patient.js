@@ -3,6 +3,11 @@
 "use strict";
 
 (function () {
+  // What the page says, in its language (the page's JSON data; English without it).
+  const wordsData = document.getElementById("patient-words");
+  const words = wordsData ? JSON.parse(wordsData.textContent) : {};
+  function say(key, english) { return words[key] || english; }
+
   // Scanning -----------------------------------------------------------------------
   const scanner = document.getElementById("scanner");
   const codeInput = document.getElementById("code");
@@ -43,14 +48,14 @@
         start.hidden = true;
         await video.play();
         running = true;
-        scanStatus.textContent = "Point the camera at the code on the test.";
+        scanStatus.textContent = say("point", "Point the camera at the code on the test.");
         const look = async function () {
           if (!running) return;
           try {
             const found = await detector.detect(video);
             if (found.length) {
               codeInput.value = codeFromScan(found[0].rawValue);
-              scanStatus.textContent = "Code read: " + codeInput.value;
+              scanStatus.textContent = say("read", "Code read:") + " " + codeInput.value;
               halt();
               return;
             }
@@ -60,7 +65,7 @@
         look();
       } catch (err) {
         halt();
-        scanStatus.textContent = "The camera cannot be used here. Type the code instead.";
+        scanStatus.textContent = say("no_camera", "The camera cannot be used here. Type the code instead.");
         codeInput.focus();
       }
     });
@@ -73,15 +78,15 @@
     locate.hidden = false;
     const said = document.getElementById("locate-status");
     locate.addEventListener("click", function () {
-      said.textContent = "Finding where you are…";
+      said.textContent = say("finding", "Finding where you are…");
       navigator.geolocation.getCurrentPosition(
         function (position) {
           document.getElementById("latitude").value = position.coords.latitude.toFixed(6);
           document.getElementById("longitude").value = position.coords.longitude.toFixed(6);
-          said.textContent = "Location shared.";
+          said.textContent = say("shared", "Location shared.");
         },
         function () {
-          said.textContent = "Your location could not be found. Choose your district below.";
+          said.textContent = say("not_found", "Your location could not be found. Choose your district below.");
           document.getElementById("region").focus();
         },
         { enableHighAccuracy: false, timeout: 15000, maximumAge: 300000 }
@@ -110,20 +115,22 @@
         timer.textContent = clock(from - now);
       } else if (until === null || now <= until) {
         next = "ready";
-        timer.textContent = until === null ? "Read now" : clock(until - now);
+        timer.textContent = until === null ? say("read_now", "Read now") : clock(until - now);
       } else {
         next = "late";
-        timer.textContent = "Too late";
+        timer.textContent = say("too_late", "Too late");
       }
       if (next !== phase) {
         phase = next;
         timer.classList.toggle("timer--ready", phase === "ready");
         timer.classList.toggle("timer--late", phase === "late");
         note.textContent = {
-          wait: "Wait until the timer reaches 00:00, then take the photo.",
-          ready: "Read it now: take the photo" + (until === null ? "." : " before the timer ends."),
-          late: "The reading time is over. The result may be wrong: send the photo anyway, "
-            + "a clinician will judge it, or use a new test.",
+          wait: say("wait", "Wait until the timer reaches 00:00, then take the photo."),
+          ready: until === null
+            ? say("ready", "Read it now: take the photo.")
+            : say("ready_until", "Read it now: take the photo before the timer ends."),
+          late: say("late", "The reading time is over. The result may be wrong: send the photo "
+            + "anyway, a clinician will judge it, or use a new test."),
         }[phase];
       }
     }

@@ -52,6 +52,7 @@ PAGES: dict[str | None, tuple[Visit, ...]] = {
         Visit("/patient"),
         Visit("/patient/scan"),
         Visit("/patient/tests/{test_id}", via=("/patient", r"/patient/tests/[^\"?#]+")),
+        Visit("/patient/account"),
         Visit("/account"),
     ),
     "clinician-north": (
@@ -109,6 +110,7 @@ PAGES: dict[str | None, tuple[Visit, ...]] = {
 # and redirects.
 NOT_PAGES = {
     "/",
+    "/language/{lang}",
     "/cdc/panel",
     "/cdc/statistics.json",
     "/cdc/statistics/{table}.csv",

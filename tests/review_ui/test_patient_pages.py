@@ -184,7 +184,7 @@ def test_photo_then_clinician_check_then_result(
     assert "Negative" in fragment
     assert "was not found" in fragment
     assert "hx-trigger" not in fragment  # polling stops
-    assert re.search(r'badge--negative">negative', pages.get("/patient").text)
+    assert re.search(r'badge--negative">Negative', pages.get("/patient").text)
 
 
 def test_a_non_photo_is_refused_in_words(pages: Any, session: Session) -> None:
@@ -255,7 +255,7 @@ def test_a_returning_patient_sees_a_started_test_with_the_code_and_id_number(
     assert unit is not None
     pages.client.cookies.clear()
     start = pages.get(f"/u/{unit.code}")
-    assert "Started this test already?" in start.text
+    assert "Registered already, or started this test?" in start.text
     wrong = pages.post("/patient/code-login", {"code": unit.code, "national_id": make_test_id(916)})
     assert wrong.status_code == 401
     assert 'id="national_id-error"' in wrong.text
@@ -386,3 +386,119 @@ def test_without_a_text_message_gateway_the_page_says_so(pages: Any, ctx: Any) -
     assert refused.status_code == 503
     assert "text messages cannot be sent now" in refused.text.lower()
     assert SESSION_COOKIE not in refused.headers.get("set-cookie", "")
+
+
+def test_a_returning_patient_starts_a_new_kit_with_the_id_number_and_the_texted_code(
+    pages: Any, session: Session, phones: Phones
+) -> None:
+    register(pages, n=931, phone="+86 139 0000 0931")
+    pages.client.cookies.clear()
+    code = unused_code(session)
+    pages.get(f"/u/{code}")  # where the QR link leads: the form and its CSRF token
+    texts_before = len(phones.texts)
+    # Someone else's ID number, never registered: the same answer, and no text to anyone.
+    stranger = pages.post("/patient/code-login", {"code": code, "national_id": make_test_id(932)})
+    assert stranger.status_code == 401
+    assert 'id="one_time_code"' in stranger.text
+    assert len(phones.texts) == texts_before
+    # The patient's own ID number: a code goes to their registered phone, not a log-in yet.
+    asked = pages.post("/patient/code-login", {"code": code, "national_id": make_test_id(931)})
+    assert asked.status_code == 401
+    assert 'id="one_time_code"' in asked.text
+    assert SESSION_COOKIE not in asked.headers.get("set-cookie", "")
+    assert phones.texts[-1][0] == "+8613900000931"
+    form = {"code": code, "national_id": make_test_id(931), "one_time_code": "000000"}
+    assert pages.post("/patient/code-login", form).status_code == 401  # a wrong code
+    form["one_time_code"] = phones.last_code()
+    opened = pages.post("/patient/code-login", form)
+    assert opened.status_code == 303
+    assert opened.headers["location"] == f"/patient/scan?code={code}"
+    assert f'value="{code}"' in pages.get(opened.headers["location"]).text
+
+
+def test_an_e_mail_choice_without_an_address_is_refused_beside_the_field(
+    pages: Any, session: Session
+) -> None:
+    code = unused_code(session)
+    refused = register(pages, n=933, code=code, channel="email", email="")
+    assert refused.status_code == 422
+    page = refused.text
+    assert 'id="email-error"' in page
+    assert 'aria-describedby="email-error"' in page
+    assert re.search(r'value="email" id="channel-email" checked', page)
+    assert f'name="code" value="{code}"' in page
+    assert 'value="Wu Lan"' in page
+    assert "a long password" not in page  # a password is never sent back
+    signed_up = register(pages, n=933, code=code, channel="email", email="wu.lan@example.org")
+    assert signed_up.status_code == 303
+    account = pages.get("/patient/account").text
+    assert re.search(r'value="email" id="channel-email" checked', account)
+    assert 'value="wu.lan@example.org"' in account
+
+
+def test_the_account_page_changes_the_channel(pages: Any) -> None:
+    register(pages, n=934)
+    page = pages.get("/patient/account").text
+    assert re.search(r'value="sms" id="channel-sms" checked', page)
+    refused = pages.post("/patient/account", {"channel": "email", "email": "not-an-address"})
+    assert refused.status_code == 422
+    assert 'id="email-error"' in refused.text
+    saved = pages.post("/patient/account", {"channel": "email", "email": "wu@example.org"})
+    assert saved.status_code == 200
+    assert 'id="account-saved"' in saved.text
+    again = pages.get("/patient/account").text
+    assert re.search(r'value="email" id="channel-email" checked', again)
+
+
+def test_a_chinese_browser_gets_chinese_pages_and_the_switch_keeps_the_page(
+    pages: Any, session: Session
+) -> None:
+    code = unused_code(session)
+    chinese = {"Accept-Language": "zh-CN,zh;q=0.9,en;q=0.8"}
+    start = pages.get(f"/u/{code}", headers=chinese).text
+    assert '<html lang="zh-CN">' in start
+    assert "开始您的检测" in start
+    assert "Start your test" not in start
+    switch = re.search(r'href="(/language/en\?next=[^"]+)"', start)
+    assert switch is not None
+    back = pages.get(switch.group(1).replace("&amp;", "&"), headers=chinese, follow_redirects=False)
+    assert back.status_code == 303
+    assert back.headers["location"] == f"/u/{code}"
+    assert "vigil_lang=en" in back.headers["set-cookie"]
+    english = pages.get(back.headers["location"], headers=chinese).text
+    assert '<html lang="en">' in english
+    assert "Start your test" in english
+    # A switch may only lead back to this site.
+    away = pages.get(
+        "/language/zh-CN?next=//evil.example/", headers=chinese, follow_redirects=False
+    )
+    assert away.headers["location"] == "/"
+
+
+def test_every_patient_page_word_has_its_chinese() -> None:
+    """Every message the patient pages and the layout mark has a Simplified Chinese
+    translation in the catalogue (an untranslated one would show in English)."""
+    from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_dir
+    from babel.messages.pofile import read_po
+
+    from review_ui.i18n import LOCALES
+
+    root = LOCALES.parent
+    keywords = {**DEFAULT_KEYWORDS, "N_": None}
+    wanted = set()
+    for folder, method in (("templates", "jinja2.ext:babel_extract"), ("", "python")):
+        pattern = "**.html" if method != "python" else "**.py"
+        options = {pattern: {"extensions": "jinja2.ext.i18n"}} if method != "python" else {}
+        for _file, _line, message, _comments, _context in extract_from_dir(
+            root / folder, [(pattern, method)], options, keywords=keywords
+        ):
+            wanted.add(message if isinstance(message, str) else message[0])
+    assert len(wanted) > 150
+    with (LOCALES / "zh_CN" / "LC_MESSAGES" / "messages.po").open("rb") as file:
+        catalog = read_po(file)
+    translated = {
+        m.id if isinstance(m.id, str) else m.id[0]
+        for m in catalog
+        if m.id and (m.string if isinstance(m.string, str) else all(m.string))
+    }
+    assert sorted(wanted - translated) == []
