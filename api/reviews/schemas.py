@@ -57,7 +57,10 @@ class QueueItem(BaseModel):
     proposed_at: datetime
     photo_url: str
     round: int = Field(description="1 first reading, 2 second (blind), 3 third (arbitration)")
-    urgent: bool = Field(description="suspected positive, low confidence, or waiting too long")
+    urgent: bool = Field(
+        description="past its target wait: a suspected positive over 30 minutes, a photo "
+        "read by eye or with low confidence over 1 hour, anything over 2 hours"
+    )
     earlier_readings: list[EarlierReading] = Field(default_factory=list)
 
 

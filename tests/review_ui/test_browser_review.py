@@ -101,6 +101,8 @@ def test_clinicians_decide_by_keyboard_and_patients_see_the_results(
     clinician.wait_for_url(
         lambda url: f"/items/{encode(PROPOSAL, positive.proposal_id)}" not in url
     )
+    # The next item was fetched beforehand and shows at once; the undo bar follows the answer.
+    clinician.locator(".undo-bar").wait_for()
     assert "You confirmed positive" in clinician.inner_text("main")
 
     # Override the negative: P asks for a reason; the form is done with keys only.
@@ -164,6 +166,7 @@ def test_undo_with_the_u_key(
     page.goto(f"/review/items/{encode(PROPOSAL, proposal.id)}")
     page.keyboard.press("Enter")
     page.wait_for_url(lambda url: f"/items/{encode(PROPOSAL, proposal.id)}" not in url)
+    page.locator(".undo-bar").wait_for()  # it comes with the server's answer
     page.keyboard.press("u")
     page.wait_for_url(f"**/review/items/{encode(PROPOSAL, proposal.id)}")
     assert page.locator("#confirm-button").is_visible()
