@@ -222,6 +222,7 @@ def queue_item(
         taken_at=upload.taken_at,
         proposed_at=proposal.created_at,
         photo_url=f"/api/uploads/{encode(UPLOAD, upload.id)}/photo",
+        has_window=bool((proposal.explanation or {}).get("window_sha256")),
         round=proposal.review_stage or 0,
         urgent=urgent,
         earlier_readings=earlier_readings(session, proposal),

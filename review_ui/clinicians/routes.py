@@ -140,6 +140,7 @@ def queue_page(
         "paging": paging,
         "filters": filters,
         "age_filters": views.AGE_FILTERS,
+        "urgent_rule": reviews.POLICY.urgent_rule(),
         "undo": review_items.undoable(session, user),
         "message": request.query_params.get("message"),
     }

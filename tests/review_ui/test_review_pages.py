@@ -25,7 +25,7 @@ def test_the_queue_lists_the_regions_items_most_urgent_first(
     links = re.findall(r'href="/review/items/(prp_\w+)"', page)
     assert links == [encode(PROPOSAL, positive.id), encode(PROPOSAL, negative.id)]
     assert encode(PROPOSAL, elsewhere.id) not in links
-    assert re.search(r"<strong>2</strong> waiting", page)
+    assert re.search(r"<strong>2</strong> left to read", page)
     assert re.search(r"<strong>1</strong> suspected positive", page)
 
 
