@@ -10,15 +10,20 @@ that fails to import fails ``create_app``).
 from __future__ import annotations
 
 import importlib
+import inspect
+from collections.abc import Awaitable
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import RedirectResponse, Response
 
+from api.app import API_PREFIX
 from api.app import create_app as create_api_app
 from api.config import Settings
 from api.context import AppContext
+from api.errors import DomainError, NotFoundError
 from review_ui.i18n import LocaleMiddleware, _
 from review_ui.session import CsrfRefused, LoginRequired, PageForbidden, login_url
 from review_ui.templating import STATIC, render
@@ -60,7 +65,46 @@ def create_app(
     return app
 
 
+def _is_page(request: Request) -> bool:
+    path = request.url.path
+    return not (path.startswith(f"{API_PREFIX}/") or path.startswith("/static/"))
+
+
+def _not_found_page(request: Request) -> Response:
+    return render(
+        request,
+        "error.html",
+        {
+            "title": "Page not found",
+            "message": "There is nothing at this address: it may be mistyped or out of date, "
+            "or the record is not one your account can see.",
+        },
+        status_code=404,
+    )
+
+
+async def _answer(response: Response | Awaitable[Response]) -> Response:
+    return await response if inspect.isawaitable(response) else response
+
+
 def _install_page_handlers(app: FastAPI) -> None:
+    # A page address with a malformed or unknown id (or no page at all) answers a page, not
+    # the API's problem document; the API's own paths keep theirs.
+    api_not_found = app.exception_handlers[DomainError]
+    api_http = app.exception_handlers[StarletteHTTPException]
+
+    @app.exception_handler(NotFoundError)
+    async def _missing(request: Request, exc: NotFoundError) -> Response:
+        if _is_page(request):
+            return _not_found_page(request)
+        return await _answer(api_not_found(request, exc))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 404 and _is_page(request):
+            return _not_found_page(request)
+        return await _answer(api_http(request, exc))
+
     @app.exception_handler(LoginRequired)
     async def _login(request: Request, exc: LoginRequired) -> Response:
         target = login_url(exc.next_url)

@@ -43,6 +43,9 @@ from api.selftests import queries as test_queries
 from api.selftests.tables import Proposal, SelfTest, TestStatus, Upload
 
 if TYPE_CHECKING:
+    import numpy as np
+
+    from pipeline.kit import Kit
     from pipeline.reading import Reading
 
 log = logging.getLogger(__name__)
@@ -164,7 +167,7 @@ def process_upload(ctx: AppContext, upload_id: int) -> str:
         reading = ctx.vision.read(photo, kit, band_model=champion)
         seconds = time.perf_counter() - started
         document = reading.to_json()
-        explanation = keep_explanation(ctx, reading)
+        explanation = keep_explanation(ctx, reading, kit, photo)
         check, decoded = unit_check.code_check(kit, reading.code, unit_code)
         photo_hash = photo_dhash(ctx, photo)
         status = reading.status
@@ -259,7 +262,9 @@ def audit_unit(session: Session, proposal: Proposal, upload: Upload, decoded: st
         )
 
 
-def keep_explanation(ctx: AppContext, reading: Reading) -> dict[str, Any] | None:
+def keep_explanation(
+    ctx: AppContext, reading: Reading, kit: Kit, photo: bytes
+) -> dict[str, Any] | None:
     """What a clinician needs to check ``reading``, stored once at proposal time.
 
     The rectified window goes to the photo store as a PNG (content-addressed,
@@ -290,14 +295,33 @@ def keep_explanation(ctx: AppContext, reading: Reading) -> dict[str, Any] | None
         profile = [round(float(v), 4) for v in found.profile]
     if window_sha is None and profile is None and not lines:
         return None
+    box = None if found.homography is None else window_box(kit, found.homography, photo)
     return {
         "window_sha256": window_sha,
         "window_size": window_size,
+        "window_box": box,
         "profile": profile,
         "lines": lines,
         "locator": found.locator,
         "px_per_mm": None if found.px_per_mm is None else round(float(found.px_per_mm), 3),
     }
+
+
+def window_box(kit: Kit, homography: np.ndarray, photo: bytes) -> list[float] | None:
+    """Where the result window is in the upright photo, as fractions of its width and height
+    ``[left, top, right, bottom]``: the review page zooms the photo toward it. Fractions, not
+    pixels, so that it holds for the photo as the browser shows it (HEIC re-encoded)."""
+    from pipeline.decode import PhotoError, probe
+    from pipeline.rectify import window_corners
+
+    try:
+        info = probe(photo)
+    except PhotoError:
+        return None
+    corners = window_corners(kit, homography)
+    xs, ys = corners[:, 0] / info.width, corners[:, 1] / info.height
+    box = (xs.min(), ys.min(), xs.max(), ys.max())
+    return [round(min(max(float(v), 0.0), 1.0), 4) for v in box]
 
 
 def sweep(ctx: AppContext, older_than: timedelta | None = None) -> list[int]:

@@ -41,6 +41,7 @@ class Undoable:
 
     proposal_id: int
     test_id: int
+    label: str  # the test in words, beside its public id: its product and photo time
     said: str
     seconds_left: int
 
@@ -100,9 +101,17 @@ def undoable(session: Session, reviewer: Caller, now: datetime | None = None) ->
         said = f"confirmed {review.result}"
     else:
         said = f"changed the result to {review.result}"
+    read = proposal(session, review.proposal_id)
+    test = session.get(SelfTest, review.self_test_id)
+    upload = session.get(Upload, read.upload_id)
+    assert test is not None
+    assert upload is not None
+    product = session.get(Product, test.product_id)
+    assert product is not None
     return Undoable(
         proposal_id=review.proposal_id,
         test_id=review.self_test_id,
+        label=f"{product.name}, photo taken {upload.taken_at:%H:%M} UTC",
         said=said,
         seconds_left=int(left + 0.999),
     )

@@ -25,20 +25,48 @@ class QueueFilter:
 
 @dataclass(frozen=True)
 class Ordering:
-    """How urgent an item is: suspected positives, low confidence and old items first."""
+    """Where an item stands in the queue: rank 0 first, then 1, then 2, oldest first in each.
+
+    0, *urgent*: past its target wait. A suspected positive waiting since before
+    ``positive_before``, a photo read by eye or with low confidence since before
+    ``unsure_before``, anything since before ``aged_before`` (so nothing waits forever).
+    1: a suspected positive, a photo read by eye or with low confidence, not yet overdue.
+    2: the rest.
+    """
 
     low_confidence: float
-    aged_before: datetime  # proposed before this: raised to the top, so nothing waits forever
+    positive_before: datetime
+    unsure_before: datetime
+    aged_before: datetime
+
+    def _positive(self) -> ColumnElement[bool]:
+        return Proposal.result == "positive"
+
+    def _unsure(self) -> ColumnElement[bool]:
+        return or_(Proposal.status == "by_eye", Proposal.confidence < self.low_confidence)
 
     def urgent(self) -> ColumnElement[bool]:
         return or_(
-            Proposal.result == "positive",
-            Proposal.confidence < self.low_confidence,
+            and_(self._positive(), Proposal.created_at < self.positive_before),
+            and_(self._unsure(), Proposal.created_at < self.unsure_before),
             Proposal.created_at < self.aged_before,
         )
 
     def priority(self) -> ColumnElement[int]:
-        return case((self.urgent(), 0), else_=1)
+        return case((self.urgent(), 0), (or_(self._positive(), self._unsure()), 1), else_=2)
+
+    def rank(self, proposal: Proposal) -> int:
+        """``priority()`` of one loaded proposal (the same rule, in Python)."""
+        positive = proposal.result == "positive"
+        unsure = proposal.status == "by_eye" or proposal.confidence < self.low_confidence
+        made = proposal.created_at
+        if (
+            (positive and made < self.positive_before)
+            or (unsure and made < self.unsure_before)
+            or made < self.aged_before
+        ):
+            return 0
+        return 1 if positive or unsure else 2
 
 
 def reviews_of(session: Session, proposal_id: int) -> Sequence[Review]:
@@ -117,7 +145,7 @@ def next_in_queue(
     query = _queue_select(regions, reviewer_id, filters, ordering).limit(1)
     if after is not None:
         priority = ordering.priority()
-        after_priority = 0 if _is_urgent(after, ordering) else 1
+        after_priority = ordering.rank(after)
         query = query.where(
             or_(
                 priority > after_priority,
@@ -132,14 +160,6 @@ def next_in_queue(
         )
     row = session.execute(query).first()
     return None if row is None else row[0]
-
-
-def _is_urgent(proposal: Proposal, ordering: Ordering) -> bool:
-    return (
-        proposal.result == "positive"
-        or proposal.confidence < ordering.low_confidence
-        or proposal.created_at < ordering.aged_before
-    )
 
 
 def queue_counts(

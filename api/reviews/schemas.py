@@ -56,8 +56,14 @@ class QueueItem(BaseModel):
     taken_at: datetime
     proposed_at: datetime
     photo_url: str
+    has_window: bool = Field(
+        False, description="a straightened window image was kept (the queue shows it small)"
+    )
     round: int = Field(description="1 first reading, 2 second (blind), 3 third (arbitration)")
-    urgent: bool = Field(description="suspected positive, low confidence, or waiting too long")
+    urgent: bool = Field(
+        description="past its target wait: a suspected positive over 30 minutes, a photo "
+        "read by eye or with low confidence over 1 hour, anything over 2 hours"
+    )
     earlier_readings: list[EarlierReading] = Field(default_factory=list)
 
 

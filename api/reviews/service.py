@@ -59,15 +59,39 @@ class ReviewPolicy:
 
     # Below this confidence the model is "unsure": a second clinician reads it too.
     confident: float = 0.8
-    # Below this confidence an item is urgent in the queue.
+    # Below this confidence an item goes before the confident ones.
     low_confidence: float = 0.8
-    # Items waiting longer than this go to the top, whatever they are.
+    # Urgent (queries.Ordering): past its target wait. A suspected positive sooner than
+    # the rest: its patient isolates and the agencies are told only once it is released.
+    positive_wait: timedelta = timedelta(minutes=30)
+    # A photo read by eye or with low confidence: it takes a careful reading, and may
+    # end in a retake the patient must be asked for while they still have the kit.
+    unsure_wait: timedelta = timedelta(hours=1)
+    # Anything waiting longer than this goes to the top, whatever it is.
     ageing_cap: timedelta = timedelta(hours=2)
     # Time spent on one item above this is taken for a break, not reading time.
     max_item_seconds: float = 600.0
 
     def ordering(self, now: datetime) -> Ordering:
-        return Ordering(low_confidence=self.low_confidence, aged_before=now - self.ageing_cap)
+        return Ordering(
+            low_confidence=self.low_confidence,
+            positive_before=now - self.positive_wait,
+            unsure_before=now - self.unsure_wait,
+            aged_before=now - self.ageing_cap,
+        )
+
+    def urgent_rule(self) -> str:
+        """What "urgent" means, in words for the pages."""
+
+        def minutes(wait: timedelta) -> str:
+            m = int(wait.total_seconds() // 60)
+            return f"{m // 60} h" if m % 60 == 0 else f"{m} min"
+
+        return (
+            f"Urgent: a suspected positive waiting over {minutes(self.positive_wait)}, "
+            f"a photo read by eye or with low confidence over {minutes(self.unsure_wait)}, "
+            f"anything over {minutes(self.ageing_cap)}."
+        )
 
 
 POLICY = ReviewPolicy()
@@ -151,11 +175,8 @@ def next_item(
 
 
 def is_urgent(proposal: Proposal, policy: ReviewPolicy = POLICY) -> bool:
-    return (
-        proposal.result == "positive"
-        or proposal.confidence < policy.low_confidence
-        or proposal.created_at < utcnow() - policy.ageing_cap
-    )
+    """Past its target wait (see ``queries.Ordering``)."""
+    return policy.ordering(utcnow()).rank(proposal) == 0
 
 
 def earlier_readings(session: Session, proposal: Proposal) -> list[EarlierReading]:
@@ -201,6 +222,7 @@ def queue_item(
         taken_at=upload.taken_at,
         proposed_at=proposal.created_at,
         photo_url=f"/api/uploads/{encode(UPLOAD, upload.id)}/photo",
+        has_window=bool((proposal.explanation or {}).get("window_sha256")),
         round=proposal.review_stage or 0,
         urgent=urgent,
         earlier_readings=earlier_readings(session, proposal),

@@ -140,6 +140,7 @@ def queue_page(
         "paging": paging,
         "filters": filters,
         "age_filters": views.AGE_FILTERS,
+        "urgent_rule": reviews.POLICY.urgent_rule(),
         "undo": review_items.undoable(session, user),
         "message": request.query_params.get("message"),
     }
@@ -219,6 +220,10 @@ def _item_context(
         "read_time_error": None,
         "region": ctx.regions.name(test.region_code),
         "urgent": reviews.is_urgent(proposal),
+        "urgent_rule": reviews.POLICY.urgent_rule(),
+        "low_confidence": reviews.POLICY.low_confidence,
+        # Where the window is in the photo: the viewer zooms toward it.
+        "window_box": (proposal.explanation or {}).get("window_box"),
         "earlier": reviews.earlier_readings(session, proposal),
         "round": proposal.review_stage or 1,
         "counts": counts,
@@ -339,8 +344,9 @@ def decide_page(
         return render(request, "clinicians/change.html", context, user=user, status_code=422)
     except DomainError as exc:
         return _error(request, user, exc, filters_qs=chosen.qs())
-    query = chosen.qs()
-    return RedirectResponse("/review/next" + (f"?{query}" if query else ""), status_code=303)
+    # On to the item after this one: the one the page fetched beforehand (review.js).
+    query = chosen.qs(after=encode(PROPOSAL, proposal_id))
+    return RedirectResponse(f"/review/next?{query}", status_code=303)
 
 
 @router.post("/review/undo")

@@ -1,8 +1,15 @@
-// The clinicians' pages: one key per action, the photo viewer, the undo countdown.
-// Plain JavaScript; every action is also a normal button or link.
+// The clinicians' pages: one key per action, the window and photo viewer, the undo
+// countdown, and the next item fetched in the background and swapped in without a reload.
+// Plain JavaScript; every action is also a normal button, link or form.
 "use strict";
 
 (function () {
+  let acted = false; // one decision per item, however fast the keys come
+  let viewer = null; // the current page's photo viewer: {zoom(factor), fit()}
+  let undoTimer = null;
+  let preloaded = null; // {url, html, at}: the next item's page, fetched in the background
+  let generation = 0; // which swapped-in page is showing (a late answer must not touch a newer one)
+
   // Keys ----------------------------------------------------------------------
   // Keys are for typing only in fields that take text: a slider, a checkbox or a button
   // that has the focus (after a touch or a click) leaves the decision keys working.
@@ -14,7 +21,6 @@
     return tag === "TEXTAREA" || tag === "SELECT" || target.isContentEditable;
   }
 
-  let acted = false;
   function activate(element) {
     if (!element || acted) return;
     if (element.tagName === "BUTTON" && element.type === "submit") acted = true;
@@ -25,7 +31,7 @@
     if (event.altKey || event.ctrlKey || event.metaKey || event.defaultPrevented) return;
     const key = event.key;
     if (key === "Escape") {
-      const back = document.querySelector('[data-key="escape"]');
+      const back = document.querySelector('[data-key~="escape"]');
       if (back) { event.preventDefault(); activate(back); }
       return;
     }
@@ -38,15 +44,20 @@
       if (confirm) { event.preventDefault(); activate(confirm); }
       return;
     }
-    if (key.length !== 1) return;
-    const target = document.querySelector('[data-key="' + key.toLowerCase() + '"]');
+    if (viewer && (key === "+" || key === "=" || key === "-" || key === "0")) {
+      event.preventDefault();
+      if (key === "0") viewer.fit(); else viewer.zoom(key === "-" ? 0.8 : 1.25);
+      return;
+    }
+    if (!/^[a-z]$/i.test(key)) return;
+    const target = document.querySelector('[data-key~="' + key.toLowerCase() + '"]');
     if (target) { event.preventDefault(); activate(target); }
   });
 
   // A photo taken outside the read window: a result needs its own key (A) first --------
-  const decision = document.getElementById("decision-form");
-  const timingOk = document.getElementById("read-time-ok");
-  if (decision && timingOk) {
+  function guardTiming(decision) {
+    const timingOk = document.getElementById("read-time-ok");
+    if (!decision || !timingOk) return;
     decision.addEventListener("submit", function (event) {
       const choice = event.submitter ? event.submitter.value : "confirm";
       if (choice === "retake" || timingOk.checked) return;
@@ -57,13 +68,37 @@
     });
   }
 
-  // Photo viewer: zoom, pan, brightness and contrast ------------------------------
-  const viewer = document.getElementById("viewer");
-  const photo = document.getElementById("photo");
-  if (viewer && photo) {
+  // The window and the photo: W swaps which one is large ----------------------------
+  function setUpStage() {
+    const stage = document.getElementById("stage");
+    const button = document.getElementById("switch-view");
+    if (!stage || !button) return;
+    function swap() {
+      const photoLarge = stage.getAttribute("data-view") !== "photo";
+      stage.setAttribute("data-view", photoLarge ? "photo" : "window");
+      button.firstChild.textContent = photoLarge ? "Show the window large " : "Show the photo large ";
+      if (viewer) window.requestAnimationFrame(viewer.fit);
+    }
+    button.addEventListener("click", swap);
+    // A click on the small one makes it the large one.
+    stage.addEventListener("click", function (event) {
+      const small = stage.getAttribute("data-view") === "photo" ? "pane-window" : "pane-photo";
+      if (event.target.closest && event.target.closest("#" + small)) swap();
+    });
+  }
+
+  // Photo viewer: zoom toward the window, pan, brightness and contrast ------------------
+  function setUpViewer() {
+    const box = document.getElementById("viewer");
+    const photo = document.getElementById("photo");
+    const stage = document.getElementById("stage");
+    if (!box || !photo) return;
     const view = { scale: 1, x: 0, y: 0, fit: 1 };
     const pointers = new Map();
     let pinch = null;
+    // Where the result window is in the photo (fractions): zoom goes toward it.
+    const windowBox = ((stage && stage.getAttribute("data-window-box")) || "")
+      .split(",").filter(Boolean).map(Number);
 
     function apply() {
       photo.style.transform =
@@ -72,38 +107,56 @@
     function fit() {
       const w = photo.naturalWidth || 1;
       const h = photo.naturalHeight || 1;
-      view.fit = Math.min(viewer.clientWidth / w, viewer.clientHeight / h);
+      view.fit = Math.min(box.clientWidth / w, box.clientHeight / h) || 1;
       view.scale = view.fit;
-      view.x = (viewer.clientWidth - w * view.scale) / 2;
-      view.y = (viewer.clientHeight - h * view.scale) / 2;
+      view.x = (box.clientWidth - w * view.scale) / 2;
+      view.y = (box.clientHeight - h * view.scale) / 2;
       apply();
     }
+    function bounded(scale) {
+      return Math.min(Math.max(scale, view.fit * 0.5), view.fit * 24);
+    }
     function zoomAt(factor, cx, cy) {
-      const next = Math.min(Math.max(view.scale * factor, view.fit * 0.5), view.fit * 16);
+      const next = bounded(view.scale * factor);
       const k = next / view.scale;
       view.x = cx - (cx - view.x) * k;
       view.y = cy - (cy - view.y) * k;
       view.scale = next;
       apply();
     }
-    function centre() {
-      return [viewer.clientWidth / 2, viewer.clientHeight / 2];
+    // Zoom with the result window brought to the middle (the centre without one).
+    function zoom(factor) {
+      if (windowBox.length !== 4 || windowBox.some(isNaN)) {
+        zoomAt(factor, box.clientWidth / 2, box.clientHeight / 2);
+        return;
+      }
+      view.scale = bounded(view.scale * factor);
+      const wx = ((windowBox[0] + windowBox[2]) / 2) * photo.naturalWidth;
+      const wy = ((windowBox[1] + windowBox[3]) / 2) * photo.naturalHeight;
+      view.x = box.clientWidth / 2 - wx * view.scale;
+      view.y = box.clientHeight / 2 - wy * view.scale;
+      apply();
+    }
+    function large() {
+      return !stage || stage.getAttribute("data-view") === "photo";
     }
 
     if (photo.complete) fit(); else photo.addEventListener("load", fit);
-    window.addEventListener("resize", fit);
+    viewer = { zoom: zoom, fit: fit };
 
-    viewer.addEventListener("wheel", function (event) {
+    box.addEventListener("wheel", function (event) {
+      if (!large()) return;
       event.preventDefault();
-      const box = viewer.getBoundingClientRect();
-      zoomAt(event.deltaY < 0 ? 1.2 : 1 / 1.2, event.clientX - box.left, event.clientY - box.top);
+      const r = box.getBoundingClientRect();
+      zoomAt(event.deltaY < 0 ? 1.2 : 1 / 1.2, event.clientX - r.left, event.clientY - r.top);
     }, { passive: false });
 
-    viewer.addEventListener("pointerdown", function (event) {
-      viewer.setPointerCapture(event.pointerId);
+    box.addEventListener("pointerdown", function (event) {
+      if (!large()) return; // the small photo is a button that makes it large
+      box.setPointerCapture(event.pointerId);
       pointers.set(event.pointerId, [event.clientX, event.clientY]);
     });
-    viewer.addEventListener("pointermove", function (event) {
+    box.addEventListener("pointermove", function (event) {
       const last = pointers.get(event.pointerId);
       if (!last) return;
       pointers.set(event.pointerId, [event.clientX, event.clientY]);
@@ -111,8 +164,8 @@
         const [a, b] = Array.from(pointers.values());
         const distance = Math.hypot(a[0] - b[0], a[1] - b[1]);
         if (pinch) {
-          const box = viewer.getBoundingClientRect();
-          zoomAt(distance / pinch, (a[0] + b[0]) / 2 - box.left, (a[1] + b[1]) / 2 - box.top);
+          const r = box.getBoundingClientRect();
+          zoomAt(distance / pinch, (a[0] + b[0]) / 2 - r.left, (a[1] + b[1]) / 2 - r.top);
         }
         pinch = distance;
         return;
@@ -125,60 +178,156 @@
       pointers.delete(event.pointerId);
       if (pointers.size < 2) pinch = null;
     }
-    viewer.addEventListener("pointerup", release);
-    viewer.addEventListener("pointercancel", release);
+    box.addEventListener("pointerup", release);
+    box.addEventListener("pointercancel", release);
 
-    viewer.addEventListener("keydown", function (event) {
+    box.addEventListener("keydown", function (event) {
       const step = 40;
-      const [cx, cy] = centre();
       const moves = {
-        "+": function () { zoomAt(1.25, cx, cy); },
-        "=": function () { zoomAt(1.25, cx, cy); },
-        "-": function () { zoomAt(0.8, cx, cy); },
-        "0": fit,
-        ArrowLeft: function () { view.x += step; apply(); },
-        ArrowRight: function () { view.x -= step; apply(); },
-        ArrowUp: function () { view.y += step; apply(); },
-        ArrowDown: function () { view.y -= step; apply(); },
+        ArrowLeft: function () { view.x += step; },
+        ArrowRight: function () { view.x -= step; },
+        ArrowUp: function () { view.y += step; },
+        ArrowDown: function () { view.y -= step; },
       };
       const move = moves[event.key];
-      if (move) { event.preventDefault(); event.stopPropagation(); move(); }
+      if (move) { event.preventDefault(); move(); apply(); }
     });
 
     document.querySelectorAll("[data-zoom]").forEach(function (button) {
       button.addEventListener("click", function () {
-        const [cx, cy] = centre();
         const how = button.getAttribute("data-zoom");
-        if (how === "in") zoomAt(1.25, cx, cy);
-        else if (how === "out") zoomAt(0.8, cx, cy);
+        if (how === "in") zoom(1.25);
+        else if (how === "out") zoom(0.8);
         else fit();
       });
     });
 
     const brightness = document.getElementById("brightness");
     const contrast = document.getElementById("contrast");
-    function filters() {
-      photo.style.filter =
-        "brightness(" + brightness.value + "%) contrast(" + contrast.value + "%)";
-    }
     if (brightness && contrast) {
+      const shown = [photo].concat(Array.from(document.querySelectorAll("#pane-window image")));
+      const filters = function () {
+        const filter = "brightness(" + brightness.value + "%) contrast(" + contrast.value + "%)";
+        shown.forEach(function (element) { element.style.filter = filter; });
+      };
       brightness.addEventListener("input", filters);
       contrast.addEventListener("input", filters);
     }
   }
 
   // Undo countdown -------------------------------------------------------------------
-  const bar = document.querySelector("[data-undo-seconds]");
-  if (bar) {
+  function startUndoCountdown() {
+    if (undoTimer) window.clearInterval(undoTimer);
+    undoTimer = null;
+    const bar = document.querySelector("[data-undo-seconds]");
+    if (!bar) return;
     let left = parseInt(bar.getAttribute("data-undo-seconds"), 10);
     const shown = bar.querySelector("[data-undo-countdown]");
-    const timer = window.setInterval(function () {
+    undoTimer = window.setInterval(function () {
       left -= 1;
       if (shown) shown.textContent = String(Math.max(left, 0));
       if (left <= 0) {
-        window.clearInterval(timer);
+        window.clearInterval(undoTimer);
+        undoTimer = null;
         bar.remove(); // too late: the decision has taken effect
       }
     }, 1000);
   }
+
+  // The next item, fetched while this one is read --------------------------------------
+  function isItem(url) {
+    return /\/review\/items\/[^/?#]+(\?|$)/.test(new URL(url, window.location.href).pathname);
+  }
+
+  function preload() {
+    preloaded = null;
+    const skip = document.getElementById("skip-link");
+    if (!skip || !window.fetch || !window.DOMParser) return;
+    const at = Date.now();
+    const mine = generation;
+    fetch(skip.href, { credentials: "same-origin" })
+      .then(function (response) {
+        if (!response.ok || !isItem(response.url)) return null;
+        return response.text().then(function (html) {
+          if (mine !== generation) return;
+          preloaded = { url: response.url, html: html, at: at };
+          // Its pictures too, into the browser's cache (they are sent cacheable, private).
+          const doc = new DOMParser().parseFromString(html, "text/html");
+          doc.querySelectorAll("#photo, #pane-window image").forEach(function (element) {
+            const src = element.getAttribute("src") || element.getAttribute("href");
+            if (src) new Image().src = src;
+          });
+        });
+      })
+      .catch(function () { preloaded = null; });
+  }
+
+  // Put a page's <main> in place of this one's, as if it had been loaded.
+  function show(html, url, fetchedAt) {
+    const doc = new DOMParser().parseFromString(html, "text/html");
+    const main = doc.getElementById("main");
+    if (!main) { window.location.assign(url); return; }
+    if (fetchedAt) {
+      // Fetched a while ago: its reading time starts now, not when it was fetched.
+      const opened = main.querySelector('input[name="opened_at"]');
+      if (opened) opened.value = String(parseFloat(opened.value) + (Date.now() - fetchedAt) / 1000);
+      main.querySelectorAll(".undo-bar").forEach(function (bar) { bar.remove(); });
+    }
+    document.getElementById("main").replaceWith(document.adoptNode(main));
+    document.title = doc.title;
+    if (url !== window.location.href) window.history.pushState({ swapped: true }, "", url);
+    window.scrollTo(0, 0);
+    init();
+  }
+
+  // The decision goes by fetch: the preloaded next item shows at once, then the answer's
+  // undo bar (naming the test just decided) and count are put on it.
+  function sendInBackground(decision) {
+    if (!decision || !window.fetch || !window.DOMParser) return;
+    decision.addEventListener("submit", function (event) {
+      if (event.defaultPrevented) return;
+      event.preventDefault();
+      const data = new FormData(decision);
+      if (event.submitter && event.submitter.name) {
+        data.append(event.submitter.name, event.submitter.value);
+      }
+      const next = preloaded;
+      if (next) show(next.html, next.url, next.at);
+      const mine = generation;
+      fetch(decision.action, { method: "POST", body: data, credentials: "same-origin" })
+        .then(function (response) {
+          return response.text().then(function (html) {
+            const sameItem = next && response.ok && new URL(response.url).pathname === new URL(next.url).pathname;
+            if (!sameItem) { show(html, response.url); return; }
+            if (mine !== generation) return; // already moved on from that item
+            const doc = new DOMParser().parseFromString(html, "text/html");
+            const bar = doc.querySelector(".undo-bar");
+            const head = document.querySelector(".review-head");
+            if (bar && head) head.after(document.adoptNode(bar));
+            const count = doc.getElementById("left-count");
+            const here = document.getElementById("left-count");
+            if (count && here) here.textContent = count.textContent;
+            startUndoCountdown();
+          });
+        })
+        .catch(function () { window.location.reload(); });
+    });
+  }
+
+  function init() {
+    generation += 1;
+    acted = false;
+    viewer = null;
+    const decision = document.getElementById("decision-form");
+    guardTiming(decision); // first: it holds back a result that needs the timing key
+    sendInBackground(decision);
+    setUpStage();
+    setUpViewer();
+    startUndoCountdown();
+    preload();
+  }
+
+  window.addEventListener("resize", function () { if (viewer) viewer.fit(); });
+  window.addEventListener("popstate", function () { window.location.reload(); });
+  init();
 })();

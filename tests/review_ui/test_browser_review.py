@@ -101,6 +101,8 @@ def test_clinicians_decide_by_keyboard_and_patients_see_the_results(
     clinician.wait_for_url(
         lambda url: f"/items/{encode(PROPOSAL, positive.proposal_id)}" not in url
     )
+    # The next item was fetched beforehand and shows at once; the undo bar follows the answer.
+    clinician.locator(".undo-bar").wait_for()
     assert "You confirmed positive" in clinician.inner_text("main")
 
     # Override the negative: P asks for a reason; the form is done with keys only.
@@ -164,6 +166,7 @@ def test_undo_with_the_u_key(
     page.goto(f"/review/items/{encode(PROPOSAL, proposal.id)}")
     page.keyboard.press("Enter")
     page.wait_for_url(lambda url: f"/items/{encode(PROPOSAL, proposal.id)}" not in url)
+    page.locator(".undo-bar").wait_for()  # it comes with the server's answer
     page.keyboard.press("u")
     page.wait_for_url(f"**/review/items/{encode(PROPOSAL, proposal.id)}")
     assert page.locator("#confirm-button").is_visible()
@@ -237,3 +240,35 @@ def test_the_clinician_pages_hold_on_a_phone(
     phone.wait_for_url("**/review/items/*")
     page_checks(phone)
     screenshot(phone, "review-item-phone")
+
+
+def test_the_queue_shows_each_window_and_what_is_left(
+    new_page: Callable[..., Any], live_server: Any, screenshot: Callable[[Any, str], Any]
+) -> None:
+    ctx = live_server.ctx
+    with ctx.database.session() as session:
+        user, _ = new_patient(session, ctx)
+        test = start_test(session, ctx, user, REGION_NORTH)
+        from api.batches.tables import Unit
+
+        code = session.get(Unit, test.unit_id).code  # type: ignore[union-attr]
+        proposal = send_photo(session, ctx, user, test, rendered_photo(code, {"C": 0.8}, 11))
+    assert proposal is not None
+    page = new_page()
+    keyboard_log_in(page, "clinician-north")
+    link = page.locator(f'a[href^="/review/items/{encode(PROPOSAL, proposal.id)}"]')
+    thumb = link.locator("img.queue__thumb")
+    thumb.scroll_into_view_if_needed()
+    loaded = "(img) => img.complete && img.naturalWidth > 0"
+    page.wait_for_function(loaded, arg=thumb.element_handle())
+    # The window, straightened: much wider than tall.
+    size = thumb.evaluate("(img) => [img.naturalWidth, img.naturalHeight]")
+    assert size[0] > 2 * size[1]
+    assert str(test.id) not in link.inner_text().split()  # no database numbers
+    left = int(page.locator("#left-count strong").inner_text())
+    assert left == page.locator(".queue__item").count()  # all on one page here
+    assert "Urgent:" in page.locator("#urgent-rule").inner_text()
+    screenshot(page, "review-queue-thumbnails")
+    page.click("#start-reviewing")
+    page.wait_for_url("**/review/items/*")
+    assert int(page.locator("#left-count").inner_text()) == left

@@ -25,7 +25,7 @@ def test_the_queue_lists_the_regions_items_most_urgent_first(
     links = re.findall(r'href="/review/items/(prp_\w+)"', page)
     assert links == [encode(PROPOSAL, positive.id), encode(PROPOSAL, negative.id)]
     assert encode(PROPOSAL, elsewhere.id) not in links
-    assert re.search(r"<strong>2</strong> waiting", page)
+    assert re.search(r"<strong>2</strong> left to read", page)
     assert re.search(r"<strong>1</strong> suspected positive", page)
 
 
@@ -115,8 +115,8 @@ def test_confirm_is_held_then_undone_then_decided_again(
     )
     assert response.status_code == 303
     # Straight on to the next item; the decision is held for the grace period.
-    assert response.headers["location"] == "/review/next"
-    nxt = pages.get("/review/next", follow_redirects=False)
+    assert response.headers["location"] == f"/review/next?after={encode(PROPOSAL, first.id)}"
+    nxt = pages.get(response.headers["location"], follow_redirects=False)
     assert nxt.headers["location"] == f"/review/items/{encode(PROPOSAL, second.id)}"
     item = pages.get(f"/review/items/{encode(PROPOSAL, second.id)}").text
     assert "You confirmed positive" in item
@@ -320,3 +320,22 @@ def test_the_second_reader_reads_blind(
     assert done.status_code == 303
     second = session.query(Review).filter_by(proposal_id=proposal.id, round=2).one()
     assert (second.decision, second.result, second.reason) == ("change", "negative", BLIND_REASON)
+
+
+def test_a_bad_id_in_a_page_address_answers_a_page(pages: Any) -> None:
+    """A mistyped or unknown id (or no page at all) is a 404 page, not a JSON problem."""
+    pages.log_in("clinician-north")
+    for url in (
+        "/review/items/prp_notanid",
+        f"/review/items/{encode(PROPOSAL, 999_999)}",
+        "/review/items/42",
+        "/review/no-such-page",
+    ):
+        response = pages.get(url)
+        assert response.status_code == 404, url
+        assert response.headers["content-type"].startswith("text/html"), url
+        assert "not found" in response.text.lower(), url
+    # The API keeps its problem documents.
+    api = pages.get("/api/no-such-route")
+    assert api.status_code == 404
+    assert api.headers["content-type"] == "application/problem+json"

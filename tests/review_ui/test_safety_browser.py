@@ -147,9 +147,16 @@ def test_a_late_reading_needs_its_own_key_even_after_the_sliders(
     assert confirm_box["y"] + confirm_box["height"] <= WIDE["height"]
     assert abs(confirm_box["y"] - (state_box["y"] + state_box["height"])) < 200
     # The page opens on the straightened result window, beside the decision.
-    window_box = page.locator('section[aria-labelledby="window-h"] svg').first.bounding_box()
+    # The page opens on the straightened result window, beside the decision, with the
+    # model's answer beside the buttons.
+    window_box = page.locator("#pane-window svg").bounding_box()
     assert window_box is not None
     assert window_box["y"] + window_box["height"] <= WIDE["height"]
+    hint = page.locator("#model-hint")
+    assert "positive" in hint.inner_text()
+    hint_box = hint.bounding_box()
+    assert hint_box is not None
+    assert hint_box["y"] + hint_box["height"] <= WIDE["height"]
     page_checks(page)
     # Brightness touched: the slider has the focus, the keys still work.
     page.locator("#brightness").click()
@@ -161,10 +168,14 @@ def test_a_late_reading_needs_its_own_key_even_after_the_sliders(
     screenshot(page, "safety-review-late-asks-1366x768")
     page.keyboard.press("a")
     assert page.locator("#read-time-ok").is_checked()
+    page.locator("#contrast").click()  # the other slider too
     page.keyboard.press("c")
-    page.wait_for_url(lambda url: f"/items/{proposal_id}" not in url)
+    page.wait_for_url(lambda url: encode(PROPOSAL, proposal_id) not in url)
+    # The next item shows with a bar that names the test just decided by its public id.
     undo = page.locator(".undo-bar")
-    assert f"You confirmed positive on test {test_id}" in undo.inner_text()
+    said = undo.inner_text()
+    assert f"You confirmed positive on test {encode(TEST, test_id)}" in said
+    assert f"test {test_id} " not in said  # never the database's number
     screenshot(page, "safety-review-undo-1366x768")
 
 
@@ -200,3 +211,65 @@ def test_the_qr_link_keeps_the_code_through_registration(
     assert phone.get_by_label("Code (or the short code").input_value() == code
     page_checks(phone)
     screenshot(phone, "safety-qr-scan-360x780")
+
+
+def test_one_key_swaps_window_and_photo_and_zoom_goes_to_the_window(
+    new_page: Callable[..., Any],
+    late_item: tuple[int, int],
+    screenshot: Callable[[Any, str], Any],
+) -> None:
+    proposal_id, _test_id = late_item
+    page = new_page(viewport=WIDE)
+    log_in(page, "clinician-south")
+    page.goto(f"/review/items/{encode(PROPOSAL, proposal_id)}")
+    page.wait_for_function("document.getElementById('photo').naturalWidth > 0")
+    stage = page.locator("#stage")
+    # Where the reading found the window in the photo, kept with the proposal.
+    box = [float(v) for v in (stage.get_attribute("data-window-box") or "").split(",")]
+    assert len(box) == 4
+    assert 0 <= box[0] < box[2] <= 1
+    assert 0 <= box[1] < box[3] <= 1
+
+    def widths() -> tuple[float, float]:
+        window = page.locator("#pane-window").bounding_box()
+        photo = page.locator("#pane-photo").bounding_box()
+        assert window is not None
+        assert photo is not None
+        return window["width"], photo["width"]
+
+    # It opens on the window, large, with the whole photo small beside it.
+    assert stage.get_attribute("data-view") == "window"
+    window_w, photo_w = widths()
+    assert window_w > 2 * photo_w
+    # One key swaps them, also with a slider holding the focus.
+    page.locator("#contrast").click()
+    page.keyboard.press("w")
+    assert stage.get_attribute("data-view") == "photo"
+    window_w, photo_w = widths()
+    assert photo_w > 2 * window_w
+    # Zooming brings the result window to the middle of the viewer, not the photo's centre.
+    for _ in range(4):
+        page.keyboard.press("+")
+    where = page.evaluate(
+        """(box) => {
+            const photo = document.getElementById('photo').getBoundingClientRect();
+            const viewer = document.getElementById('viewer').getBoundingClientRect();
+            return {
+                x: photo.left + (box[0] + box[2]) / 2 * photo.width,
+                y: photo.top + (box[1] + box[3]) / 2 * photo.height,
+                cx: viewer.left + viewer.width / 2,
+                cy: viewer.top + viewer.height / 2,
+                photo_cx: photo.left + photo.width / 2,
+                photo_cy: photo.top + photo.height / 2,
+                zoom: photo.width / document.getElementById('photo').naturalWidth,
+            };
+        }""",
+        box,
+    )
+    assert abs(where["x"] - where["cx"]) < 2
+    assert abs(where["y"] - where["cy"]) < 2
+    # (the window is away from the photo's centre, so this tells the two apart)
+    assert abs(where["photo_cx"] - where["cx"]) + abs(where["photo_cy"] - where["cy"]) > 20
+    screenshot(page, "review-photo-zoomed-1366x768")
+    page.keyboard.press("w")
+    assert stage.get_attribute("data-view") == "window"

@@ -218,7 +218,7 @@ def test_nothing_to_undo_is_a_conflict(client: TestClient, world: Any) -> None:
     assert response.status_code == 409
 
 
-def test_the_queue_puts_positives_unsure_and_old_items_first(
+def test_the_queue_puts_overdue_then_positives_and_unsure_items_first(
     client: TestClient, world: Any, flow: Any
 ) -> None:
     negative_new = a_test_in_review(world, flow, 0, proposed("negative"))
@@ -234,8 +234,9 @@ def test_the_queue_puts_positives_unsure_and_old_items_first(
     world.session.commit()
     order = [decode(TEST, i["test_id"]) for i in queue(client, world, world.clinician_a)]
     assert order == [negative_old.id, positive.id, unsure.id, negative_new.id]
+    # Urgent means overdue, not merely positive: only the old one so far.
     urgent = [i["urgent"] for i in queue(client, world, world.clinician_a)]
-    assert urgent == [True, True, True, False]
+    assert urgent == [True, False, False, False]
     positives = queue(client, world, world.clinician_a, "?result=positive")
     assert [decode(TEST, i["test_id"]) for i in positives] == [positive.id]
     low = queue(client, world, world.clinician_a, "?confidence=low")
@@ -250,7 +251,7 @@ def test_the_queue_puts_positives_unsure_and_old_items_first(
     counts = client.get("/api/reviews/queue/counts", headers=world.headers(world.clinician_a))
     assert counts.json() | {"oldest": None} == {
         "total": 4,
-        "urgent": 3,
+        "urgent": 1,
         "positive": 1,
         "negative": 3,
         "invalid": 0,
@@ -260,6 +261,26 @@ def test_the_queue_puts_positives_unsure_and_old_items_first(
     }
     # Another region's clinician sees none of it.
     assert queue(client, world, world.clinician_b) == []
+    # Past their target waits, the positive (30 minutes) and the unsure one (1 hour) turn
+    # urgent; a confident negative of the same age does not.
+    for test, wait in (
+        (positive, service.POLICY.positive_wait),
+        (unsure, service.POLICY.unsure_wait),
+        (negative_new, service.POLICY.unsure_wait),
+    ):
+        world.session.execute(
+            update(Proposal)
+            .where(Proposal.self_test_id == test.id)
+            .values(created_at=utcnow() - wait - timedelta(minutes=1))
+        )
+    world.session.commit()
+    items = queue(client, world, world.clinician_a)
+    assert [(decode(TEST, i["test_id"]), i["urgent"]) for i in items] == [
+        (negative_old.id, True),
+        (unsure.id, True),
+        (positive.id, True),
+        (negative_new.id, False),
+    ]
 
 
 def test_skipping_walks_the_queue_in_order(world: Any, flow: Any) -> None:
