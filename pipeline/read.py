@@ -22,7 +22,14 @@ from pipeline.bands import (
     optical_density_profile,
     unknown_where_unreadable,
 )
-from pipeline.decode import Photo, PhotoError, choose_reduction, decode_photo, probe
+from pipeline.decode import (
+    Photo,
+    PhotoError,
+    choose_reduction,
+    decode_photo,
+    probe,
+    shrink_photo,
+)
 from pipeline.interpret import interpret
 from pipeline.kit import Kit
 from pipeline.locate import MIN_SCORE, MIN_WINDOW_SCORE, Location, find_window, locate
@@ -106,21 +113,29 @@ def _read(data: bytes, kit: Kit, band_model: BandModel, model_name: str) -> Read
         info = probe(data)
         reduce = choose_reduction(info, LOCATE_LONG_SIDE)
         photo = decode_photo(data, reduce=reduce, info=info)
-        found = locate(photo.image, kit)
-        if isinstance(found, QualityIssue) and found.code == "no_cassette" and reduce > 1:
+        # Found in a view of about LOCATE_LONG_SIDE px (the decode's own detail is kept for
+        # reading): searching costs by the pixel, and a photo is decoded once where it can be.
+        view = shrink_photo(photo, LOCATE_LONG_SIDE)
+        found = locate(view.image, kit)
+        if isinstance(found, QualityIssue) and found.code == "no_cassette":
             # Small kits (strips, or a test far from the camera) may need more pixels.
-            photo = decode_photo(data, reduce=max(1, reduce // 4), info=info)
-            found = locate(photo.image, kit)
+            if reduce > 1:
+                photo = decode_photo(data, reduce=max(1, reduce // 4), info=info)
+            if reduce > 1 or view is not photo:
+                view = photo
+                found = locate(view.image, kit)
     except PhotoError as exc:
         return Reading.retake([QualityIssue(exc.code, str(exc))], model=model_name)
     if isinstance(found, QualityIssue):
         # The one real reason first: a photo blurred, dark or washed out all over hides the
         # test, and "hold still" helps more than "we could not find the test".
-        problem = photo_problem(photo.image) if found.code in _NOT_FOUND else None
+        problem = photo_problem(view.image) if found.code in _NOT_FOUND else None
         issues = [found] if problem is None or problem == found else [problem, found]
         return Reading.retake(issues, model=model_name)
     location: Location = found
-    homography, window_h = location.homography, location.window
+    # From the view's pixels to the decoded photo's.
+    to_photo = np.linalg.inv(photo.to_original) @ view.to_original
+    homography, window_h = to_photo @ location.homography, to_photo @ location.window
     full_ppm = window_px_per_mm(kit, window_h) / photo.scale
     metrics = _location_metrics(location, kit)
 
@@ -133,7 +148,7 @@ def _read(data: bytes, kit: Kit, band_model: BandModel, model_name: str) -> Read
             issues,
             model=model_name,
             code=location.code,
-            explanation=_explain(location, photo),
+            explanation=_explain(location, view),
             metrics=metrics,
         )
 

@@ -211,6 +211,13 @@ def _baseline(
     outside the interior hold the nearest interior value.
     Returns ``(baseline, noise of the matched response)``.
     """
+    base = _membrane(absorbance, valid, width_px)
+    response = _matched(absorbance - base, valid, kernel)
+    return base, _response_noise(response, valid, width_px)
+
+
+def _membrane(absorbance: np.ndarray, valid: np.ndarray, width_px: float) -> np.ndarray:
+    """The baseline of :func:`_baseline` alone, for callers that need not its noise."""
     n = absorbance.size
     idx = np.arange(n)
     lo, hi = int(idx[valid][0]), int(idx[valid][-1]) + 1
@@ -223,9 +230,7 @@ def _baseline(
             inner, _ = Baseline(np.arange(y.size)).arpls(y, lam=float(lam))
     else:
         inner = np.full(y.size, float(np.median(y)))
-    base = np.interp(idx, np.arange(lo, hi), inner)
-    response = _matched(absorbance - base, valid, kernel)
-    return base, _response_noise(response, valid, width_px)
+    return np.asarray(np.interp(idx, np.arange(lo, hi), inner))
 
 
 def _interior(
@@ -425,7 +430,7 @@ def _profile(
     band_response = np.empty((n_bands, n_cols))
     for i, rows in enumerate(np.array_split(central[:, :, channel], n_bands, axis=0)):
         a = -np.log10(np.mean(rows, axis=0))
-        b, _ = _baseline(a, valid, width_px, kernel)
+        b = _membrane(a, valid, width_px)  # the bands' noise comes from their differences
         band_od[i] = a - b
         band_response[i] = _matched(band_od[i], valid, kernel)
 
@@ -552,13 +557,15 @@ def _fit_shape(od: np.ndarray, valid: np.ndarray, j: int, width_px: float) -> tu
     def best_for(widths: np.ndarray) -> tuple[float, float, float]:
         # Every (width, blur, sub-pixel offset) candidate at once; with a free
         # constant, the least-squares residual is Syy - Sky^2 / Skk.
-        cand = [
-            (w, sigma, off)
-            for w in widths
-            for sigma in np.arange(0.4, max(0.5 * w, 0.6), 0.15)
-            for off in np.linspace(-1.0, 1.0, 9)
-        ]
-        w_, s_, o_ = (np.array(c)[:, None] for c in zip(*cand, strict=True))
+        # Built as arrays, width by width (a list of thousands of tuples cost more than the fit).
+        offsets = np.linspace(-1.0, 1.0, 9)
+        sigmas = [np.arange(0.4, max(0.5 * w, 0.6), 0.15) for w in widths]
+        w_ = np.concatenate(
+            [np.full(s.size * offsets.size, w) for w, s in zip(widths, sigmas, strict=True)]
+        )
+        s_ = np.concatenate([np.repeat(s, offsets.size) for s in sigmas])
+        o_ = np.tile(offsets, s_.size // offsets.size)
+        w_, s_, o_ = w_[:, None], s_[:, None], o_[:, None]
         ea = (x[None, :] - o_ + w_ / 2) / (np.sqrt(2.0) * s_)
         eb = (x[None, :] - o_ - w_ / 2) / (np.sqrt(2.0) * s_)
         k = 0.5 * (special.erf(ea) - special.erf(eb))

@@ -18,6 +18,7 @@ from pipeline.decode import (
     choose_reduction,
     decode_photo,
     probe,
+    shrink_photo,
 )
 
 
@@ -209,3 +210,28 @@ def test_choose_reduction_keeps_enough_pixels() -> None:
     assert choose_reduction(info, 500) == 8
     assert choose_reduction(info, 2500) == 1
     assert choose_reduction(info, 2016) == 2
+
+
+@pytest.mark.parametrize(("size", "reduce"), [((1632, 1224), 1), ((3264, 2448), 2)])
+def test_shrunk_view_maps_its_pixels_to_the_full_photo(size: tuple[int, int], reduce: int) -> None:
+    w, h = size
+    image = np.full((h, w, 3), 40, np.uint8)
+    centre = (1201.5, 803.5)  # a bright square's centre, full-size px (pixel centres on integers)
+    image[796:812, 1194:1210] = 255
+    photo = decode_photo(_jpeg(image), reduce=reduce)
+    view = shrink_photo(photo, 1000)
+    assert view.source is photo
+    assert max(view.image.shape[:2]) == 1000
+    assert view.scale == pytest.approx(1000 / w)
+    grey = view.image[:, :, 1].astype(float) - 40
+    grey[grey < 60] = 0  # the square only, not the JPEG's ringing around it
+    ys, xs = np.indices(grey.shape)
+    found = [(grey * xs).sum() / grey.sum(), (grey * ys).sum() / grey.sum(), 1.0]
+    x, y, _ = view.to_original @ found
+    # Within a quarter of a view pixel (the centroid of a resampled square is no finer).
+    assert (x, y) == pytest.approx(centre, abs=0.25 / view.scale)
+
+
+def test_photo_near_the_wanted_size_is_not_resampled() -> None:
+    photo = decode_photo(_jpeg(_pattern(768, 1024)))
+    assert shrink_photo(photo, 1000) is photo

@@ -1,0 +1,264 @@
+"""Speed of ``pipeline.read`` per photo on one core, against a full decode of the same JPEG.
+
+Run ``python -m benchmarks.bench_pipeline`` (``--n 4 --repeats 2`` is a quick check).
+It renders ``--n`` photos of the demo kit at 12, 8 and 2 megapixels, then, for each
+size, reads them in a fresh worker process pinned to one thread (OpenMP, BLAS,
+OpenCV and onnxruntime): every photo is decoded in full with ``cv2.imdecode`` and
+read with ``pipeline.read``, side by side, ``--repeats`` times after one warm-up
+round. It reports the median and 95th-percentile milliseconds per read (each photo's
+median over the repeats), the median of the per-photo ratios read / full decode,
+photos per second per core (1 / mean read time) and the worker's peak resident
+memory. Last, it profiles a worker reading the 12-MP photos with py-spy and saves
+the flame graph (SVG) next to the report, ``benchmarks/results/pipeline.md``.
+"""
+
+from __future__ import annotations
+
+import os
+
+# One core: the figures are per core, and BLAS/OpenCV threads would blur them.
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import argparse  # noqa: E402
+import multiprocessing  # noqa: E402
+import platform  # noqa: E402
+import resource  # noqa: E402
+import shutil  # noqa: E402
+import statistics  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from concurrent.futures import ProcessPoolExecutor  # noqa: E402
+from dataclasses import dataclass, replace  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+KIT = ROOT / "datasets" / "kits" / "demo" / "kit.json"
+SIZES = {"12 MP": (4000, 3000), "8 MP": (3264, 2448), "2 MP": (1632, 1224)}
+TARGET_RATIO = 0.6
+TARGET_RATE_8MP = 12.0
+
+
+@dataclass(frozen=True)
+class Timing:
+    """One worker's figures for one photo size."""
+
+    read_ms: list[float]  # per photo: median over the repeats, wall clock
+    decode_ms: list[float]
+    ratios: list[float]  # per photo: median over the repeats of read / decode
+    cpu_read_ms: list[float]  # the same in process CPU time: less blurred by other load
+    cpu_ratios: list[float]
+    statuses: list[str]
+    rss_start_mb: float  # after imports and loading the model, before the first photo
+    rss_peak_mb: float
+
+
+def _peak_rss_mb() -> float:
+    """This process's peak resident memory, MB.
+
+    ``VmHWM`` where Linux has it: ``ru_maxrss`` survives ``exec``, so a spawned worker
+    would report its parent's peak (the renderer's) instead of its own.
+    """
+    status = Path("/proc/self/status")
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024  # kB
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def _read_all(folder: str, repeats: int) -> Timing:
+    """Worker: time reading and fully decoding every JPEG of ``folder`` side by side."""
+    import cv2
+
+    from models.registry import current_band_model
+    from pipeline.kit import load_kit
+    from pipeline.read import read
+
+    cv2.setNumThreads(1)
+    kit = load_kit(KIT)
+    model = current_band_model()
+    rss_start = _peak_rss_mb()
+    photos = [p.read_bytes() for p in sorted(Path(folder).glob("*.jpg"))]
+    t = Timing([], [], [], [], [], [], rss_start, 0.0)
+    for data in photos:
+        buf = np.frombuffer(data, np.uint8)
+        wall: list[tuple[float, float]] = []  # (read, decode) ms
+        cpu: list[tuple[float, float]] = []
+        for round_ in range(repeats + 1):  # the first round warms caches, and is not counted
+            started, cpu_started = time.perf_counter(), time.process_time()
+            cv2.imdecode(buf, cv2.IMREAD_COLOR)
+            decoded, cpu_decoded = time.perf_counter(), time.process_time()
+            reading = read(data, kit, band_model=model)
+            done, cpu_done = time.perf_counter(), time.process_time()
+            if round_:
+                wall.append(((done - decoded) * 1000, (decoded - started) * 1000))
+                cpu.append(((cpu_done - cpu_decoded) * 1000, (cpu_decoded - cpu_started) * 1000))
+        t.read_ms.append(statistics.median(r for r, _ in wall))
+        t.decode_ms.append(statistics.median(d for _, d in wall))
+        t.ratios.append(statistics.median(r / d for r, d in wall))
+        t.cpu_read_ms.append(statistics.median(r for r, _ in cpu))
+        t.cpu_ratios.append(statistics.median(r / max(d, 1e-6) for r, d in cpu))
+        t.statuses.append(str(reading.status))
+    return replace(t, rss_peak_mb=_peak_rss_mb())
+
+
+def _profile_worker(folder: str, rounds: int) -> None:
+    """Worker run under py-spy: read the photos of ``folder`` ``rounds`` times."""
+    import cv2
+
+    from models.registry import current_band_model
+    from pipeline.kit import load_kit
+    from pipeline.read import read
+
+    cv2.setNumThreads(1)
+    kit, model = load_kit(KIT), current_band_model()
+    photos = [p.read_bytes() for p in sorted(Path(folder).glob("*.jpg"))]
+    for _ in range(rounds):
+        for data in photos:
+            read(data, kit, band_model=model)
+
+
+def _render(folder: Path, size: tuple[int, int], n: int, seed: int) -> None:
+    from datasets.render import render_photo
+    from pipeline.kit import load_kit
+
+    kit = load_kit(KIT)
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        ods = {line.name: (0.3 if line.role == "control" else 0.05 * (i % 3)) for line in kit.lines}
+        photo = render_photo(kit, rng, od=ods, code=f"SPEED{i:07d}", size=size)
+        (folder / f"{i:03d}.jpg").write_bytes(photo.jpeg)
+
+
+def _time_size(folder: Path, repeats: int) -> Timing:
+    # A fresh process per size: its peak memory is that of a worker reading such photos.
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return pool.submit(_read_all, str(folder), repeats).result()
+
+
+def _flame_graph(folder: Path, out: Path, rounds: int) -> str:
+    """Profile a worker with py-spy; returns what the report says about it."""
+    py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    if not Path(py_spy).exists():
+        return "py-spy is not installed (`pip install -e .[dev]`): no flame graph."
+    code = (
+        "from benchmarks.bench_pipeline import _profile_worker; "
+        f"_profile_worker({str(folder)!r}, {rounds})"
+    )
+    command = [py_spy, "record", "--format", "flamegraph", "--rate", "250", "--output", str(out)]
+    command += ["--", sys.executable, "-c", code]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
+    if done.returncode != 0 or not out.exists():
+        return f"py-spy failed ({done.returncode}): {done.stderr.strip()[-300:]}"
+    return f"`{out.name}` (py-spy, 250 samples/s, {rounds} rounds over the 12-MP photos)."
+
+
+def _p95(values: list[float]) -> float:
+    return float(np.percentile(values, 95))
+
+
+def _table(rows: list[list[str]], header: list[str]) -> str:
+    widths = [max(len(str(c)) for c in col) for col in zip(header, *rows, strict=False)]
+    fmt = "| " + " | ".join(f"{{:<{w}}}" for w in widths) + " |"
+    lines = [fmt.format(*header), "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
+    lines += [fmt.format(*map(str, row)) for row in rows]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--n", type=int, default=12, help="photos per size")
+    parser.add_argument("--repeats", type=int, default=3, help="timed reads per photo")
+    parser.add_argument("--seed", type=int, default=20261129)
+    parser.add_argument("--profile-rounds", type=int, default=4, help="0: no flame graph")
+    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "pipeline.md"))
+    args = parser.parse_args(argv)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+
+    rows, timings = [], {}
+    with tempfile.TemporaryDirectory(prefix="vigil-bench-pipeline-") as tmp:
+        for i, (name, size) in enumerate(SIZES.items()):
+            folder = Path(tmp) / name.replace(" ", "")
+            _render(folder, size, args.n, args.seed + i)
+            t = timings[name] = _time_size(folder, args.repeats)
+            mean_read = statistics.fmean(t.read_ms)
+            statuses = ", ".join(f"{s} {t.statuses.count(s)}" for s in sorted(set(t.statuses)))
+            rows.append(
+                [
+                    f"{name} ({size[0]}x{size[1]})",
+                    f"{statistics.median(t.read_ms):.1f}",
+                    f"{_p95(t.read_ms):.1f}",
+                    f"{statistics.median(t.decode_ms):.1f}",
+                    f"{statistics.median(t.ratios):.2f}x",
+                    f"{statistics.median(t.cpu_read_ms):.1f}",
+                    f"{statistics.median(t.cpu_ratios):.2f}x",
+                    f"{1000 / mean_read:.1f}",
+                    f"{t.rss_peak_mb:.0f} ({t.rss_start_mb:.0f})",
+                    statuses,
+                ]
+            )
+        flame = out.with_name("pipeline-flame.svg")
+        profiled = (
+            _flame_graph(Path(tmp) / "12MP", flame, args.profile_rounds)
+            if args.profile_rounds > 0
+            else "not profiled (--profile-rounds 0)."
+        )
+
+    twelve, eight = timings["12 MP"], timings["8 MP"]
+    targets = [
+        [
+            "read / full decode, 12 MP (wall; CPU)",
+            f"<= {TARGET_RATIO}x",
+            f"{statistics.median(twelve.ratios):.2f}x; {statistics.median(twelve.cpu_ratios):.2f}x",
+        ],
+        [
+            "photos per second per core, 8 MP (wall; CPU)",
+            f">= {TARGET_RATE_8MP:g}",
+            f"{1000 / statistics.fmean(eight.read_ms):.1f}; "
+            f"{1000 / statistics.fmean(eight.cpu_read_ms):.1f}",
+        ],
+    ]
+    header = [
+        "photo",
+        "median ms",
+        "p95 ms",
+        "full decode ms",
+        "read / decode",
+        "CPU ms",
+        "CPU read / decode",
+        "photos/s/core",
+        "peak RSS MB (start)",
+        "answers",
+    ]
+    report = "\n\n".join(
+        [
+            "# pipeline.read speed benchmark",
+            f"`python -m benchmarks.bench_pipeline --n {args.n} --repeats {args.repeats}`: "
+            f"{args.n} rendered photos of the demo kit per size (seed {args.seed}), each read "
+            f"and fully decoded (`cv2.imdecode`) side by side {args.repeats} times after a "
+            "warm-up, in a fresh worker process per size, one thread. Median and p95 over the "
+            "photos of each photo's median; read / decode is the median of per-photo ratios; "
+            "CPU ms and CPU read / decode are the same in process CPU time, which other load on "
+            "a shared machine blurs less than the wall clock; photos/s/core is 1 / mean read "
+            "time (wall); peak RSS is the worker's maximum resident memory (in brackets: after "
+            "imports and loading the model). "
+            f"Python {platform.python_version()}, {platform.machine()}.",
+            _table(rows, header),
+            "## Targets (issue 13)\n\n" + _table(targets, ["measure", "target", "result"]),
+            f"## Profile\n\nFlame graph: {profiled}",
+        ]
+    )
+    print(report)
+    out.write_text(report + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
