@@ -381,7 +381,7 @@ def _edge_spread_px(
         grey = np.where(mask, grey, float(np.median(grey[mask])))
     gx = cv2.Sobel(grey, cv2.CV_32F, 1, 0, ksize=3) / 8
     gy = cv2.Sobel(grey, cv2.CV_32F, 0, 1, ksize=3) / 8
-    slope = cv2.magnitude(gx, gy)
+    slope = np.sqrt(gx * gx + gy * gy)  # not cv2.magnitude: see structure.edge_strength
     kernel = np.ones((2 * reach + 1, 2 * reach + 1), np.uint8)
     contrast = cv2.dilate(grey, kernel) - cv2.erode(grey, kernel)
     inside = contrast if mask is None else contrast[mask]

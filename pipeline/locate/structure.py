@@ -23,16 +23,12 @@ def edge_strength(bgr: np.ndarray) -> np.ndarray:
     img = bgr.astype(np.float32, copy=False)
     gx = cv2.Sobel(img, cv2.CV_32F, 1, 0, ksize=3)
     gy = cv2.Sobel(img, cv2.CV_32F, 0, 1, ksize=3)
-    mag = cv2.magnitude(gx, gy) if img.ndim == 2 else _channel_max(cv2.magnitude(gx, gy))
-    return cv2.sqrt(mag)
-
-
-def _channel_max(image: np.ndarray) -> np.ndarray:
-    channels = cv2.split(image)
-    out = channels[0]
-    for c in channels[1:]:
-        out = cv2.max(out, c)
-    return out
+    # numpy, not cv2.magnitude/cv2.sqrt: OpenCV's vector code rounds differently with the
+    # array's memory alignment, so the same template gave other patches run to run.
+    mag = np.sqrt(gx * gx + gy * gy)
+    if img.ndim == 3:
+        mag = mag.max(axis=2)
+    return np.sqrt(mag)
 
 
 def zncc(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> float:
