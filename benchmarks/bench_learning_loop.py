@@ -99,6 +99,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
     p.add_argument("--out", type=Path, default=RESULTS)
+    p.add_argument(
+        "--synthetic-cache", type=Path, default=None, help="keep rendered synthetic rows (reruns)"
+    )
     argv = sys.argv[1:] if argv is None else argv
     args = p.parse_args(argv)
 
@@ -118,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
             *("--workers", str(args.workers), "--real", str(cases_dir)),
             *("--unseen-product", unseen, "--out", str(trained_dir)),
             *("--version", "band-classifier@loop"),
+            *(("--synthetic-cache", str(args.synthetic_cache)) if args.synthetic_cache else ()),
         ]
         if mixed.main(train_args) != 0:
             return 1
@@ -146,12 +150,13 @@ def main(argv: list[str] | None = None) -> int:
         "total": round(time.perf_counter() - started, 1),
     }
     summary = {
-        "parameters": vars(args) | {"out": str(args.out)},
+        "parameters": vars(args) | {"out": str(args.out), "synthetic_cache": None},
         "cases": cases,
         "unseen_product": unseen,
         "training": {k: info[k] for k in ("n_real_cases", "n_lines", "onnx_parity_max_abs")},
         "decision": report["decision"]["summary"],
         "seconds": seconds,
+        "unseen_product_metrics": report["sets"]["real/unseen"]["metrics"],
     }
     (args.out / "learning_loop.json").write_text(json.dumps(summary, indent=1) + "\n")
     text = (
@@ -162,8 +167,16 @@ def main(argv: list[str] | None = None) -> int:
         f"{args.photos} synthetic photos of {args.kits} designs plus "
         f"{info['n_real_cases']['train']} cases (held out: {info['n_real_cases']['heldout']}); "
         f"ONNX parity {info['onnx_parity_max_abs']:.1e}. Times: {seconds} s.\n\n"
-        f"Promotion rule: {report['decision']['summary']}\n\n"
-        "The evaluation, set by set: [learning_loop/report.md](learning_loop/report.md).\n"
+        "Machine: 2 shared CPU cores, other jobs running; the times and ms per read are "
+        "noisy, compare them within this run only.\n\n"
+        f"## The held-out product `{unseen}` (no photo of it in training)\n\n"
+        + evaluate.set_table(report, "real/unseen", "learning_loop/")
+        + "\n\n## Every held-out confirmed case (the unseen product and held-out units)\n\n"
+        + evaluate.set_table(report, "real", "learning_loop/")
+        + "\n\n## Fresh synthetic photos of new designs (realworld-wide)\n\n"
+        + evaluate.set_table(report, "synthetic", "learning_loop/")
+        + f"\n\nPromotion rule (candidate vs shipped): {report['decision']['summary']}\n\n"
+        "The evaluation, product by product: [learning_loop/report.md](learning_loop/report.md).\n"
     )
     (args.out / "learning_loop.md").write_text(text)
     print(text)

@@ -481,42 +481,50 @@ ROWS = (
 )
 
 
-def markdown(report: Mapping[str, Any]) -> str:
-    """The report as Markdown (tables per set, the reliability diagrams, the decision)."""
+def set_table(report: Mapping[str, Any], name: str, figure_prefix: str = "") -> str:
+    """One set's section: its measures, model by model, and its reliability diagram.
+
+    ``figure_prefix`` is prepended to the diagram's file name (a report quoted from
+    another folder).
+    """
     roles = list(report["models"])
     head = " | ".join(f"{r} `{report['models'][r]['version']}`" for r in roles)
+    data = report["sets"][name]
+    m = data["metrics"]
+    lines = [
+        data.get("description", ""),
+        f"{data['n_photos']} photos; products: {', '.join(data['products'])}.",
+        "",
+        f"| measure | {head} |",
+        "|---|" + "---|" * len(roles),
+    ]
+    for key, label in ROWS:
+        lines.append(f"| {label} | " + " | ".join(_cell(m[r].get(key)) for r in roles) + " |")
+    lines.append(
+        "| ECE (line probability) | "
+        + " | ".join(_cell(m[r]["calibration"]["ece"]) for r in roles)
+        + " |"
+    )
+    lines.append(
+        "| ms per read (median / p90) | "
+        + " | ".join(
+            f"{m[r]['ms_per_read']['median']} / {m[r]['ms_per_read']['p90']}" for r in roles
+        )
+        + " |"
+    )
+    if data.get("figure"):
+        lines += ["", f"![reliability {name}]({figure_prefix}{data['figure']})"]
+    return "\n".join(lines)
+
+
+def markdown(report: Mapping[str, Any]) -> str:
+    """The report as Markdown (tables per set, the reliability diagrams, the decision)."""
     parts = [
         "# Band model evaluation",
         f"{report['created']}; `{report['command']}`. Readings through `pipeline.read`; "
         "sensitivity and specificity over photos answered `ok`.",
     ]
-    for name, data in report["sets"].items():
-        m = data["metrics"]
-        lines = [
-            f"## {name}",
-            data.get("description", ""),
-            f"{data['n_photos']} photos; products: {', '.join(data['products'])}.",
-            "",
-            f"| measure | {head} |",
-            "|---|" + "---|" * len(roles),
-        ]
-        for key, label in ROWS:
-            lines.append(f"| {label} | " + " | ".join(_cell(m[r].get(key)) for r in roles) + " |")
-        lines.append(
-            "| ECE (line probability) | "
-            + " | ".join(_cell(m[r]["calibration"]["ece"]) for r in roles)
-            + " |"
-        )
-        lines.append(
-            "| ms per read (median / p90) | "
-            + " | ".join(
-                f"{m[r]['ms_per_read']['median']} / {m[r]['ms_per_read']['p90']}" for r in roles
-            )
-            + " |"
-        )
-        if data.get("figure"):
-            lines += ["", f"![reliability {name}]({data['figure']})"]
-        parts.append("\n".join(lines))
+    parts += [f"## {name}\n{set_table(report, name)}" for name in report["sets"]]
     decision = report.get("decision")
     if decision is not None:
         refused = [v for v in decision["verdicts"] if not v["passed"]]

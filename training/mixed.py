@@ -4,8 +4,10 @@
 train`` runs it) renders synthetic photos as :mod:`training.train` does, adds the
 line features of real confirmed cases (``training/dataset_format.md``: the
 straightened window the server kept, the clinicians' final label as truth), fits
-the same model, exports ONNX and checks that onnxruntime reproduces
-scikit-learn's probabilities on a sample (``--parity-tolerance``).
+the same model (``--synthetic-cache DIR`` keeps the rendered synthetic rows, so
+retraining after a new export renders nothing), exports ONNX and checks that
+onnxruntime reproduces scikit-learn's probabilities on a sample
+(``--parity-tolerance``).
 
 Real cases are split by product and by unit: the products named with
 ``--unseen-product`` are held out whole (a product never seen in training is
@@ -124,6 +126,40 @@ def real_dataset(cases: Sequence[Case], first_photo: int = 0) -> train.Dataset:
     return train.Dataset.concat(parts)
 
 
+def synthetic_dataset(
+    seed: int,
+    photos: int,
+    kits: int,
+    *,
+    variation: str = "mild",
+    workers: int = 1,
+    cache: Path | None = None,
+) -> train.Dataset:
+    """Line features of ``photos`` rendered synthetic photos of ``kits`` random designs.
+
+    Rendering is the slow part of training (minutes for 1400 photos) and gives the
+    same rows for the same arguments, so with ``cache`` the rows are kept in a
+    ``.npz`` named by the arguments and the feature names and read back the next
+    time (retraining after each new export renders nothing). A renderer change
+    makes other rows: clear the cache then.
+    """
+    key = hashlib.sha256(
+        json.dumps([seed, photos, kits, variation, list(FEATURE_NAMES)]).encode()
+    ).hexdigest()[:16]
+    path = cache / f"synthetic-{seed}-{photos}-{kits}-{variation}-{key}.npz" if cache else None
+    if path is not None and path.is_file():
+        with np.load(path) as stored:
+            return train.Dataset(*(stored[f] for f in ("x", "od", "role", "photo", "kit")))
+    samples = train.render_windows(seed, photos, kits, workers, progress=False, variation=variation)
+    data = train.make_dataset(samples, train.random_kits(seed, kits))
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(".partial.npz")
+        np.savez(partial, x=data.x, od=data.od, role=data.role, photo=data.photo, kit=data.kit)
+        partial.replace(path)  # whole or absent: a killed run leaves no half file
+    return data
+
+
 def write_subset(sources: Sequence[Path], cases: Sequence[Case], out: Path) -> Path:
     """The exports' records and files of ``cases`` only, as one dataset of its own."""
     wanted = {(c.photo.resolve()) for c in cases}
@@ -192,6 +228,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--unseen-product", action="append", default=[], help="hold out a product")
     p.add_argument("--heldout-units", type=float, default=0.25, help="share of real units held out")
     p.add_argument("--parity-tolerance", type=float, default=1e-4)
+    p.add_argument(
+        "--synthetic-cache", type=Path, default=None, help="keep rendered synthetic rows here"
+    )
     return p
 
 
@@ -202,15 +241,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.perf_counter()
     parts, heldout_synthetic = [], None
     if args.photos > 0:
-        samples = train.render_windows(
+        synthetic = synthetic_dataset(
             args.seed,
             args.photos,
             args.kits,
-            args.workers,
-            progress=False,
             variation=args.variation,
+            workers=args.workers,
+            cache=args.synthetic_cache,
         )
-        synthetic = train.make_dataset(samples, train.random_kits(args.seed, args.kits))
         order = np.random.default_rng([args.seed, 1]).permutation(args.kits)
         held_kits = np.sort(order[: max(1, round(args.heldout_kits * args.kits))])
         mask = np.isin(synthetic.kit, held_kits)
