@@ -19,7 +19,7 @@ import api.db.base
 from api.interop.codes import normalise_name
 
 revision: str = "0014_code_mapping"
-down_revision: str | None = "0010_learning_loop"
+down_revision: str | None = "0011_patient_channel"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
