@@ -21,10 +21,10 @@ from api.context import AppContext
 from api.db.base import utcnow
 from api.errors import ConflictError, InvalidError, NotFoundError
 from api.interop.codes import CodeMapping
-from api.interop.service import stored_mapping
 from api.interop.fhir import bundle_json
 from api.interop.hl7 import build_oru_r01
 from api.interop.schemas import Receiver, ReleasedResult, Sender
+from api.interop.service import stored_mapping
 from api.interop.signing import new_secret
 from api.organisations.tables import CdcOffice, Institution
 from api.outbox import queries

@@ -25,7 +25,6 @@ from api.context import AppContext
 from api.db.base import utcnow
 from api.errors import InvalidError, NotFoundError
 from api.interop import fhir, hl7
-from api.interop.service import stored_mapping
 from api.interop.schemas import (
     AnalyteResult,
     ClinicianPart,
@@ -34,6 +33,7 @@ from api.interop.schemas import (
     ProductPart,
     ReleasedResult,
 )
+from api.interop.service import stored_mapping
 from api.notifications.service import announce_release, open_result_link
 from api.organisations.tables import Institution, Manufacturer
 from api.outbox.service import goes_to_agencies, sender

@@ -4,7 +4,7 @@ Seeded from ``api/interop/code_seed.json`` as it stands when this migration runs
 then on the tables are the mapping, changed in the operators' page or the API (audited).
 
 Revision ID: 0014_code_mapping
-Revises: 0010_learning_loop
+Revises: 0011_patient_channel
 Create Date: 2026-11-29 21:30:00
 """
 
