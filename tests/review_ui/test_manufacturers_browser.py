@@ -149,6 +149,9 @@ def test_a_kit_built_on_the_template_equals_the_same_kit_written_in_json(
         (window["x"], window["y"]),
         (window["x"] + window["w"], window["y"] + window["h"]),
     )
+    assert page.locator("#kb-status").inner_text() == (
+        f"Result window: x {window['x']}, y {window['y']}, {window['w']} × {window['h']} pixels."
+    )
     page.get_by_label("drags the code box").check()
     _drag(page, (box["x"], box["y"]), (box["x"] + box["size"], box["y"] + box["size"]))
     # Click each line where the written kit says it is (flow down: from the window's top).
@@ -268,6 +271,25 @@ def test_every_mistake_is_shown_in_plain_words(
     # With the picture, the lines and the mistakes shown, nothing serious for axe-core.
     assert axe_findings(page) == []
     page_checks(page)
+    # The kit.json with three mistakes, loaded into the form: each beside its field.
+    page.set_input_files("#kb-load", str(kit_file))
+    page.wait_for_selector("#kb-status:has-text('The fields now hold kit.json')")
+    assert page.locator("#kb-lines > li").count() == 2
+    page.locator("#kit-builder").get_by_role("button", name="Check and preview").click()
+    page.wait_for_selector("[data-path='template.flow'] .field-error")
+    beside = {
+        path: page.locator(f"[data-path='{path}'] > .field-error").all_inner_texts()
+        for path in ("name", "template.flow", "lines.1.at")
+    }
+    assert beside == {
+        "name": ["The product name is missing."],
+        "template.flow": ["The flow direction must be up, down, left or right."],
+        "lines.1.at": [
+            "The control line C lies outside the result window: its position must be from 0 "
+            "(the sample end) to 1 (the far end)."
+        ],
+    }
+    assert page.locator("#kit-builder .field-error").count() == 3  # the earlier ones are gone
 
 
 LONG_NAME = (
