@@ -243,7 +243,10 @@ def test_every_mistake_is_shown_in_plain_words(
     add = page.get_by_role("button", name="Add a line")
     add.click()
     page.get_by_label("A click places a").select_option("control")
-    add.click()
+    # By keyboard: the new line's first field takes the focus.
+    add.focus()
+    page.keyboard.press("Enter")
+    assert page.evaluate("() => document.activeElement.id") == "kb-line-1-name"
     page.get_by_label("Position (0 to 1)").nth(1).fill("1.3")
     page.get_by_label("Read the result from (minutes after the sample)").fill("40")
     page.locator("#kit-builder").get_by_role("button", name="Check and preview").click()
