@@ -109,7 +109,12 @@
     const input = event.target;
     const key = input.getAttribute("data-key");
     const row = input.closest("[data-line]");
-    if (key) {
+    if (input.id === "kb-window-mm") {
+      // The scale from a length a person can measure: the window's, along the flow.
+      const mm = Number(input.value);
+      const px = alongPx();
+      if (mm > 0 && px > 0) kit.template.px_per_mm = round(px / mm, 4);
+    } else if (key) {
       set(key, fieldValue(input));
     } else if (row && input.hasAttribute("data-line-key")) {
       const line = kit.lines[Number(row.getAttribute("data-line"))];
@@ -137,9 +142,21 @@
         input.value = value === null || value === undefined ? "" : String(value);
       });
     });
+    const windowMm = document.getElementById("kb-window-mm");
+    if (windowMm !== typing) {
+      const scale = kit.template.px_per_mm;
+      windowMm.value = alongPx() > 0 && scale > 0 ? String(round(alongPx() / scale, 2)) : "";
+    }
     json.value = JSON.stringify(built(), null, 2);
     sizeMm.textContent = windowSize();
     draw();
+  }
+
+  // The window's length along the flow, in template pixels (0 until it is drawn).
+  function alongPx() {
+    const w = kit.template.window;
+    const length = kit.template.flow === "up" || kit.template.flow === "down" ? w.h : w.w;
+    return typeof length === "number" && length > 0 ? length : 0;
   }
 
   function windowSize() {

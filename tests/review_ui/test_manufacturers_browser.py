@@ -166,6 +166,13 @@ def test_a_kit_built_on_the_template_equals_the_same_kit_written_in_json(
     # What the picture set is also in the number fields (the keyboard's way in).
     assert page.get_by_label("Left (x)").first.input_value() == str(window["x"])
     assert page.get_by_label("Height", exact=True).input_value() == str(window["h"])
+    # The scale from the window's measured length (19.1 mm for 191 px), or typed as is.
+    page.get_by_label("Scale: template pixels per millimetre").fill("5")
+    assert page.get_by_label(
+        "Or: the result window's length along the flow (mm)"
+    ).input_value() == ("38.2")
+    page.get_by_label("Or: the result window's length along the flow (mm)").fill("19.1")
+    assert page.get_by_label("Scale: template pixels per millimetre").input_value() == "10"
     page.get_by_label("Scale: template pixels per millimetre").fill("10")
     page.get_by_label("Line width (mm)").fill("1")
     page.get_by_label("Read the result from (minutes after the sample)").fill("15")
