@@ -25,7 +25,6 @@ from api.context import AppContext
 from api.db.base import utcnow
 from api.errors import InvalidError, NotFoundError
 from api.interop import fhir, hl7
-from api.interop.service import stored_mapping
 from api.interop.schemas import (
     AnalyteResult,
     ClinicianPart,
@@ -34,6 +33,7 @@ from api.interop.schemas import (
     ProductPart,
     ReleasedResult,
 )
+from api.interop.service import stored_mapping
 from api.notifications.service import announce_release, open_result_link
 from api.organisations.tables import Institution, Manufacturer
 from api.outbox.service import goes_to_agencies, sender
@@ -191,7 +191,8 @@ def announce(session: Session, ctx: AppContext, test: SelfTest) -> None:
     they were sent; the patient is told of every release, correction and withdrawal.
     Written to the outbox in the caller's transaction; nothing leaves before it commits.
     """
-    announce_release(session, ctx, released_result(session, ctx, test), test.region_code)
+    released = released_result(session, ctx, test)
+    announce_release(session, ctx, released, test.region_code, test_id=test.id)
 
 
 # Corrections and withdrawals ------------------------------------------------------

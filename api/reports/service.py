@@ -15,7 +15,6 @@ from api.audit.service import record
 from api.batches.tables import Batch
 from api.context import AppContext
 from api.errors import InvalidError, NotFoundError
-from api.events.service import POSITIVE_REPORTED, publish
 from api.organisations import queries as org_queries
 from api.pagination import Position
 from api.patients.service import personal_data
@@ -36,7 +35,6 @@ from api.reports.tables import Report
 from api.scope import Scope
 from api.selftests.service import photo_timing
 from api.selftests.tables import SelfTest, TestStatus
-from api.timestamps import rfc3339
 
 RESULTS = ("positive", "negative", "invalid")
 # Statuses whose result stands: released, or released and corrected since.
@@ -45,7 +43,8 @@ STANDING = (TestStatus.released, TestStatus.corrected)
 
 def report_positive(session: Session, ctx: AppContext, actor: Caller, test: SelfTest) -> int:
     """Report a released positive to the CDC offices of its region and above, and the region's
-    medical institutions; publish it on the feed. Returns the number of reports stored."""
+    medical institutions; returns the number of reports stored. (The live feed has it from
+    the outbox, written with the agencies' messages: ``api.outbox.service.enqueue_release``.)"""
     assert test.result is not None
     ancestors = [test.region_code, *ctx.regions.ancestors(test.region_code)]
     offices = org_queries.cdc_offices(session, ancestors)
@@ -68,23 +67,6 @@ def report_positive(session: Session, ctx: AppContext, actor: Caller, test: Self
                 result=test.result,
             )
         )
-    product = session.get(Product, test.product_id)
-    batch = session.get(Batch, test.batch_id)
-    assert product is not None
-    assert batch is not None
-    publish(
-        session,
-        POSITIVE_REPORTED,
-        test.region_code,
-        {
-            "test_id": test.id,
-            "region_code": test.region_code,
-            "result": test.result,
-            "product_code": product.product_code,
-            "lot_number": batch.lot_number,
-            "released_at": rfc3339(test.released_at) if test.released_at else None,
-        },
-    )
     count = len(offices) + len(institutions)
     record(
         session,
