@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
-from collections import defaultdict
 from datetime import datetime
 
 from sqlalchemy.orm import Session
@@ -14,7 +11,7 @@ from api.accounts.tables import Role
 from api.audit.service import record
 from api.batches.tables import Batch
 from api.context import AppContext
-from api.errors import InvalidError, NotFoundError
+from api.errors import NotFoundError
 from api.organisations import queries as org_queries
 from api.pagination import Position
 from api.patients.service import personal_data
@@ -24,12 +21,10 @@ from api.products.tables import Product
 from api.reports import queries
 from api.reports.schemas import (
     CaseTest,
-    CountRow,
     PatientCase,
     PositiveBrief,
     PositiveCase,
     ReportOut,
-    Statistics,
 )
 from api.reports.tables import Report
 from api.scope import Scope
@@ -244,81 +239,3 @@ def product_codes(session: Session) -> list[str]:
     """Every registered product's code (the choices of a product filter; products are public,
     and listing them needs no pass over the tests)."""
     return sorted(p.product_code for p in product_queries.products(session))
-
-
-def statistics(
-    session: Session,
-    ctx: AppContext,
-    scope: Scope,
-    since: datetime | None,
-    until: datetime | None,
-    level: str | None = None,
-    product_code: str | None = None,
-) -> Statistics:
-    """Step 10: released results by day, region, product and result, with the positivity rate.
-
-    With ``level`` (e.g. ``"province"``) each test counts for its region's ancestor at
-    that level instead of its own region; with ``product_code`` only that product counts.
-    """
-    if level is not None:
-        try:
-            ctx.regions.codes(level=level)
-        except ValueError as exc:
-            raise InvalidError(f"level: {exc}") from None
-    merged: dict[tuple[str, str, str, str], int] = defaultdict(int)
-    for d, r, p, res, n in queries.counts(session, scope.regions, since, until, product_code):
-        merged[(d, _at_level(ctx, r, level), p, res)] += n
-    rows = [
-        CountRow(day=d, region_code=r, product_code=p, result=res, count=n)
-        for (d, r, p, res), n in sorted(merged.items())
-    ]
-    by_result = dict.fromkeys(RESULTS, 0)
-    by_day: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(RESULTS, 0))
-    by_region: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(RESULTS, 0))
-    by_product: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(RESULTS, 0))
-    for row in rows:
-        by_result[row.result] = by_result.get(row.result, 0) + row.count
-        by_day[row.day][row.result] += row.count
-        by_region[row.region_code][row.result] += row.count
-        by_product[row.product_code][row.result] += row.count
-    readable = by_result["positive"] + by_result["negative"]
-    return Statistics(
-        scope=sorted(scope.regions) if scope.regions is not None else None,
-        since=since,
-        until=until,
-        total=sum(by_result.values()),
-        by_result=by_result,
-        by_day=dict(by_day),
-        by_region=dict(by_region),
-        by_product=dict(by_product),
-        # InvalidError tests say nothing about infection: left out of the rate.
-        positivity_rate=round(by_result["positive"] / readable, 4) if readable else None,
-        rows=rows,
-    )
-
-
-def _at_level(ctx: AppContext, code: str, level: str | None) -> str:
-    if level is None:
-        return code
-    for candidate in ctx.regions.lineage(code):
-        if ctx.regions.level(candidate) == level:
-            return candidate
-    return code  # already above that level
-
-
-def statistics_csv(stats: Statistics, ctx: AppContext) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["day", "region_code", "region_name", "product_code", "result", "count"])
-    for row in stats.rows:
-        writer.writerow(
-            [
-                row.day,
-                row.region_code,
-                ctx.regions.name(row.region_code),
-                row.product_code,
-                row.result,
-                row.count,
-            ]
-        )
-    return out.getvalue()
