@@ -69,7 +69,7 @@ Active surveillance from rapid self-tests. The flow, one call per step:
 8. `GET /api/reviews/queue`, `POST /api/proposals/{id}/review`
 9. `GET /api/tests/{id}` the released result; `GET /api/reports`, `GET /api/events/stream`
 10. `GET /api/cdc/positives`, `GET /api/statistics` (rates, intervals, 7-day change),
-    `GET /api/statistics/{table}.csv`; `GET /api/stats` counts by day of release
+    `GET /api/statistics/{table}.csv`
 """
 
 

@@ -220,6 +220,7 @@ def announce_release(
     outbox_config: OutboxSettings | None = None,
     config: NotificationSettings | None = None,
     mapping: CodeMapping | None = None,
+    test_id: int | None = None,
 ) -> Announced:
     """The one call a release, correction or withdrawal makes, in its own transaction.
 
@@ -231,7 +232,7 @@ def announce_release(
     before the caller commits.
     """
     agencies = enqueue_release(
-        session, ctx, released, region_code, config=outbox_config, mapping=mapping
+        session, ctx, released, region_code, config=outbox_config, mapping=mapping, test_id=test_id
     )
     recipient = recipient or default_recipient(released)
     factors = LinkFactors(

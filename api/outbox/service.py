@@ -20,6 +20,7 @@ from api.audit.service import record
 from api.context import AppContext
 from api.db.base import utcnow
 from api.errors import ConflictError, InvalidError, NotFoundError
+from api.events.service import POSITIVE_REPORTED, publish
 from api.interop.codes import CodeMapping
 from api.interop.fhir import bundle_json
 from api.interop.hl7 import build_oru_r01
@@ -40,6 +41,7 @@ from api.outbox.settings import OutboxSettings
 from api.outbox.tables import OutboxDelivery, OutboxMessage, WebhookEndpoint, WebhookSecret
 from api.pagination import ALL, Window
 from api.public_ids import CDC_OFFICE, INSTITUTION, encode
+from api.timestamps import rfc3339
 
 WEBHOOK = "webhook"
 SECRET_CONTEXT = "webhook_secrets.secret"
@@ -151,13 +153,25 @@ def render(
 def release_summary(released: ReleasedResult) -> dict[str, Any]:
     """What the live feed may show of a release: no name, no ID, no contact."""
     return {
+        "message_id": released.message_id,
         "result_id": released.result_id,
         "report_status": released.report_status,
         "result": released.result,
         "product_code": released.product.product_code,
+        "lot_number": released.lot_number,
         "institution_id": released.institution.id,
-        "issued_at": released.issued_at.isoformat(),
+        "released_at": rfc3339(released.released_at),
+        "issued_at": rfc3339(released.issued_at),
     }
+
+
+# The live feed's name for each kind of outbox message: a first positive keeps the name
+# the feed always had for it (the CDC page listens for it).
+FEED_KINDS = {
+    "result.released": POSITIVE_REPORTED,
+    "result.corrected": "result.corrected",
+    "result.withdrawn": "result.withdrawn",
+}
 
 
 def goes_to_agencies(released: ReleasedResult) -> bool:
@@ -173,8 +187,10 @@ def enqueue_release(
     *,
     config: OutboxSettings | None = None,
     mapping: CodeMapping | None = None,
+    test_id: int | None = None,
 ) -> OutboxMessage | None:
-    """Write one version of a released result to the outbox, in the caller's transaction.
+    """Write one version of a released result to the outbox, and to the live event feed,
+    in the caller's transaction.
 
     Every endpoint whose scope is ``region_code`` or one of its ancestors gets it, in its
     own format; a correction or withdrawal also goes to every endpoint that was sent an
@@ -187,6 +203,8 @@ def enqueue_release(
         The region the test was taken in (``SelfTest.region_code``).
     mapping
         The code mapping; the one operators maintain (stored) when ``None``.
+    test_id
+        The test's record id, for the feed's link to the case.
     """
     if not goes_to_agencies(released):
         return None
@@ -211,7 +229,7 @@ def enqueue_release(
         )
         for endpoint in sorted(endpoints.values(), key=lambda e: e.id)
     ]
-    return enqueue(
+    message = enqueue(
         session,
         ctx,
         kind=kind,
@@ -222,6 +240,13 @@ def enqueue_release(
         message_id=released.message_id,
         subject_key=released.result_id,
     )
+    # The live feed gets this very message (its summary, its id), written with it: the
+    # stream and the webhooks carry the same events, or (rolled back) neither does.
+    feed = {**message.summary, "region_code": region_code}
+    if test_id is not None:
+        feed["test_id"] = test_id
+    publish(session, FEED_KINDS[kind], region_code, feed)
+    return message
 
 
 def webhook_backlog(ctx: AppContext) -> Callable[[], float]:

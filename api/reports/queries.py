@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Date, cast, func, or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from api.audit.tables import AuditEntry
@@ -83,30 +83,6 @@ def positives(
     query = Window(after, limit).apply(query, SelfTest.released_at, SelfTest.id, descending=True)
     query = _released_in(query, regions, since, until, product_code)
     return [(t, p, pr, b) for t, p, pr, b in session.execute(query).all()]
-
-
-def counts(
-    session: Session,
-    regions: Iterable[str] | None,
-    since: datetime | None,
-    until: datetime | None,
-    product_code: str | None = None,
-) -> list[tuple[str, str, str, str, int]]:
-    """Released tests counted by (day of release, region, product code, result)."""
-    day: Any
-    if session.get_bind().dialect.name == "sqlite":
-        day = func.date(SelfTest.released_at)
-    else:
-        # Days in UTC, as everywhere else in the database.
-        day = cast(func.timezone("UTC", SelfTest.released_at), Date)
-    query = (
-        select(day, SelfTest.region_code, Product.product_code, SelfTest.result, func.count())
-        .join(Product, Product.id == SelfTest.product_id)
-        .group_by(day, SelfTest.region_code, Product.product_code, SelfTest.result)
-        .order_by(day, SelfTest.region_code, Product.product_code, SelfTest.result)
-    )
-    query = _released_in(query, regions, since, until, product_code)
-    return [(str(d), r, p, res, int(n)) for d, r, p, res, n in session.execute(query).all()]
 
 
 def patient_tests(

@@ -12,25 +12,17 @@ from api.deps import (
     HealthStaff,
     ScopeDep,
     SessionDep,
-    StatsViewer,
 )
 from api.outbox.schemas import CONTENT_TYPES
 from api.pagination import Page, PagerDep
 from api.public_ids import TEST, TestPath, encode
 from api.reports import releases, service
-from api.reports.schemas import CorrectionIn, PositiveCase, ReportOut, ResultVersion, Statistics
+from api.reports.schemas import CorrectionIn, PositiveCase, ReportOut, ResultVersion
 
 router = APIRouter(tags=["reports"])
 
 Since = Annotated[datetime | None, Query(description="released at or after (ISO 8601)")]
 Until = Annotated[datetime | None, Query(description="released before (ISO 8601)")]
-Level = Annotated[
-    str | None,
-    Query(max_length=40, description="count regions at this level (e.g. province) instead"),
-]
-ProductCode = Annotated[
-    str | None, Query(max_length=64, description="count only this product (its product code)")
-]
 
 
 @router.get(
@@ -62,47 +54,6 @@ def list_positives(
         session, ctx, user, scope, since, until, page.limit + 1, after=page.after
     )
     return page.page(cases, lambda c: (c.released_at, c.test_id))
-
-
-@router.get(
-    "/stats",
-    response_model=Statistics,
-    summary="Step 10: counts by day, region, product and result; positivity rate",
-)
-def statistics(
-    session: SessionDep,
-    ctx: CtxDep,
-    _user: StatsViewer,
-    scope: ScopeDep,
-    since: Since = None,
-    until: Until = None,
-    level: Level = None,
-    product: ProductCode = None,
-) -> Statistics:
-    return service.statistics(session, ctx, scope, since, until, level, product)
-
-
-@router.get(
-    "/stats.csv",
-    response_class=Response,
-    summary="Step 10: the same counts as CSV (one row per day, region, product and result)",
-)
-def statistics_csv(
-    session: SessionDep,
-    ctx: CtxDep,
-    _user: StatsViewer,
-    scope: ScopeDep,
-    since: Since = None,
-    until: Until = None,
-    level: Level = None,
-    product: ProductCode = None,
-) -> Response:
-    stats = service.statistics(session, ctx, scope, since, until, level, product)
-    return Response(
-        service.statistics_csv(stats, ctx),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": 'attachment; filename="statistics.csv"'},
-    )
 
 
 # Released results: corrections, history and the standard messages -------------------

@@ -43,27 +43,6 @@ class PositiveCase(BaseModel):
     read_time: str = Field("", description="the photo's timing against the kit's read window")
 
 
-class CountRow(BaseModel):
-    day: str
-    region_code: str
-    product_code: str
-    result: str
-    count: int
-
-
-class Statistics(BaseModel):
-    scope: list[str] | None
-    since: datetime | None
-    until: datetime | None
-    total: int
-    by_result: dict[str, int]
-    by_day: dict[str, dict[str, int]]
-    by_region: dict[str, dict[str, int]]
-    by_product: dict[str, dict[str, int]]
-    positivity_rate: float | None
-    rows: list[CountRow]
-
-
 class PositiveBrief(BaseModel):
     """A confirmed positive without personal data: for lists and maps."""
 

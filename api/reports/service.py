@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
-from collections import defaultdict
 from datetime import datetime
 
 from sqlalchemy.orm import Session
@@ -14,8 +11,7 @@ from api.accounts.tables import Role
 from api.audit.service import record
 from api.batches.tables import Batch
 from api.context import AppContext
-from api.errors import InvalidError, NotFoundError
-from api.events.service import POSITIVE_REPORTED, publish
+from api.errors import NotFoundError
 from api.organisations import queries as org_queries
 from api.pagination import Position
 from api.patients.service import personal_data
@@ -25,18 +21,15 @@ from api.products.tables import Product
 from api.reports import queries
 from api.reports.schemas import (
     CaseTest,
-    CountRow,
     PatientCase,
     PositiveBrief,
     PositiveCase,
     ReportOut,
-    Statistics,
 )
 from api.reports.tables import Report
 from api.scope import Scope
 from api.selftests.service import photo_timing
 from api.selftests.tables import SelfTest, TestStatus
-from api.timestamps import rfc3339
 
 RESULTS = ("positive", "negative", "invalid")
 # Statuses whose result stands: released, or released and corrected since.
@@ -45,7 +38,8 @@ STANDING = (TestStatus.released, TestStatus.corrected)
 
 def report_positive(session: Session, ctx: AppContext, actor: Caller, test: SelfTest) -> int:
     """Report a released positive to the CDC offices of its region and above, and the region's
-    medical institutions; publish it on the feed. Returns the number of reports stored."""
+    medical institutions; returns the number of reports stored. (The live feed has it from
+    the outbox, written with the agencies' messages: ``api.outbox.service.enqueue_release``.)"""
     assert test.result is not None
     ancestors = [test.region_code, *ctx.regions.ancestors(test.region_code)]
     offices = org_queries.cdc_offices(session, ancestors)
@@ -68,23 +62,6 @@ def report_positive(session: Session, ctx: AppContext, actor: Caller, test: Self
                 result=test.result,
             )
         )
-    product = session.get(Product, test.product_id)
-    batch = session.get(Batch, test.batch_id)
-    assert product is not None
-    assert batch is not None
-    publish(
-        session,
-        POSITIVE_REPORTED,
-        test.region_code,
-        {
-            "test_id": test.id,
-            "region_code": test.region_code,
-            "result": test.result,
-            "product_code": product.product_code,
-            "lot_number": batch.lot_number,
-            "released_at": rfc3339(test.released_at) if test.released_at else None,
-        },
-    )
     count = len(offices) + len(institutions)
     record(
         session,
@@ -262,81 +239,3 @@ def product_codes(session: Session) -> list[str]:
     """Every registered product's code (the choices of a product filter; products are public,
     and listing them needs no pass over the tests)."""
     return sorted(p.product_code for p in product_queries.products(session))
-
-
-def statistics(
-    session: Session,
-    ctx: AppContext,
-    scope: Scope,
-    since: datetime | None,
-    until: datetime | None,
-    level: str | None = None,
-    product_code: str | None = None,
-) -> Statistics:
-    """Step 10: released results by day, region, product and result, with the positivity rate.
-
-    With ``level`` (e.g. ``"province"``) each test counts for its region's ancestor at
-    that level instead of its own region; with ``product_code`` only that product counts.
-    """
-    if level is not None:
-        try:
-            ctx.regions.codes(level=level)
-        except ValueError as exc:
-            raise InvalidError(f"level: {exc}") from None
-    merged: dict[tuple[str, str, str, str], int] = defaultdict(int)
-    for d, r, p, res, n in queries.counts(session, scope.regions, since, until, product_code):
-        merged[(d, _at_level(ctx, r, level), p, res)] += n
-    rows = [
-        CountRow(day=d, region_code=r, product_code=p, result=res, count=n)
-        for (d, r, p, res), n in sorted(merged.items())
-    ]
-    by_result = dict.fromkeys(RESULTS, 0)
-    by_day: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(RESULTS, 0))
-    by_region: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(RESULTS, 0))
-    by_product: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(RESULTS, 0))
-    for row in rows:
-        by_result[row.result] = by_result.get(row.result, 0) + row.count
-        by_day[row.day][row.result] += row.count
-        by_region[row.region_code][row.result] += row.count
-        by_product[row.product_code][row.result] += row.count
-    readable = by_result["positive"] + by_result["negative"]
-    return Statistics(
-        scope=sorted(scope.regions) if scope.regions is not None else None,
-        since=since,
-        until=until,
-        total=sum(by_result.values()),
-        by_result=by_result,
-        by_day=dict(by_day),
-        by_region=dict(by_region),
-        by_product=dict(by_product),
-        # InvalidError tests say nothing about infection: left out of the rate.
-        positivity_rate=round(by_result["positive"] / readable, 4) if readable else None,
-        rows=rows,
-    )
-
-
-def _at_level(ctx: AppContext, code: str, level: str | None) -> str:
-    if level is None:
-        return code
-    for candidate in ctx.regions.lineage(code):
-        if ctx.regions.level(candidate) == level:
-            return candidate
-    return code  # already above that level
-
-
-def statistics_csv(stats: Statistics, ctx: AppContext) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["day", "region_code", "region_name", "product_code", "result", "count"])
-    for row in stats.rows:
-        writer.writerow(
-            [
-                row.day,
-                row.region_code,
-                ctx.regions.name(row.region_code),
-                row.product_code,
-                row.result,
-                row.count,
-            ]
-        )
-    return out.getvalue()

@@ -256,13 +256,13 @@ def test_manufacturer_to_cdc(client: TestClient, world: Any, png: Any) -> None:
     assert cases[0]["name"] == "Li Lei"
     assert cases[0]["lot_number"] == "L2024-07"
     assert ok(client.get("/api/cdc/positives", headers=world.headers(world.cdc_b)))["items"] == []
-    stats = ok(client.get("/api/stats", headers=world.headers(world.cdc_national)))
-    assert stats["by_result"]["positive"] == 1
-    assert stats["positivity_rate"] == 1.0
-    assert stats["by_region"][world.region_a]["positive"] == 1
-    table = client.get("/api/stats.csv", headers=world.headers(world.cdc_national))
-    assert table.text.splitlines()[0] == "day,region_code,region_name,product_code,result,count"
-    assert table.text.splitlines()[1].endswith(",ACME-COV-AG,positive,1")
+    stats = ok(client.get("/api/statistics", headers=world.headers(world.cdc_national)))
+    assert stats["totals"]["positive"] == 1
+    assert stats["totals"]["positivity"]["value"] == 1.0
+    assert next(a for a in stats["areas"] if a["code"] == world.region_a)["positive"] == 1
+    table = client.get("/api/statistics/products.csv", headers=world.headers(world.cdc_national))
+    [row] = list(csv.DictReader(io.StringIO(table.text)))
+    assert (row["product_code"], row["positive"]) == ("ACME-COV-AG", "1")
 
     # Every step left its trace in the audit log.
     actions = {

@@ -273,8 +273,6 @@ POLICY: dict[tuple[str, str], Policy] = {
     ("GET", "/api/results/{test_id}/hl7"): Policy(TEST_A - PATIENTS),
     ("GET", "/api/results.ndjson"): Policy(CLINICIANS | CDC),
     ("GET", "/api/results.hl7"): Policy(CLINICIANS | CDC),
-    ("GET", "/api/stats"): Policy(CDC | {"scientist"}),
-    ("GET", "/api/stats.csv"): Policy(CDC | {"scientist"}),
     ("GET", "/api/statistics"): Policy(CDC | {"scientist"}),
     ("GET", "/api/statistics/{table}.csv"): Policy(CDC | {"scientist"}),
     ("GET", "/api/events"): Policy(CLINICIANS | CDC | {"operator"}),

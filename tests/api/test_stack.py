@@ -240,8 +240,8 @@ def test_flow_on_postgres_redis_and_celery_workers(
                     text = r.read().decode()
                 assert "event: test.started" in text
                 assert "event: report.positive" in text
-                stats = client.get("/api/stats", headers=cdc).json()
-                assert stats["by_result"]["positive"] == 1
+                stats = client.get("/api/statistics", headers=cdc).json()
+                assert stats["totals"]["positive"] == 1
         finally:
             log = worker.stop()
         assert "vigil.read_upload" in log

@@ -189,7 +189,7 @@ def test_many_parallel_clients_get_no_server_error(
             pages.log_in(username)
             while running():
                 client.get("/api/cdc/positives", headers=token)
-                client.get("/api/stats", headers=token)
+                client.get("/api/statistics", headers=token)
                 pages.get("/cdc")
                 time.sleep(0.05)
 

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
-from datetime import date
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -57,46 +54,3 @@ def test_cdc_list_in_scope_with_identity_and_the_viewing_is_audited(
     ).all()
     assert [v.actor_id for v in viewed] == [world.cdc_national.id, world.cdc_b.id]
     assert viewed[1].detail["patients"] == [b.patient_id]
-
-
-def test_statistics_by_day_region_product_and_result(
-    client: TestClient, world: Any, flow: Any
-) -> None:
-    results = [("positive", "a"), ("negative", "a"), ("negative", "a"), ("invalid", "a")]
-    results += [("positive", "b"), ("negative", "b")]
-    for index, (result, where) in enumerate(results):
-        flow.released(result, code_index=index, where=where)
-    stats = client.get("/api/stats", headers=world.headers(world.cdc_national)).json()
-    assert stats["total"] == 6
-    assert stats["by_result"] == {"positive": 2, "negative": 3, "invalid": 1}
-    assert stats["positivity_rate"] == round(2 / 5, 4)  # invalid tests are left out
-    today = date.today().isoformat()
-    assert stats["by_day"] == {today: {"positive": 2, "negative": 3, "invalid": 1}}
-    assert stats["by_region"][world.region_a] == {"positive": 1, "negative": 2, "invalid": 1}
-    assert stats["by_product"]["DEMO-COV-AG"]["negative"] == 3
-    only_b = client.get("/api/stats", headers=world.headers(world.cdc_b)).json()
-    assert only_b["by_result"] == {"positive": 1, "negative": 1, "invalid": 0}
-    assert world.region_a not in only_b["by_region"]
-    national = client.get("/api/stats", headers=world.headers(world.scientist)).json()
-    assert national["total"] == 6
-    table = client.get("/api/stats.csv", headers=world.headers(world.cdc_national))
-    assert table.headers["content-type"].startswith("text/csv")
-    rows = list(csv.DictReader(io.StringIO(table.text)))
-    assert sum(int(r["count"]) for r in rows) == 6
-    assert {r["region_code"] for r in rows} == {world.region_a, world.region_b}
-    assert all(r["region_name"] for r in rows)
-    provinces = client.get(
-        "/api/stats", params={"level": "province"}, headers=world.headers(world.cdc_national)
-    ).json()
-    province_a = world.ctx.regions.lineage(world.region_a)[-2]
-    assert provinces["by_region"][province_a] == {"positive": 1, "negative": 2, "invalid": 1}
-    assert set(provinces["by_region"]) <= set(world.ctx.regions.codes(level="province"))
-    bad_level = client.get(
-        "/api/stats", params={"level": "galaxy"}, headers=world.headers(world.cdc_national)
-    )
-    assert bad_level.status_code == 422
-    later = client.get(
-        "/api/stats", params={"since": "2999-01-01T00:00:00Z"}, headers=world.headers(world.cdc_a)
-    ).json()
-    assert later["total"] == 0
-    assert later["positivity_rate"] is None

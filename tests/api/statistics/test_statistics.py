@@ -235,3 +235,32 @@ def test_an_empty_scope_shows_nothing_rather_than_an_error(world: Any, placed: l
     assert stats.totals.tests == 0
     assert stats.areas == []
     assert stats.population is None
+
+
+def test_released_results_by_day_region_product_and_result(
+    client: TestClient, world: Any, flow: Any
+) -> None:
+    """What ``/api/stats`` answered before ``/api/statistics`` replaced it, asked here."""
+    results = [("positive", "a"), ("negative", "a"), ("negative", "a"), ("invalid", "a")]
+    results += [("positive", "b"), ("negative", "b")]
+    for index, (result, where) in enumerate(results):
+        flow.released(result, code_index=index, where=where)
+    stats = _get(client, world, world.cdc_national)
+    totals = stats["totals"]
+    assert (totals["tests"], totals["positive"], totals["negative"], totals["invalid"]) == (
+        6,
+        2,
+        3,
+        1,
+    )
+    assert totals["positivity"]["value"] == pytest.approx(2 / 5)  # invalid tests left out
+    [today] = [d for d in stats["days"] if d["day"] == TODAY.isoformat()]
+    assert (today["positive"], today["negative"], today["invalid"]) == (2, 3, 1)
+    area_a = next(a for a in stats["areas"] if a["code"] == world.region_a)
+    assert (area_a["positive"], area_a["negative"], area_a["invalid"]) == (1, 2, 1)
+    assert [(p["product_code"], p["negative"]) for p in stats["products"]] == [("DEMO-COV-AG", 3)]
+    only_b = _get(client, world, world.cdc_b)["totals"]
+    assert (only_b["positive"], only_b["negative"], only_b["invalid"]) == (1, 1, 0)
+    assert _get(client, world, world.scientist)["totals"]["tests"] == 6
+    gone = client.get("/api/stats", headers=world.headers(world.cdc_national))
+    assert gone.status_code == 404  # one statistics API, not two
