@@ -197,9 +197,7 @@ def announce(session: Session, ctx: AppContext, test: SelfTest) -> None:
     # On the channel the patient chose (SMS or e-mail), to their address on it.
     recipient = result_recipient(ctx, patient)
     released = released_result(session, ctx, test)
-    announce_release(
-        session, ctx, released, test.region_code, recipient=recipient, test_id=test.id
-    )
+    announce_release(session, ctx, released, test.region_code, recipient=recipient, test_id=test.id)
 
 
 # Corrections and withdrawals ------------------------------------------------------
