@@ -23,7 +23,7 @@ NAV: dict[str, tuple[NavLink, ...]] = {
     Role.patient: (NavLink("My tests", "/patient"), NavLink("Start a test", "/patient/scan")),
     Role.cdc_officer: (NavLink("Live view", "/cdc"),),
     Role.manufacturer: (NavLink("Products and batches", "/manufacturer"),),
-    Role.operator: (NavLink("Operations", "/operator"),),
+    Role.operator: (NavLink("Operations", "/operator"), NavLink("Readers", "/review/team")),
     Role.data_scientist: (
         NavLink("Models", "/science"),
         NavLink("Shadow disagreements", "/science/shadow"),

@@ -243,7 +243,7 @@ def awaiting_reader(
     """The proposal if ``reviewer`` may read it now (in scope, awaiting, not read by them)."""
     proposal = session.get(Proposal, proposal_id)
     if proposal is None:
-        raise NotFoundError(f"no proposal with id {proposal_id}")
+        raise NotFoundError("no such proposal")
     test = session.get(SelfTest, proposal.self_test_id)
     assert test is not None
     scope.check(test.region_code, "this test")
