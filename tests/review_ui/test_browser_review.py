@@ -26,10 +26,13 @@ from review_ui_helpers import (
     start_test,
     tiny_png,
     unused_code,
+    user_named,
 )
+from sqlalchemy import select
 
 from api.identity import make_test_id
 from api.public_ids import PROPOSAL, TEST, encode
+from api.selftests.tables import Review
 
 
 @dataclass
@@ -167,9 +170,23 @@ def test_undo_with_the_u_key(
     page = new_page()
     keyboard_log_in(page, "clinician-north")
     page.goto(f"/review/items/{encode(PROPOSAL, proposal.id)}")
+    # A double press decides this item only: the next one, fetched beforehand and swapped
+    # in at once, does not take the second press.
+    page.wait_for_load_state("networkidle")  # the next item is fetched
+    page.keyboard.press("Enter")
     page.keyboard.press("Enter")
     page.wait_for_url(lambda url: f"/items/{encode(PROPOSAL, proposal.id)}" not in url)
     page.locator(".undo-bar").wait_for()  # it comes with the server's answer
+    page.wait_for_timeout(500)
+    with ctx.database.session() as session:
+        mine = session.scalars(
+            select(Review)
+            .where(Review.reviewer_id == user_named(session, "clinician-north").id)
+            .order_by(Review.id.desc())
+        ).first()
+        assert mine is not None
+        assert mine.proposal_id == proposal.id  # the last decision is still this one
+    page.wait_for_selector("html[data-keys-ready]", state="attached")
     page.keyboard.press("u")
     page.wait_for_url(f"**/review/items/{encode(PROPOSAL, proposal.id)}")
     assert page.locator("#confirm-button").is_visible()
