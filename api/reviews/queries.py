@@ -342,3 +342,11 @@ def clinicians(session: Session, after_id: int | None, limit: int) -> Sequence[U
     if after_id is not None:
         query = query.where(User.id > after_id)
     return session.scalars(query).all()
+
+
+def gold_readings_by(session: Session, reviewer_id: int, since: datetime) -> Sequence[GoldReading]:
+    return session.scalars(
+        select(GoldReading)
+        .where(GoldReading.reviewer_id == reviewer_id, GoldReading.created_at >= since)
+        .order_by(GoldReading.created_at, GoldReading.id)
+    ).all()

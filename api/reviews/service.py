@@ -530,15 +530,20 @@ def reviewer_stats(
     """Items per hour, median seconds per item, how often the proposal was changed, and
     agreement (Cohen's kappa) with the other clinicians on the items both read."""
     reviews = queries.reviews_by(session, reviewer.id, since)
-    seconds = _item_seconds(reviews, policy.max_item_seconds)
+    # Gold-standard items are items read like any other: counted, timed (never told apart).
+    gold = queries.gold_readings_by(session, reviewer.id, since)
+    seconds = _item_seconds(reviews, policy.max_item_seconds) + [
+        min(g.seconds_spent, policy.max_item_seconds) for g in gold if g.seconds_spent is not None
+    ]
     spent = sum(seconds)
+    read = len(reviews) + len(gold)
     changed = sum(r.decision == "change" for r in reviews)
     paired = queries.paired_readings(session, reviewer.id, since)
     pairs = [(outcome(mine), outcome(other)) for mine, other in paired]
     return ReviewerStats(
         since=since,
-        items=len(reviews),
-        items_per_hour=round(len(reviews) / (spent / 3600), 1) if spent > 0 else None,
+        items=read,
+        items_per_hour=round(read / (spent / 3600), 1) if spent > 0 else None,
         median_seconds=round(statistics.median(seconds), 1) if seconds else None,
         changed=changed,
         changed_rate=round(changed / len(reviews), 4) if reviews else None,
@@ -546,7 +551,7 @@ def reviewer_stats(
         double_read=len({mine.proposal_id for mine, _ in paired}),
         agreement=round(sum(a == b for a, b in pairs) / len(pairs), 4) if pairs else None,
         kappa=cohen_kappa(pairs),
-        by_outcome=dict(Counter(outcome(r) for r in reviews)),
+        by_outcome=dict(Counter(outcome(r) for r in reviews) + Counter(g.outcome for g in gold)),
     )
 
 

@@ -15,6 +15,7 @@ from api.accounts.tables import User
 from api.db.base import utcnow
 from api.public_ids import PROPOSAL, TEST, encode
 from api.reports.tables import Report
+from api.reviews.service import reviewer_stats
 from api.reviews.tables import GoldReading
 from api.selftests.tables import Proposal, Review, SelfTest, TestStatus
 
@@ -57,6 +58,9 @@ def test_a_gold_item_is_read_like_any_other_scored_and_never_released(
     assert refused.status_code == 409
 
     # The region's clinician meets it in the flow, as a first reading like any other.
+    north = session.scalars(select(User).where(User.username == "clinician-north")).one()
+    since = utcnow() - timedelta(days=1)
+    items_before = reviewer_stats(session, north, since).items
     pages.log_in("clinician-north")
     nxt = pages.get("/review/next", follow_redirects=False)
     assert nxt.headers["location"] == f"/review/items/{encode(PROPOSAL, proposal.id)}"
@@ -75,13 +79,16 @@ def test_a_gold_item_is_read_like_any_other_scored_and_never_released(
     assert (test.status, test.result) == (TestStatus.released, "positive")
     assert session.query(Review).filter_by(proposal_id=proposal.id).count() == 0
     assert session.query(Report).count() == reports
+    # Counted in their statistics like any other item (and timed, so speed warnings see it).
+    after = reviewer_stats(session, north, since)
+    assert after.items == items_before + 1
+    assert after.by_outcome.get("positive", 0) >= 1
     # Read once: it does not come back to the same reader.
     nxt = pages.get("/review/next", follow_redirects=False)
     assert encode(PROPOSAL, proposal.id) not in nxt.headers["location"]
 
     pages.log_in("operator")
     team = pages.get("/review/team").text
-    north = session.scalars(select(User).where(User.username == "clinician-north")).one()
     row = re.search(
         rf"<th scope=\"row\">{re.escape(north.display_name)}</th>(.*?)</tr>", team, re.S
     )
