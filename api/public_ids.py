@@ -227,6 +227,7 @@ CodeBindingId = Annotated[int, _Public(CODE_BINDING)]
 
 # Request fields (bodies, query strings): a public id, read into the integer (else 422).
 ProductRef = Annotated[int, _Public(PRODUCT, parse=True)]
+TestRef = Annotated[int, _Public(TEST, parse=True)]
 UserRef = Annotated[int, _Public(USER, parse=True)]
 InstitutionRef = Annotated[int, _Public(INSTITUTION, parse=True)]
 CdcOfficeRef = Annotated[int, _Public(CDC_OFFICE, parse=True)]

@@ -29,7 +29,10 @@ NAV: dict[str, tuple[NavLink, ...]] = {
     ),
     Role.cdc_officer: (NavLink(N_("Live view"), "/cdc"),),
     Role.manufacturer: (NavLink(N_("Products and batches"), "/manufacturer"),),
-    Role.operator: (NavLink(N_("Operations"), "/operator"),),
+    Role.operator: (
+        NavLink(N_("Operations"), "/operator"),
+        NavLink(N_("Readers"), "/review/team"),
+    ),
     Role.data_scientist: (
         NavLink(N_("Models"), "/science"),
         NavLink(N_("Shadow disagreements"), "/science/shadow"),

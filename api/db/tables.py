@@ -12,6 +12,7 @@ from api.outbox.tables import OutboxDelivery, OutboxMessage, WebhookEndpoint, We
 from api.patients.tables import Patient
 from api.products.tables import Product
 from api.reports.tables import Report
+from api.reviews.tables import GoldItem, GoldReading
 from api.selftests.tables import Proposal, Review, SelfTest, TestStatus, Upload
 from api.statistics import tables as statistics_tables  # noqa: F401  (indexes only)
 
@@ -22,6 +23,8 @@ __all__ = [
     "Batch",
     "CdcOffice",
     "Event",
+    "GoldItem",
+    "GoldReading",
     "Institution",
     "LoincCode",
     "Manufacturer",

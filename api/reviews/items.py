@@ -15,7 +15,7 @@ from api.errors import NotFoundError
 from api.products.tables import Product
 from api.readings.service import unit_code_of
 from api.reviews import queries, safeguards
-from api.reviews.service import awaiting_reader
+from api.reviews.service import awaiting_reader, gold_waiting
 from api.scope import Scope
 from api.selftests.service import read_time_note
 from api.selftests.tables import Proposal, SelfTest, Upload
@@ -33,6 +33,8 @@ class ReviewItem:
     unit_code: str  # the code of the unit claimed, to check the photo by eye
     read_time: str  # the photo's timing in words
     blind: bool  # a blind second reading: the model's answer is withheld
+    round: int  # 1 first reading, 2 second (blind), 3 third
+    gold: bool  # a gold-standard item: shown as a first reading like any other, scored
 
 
 @dataclass(frozen=True)
@@ -49,8 +51,17 @@ class Undoable:
 def review_item(
     session: Session, scope: Scope, reviewer: Caller, proposal_id: int, blind_setting: bool
 ) -> ReviewItem:
-    """The item if ``reviewer`` may read it now (see ``awaiting_reader``)."""
-    proposal, test = awaiting_reader(session, scope, reviewer, proposal_id)
+    """The item if ``reviewer`` may read it now (see ``awaiting_reader``), or the gold-standard
+    item waiting for them there (its test's reading is over; it reads as a first reading)."""
+    gold = gold_waiting(session, scope, reviewer, proposal_id) is not None
+    if gold:
+        proposal = proposal_of(session, proposal_id)
+        test = session.get(SelfTest, proposal.self_test_id)
+        assert test is not None
+        stage = 1
+    else:
+        proposal, test = awaiting_reader(session, scope, reviewer, proposal_id)
+        stage = proposal.review_stage or 1
     upload = session.get(Upload, proposal.upload_id)
     product = session.get(Product, test.product_id)
     batch = session.get(Batch, test.batch_id)
@@ -65,20 +76,22 @@ def review_item(
         batch=batch,
         unit_code=unit_code_of(session, test),
         read_time=read_time_note(upload, test, product),
-        blind=safeguards.blind_to_model(blind_setting, proposal.review_stage),
+        blind=safeguards.blind_to_model(blind_setting, stage),
+        round=stage,
+        gold=gold,
     )
 
 
-def proposal(session: Session, proposal_id: int) -> Proposal:
+def proposal_of(session: Session, proposal_id: int) -> Proposal:
     found = session.get(Proposal, proposal_id)
     if found is None:
-        raise NotFoundError(f"no proposal with id {proposal_id}")
+        raise NotFoundError("no such proposal")
     return found
 
 
 def visible_proposal(session: Session, scope: Scope, proposal_id: int) -> tuple[Proposal, Upload]:
     """A proposal and its photo, if its test is in ``scope`` (for the pictures)."""
-    found = proposal(session, proposal_id)
+    found = proposal_of(session, proposal_id)
     upload = session.get(Upload, found.upload_id)
     test = session.get(SelfTest, found.self_test_id)
     assert upload is not None
@@ -101,7 +114,7 @@ def undoable(session: Session, reviewer: Caller, now: datetime | None = None) ->
         said = f"confirmed {review.result}"
     else:
         said = f"changed the result to {review.result}"
-    read = proposal(session, review.proposal_id)
+    read = proposal_of(session, review.proposal_id)
     test = session.get(SelfTest, review.self_test_id)
     upload = session.get(Upload, read.upload_id)
     assert test is not None

@@ -10,6 +10,8 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, case, delete, exists, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from api.accounts.tables import Role, User
+from api.reviews.tables import GoldItem, GoldReading
 from api.selftests.tables import Proposal, Review, SelfTest, TestStatus
 
 
@@ -284,3 +286,67 @@ def paired_readings(
         .order_by(me.id, other.round)
     ).all()
     return [(a, b) for a, b in rows]
+
+
+# Gold-standard items ------------------------------------------------------------
+
+
+def active_gold(session: Session, proposal_id: int) -> GoldItem | None:
+    return session.scalar(
+        select(GoldItem).where(GoldItem.proposal_id == proposal_id, GoldItem.retired_at.is_(None))
+    )
+
+
+def _gold_unread(regions: Iterable[str] | None, reviewer_id: int) -> list[ColumnElement[bool]]:
+    """Active gold items ``reviewer_id`` has not read, nor read as the real test before."""
+    conditions: list[ColumnElement[bool]] = [
+        GoldItem.retired_at.is_(None),
+        ~exists().where(
+            GoldReading.gold_item_id == GoldItem.id, GoldReading.reviewer_id == reviewer_id
+        ),
+        ~exists().where(
+            Review.proposal_id == GoldItem.proposal_id, Review.reviewer_id == reviewer_id
+        ),
+    ]
+    if regions is not None:
+        conditions.append(GoldItem.region_code.in_(list(regions)))
+    return conditions
+
+
+def gold_unread(
+    session: Session, regions: Iterable[str] | None, reviewer_id: int, proposal_id: int | None
+) -> GoldItem | None:
+    """The oldest gold item waiting for ``reviewer_id`` (the one at ``proposal_id``)."""
+    query = select(GoldItem).where(*_gold_unread(regions, reviewer_id))
+    if proposal_id is not None:
+        query = query.where(GoldItem.proposal_id == proposal_id)
+    return session.scalar(query.order_by(GoldItem.created_at, GoldItem.id).limit(1))
+
+
+def gold_scores(session: Session, since: datetime) -> dict[int, tuple[int, int]]:
+    """Per reviewer: (gold items read, read correctly) since ``since``."""
+    rows = session.execute(
+        select(
+            GoldReading.reviewer_id,
+            func.count(GoldReading.id),
+            func.coalesce(func.sum(case((GoldReading.correct, 1), else_=0)), 0),
+        )
+        .where(GoldReading.created_at >= since)
+        .group_by(GoldReading.reviewer_id)
+    ).all()
+    return {int(r): (int(n), int(ok)) for r, n, ok in rows}
+
+
+def clinicians(session: Session, after_id: int | None, limit: int) -> Sequence[User]:
+    query = select(User).where(User.role == Role.clinician).order_by(User.id).limit(limit)
+    if after_id is not None:
+        query = query.where(User.id > after_id)
+    return session.scalars(query).all()
+
+
+def gold_readings_by(session: Session, reviewer_id: int, since: datetime) -> Sequence[GoldReading]:
+    return session.scalars(
+        select(GoldReading)
+        .where(GoldReading.reviewer_id == reviewer_id, GoldReading.created_at >= since)
+        .order_by(GoldReading.created_at, GoldReading.id)
+    ).all()

@@ -6,16 +6,19 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query
 
 from api.db.base import utcnow
-from api.deps import Clinician, CtxDep, ScopeDep, SessionDep
+from api.deps import Clinician, CtxDep, Operator, ScopeDep, SessionDep
 from api.pagination import Page, PagerDep
 from api.public_ids import ProposalPath
 from api.reviews import service
 from api.reviews.queries import QueueFilter
 from api.reviews.schemas import (
+    GoldIn,
+    GoldOut,
     QueueCounts,
     QueueItem,
     Result,
     ReviewerStats,
+    ReviewerSummary,
     ReviewIn,
     ReviewOut,
     UndoOut,
@@ -128,3 +131,36 @@ def my_review_stats(
     days: Annotated[int, Query(ge=1, le=366)] = 30,
 ) -> ReviewerStats:
     return service.reviewer_stats(session, user, utcnow() - timedelta(days=days))
+
+
+@router.get(
+    "/reviews/reviewers",
+    response_model=Page[ReviewerSummary],
+    summary="For the operator (the readers' lead): each clinician's time per item, agreement "
+    "with second readers and gold-standard items, and a warning when implausibly fast",
+)
+def reviewers(
+    session: SessionDep,
+    _user: Operator,
+    page: PagerDep,
+    days: Annotated[int, Query(ge=1, le=366)] = 30,
+) -> Page[ReviewerSummary]:
+    """Clinicians in account order; the cursor holds the last one shown."""
+    rows = service.team_stats(
+        session,
+        utcnow() - timedelta(days=days),
+        after_id=page.after_value(),
+        limit=page.limit + 1,
+    )
+    return page.page(rows, lambda row: (row.reviewer_id,))
+
+
+@router.post(
+    "/reviews/gold",
+    response_model=GoldOut,
+    status_code=201,
+    summary="Seed a gold-standard item: a released test's photo, read again by its region's "
+    "clinicians like any other item, scored against the known answer, never released",
+)
+def seed_gold(session: SessionDep, user: Operator, body: GoldIn) -> GoldOut:
+    return service.seed_gold(session, user, body.test_id, body.known_result)

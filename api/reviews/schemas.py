@@ -5,7 +5,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.public_ids import ProposalId, ReviewId, TestId, UploadId
+from api.public_ids import ProposalId, ReviewId, TestId, TestRef, UploadId, UserId
 
 Result = Literal["positive", "negative", "invalid"]
 # What a reading concluded: a result, or that a new photo is needed.
@@ -144,3 +144,33 @@ class ReviewerStats(BaseModel):
     agreement: float | None = Field(description="share of double-read items with the same outcome")
     kappa: float | None = Field(description="Cohen's kappa with the other readers")
     by_outcome: dict[str, int]
+
+
+class ReviewerSummary(BaseModel):
+    """One clinician's work over a period, for the lead: speed, agreement, gold scores."""
+
+    reviewer_id: UserId
+    name: str
+    stats: ReviewerStats
+    gold_read: int = Field(description="gold-standard items read (known answer, never released)")
+    gold_correct: int = Field(description="of those, read as the known answer")
+    gold_accuracy: float | None
+    too_fast: bool = Field(description="median time per item implausibly short")
+    warning: str | None = Field(description="what the lead should look at, in words")
+
+
+class GoldIn(BaseModel):
+    """Seed a known item: a released test's photo comes back into its region's readers' flow."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    test_id: TestRef
+    known_result: Result = Field(description="the answer the readings are scored against")
+
+
+class GoldOut(BaseModel):
+    proposal_id: ProposalId
+    test_id: TestId
+    known_result: Result
+    region_code: str
+    created_at: datetime

@@ -37,18 +37,22 @@ from api.reviews import queries, safeguards
 from api.reviews.queries import Ordering, QueueFilter
 from api.reviews.schemas import (
     EarlierReading,
+    GoldOut,
     QueueCounts,
     QueueItem,
+    Result,
     ReviewerStats,
+    ReviewerSummary,
     ReviewIn,
     ReviewOut,
     UndoOut,
 )
+from api.reviews.tables import GoldItem, GoldReading
 from api.scope import Scope
 from api.selftests import lifecycle
 from api.selftests import queries as test_queries
 from api.selftests.service import read_time_note
-from api.selftests.tables import Proposal, Review, SelfTest, Upload
+from api.selftests.tables import Proposal, Review, SelfTest, TestStatus, Upload
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +75,10 @@ class ReviewPolicy:
     ageing_cap: timedelta = timedelta(hours=2)
     # Time spent on one item above this is taken for a break, not reading time.
     max_item_seconds: float = 600.0
+    # A median below this per item is too short to look at the window and the photo: the
+    # lead is warned (once a reader has read enough items for a median to mean anything).
+    implausible_seconds: float = 5.0
+    min_items_for_warning: int = 5
 
     def ordering(self, now: datetime) -> Ordering:
         return Ordering(
@@ -235,7 +243,7 @@ def awaiting_reader(
     """The proposal if ``reviewer`` may read it now (in scope, awaiting, not read by them)."""
     proposal = session.get(Proposal, proposal_id)
     if proposal is None:
-        raise NotFoundError(f"no proposal with id {proposal_id}")
+        raise NotFoundError("no such proposal")
     test = session.get(SelfTest, proposal.self_test_id)
     assert test is not None
     scope.check(test.region_code, "this test")
@@ -522,15 +530,20 @@ def reviewer_stats(
     """Items per hour, median seconds per item, how often the proposal was changed, and
     agreement (Cohen's kappa) with the other clinicians on the items both read."""
     reviews = queries.reviews_by(session, reviewer.id, since)
-    seconds = _item_seconds(reviews, policy.max_item_seconds)
+    # Gold-standard items are items read like any other: counted, timed (never told apart).
+    gold = queries.gold_readings_by(session, reviewer.id, since)
+    seconds = _item_seconds(reviews, policy.max_item_seconds) + [
+        min(g.seconds_spent, policy.max_item_seconds) for g in gold if g.seconds_spent is not None
+    ]
     spent = sum(seconds)
+    read = len(reviews) + len(gold)
     changed = sum(r.decision == "change" for r in reviews)
     paired = queries.paired_readings(session, reviewer.id, since)
     pairs = [(outcome(mine), outcome(other)) for mine, other in paired]
     return ReviewerStats(
         since=since,
-        items=len(reviews),
-        items_per_hour=round(len(reviews) / (spent / 3600), 1) if spent > 0 else None,
+        items=read,
+        items_per_hour=round(read / (spent / 3600), 1) if spent > 0 else None,
         median_seconds=round(statistics.median(seconds), 1) if seconds else None,
         changed=changed,
         changed_rate=round(changed / len(reviews), 4) if reviews else None,
@@ -538,7 +551,7 @@ def reviewer_stats(
         double_read=len({mine.proposal_id for mine, _ in paired}),
         agreement=round(sum(a == b for a, b in pairs) / len(pairs), 4) if pairs else None,
         kappa=cohen_kappa(pairs),
-        by_outcome=dict(Counter(outcome(r) for r in reviews)),
+        by_outcome=dict(Counter(outcome(r) for r in reviews) + Counter(g.outcome for g in gold)),
     )
 
 
@@ -556,3 +569,123 @@ def _item_seconds(reviews: Sequence[Review], cap: float) -> list[float]:
                 seconds.append(gap)
         previous = review.created_at
     return seconds
+
+
+# Gold-standard items and the lead's view of the team ----------------------------------
+
+
+def seed_gold(session: Session, operator: Caller, test_id: int, known_result: Result) -> GoldOut:
+    """Put a released test's photo back into its region's readers' flow with a known answer.
+
+    Each reader meets it once, like any other item, and their answer is scored; it is
+    never released nor reported (the test keeps the result its patient was given).
+    """
+    test = session.get(SelfTest, test_id)
+    if test is None:
+        raise NotFoundError("no such test")
+    if test.status != TestStatus.released:
+        raise ConflictError(
+            "only a test whose reading is over (released) can be seeded: one still in "
+            "the flow would be read twice"
+        )
+    proposal = test_queries.latest_proposal(session, test.id)
+    if proposal is None or proposal.status not in lifecycle.READABLE:
+        raise ConflictError("this test has no readable photo to seed")
+    if queries.active_gold(session, proposal.id) is not None:
+        raise ConflictError("this test is already seeded as a gold-standard item")
+    gold = GoldItem(
+        proposal_id=proposal.id,
+        known_result=known_result,
+        region_code=test.region_code,
+        seeded_by=operator.id,
+        created_at=utcnow(),
+    )
+    session.add(gold)
+    session.flush()
+    record(session, operator, "seed_gold", "proposal", proposal.id, known=known_result)
+    return GoldOut(
+        proposal_id=proposal.id,
+        test_id=test.id,
+        known_result=gold.known_result,
+        region_code=gold.region_code,
+        created_at=gold.created_at,
+    )
+
+
+def gold_waiting(
+    session: Session, scope: Scope, reviewer: Caller, proposal_id: int | None = None
+) -> GoldItem | None:
+    """The gold item waiting for ``reviewer`` (oldest first; or the one at ``proposal_id``)."""
+    return queries.gold_unread(session, scope.regions, reviewer.id, proposal_id)
+
+
+def read_gold(
+    session: Session,
+    reviewer: Caller,
+    gold: GoldItem,
+    body: ReviewIn,
+    policy: ReviewPolicy = POLICY,
+) -> GoldReading:
+    """Score ``reviewer``'s reading of a gold item; the same checks as a real reading."""
+    proposal = session.get(Proposal, gold.proposal_id)
+    assert proposal is not None
+    upload = session.get(Upload, proposal.upload_id)
+    assert upload is not None
+    safeguards.require_read_time_ok(upload, body)
+    result, _reason = _validated(proposal, body)
+    said = "retake" if body.decision == "retake" else str(result)
+    seconds = body.seconds_spent
+    reading = GoldReading(
+        gold_item_id=gold.id,
+        reviewer_id=reviewer.id,
+        outcome=said,
+        correct=said == gold.known_result,
+        seconds_spent=min(seconds, policy.max_item_seconds) if seconds is not None else None,
+        created_at=utcnow(),
+    )
+    session.add(reading)
+    session.flush()
+    record(session, reviewer, "gold_reading", "proposal", proposal.id, correct=reading.correct)
+    return reading
+
+
+def team_stats(
+    session: Session,
+    since: datetime,
+    *,
+    after_id: int | None = None,
+    limit: int = 100,
+    policy: ReviewPolicy = POLICY,
+) -> list[ReviewerSummary]:
+    """Each clinician's statistics (by account, from after ``after_id``), gold scores and
+    a warning when their time per item is implausibly short."""
+    gold = queries.gold_scores(session, since)
+    summaries = []
+    for user in queries.clinicians(session, after_id, limit):
+        stats = reviewer_stats(session, user, since, policy)
+        read, correct = gold.get(user.id, (0, 0))
+        median = stats.median_seconds
+        too_fast = (
+            median is not None
+            and stats.items >= policy.min_items_for_warning
+            and median < policy.implausible_seconds
+        )
+        warning = None
+        if too_fast:
+            warning = (
+                f"{median:g} s per item (median of {stats.items}): too short to look at the "
+                f"window and the photo (under {policy.implausible_seconds:g} s)."
+            )
+        summaries.append(
+            ReviewerSummary(
+                reviewer_id=user.id,
+                name=user.display_name,
+                stats=stats,
+                gold_read=read,
+                gold_correct=correct,
+                gold_accuracy=round(correct / read, 4) if read else None,
+                too_fast=too_fast,
+                warning=warning,
+            )
+        )
+    return summaries

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 from urllib.parse import urlencode
 
 from fastapi import Form, Query, Request
@@ -16,16 +16,16 @@ from api.audit.service import record
 from api.context import AppContext
 from api.deps import CtxDep, SessionDep
 from api.errors import ConflictError, DomainError, InvalidError, NotFoundError
-from api.public_ids import PROPOSAL, ProposalPath, decode, encode
+from api.public_ids import PROPOSAL, TEST, USER, ProposalPath, decode, encode
 from api.reviews import items as review_items
 from api.reviews import service as reviews
-from api.reviews.schemas import ReviewIn
+from api.reviews.schemas import Result, ReviewIn
 from api.reviews.service import QueueFilter
 from api.scope import Scope, scope_for
 from api.units.service import interpretation
 from review_ui.clinicians import views
 from review_ui.images import IMAGE_HEADERS, image_response
-from review_ui.session import ClinicianPage, page_router
+from review_ui.session import ClinicianPage, OperatorPage, page_router
 from review_ui.templating import render
 
 router = page_router(tags=["pages"])
@@ -163,7 +163,7 @@ def next_page(
     scope = _scope(session, ctx, user)
     number = decode(PROPOSAL, after) if after else None
     try:
-        current = review_items.proposal(session, number) if number is not None else None
+        current = review_items.proposal_of(session, number) if number is not None else None
     except NotFoundError:
         current = None
     found = reviews.next_item(session, scope, user, filters.query(), after=current)
@@ -172,12 +172,21 @@ def next_page(
         found = reviews.next_item(session, scope, user, filters.query())
         if found is not None and found.id == current.id:
             found = None
-    if found is None:
+    # A gold-standard item comes in its turn, as if proposed when it was seeded (not again
+    # straight after it was skipped).
+    skipped_gold = current is not None and reviews.gold_waiting(session, scope, user, current.id)
+    gold = None if skipped_gold else reviews.gold_waiting(session, scope, user)
+    chosen = found.id if found is not None else None
+    if gold is not None and (
+        found is None or (not reviews.is_urgent(found) and gold.created_at <= found.created_at)
+    ):
+        chosen = gold.proposal_id
+    if chosen is None:
         message = "Nothing left to read" + (" with these filters." if filters.active() else ".")
         return RedirectResponse(f"/review?{filters.qs(message=message)}", status_code=303)
     query = filters.qs()
     return RedirectResponse(
-        f"/review/items/{encode(PROPOSAL, found.id)}" + (f"?{query}" if query else ""),
+        f"/review/items/{encode(PROPOSAL, chosen)}" + (f"?{query}" if query else ""),
         status_code=303,
     )
 
@@ -219,13 +228,13 @@ def _item_context(
         "read_time": item.read_time,
         "read_time_error": None,
         "region": ctx.regions.name(test.region_code),
-        "urgent": reviews.is_urgent(proposal),
+        "urgent": not item.gold and reviews.is_urgent(proposal),
         "urgent_rule": reviews.POLICY.urgent_rule(),
         "low_confidence": reviews.POLICY.low_confidence,
         # Where the window is in the photo: the viewer zooms toward it.
         "window_box": (proposal.explanation or {}).get("window_box"),
-        "earlier": reviews.earlier_readings(session, proposal),
-        "round": proposal.review_stage or 1,
+        "earlier": reviews.earlier_readings(session, proposal) if item.round == 3 else [],
+        "round": item.round,
         "counts": counts,
         "filters": filters,
         "filters_qs": filters.qs(),
@@ -299,7 +308,7 @@ def decide_page(
 ) -> Response:
     chosen = Filters.from_string(filters)
     try:
-        proposal = review_items.proposal(session, proposal_id)
+        proposal = review_items.proposal_of(session, proposal_id)
     except NotFoundError as exc:
         return _error(request, user, exc)
     text = " ".join(part.strip() for part in (reason, details) if part.strip()) or None
@@ -323,7 +332,11 @@ def decide_page(
     scope = _scope(session, ctx, user)
     try:
         with session.begin_nested():  # a refusal undoes what the action wrote
-            reviews.decide(session, ctx, user, scope, proposal_id, body)
+            gold = reviews.gold_waiting(session, scope, user, proposal_id)
+            if gold is not None:
+                reviews.read_gold(session, user, gold, body)  # scored, never released
+            else:
+                reviews.decide(session, ctx, user, scope, proposal_id, body)
     except InvalidError as exc:
         try:
             context = _item_context(request, session, ctx, user, proposal_id)
@@ -427,3 +440,74 @@ def stats_page(
         {"stats": stats, "days": days, "periods": (1, 7, 30, 90, 365)},
         user=user,
     )
+
+
+# The readers' lead (an operator) ----------------------------------------------------------
+
+PERIODS = (1, 7, 30, 90, 365)
+
+
+def _team(
+    request: Request, session: Session, user: Principal, *, status_code: int = 200, **extra: Any
+) -> Response:
+    days = request.query_params.get("days", "30")
+    days_n = int(days) if days in {str(p) for p in PERIODS} else 30
+    after = request.query_params.get("after")
+    after_id = decode(USER, after) if after else None
+    rows = reviews.team_stats(
+        session,
+        datetime.now(UTC) - timedelta(days=days_n),
+        after_id=after_id,
+        limit=views.PAGE_SIZE + 1,
+    )
+    more = len(rows) > views.PAGE_SIZE
+    rows = rows[: views.PAGE_SIZE]
+    context = {
+        "rows": rows,
+        "days": days_n,
+        "periods": PERIODS,
+        "next_after": encode(USER, rows[-1].reviewer_id) if more else None,
+        "policy": reviews.POLICY,
+        "message": request.query_params.get("message"),
+        "error": None,
+        "results": RESULTS,
+        "test_ref": "",
+        "known": "",
+    } | extra
+    return render(request, "clinicians/team.html", context, user=user, status_code=status_code)
+
+
+@router.get("/review/team")
+def team_page(request: Request, session: SessionDep, user: OperatorPage) -> Response:
+    """Each clinician's speed, agreement and gold scores, with warnings, for their lead."""
+    return _team(request, session, user)
+
+
+@router.post("/review/team/gold")
+def seed_gold_page(
+    request: Request,
+    session: SessionDep,
+    user: OperatorPage,
+    test_ref: Annotated[str, Form(max_length=64)] = "",
+    known: Annotated[str, Form(max_length=10)] = "",
+) -> Response:
+    test_id = decode(TEST, test_ref.strip())
+    try:
+        if test_id is None:
+            raise InvalidError("test: give the test's id as shown on its pages (tst_…)")
+        if known not in RESULTS:
+            raise InvalidError("known result: choose positive, negative or invalid")
+        with session.begin_nested():  # a refusal undoes what the action wrote
+            reviews.seed_gold(session, user, test_id, cast(Result, known))
+    except DomainError as exc:
+        return _team(
+            request,
+            session,
+            user,
+            status_code=exc.status_code,
+            error=exc.detail.split(": ", 1)[-1].capitalize() + ".",
+            test_ref=test_ref,
+            known=known,
+        )
+    message = f"Seeded: test {test_ref.strip()} comes back to its region's readers, known {known}."
+    return RedirectResponse(f"/review/team?{urlencode({'message': message})}", status_code=303)

@@ -9,6 +9,10 @@
   let undoTimer = null;
   let preloaded = null; // {url, html, at}: the next item's page, fetched in the background
   let generation = 0; // which swapped-in page is showing (a late answer must not touch a newer one)
+  // A page swapped in at once must not take the key meant for the one before it (a double
+  // press, a held key): keys act only a moment after an item shows.
+  const SETTLE_MS = 400;
+  let keysFrom = 0;
 
   // Keys ----------------------------------------------------------------------
   // Keys are for typing only in fields that take text: a slider, a checkbox or a button
@@ -29,6 +33,7 @@
 
   document.addEventListener("keydown", function (event) {
     if (event.altKey || event.ctrlKey || event.metaKey || event.defaultPrevented) return;
+    if (event.repeat || Date.now() < keysFrom) return;
     const key = event.key;
     if (key === "Escape") {
       const back = document.querySelector('[data-key~="escape"]');
@@ -278,6 +283,11 @@
     if (url !== window.location.href) window.history.pushState({ swapped: true }, "", url);
     window.scrollTo(0, 0);
     init();
+    keysFrom = Date.now() + SETTLE_MS;
+    // Said on the page too, for whoever drives it by script (the browser tests).
+    const root = document.documentElement;
+    root.removeAttribute("data-keys-ready");
+    window.setTimeout(function () { root.setAttribute("data-keys-ready", ""); }, SETTLE_MS);
   }
 
   // The decision goes by fetch: the preloaded next item shows at once, then the answer's
@@ -327,6 +337,7 @@
     preload();
   }
 
+  document.documentElement.setAttribute("data-keys-ready", "");
   window.addEventListener("resize", function () { if (viewer) viewer.fit(); });
   window.addEventListener("popstate", function () { window.location.reload(); });
   init();

@@ -259,6 +259,8 @@ POLICY: dict[tuple[str, str], Policy] = {
     ("GET", "/api/reviews/queue/counts"): Policy(CLINICIANS),
     ("POST", "/api/reviews/undo"): Policy(CLINICIANS),
     ("GET", "/api/reviews/stats"): Policy(CLINICIANS),
+    ("GET", "/api/reviews/reviewers"): Policy(frozenset({"operator"})),
+    ("POST", "/api/reviews/gold"): Policy(frozenset({"operator"})),
     ("POST", "/api/proposals/{proposal_id}/review"): Policy(
         frozenset({"clinician_a"}), lambda o: ("", {"json": {"decision": "confirm"}})
     ),

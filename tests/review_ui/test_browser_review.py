@@ -17,16 +17,22 @@ from review_ui_helpers import (
     DEMO_PASSWORD,
     PHONE,
     REGION_NORTH,
+    REGION_SOUTH,
     Phones,
+    fake_reading,
     new_patient,
     rendered_photo,
     send_photo,
     start_test,
+    tiny_png,
     unused_code,
+    user_named,
 )
+from sqlalchemy import select
 
 from api.identity import make_test_id
 from api.public_ids import PROPOSAL, TEST, encode
+from api.selftests.tables import Review
 
 
 @dataclass
@@ -164,9 +170,23 @@ def test_undo_with_the_u_key(
     page = new_page()
     keyboard_log_in(page, "clinician-north")
     page.goto(f"/review/items/{encode(PROPOSAL, proposal.id)}")
+    # A double press decides this item only: the next one, fetched beforehand and swapped
+    # in at once, does not take the second press.
+    page.wait_for_load_state("networkidle")  # the next item is fetched
+    page.keyboard.press("Enter")
     page.keyboard.press("Enter")
     page.wait_for_url(lambda url: f"/items/{encode(PROPOSAL, proposal.id)}" not in url)
     page.locator(".undo-bar").wait_for()  # it comes with the server's answer
+    page.wait_for_timeout(500)
+    with ctx.database.session() as session:
+        mine = session.scalars(
+            select(Review)
+            .where(Review.reviewer_id == user_named(session, "clinician-north").id)
+            .order_by(Review.id.desc())
+        ).first()
+        assert mine is not None
+        assert mine.proposal_id == proposal.id  # the last decision is still this one
+    page.wait_for_selector("html[data-keys-ready]", state="attached")
     page.keyboard.press("u")
     page.wait_for_url(f"**/review/items/{encode(PROPOSAL, proposal.id)}")
     assert page.locator("#confirm-button").is_visible()
@@ -272,3 +292,101 @@ def test_the_queue_shows_each_window_and_what_is_left(
     page.click("#start-reviewing")
     page.wait_for_url("**/review/items/*")
     assert int(page.locator("#left-count").inner_text()) == left
+
+
+def test_the_lead_seeds_a_gold_item_sees_its_score_and_a_too_fast_reader(
+    new_page: Callable[..., Any], live_server: Any, screenshot: Callable[[Any, str], Any]
+) -> None:
+    from datetime import timedelta
+
+    from sqlalchemy import select
+
+    from api.accounts.tables import User
+    from api.batches.tables import Unit
+    from api.db.base import utcnow
+    from api.selftests.tables import Review, SelfTest, TestStatus
+
+    ctx = live_server.ctx
+    with ctx.database.session() as session:
+        user, _ = new_patient(session, ctx)
+        test = start_test(session, ctx, user, REGION_NORTH)
+        code = session.get(Unit, test.unit_id).code  # type: ignore[union-attr]
+        for seed in range(3):
+            proposal = send_photo(
+                session, ctx, user, test, rendered_photo(code, {"T": 0.45, "C": 0.8}, 20 + seed)
+            )
+            if proposal is not None and proposal.status == "ok":
+                break
+        assert proposal is not None
+        assert proposal.result == "positive"
+        # Its reading is over: released as a clinician would (the setting, not the subject).
+        row = session.get(SelfTest, test.id)
+        assert row is not None
+        row.status, row.result, row.released_at = TestStatus.released, "positive", utcnow()
+        # Another reader opened six south items and pressed a key within 1.5 s each (their
+        # readings as the page records them; the items are the fake reader's, released).
+        fast = session.scalars(select(User).where(User.username == "clinician-south-2")).one()
+        north = session.scalars(select(User).where(User.username == "clinician-north")).one()
+        now = utcnow()
+        real_reader = ctx.vision.reader
+        ctx.vision.reader = lambda _photo, _kit: fake_reading("negative", 0.97)
+        try:
+            for n in range(6):
+                patient, _ = new_patient(session, ctx)
+                south = start_test(session, ctx, patient, REGION_SOUTH)
+                read = send_photo(session, ctx, patient, south, tiny_png())
+                south.status, south.result = TestStatus.released, "negative"
+                session.add(
+                    Review(
+                        proposal_id=read.id,
+                        self_test_id=south.id,
+                        reviewer_id=fast.id,
+                        decision="confirm",
+                        result="negative",
+                        seconds_spent=1.5,
+                        settles_at=now,
+                        settled_at=now,
+                        created_at=now - timedelta(minutes=n),
+                    )
+                )
+        finally:
+            ctx.vision.reader = real_reader
+        session.commit()
+        fast_name, north_name, test_id, proposal_id = (
+            fast.display_name,
+            north.display_name,
+            test.id,
+            proposal.id,
+        )
+
+    lead = new_page()
+    keyboard_log_in(lead, "operator")
+    lead.goto("/review/team")
+    lead.get_by_label("Test id").fill(encode(TEST, test_id))
+    lead.get_by_label("Known result").select_option("negative")
+    lead.get_by_role("button", name="Seed it").click()
+    lead.get_by_role("status").filter(has_text="Seeded").wait_for()
+    warned = lead.locator("#too-fast").inner_text()
+    assert f"{fast_name}: 1.5 s per item" in warned
+    assert north_name not in warned
+
+    # The clinician reads it like any other item: one key, and on.
+    reader = new_page()
+    keyboard_log_in(reader, "clinician-north")
+    reader.goto(f"/review/items/{encode(PROPOSAL, proposal_id)}")
+    assert reader.locator("#confirm-button").is_visible()
+    with reader.expect_response(lambda r: r.url.endswith("/decision")) as sent:
+        reader.keyboard.press("c")
+    assert sent.value.status == 303  # taken, on to the next item
+    reader.wait_for_url(lambda url: encode(PROPOSAL, proposal_id) not in url)
+
+    lead.goto("/review/team")
+    row = lead.locator(
+        "#team-table tr", has=lead.get_by_role("rowheader", name=north_name, exact=True)
+    )
+    assert "0 of 1 (0%)" in row.inner_text()  # read as positive; known negative
+    fast_row = lead.locator(
+        "#team-table tr", has=lead.get_by_role("rowheader", name=fast_name, exact=True)
+    )
+    assert "too fast" in fast_row.inner_text()
+    screenshot(lead, "review-team")

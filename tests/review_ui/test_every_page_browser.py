@@ -98,6 +98,7 @@ PAGES: dict[str | None, tuple[Visit, ...]] = {
             via=("/operator/deliveries", r"/operator/deliveries/[^\"?#/]+"),
         ),
         Visit("/operator/codes"),
+        Visit("/review/team"),
     ),
     "scientist": (
         Visit("/science"),
