@@ -1,7 +1,7 @@
 """gold-standard items: known answers seeded into the readers' flow, and their scores
 
 Revision ID: 0012_gold_items
-Revises: 0010_learning_loop
+Revises: 0011_patient_channel
 Create Date: 2026-11-29 21:30:00.000000
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import api.db.base
 
 revision: str = "0012_gold_items"
-down_revision: str | None = "0010_learning_loop"
+down_revision: str | None = "0011_patient_channel"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

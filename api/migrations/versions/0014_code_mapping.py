@@ -4,7 +4,7 @@ Seeded from ``api/interop/code_seed.json`` as it stands when this migration runs
 then on the tables are the mapping, changed in the operators' page or the API (audited).
 
 Revision ID: 0014_code_mapping
-Revises: 0011_patient_channel
+Revises: 0012_gold_items
 Create Date: 2026-11-29 21:30:00
 """
 
@@ -19,7 +19,7 @@ import api.db.base
 from api.interop.codes import normalise_name
 
 revision: str = "0014_code_mapping"
-down_revision: str | None = "0011_patient_channel"
+down_revision: str | None = "0012_gold_items"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
