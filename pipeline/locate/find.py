@@ -184,10 +184,11 @@ def locate(image: np.ndarray, kit: Kit, *, codes: bool = True) -> Location | Qua
     code_seen = bool(sightings)
 
     # 2. The template alone: keypoints of the print, then outline-shaped regions.
-    # A photo blurred, dark or washed out all over hides the print the search relies on:
-    # say so at once rather than search in vain.
+    # A photo blurred or dark all over hides the print the search relies on: say so at once
+    # rather than search in vain. Not one mostly clipped white: a white table in bright light
+    # clips while the test on it is well exposed (the reader says why if it is not found).
     problem = photo_problem(image)
-    if problem is not None:
+    if problem is not None and problem.code != "overexposed":
         return problem
 
     def outline_starts() -> Iterator[np.ndarray]:
