@@ -16,6 +16,7 @@ import numpy as np
 
 from pipeline.bands import (
     band_probability,
+    control_confirms_window,
     doubt_faint_controls,
     find_lines,
     line_features,
@@ -32,7 +33,14 @@ from pipeline.decode import (
 )
 from pipeline.interpret import interpret
 from pipeline.kit import Kit
-from pipeline.locate import MIN_SCORE, MIN_WINDOW_SCORE, Location, find_window, locate
+from pipeline.locate import (
+    MIN_SCORE,
+    MIN_WINDOW_SCORE,
+    ROUGH_WINDOW_SCORE,
+    Location,
+    find_window,
+    locate,
+)
 from pipeline.quality import (
     AMBIGUOUS_LINES,
     LOCATED_ROUGHLY,
@@ -158,7 +166,7 @@ def _read(data: bytes, kit: Kit, band_model: BandModel, model_name: str) -> Read
         rescale = np.linalg.inv(finer.to_original) @ photo.to_original
         homography, window_h = rescale @ homography, rescale @ window_h
         photo = finer
-    rough = location.rough
+    rough, rough_window = location.rough, location.rough_window
     if location.window_homography is None and kit.description.format == "cassette":
         # Too coarse to search the window where the test was found: search it here.
         fit = find_window(photo.image, kit, homography)
@@ -166,6 +174,13 @@ def _read(data: bytes, kit: Kit, band_model: BandModel, model_name: str) -> Read
             window_h = fit.homography
         else:
             rough = True  # read where the print puts the window, by eye
+            if (
+                fit is not None
+                and not fit.at_limit
+                and fit.score >= ROUGH_WINDOW_SCORE
+                and location.score >= MIN_SCORE
+            ):
+                window_h, rough_window = fit.homography, True
         if fit is not None:
             metrics["window_agreement"] = QualityMetric(fit.score, MIN_WINDOW_SCORE)
             metrics["window_shift_mm"] = QualityMetric(fit.shift_mm, kit.window_tolerance.shift_mm)
@@ -183,7 +198,7 @@ def _read(data: bytes, kit: Kit, band_model: BandModel, model_name: str) -> Read
 
     surround = cassette_view(photo.image, homography, kit)
     exposure = check_exposure(window, surround, profile.channel)
-    glare = check_glare(window, surround, profile.channel)
+    glare = check_glare(window, surround, profile.channel, out_ppm)
     blur = check_blur(photo.image, window_h, kit)
     metrics |= _metrics(exposure, glare, blur)
     # Blur first: it is the one reason that explains the others.
@@ -200,6 +215,9 @@ def _read(data: bytes, kit: Kit, band_model: BandModel, model_name: str) -> Read
     p_present = unknown_where_unreadable(p_present, measured)
     # Nor is a control too faint to tell from a residue of dye known to be there.
     p_present = doubt_faint_controls(p_present, measured)
+    if rough and rough_window and control_confirms_window(measured):
+        # The rim agreed only roughly (bevelled, lit from one side); the lines confirm it.
+        rough = False
     probabilities = {line.name: float(p) for line, p in zip(kit.lines, p_present, strict=True)}
     verdict = interpret(kit, probabilities)
 

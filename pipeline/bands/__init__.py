@@ -18,6 +18,7 @@ This package turns it into
 from pipeline.bands.features import FEATURE_NAMES, line_features
 from pipeline.bands.lines import (
     LineMeasurement,
+    control_confirms_window,
     doubt_faint_controls,
     find_lines,
     unknown_where_unreadable,
@@ -32,6 +33,7 @@ __all__ = [
     "LineMeasurement",
     "Profile",
     "band_probability",
+    "control_confirms_window",
     "doubt_faint_controls",
     "find_lines",
     "line_color_channel",

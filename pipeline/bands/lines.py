@@ -43,6 +43,12 @@ AMBIGUOUS_MARGIN = 2.0
 # tinted photos (sharpening, tone curves): that factor, not the band model's
 # training scale, decides where a faint mark falls.
 CONTROL_CLEAR_OD = 0.02
+CONFIRM_CONTROL_OD = 0.1
+"""A control line this dense (the weak band's upper end) is a line, not a residue or a rim's
+shade: with :data:`CONFIRM_CONTROL_SNR` it confirms a window found only roughly by its rim
+(:func:`control_confirms_window`)."""
+CONFIRM_CONTROL_SNR = 10.0
+"""... and standing this far out of the membrane's noise."""
 
 
 @dataclass(frozen=True)
@@ -385,3 +391,33 @@ def _centre(r: np.ndarray, j: int, width_px: float, lo: int, hi: int) -> float:
     if wts.sum() <= 0:
         return float(j)
     return float(i0 + left + np.dot(np.arange(wts.size), wts) / wts.sum())
+
+
+def control_confirms_window(measured: dict[str, LineMeasurement]) -> bool:
+    """Do the lines confirm a window whose rim agreed only roughly?
+
+    A bevelled rim lit from one side, or shaded, agrees less with the template's flat
+    print (:data:`pipeline.locate.MIN_WINDOW_SCORE`) though the window was found. The
+    lines are a second cue: when every line's place could be read (on clean membrane,
+    running across the window, laid on the marks one way only) and the control stands
+    out clearly where the kit's spacing puts it, the membrane with its lines is where the
+    window was found. A faint or missing control (an invalid test) confirms nothing.
+
+    Parameters
+    ----------
+    measured : dict
+        :func:`find_lines`' measurements.
+
+    Examples
+    --------
+    >>> clear = LineMeasurement("C", "control", 60.0, 60.0, 61.0, 0.3, 40.0, 0.7)
+    >>> faint = LineMeasurement("C", "control", 60.0, 60.0, 61.0, 0.03, 4.0, 0.7)
+    >>> control_confirms_window({"C": clear}), control_confirms_window({"C": faint})
+    (True, False)
+    """
+    controls = [m for m in measured.values() if m.role == "control"]
+    return (
+        bool(controls)
+        and all(m.readable for m in measured.values())
+        and all(m.od >= CONFIRM_CONTROL_OD and m.snr >= CONFIRM_CONTROL_SNR for m in controls)
+    )

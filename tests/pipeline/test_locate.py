@@ -269,6 +269,9 @@ def test_read_code_finds_a_small_code_through_the_homography(loc_kit: Kit) -> No
         ("template", 0.5, 0.9, False, "rough"),  # the print agrees only roughly (real units)
         ("template", 0.3, 0.9, False, "no"),  # another product's print
         ("template", 0.75, float("nan"), False, "ok"),  # glare hides the window: gates report it
+        # A rough print and no window in view: no evidence of the kit (a rendered cassette
+        # was placed at four times its size and answered "window out of frame").
+        ("template", 0.42, float("nan"), False, "no"),
     ],
 )
 def test_judgement_of_print_and_window_agreement(

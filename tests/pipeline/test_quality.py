@@ -18,6 +18,7 @@ from pipeline.quality import (
     BY_EYE_BLUR,
     MIN_PX_PER_MM,
     RETAKE_BLUR,
+    SHARP_TILE_PX,
     QualityCheck,
     cassette_view,
     check_blur,
@@ -26,6 +27,7 @@ from pipeline.quality import (
     check_glare,
     check_resolution,
     edge_spread_mm,
+    photo_blur_px,
     photo_problem,
 )
 from pipeline.reading import QualityIssue
@@ -161,6 +163,65 @@ def test_photo_problem_explains_photos_without_a_test() -> None:
     tinted = scene.copy()
     tinted[:, :, 0] = 255
     assert photo_problem(tinted) is None
+
+
+@pytest.mark.parametrize(("sigma_lines", "by_eye"), [(0.3, False), (0.4, True)])
+def test_phone_optics_in_focus_are_read_alone(
+    loc_kit: Kit, sigma_lines: float, by_eye: bool
+) -> None:
+    # Phone optics in focus spread 1-1.8 px, up to 0.3 line widths at 5-8 px/mm: such a
+    # photo is read by the model alone; softer than that it is read by eye, not refused.
+    sigma_px = sigma_lines * loc_kit.line_width_mm * loc_kit.px_per_mm
+    face = cv2.GaussianBlur(loc_kit.template[:, :, :3], (0, 0), sigma_px)
+    check = check_blur(face, np.eye(3), loc_kit)
+    assert [i.code for i in check] == []
+    assert check.by_eye is by_eye
+
+
+def test_a_sharpening_halo_along_the_window_edge_is_not_glare(loc_kit: Kit) -> None:
+    # Wide-slice photo 015 of the read benchmark: a bright strip whose phone sharpening left
+    # clipped rows 0.3-0.4 mm thick along the window's long edges was refused for glare.
+    image, truth = _render(loc_kit, 43, None)
+    assert truth is not None
+    ppm = 7.6
+    window = rectify_window(image, loc_kit, truth, px_per_mm=ppm)
+    assert [i.code for i in check_glare(window, px_per_mm=ppm)] == []
+    halo = window.copy()
+    halo[:3], halo[-3:] = 255, 255
+    assert [i.code for i in check_glare(halo)] == ["glare"]  # without the edge band left out
+    assert [i.code for i in check_glare(halo, px_per_mm=ppm)] == []
+    # A reflection across the middle, where the lines are read, still is glare.
+    spot = halo.copy()
+    h, w = spot.shape[:2]
+    spot[h // 4 : 3 * h // 4, w // 2 : w // 2 + round(1.5 * ppm)] = 255
+    assert [i.code for i in check_glare(spot, px_per_mm=ppm)] == ["glare"]
+
+
+def test_sharp_small_test_on_a_soft_texture_is_not_a_blurred_photo(loc_kit: Kit) -> None:
+    # Wide-slice photos 023 and 058 of the read benchmark: a sharp test filling 12-14 % of
+    # the width on a soft fabric filling the rest measured 3.1-3.2 px over the whole photo,
+    # and the reader answered "blurred" before searching for the test.
+    rng = np.random.default_rng(11)
+    fabric = cv2.resize(rng.integers(90, 170, (60, 45, 3), dtype=np.uint8), (750, 1000))
+    scene = cv2.GaussianBlur(fabric, (0, 0), 5)
+    face = loc_kit.template
+    s = 120 / face.shape[0]  # the kit spans 12 % of the photo's long side
+    small = cv2.resize(face, None, fx=s, fy=s, interpolation=cv2.INTER_AREA)
+    alpha = small[:, :, 3:4] / 255.0
+    y, x = 600, 420
+    patch = scene[y : y + small.shape[0], x : x + small.shape[1]]
+    patch[...] = (small[:, :, :3] * alpha + patch * (1 - alpha)).astype(np.uint8)
+    scene = cv2.GaussianBlur(scene, (0, 0), 0.6)  # the phone's own optics
+    assert photo_blur_px(scene) < SHARP_TILE_PX
+    assert photo_problem(scene) is None
+    # The same photo out of focus, or smeared by a burst, is blurred all over.
+    defocus = photo_problem(cv2.GaussianBlur(scene, (0, 0), 4))
+    assert defocus is not None
+    assert defocus.code == "blur"
+    streak = np.full((1, 31), 1 / 31, np.float32)
+    burst = photo_problem(cv2.filter2D(scene, -1, streak))
+    assert burst is not None
+    assert burst.code == "blur"
 
 
 @needs_examples

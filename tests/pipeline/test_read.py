@@ -12,7 +12,9 @@ import numpy as np
 import pytest
 from real_world import encode, misregistered_kit, motion_blur, soft_rim
 
+from datasets.kits import benchmark_kits
 from datasets.render import render_photo
+from datasets.render.variation import Variation
 from pipeline.kit import Kit, load_kit, parse_kit
 from pipeline.quality import BY_EYE_BLUR, WASHED_OUT_FLOOR, check_blur
 from pipeline.read import AMBIGUOUS_CONFIDENCE, BY_EYE_CONFIDENCE, read
@@ -169,3 +171,53 @@ def test_window_found_in_a_shrunk_view_is_placed_on_the_full_photo(
     # 3-7 % on the scale); a view mapped back wrongly would be off by the view's scale, mm.
     assert apart_mm.max() < 0.75, apart_mm
     assert reading.explanation.px_per_mm == pytest.approx(photo.window_px_per_mm, rel=0.08)
+
+
+@pytest.mark.parametrize(("control_od", "status"), [(0.1992, "ok"), (0.0, "by_eye")])
+def test_clear_control_line_confirms_a_window_whose_rim_agrees_roughly(
+    control_od: float, status: str
+) -> None:
+    # Wide-slice photo 049 of the read benchmark, rendered anew: a four-line cassette 11 %
+    # of a 12-MP photo's width, its window 1.4 mm off the print, a bevelled rim lit from
+    # one side, its code on a label 3.5 mm off. The rim agrees only roughly with the flat
+    # template; a clear control line confirms the window (read), an invalid unit's missing
+    # control confirms nothing (read by eye).
+    doc, template = next(
+        (d, t) for d, t in benchmark_kits(20261126) if d["product_code"] == "BENCH-DEN-3"
+    )
+    kit = parse_kit(doc, template)
+    unit = Variation(
+        window_offset_mm=(1.3184, 0.4918),
+        window_rotation_deg=0.4995,
+        lines_shift_mm=-0.2503,
+        lines_tilt_deg=1.3856,
+        code_offset_mm=(-3.5301, -0.1884),
+        code_rotation_deg=-7.1478,
+        code_label=True,
+        label_margin_mm=1.648,
+        label_paper=0.9527,
+        rim_bevel_mm=0.26,
+        rim_light_deg=202.21,
+        rim_shadow=0.1036,
+        kit_frac=0.1196,
+        size=(4000, 3000),
+        membrane_tint=(0.512, 0.738, 1.0),
+        membrane_name="yellow",
+        read_level=0.7061,
+        optics_sigma_px=1.518,
+        denoise=14.338,
+        sharpen_amount=0.9055,
+        sharpen_radius_px=1.3908,
+    )
+    od = {"NS1": 0.6641, "M": 0.0382, "G": 0.0, "C": control_od}
+    photo = render_photo(
+        kit, np.random.default_rng(1), od=od, code="FTN2H1R94R", size=(4000, 3000), variation=unit
+    )
+    reading = read(photo.jpeg, kit)
+    window = reading.metrics["window_agreement"]
+    assert window.limit is not None
+    assert window.value < window.limit  # the rim alone would send it by eye
+    assert reading.status == status, (reading.status, [i.code for i in reading.issues])
+    assert reading.result == photo.truth["result"]
+    if status == "by_eye":
+        assert [i.code for i in reading.issues] == ["located_roughly"]
