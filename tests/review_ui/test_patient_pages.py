@@ -57,6 +57,8 @@ def confirm(pages: Any, signed_up: Any) -> Any:
     assert kit is not None
     sms_code = pages.client.app.state.ctx.notifier.last_code()
     form = {"username": username.group(1), "sms_code": sms_code, "code": kit.group(1)}
+    if 'name="own_name" value="1"' in signed_up.text:
+        form["own_name"] = "1"
     return pages.post("/patient/register/confirm", form)
 
 
@@ -502,3 +504,43 @@ def test_every_patient_page_word_has_its_chinese() -> None:
         if m.id and (m.string if isinstance(m.string, str) else all(m.string))
     }
     assert sorted(wanted - translated) == []
+
+
+def test_a_self_test_needs_no_user_name_or_password(
+    pages: Any, session: Session, phones: Phones
+) -> None:
+    code = unused_code(session)
+    pages.client.cookies.clear()
+    pages.get(f"/patient/register?code={code}")
+    form = {
+        "name": "Wu Lan",
+        "national_id": make_test_id(941),
+        "phone": "+86 139 1234 0941",
+        "code": code,
+    }
+    signed_up = pages.post("/patient/register", form)
+    assert signed_up.status_code == 200
+    assert 'id="confirm-username"' not in signed_up.text  # nothing to remember or type
+    opened = confirm(pages, signed_up)
+    assert opened.status_code == 303
+    assert opened.headers["location"] == f"/patient/scan?code={code}"
+    # The patient comes back with the kit's code and their ID number.
+    pages.post("/patient/scan", {"code": code, "region": NORTH})
+    pages.client.cookies.clear()
+    pages.get(f"/u/{code}")
+    back = pages.post("/patient/code-login", {"code": code, "national_id": make_test_id(941)})
+    assert back.status_code == 303
+    assert back.headers["location"] == "/patient"
+    assert code in pages.get("/patient/tests/" + _first_test(pages)).text
+
+
+def _first_test(pages: Any) -> str:
+    found = re.search(r'href="/patient/tests/([^"]+)"', pages.get("/patient").text)
+    assert found is not None
+    return found.group(1)
+
+
+def test_a_chosen_user_name_needs_its_password(pages: Any) -> None:
+    refused = register(pages, n=942, password="")
+    assert refused.status_code == 422
+    assert 'id="password-error"' in refused.text
