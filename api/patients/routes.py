@@ -11,6 +11,7 @@ from api.patients import service, signup
 from api.patients.schemas import (
     Claim,
     PatientCodeLogin,
+    PatientContact,
     PatientOut,
     PatientRegister,
     SignUpAccepted,
@@ -59,6 +60,18 @@ def confirm(
 @router.get("/patients/me", response_model=PatientOut, summary="The logged-in patient")
 def me(session: SessionDep, ctx: CtxDep, user: PatientUser) -> PatientOut:
     return service.patient_out(ctx, service.patient_of(session, user))
+
+
+@router.put(
+    "/patients/me/contact",
+    response_model=PatientOut,
+    summary="How the logged-in patient is told that a result is ready (SMS or e-mail)",
+)
+def set_contact(
+    session: SessionDep, ctx: CtxDep, user: PatientUser, body: PatientContact
+) -> PatientOut:
+    """``email`` needs an address (422 otherwise); the next result message goes this way."""
+    return service.patient_out(ctx, service.set_contact(session, ctx, user, body))
 
 
 @router.post(
