@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from fastapi import File, Form, Request, UploadFile
 from pydantic import ValidationError
@@ -189,7 +189,12 @@ def confirm_registration(
     except RateLimitedError as exc:
         return _confirm_page(request, username, code, exc.message, 429, chosen)
     except DomainError as exc:
-        return _confirm_page(request, username, code, _plain(exc), exc.status_code, chosen)
+        refused = (
+            _("This code is wrong, expired or used up. Check the text message, or register again.")
+            if exc.detail.startswith("code:")
+            else _plain(exc)
+        )
+        return _confirm_page(request, username, code, refused, exc.status_code, chosen)
     token, _expires = accounts.issue_token(session, ctx, user)
     record(session, user, "log_in", "user", user.id, via="register")
     # The kit's code, when the QR link brought the patient here, goes on to the scan.
@@ -220,6 +225,8 @@ def _start_context(code: str, **extra: Any) -> dict[str, Any]:
         "errors": {},
         "national_id": "",
         "one_time_code_needed": False,
+        # After a refused log-in (a POST) the language switch comes back to this page.
+        "here": f"/u/{quote(code[:500], safe='')}",
         **extra,
     }
 
