@@ -544,3 +544,46 @@ def test_a_chosen_user_name_needs_its_password(pages: Any) -> None:
     refused = register(pages, n=942, password="")
     assert refused.status_code == 422
     assert 'id="password-error"' in refused.text
+
+
+def test_a_positive_result_gives_the_regions_advice_and_what_happens_next(
+    pages: Any, session: Session, pipeline_says: dict[str, Any]
+) -> None:
+    from api.reviews.schemas import ReviewIn
+    from api.reviews.service import decide
+    from api.scope import scope_for
+    from api.selftests.queries import latest_proposal
+
+    location = _scanned(pages, session, 951)
+    pages.get(location)
+    pipeline_says["result"] = "positive"
+    pages.post(
+        f"{location}/photo",
+        {"upload_key": "key-00000951"},
+        files={"photo": ("test.png", tiny_png(), "image/png")},
+    )
+    waiting = pages.get(location).text
+    assert "What happens next" in waiting
+    assert "we tell you by text message" in waiting  # the channel the patient chose
+    assert "12320" in waiting  # the demo region's hotline
+    ctx = pages.client.app.state.ctx
+    clinician = user_named(session, "clinician-north")
+    proposal = latest_proposal(session, decode(TEST, location.rsplit("/", 1)[1]))
+    assert proposal is not None
+    decide(
+        session,
+        ctx,
+        clinician,
+        scope_for(session, ctx, clinician),
+        proposal.id,
+        ReviewIn(decision="confirm", read_time_ok=True),
+    )
+    session.commit()
+    result = pages.get(location).text
+    # The demo's national region sets the advice (api/regions/demo_regions.geojson).
+    assert "Stay at home for 5 days and avoid contact with others." in result
+    assert "Call the health hotline 12320." in result
+    assert "sent to the health office of your area" in result
+    chinese = pages.get(location, headers={"Accept-Language": "zh-CN"}).text
+    assert "请居家 5 天，避免与他人接触。" in chinese
+    assert "卫生健康热线 12320" in chinese
