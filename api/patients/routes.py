@@ -82,6 +82,9 @@ def set_contact(
 def log_in_by_code(
     session: SessionDep, ctx: CtxDep, _address: ClientAddress, body: PatientCodeLogin
 ) -> TokenOut:
+    """The code of a test the patient started, or of a new kit: a new kit always answers
+    401 ``one_time_code_required`` first (a code is texted to the phone registered with
+    the ID number, if any), then opens with that code."""
     token, expires, user = service.log_in_by_code_token(
         session, ctx, body.code, body.national_id, body.one_time_code
     )
