@@ -116,6 +116,7 @@ def test_the_qr_link_keeps_the_code_times_are_local_and_e_mail_carries_the_resul
     # The mistake beside its field; what was typed kept, the password not; the code kept.
     error = phone.locator("#email-error")
     assert error.is_visible()
+    assert error.inner_text() == "请核对电子邮件地址: 选择电子邮件通知时请填写电子邮件地址"
     assert phone.get_by_label("电子邮件地址").get_attribute("aria-describedby") == "email-error"
     assert phone.get_by_label("姓名（与身份证一致）").input_value() == "周敏"
     assert phone.get_by_label("电子邮件", exact=True).is_checked()
