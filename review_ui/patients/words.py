@@ -98,6 +98,8 @@ API_SENTENCES = (
     N_("no phone number given"),
     N_("extensions are not supported; give a direct number"),
     N_("no ID number given"),
+    N_("15-digit IDs (first generation) are no longer valid; enter the 18-character ID"),
+    N_("check digit does not match: a digit was mistyped or two digits were swapped"),
     N_("This is one of the most common passwords; choose another."),
     N_("This is too close to a commonly used password; choose another."),
     N_("This password is built from your own name or user name; choose another."),

@@ -591,3 +591,21 @@ def test_a_positive_result_gives_the_regions_advice_and_what_happens_next(
     chinese = pages.get(location, headers={"Accept-Language": "zh-CN"}).text
     assert "请居家 5 天，避免与他人接触。" in chinese
     assert "卫生健康热线 12320" in chinese
+
+
+def test_a_mistyped_id_number_is_explained_in_chinese(pages: Any) -> None:
+    pages.client.cookies.clear()
+    chinese = {"Accept-Language": "zh-CN"}
+    pages.get("/patient/register", headers=chinese)
+    good = make_test_id(961)
+    # Two digits of the sequence swapped: only the check digit can tell.
+    swapped = good[:14] + good[15] + good[14] + good[16:]
+    assert swapped != good
+    form = {"name": "Wu Lan", "national_id": swapped, "phone": "+86 139 1234 0961"}
+    refused = pages.post("/patient/register", form, headers=chinese)
+    assert refused.status_code == 422
+    error = re.search(r'<p class="field-error" id="national_id-error">([^<]*)</p>', refused.text)
+    assert error is not None
+    check = "请核对身份证号码（18 位，最后一位为数字或 X）"
+    assert error.group(1) == f"{check}: 校验码不符：可能输错了一位数字，或两位数字颠倒了"
+    assert f'value="{swapped}"' in refused.text  # kept, to correct
