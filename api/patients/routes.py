@@ -11,6 +11,7 @@ from api.patients import service, signup
 from api.patients.schemas import (
     Claim,
     PatientCodeLogin,
+    PatientContact,
     PatientOut,
     PatientRegister,
 )
@@ -59,6 +60,18 @@ def me(session: SessionDep, ctx: CtxDep, user: PatientUser) -> PatientOut:
     return service.patient_out(ctx, service.patient_of(session, user))
 
 
+@router.put(
+    "/patients/me/contact",
+    response_model=PatientOut,
+    summary="How the logged-in patient is told that a result is ready (SMS or e-mail)",
+)
+def set_contact(
+    session: SessionDep, ctx: CtxDep, user: PatientUser, body: PatientContact
+) -> PatientOut:
+    """``email`` needs an address (422 otherwise); the next result message goes this way."""
+    return service.patient_out(ctx, service.set_contact(session, ctx, user, body))
+
+
 @router.post(
     "/auth/patient-token",
     response_model=TokenOut,
@@ -67,6 +80,9 @@ def me(session: SessionDep, ctx: CtxDep, user: PatientUser) -> PatientOut:
 def log_in_by_code(
     session: SessionDep, ctx: CtxDep, _address: ClientAddress, body: PatientCodeLogin
 ) -> TokenOut:
+    """The code of a test the patient started, or of a new kit: a new kit always answers
+    401 ``one_time_code_required`` first (a code is texted to the phone registered with
+    the ID number, if any), then opens with that code."""
     token, expires, user = service.log_in_by_code_token(
         session, ctx, body.code, body.national_id, body.one_time_code
     )

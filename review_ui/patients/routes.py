@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from fastapi import File, Form, Request, UploadFile
 from pydantic import ValidationError
@@ -127,6 +127,12 @@ def register(
         "channel": channel,
         "email": email,
     }
+    own_login = bool(username.strip() or password)
+    if not own_login:
+        # A self-test needs no user name or password: the patient comes back with a kit's
+        # code, their ID number and (for a new kit) the code texted to their phone. The
+        # account gets a name nobody chooses and a password nobody knows.
+        username, password = f"p-{secrets.token_hex(8)}", secrets.token_urlsafe(32)
     try:
         ctx.throttle.check_address(request.client.host if request.client else None)
         with session.begin_nested():  # a refusal undoes what the action wrote
@@ -147,14 +153,20 @@ def register(
         return _register_again(request, values, {"form": exc.message}, 429)
     except DomainError as exc:
         return _register_again(request, values, words.field_errors(exc.detail), exc.status_code)
-    return _confirm_page(request, username.strip(), code.strip(), None, 200)
+    return _confirm_page(request, username.strip(), code.strip(), None, 200, own_login)
 
 
 def _confirm_page(
-    request: Request, username: str, code: str, error: str | None, status: int
+    request: Request, username: str, code: str, error: str | None, status: int, own_name: bool
 ) -> Response:
     here = "/patient/register" + (f"?{urlencode({'code': code})}" if code else "")
-    context = {"username": username, "code": code, "error": error, "here": here}
+    context = {
+        "username": username,
+        "own_name": own_name,  # else the name was made for the patient: not asked for
+        "code": code,
+        "error": error,
+        "here": here,
+    }
     return render(request, "patients/confirm.html", context, status_code=status)
 
 
@@ -166,16 +178,23 @@ def confirm_registration(
     username: Annotated[str, Form(max_length=254)] = "",
     sms_code: Annotated[str, Form(max_length=20)] = "",
     code: Annotated[str, Form(max_length=500)] = "",
+    own_name: Annotated[str, Form(max_length=5)] = "",
 ) -> Response:
     """The code texted at sign-up opens the account and logs the patient in."""
+    chosen = own_name == "1"
     try:
         ctx.throttle.check_address(request.client.host if request.client else None)
         with session.begin_nested():
             _patient, user = signup.confirm_account(session, ctx, username, sms_code.strip())
     except RateLimitedError as exc:
-        return _confirm_page(request, username, code, exc.message, 429)
+        return _confirm_page(request, username, code, exc.message, 429, chosen)
     except DomainError as exc:
-        return _confirm_page(request, username, code, _plain(exc), exc.status_code)
+        refused = (
+            _("This code is wrong, expired or used up. Check the text message, or register again.")
+            if exc.detail.startswith("code:")
+            else _plain(exc)
+        )
+        return _confirm_page(request, username, code, refused, exc.status_code, chosen)
     token, _expires = accounts.issue_token(session, ctx, user)
     record(session, user, "log_in", "user", user.id, via="register")
     # The kit's code, when the QR link brought the patient here, goes on to the scan.
@@ -206,6 +225,8 @@ def _start_context(code: str, **extra: Any) -> dict[str, Any]:
         "errors": {},
         "national_id": "",
         "one_time_code_needed": False,
+        # After a refused log-in (a POST) the language switch comes back to this page.
+        "here": f"/u/{quote(code[:500], safe='')}",
         **extra,
     }
 

@@ -90,8 +90,24 @@ CHECK = {
 }
 
 
+# The API's refusals that are whole sentences (no value inside): the catalogue has them, so
+# they show translated; others (with the value typed) follow the translated CHECK in English.
+API_SENTENCES = (
+    N_("give your e-mail address to be told by e-mail"),
+    N_("must not be blank"),
+    N_("no phone number given"),
+    N_("extensions are not supported; give a direct number"),
+    N_("no ID number given"),
+    N_("15-digit IDs (first generation) are no longer valid; enter the 18-character ID"),
+    N_("check digit does not match: a digit was mistyped or two digits were swapped"),
+    N_("This is one of the most common passwords; choose another."),
+    N_("This is too close to a commonly used password; choose another."),
+    N_("This password is built from your own name or user name; choose another."),
+)
+
+
 def _explained(field: str, rest: str) -> str:
-    return f"{_(CHECK[field])}: {rest}" if field in CHECK else rest
+    return f"{_(CHECK[field])}: {_(rest)}" if field in CHECK else _(rest)
 
 
 def field_error(detail: str) -> str:

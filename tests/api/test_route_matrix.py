@@ -209,6 +209,9 @@ POLICY: dict[tuple[str, str], Policy] = {
         EVERYONE, lambda o: ("", {"json": {"username": "new-patient", "code": "000000"}})
     ),
     ("GET", "/api/patients/me"): Policy(PATIENTS),
+    ("PUT", "/api/patients/me/contact"): Policy(
+        PATIENTS, lambda o: ("", {"json": {"channel": "email", "email": "p@example.org"}})
+    ),
     ("POST", "/api/tests"): Policy(
         PATIENTS,
         lambda o: (

@@ -6,6 +6,8 @@ import re
 from typing import Any
 
 import pytest
+from babel.messages.frontend import parse_mapping_cfg
+from babel.messages.pofile import read_po
 from review_ui_helpers import Phones, fake_reading, tiny_png, unused_code, user_named
 from sqlalchemy.orm import Session
 
@@ -57,6 +59,8 @@ def confirm(pages: Any, signed_up: Any) -> Any:
     assert kit is not None
     sms_code = pages.client.app.state.ctx.notifier.last_code()
     form = {"username": username.group(1), "sms_code": sms_code, "code": kit.group(1)}
+    if 'name="own_name" value="1"' in signed_up.text:
+        form["own_name"] = "1"
     return pages.post("/patient/register/confirm", form)
 
 
@@ -476,24 +480,26 @@ def test_a_chinese_browser_gets_chinese_pages_and_the_switch_keeps_the_page(
 
 
 def test_every_patient_page_word_has_its_chinese() -> None:
-    """Every message the patient pages and the layout mark has a Simplified Chinese
-    translation in the catalogue (an untranslated one would show in English)."""
+    """Every message the patient pages and the layout mark, and every reason the pipeline
+    gives for a new photo, has a Simplified Chinese translation in the catalogue (an
+    untranslated one would show in English). Extracted as ``review_ui/locales/babel.cfg``
+    says."""
     from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_dir
-    from babel.messages.pofile import read_po
 
     from review_ui.i18n import LOCALES
 
-    root = LOCALES.parent
-    keywords = {**DEFAULT_KEYWORDS, "N_": None}
-    wanted = set()
-    for folder, method in (("templates", "jinja2.ext:babel_extract"), ("", "python")):
-        pattern = "**.html" if method != "python" else "**.py"
-        options = {pattern: {"extensions": "jinja2.ext.i18n"}} if method != "python" else {}
+    repo = LOCALES.parents[1]
+    with (LOCALES / "babel.cfg").open() as file:
+        method_map, options_map = parse_mapping_cfg(file)
+    keywords = {**DEFAULT_KEYWORDS, "N_": None, "QualityIssue": (2,)}
+    wanted = {
+        message if isinstance(message, str) else message[0]
         for _file, _line, message, _comments, _context in extract_from_dir(
-            root / folder, [(pattern, method)], options, keywords=keywords
-        ):
-            wanted.add(message if isinstance(message, str) else message[0])
-    assert len(wanted) > 150
+            repo, method_map, options_map, keywords=keywords
+        )
+    }
+    assert "Skip to main content" in wanted  # the layout
+    assert any(m.startswith("The photo is blurred.") for m in wanted)  # the pipeline
     with (LOCALES / "zh_CN" / "LC_MESSAGES" / "messages.po").open("rb") as file:
         catalog = read_po(file)
     translated = {
@@ -502,3 +508,104 @@ def test_every_patient_page_word_has_its_chinese() -> None:
         if m.id and (m.string if isinstance(m.string, str) else all(m.string))
     }
     assert sorted(wanted - translated) == []
+
+
+def test_a_self_test_needs_no_user_name_or_password(
+    pages: Any, session: Session, phones: Phones
+) -> None:
+    code = unused_code(session)
+    pages.client.cookies.clear()
+    pages.get(f"/patient/register?code={code}")
+    form = {
+        "name": "Wu Lan",
+        "national_id": make_test_id(941),
+        "phone": "+86 139 1234 0941",
+        "code": code,
+    }
+    signed_up = pages.post("/patient/register", form)
+    assert signed_up.status_code == 200
+    assert 'id="confirm-username"' not in signed_up.text  # nothing to remember or type
+    opened = confirm(pages, signed_up)
+    assert opened.status_code == 303
+    assert opened.headers["location"] == f"/patient/scan?code={code}"
+    # The patient comes back with the kit's code and their ID number.
+    pages.post("/patient/scan", {"code": code, "region": NORTH})
+    pages.client.cookies.clear()
+    pages.get(f"/u/{code}")
+    back = pages.post("/patient/code-login", {"code": code, "national_id": make_test_id(941)})
+    assert back.status_code == 303
+    assert back.headers["location"] == "/patient"
+    assert code in pages.get("/patient/tests/" + _first_test(pages)).text
+
+
+def _first_test(pages: Any) -> str:
+    found = re.search(r'href="/patient/tests/([^"]+)"', pages.get("/patient").text)
+    assert found is not None
+    return found.group(1)
+
+
+def test_a_chosen_user_name_needs_its_password(pages: Any) -> None:
+    refused = register(pages, n=942, password="")
+    assert refused.status_code == 422
+    assert 'id="password-error"' in refused.text
+
+
+def test_a_positive_result_gives_the_regions_advice_and_what_happens_next(
+    pages: Any, session: Session, pipeline_says: dict[str, Any]
+) -> None:
+    from api.reviews.schemas import ReviewIn
+    from api.reviews.service import decide
+    from api.scope import scope_for
+    from api.selftests.queries import latest_proposal
+
+    location = _scanned(pages, session, 951)
+    pages.get(location)
+    pipeline_says["result"] = "positive"
+    pages.post(
+        f"{location}/photo",
+        {"upload_key": "key-00000951"},
+        files={"photo": ("test.png", tiny_png(), "image/png")},
+    )
+    waiting = pages.get(location).text
+    assert "What happens next" in waiting
+    assert "we tell you by text message" in waiting  # the channel the patient chose
+    assert "12320" in waiting  # the demo region's hotline
+    ctx = pages.client.app.state.ctx
+    clinician = user_named(session, "clinician-north")
+    proposal = latest_proposal(session, decode(TEST, location.rsplit("/", 1)[1]))
+    assert proposal is not None
+    decide(
+        session,
+        ctx,
+        clinician,
+        scope_for(session, ctx, clinician),
+        proposal.id,
+        ReviewIn(decision="confirm", read_time_ok=True),
+    )
+    session.commit()
+    result = pages.get(location).text
+    # The demo's national region sets the advice (api/regions/demo_regions.geojson).
+    assert "Stay at home for 5 days and avoid contact with others." in result
+    assert "Call the health hotline 12320." in result
+    assert "sent to the health office of your area" in result
+    chinese = pages.get(location, headers={"Accept-Language": "zh-CN"}).text
+    assert "请居家 5 天，避免与他人接触。" in chinese
+    assert "卫生健康热线 12320" in chinese
+
+
+def test_a_mistyped_id_number_is_explained_in_chinese(pages: Any) -> None:
+    pages.client.cookies.clear()
+    chinese = {"Accept-Language": "zh-CN"}
+    pages.get("/patient/register", headers=chinese)
+    good = make_test_id(961)
+    # Two digits of the sequence swapped: only the check digit can tell.
+    swapped = good[:14] + good[15] + good[14] + good[16:]
+    assert swapped != good
+    form = {"name": "Wu Lan", "national_id": swapped, "phone": "+86 139 1234 0961"}
+    refused = pages.post("/patient/register", form, headers=chinese)
+    assert refused.status_code == 422
+    error = re.search(r'<p class="field-error" id="national_id-error">([^<]*)</p>', refused.text)
+    assert error is not None
+    check = "请核对身份证号码（18 位，最后一位为数字或 X）"
+    assert error.group(1) == f"{check}: 校验码不符：可能输错了一位数字，或两位数字颠倒了"
+    assert f'value="{swapped}"' in refused.text  # kept, to correct

@@ -97,3 +97,22 @@ def test_e_mail_needs_an_address(world: Any) -> None:
     user = _patient(world, 8)
     with pytest.raises(InvalidError, match="email"):
         set_contact(world.session, world.ctx, user, PatientContact(channel="email"))
+
+
+def test_the_api_changes_the_channel(world: Any, client: Any) -> None:
+    token = client.post(
+        "/api/auth/token", data={"username": "patient0", "password": "correct horse battery"}
+    ).json()["access_token"]
+    auth = {"Authorization": f"Bearer {token}"}
+    assert client.get("/api/patients/me", headers=auth).json()["channel"] == "sms"
+    refused = client.put("/api/patients/me/contact", json={"channel": "email"}, headers=auth)
+    assert refused.status_code == 422
+    assert refused.headers["content-type"].startswith("application/problem+json")
+    changed = client.put(
+        "/api/patients/me/contact", json={"channel": "email", "email": MAIL}, headers=auth
+    )
+    assert changed.status_code == 200, changed.text
+    me = client.get("/api/patients/me", headers=auth).json()
+    assert me["channel"] == "email"
+    assert me["email_masked"].endswith(MAIL[-4:])
+    assert MAIL not in json.dumps(me)  # masked, like the phone
