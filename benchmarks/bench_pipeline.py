@@ -1,6 +1,7 @@
 """Speed of ``pipeline.read`` per photo on one core, against a full decode of the same JPEG.
 
-Run ``python -m benchmarks.bench_pipeline`` (``--n 4 --repeats 2`` is a quick check).
+Run ``python -m benchmarks.bench_pipeline`` (``--n 3 --repeats 1 --profile-seconds 3`` is
+a quick check).
 It renders ``--n`` photos of the demo kit at 12, 8 and 2 megapixels, then, for each
 size, reads them in a fresh worker process pinned to one thread (OpenMP, BLAS,
 OpenCV and onnxruntime): every photo is decoded in full with ``cv2.imdecode`` and
@@ -8,8 +9,10 @@ read with ``pipeline.read``, side by side, ``--repeats`` times after one warm-up
 round. It reports the median and 95th-percentile milliseconds per read (each photo's
 median over the repeats), the median of the per-photo ratios read / full decode,
 photos per second per core (1 / mean read time) and the worker's peak resident
-memory. Last, it profiles a worker reading the 12-MP photos with py-spy and saves
-the flame graph (SVG) next to the report, ``benchmarks/results/pipeline.md``.
+memory; read times and ratios also in process CPU time, which a busy shared machine
+blurs less than the wall clock. Last, it profiles a worker reading the 12-MP photos
+with py-spy and saves the flame graph (SVG) next to the report,
+``benchmarks/results/pipeline.md``.
 """
 
 from __future__ import annotations
@@ -107,8 +110,12 @@ def _read_all(folder: str, repeats: int) -> Timing:
     return replace(t, rss_peak_mb=_peak_rss_mb())
 
 
-def _profile_worker(folder: str, rounds: int) -> None:
-    """Worker run under py-spy: read the photos of ``folder`` ``rounds`` times."""
+def _profile_worker(folder: str, seconds: float) -> None:
+    """Worker run under py-spy: read the photos of ``folder`` in turn for ``seconds``.
+
+    For a time rather than a count, so that the reads outweigh the imports in the flame
+    graph however slow the machine is.
+    """
     import cv2
 
     from models.registry import current_band_model
@@ -118,7 +125,8 @@ def _profile_worker(folder: str, rounds: int) -> None:
     cv2.setNumThreads(1)
     kit, model = load_kit(KIT), current_band_model()
     photos = [p.read_bytes() for p in sorted(Path(folder).glob("*.jpg"))]
-    for _ in range(rounds):
+    until = time.perf_counter() + seconds
+    while time.perf_counter() < until:
         for data in photos:
             read(data, kit, band_model=model)
 
@@ -142,21 +150,24 @@ def _time_size(folder: Path, repeats: int) -> Timing:
         return pool.submit(_read_all, str(folder), repeats).result()
 
 
-def _flame_graph(folder: Path, out: Path, rounds: int) -> str:
+def _flame_graph(folder: Path, out: Path, seconds: float) -> str:
     """Profile a worker with py-spy; returns what the report says about it."""
     py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     if not Path(py_spy).exists():
         return "py-spy is not installed (`pip install -e .[dev]`): no flame graph."
     code = (
         "from benchmarks.bench_pipeline import _profile_worker; "
-        f"_profile_worker({str(folder)!r}, {rounds})"
+        f"_profile_worker({str(folder)!r}, {seconds})"
     )
     command = [py_spy, "record", "--format", "flamegraph", "--rate", "250", "--output", str(out)]
     command += ["--", sys.executable, "-c", code]
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
     if done.returncode != 0 or not out.exists():
         return f"py-spy failed ({done.returncode}): {done.stderr.strip()[-300:]}"
-    return f"`{out.name}` (py-spy, 250 samples/s, {rounds} rounds over the 12-MP photos)."
+    return (
+        f"`{out.name}` (py-spy, 250 samples/s): a worker reading the 12-MP photos in turn for "
+        f"{seconds:g} s; the tower beside `_profile_worker`'s reads is its start (imports)."
+    )
 
 
 def _p95(values: list[float]) -> float:
@@ -176,7 +187,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n", type=int, default=12, help="photos per size")
     parser.add_argument("--repeats", type=int, default=3, help="timed reads per photo")
     parser.add_argument("--seed", type=int, default=20261129)
-    parser.add_argument("--profile-rounds", type=int, default=4, help="0: no flame graph")
+    parser.add_argument(
+        "--profile-seconds", type=float, default=20.0, help="reading under py-spy; 0: none"
+    )
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "pipeline.md"))
     args = parser.parse_args(argv)
     out = Path(args.out)
@@ -206,9 +219,9 @@ def main(argv: list[str] | None = None) -> int:
             )
         flame = out.with_name("pipeline-flame.svg")
         profiled = (
-            _flame_graph(Path(tmp) / "12MP", flame, args.profile_rounds)
-            if args.profile_rounds > 0
-            else "not profiled (--profile-rounds 0)."
+            _flame_graph(Path(tmp) / "12MP", flame, args.profile_seconds)
+            if args.profile_seconds > 0
+            else "not profiled (--profile-seconds 0)."
         )
 
     twelve, eight = timings["12 MP"], timings["8 MP"]

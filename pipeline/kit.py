@@ -2,8 +2,9 @@
 
 A kit description tells the pipeline where the result window and the unit's
 code sit on the upright template, which way the sample flows, and where each
-line should appear. Validation errors name the offending field, so a
-manufacturer can fix the file without reading the schema.
+line should appear. Validation finds every mistake at once (``KitError.problems``),
+each naming the offending field, so a manufacturer can fix the file in one go
+without reading the schema.
 """
 
 from __future__ import annotations
@@ -369,6 +370,10 @@ def _geometry_problems(template: Mapping[str, Any], width: int, height: int) -> 
     return problems
 
 
+class _LineWidth(_Strict):
+    line_width_mm: Annotated[float, Field(gt=0)]
+
+
 def _length_problems(document: Mapping[str, Any]) -> list[KitProblem]:
     """The window must be long enough along the flow for two line widths."""
     template = _part(Template, document.get("template"))
@@ -388,10 +393,6 @@ def _length_problems(document: Mapping[str, Any]) -> list[KitProblem]:
             {"length_mm": length_mm, "needed_mm": needed_mm},
         )
     ]
-
-
-class _LineWidth(_Strict):
-    line_width_mm: Annotated[float, Field(gt=0)]
 
 
 def kit_problems(document: Mapping[str, Any], width: int, height: int) -> list[KitProblem]:

@@ -9,8 +9,9 @@ reads the same photos with both models and scores each:
   :mod:`datasets.render.variation` (profile ``mild`` by default,
   ``--variation realworld-wide`` for the widest);
 - optionally **real** confirmed cases (``--real DIR``, the format in
-  ``training/dataset_format.md``), scored as a whole, per product, and for the
-  products the candidate never saw in training pooled (``--unseen-product``).
+  ``training/dataset_format.md``), scored as a whole, per product (when it holds
+  several), and for the products the candidate never saw in training pooled
+  (``--unseen-product``).
 
 Per model and set: sensitivity per OD band (trace/faint/weak/strong, the bands
 of ``benchmarks/bench_read.py``) and specificity over test lines of photos
@@ -409,8 +410,11 @@ def evaluate_sets(
     for set_name, cases in sets.items():
         slices: dict[str, list[int]] = {set_name: list(range(len(cases)))}
         if set_name in by_product:
+            # One product's slice would repeat the whole set (and draw it twice).
+            several = len({case.product for case in cases}) > 1
             for i, case in enumerate(cases):
-                slices.setdefault(f"{set_name}/product/{case.product}", []).append(i)
+                if several:
+                    slices.setdefault(f"{set_name}/product/{case.product}", []).append(i)
                 if case.product in unseen_products:
                     slices.setdefault(f"{set_name}/unseen", []).append(i)
         readings = {role: read_all(c, cases, cache) for role, c in contenders.items()}

@@ -19,6 +19,11 @@ router = APIRouter(prefix="/products", tags=["products"])
     response_model=ProductOut,
     status_code=status.HTTP_201_CREATED,
     summary="Step 2: register a product (kit description + template image)",
+    description=(
+        "A kit description with mistakes is refused with 422; the problem document's "
+        "`errors` lists every mistake, each with its path in the description (`field`, "
+        "e.g. `lines.1.at`) and a sentence a person can act on (`message`)."
+    ),
 )
 def register_product(
     session: SessionDep,

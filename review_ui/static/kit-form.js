@@ -14,6 +14,12 @@
   const json = document.getElementById("kb-json");
   const linesList = document.getElementById("kb-lines");
   const sizeMm = document.getElementById("kb-size-mm");
+  const status = document.getElementById("kb-status");
+
+  // What the last drag or click did, in words (read out by screen readers too).
+  function say(text) {
+    status.textContent = text;
+  }
 
   // The state the JSON is built from; the fields and the drawing show it.
   const kit = {
@@ -103,7 +109,12 @@
     const input = event.target;
     const key = input.getAttribute("data-key");
     const row = input.closest("[data-line]");
-    if (key) {
+    if (input.id === "kb-window-mm") {
+      // The scale from a length a person can measure: the window's, along the flow.
+      const mm = Number(input.value);
+      const px = alongPx();
+      if (mm > 0 && px > 0) kit.template.px_per_mm = round(px / mm, 4);
+    } else if (key) {
       set(key, fieldValue(input));
     } else if (row && input.hasAttribute("data-line-key")) {
       const line = kit.lines[Number(row.getAttribute("data-line"))];
@@ -131,9 +142,21 @@
         input.value = value === null || value === undefined ? "" : String(value);
       });
     });
+    const windowMm = document.getElementById("kb-window-mm");
+    if (windowMm !== typing) {
+      const scale = kit.template.px_per_mm;
+      windowMm.value = alongPx() > 0 && scale > 0 ? String(round(alongPx() / scale, 2)) : "";
+    }
     json.value = JSON.stringify(built(), null, 2);
     sizeMm.textContent = windowSize();
     draw();
+  }
+
+  // The window's length along the flow, in template pixels (0 until it is drawn).
+  function alongPx() {
+    const w = kit.template.window;
+    const length = kit.template.flow === "up" || kit.template.flow === "down" ? w.h : w.w;
+    return typeof length === "number" && length > 0 ? length : 0;
   }
 
   function windowSize() {
@@ -249,6 +272,68 @@
     rows[rows.length - 1].querySelector("input").focus();
   });
 
+  // A kit.json the manufacturer has: into the fields, to check and correct it here --
+
+  function pick(value, fallback) {
+    return value === undefined ? fallback : value;
+  }
+
+  function load(doc) {
+    const t = doc.template || {};
+    const box = t.code_box || {};
+    const w = t.window || {};
+    const item = doc.test_item || {};
+    const read = doc.read_time_minutes || {};
+    kit.spec = pick(doc.spec, kit.spec);
+    // Left out stays left out (the check then says "missing", as for the file itself).
+    kit.product_code = doc.product_code;
+    kit.name = doc.name;
+    kit.test_item = { name: pick(item.name, ""), loinc: pick(item.loinc, "") };
+    kit.format = pick(doc.format, "cassette");
+    kit.template = {
+      image: kit.template.image || pick(t.image, ""),
+      px_per_mm: pick(t.px_per_mm, null),
+      code_box: { x: pick(box.x, null), y: pick(box.y, null), size: pick(box.size, null) },
+      window: { x: pick(w.x, null), y: pick(w.y, null), w: pick(w.w, null), h: pick(w.h, null) },
+      flow: pick(t.flow, "down"),
+    };
+    kit.lines = (Array.isArray(doc.lines) ? doc.lines : []).map(function (line) {
+      line = line || {};
+      return {
+        name: pick(line.name, ""),
+        role: pick(line.role, "test"),
+        at: pick(line.at, null),
+        analyte: pick(line.analyte, ""),
+        present_means: pick(line.present_means, "reactive"),
+      };
+    });
+    kit.line_width_mm = pick(doc.line_width_mm, null);
+    kit.line_color = pick(doc.line_color, "");
+    kit.read_time_minutes = { min: pick(read.min, null), max: pick(read.max, null) };
+    renderLines();
+    update(null);
+  }
+
+  document.getElementById("kb-load").addEventListener("change", function (event) {
+    const file = event.target.files && event.target.files[0];
+    if (!file) return;
+    file.text().then(function (text) {
+      let doc;
+      try {
+        doc = JSON.parse(text);
+      } catch (error) {
+        say(file.name + " is not JSON: the fields are unchanged.");
+        return;
+      }
+      if (!doc || typeof doc !== "object" || Array.isArray(doc)) {
+        say(file.name + " is not a kit description: the fields are unchanged.");
+        return;
+      }
+      load(doc);
+      say("The fields now hold " + file.name + ". Check and preview to see what is wrong, if anything.");
+    });
+  });
+
   // The template image and the drawing ---------------------------------------
 
   document.getElementById("kb-template").addEventListener("change", function (event) {
@@ -313,10 +398,12 @@
     if (mode() === "line") {
       const w = kit.template.window;
       if (!(w.w > 0 && w.h > 0)) {
-        window.vigilAnnounce && window.vigilAnnounce("Drag the result window first: a line's place is measured in it.");
+        say("Drag the result window first: a line's place is measured in it.");
         return;
       }
       addLine(round(along(point(event)), 4));
+      const line = kit.lines[kit.lines.length - 1];
+      say("Line " + line.name + " (" + line.role + ") placed at " + line.at + " of the window.");
       return;
     }
     dragFrom = point(event);
@@ -329,6 +416,11 @@
     if (!dragFrom) return;
     dragTo(point(event));
     dragFrom = null;
+    const w = kit.template.window;
+    const box = kit.template.code_box;
+    say(mode() === "window"
+      ? "Result window: x " + w.x + ", y " + w.y + ", " + w.w + " × " + w.h + " pixels."
+      : "Code box: x " + box.x + ", y " + box.y + ", size " + box.size + " pixels.");
   });
 
   function dragTo(p) {

@@ -132,3 +132,23 @@ def test_template_gains_an_alpha_channel() -> None:
     ok, png = cv2.imencode(".png", np.full((40, 30, 3), 200, np.uint8))
     assert ok
     assert decode_template(png.tobytes()).shape == (40, 30, 4)
+
+
+def test_every_mistake_is_found_at_once(document, template) -> None:
+    """Three wrong fields and two clashes across fields: all five, each with its path."""
+    document.pop("name")
+    document["template"]["flow"] = "sideways"
+    document["lines"][1].update(at=1.3)
+    document["template"]["window"]["y"] = 800  # past the 853 px high image
+    document["template"]["code_box"]["y"] = 700  # onto the window
+    with pytest.raises(KitError) as err:
+        parse_kit(document, template)
+    found = [(p.where, p.kind) for p in err.value.problems]
+    assert found == [
+        ("name", "missing"),
+        ("template.flow", "literal_error"),
+        ("lines.1.at", "less_than_equal"),
+        ("template.window", "outside_image"),
+        ("template.code_box", "code_box_overlaps_window"),
+    ]
+    assert str(err.value).count(";") == 4  # the message names all five too

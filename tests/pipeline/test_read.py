@@ -147,3 +147,25 @@ def test_window_out_of_frame_is_a_retake(demo: Kit) -> None:
     reading = read(encode(image), demo)
     assert reading.status == "retake"
     assert reading.issues[0].code == "window_out_of_frame", [i.code for i in reading.issues]
+
+
+@pytest.mark.parametrize("size", [(3264, 2448), (1632, 1224)])
+def test_window_found_in_a_shrunk_view_is_placed_on_the_full_photo(
+    demo: Kit, size: tuple[int, int]
+) -> None:
+    # Both sizes are searched in a view resampled to about 1000 px (8 MP after a half-size
+    # decode): the reading must still place the window in full-size photo pixels.
+    photo = _photo(demo, 21, size=size)
+    assert photo.window_homography is not None
+    assert photo.window_px_per_mm is not None
+    reading = read(photo.jpeg, demo)
+    assert reading.status == "ok", reading.issues
+    found = reading.explanation.homography
+    assert found is not None
+    truth = window_corners(demo, photo.window_homography, margin_mm=0)
+    placed = window_corners(demo, found, margin_mm=0)
+    apart_mm = np.linalg.norm(placed - truth, axis=1) / photo.window_px_per_mm
+    # Located in the full photo as before (0.4-0.9 mm from the rendered window on these sizes,
+    # 3-7 % on the scale); a view mapped back wrongly would be off by the view's scale, mm.
+    assert apart_mm.max() < 0.75, apart_mm
+    assert reading.explanation.px_per_mm == pytest.approx(photo.window_px_per_mm, rel=0.08)

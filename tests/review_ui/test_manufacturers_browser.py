@@ -149,6 +149,9 @@ def test_a_kit_built_on_the_template_equals_the_same_kit_written_in_json(
         (window["x"], window["y"]),
         (window["x"] + window["w"], window["y"] + window["h"]),
     )
+    assert page.locator("#kb-status").inner_text() == (
+        f"Result window: x {window['x']}, y {window['y']}, {window['w']} × {window['h']} pixels."
+    )
     page.get_by_label("drags the code box").check()
     _drag(page, (box["x"], box["y"]), (box["x"] + box["size"], box["y"] + box["size"]))
     # Click each line where the written kit says it is (flow down: from the window's top).
@@ -163,6 +166,13 @@ def test_a_kit_built_on_the_template_equals_the_same_kit_written_in_json(
     # What the picture set is also in the number fields (the keyboard's way in).
     assert page.get_by_label("Left (x)").first.input_value() == str(window["x"])
     assert page.get_by_label("Height", exact=True).input_value() == str(window["h"])
+    # The scale from the window's measured length (19.1 mm for 191 px), or typed as is.
+    page.get_by_label("Scale: template pixels per millimetre").fill("5")
+    assert page.get_by_label(
+        "Or: the result window's length along the flow (mm)"
+    ).input_value() == ("38.2")
+    page.get_by_label("Or: the result window's length along the flow (mm)").fill("19.1")
+    assert page.get_by_label("Scale: template pixels per millimetre").input_value() == "10"
     page.get_by_label("Scale: template pixels per millimetre").fill("10")
     page.get_by_label("Line width (mm)").fill("1")
     page.get_by_label("Read the result from (minutes after the sample)").fill("15")
@@ -240,7 +250,10 @@ def test_every_mistake_is_shown_in_plain_words(
     add = page.get_by_role("button", name="Add a line")
     add.click()
     page.get_by_label("A click places a").select_option("control")
-    add.click()
+    # By keyboard: the new line's first field takes the focus.
+    add.focus()
+    page.keyboard.press("Enter")
+    assert page.evaluate("() => document.activeElement.id") == "kb-line-1-name"
     page.get_by_label("Position (0 to 1)").nth(1).fill("1.3")
     page.get_by_label("Read the result from (minutes after the sample)").fill("40")
     page.locator("#kit-builder").get_by_role("button", name="Check and preview").click()
@@ -268,6 +281,25 @@ def test_every_mistake_is_shown_in_plain_words(
     # With the picture, the lines and the mistakes shown, nothing serious for axe-core.
     assert axe_findings(page) == []
     page_checks(page)
+    # The kit.json with three mistakes, loaded into the form: each beside its field.
+    page.set_input_files("#kb-load", str(kit_file))
+    page.wait_for_selector("#kb-status:has-text('The fields now hold kit.json')")
+    assert page.locator("#kb-lines > li").count() == 2
+    page.locator("#kit-builder").get_by_role("button", name="Check and preview").click()
+    page.wait_for_selector("[data-path='template.flow'] .field-error")
+    beside = {
+        path: page.locator(f"[data-path='{path}'] > .field-error").all_inner_texts()
+        for path in ("name", "template.flow", "lines.1.at")
+    }
+    assert beside == {
+        "name": ["The product name is missing."],
+        "template.flow": ["The flow direction must be up, down, left or right."],
+        "lines.1.at": [
+            "The control line C lies outside the result window: its position must be from 0 "
+            "(the sample end) to 1 (the far end)."
+        ],
+    }
+    assert page.locator("#kit-builder .field-error").count() == 3  # the earlier ones are gone
 
 
 LONG_NAME = (
