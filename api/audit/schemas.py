@@ -27,6 +27,10 @@ class AuditEntryOut(BaseModel):
         kind = OBJECT_KINDS.get(self.object_type)
         return encode(kind, int(value)) if kind is not None and value.isdigit() else value
 
+    @field_serializer("detail", when_used="json")
+    def _public_detail(self, value: dict[str, Any]) -> dict[str, Any]:
+        return public_detail(value)
+
 
 # The audited records that have public ids, by object_type.
 OBJECT_KINDS = {
@@ -43,6 +47,37 @@ OBJECT_KINDS = {
     "cdc_office": public_ids.CDC_OFFICE,
     "outbox_delivery": public_ids.DELIVERY,
 }
+
+# Detail keys name records by these nouns (the object types, and a test's short name), with
+# ``_id``/``_ids`` or a plural ``s``/``es`` after it: ``test``, ``tests``, ``proposal_id``.
+_NOUNS = {**OBJECT_KINDS, "test": public_ids.TEST, "document": public_ids.DOCUMENT}
+# Keys whose noun is not at their end.
+_ALIASES = {"other_test": "test", "tests_shown": "tests"}
+
+
+def _detail_kind(key: str) -> public_ids.Kind | None:
+    key = _ALIASES.get(key, key)
+    for suffix in ("_ids", "_id", "es", "s", ""):
+        kind = _NOUNS.get(key.removesuffix(suffix)) if key.endswith(suffix) else None
+        if kind is not None:
+            return kind
+    return None
+
+
+def public_detail(detail: dict[str, Any]) -> dict[str, Any]:
+    """``detail`` with the record numbers it holds shown as public ids (a number, or a list
+    of them, under a key naming a record that has one); all else as stored."""
+
+    def shown(kind: public_ids.Kind | None, value: Any) -> Any:
+        if kind is None or isinstance(value, bool):
+            return value
+        if isinstance(value, int):
+            return encode(kind, value)
+        if isinstance(value, list):
+            return [shown(kind, item) for item in value]
+        return value
+
+    return {key: shown(_detail_kind(key), value) for key, value in detail.items()}
 
 
 def stored_object_id(public: str) -> str:

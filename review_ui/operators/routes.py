@@ -42,6 +42,10 @@ from review_ui.templating import error_page, render
 
 router = page_router(prefix="/operator", tags=["operator pages"])
 
+NOT_CHECKED = (
+    "Not approved: tick “I have checked the business licence, device certificates and"
+    " documents” to approve."
+)
 STATUSES = {"pending": "Waiting for review", "approved": "Approved", "rejected": "Rejected"}
 NOTICES = {
     "approved": "The manufacturer was approved.",
@@ -185,10 +189,15 @@ def review_manufacturer(
     manufacturer_id: ManufacturerPath,
     decision: Annotated[str, Form(max_length=20)] = "",
     reason: Annotated[str, Form(max_length=2000)] = "",
+    checked: Annotated[str, Form(max_length=10)] = "",
 ) -> Response:
     found = _find_manufacturer(session, user, manufacturer_id)
     if found is None:
         return _not_found(request, user, f"No manufacturer with number {manufacturer_id}.")
+    # Approving lets the manufacturer's kits into the flow: a slip of the mouse must not
+    # do it, with or without JavaScript, so the page asks for the check here.
+    if decision == "approve" and not checked:
+        return _manufacturer_page(request, session, user, found, [NOT_CHECKED], reason, 422)
     try:
         body = ManufacturerReview(decision=decision, reason=reason or None)
         reviewed = organisations.review(session, user, manufacturer_id, body)

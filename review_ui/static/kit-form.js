@@ -66,6 +66,36 @@
     return Math.round(value * factor) / factor;
   }
 
+  // The keys the form has fields for, by where they sit in the description. A loaded
+  // kit.json may hold others (template.window_tolerance, a later spec's additions): they
+  // are kept as loaded, after the form's own keys, so loading a file loses nothing.
+  const FIELDS = {
+    "": ["spec", "product_code", "name", "test_item", "format", "template", "lines", "line_width_mm", "line_color", "read_time_minutes"],
+    test_item: ["name", "loinc"],
+    template: ["image", "px_per_mm", "code_box", "window", "flow"],
+    "template.code_box": ["x", "y", "size"],
+    "template.window": ["x", "y", "w", "h"],
+    read_time_minutes: ["min", "max"],
+  };
+  const LINE_FIELDS = ["name", "role", "at", "analyte", "present_means"];
+  let extra = {}; // by path of FIELDS: the loaded keys not in it
+
+  function isObject(value) {
+    return value !== null && typeof value === "object" && !Array.isArray(value);
+  }
+
+  function at(doc, path) {
+    return path ? path.split(".").reduce(function (obj, key) { return isObject(obj) ? obj[key] : undefined; }, doc) : doc;
+  }
+
+  function unknown(loaded, fields) {
+    const out = {};
+    if (isObject(loaded)) {
+      Object.keys(loaded).forEach(function (key) { if (fields.indexOf(key) < 0) out[key] = loaded[key]; });
+    }
+    return out;
+  }
+
   // The description as JSON: empty optional parts left out, in the spec's order.
   function built() {
     const t = kit.template;
@@ -90,7 +120,7 @@
         if (line.analyte) out.analyte = line.analyte;
         if (line.present_means === "non-reactive") out.present_means = "non-reactive";
       }
-      return out;
+      return Object.assign(out, line.extra);
     });
     if (kit.line_width_mm !== null) doc.line_width_mm = kit.line_width_mm;
     if (kit.line_color) doc.line_color = kit.line_color;
@@ -100,6 +130,10 @@
       if (read.min !== null) doc.read_time_minutes.min = read.min;
       if (read.max !== null) doc.read_time_minutes.max = read.max;
     }
+    Object.keys(FIELDS).forEach(function (path) {
+      const part = at(doc, path);
+      if (isObject(part)) Object.assign(part, extra[path]);
+    });
     return doc;
   }
 
@@ -305,8 +339,11 @@
         at: pick(line.at, null),
         analyte: pick(line.analyte, ""),
         present_means: pick(line.present_means, "reactive"),
+        extra: unknown(line, LINE_FIELDS),
       };
     });
+    extra = {};
+    Object.keys(FIELDS).forEach(function (path) { extra[path] = unknown(at(doc, path), FIELDS[path]); });
     kit.line_width_mm = pick(doc.line_width_mm, null);
     kit.line_color = pick(doc.line_color, "");
     kit.read_time_minutes = { min: pick(read.min, null), max: pick(read.max, null) };

@@ -28,13 +28,6 @@
     if (said) announce(said.getAttribute("data-announce"));
   });
 
-  // A button with data-confirm submits only after the person says yes (approving a
-  // manufacturer lets its kits into the flow: one slip of the mouse must not do that).
-  document.addEventListener("click", function (event) {
-    const button = event.target.closest && event.target.closest("[data-confirm]");
-    if (button && !window.confirm(button.getAttribute("data-confirm"))) event.preventDefault();
-  });
-
   document.addEventListener("DOMContentLoaded", function () {
     // Remember what the page already says, so polling announces only changes.
     const said = document.querySelector("[data-announce]");

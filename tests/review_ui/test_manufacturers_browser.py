@@ -217,6 +217,8 @@ def test_every_mistake_is_shown_in_plain_words(
     del broken["name"]
     broken["template"]["flow"] = "sideways"
     broken["lines"][1]["at"] = 1.3  # C, the control line
+    # Valid, but the form has no field for it: loading the file into the form keeps it.
+    broken["template"]["window_tolerance"] = {"shift_mm": 0.5, "scale": 0.02}
     kit_file = tmp_path / "kit.json"
     kit_file.write_text(json.dumps(broken))
     page = new_page()
@@ -285,6 +287,10 @@ def test_every_mistake_is_shown_in_plain_words(
     page.set_input_files("#kb-load", str(kit_file))
     page.wait_for_selector("#kb-status:has-text('The fields now hold kit.json')")
     assert page.locator("#kb-lines > li").count() == 2
+    page.get_by_label("Product code").fill("MISTAKES-2")  # built again after an edit
+    shown = json.loads(page.locator("#kb-json").input_value())
+    assert shown["product_code"] == "MISTAKES-2"
+    assert shown["template"]["window_tolerance"] == broken["template"]["window_tolerance"]
     page.locator("#kit-builder").get_by_role("button", name="Check and preview").click()
     page.wait_for_selector("[data-path='template.flow'] .field-error")
     beside = {

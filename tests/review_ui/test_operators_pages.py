@@ -71,7 +71,7 @@ def test_the_overview_lists_applications_waiting(pages: Any, applicant: Manufact
     assert "Pending Maker Ltd" not in listed
 
 
-def test_review_shows_documents_and_needs_a_reason_to_reject(
+def test_review_shows_documents_needs_a_reason_to_reject_and_a_check_to_approve(
     pages: Any, session: Session, applicant: Manufacturer
 ) -> None:
     pages.log_in("operator")
@@ -103,9 +103,19 @@ def test_review_shows_documents_and_needs_a_reason_to_reject(
     assert applicant.review_reason == "The licence scan is unreadable."
     assert "it can read your reason" in pages.get(rejected.headers["location"]).text
 
-    approved = pages.post(
+    # Approving asks for the check on the server, so it holds without JavaScript too.
+    unchecked = pages.post(
         f"/operator/manufacturers/{encode(MANUFACTURER, applicant.id)}/review",
         {"decision": "approve"},
+    )
+    assert unchecked.status_code == 422
+    assert "Not approved: tick" in unchecked.text
+    session.refresh(applicant)
+    assert applicant.status == "rejected"
+
+    approved = pages.post(
+        f"/operator/manufacturers/{encode(MANUFACTURER, applicant.id)}/review",
+        {"decision": "approve", "checked": "1"},
     )
     assert approved.status_code == 303
     session.refresh(applicant)
