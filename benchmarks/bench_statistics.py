@@ -7,14 +7,15 @@ It migrates a fresh database, seeds the demo parties, then bulk-loads self-tests
 their proposals with ``COPY`` up to each size in turn (tests spread over 365 days and
 the eight demo districts; 90 % released, 3 % corrected, 2 % withdrawn, 5 % in review;
 12 % positive, 5 % invalid; 6 % had a photo retaken, 4 % were read by eye; scan to
-release log-normal around 2 h). The load switches foreign-key triggers off
-(``session_replication_role = replica``) so it needs no units or uploads rows: the
-statistics never read those tables; the daily aggregates the statistics read are then
-recounted from the rows (``api.statistics.queries.rebuild``, timed apart). After
-``VACUUM ANALYZE`` it times each query and the whole summary (what ``GET
-/api/statistics`` and the CDC page compute) for the national scope and one province,
-over the last 30 days and the whole year: the median of ``--repeat`` runs. Prints a
-table and writes ``benchmarks/results/statistics.md``.
+release log-normal around 2 h; those in review wait in the clinicians' queue). The
+load switches foreign-key triggers off (``session_replication_role = replica``) so it
+needs no units rows, and uploads rows only for the tests in the queue. The daily
+aggregates the statistics read are then recounted from the rows
+(``api.statistics.queries.rebuild``, timed apart). After ``VACUUM ANALYZE`` it times
+each query and the whole summary (what ``GET /api/statistics`` and the CDC page
+compute) for the national scope and one province, over the last 30 days and the whole
+year: the median of ``--repeat`` runs. Prints a table and writes
+``benchmarks/results/statistics.md``.
 """
 
 from __future__ import annotations
@@ -91,8 +92,9 @@ def make_context(url: str, data_dir: Path) -> Any:
     return ctx
 
 
-def _rows(first: int, count: int, parents: dict[str, list[int]], seed: int) -> tuple[str, str]:
-    """``count`` self-tests from id ``first`` and their proposals, as COPY text."""
+def _rows(first: int, count: int, parents: dict[str, list[int]], seed: int) -> tuple[str, str, str]:
+    """``count`` self-tests from id ``first``, their proposals, and the uploads of the
+    proposals waiting in the queue (the queue shows their photos), as COPY text."""
     import numpy as np
 
     rng = np.random.default_rng(seed)
@@ -109,7 +111,7 @@ def _rows(first: int, count: int, parents: dict[str, list[int]], seed: int) -> t
     patient = rng.choice(parents["patient"], count)
     retake = rng.random(count) < 0.06
     by_eye = rng.random(count) < 0.04
-    tests, proposals = io.StringIO(), io.StringIO()
+    tests, proposals, uploads = io.StringIO(), io.StringIO(), io.StringIO()
     proposal_id = first * 2
     for i in range(count):
         test_id = first + i
@@ -125,11 +127,17 @@ def _rows(first: int, count: int, parents: dict[str, list[int]], seed: int) -> t
         kinds.append("by_eye" if by_eye[i] else "ok")
         for kind in kinds:
             proposal_id += 1
+            # A test in review waits in the clinicians' queue for its first reading.
+            stage = "1" if not decided and kind != "retake" else NULL
             proposals.write(
                 f"{proposal_id}\t{proposal_id}\t{test_id}\t{kind}\t{result[i]}\t0.9\tbench@1\t"
-                f"{{}}\t[]\t{scanned.isoformat()}\n"
+                f"{{}}\t[]\t{scanned.isoformat()}\t{stage}\n"
             )
-    return tests.getvalue(), proposals.getvalue()
+            if stage != NULL:
+                at = (scanned + timedelta(minutes=20)).isoformat()
+                photo = f"{'0' * 64}\timage/jpeg\t1"
+                uploads.write(f"{proposal_id}\t{test_id}\t{photo}\t{at}\t{at}\t{at}\t1\t20\n")
+    return tests.getvalue(), proposals.getvalue(), uploads.getvalue()
 
 
 def load(ctx: Any, first: int, count: int) -> float:
@@ -148,7 +156,7 @@ def load(ctx: Any, first: int, count: int) -> float:
             "patient": list(session.scalars(select(Patient.id))),
         }
     started = time.perf_counter()
-    tests, proposals = _rows(first, count, parents, seed=first)
+    tests, proposals, uploads = _rows(first, count, parents, seed=first)
     raw = ctx.database.bind.raw_connection()
     try:
         cursor = raw.cursor()
@@ -161,10 +169,16 @@ def load(ctx: Any, first: int, count: int) -> float:
             copy.write(tests)
         columns = (
             "id, upload_id, self_test_id, status, result, confidence, model_version, reading, "
-            "issues, created_at"
+            "issues, created_at, review_stage"
         )
         with cursor.copy(f"COPY proposals ({columns}) FROM STDIN") as copy:
             copy.write(proposals)
+        columns = (
+            "id, self_test_id, photo_sha256, content_type, size_bytes, taken_at, uploaded_at, "
+            "queued_at, attempts, minutes_after_claim"
+        )
+        with cursor.copy(f"COPY uploads ({columns}) FROM STDIN") as copy:
+            copy.write(uploads)
         cursor.execute("SET session_replication_role = origin")
         raw.commit()
         raw.driver_connection.autocommit = True  # VACUUM runs outside a transaction
