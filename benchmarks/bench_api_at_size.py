@@ -98,12 +98,10 @@ def fresh_codes(ctx: Any, quantity: int) -> list[str]:
     return codes
 
 
-def start_app(
-    ctx: Any, url: str, data_dir: Path, workers: int
-) -> tuple[subprocess.Popen[bytes], str]:
+def stack_env(ctx: Any, url: str, data_dir: Path) -> dict[str, str]:
+    """The environment the app and workers of the stack share (the seeding's secrets)."""
     settings = ctx.settings
-    port = free_port()
-    env = {
+    return {
         **os.environ,
         "VIGIL_MODE": "test",
         "VIGIL_DATA_DIR": str(data_dir),
@@ -116,6 +114,11 @@ def start_app(
         "PYTHONPATH": str(ROOT),
         "OMP_NUM_THREADS": "1",
     }
+
+
+def start_app(env: dict[str, str], workers: int) -> tuple[subprocess.Popen[bytes], str]:
+    """``workers`` uvicorn processes serving the API and pages; (process, base URL)."""
+    port = free_port()
     server = subprocess.Popen(
         [
             *(sys.executable, "-m", "uvicorn", "review_ui.app:create_app", "--factory"),
@@ -317,7 +320,7 @@ def main() -> None:
                 inside = ctx.regions.region(REGION_A).geometry.representative_point()
             finally:
                 ctx.database.bind.dispose()
-            server, base = start_app(ctx, url, Path(tmp), args.api_workers)
+            server, base = start_app(stack_env(ctx, url, Path(tmp)), args.api_workers)
             try:
                 point = (inside.y, inside.x)
                 found = asyncio.run(measure(base, codes, point, photo_jpeg(codes[0]), args))
