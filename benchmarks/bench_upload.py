@@ -31,6 +31,7 @@ import asyncio
 import os
 import platform
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -132,6 +133,7 @@ async def _wait_for_proposals(ctx: Any, photos: list[Photo], limit_s: float = 30
 async def one_run(ctx: Any, base: str, photos: list[Photo], workers: int, port: int) -> Run:
     import httpx
 
+    warm, photos = photos[:workers], photos[workers:]
     half = len(photos) // 2
     burst, steady = photos[:half], photos[half:]
     async with httpx.AsyncClient(base_url=base, timeout=120) as http:
@@ -139,6 +141,9 @@ async def one_run(ctx: Any, base: str, photos: list[Photo], workers: int, port: 
             "/api/auth/token", data={"username": "patient1", "password": PASSWORD}
         )
         headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
+        # One photo per worker process first: each loads the pipeline before the clock.
+        await asyncio.gather(*(_upload(http, headers, p) for p in warm))
+        await _wait_for_proposals(ctx, warm)
         metrics_before = (await http.get(f"http://127.0.0.1:{port}/metrics")).text
         await asyncio.gather(*(_upload(http, headers, p) for p in burst))
         await _wait_for_proposals(ctx, burst)
@@ -177,6 +182,19 @@ async def one_run(ctx: Any, base: str, photos: list[Photo], workers: int, port: 
         task_s=task[0] / task[1] if task[1] else float("nan"),
         read_s=read[0] / read[1] if read[1] else float("nan"),
     )
+
+
+def _wait_for_port(port: int, limit_s: float = 180) -> None:
+    """Until the worker's main process serves its metrics (it has started)."""
+    deadline = time.monotonic() + limit_s
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
 
 
 def start_workers(env: dict[str, str], workers: int, port: int, metrics_dir: Path) -> Any:
@@ -262,7 +280,7 @@ def main() -> None:
     try:
         with tempfile.TemporaryDirectory() as tmp:
             ctx = make_context(url, Path(tmp))
-            per_run = 2 * args.photos
+            per_run = 2 * args.photos + max(args.workers)  # + one warm-up per process
             codes = fresh_codes(ctx, per_run * len(args.workers))
             inside = ctx.regions.region(REGION_A).geometry.representative_point()
             env = stack_env(ctx, url, Path(tmp))
@@ -271,13 +289,13 @@ def main() -> None:
             metrics_dir.mkdir()
             try:
                 for n, workers in enumerate(args.workers):
-                    batch = codes[n * per_run : (n + 1) * per_run]
+                    batch = codes[n * per_run : n * per_run + 2 * args.photos + workers]
                     tests = asyncio.run(claim_tests(base, batch, (inside.y, inside.x)))
                     photos = [Photo(t, photo_jpeg(c)) for t, c in zip(tests, batch, strict=True)]
                     port = free_port()
                     worker = start_workers(env, workers, port, metrics_dir)
                     try:
-                        time.sleep(8)  # the workers load the pipeline before the clock starts
+                        _wait_for_port(port)
                         runs.append(asyncio.run(one_run(ctx, base, photos, workers, port)))
                         print(report(runs[-1:], args.photos, args.api_workers), flush=True)
                     finally:
