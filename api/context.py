@@ -9,6 +9,10 @@ from typing import TYPE_CHECKING
 from api import public_ids
 from api.config import Settings
 from api.db.session import Database
+
+# Registers the session listener that keeps the statistics' daily aggregates in the
+# transaction of every change to a test: any process with a context has it.
+from api.statistics import upkeep as _statistics_upkeep  # noqa: F401
 from api.storage import BlobStore, store_for
 from api.vision import Vision
 

@@ -1,8 +1,8 @@
-"""Surveillance statistics for a scope and period, from the grouped queries.
+"""Surveillance statistics for a scope and period, from the daily aggregates.
 
-The database groups the tests (by day, region, product, lot and result) and computes
-the turnaround quantiles; only those aggregates come here, where they are summed up
-to a level of the region hierarchy and turned into rates, intervals and changes.
+The database sums the daily aggregates (by day, region, product, lot and result, and
+the turnaround histogram); only those sums come here, where they are summed up to a
+level of the region hierarchy and turned into rates, intervals and changes.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import io
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, timedelta
 
 from sqlalchemy.orm import Session
 
@@ -80,10 +80,6 @@ def _counts(by_result: Mapping[str, int]) -> Counts:
         invalid=invalid,
         positivity=wilson(positive, positive + negative),
     )
-
-
-def _midnight(day: date) -> datetime:
-    return datetime.combine(day, time(), tzinfo=UTC)
 
 
 def _per_100k(count: int, population: int | None) -> float | None:
@@ -158,14 +154,12 @@ def summary(
     if product is not None and product_queries.product_by_code(session, product) is None:
         raise InvalidError(f"product: no product with the code '{product}'")
 
-    selection = Selection(
-        _midnight(since), _midnight(until + timedelta(days=1)), shown.regions, product
-    )
+    selection = Selection(since, until + timedelta(days=1), shown.regions, product)
     # The days before ``since`` feed the 7-day averages and the previous week's figures.
     early = min(since - timedelta(days=WEEK - 1), until - timedelta(days=2 * WEEK - 1))
     daily: dict[date, dict[str, int]] = defaultdict(dict)
     for day, result, n in queries.by_day(
-        session, Selection(_midnight(early), selection.until, shown.regions, product)
+        session, Selection(early, selection.until, shown.regions, product)
     ):
         daily[day][result] = n
     people = population(regions, shown)
@@ -262,7 +256,7 @@ def _quality(session: Session, selection: Selection, tests: int) -> Quality:
     """Turnaround, and the shares of the ``tests`` counted that needed a retake or were
     read by eye."""
     released, (median, p90) = queries.seconds_to_release(session, selection, (0.5, 0.9))
-    flagged = queries.flagged(session, selection, ("retake", "by_eye"))
+    flagged = queries.flagged(session, selection)
     return Quality(
         turnaround=Turnaround(
             released=released,

@@ -15,7 +15,6 @@ from typing import Any
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import update
 
 from api.accounts import service as accounts
 from api.accounts.tables import Role
@@ -38,11 +37,9 @@ PLAN = [
 
 def _place(world: Any, test_id: int, days_ago: int, hours: float) -> None:
     scanned = datetime.combine(TODAY - timedelta(days=days_ago), time(9), tzinfo=UTC)
-    world.session.execute(
-        update(SelfTest)
-        .where(SelfTest.id == test_id)
-        .values(claimed_at=scanned, released_at=scanned + timedelta(hours=hours))
-    )
+    # Through the ORM, as any change to a test: the daily aggregates follow it.
+    test = world.session.get(SelfTest, test_id)
+    test.claimed_at, test.released_at = scanned, scanned + timedelta(hours=hours)
     world.session.commit()
 
 
@@ -115,8 +112,10 @@ def test_counts_rates_and_the_seven_day_change(
     turnaround = stats["quality"]["turnaround"]
     assert turnaround["released"] == 7
     # percentile_cont interpolates linearly, as numpy's default percentile does.
-    assert turnaround["median_hours"] == pytest.approx(float(np.percentile(hours, 50)), abs=0.01)
-    assert turnaround["p90_hours"] == pytest.approx(float(np.percentile(hours, 90)), abs=0.01)
+    # From the turnaround histogram: within 5 % of the exact quantile (and the rounding).
+    for key, q in (("median_hours", 50), ("p90_hours", 90)):
+        exact = float(np.percentile(hours, q))
+        assert turnaround[key] == pytest.approx(exact, rel=0.05, abs=0.01)
     assert stats["last_updated"] is not None
 
 

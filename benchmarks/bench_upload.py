@@ -1,0 +1,318 @@
+"""Upload to proposal: photos per second and latency with 1, 2 and 4 Celery workers.
+
+Run ``python -m benchmarks.bench_upload [--workers 1 2 4] [--photos 30]
+[--api-workers 2]``.
+
+It starts the stack itself on loopback from the installed services: a fresh
+PostgreSQL database with the demo parties, Redis as the broker, ``--api-workers``
+uvicorn processes and ``celery -A api.worker worker --concurrency W`` with
+``WORKER_METRICS_PORT`` (the workers' task and read times from their ``/metrics``).
+For each W it claims ``2 × --photos`` tests, renders one 2048×1536 demo-kit photo per
+test (outside the clock), then
+
+1. *capacity*: uploads ``--photos`` photos at once from async ``httpx`` clients and
+   times from the first upload to the last proposal;
+2. *steady load*: uploads the next ``--photos`` at a fixed rate of 80 % of that
+   capacity and reports upload-to-proposal latency p50/p95/p99.
+
+The breakdown per photo comes from timestamps recorded along the way: the client's
+send and response times (HTTP: probe, storage, commit), the proposal's ``created_at``
+(written back by the task), and the workers' mean task time and pipeline read time
+from ``vigil_task_duration_seconds`` and ``vigil_reading_duration_seconds``; queue
+wait and task start are what is left between the response and the task's end. The
+table is printed and written to ``benchmarks/results/upload.md``. The load generator,
+API, workers, PostgreSQL and Redis share the machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import UTC, date
+from pathlib import Path
+from typing import Any
+
+from benchmarks.bench_api_at_size import (
+    PASSWORD,
+    REDIS_URL,
+    free_port,
+    fresh_codes,
+    photo_jpeg,
+    stack_env,
+    start_app,
+)
+from benchmarks.bench_statistics import fresh_database, make_context
+from vigil.demo import REGION_A
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results" / "upload.md"
+DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/vigil_bench_upload"
+
+
+@dataclass
+class Photo:
+    test_id: str
+    jpeg: bytes
+    sent: float = 0.0  # wall clock (epoch seconds), to compare with database times
+    answered: float = 0.0
+    upload_id: str = ""
+    proposed: float = 0.0
+
+
+@dataclass(frozen=True)
+class Run:
+    workers: int
+    capacity: float  # photos/s, burst
+    rate: float  # photos/s offered in the steady phase
+    latencies: list[float]  # upload sent -> proposal written, s (steady phase)
+    http: list[float]
+    task_s: float
+    read_s: float
+
+
+def quantile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
+
+
+def _metric_sums(text: str, name: str) -> tuple[float, float]:
+    """(sum, count) of histogram ``name`` over all its label sets in a /metrics text."""
+    total = count = 0.0
+    for line in text.splitlines():
+        if line.startswith(f"{name}_sum"):
+            total += float(line.rsplit(" ", 1)[1])
+        elif line.startswith(f"{name}_count"):
+            count += float(line.rsplit(" ", 1)[1])
+    return total, count
+
+
+async def _upload(http: Any, headers: dict[str, str], photo: Photo) -> None:
+    photo.sent = time.time()
+    files = {"photo": ("photo.jpg", photo.jpeg, "image/jpeg")}
+    response = await http.post(f"/api/tests/{photo.test_id}/photos", files=files, headers=headers)
+    photo.answered = time.time()
+    response.raise_for_status()
+    photo.upload_id = response.json()["id"]
+
+
+def _proposal_times(ctx: Any, photos: list[Photo]) -> bool:
+    """Fills in when each photo's proposal was written; whether all are."""
+    from sqlalchemy import select
+
+    from api.public_ids import UPLOAD, decode
+    from api.selftests.tables import Proposal
+
+    ids = {decode(UPLOAD, p.upload_id): p for p in photos if not p.proposed}
+    if ids:
+        with ctx.database.session() as session:
+            query = select(Proposal.upload_id, Proposal.created_at).where(
+                Proposal.upload_id.in_(list(ids))
+            )
+            for upload_id, created in session.execute(query):
+                ids[upload_id].proposed = created.astimezone(UTC).timestamp()
+    return all(p.proposed for p in photos)
+
+
+async def _wait_for_proposals(ctx: Any, photos: list[Photo], limit_s: float = 300) -> None:
+    deadline = time.monotonic() + limit_s
+    while not _proposal_times(ctx, photos):
+        if time.monotonic() > deadline:
+            raise TimeoutError("proposals missing after the time limit")
+        await asyncio.sleep(0.1)
+
+
+async def one_run(ctx: Any, base: str, photos: list[Photo], workers: int, port: int) -> Run:
+    import httpx
+
+    warm, photos = photos[:workers], photos[workers:]
+    half = len(photos) // 2
+    burst, steady = photos[:half], photos[half:]
+    async with httpx.AsyncClient(base_url=base, timeout=120) as http:
+        token = await http.post(
+            "/api/auth/token", data={"username": "patient1", "password": PASSWORD}
+        )
+        headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
+        # One photo per worker process first: each loads the pipeline before the clock.
+        await asyncio.gather(*(_upload(http, headers, p) for p in warm))
+        await _wait_for_proposals(ctx, warm)
+        metrics_before = (await http.get(f"http://127.0.0.1:{port}/metrics")).text
+        await asyncio.gather(*(_upload(http, headers, p) for p in burst))
+        await _wait_for_proposals(ctx, burst)
+        capacity = len(burst) / (max(p.proposed for p in burst) - min(p.sent for p in burst))
+        rate = 0.8 * capacity
+        started = time.monotonic()
+        sending = []
+        for i, photo in enumerate(steady):
+            await asyncio.sleep(max(0.0, started + i / rate - time.monotonic()))
+            sending.append(asyncio.create_task(_upload(http, headers, photo)))
+        await asyncio.gather(*sending)
+        await _wait_for_proposals(ctx, steady)
+        metrics_after = (await http.get(f"http://127.0.0.1:{port}/metrics")).text
+    task = [
+        a - b
+        for a, b in zip(
+            _metric_sums(metrics_after, "vigil_task_duration_seconds"),
+            _metric_sums(metrics_before, "vigil_task_duration_seconds"),
+            strict=True,
+        )
+    ]
+    read = [
+        a - b
+        for a, b in zip(
+            _metric_sums(metrics_after, "vigil_reading_duration_seconds"),
+            _metric_sums(metrics_before, "vigil_reading_duration_seconds"),
+            strict=True,
+        )
+    ]
+    return Run(
+        workers=workers,
+        capacity=capacity,
+        rate=rate,
+        latencies=[p.proposed - p.sent for p in steady],
+        http=[p.answered - p.sent for p in steady],
+        task_s=task[0] / task[1] if task[1] else float("nan"),
+        read_s=read[0] / read[1] if read[1] else float("nan"),
+    )
+
+
+def _wait_for_port(port: int, limit_s: float = 180) -> None:
+    """Until the worker's main process serves its metrics (it has started)."""
+    deadline = time.monotonic() + limit_s
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
+def start_workers(env: dict[str, str], workers: int, port: int, metrics_dir: Path) -> Any:
+    for stale in metrics_dir.glob("*"):
+        stale.unlink()
+    return subprocess.Popen(
+        [
+            *(sys.executable, "-m", "celery", "-A", "api.worker", "worker"),
+            *(f"--concurrency={workers}", "--loglevel=WARNING"),
+            *("--without-gossip", "--without-mingle", "-Q", env["CELERY_QUEUE"]),
+        ],
+        env={
+            **env,
+            "WORKER_METRICS_PORT": str(port),
+            "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
+        },
+        cwd=ROOT,
+    )
+
+
+async def claim_tests(base: str, codes: list[str], point: tuple[float, float]) -> list[str]:
+    import httpx
+
+    async with httpx.AsyncClient(base_url=base, timeout=60) as http:
+        token = await http.post(
+            "/api/auth/token", data={"username": "patient1", "password": PASSWORD}
+        )
+        headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
+        ids = []
+        for code in codes:
+            body = {"code": code, "latitude": point[0], "longitude": point[1]}
+            response = await http.post("/api/tests", json=body, headers=headers)
+            response.raise_for_status()
+            ids.append(response.json()["id"])
+    return ids
+
+
+def report(runs: list[Run], photos: int, api_workers: int) -> str:
+    lines = [
+        f"Upload to proposal on {platform.node()} ({os.cpu_count()} CPUs, shared with other "
+        f"work), {date.today().isoformat()}: PostgreSQL + Redis, {api_workers} uvicorn API "
+        f"processes, W Celery worker processes, load generator alongside, all on loopback; "
+        f"2048×1536 demo-kit JPEGs. Capacity: {photos} photos uploaded at once, first upload "
+        f"to last proposal. Latency: the next {photos} at 80 % of that capacity.",
+        "",
+        "| W | capacity photos/s | per worker | offered /s | p50 s | p95 s | p99 s | "
+        "HTTP upload p50 s | task mean s | read mean s | queue wait + start ≈ s |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for r in runs:
+        wait = quantile(r.latencies, 0.5) - quantile(r.http, 0.5) - r.task_s
+        lines.append(
+            f"| {r.workers} | {r.capacity:.2f} | {r.capacity / r.workers:.2f} | {r.rate:.2f} | "
+            f"{quantile(r.latencies, 0.5):.2f} | {quantile(r.latencies, 0.95):.2f} | "
+            f"{quantile(r.latencies, 0.99):.2f} | {quantile(r.http, 0.5):.3f} | "
+            f"{r.task_s:.3f} | {r.read_s:.3f} | {max(0.0, wait):.3f} |"
+        )
+    lines += [
+        "",
+        "HTTP upload: the client's request to its response (probe, photo stored, rows "
+        "committed, task queued). Task: the worker's run of one reading (fetch the photo, "
+        "read, write the proposal back); read: the pipeline's part of it. Queue wait + start: "
+        "the median latency less the median HTTP time and the mean task time.",
+        "",
+        "Run: `python -m benchmarks.bench_upload " + " ".join(sys.argv[1:]) + "`",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
+    parser.add_argument("--photos", type=int, default=30, help="per phase and worker count")
+    parser.add_argument("--api-workers", type=int, default=2)
+    parser.add_argument("--database-url", default=DEFAULT_URL)
+    parser.add_argument("--no-write", action="store_true", help="print only")
+    args = parser.parse_args()
+    import redis
+
+    redis.Redis.from_url(REDIS_URL).flushdb()
+    url, drop = fresh_database(args.database_url)
+    runs: list[Run] = []
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            ctx = make_context(url, Path(tmp))
+            per_run = 2 * args.photos + max(args.workers)  # + one warm-up per process
+            codes = fresh_codes(ctx, per_run * len(args.workers))
+            inside = ctx.regions.region(REGION_A).geometry.representative_point()
+            env = stack_env(ctx, url, Path(tmp))
+            server, base = start_app(env, args.api_workers)
+            metrics_dir = Path(tmp) / "metrics"
+            metrics_dir.mkdir()
+            try:
+                for n, workers in enumerate(args.workers):
+                    batch = codes[n * per_run : n * per_run + 2 * args.photos + workers]
+                    tests = asyncio.run(claim_tests(base, batch, (inside.y, inside.x)))
+                    photos = [Photo(t, photo_jpeg(c)) for t, c in zip(tests, batch, strict=True)]
+                    port = free_port()
+                    worker = start_workers(env, workers, port, metrics_dir)
+                    try:
+                        _wait_for_port(port)
+                        runs.append(asyncio.run(one_run(ctx, base, photos, workers, port)))
+                        print(report(runs[-1:], args.photos, args.api_workers), flush=True)
+                    finally:
+                        worker.send_signal(signal.SIGTERM)
+                        worker.wait(timeout=60)
+            finally:
+                server.send_signal(signal.SIGTERM)
+                server.wait(timeout=30)
+                ctx.database.bind.dispose()
+    finally:
+        drop()
+        redis.Redis.from_url(REDIS_URL).flushdb()
+    text = report(runs, args.photos, args.api_workers)
+    print(text)
+    if not args.no_write:
+        RESULTS.write_text(text, encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
