@@ -11,7 +11,7 @@ and retraction (``api.statistics.upkeep``), and filled here from the existing te
 ``api.statistics.queries.rebuild`` (the one recount, also used after bulk loads).
 
 Revision ID: 0015_statistics_aggregates
-Revises: 0010_learning_loop
+Revises: 0014_code_mapping
 Create Date: 2026-11-29 21:30:00
 """
 
@@ -22,7 +22,7 @@ from alembic import op
 from sqlalchemy.orm import Session
 
 revision: str = "0015_statistics_aggregates"
-down_revision: str | None = "0010_learning_loop"
+down_revision: str | None = "0014_code_mapping"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
