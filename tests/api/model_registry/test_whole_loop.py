@@ -92,6 +92,12 @@ class Site:
             w.session.commit()
 
 
+@pytest.fixture
+def world(ctx: Any, session: Any, world_builder: Callable[..., Any]) -> Any:
+    """The usual world with units enough for every photo the loop may take."""
+    return world_builder(ctx, session, quantity=60)
+
+
 def _photos(out: Path, n: int, seed: int, **kw: Any) -> list[tuple[bytes, dict[str, Any]]]:
     generate(out, [DEMO_KIT], n, seed, size=(960, 720), flaw_rate=0.0, progress=False, **kw)
     records = [json.loads(t) for t in (out / "labels.jsonl").read_text().splitlines()]
@@ -140,16 +146,26 @@ def test_the_whole_loop(
     # 1. Confirmed cases: the shipped model proposes (no champion in the database yet),
     #    clinicians read; what the pipeline could not read they read by eye (a second
     #    reader too), what it asked to retake no clinician confirms.
-    seeded = _photos(tmp_path / "site", 12, 41)
+    #    Photos are taken in their seeded order until the set holds at least 12 and both
+    #    kinds: how often the pipeline reads by eye or asks to retake is the pipeline's
+    #    business (it improves), not this loop's, which needs one of each.
+    #    After the first 12, units at the edge of what is readable: the widest real-world
+    #    variation and trace test lines, where reads by eye come from.
+    rendered = _photos(tmp_path / "site", 12, 41) + _photos(
+        tmp_path / "unsure", 28, 43, variation="realworld-wide", od_mix={"trace": 1.0}
+    )
+    seeded: list[tuple[bytes, dict[str, Any]]] = []
     statuses = []
-    for photo, truth in seeded:
+    for photo, truth in rendered:
+        if len(seeded) >= 12 and {"by_eye", "retake"} <= set(statuses):
+            break
         proposal = site.photograph(photo)
         assert proposal.model_version == "band-classifier@1"
+        seeded.append((photo, truth))
         statuses.append(proposal.status)
         site.confirm(proposal, truth["result"])
-    # The set holds both kinds (how many depends on the pipeline, not on this loop).
-    assert statuses.count("by_eye") >= 1
-    assert statuses.count("retake") >= 1
+    assert statuses.count("by_eye") >= 1, statuses
+    assert statuses.count("retake") >= 1, statuses
     answered = len(seeded) - statuses.count("retake")
 
     # 2. Export: versioned, reproducible, with its datasheet.
