@@ -4,7 +4,7 @@ undoable, a proposal's pictures. The pages hold no SQL of their own."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
@@ -14,8 +14,8 @@ from api.db.base import utcnow
 from api.errors import NotFoundError
 from api.products.tables import Product
 from api.readings.service import unit_code_of
-from api.reviews import queries, safeguards
-from api.reviews.service import awaiting_reader, gold_waiting
+from api.reviews import safeguards
+from api.reviews.service import awaiting_reader, gold_waiting, last_decision
 from api.scope import Scope
 from api.selftests.service import read_time_note
 from api.selftests.tables import Proposal, SelfTest, Upload
@@ -100,30 +100,36 @@ def visible_proposal(session: Session, scope: Scope, proposal_id: int) -> tuple[
     return found, upload
 
 
-def undoable(session: Session, reviewer: Caller, now: datetime | None = None) -> Undoable | None:
-    """``reviewer``'s last decision while it is still held (undoable), naming its test."""
-    review = queries.last_review_by(session, reviewer.id)
-    if review is None or review.settled_at is not None:
+def undoable(
+    session: Session,
+    reviewer: Caller,
+    gold_grace: timedelta = timedelta(0),
+    now: datetime | None = None,
+) -> Undoable | None:
+    """``reviewer``'s last decision while it is still held (undoable), naming its test; a gold
+    reading shows the same, held for ``gold_grace`` (see ``last_decision``)."""
+    last = last_decision(session, reviewer, gold_grace)
+    if last is None or last.settled:
         return None
-    left = (review.settles_at - (now or utcnow())).total_seconds()
+    left = (last.settles_at - (now or utcnow())).total_seconds()
     if left <= 0:
         return None
-    if review.decision == "retake":
+    if last.decision == "retake":
         said = "asked for a new photo"
-    elif review.decision == "confirm":
-        said = f"confirmed {review.result}"
+    elif last.decision == "confirm":
+        said = f"confirmed {last.result}"
     else:
-        said = f"changed the result to {review.result}"
-    read = proposal_of(session, review.proposal_id)
-    test = session.get(SelfTest, review.self_test_id)
+        said = f"changed the result to {last.result}"
+    read = proposal_of(session, last.proposal_id)
+    test = session.get(SelfTest, last.test_id)
     upload = session.get(Upload, read.upload_id)
     assert test is not None
     assert upload is not None
     product = session.get(Product, test.product_id)
     assert product is not None
     return Undoable(
-        proposal_id=review.proposal_id,
-        test_id=review.self_test_id,
+        proposal_id=last.proposal_id,
+        test_id=last.test_id,
         label=f"{product.name}, photo taken {upload.taken_at:%H:%M} UTC",
         said=said,
         seconds_left=int(left + 0.999),

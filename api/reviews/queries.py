@@ -323,6 +323,24 @@ def gold_unread(
     return session.scalar(query.order_by(GoldItem.created_at, GoldItem.id).limit(1))
 
 
+def last_gold_reading_by(session: Session, reviewer_id: int) -> GoldReading | None:
+    return session.scalar(
+        select(GoldReading)
+        .where(GoldReading.reviewer_id == reviewer_id)
+        .order_by(GoldReading.created_at.desc(), GoldReading.id.desc())
+        .limit(1)
+    )
+
+
+def delete_gold_reading(session: Session, reading_id: int) -> bool:
+    result = session.execute(
+        delete(GoldReading)
+        .where(GoldReading.id == reading_id)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(getattr(result, "rowcount", 0) == 1)
+
+
 def gold_scores(session: Session, since: datetime) -> dict[int, tuple[int, int]]:
     """Per reviewer: (gold items read, read correctly) since ``since``."""
     rows = session.execute(

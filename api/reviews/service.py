@@ -451,34 +451,111 @@ def settle_due_now(ctx: AppContext) -> int:
     return settled
 
 
-def undo_last(session: Session, ctx: AppContext, clinician: Caller) -> UndoOut:
-    """Take back ``clinician``'s last reading while it is still held."""
+@dataclass(frozen=True)
+class LastDecision:
+    """A reader's last decision: a real review, or a gold-standard reading told apart only
+    here, so that both are shown and undone alike (a reader must not tell gold items apart)."""
+
+    proposal_id: int
+    test_id: int
+    round: int
+    decision: str  # confirm, change or retake
+    result: str | None
+    settles_at: datetime  # undoable until then
+    settled: bool
+    review: Review | None  # the real review, or
+    gold: GoldReading | None  # the gold reading
+
+
+def last_decision(
+    session: Session, clinician: Caller, gold_grace: timedelta = timedelta(0)
+) -> LastDecision | None:
+    """``clinician``'s last decision. A gold reading is held for ``gold_grace`` after it was
+    made, as the page holds a real decision (it never takes effect, so it has no settle time)."""
     review = queries.last_review_by(session, clinician.id)
+    gold = queries.last_gold_reading_by(session, clinician.id)
+    if gold is not None and (review is None or gold.created_at > review.created_at):
+        item = session.get(GoldItem, gold.gold_item_id)
+        assert item is not None
+        proposal = session.get(Proposal, item.proposal_id)
+        assert proposal is not None
+        if gold.outcome == "retake":
+            decision, result = "retake", None
+        else:
+            decision = "confirm" if gold.outcome == proposal.result else "change"
+            result = gold.outcome
+        return LastDecision(
+            proposal_id=proposal.id,
+            test_id=proposal.self_test_id,
+            round=1,
+            decision=decision,
+            result=result,
+            settles_at=gold.created_at + gold_grace,
+            settled=False,
+            review=None,
+            gold=gold,
+        )
     if review is None:
+        return None
+    return LastDecision(
+        proposal_id=review.proposal_id,
+        test_id=review.self_test_id,
+        round=review.round,
+        decision=review.decision,
+        result=review.result,
+        settles_at=review.settles_at,
+        settled=review.settled_at is not None,
+        review=review,
+        gold=None,
+    )
+
+
+def withdraw_last(
+    session: Session, clinician: Caller, gold_grace: timedelta = timedelta(0)
+) -> LastDecision:
+    """Take back ``clinician``'s last reading while it is still held: a real one reopens its
+    test's reading, a gold one is unread again (so it comes back)."""
+    last = last_decision(session, clinician, gold_grace)
+    if last is None:
         raise ConflictError("you have no decision to undo")
-    if review.settled_at is not None or review.settles_at <= utcnow():
+    if last.settled or last.settles_at <= utcnow():
         raise ConflictError("too late to undo: your last decision has taken effect")
-    if queries.later_review_exists(session, review):
-        raise ConflictError("another clinician has read this item since; it cannot be undone")
-    proposal = session.get(Proposal, review.proposal_id)
-    test = session.get(SelfTest, review.self_test_id)
-    assert proposal is not None
-    assert test is not None
-    if not queries.delete_unsettled(session, review.id):
-        raise ConflictError("too late to undo: your last decision has taken effect")
-    lifecycle.reopen_reading(test, proposal, review.round)
+    if last.gold is not None:
+        if not queries.delete_gold_reading(session, last.gold.id):
+            raise ConflictError("too late to undo: your last decision has taken effect")
+        session.expunge(last.gold)
+    else:
+        review = last.review
+        assert review is not None
+        if queries.later_review_exists(session, review):
+            raise ConflictError("another clinician has read this item since; it cannot be undone")
+        proposal = session.get(Proposal, review.proposal_id)
+        test = session.get(SelfTest, review.self_test_id)
+        assert proposal is not None
+        assert test is not None
+        if not queries.delete_unsettled(session, review.id):
+            raise ConflictError("too late to undo: your last decision has taken effect")
+        lifecycle.reopen_reading(test, proposal, review.round)
+        session.expunge(review)
     record(
         session,
         clinician,
         "undo_review",
         "proposal",
-        proposal.id,
-        round=review.round,
-        decision=review.decision,
-        result=review.result,
+        last.proposal_id,
+        round=last.round,
+        decision=last.decision,
+        result=last.result,
     )
-    session.expunge(review)
-    return UndoOut(review_id=review.id, proposal_id=proposal.id, round=review.round)
+    return last
+
+
+def undo_last(session: Session, ctx: AppContext, clinician: Caller) -> UndoOut:
+    """Take back ``clinician``'s last reading while it is still held (see ``withdraw_last``;
+    gold readings are made on the pages only, and undone there)."""
+    last = withdraw_last(session, clinician)
+    assert last.review is not None  # a gold reading has no hold here: too late above
+    return UndoOut(review_id=last.review.id, proposal_id=last.proposal_id, round=last.round)
 
 
 def release(

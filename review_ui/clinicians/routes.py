@@ -39,6 +39,11 @@ def grace_seconds(request: Request) -> float:
     return float(getattr(request.app.state, "review_grace_seconds", DEFAULT_GRACE_SECONDS))
 
 
+def grace(request: Request) -> timedelta:
+    """The same, for a gold-standard reading: it is held (and undoable) like a real one."""
+    return timedelta(seconds=grace_seconds(request))
+
+
 class Filters:
     """The queue filters from the query string; unknown values are ignored, not refused."""
 
@@ -141,7 +146,7 @@ def queue_page(
         "filters": filters,
         "age_filters": views.AGE_FILTERS,
         "urgent_rule": reviews.POLICY.urgent_rule(),
-        "undo": review_items.undoable(session, user),
+        "undo": review_items.undoable(session, user, grace(request)),
         "message": request.query_params.get("message"),
     }
     template = "clinicians/queue.html"
@@ -239,7 +244,7 @@ def _item_context(
         "filters": filters,
         "filters_qs": filters.qs(),
         "opened_at": request.query_params.get("opened_at") or f"{time.time():.3f}",
-        "undo": review_items.undoable(session, user),
+        "undo": review_items.undoable(session, user, grace(request)),
         "change_reasons": views.CHANGE_REASONS,
         "retake_reasons": views.RETAKE_REASONS,
         "results": RESULTS,
@@ -366,14 +371,13 @@ def decide_page(
 def undo_page(
     request: Request,
     session: SessionDep,
-    ctx: CtxDep,
     user: ClinicianPage,
     filters: Annotated[str, Form(max_length=500)] = "",
 ) -> Response:
     chosen = Filters.from_string(filters)
     try:
         with session.begin_nested():  # a refusal undoes what the action wrote
-            undone = reviews.undo_last(session, ctx, user)
+            undone = reviews.withdraw_last(session, user, grace(request))
     except ConflictError as exc:
         return _error(request, user, exc, filters_qs=chosen.qs())
     query = chosen.qs()

@@ -379,6 +379,19 @@ def test_the_lead_seeds_a_gold_item_sees_its_score_and_a_too_fast_reader(
         reader.keyboard.press("c")
     assert sent.value.status == 303  # taken, on to the next item
     reader.wait_for_url(lambda url: encode(PROPOSAL, proposal_id) not in url)
+    # Held like any decision: the same undo bar naming the test, and U brings the item back.
+    bar = reader.locator(".undo-bar")
+    bar.wait_for()
+    assert f"You confirmed positive on test {encode(TEST, test_id)}" in bar.inner_text()
+    reader.wait_for_selector("html[data-keys-ready]", state="attached")
+    reader.keyboard.press("u")
+    reader.wait_for_url(f"**/review/items/{encode(PROPOSAL, proposal_id)}")
+    assert reader.locator("#confirm-button").is_visible()
+    reader.wait_for_selector("html[data-keys-ready]", state="attached")
+    with reader.expect_response(lambda r: r.url.endswith("/decision")) as sent:
+        reader.keyboard.press("c")
+    assert sent.value.status == 303  # read again, and on
+    reader.wait_for_url(lambda url: encode(PROPOSAL, proposal_id) not in url)
 
     lead.goto("/review/team")
     row = lead.locator(

@@ -12,12 +12,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.accounts.tables import User
+from api.audit.tables import AuditEntry
 from api.db.base import utcnow
+from api.products.tables import Product
 from api.public_ids import PROPOSAL, TEST, encode
 from api.reports.tables import Report
 from api.reviews.service import reviewer_stats
 from api.reviews.tables import GoldReading
-from api.selftests.tables import Proposal, Review, SelfTest, TestStatus
+from api.selftests.tables import Proposal, Review, SelfTest, TestStatus, Upload
 
 
 def _released(session: Session, proposal: Proposal, result: str) -> SelfTest:
@@ -67,6 +69,40 @@ def test_a_gold_item_is_read_like_any_other_scored_and_never_released(
     page = pages.get(nxt.headers["location"]).text
     assert "Confirm positive" in page
     assert "gold" not in page.lower()
+    done = pages.post(
+        f"/review/items/{encode(PROPOSAL, proposal.id)}/decision",
+        {"choice": "confirm", "round": "1", "opened_at": "0"},
+    )
+    assert done.status_code == 303
+    # Held for the grace period and undoable, as a real decision is: the next item shows the
+    # same undo bar, naming the test (its public id, product and photo time).
+    upload = session.get(Upload, proposal.upload_id)
+    product = session.get(Product, test.product_id)
+    assert upload is not None
+    assert product is not None
+    bar = pages.get(f"/review/items/{encode(PROPOSAL, waiting.id)}").text
+    assert 'class="alert alert--success undo-bar"' in bar
+    assert (
+        f"You confirmed positive on test <code>{encode(TEST, test.id)}</code> "
+        f"({product.name}, photo taken {upload.taken_at:%H:%M} UTC)"
+    ) in bar
+    # Undo withdraws the gold reading, recorded like any undo; the item comes back to be read.
+    undo = pages.post("/review/undo", {"filters": ""})
+    assert undo.headers["location"] == f"/review/items/{encode(PROPOSAL, proposal.id)}"
+    session.expire_all()
+    assert session.query(GoldReading).count() == 0
+    undone = session.scalars(
+        select(AuditEntry).where(
+            AuditEntry.action == "undo_review", AuditEntry.actor_id == north.id
+        )
+    ).one()
+    assert undone.object_id == str(proposal.id)
+    assert (undone.detail["decision"], undone.detail["result"]) == ("confirm", "positive")
+    back = pages.get(undo.headers["location"]).text
+    assert "Confirm positive" in back
+    assert "undo-bar" not in back  # nothing left to undo
+    nxt = pages.get("/review/next", follow_redirects=False)
+    assert nxt.headers["location"] == f"/review/items/{encode(PROPOSAL, proposal.id)}"
     done = pages.post(
         f"/review/items/{encode(PROPOSAL, proposal.id)}/decision",
         {"choice": "confirm", "round": "1", "opened_at": "0"},

@@ -3,14 +3,24 @@ statistics a page at a time, with opaque ids and cursors."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from test_second_reading import a_test_in_review, proposed, review
 
+from api.accounts.service import create_user
+from api.accounts.tables import Role
+from api.db.base import utcnow
+from api.errors import ConflictError
 from api.public_ids import PROPOSAL, TEST, encode
-from api.reviews.tables import GoldItem
+from api.reviews import service
+from api.reviews.items import undoable
+from api.reviews.schemas import ReviewIn
+from api.reviews.tables import GoldItem, GoldReading
+from api.scope import scope_for
 from api.selftests.queries import latest_proposal
 
 
@@ -40,6 +50,50 @@ def test_the_operator_seeds_a_released_test_as_a_gold_item(
         json={"test_id": str(test.id), "known_result": "positive"},
     )
     assert bad.status_code == 422  # a database number is not an id
+
+
+def test_a_gold_reading_is_undoable_for_the_grace_period_only(
+    client: TestClient, world: Any, flow: Any, ctx: Any
+) -> None:
+    test = a_test_in_review(world, flow, 0, proposed("positive", 0.97))
+    proposal = latest_proposal(world.session, test.id)
+    assert proposal is not None
+    review(client, world, world.clinician_a, encode(PROPOSAL, proposal.id), decision="confirm")
+    body = {"test_id": encode(TEST, test.id), "known_result": "negative"}
+    seeded = client.post("/api/reviews/gold", headers=world.headers(world.operator), json=body)
+    assert seeded.status_code == 201, seeded.text
+    session = world.session
+    # A second reader of the region, who has not read this test: it waits for them as gold.
+    reader = create_user(
+        session,
+        username="clinician-a2",
+        password="correct horse battery",
+        role=Role.clinician,
+        display_name="clinician-a2",
+        institution_id=world.institution_a.id,
+    )
+    scope = scope_for(session, ctx, reader)
+    gold = service.gold_waiting(session, scope, reader)
+    assert gold is not None
+    service.read_gold(
+        session, reader, gold, ReviewIn(decision="change", result="negative", reason="no test line")
+    )
+    grace = timedelta(seconds=60)
+    bar = undoable(session, reader, grace)
+    assert bar is not None
+    assert (bar.test_id, bar.said) == (test.id, "changed the result to negative")
+    # Once the grace period is over it has taken effect, as a real decision would.
+    assert undoable(session, reader, grace, now=utcnow() + grace) is None
+    with pytest.raises(ConflictError, match="too late"):
+        service.withdraw_last(session, reader, timedelta(0))
+    last = service.withdraw_last(session, reader, grace)
+    assert (last.proposal_id, last.decision, last.result) == (proposal.id, "change", "negative")
+    assert session.scalars(select(GoldReading)).first() is None
+    back = service.gold_waiting(session, scope, reader)
+    assert back is not None
+    assert back.id == gold.id  # unread again: it comes back
+    with pytest.raises(ConflictError, match="no decision to undo"):
+        service.withdraw_last(session, reader, grace)
 
 
 def test_the_clinicians_statistics_page_by_page(client: TestClient, world: Any) -> None:
