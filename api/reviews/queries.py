@@ -108,13 +108,39 @@ def _awaiting(
     return conditions
 
 
+def _from_tests_in_review(query: Any, regions: Iterable[str] | None) -> Any:
+    """``query`` over the proposals joined to their tests, started from the regions' tests
+    in review when the caller has regions.
+
+    PostgreSQL takes proposals awaiting a reading and tests in review for independent, so it
+    expects a district's share of the nationwide queue to be a twentieth of what it is, and
+    sorted every proposal awaiting a reading nationwide before keeping the district's (49,621
+    rows at 10^6 stored tests; 6,259 of them in the district). Fetching the district's tests
+    in review first (``ix_self_tests_in_review``), as a materialised step the planner cannot
+    fold back into the join, makes it look up each one's proposal instead: the sort then sees
+    the district's rows only (10^6 tests: a page 109 -> 51 ms, the counts 42 -> 23 ms).
+    """
+    if regions is None:
+        return query.select_from(Proposal).join(SelfTest, SelfTest.id == Proposal.self_test_id)
+    in_review = (
+        select(SelfTest.id)
+        .where(SelfTest.status == TestStatus.in_review, SelfTest.region_code.in_(list(regions)))
+        .cte("region_in_review")
+        .prefix_with("MATERIALIZED", dialect="postgresql")
+    )
+    return (
+        query.select_from(in_review)
+        .join(Proposal, Proposal.self_test_id == in_review.c.id)
+        .join(SelfTest, SelfTest.id == Proposal.self_test_id)
+    )
+
+
 def _queue_select(
     regions: Iterable[str] | None, reviewer_id: int | None, filters: QueueFilter, ordering: Ordering
 ) -> Any:  # a Select of (Proposal, SelfTest, priority); its generics differ in SQLAlchemy 2.0/2.1
     priority = ordering.priority().label("priority")
     return (
-        select(Proposal, SelfTest, priority)
-        .join(SelfTest, SelfTest.id == Proposal.self_test_id)
+        _from_tests_in_review(select(Proposal, SelfTest, priority), regions)
         .where(*_awaiting(regions, reviewer_id, filters, ordering))
         .order_by(priority, Proposal.created_at, Proposal.id)
     )
@@ -177,19 +203,19 @@ def queue_counts(
         return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
 
     row = session.execute(
-        select(
-            func.count(Proposal.id),
-            count_if(ordering.urgent()),
-            count_if(Proposal.result == "positive"),
-            count_if(Proposal.result == "negative"),
-            count_if(Proposal.result == "invalid"),
-            count_if(Proposal.confidence < ordering.low_confidence),
-            count_if(Proposal.review_stage >= 2),
-            func.min(Proposal.created_at),
-        )
-        .select_from(Proposal)
-        .join(SelfTest, SelfTest.id == Proposal.self_test_id)
-        .where(*_awaiting(regions, reviewer_id, filters, ordering))
+        _from_tests_in_review(
+            select(
+                func.count(Proposal.id),
+                count_if(ordering.urgent()),
+                count_if(Proposal.result == "positive"),
+                count_if(Proposal.result == "negative"),
+                count_if(Proposal.result == "invalid"),
+                count_if(Proposal.confidence < ordering.low_confidence),
+                count_if(Proposal.review_stage >= 2),
+                func.min(Proposal.created_at),
+            ),
+            regions,
+        ).where(*_awaiting(regions, reviewer_id, filters, ordering))
     ).one()
     total, urgent, positive, negative, invalid, low, second, oldest = row
     if isinstance(oldest, str):  # aggregates over SQLite come back untyped
