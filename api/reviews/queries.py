@@ -11,8 +11,10 @@ from sqlalchemy import ColumnElement, and_, case, delete, exists, func, or_, sel
 from sqlalchemy.orm import Session
 
 from api.accounts.tables import Role, User
+from api.batches.tables import Batch
+from api.products.tables import Product
 from api.reviews.tables import GoldItem, GoldReading
-from api.selftests.tables import Proposal, Review, SelfTest, TestStatus
+from api.selftests.tables import Proposal, Review, SelfTest, TestStatus, Upload
 
 
 @dataclass(frozen=True)
@@ -159,6 +161,31 @@ def queue(
     """One page of the proposals awaiting a reading by ``reviewer_id``, most urgent first."""
     query = _queue_select(regions, reviewer_id, filters, ordering).limit(limit).offset(offset)
     return [(p, t, int(prio)) for p, t, prio in session.execute(query).all()]
+
+
+@dataclass(frozen=True)
+class PageParts:
+    """What a page of queue items shows beside the proposal and the test, by id."""
+
+    uploads: dict[int, Upload]
+    products: dict[int, Product]
+    batches: dict[int, Batch]
+
+
+def page_parts(session: Session, items: Sequence[tuple[Proposal, SelfTest]]) -> PageParts:
+    """The page's uploads, products and batches in one query each, not three per item."""
+    if not items:
+        return PageParts({}, {}, {})
+    uploads = session.scalars(select(Upload).where(Upload.id.in_({p.upload_id for p, _ in items})))
+    products = session.scalars(
+        select(Product).where(Product.id.in_({t.product_id for _, t in items}))
+    )
+    batches = session.scalars(select(Batch).where(Batch.id.in_({t.batch_id for _, t in items})))
+    return PageParts(
+        uploads={u.id: u for u in uploads},
+        products={p.id: p for p in products},
+        batches={b.id: b for b in batches},
+    )
 
 
 def next_in_queue(
