@@ -238,7 +238,10 @@ def photo_dhash(ctx: AppContext, photo: bytes) -> str | None:
     from pipeline.decode import PhotoError
 
     try:
-        return unit_check.dhash(ctx.vision.decode_photo(photo))
+        # The hash shrinks the photo to 9 x 8 pixels: an eighth-size decode (libjpeg's DCT
+        # scaling) gives the same bits at a fraction of the cost of a full one (48 -> 11 ms
+        # for a 2048 x 1536 JPEG), which was half of each reading task outside the read.
+        return unit_check.dhash(ctx.vision.decode_photo(photo, reduce=8))
     except PhotoError:
         return None
 

@@ -11,8 +11,10 @@ from sqlalchemy import ColumnElement, and_, case, delete, exists, func, or_, sel
 from sqlalchemy.orm import Session
 
 from api.accounts.tables import Role, User
+from api.batches.tables import Batch
+from api.products.tables import Product
 from api.reviews.tables import GoldItem, GoldReading
-from api.selftests.tables import Proposal, Review, SelfTest, TestStatus
+from api.selftests.tables import Proposal, Review, SelfTest, TestStatus, Upload
 
 
 @dataclass(frozen=True)
@@ -108,13 +110,39 @@ def _awaiting(
     return conditions
 
 
+def _from_tests_in_review(query: Any, regions: Iterable[str] | None) -> Any:
+    """``query`` over the proposals joined to their tests, started from the regions' tests
+    in review when the caller has regions.
+
+    PostgreSQL takes proposals awaiting a reading and tests in review for independent, so it
+    expects a district's share of the nationwide queue to be a twentieth of what it is, and
+    sorted every proposal awaiting a reading nationwide before keeping the district's (49,621
+    rows at 10^6 stored tests; 6,259 of them in the district). Fetching the district's tests
+    in review first (``ix_self_tests_in_review``), as a materialised step the planner cannot
+    fold back into the join, makes it look up each one's proposal instead: the sort then sees
+    the district's rows only (10^6 tests: a page 109 -> 51 ms, the counts 42 -> 23 ms).
+    """
+    if regions is None:
+        return query.select_from(Proposal).join(SelfTest, SelfTest.id == Proposal.self_test_id)
+    in_review = (
+        select(SelfTest.id)
+        .where(SelfTest.status == TestStatus.in_review, SelfTest.region_code.in_(list(regions)))
+        .cte("region_in_review")
+        .prefix_with("MATERIALIZED", dialect="postgresql")
+    )
+    return (
+        query.select_from(in_review)
+        .join(Proposal, Proposal.self_test_id == in_review.c.id)
+        .join(SelfTest, SelfTest.id == Proposal.self_test_id)
+    )
+
+
 def _queue_select(
     regions: Iterable[str] | None, reviewer_id: int | None, filters: QueueFilter, ordering: Ordering
 ) -> Any:  # a Select of (Proposal, SelfTest, priority); its generics differ in SQLAlchemy 2.0/2.1
     priority = ordering.priority().label("priority")
     return (
-        select(Proposal, SelfTest, priority)
-        .join(SelfTest, SelfTest.id == Proposal.self_test_id)
+        _from_tests_in_review(select(Proposal, SelfTest, priority), regions)
         .where(*_awaiting(regions, reviewer_id, filters, ordering))
         .order_by(priority, Proposal.created_at, Proposal.id)
     )
@@ -133,6 +161,31 @@ def queue(
     """One page of the proposals awaiting a reading by ``reviewer_id``, most urgent first."""
     query = _queue_select(regions, reviewer_id, filters, ordering).limit(limit).offset(offset)
     return [(p, t, int(prio)) for p, t, prio in session.execute(query).all()]
+
+
+@dataclass(frozen=True)
+class PageParts:
+    """What a page of queue items shows beside the proposal and the test, by id."""
+
+    uploads: dict[int, Upload]
+    products: dict[int, Product]
+    batches: dict[int, Batch]
+
+
+def page_parts(session: Session, items: Sequence[tuple[Proposal, SelfTest]]) -> PageParts:
+    """The page's uploads, products and batches in one query each, not three per item."""
+    if not items:
+        return PageParts({}, {}, {})
+    uploads = session.scalars(select(Upload).where(Upload.id.in_({p.upload_id for p, _ in items})))
+    products = session.scalars(
+        select(Product).where(Product.id.in_({t.product_id for _, t in items}))
+    )
+    batches = session.scalars(select(Batch).where(Batch.id.in_({t.batch_id for _, t in items})))
+    return PageParts(
+        uploads={u.id: u for u in uploads},
+        products={p.id: p for p in products},
+        batches={b.id: b for b in batches},
+    )
 
 
 def next_in_queue(
@@ -177,19 +230,19 @@ def queue_counts(
         return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
 
     row = session.execute(
-        select(
-            func.count(Proposal.id),
-            count_if(ordering.urgent()),
-            count_if(Proposal.result == "positive"),
-            count_if(Proposal.result == "negative"),
-            count_if(Proposal.result == "invalid"),
-            count_if(Proposal.confidence < ordering.low_confidence),
-            count_if(Proposal.review_stage >= 2),
-            func.min(Proposal.created_at),
-        )
-        .select_from(Proposal)
-        .join(SelfTest, SelfTest.id == Proposal.self_test_id)
-        .where(*_awaiting(regions, reviewer_id, filters, ordering))
+        _from_tests_in_review(
+            select(
+                func.count(Proposal.id),
+                count_if(ordering.urgent()),
+                count_if(Proposal.result == "positive"),
+                count_if(Proposal.result == "negative"),
+                count_if(Proposal.result == "invalid"),
+                count_if(Proposal.confidence < ordering.low_confidence),
+                count_if(Proposal.review_stage >= 2),
+                func.min(Proposal.created_at),
+            ),
+            regions,
+        ).where(*_awaiting(regions, reviewer_id, filters, ordering))
     ).one()
     total, urgent, positive, negative, invalid, low, second, oldest = row
     if isinstance(oldest, str):  # aggregates over SQLite come back untyped

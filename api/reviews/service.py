@@ -23,13 +23,11 @@ from sqlalchemy.orm import Session
 from api.accounts.schemas import Caller
 from api.accounts.tables import User
 from api.audit.service import record
-from api.batches.tables import Batch
 from api.context import AppContext
 from api.db.base import utcnow
 from api.db.hooks import after_commit
 from api.errors import ConflictError, InvalidError, NotFoundError
 from api.metrics import observe_release
-from api.products.tables import Product
 from api.public_ids import UPLOAD, encode
 from api.reports import releases
 from api.reports.service import report_positive
@@ -148,8 +146,9 @@ def queue(
     blind_setting: bool = True,
 ) -> list[QueueItem]:
     rows = queue_page(session, scope, reviewer, filters, limit=limit, offset=offset, policy=policy)
+    parts = queries.page_parts(session, [(p, t) for p, t, _ in rows])
     return [
-        queue_item(session, proposal, test, urgent, blind_setting)
+        queue_item(session, proposal, test, urgent, parts, blind_setting)
         for proposal, test, urgent in rows
     ]
 
@@ -198,14 +197,16 @@ def earlier_readings(session: Session, proposal: Proposal) -> list[EarlierReadin
 
 
 def queue_item(
-    session: Session, proposal: Proposal, test: SelfTest, urgent: bool, blind_setting: bool = True
+    session: Session,
+    proposal: Proposal,
+    test: SelfTest,
+    urgent: bool,
+    parts: queries.PageParts,
+    blind_setting: bool = True,
 ) -> QueueItem:
-    upload = session.get(Upload, proposal.upload_id)
-    product = session.get(Product, test.product_id)
-    batch = session.get(Batch, test.batch_id)
-    assert upload is not None
-    assert product is not None
-    assert batch is not None
+    upload = parts.uploads[proposal.upload_id]
+    product = parts.products[test.product_id]
+    batch = parts.batches[test.batch_id]
     blind = safeguards.blind_to_model(blind_setting, proposal.review_stage)
     return QueueItem(
         proposal_id=proposal.id,

@@ -49,7 +49,7 @@ class SelfTest(Base):
     released_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
 
 
-# The clinicians' queue counts start from a region's tests in review (a few thousand at
+# The clinicians' queue and its counts start from a region's tests in review (a few thousand at
 # 10^6 stored tests), not from every proposal awaiting a reading (migration 0015).
 _IN_REVIEW = SelfTest.status == "in_review"
 Index(

@@ -143,3 +143,37 @@ def test_the_hash_survives_re_encoding_and_tells_photos_apart() -> None:
     third = dhash(other)
     assert third is not None
     assert distance(first, third) > 6
+
+
+def test_the_hash_from_an_eighth_size_decode_matches_the_full_photo(ctx: Any) -> None:
+    """The worker hashes a reduced decode of the photo: the same bits as the full photo
+    (hashes stored before still match), and photos are still told apart."""
+    import cv2
+
+    from api.readings.service import photo_dhash
+    from api.readings.unit_check import SAME_PHOTO_BITS
+
+    rng = np.random.default_rng(11)
+
+    def phone_photo() -> np.ndarray:
+        coarse = rng.integers(0, 255, (48, 64, 3), dtype=np.uint8)
+        return cv2.resize(coarse, (2048, 1536), interpolation=cv2.INTER_CUBIC)
+
+    def jpeg(image: np.ndarray) -> bytes:
+        ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 85])
+        assert ok
+        return data.tobytes()
+
+    image = phone_photo()
+    reduced = photo_dhash(ctx, jpeg(image))
+    full = dhash(cv2.imdecode(np.frombuffer(jpeg(image), np.uint8), cv2.IMREAD_COLOR))
+    assert reduced is not None
+    assert full is not None
+    assert distance(reduced, full) <= 2
+    assert photo_dhash(ctx, jpeg(image)) == reduced  # the same photo, the same hash
+    smaller = photo_dhash(ctx, jpeg(cv2.resize(image, (1024, 768), interpolation=cv2.INTER_AREA)))
+    assert smaller is not None
+    assert distance(reduced, smaller) <= SAME_PHOTO_BITS
+    other = photo_dhash(ctx, jpeg(phone_photo()))
+    assert other is not None
+    assert distance(reduced, other) > SAME_PHOTO_BITS
