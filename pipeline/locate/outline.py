@@ -17,6 +17,9 @@ _SEARCH_SIDES = (320, 640)  # px: image sizes for the template path's candidate 
 _LINE_SIDE = 480  # px: image size for line segment detection (1.5 times that for strips)
 _MAX_PAIRS = 40  # edge pairs tried as outlines
 _PROFILE_PPM = 3.0  # samples per mm along the long axis for profile matching
+_SCALE_DISAGREES = math.log(1.15)
+"""Width and length of a box giving scales further apart than this (log): try both. The
+search along the axis spans 0.75-1.33x; a strip 8 px across blurred 3 px wider is 1.7x."""
 
 
 def candidate_boxes(image: np.ndarray, aspect: float) -> list[np.ndarray]:
@@ -335,8 +338,9 @@ def _profile(
 def box_hypotheses(
     kit: Kit, image: np.ndarray | Pyramid, box: np.ndarray
 ) -> list[tuple[float, np.ndarray]]:
-    """Place the template on a candidate rectangle: its width fixes the scale across, the
-    structure profile along the axis fixes scale, position and which end is which.
+    """Place the template on a candidate rectangle: its width (or, where blur has widened a
+    thin one, its length) fixes the scale across, the structure profile along the axis
+    fixes scale, position and which end is which.
 
     Returns (profile correlation, template -> image homography) pairs, best first.
     """
@@ -344,25 +348,22 @@ def box_hypotheses(
     width_mm = tframe.width / kit.px_per_mm
     length_mm = tframe.length / kit.px_per_mm
     frame = Axis.of(box)
-    px_per_mm = frame.width / width_mm
-    if px_per_mm < 0.8:
-        return []
+    # The box's width gives the scale, but blur and the regions' dilation widen an outline
+    # by a few pixels on every side: on a strip a few pixels across that is a scale 1.5-2x
+    # too large, beyond the search along the axis. Its length, many times longer, loses
+    # only a little to the same pixels: where the two disagree, try the scale from each.
+    scales = [frame.width / width_mm]
+    by_length = frame.length / length_mm
+    if abs(math.log(by_length / scales[0])) > _SCALE_DISAGREES:
+        scales.append(by_length)
     span = 1.9 * length_mm
-    photo = _profile(image, frame, span, px_per_mm)
     found = []
-    for flip in (1, -1):
-        base = tprofile if flip == 1 else tprofile[::-1]
-        for scale in np.exp(np.linspace(math.log(0.75), math.log(1.33), 11)):
-            n = max(8, round(len(base) * scale))
-            if n >= len(photo):
-                continue
-            t = np.interp(np.linspace(0, len(base) - 1, n), np.arange(len(base)), base)
-            ncc = _sliding_ncc(photo, t)
-            o = int(np.argmax(ncc))
-            found.append((float(ncc[o]), flip, float(scale), o, n))
+    for px_per_mm in scales:
+        if px_per_mm >= 0.8:
+            found += _profile_matches(image, frame, tprofile, span, px_per_mm)
     found.sort(key=lambda f: -f[0])
     out = []
-    for ncc_value, flip, scale, o, n in found[:2]:
+    for ncc_value, px_per_mm, flip, scale, o, n in found[:2]:
         # Template centre lands at profile sample o + (n - 1) / 2.
         centre_mm = (o + (n - 1) / 2) / _PROFILE_PPM - span / 2 + 0.5 / _PROFILE_PPM
         centre = frame.centre + frame.axis * centre_mm * px_per_mm
@@ -377,6 +378,30 @@ def box_hypotheses(
         h[:2, 2] = centre - lin @ tframe.centre
         out.append((ncc_value, h))
     return out
+
+
+def _profile_matches(
+    image: np.ndarray | Pyramid,
+    frame: Axis,
+    tprofile: np.ndarray,
+    span_mm: float,
+    px_per_mm: float,
+) -> list[tuple[float, float, int, float, int, int]]:
+    """The template's profile slid along the box's, sampled over ``span_mm`` at ``px_per_mm``:
+    (correlation, px_per_mm, end, scale along, offset, samples) for each end and scale."""
+    photo = _profile(image, frame, span_mm, px_per_mm)
+    found = []
+    for flip in (1, -1):
+        base = tprofile if flip == 1 else tprofile[::-1]
+        for scale in np.exp(np.linspace(math.log(0.75), math.log(1.33), 11)):
+            n = max(8, round(len(base) * scale))
+            if n >= len(photo):
+                continue
+            t = np.interp(np.linspace(0, len(base) - 1, n), np.arange(len(base)), base)
+            ncc = _sliding_ncc(photo, t)
+            o = int(np.argmax(ncc))
+            found.append((float(ncc[o]), px_per_mm, flip, float(scale), o, n))
+    return found
 
 
 def _sliding_ncc(signal: np.ndarray, pattern: np.ndarray) -> np.ndarray:
