@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +46,7 @@ from api.config import Settings, new_secrets
 from api.context import AppContext
 from api.db.migrate import upgrade_connection
 from api.db.session import Database, make_engine
+from api.security.ratelimit import DEFAULT_POLICY, Throttle
 from review_ui.app import create_app
 
 CHROMIUM = "/usr/bin/chromium"
@@ -194,6 +195,15 @@ def live_server(
     upgrade(settings)
     ctx = AppContext.from_settings(settings)
     seed_demo(ctx)
+    # Every browser here comes from 127.0.0.1, and the tests sharing this server log in more
+    # than the per-address allowance (20 a minute) when they run close together, which made
+    # a log-in fail now and then. In the field these are many addresses; the per-address
+    # limit has its own tests (tests/api/security, the log-in and sign-up page tests).
+    ctx.throttle = Throttle.from_url(
+        None,
+        secret=b"live-server",
+        policy=replace(DEFAULT_POLICY, address_attempts=100_000),
+    )
     # A short grace period: held review decisions take effect within the tests' waits.
     app = create_app(context=ctx, review_grace_seconds=LIVE_GRACE_SECONDS)
     try:
