@@ -201,7 +201,7 @@ def live_server(
     # limit has its own tests (tests/api/security, the log-in and sign-up page tests).
     ctx.throttle = Throttle.from_url(
         None,
-        secret=b"live-server",
+        secret=b"live-server-throttle-key",
         policy=replace(DEFAULT_POLICY, address_attempts=100_000),
     )
     # A short grace period: held review decisions take effect within the tests' waits.
