@@ -3,7 +3,8 @@
 ``python -m training.train --seed 0`` renders photos of random kit designs
 (never the benchmark designs) with :func:`datasets.render.render_photo`, each
 unit and phone varied as real ones are (variation profile ``mild`` by default,
-see :mod:`datasets.render.variation`), rectifies each window with the photo's
+see :mod:`datasets.render.variation`; ``--variation mild,realworld-wide`` mixes
+profiles, photo by photo in turn), rectifies each window with the photo's
 true window homography (slightly disturbed, as a locator that finds the window
 would), computes the pipeline's own line features, fits a
 gradient-boosted classifier, evaluates it on photos of held-out kit designs,
@@ -200,8 +201,27 @@ def window_features(window: np.ndarray, kit: Kit, ppm: float) -> np.ndarray:
     return line_features(profile, lines, kit, ppm)
 
 
+def parse_profiles(text: str) -> tuple[str, ...]:
+    """Variation profiles named in ``text``, comma-separated (a training mix).
+
+    Examples
+    --------
+    >>> parse_profiles("mild,realworld-wide")
+    ('mild', 'realworld-wide')
+    """
+    names = tuple(name.strip() for name in text.split(",") if name.strip())
+    unknown = [name for name in names if name not in PROFILES]
+    if not names or unknown:
+        raise ValueError(f"variation {text!r}: expected profiles among {PROFILES}, comma-separated")
+    return names
+
+
 def _window_job(job: tuple[int, int, int, int, str]) -> WindowSample:
-    seed, n_kits, index, kit_index, profile = job
+    seed, n_kits, index, kit_index, mix = job
+    # A mix takes its profiles in turn (balanced whatever the count); one profile
+    # draws exactly as before the mix existed, so earlier models stay reproducible.
+    profiles = parse_profiles(mix)
+    profile = profiles[index % len(profiles)]
     cv2.setNumThreads(1)
     kit = _kits_cached(seed, n_kits)[kit_index]
     rng = np.random.default_rng([seed, index])
@@ -236,8 +256,10 @@ def render_windows(
     """Render ``n_photos`` photos over ``n_kits`` random designs (the slow part).
 
     Units and phones vary by the ``variation`` profile (see
-    :func:`datasets.render.variation.draw_variation`).
+    :func:`datasets.render.variation.draw_variation`), or by several
+    comma-separated profiles taken photo by photo in turn.
     """
+    parse_profiles(variation)  # refuse a bad name before starting any worker
     kit_of = np.random.default_rng([seed, 10**9]).integers(0, n_kits, n_photos)
     jobs = [(seed, n_kits, i, int(kit_of[i]), variation) for i in range(n_photos)]
     if workers > 1:
@@ -388,7 +410,7 @@ ONNX ({info["size_bytes"] / 1024:.0f} KiB, sha256 `{info["sha256"][:16]}…`), r
 Synthetic photos from `datasets.render.render_photo` (linear-light scene, sRGB JPEG) of
 {info["n_kits"]} random kit designs (`datasets.kits.random_kit`, `RND-` codes, none of the
 benchmark designs): {info["n_photos"]} fit photos, sizes 720-1600 px, units and phones varied by
-the profile `{info["variation"]}` (`datasets.render.variation`: misregistered windows, lines and
+{_profiles_text(info["variation"])} (`datasets.render.variation`: misregistered windows, lines and
 codes, labels, moulded rims, tinted membranes, phone denoise and sharpening), windows rectified
 where each unit's window really is, disturbed like a locator (about 0.2 mm, 0.4°, 0.6 %), at
 5-8 px/mm as `pipeline.read` does. Test lines: 42 % absent (half of them with a residual tint of OD
@@ -432,6 +454,19 @@ intensity is its measured OD whatever the model says. Seed {info["seed"]};
 """
 
 
+def _profiles_text(variation: str) -> str:
+    """How a card names the variation: one profile, or a mix taken in turn.
+
+    >>> _profiles_text("mild,realworld-wide")
+    'the profiles `mild` and `realworld-wide`, photo by photo in turn'
+    """
+    names = parse_profiles(variation)
+    if len(names) == 1:
+        return f"the profile `{names[0]}`"
+    listed = ", ".join(f"`{n}`" for n in names[:-1]) + f" and `{names[-1]}`"
+    return f"the profiles {listed}, photo by photo in turn"
+
+
 def _pct(value: Any) -> str:
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return "n/a"
@@ -464,15 +499,24 @@ def _evaluate_only(args: argparse.Namespace) -> int:
     return 0
 
 
+def _profiles_arg(text: str) -> str:
+    try:
+        return ",".join(parse_profiles(text))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=str(Path(models.__file__).resolve().parent))
     parser.add_argument(
         "--variation",
-        choices=PROFILES,
+        type=_profiles_arg,
         default="mild",
-        help="how far units and phones differ from the kit description (default mild)",
+        help="how far units and phones differ from the kit description: a profile of "
+        f"{', '.join(PROFILES)}, or several comma-separated, taken photo by photo in turn "
+        "(default mild)",
     )
     parser.add_argument("--photos", type=int, default=1400, help="training + held-out photos")
     parser.add_argument("--kits", type=int, default=40, help="random kit designs")

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from models.band_model import BandModel
 from models.registry import load_registry
@@ -64,3 +65,31 @@ def test_evaluate_counts_bands_and_invalids() -> None:
     assert m["sensitivity_faint"] == 1.0
     assert m["invalid_detected"] == 1.0
     assert m["n_negative"] == 2
+
+
+def test_a_profile_mix_takes_its_profiles_in_turn(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    drawn: dict[str, list] = {}
+
+    def no_render(kit, rng, code, variation):  # type: ignore[no-untyped-def]
+        drawn.setdefault(mix, []).append(variation)
+        return np.zeros((4, 4, 3), np.uint8), 6.0, np.zeros(len(kit.lines))
+
+    monkeypatch.setattr(train, "render_window", no_render)
+    for mix in ("mild,realworld-wide", "mild"):
+        train.render_windows(5, 4, 3, workers=1, progress=False, variation=mix)
+    profiles = [v.profile for v in drawn["mild,realworld-wide"]]
+    assert profiles == ["mild", "realworld-wide", "mild", "realworld-wide"]
+    # A photo of a mix draws exactly what its profile alone draws: one-profile runs
+    # (the registered models' commands) still reproduce their bytes.
+    assert drawn["mild,realworld-wide"][0] == drawn["mild"][0]
+    assert drawn["mild,realworld-wide"][2] == drawn["mild"][2]
+    wide = drawn["mild,realworld-wide"][1]
+    assert wide.code_label
+    assert 1.0 <= float(np.hypot(*wide.window_offset_mm)) <= 1.5
+
+
+def test_an_unknown_profile_is_refused_before_rendering() -> None:
+    with pytest.raises(SystemExit):
+        train.main(["--variation", "mild,sharp", "--photos", "1"])
+    with pytest.raises(ValueError, match="expected profiles"):
+        train.render_windows(0, 1, 1, variation="realworld,mild")
