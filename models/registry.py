@@ -2,8 +2,10 @@
 
 ``models/registry.json`` lists every trained model (version, ONNX file, its
 SHA-256, held-out metrics, when and how it was made) and names the
-``current`` one. A candidate becomes current only through :func:`promote`:
-it must beat the current model on the same held-out set.
+``current`` one. Training only registers a candidate; it becomes current
+through :func:`make_current`, which ``python -m training.evaluate --promote``
+calls only when the safety rule of :mod:`models.promotion` accepts it against
+the current model.
 """
 
 from __future__ import annotations
@@ -23,15 +25,6 @@ from pipeline.bands import band_probability
 MODELS_DIR = Path(__file__).resolve().parent
 REGISTRY_PATH = MODELS_DIR / "registry.json"
 DEFAULT_VERSION = "od-logistic@1"
-
-#: Held-out metrics a candidate may not lose on (higher is better), beyond ``tolerance``.
-GUARDED_METRICS = (
-    "specificity",
-    "sensitivity_faint",
-    "sensitivity_weak",
-    "sensitivity_strong",
-    "invalid_detected",
-)
 
 
 class RuleBandModel:
@@ -143,51 +136,27 @@ def runtime_band_model(champion: BandModel | None = None) -> BandModel | RuleBan
     return champion if champion is not None else current_band_model()
 
 
-def promote(
-    candidate_metrics: Mapping[str, float],
-    current_metrics: Mapping[str, float] | None,
-    *,
-    tolerance: float = 0.002,
-) -> bool:
-    """Whether a candidate should replace the current model.
+def make_current(version: str, path: str | Path = REGISTRY_PATH) -> None:
+    """Name a registered model the current one.
 
-    Both metric sets must come from the same held-out set (the training
-    script evaluates the current model on the candidate's held-out set). The
-    candidate must not be worse than the current model on any of
-    :data:`GUARDED_METRICS` by more than ``tolerance`` (safety: specificity,
-    sensitivity per OD band, invalid detection), and must be strictly better
-    on held-out log loss (how well its probabilities fit the truth).
+    Only the promotion rule's caller (``training.evaluate --promote``) should
+    use this, after :func:`models.promotion.decide` has accepted the model.
 
-    Parameters
-    ----------
-    candidate_metrics, current_metrics : mapping of str to float
-        Held-out metrics as written by ``training.train`` (``log_loss`` and the
-        guarded rates). ``current_metrics`` None means nothing is promoted yet.
-    tolerance : float
-        Allowed loss on a guarded rate (sampling noise).
-
-    Returns
-    -------
-    bool
+    Raises
+    ------
+    KeyError
+        ``version`` is not in the registry (train and register it first).
 
     Examples
     --------
-    >>> cur = {"log_loss": 0.05, "specificity": 0.996, "sensitivity_faint": 0.95}
-    >>> promote({**cur, "log_loss": 0.04}, cur)
-    True
-    >>> promote({**cur, "log_loss": 0.04, "specificity": 0.98}, cur)
-    False
-    >>> promote({**cur, "log_loss": 0.06}, cur)
-    False
+    >>> import shutil, tempfile
+    >>> tmp = Path(tempfile.mkdtemp()) / "registry.json"
+    >>> _ = shutil.copy(REGISTRY_PATH, tmp)
+    >>> make_current("band-classifier@1", tmp)
+    >>> load_registry(tmp)["current"]
+    'band-classifier@1'
     """
-    if current_metrics is None:
-        return True
-    for key in GUARDED_METRICS:
-        if key in current_metrics:
-            if key not in candidate_metrics:
-                return False
-            if float(candidate_metrics[key]) < float(current_metrics[key]) - tolerance:
-                return False
-    if "log_loss" not in candidate_metrics or "log_loss" not in current_metrics:
-        return False
-    return float(candidate_metrics["log_loss"]) < float(current_metrics["log_loss"])
+    doc = load_registry(path)
+    if entry(doc, version) is None:
+        raise KeyError(f"{version!r} is not registered in {path}")
+    save_registry({**doc, "current": version}, path)

@@ -651,7 +651,31 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     )
     p.add_argument("--synthetic", type=Path, default=None, help="a set rendered before (reuse)")
     p.add_argument("--unseen-product", action="append", default=[], help="product not trained on")
+    p.add_argument(
+        "--promote",
+        action="store_true",
+        help="make the registered candidate current if the promotion rule accepts it",
+    )
     return p
+
+
+def promote(report: Mapping[str, Any], version: str, registry: Path | None = None) -> bool:
+    """Make ``version`` the registry's current model if the report's decision accepts it.
+
+    The decision is :func:`models.promotion.decide` over every set the report
+    compared; a refused candidate leaves the registry as it was.
+
+    Examples
+    --------
+    >>> promote({"decision": {"accepted": False}}, "band-classifier@1")
+    False
+    """
+    from models.registry import REGISTRY_PATH, make_current
+
+    if not report["decision"]["accepted"]:
+        return False
+    make_current(version, registry or REGISTRY_PATH)
+    return True
 
 
 def run_args(args: argparse.Namespace, candidate: Contender, champion: Contender | None) -> int:
@@ -680,6 +704,12 @@ def run_args(args: argparse.Namespace, candidate: Contender, champion: Contender
         return 2
     print(report["decision"]["summary"])
     print(f"report: {args.out / 'report.md'}")
+    if args.promote:
+        if candidate.model.version != args.candidate:
+            print("evaluate: only a registered version can be promoted", file=sys.stderr)
+            return 2
+        if promote(report, args.candidate):
+            print(f"{args.candidate} is now the current model")
     return 0
 
 

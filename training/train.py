@@ -8,9 +8,11 @@ profiles, photo by photo in turn), rectifies each window with the photo's
 true window homography (slightly disturbed, as a locator that finds the window
 would), computes the pipeline's own line features, fits a
 gradient-boosted classifier, evaluates it on photos of held-out kit designs,
-exports it to ONNX and registers it in ``models/`` (``--out`` elsewhere). It is
-promoted to current only when it beats the current model on the same held-out
-set (:func:`models.registry.promote`).
+exports it to ONNX and registers it in ``models/`` (``--out`` elsewhere). It
+never replaces a current model: ``python -m training.evaluate --candidate
+VERSION --champion CURRENT --promote`` does, only when the safety rule of
+:mod:`models.promotion` accepts it (the first model of an empty registry
+becomes current, as that rule accepts a candidate with no champion).
 
 Same seed, same arguments: same photos, same features, same model bytes and
 metrics (each photo draws from its own seeded generator, so the number of
@@ -539,7 +541,7 @@ def main(argv: list[str] | None = None) -> int:
         return _evaluate_only(args)
 
     from models.band_model import BandModel
-    from models.registry import load_registry, promote, save_registry, sha256
+    from models.registry import load_registry, save_registry, sha256
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -587,8 +589,8 @@ def main(argv: list[str] | None = None) -> int:
             current_metrics = evaluate(band_model(current_version, registry_path), heldout)
         except Exception as exc:  # an unloadable current model must not block training
             print(f"current model {current_version} not evaluated: {exc}", file=sys.stderr)
-    # Nothing promoted yet: the rule baseline is what the pipeline runs, so beat it.
-    promoted = promote(metrics, current_metrics if current_version else baseline)
+    # Shown beside the candidate's (same held-out lines); the decision is training.evaluate's.
+    promoted = not current_version
 
     command = (
         f"python -m training.train --seed {args.seed} --photos {args.photos} --kits {args.kits}"
@@ -630,6 +632,12 @@ def main(argv: list[str] | None = None) -> int:
             registry["current"] = version
         save_registry(registry, registry_path)
     print(json.dumps({"version": version, "promoted": promoted, **info["timing_s"]}))
+    if not promoted:
+        print(
+            f"registered {version}; to promote it: python -m training.evaluate --candidate "
+            f"{version} --champion {current_version} --out DIR --promote",
+            file=sys.stderr,
+        )
     print(json.dumps({"candidate": metrics, "baseline": baseline}, indent=1))
     return 0
 

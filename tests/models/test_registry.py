@@ -1,4 +1,4 @@
-"""Registry: the promoted model loads, integrity is checked, promotion needs a better model."""
+"""Registry: the current model loads, integrity is checked, only a registered one is current."""
 
 from __future__ import annotations
 
@@ -15,36 +15,22 @@ from models.registry import (
     band_model,
     current_band_model,
     load_registry,
-    promote,
+    make_current,
     save_registry,
 )
 from pipeline.bands import FEATURE_NAMES
 
 MODELS = Path(__file__).resolve().parents[2] / "models"
 
-GOOD = {
-    "log_loss": 0.05,
-    "specificity": 0.996,
-    "sensitivity_faint": 0.96,
-    "sensitivity_weak": 0.995,
-    "sensitivity_strong": 1.0,
-    "invalid_detected": 0.99,
-}
 
-
-def test_promote_needs_lower_log_loss_and_no_safety_loss() -> None:
-    assert promote(GOOD, None)
-    assert promote({**GOOD, "log_loss": 0.04}, GOOD)
-    assert not promote(GOOD, GOOD)  # equal is not better
-    assert not promote({**GOOD, "log_loss": 0.06}, GOOD)
-    # Better fit overall but worse at faint lines or specificity: refused.
-    assert not promote({**GOOD, "log_loss": 0.03, "sensitivity_faint": 0.90}, GOOD)
-    assert not promote({**GOOD, "log_loss": 0.03, "specificity": 0.98}, GOOD)
-    # Within the tolerance for sampling noise: allowed.
-    assert promote({**GOOD, "log_loss": 0.04, "specificity": 0.995}, GOOD)
-    # A candidate that lacks a guarded metric cannot be judged: refused.
-    lacking = {k: v for k, v in GOOD.items() if k != "invalid_detected"}
-    assert not promote({**lacking, "log_loss": 0.01}, GOOD)
+def test_only_a_registered_model_becomes_current(tmp_path: Path) -> None:
+    path = tmp_path / "registry.json"
+    save_registry(load_registry(), path)
+    make_current("band-classifier@1", path)
+    assert load_registry(path)["current"] == "band-classifier@1"
+    with pytest.raises(KeyError):
+        make_current("band-classifier@999", path)
+    assert load_registry(path)["current"] == "band-classifier@1"
 
 
 def test_committed_registry_names_a_loadable_current_model() -> None:

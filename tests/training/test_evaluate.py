@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from datasets.generate import DEMO_KIT, generate
+from models.registry import load_registry, save_registry
 from pipeline.kit import load_kit
 from training import evaluate
 from training.perturb import weaken_evidence
@@ -171,3 +172,13 @@ def test_a_broken_set_is_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / "labels.jsonl").write_text(json.dumps(record))
     with pytest.raises(evaluate.DatasetError, match="malformed"):
         evaluate.load_real(tmp_path)
+
+
+def test_only_an_accepted_decision_changes_the_current_model(tmp_path: Path) -> None:
+    path = tmp_path / "registry.json"
+    save_registry(load_registry(), path)
+    before = load_registry(path)["current"]
+    assert not evaluate.promote({"decision": {"accepted": False}}, "band-classifier@1", path)
+    assert load_registry(path)["current"] == before
+    assert evaluate.promote({"decision": {"accepted": True}}, "band-classifier@1", path)
+    assert load_registry(path)["current"] == "band-classifier@1"
