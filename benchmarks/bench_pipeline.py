@@ -55,6 +55,7 @@ class Timing:
     ratios: list[float]  # per photo: median over the repeats of read / decode
     cpu_read_ms: list[float]  # the same in process CPU time: less blurred by other load
     cpu_ratios: list[float]
+    cpu_floor: dict[int, list[float]]  # per photo: a decode at 1/k size alone / full, CPU
     statuses: list[str]
     rss_start_mb: float  # after imports and loading the model, before the first photo
     rss_peak_mb: float
@@ -87,7 +88,7 @@ def _read_all(folder: str, repeats: int) -> Timing:
     model = current_band_model()
     rss_start = _peak_rss_mb()
     photos = [p.read_bytes() for p in sorted(Path(folder).glob("*.jpg"))]
-    t = Timing([], [], [], [], [], [], rss_start, 0.0)
+    t = Timing([], [], [], [], [], {4: [], 8: []}, [], rss_start, 0.0)
     for data in photos:
         buf = np.frombuffer(data, np.uint8)
         wall: list[tuple[float, float]] = []  # (read, decode) ms
@@ -107,6 +108,14 @@ def _read_all(folder: str, repeats: int) -> Timing:
         t.cpu_read_ms.append(statistics.median(r for r, _ in cpu))
         t.cpu_ratios.append(statistics.median(r / max(d, 1e-6) for r, d in cpu))
         t.statuses.append(str(reading.status))
+        for k, flag in ((4, cv2.IMREAD_REDUCED_COLOR_4), (8, cv2.IMREAD_REDUCED_COLOR_8)):
+            # The floor under any read that decodes at 1/k size: the decode alone.
+            reduced = []
+            for _ in range(repeats):
+                cpu_started = time.process_time()
+                cv2.imdecode(buf, flag | cv2.IMREAD_IGNORE_ORIENTATION)
+                reduced.append((time.process_time() - cpu_started) * 1000)
+            t.cpu_floor[k].append(statistics.median(reduced) / statistics.median(d for _, d in cpu))
     return replace(t, rss_peak_mb=_peak_rss_mb())
 
 
@@ -212,6 +221,8 @@ def main(argv: list[str] | None = None) -> int:
                     f"{statistics.median(t.ratios):.2f}x",
                     f"{statistics.median(t.cpu_read_ms):.1f}",
                     f"{statistics.median(t.cpu_ratios):.2f}x",
+                    f"{statistics.median(t.cpu_floor[4]):.2f}x; "
+                    f"{statistics.median(t.cpu_floor[8]):.2f}x",
                     f"{1000 / mean_read:.1f}",
                     f"{t.rss_peak_mb:.0f} ({t.rss_start_mb:.0f})",
                     statuses,
@@ -232,6 +243,12 @@ def main(argv: list[str] | None = None) -> int:
             f"{statistics.median(twelve.ratios):.2f}x; {statistics.median(twelve.cpu_ratios):.2f}x",
         ],
         [
+            "floor: the 1/4; 1/8-size decode alone / full decode, 12 MP (CPU)",
+            "-",
+            f"{statistics.median(twelve.cpu_floor[4]):.2f}x; "
+            f"{statistics.median(twelve.cpu_floor[8]):.2f}x",
+        ],
+        [
             "photos per second per core, 8 MP (wall; CPU)",
             f">= {TARGET_RATE_8MP:g}",
             f"{1000 / statistics.fmean(eight.read_ms):.1f}; "
@@ -246,6 +263,7 @@ def main(argv: list[str] | None = None) -> int:
         "read / decode",
         "CPU ms",
         "CPU read / decode",
+        "CPU 1/4; 1/8 decode / full",
         "photos/s/core",
         "peak RSS MB (start)",
         "answers",
@@ -259,7 +277,10 @@ def main(argv: list[str] | None = None) -> int:
             "warm-up, in a fresh worker process per size, one thread. Median and p95 over the "
             "photos of each photo's median; read / decode is the median of per-photo ratios; "
             "CPU ms and CPU read / decode are the same in process CPU time, which other load on "
-            "a shared machine blurs less than the wall clock; photos/s/core is 1 / mean read "
+            "a shared machine blurs less than the wall clock; 1/4; 1/8 decode / full is the "
+            "median CPU time of decoding the same JPEG at 1/4 and 1/8 size alone "
+            "(`IMREAD_REDUCED_COLOR_4`, `_8`) over its full decode, the floor under a read that "
+            "decodes at that size; photos/s/core is 1 / mean read "
             "time (wall); peak RSS is the worker's maximum resident memory (in brackets: after "
             "imports and loading the model). "
             f"Python {platform.python_version()}, {platform.machine()}.",
