@@ -21,12 +21,19 @@ _TINY = np.finfo(float).eps  # pybaselines' floor on a standard deviation and a 
 
 @lru_cache(maxsize=64)
 def _penalty(n: int, lam: float) -> np.ndarray:
-    """``lam * D'D`` for second differences, lower banded form (3, n), read-only."""
-    d = np.diff(np.eye(n), 2, axis=0)
-    dtd = d.T @ d
+    """``lam * D'D`` for second differences, lower banded form (3, n), read-only.
+
+    Row ``k`` holds the ``k``-th diagonal below the main one: the sum over the rows of
+    ``D`` (coefficients 1, -2, 1) of the products of columns ``j`` and ``j + k``; small
+    integers, so exact in any order.
+    """
+    coefficients = np.array([1.0, -2.0, 1.0])
+    rows = np.arange(n - 2)
     bands = np.zeros((3, n))
     for k in range(3):
-        bands[k, : n - k] = lam * np.diagonal(dtd, -k)
+        for a in range(3 - k):
+            np.add.at(bands[k], rows + a, coefficients[a] * coefficients[a + k])
+    bands *= lam
     bands.setflags(write=False)
     return bands
 
