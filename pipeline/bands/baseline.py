@@ -4,7 +4,7 @@ A window's profile is a few hundred columns, and every read fits seven baselines
 (three channels, four row bands) of about fifteen iterations each. A general
 library (``pybaselines``, the reference this follows step for step) validates its
 inputs and builds its penalty on every call and iteration, which cost more than the
-solve itself; here the penalty is built once per length and stiffness and each
+solve itself; here the penalty is built once per length and each
 iteration is one banded Cholesky solve and one reweighting.
 """
 
@@ -20,8 +20,8 @@ _TINY = np.finfo(float).eps  # pybaselines' floor on a standard deviation and a 
 
 
 @lru_cache(maxsize=64)
-def _penalty(n: int, lam: float) -> np.ndarray:
-    """``lam * D'D`` for second differences, lower banded form (3, n), read-only.
+def _penalty(n: int) -> np.ndarray:
+    """``D'D`` for second differences, lower banded form (3, n), read-only.
 
     Row ``k`` holds the ``k``-th diagonal below the main one: the sum over the rows of
     ``D`` (coefficients 1, -2, 1) of the products of columns ``j`` and ``j + k``; small
@@ -33,7 +33,6 @@ def _penalty(n: int, lam: float) -> np.ndarray:
     for k in range(3):
         for a in range(3 - k):
             np.add.at(bands[k], rows + a, coefficients[a] * coefficients[a + k])
-    bands *= lam
     bands.setflags(write=False)
     return bands
 
@@ -70,7 +69,8 @@ def arpls(y: np.ndarray, lam: float, *, max_iter: int = 50, tol: float = 1e-3) -
     (0.5, 1.0)
     """
     y = np.asarray(y, dtype=float)
-    penalty = _penalty(y.size, float(lam))
+    # Built once per length; the stiffness (a line width, photo by photo) scales it here.
+    penalty = float(lam) * _penalty(y.size)
     weights = np.ones(y.size)
     baseline = y
     for _ in range(max_iter + 1):
