@@ -33,6 +33,7 @@ import subprocess  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
+from collections.abc import Callable  # noqa: E402
 from concurrent.futures import ProcessPoolExecutor  # noqa: E402
 from dataclasses import dataclass, replace  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -55,6 +56,9 @@ class Timing:
     ratios: list[float]  # per photo: median over the repeats of read / decode
     cpu_read_ms: list[float]  # the same in process CPU time: less blurred by other load
     cpu_ratios: list[float]
+    cpu_floor: dict[int, list[float]]  # per photo: a decode at 1/k size alone / full, CPU
+    cpu_decode_ms: dict[str, list[float]]  # per photo: full decode by each decoder, CPU
+    cpu_fast_ratios: list[float]  # per photo: read / the faster decoder's full decode, CPU
     statuses: list[str]
     rss_start_mb: float  # after imports and loading the model, before the first photo
     rss_peak_mb: float
@@ -87,7 +91,8 @@ def _read_all(folder: str, repeats: int) -> Timing:
     model = current_band_model()
     rss_start = _peak_rss_mb()
     photos = [p.read_bytes() for p in sorted(Path(folder).glob("*.jpg"))]
-    t = Timing([], [], [], [], [], [], rss_start, 0.0)
+    t = Timing([], [], [], [], [], {4: [], 8: []}, {}, [], [], rss_start, 0.0)
+    decoders = _other_decoders()
     for data in photos:
         buf = np.frombuffer(data, np.uint8)
         wall: list[tuple[float, float]] = []  # (read, decode) ms
@@ -107,7 +112,41 @@ def _read_all(folder: str, repeats: int) -> Timing:
         t.cpu_read_ms.append(statistics.median(r for r, _ in cpu))
         t.cpu_ratios.append(statistics.median(r / max(d, 1e-6) for r, d in cpu))
         t.statuses.append(str(reading.status))
+        full = statistics.median(d for _, d in cpu)
+        for k, flag in ((4, cv2.IMREAD_REDUCED_COLOR_4), (8, cv2.IMREAD_REDUCED_COLOR_8)):
+            # The floor under any read that decodes at 1/k size: the decode alone.
+            reduced = _cpu_ms(cv2.imdecode, repeats, buf, flag | cv2.IMREAD_IGNORE_ORIENTATION)
+            t.cpu_floor[k].append(reduced / full)
+        # The honest denominator: the faster of the decoders at hand (OpenCV's timed above).
+        fulls = {"cv2": full}
+        for name, decode in decoders.items():
+            decode(data)  # warm, as the side-by-side rounds are
+            fulls[name] = _cpu_ms(decode, repeats, data)
+        for name, ms in fulls.items():
+            t.cpu_decode_ms.setdefault(name, []).append(ms)
+        t.cpu_fast_ratios.append(t.cpu_read_ms[-1] / min(fulls.values()))
     return replace(t, rss_peak_mb=_peak_rss_mb())
+
+
+def _cpu_ms(decode: Callable[..., object], repeats: int, *args: object) -> float:
+    """Median process CPU ms of ``repeats`` calls of ``decode(*args)``."""
+    times = []
+    for _ in range(repeats):
+        started = time.process_time()
+        decode(*args)
+        times.append((time.process_time() - started) * 1000)
+    return statistics.median(times)
+
+
+def _other_decoders() -> dict[str, Callable[[bytes], object]]:
+    """Full-size BGR decoders to compare a read with besides OpenCV's: simplejpeg's where
+    installed (libjpeg-turbo too, yet about half OpenCV's full-size time on these photos;
+    at the reduced sizes the read uses, the same)."""
+    try:
+        import simplejpeg
+    except ImportError:
+        return {}
+    return {"simplejpeg": lambda data: simplejpeg.decode_jpeg(data, colorspace="BGR")}
 
 
 def _profile_worker(folder: str, seconds: float) -> None:
@@ -212,6 +251,10 @@ def main(argv: list[str] | None = None) -> int:
                     f"{statistics.median(t.ratios):.2f}x",
                     f"{statistics.median(t.cpu_read_ms):.1f}",
                     f"{statistics.median(t.cpu_ratios):.2f}x",
+                    "; ".join(f"{statistics.median(ms):.1f}" for ms in t.cpu_decode_ms.values()),
+                    f"{statistics.median(t.cpu_fast_ratios):.2f}x",
+                    f"{statistics.median(t.cpu_floor[4]):.2f}x; "
+                    f"{statistics.median(t.cpu_floor[8]):.2f}x",
                     f"{1000 / mean_read:.1f}",
                     f"{t.rss_peak_mb:.0f} ({t.rss_start_mb:.0f})",
                     statuses,
@@ -232,6 +275,17 @@ def main(argv: list[str] | None = None) -> int:
             f"{statistics.median(twelve.ratios):.2f}x; {statistics.median(twelve.cpu_ratios):.2f}x",
         ],
         [
+            "read / fastest full decode (" + " or ".join(twelve.cpu_decode_ms) + "), 12 MP (CPU)",
+            f"<= {TARGET_RATIO}x",
+            f"{statistics.median(twelve.cpu_fast_ratios):.2f}x",
+        ],
+        [
+            "floor: the 1/4; 1/8-size decode alone / full decode, 12 MP (CPU)",
+            "-",
+            f"{statistics.median(twelve.cpu_floor[4]):.2f}x; "
+            f"{statistics.median(twelve.cpu_floor[8]):.2f}x",
+        ],
+        [
             "photos per second per core, 8 MP (wall; CPU)",
             f">= {TARGET_RATE_8MP:g}",
             f"{1000 / statistics.fmean(eight.read_ms):.1f}; "
@@ -246,6 +300,9 @@ def main(argv: list[str] | None = None) -> int:
         "read / decode",
         "CPU ms",
         "CPU read / decode",
+        "CPU full decode ms (" + "; ".join(twelve.cpu_decode_ms) + ")",
+        "CPU read / fastest full decode",
+        "CPU 1/4; 1/8 decode / full",
         "photos/s/core",
         "peak RSS MB (start)",
         "answers",
@@ -259,7 +316,13 @@ def main(argv: list[str] | None = None) -> int:
             "warm-up, in a fresh worker process per size, one thread. Median and p95 over the "
             "photos of each photo's median; read / decode is the median of per-photo ratios; "
             "CPU ms and CPU read / decode are the same in process CPU time, which other load on "
-            "a shared machine blurs less than the wall clock; photos/s/core is 1 / mean read "
+            "a shared machine blurs less than the wall clock; CPU full decode ms is the full "
+            "decode by OpenCV and, where installed, by simplejpeg (also libjpeg-turbo, about "
+            "twice as fast at full size), and read / fastest full decode divides the read by the "
+            "faster one; 1/4; 1/8 decode / full is the "
+            "median CPU time of decoding the same JPEG at 1/4 and 1/8 size alone "
+            "(`IMREAD_REDUCED_COLOR_4`, `_8`) over its full decode, the floor under a read that "
+            "decodes at that size; photos/s/core is 1 / mean read "
             "time (wall); peak RSS is the worker's maximum resident memory (in brackets: after "
             "imports and loading the model). "
             f"Python {platform.python_version()}, {platform.machine()}.",

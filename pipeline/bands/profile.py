@@ -12,16 +12,14 @@ membrane tones, so the encoded ratio is as stable as the linear one. Pass
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, replace
 from typing import Literal
 
 import cv2
 import numpy as np
-from pybaselines import Baseline
-from pybaselines.utils import ParameterWarning
 from scipy import ndimage, special
 
+from pipeline.bands.baseline import arpls
 from pipeline.bands.placement import ANCHOR_SNR, MAX_TILT_DEG, SEARCH_MM
 from pipeline.color import line_color_channel, srgb_to_linear
 from pipeline.kit import Kit
@@ -197,37 +195,23 @@ def _response_noise(response: np.ndarray, valid: np.ndarray, width_px: float) ->
     return max(sigma, NOISE_FLOOR)
 
 
-def _baseline(
-    absorbance: np.ndarray, valid: np.ndarray, width_px: float, kernel: np.ndarray
-) -> tuple[np.ndarray, float]:
+def _membrane(absorbance: np.ndarray, valid: np.ndarray, width_px: float) -> np.ndarray:
     """Membrane absorbance under the lines: follows staining gradients, not lines.
 
     Asymmetrically reweighted penalized least squares (arPLS, Baek et al.
-    2015, via ``pybaselines``): a smooth curve that down-weights points
+    2015, :func:`pipeline.bands.baseline.arpls`): a smooth curve that down-weights points
     standing above it by more than the noise, so any number of lines (a
     three-line kit fills most of a short window) is left out, while staining
     gradients a few line widths long are followed. The smoothness scales with
     the line width so a gap of about two widths is bridged stiffly. Columns
     outside the interior hold the nearest interior value.
-    Returns ``(baseline, noise of the matched response)``.
     """
-    base = _membrane(absorbance, valid, width_px)
-    response = _matched(absorbance - base, valid, kernel)
-    return base, _response_noise(response, valid, width_px)
-
-
-def _membrane(absorbance: np.ndarray, valid: np.ndarray, width_px: float) -> np.ndarray:
-    """The baseline of :func:`_baseline` alone, for callers that need not its noise."""
     n = absorbance.size
     idx = np.arange(n)
     lo, hi = int(idx[valid][0]), int(idx[valid][-1]) + 1
     y = absorbance[lo:hi]
     if y.size >= 5:
-        lam = (BASELINE_STIFFNESS * width_px) ** 4
-        with warnings.catch_warnings():
-            # A window with no line at all converges "too well"; that is fine here.
-            warnings.simplefilter("ignore", ParameterWarning)
-            inner, _ = Baseline(np.arange(y.size)).arpls(y, lam=float(lam))
+        inner = arpls(y, float((BASELINE_STIFFNESS * width_px) ** 4))
     else:
         inner = np.full(y.size, float(np.median(y)))
     return np.asarray(np.interp(idx, np.arange(lo, hi), inner))
@@ -402,17 +386,20 @@ def _profile(
     valid = np.zeros(n_cols, bool)
     valid[interior[0] : interior[1]] = True
 
-    baselines = [_baseline(per_channel[:, c], valid, width_px, kernel) for c in range(3)]
-    noises = np.array([noise for _, noise in baselines])
-    channel_od = np.stack([per_channel[:, c] - b for c, (b, _) in enumerate(baselines)])
+    baselines = [_membrane(per_channel[:, c], valid, width_px) for c in range(3)]
+    channel_od = np.stack([per_channel[:, c] - b for c, b in enumerate(baselines)])
     channel_response = np.stack([_matched(channel_od[c], valid, kernel) for c in range(3)])
     if kit.description.line_color is not None:
         channel = line_color_channel(kit.description.line_color)
+        # Only the lines' channel's noise counts: the others' only pick the channel.
+        noise = _response_noise(channel_response[channel], valid, width_px)
     else:
+        noises = np.array([_response_noise(r, valid, width_px) for r in channel_response])
         channel = _channel_from_data(kit, channel_response, noises, valid, ppm, margin_mm)
-    base = baselines[channel][0]
+        noise = float(noises[channel])
+    base = baselines[channel]
     od = channel_od[channel]
-    response, noise = channel_response[channel], noises[channel]
+    response = channel_response[channel]
 
     # Fit the real line shape (width, blur) on the strongest line so amplitudes
     # are the OD at the line centre even in a soft photo.

@@ -18,7 +18,7 @@ import numpy as np
 from pipeline.kit import Kit
 from pipeline.locate.geometry import centre_px_per_mm
 from pipeline.locate.pyramid import Pyramid
-from pipeline.locate.structure import disk, edge_strength, subpixel_peak, zncc
+from pipeline.locate.structure import channel_min, disk, edge_strength, subpixel_peak, zncc
 from pipeline.locate.template import Pass, prepared_pass
 
 COARSE_PPM = 2.0  # px/mm of the coarse alignment level
@@ -35,21 +35,33 @@ class _Match:
     scores: dict[str, float] = field(default_factory=dict)
 
 
-def _match(
-    level: Pass, pyramid: Pyramid, homography: np.ndarray, motion: str = "homography"
-) -> _Match:
-    """One pass: find each template patch near where ``homography`` puts it, fit a homography.
+@dataclass(frozen=True)
+class _Seen:
+    """The photo seen in a pass's frame through one homography, for matching and scoring."""
 
-    Patches are compared by normalised cross-correlation of structure, so colour and
-    contrast do not matter; RANSAC drops patches that matched clutter or the side of
-    the cassette.
-    """
-    # Clipped patches are matched too: glare leaves them flat, so they miss the 0.5 below,
+    view: np.ndarray  # the warped photo
+    real: np.ndarray  # inside the picture (clipped and ignored pixels included)
+    structure: np.ndarray  # its blurred edge strength, as the template's
+
+
+def _look(level: Pass, pyramid: Pyramid, homography: np.ndarray) -> _Seen:
+    # Clipped pixels stay in: glare leaves patches flat, so they miss the match threshold,
     # and a face clipped white in bright light still shows its print.
     view, real = pyramid.warp(
         homography, level.frame_to_template, level.size, judge=False, clipped_unseen=False
     )
-    photo = cv2.GaussianBlur(edge_strength(view), (0, 0), level.blur)
+    return _Seen(view, real, cv2.GaussianBlur(edge_strength(view), (0, 0), level.blur))
+
+
+def _match(level: Pass, seen: _Seen, homography: np.ndarray, motion: str = "homography") -> _Match:
+    """One pass: find each template patch near where ``homography`` puts it, fit a homography.
+
+    ``seen`` is the photo in the pass's frame through ``homography`` (:func:`_look`).
+    Patches are compared by normalised cross-correlation of structure, so colour and
+    contrast do not matter; RANSAC drops patches that matched clutter or the side of
+    the cassette.
+    """
+    real, photo = seen.real, seen.structure
     tpl = level.structure
     half, r = level.half, level.radius
     src, dst, normal, trust, on_window = [], [], [], [], []
@@ -198,15 +210,25 @@ def _fit(
     return np.linalg.inv(norm) @ h @ norm, keep
 
 
-def alignment_scores(level: Pass, pyramid: Pyramid, homography: np.ndarray) -> dict[str, float]:
-    view, real = pyramid.warp(homography, level.frame_to_template, level.size, clipped_unseen=False)
-    photo = cv2.GaussianBlur(edge_strength(view), (0, 0), level.blur)
+def alignment_scores(
+    level: Pass, pyramid: Pyramid, homography: np.ndarray, seen: _Seen | None = None
+) -> dict[str, float]:
+    """How well the template's structure agrees with the photo through ``homography``.
+
+    ``seen``: the photo already seen through ``homography`` in this pass's frame
+    (:func:`_look`), which spares warping it again.
+    """
+    seen = seen or _look(level, pyramid, homography)
+    view, photo = seen.view, seen.structure
+    hidden = pyramid.ignored(homography, level.frame_to_template, level.size)
+    # The label where the code was found is no evidence for or against the kit.
+    real = seen.real if hidden is None else seen.real & ~hidden
     # Compare only where the photo shows something: not beyond its edge (whose artificial
     # step the erosion keeps out), not where clipping may hide print. Clipping hides print
     # (glare); on the face's brightest material it is what bright light does to a white face,
     # which agrees with the kit, and the print's edges beside it are real evidence.
     real = cv2.erode(real.astype(np.uint8), disk(2 * level.blur + 1)) > 0
-    low = view.min(axis=2) if view.ndim == 3 else view
+    low = channel_min(view) if view.ndim == 3 else view
     real &= (low < 250) | level.bright
 
     def agreement(where: np.ndarray) -> float:
@@ -223,7 +245,9 @@ def alignment_scores(level: Pass, pyramid: Pyramid, homography: np.ndarray) -> d
     }
 
 
-def _agrees_better(level: Pass, pyramid: Pyramid, before: np.ndarray, after: np.ndarray) -> bool:
+def _agrees_better(
+    level: Pass, pyramid: Pyramid, before: np.ndarray, after: np.ndarray, seen: _Seen
+) -> bool:
     """Whether a pass's correction makes the print agree at least as well, at its level.
 
     On a narrow kit (a 5-mm strip offers the coarse pass half a dozen patches, the middle
@@ -231,9 +255,9 @@ def _agrees_better(level: Pass, pyramid: Pyramid, before: np.ndarray, after: np.
     good to 1-2 mm 10-15 mm along the kit, where the finer passes cannot bring it back;
     its agreement then drops (0.83-0.89 -> 0.57-0.68 on the read benchmark's strip
     photos), where a correction towards the kit raises it. Unjudgeable (too little in
-    view): the correction stands.
+    view): the correction stands. ``seen``: the photo through ``before`` (:func:`_look`).
     """
-    old = alignment_scores(level, pyramid, before)["score"]
+    old = alignment_scores(level, pyramid, before, seen)["score"]
     new = alignment_scores(level, pyramid, after)["score"]
     return not new < old
 
@@ -301,20 +325,23 @@ def refine(
     pyramid = pyramid or Pyramid(image)
     h = np.asarray(homography, float)
     match = _Match(h)
-    level = None
+    level, seen, start = None, None, h
     schedule = _schedule(centre_px_per_mm(kit, h), coarse)
     for k, (ppm, patch_mm, radius_mm, motion) in enumerate(schedule):
         level = prepared_pass(kit, ppm, patch_mm, radius_mm)
-        match = _match(level, pyramid, h, motion)
+        seen = _look(level, pyramid, h)
+        match = _match(level, seen, h, motion)
         # The finest pass searches 1 mm and cannot throw the kit off; its sub-millimetre
         # corrections lower the agreement at times (0.906 -> 0.893 while 0.7 mm closer on
         # a cassette of the read benchmark's main mix) and must stand.
         last = k == len(schedule) - 1
-        if not last and not _agrees_better(level, pyramid, h, match.homography):
+        if not last and not _agrees_better(level, pyramid, h, match.homography, seen):
             continue
-        h = match.homography
+        start, h = h, match.homography
     assert level is not None
-    metrics = alignment_scores(level, pyramid, h)
+    assert seen is not None
+    # A last pass that could not fit left the map as it was: the photo is seen through it.
+    metrics = alignment_scores(level, pyramid, h, seen if np.array_equal(h, start) else None)
     metrics.update(
         patches=float(match.patches),
         matched=float(match.matched),

@@ -84,13 +84,23 @@ class Pyramid:
         real = high > 0
         if clipped_unseen:
             real &= low < 250
-        if judge and self.ignore:
-            hidden = np.zeros(real.shape, np.uint8)
-            to_frame = np.linalg.inv(m)
-            for polygon in self.ignore:
-                pts = cv2.perspectiveTransform(
-                    polygon.reshape(-1, 1, 2).astype(np.float64), to_frame
-                )
-                cv2.fillPoly(hidden, [np.round(pts).astype(np.int32)], 1)
-            real &= hidden == 0
+        if judge:
+            hidden = self.ignored(homography, frame_to_template, size)
+            if hidden is not None:
+                real &= ~hidden
         return view, real
+
+    def ignored(
+        self, homography: np.ndarray, frame_to_template: np.ndarray, size: tuple[int, int]
+    ) -> np.ndarray | None:
+        """Where a frame seen as in :meth:`warp` shows an ignored region (bool), or None
+        when there is none: for a caller that warped with ``judge=False`` and now judges.
+        """
+        if not self.ignore:
+            return None
+        hidden = np.zeros((size[1], size[0]), np.uint8)
+        to_frame = np.linalg.inv(homography @ frame_to_template)
+        for polygon in self.ignore:
+            pts = cv2.perspectiveTransform(polygon.reshape(-1, 1, 2).astype(np.float64), to_frame)
+            cv2.fillPoly(hidden, [np.round(pts).astype(np.int32)], 1)
+        return hidden > 0
