@@ -248,9 +248,11 @@ def _slice(
     kits: list[Kit], n: int, seed: int, variation: str, band_model: Callable, keep: str | None
 ) -> Scores:
     scores = Scores()
-    if keep:  # kept, to look at every miss afterwards
+    if keep:  # kept, to look at every miss afterwards, and read again without rendering
         directory = Path(keep) / f"{variation}-{n}-{seed}"
-        generate(directory, kits, n, seed, variation=variation)
+        labels = directory / "labels.jsonl"
+        if not (labels.exists() and len(labels.read_text().splitlines()) == n):
+            generate(directory, kits, n, seed, variation=variation)
         _read_set(directory, scores, band_model)
         return scores
     with tempfile.TemporaryDirectory(prefix="vigil-bench-") as tmp:
@@ -289,7 +291,11 @@ def main(argv: list[str] | None = None) -> int:
         "--examples", default=str(EXAMPLE), help="kit-spec example folder (a worktree's differs)"
     )
     parser.add_argument(
-        "--keep", default=None, help="render the photo sets into this folder and keep them"
+        "--keep",
+        default=None,
+        help="render the photo sets into this folder and keep them; a set already there "
+        "(same variation, n and seed) is read again, not rendered (render anew after "
+        "changing datasets/render)",
     )
     args = parser.parse_args(argv)
     wide_n = args.wide_n if args.wide_n is not None else max(1, args.n // 3)

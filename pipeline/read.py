@@ -36,11 +36,11 @@ from pipeline.kit import Kit
 from pipeline.locate import (
     MIN_SCORE,
     MIN_WINDOW_SCORE,
-    POSE_SLACK_MM,
     ROUGH_WINDOW_SCORE,
     Location,
     find_window,
     locate,
+    search_reach_mm,
 )
 from pipeline.quality import (
     AMBIGUOUS_LINES,
@@ -184,7 +184,7 @@ def _read(data: bytes, kit: Kit, band_model: BandModel, model_name: str) -> Read
                 window_h, rough_window = fit.homography, True
         if fit is not None:
             metrics["window_agreement"] = QualityMetric(fit.score, MIN_WINDOW_SCORE)
-            metrics["window_shift_mm"] = QualityMetric(fit.shift_mm, _shift_limit(kit))
+            metrics["window_shift_mm"] = QualityMetric(fit.shift_mm, search_reach_mm(kit))
     ppm = window_px_per_mm(kit, window_h)
     out_ppm = float(np.clip(ppm, MIN_READ_PX_PER_MM, READ_PX_PER_MM))
     window = rectify_window(photo.image, kit, window_h, px_per_mm=out_ppm)
@@ -268,15 +268,9 @@ def _location_metrics(location: Location, kit: Kit) -> dict[str, QualityMetric]:
         "print_agreement": QualityMetric(location.score, MIN_SCORE),
         "window_agreement": QualityMetric(location.window_score, MIN_WINDOW_SCORE),
         "window_shift_mm": QualityMetric(
-            location.metrics.get("window_shift_mm", math.nan), _shift_limit(kit)
+            location.metrics.get("window_shift_mm", math.nan), search_reach_mm(kit)
         ),
     }
-
-
-def _shift_limit(kit: Kit) -> float:
-    """How far from the print's place the window search reaches (the window found there
-    may lie beyond): the kit's tolerance, plus the print's own error."""
-    return kit.window_tolerance.shift_mm + POSE_SLACK_MM
 
 
 def _finer_reduction(photo: Photo, full_ppm: float) -> int:

@@ -41,7 +41,7 @@ from pipeline.locate.find import (
     judge,
     locate,
 )
-from pipeline.locate.window import POSE_SLACK_MM, WindowFit, find_window
+from pipeline.locate.window import WindowFit, find_window, search_reach_mm
 
 __all__ = [
     "CODE_SCORE",
@@ -49,7 +49,6 @@ __all__ = [
     "MIN_SCORE",
     "MIN_WINDOW_SCORE",
     "NO_CASSETTE",
-    "POSE_SLACK_MM",
     "ROUGH_SCORE",
     "ROUGH_WINDOW_SCORE",
     "WRONG_PRODUCT",
@@ -63,4 +62,5 @@ __all__ = [
     "locate",
     "read_code",
     "refine",
+    "search_reach_mm",
 ]

@@ -13,7 +13,7 @@ from pipeline.kit import Kit
 from pipeline.locate.align import refine
 from pipeline.locate.codes import code_homography, find_codes, read_code
 from pipeline.locate.geometry import centre_px_per_mm, corners_apart_mm
-from pipeline.locate.keypoints import keypoint_hypotheses
+from pipeline.locate.keypoints import FINE_KEYPOINT_SIDE, keypoint_hypotheses
 from pipeline.locate.outline import box_hypotheses, candidate_boxes
 from pipeline.locate.pyramid import Pyramid
 from pipeline.locate.template import kit_model
@@ -230,8 +230,14 @@ def locate(image: np.ndarray, kit: Kit, *, codes: bool = True) -> Location | Qua
                 return replace(found, code=read.text)
         return found
 
+    def fine_keypoints() -> Iterator[np.ndarray]:
+        # Last, and only where the photo has the pixels: a small test's print at finer detail.
+        if max(image.shape[:2]) >= FINE_KEYPOINT_SIDE:
+            yield from keypoint_hypotheses(image, kit, FINE_KEYPOINT_SIDE)
+
     # The outline search only runs when the print's keypoints did not place the kit.
-    for start in itertools.chain(keypoint_hypotheses(image, kit), outline_starts()):
+    starts = itertools.chain(keypoint_hypotheses(image, kit), outline_starts(), fine_keypoints())
+    for start in starts:
         found = attempt(start, "template")
         if found.accepted:
             rival = any(
