@@ -81,6 +81,12 @@ from the accepted place makes the accepted place doubtful (read by eye): a rende
 was accepted 35 mm from itself (print 0.72) after its true place (print 0.76) failed only
 on its window's agreement (tests/pipeline/test_locate_strip.py)."""
 
+FINE_OUTLINE_DETAIL = 2.0
+"""The outline search's image sizes times this, in that finer look: a strip 12 % of a 12-MP
+photo's width is 8 px across at the usual 720 px, its sides broken by the table's ruling
+(read benchmark's wide slice: photo 081, "wrong product", found here within 0.5 mm; photo
+138, a cassette, "not found", read right here)."""
+
 _JUDGE_PPM = 2.5  # px/mm a view needs before it may be called a different product
 
 
@@ -214,9 +220,9 @@ def locate(image: np.ndarray, kit: Kit, *, codes: bool = True) -> Location | Qua
     if problem is not None and problem.code != "overexposed":
         return problem
 
-    def outline_starts() -> Iterator[np.ndarray]:
+    def outline_starts(detail: float = 1.0) -> Iterator[np.ndarray]:
         boxes: list[tuple[float, np.ndarray]] = []
-        for box in candidate_boxes(image, kit_model(kit).aspect):
+        for box in candidate_boxes(image, kit_model(kit).aspect, detail):
             boxes += box_hypotheses(kit, pyramid, box)
         boxes.sort(key=lambda item: -item[0])
         yield from (h for _, h in boxes[:4])
@@ -230,13 +236,15 @@ def locate(image: np.ndarray, kit: Kit, *, codes: bool = True) -> Location | Qua
                 return replace(found, code=read.text)
         return found
 
-    def fine_keypoints() -> Iterator[np.ndarray]:
-        # Last, and only where the photo has the pixels: a small test's print at finer detail.
+    def finer() -> Iterator[np.ndarray]:
+        # Last, and only where the photo has the pixels (the reader's finer decode after the
+        # first found nothing): a small test's print and outline at finer detail.
         if max(image.shape[:2]) >= FINE_KEYPOINT_SIDE:
             yield from keypoint_hypotheses(image, kit, FINE_KEYPOINT_SIDE)
+            yield from outline_starts(FINE_OUTLINE_DETAIL)
 
     # The outline search only runs when the print's keypoints did not place the kit.
-    starts = itertools.chain(keypoint_hypotheses(image, kit), outline_starts(), fine_keypoints())
+    starts = itertools.chain(keypoint_hypotheses(image, kit), outline_starts(), finer())
     for start in starts:
         found = attempt(start, "template")
         if found.accepted:

@@ -1,10 +1,15 @@
-"""A pale cassette 10 % of a 12-MP photo's width, on ruled white paper clipped in bright light,
-its code on a hand-applied label too soft to decode: a person reads it, so must the reader.
+"""Tests 10-15 % of a 12-MP photo's width that a person reads at a glance, from the read
+benchmark's wide slice: the reader must find them too.
 
-Regression: the read benchmark's wide slice, photo 011, answered "overexposed, we could not
-find the test". Its print's keypoints were searched at 640 px only, about 50 px across the
-cassette; the finer decode searched them at that size again. Now, where the photo has the
-pixels, they are searched once more at ``FINE_KEYPOINT_SIDE``.
+* Photo 011, a pale cassette on ruled white paper clipped in bright light, its code on a
+  hand-applied label too soft to decode, was answered "overexposed, we could not find the
+  test": its print's keypoints were searched at 640 px only (about 50 px across the
+  cassette), and the finer decode searched them at that size again. Now, where the photo has
+  the pixels, they are searched once more at ``FINE_KEYPOINT_SIDE``.
+* Photo 081, a strip 14 % of the width on ruled paper, was answered "wrong product": the
+  outline search saw it 8 px across, and a "wrong product" at the locating size was never
+  looked at again in the finer decode. Now it is, and there the outline search runs at
+  ``FINE_OUTLINE_DETAIL`` times its usual sizes.
 """
 
 from __future__ import annotations
@@ -44,6 +49,17 @@ def test_small_pale_cassette_on_clipped_paper_is_read() -> None:
     assert unit.kit_frac <= 0.11
     assert unit.code_label
     assert float((photo.image.min(axis=2) >= 254).mean()) > 0.4
+    reading = read(photo.jpeg, kit)
+    assert reading.status != "retake", reading.issues
+    assert reading.result == photo.truth["result"]
+
+
+def test_small_strip_on_ruled_paper_is_read() -> None:
+    kit, photo, unit = _wide_photo(81)
+    assert photo.truth["fit"]
+    assert kit.description.format == "strip"
+    assert unit.kit_frac is not None
+    assert unit.kit_frac <= 0.15
     reading = read(photo.jpeg, kit)
     assert reading.status != "retake", reading.issues
     assert reading.result == photo.truth["result"]
