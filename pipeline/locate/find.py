@@ -167,6 +167,7 @@ def locate(image: np.ndarray, kit: Kit, *, codes: bool = True) -> Location | Qua
     sightings = find_codes(image) if codes and kit.code_box is not None else []
     pyramid = Pyramid(image, ignore=[_label(s.corners) for s in sightings])
     tried: list[Location] = []
+    backed: list[Location] = []  # the kit's, on print and window together: taken if no better
 
     def attempt(
         start: np.ndarray, method: str, code: str | None = None, coarse: bool = True
@@ -198,6 +199,8 @@ def locate(image: np.ndarray, kit: Kit, *, codes: bool = True) -> Location | Qua
             rough_window=rough and metrics["score"] >= MIN_SCORE and not at_limit,
         )
         tried.append(found)
+        if verdict == "backed":
+            backed.append(found)
         return found
 
     # 1. The unit's code: identity, and a coarse pose (it may sit on a label stuck on by
@@ -256,13 +259,20 @@ def locate(image: np.ndarray, kit: Kit, *, codes: bool = True) -> Location | Qua
             # Two places claim the kit, the print prefers the one rejected: a person decides.
             return with_code(replace(found, rough=True, accepted=False) if rival else found)
 
-    # 3. Found only roughly: a person can read it, so a clinician does, by eye.
+    # 3. The kit's product on print and window together (BACKED_SCORE): taken only now, since
+    # a later place may agree better (a code's coarse pass after its fine one).
+    if backed:
+        best_backed = max(backed, key=lambda f: f.score + f.window_score)
+        best_backed = replace(best_backed, accepted=True)
+        return best_backed if best_backed.code else with_code(best_backed)
+
+    # 4. Found only roughly: a person can read it, so a clinician does, by eye.
     rough = [f for f in tried if f.rough]
     if rough:
         best_rough = max(rough, key=lambda f: f.score + np.nan_to_num(f.window_score))
         return best_rough if best_rough.code else with_code(best_rough)
 
-    # 4. Nothing that matches: say why as helpfully as we can.
+    # 5. Nothing that matches: say why as helpfully as we can.
     # Only a sharp, well resolved view in full sight can tell one product from another.
     judged = [
         f
@@ -280,8 +290,10 @@ def locate(image: np.ndarray, kit: Kit, *, codes: bool = True) -> Location | Qua
 
 
 def judge(found: Location, window_at_limit: bool = False, *, searched: bool = True) -> str:
-    """``"ok"``: the kit's product, its window found well; ``"rough"``: the kit's product
-    found only roughly (read by eye); ``"no"``: not the kit's product, or not found.
+    """``"ok"``: the kit's product, its window found well; ``"backed"``: the kit's product on
+    print and window together (:data:`BACKED_SCORE`), to take where no place is ``"ok"``;
+    ``"rough"``: the kit's product found only roughly (read by eye); ``"no"``: not the kit's
+    product, or not found.
 
     A window hidden by glare or beyond the picture (no score there) does not count
     against the location; the quality gates report it. ``searched=False``: the window
@@ -293,7 +305,7 @@ def judge(found: Location, window_at_limit: bool = False, *, searched: bool = Tr
     >>> judge(found), judge(replace(found, window_score=0.5)), judge(replace(found, score=0.2))
     ('ok', 'rough', 'no')
     >>> judge(replace(found, score=0.55)), judge(replace(found, score=0.55, window_score=0.7))
-    ('ok', 'rough')
+    ('backed', 'rough')
     """
     score, window = found.score, found.window_score
     if math.isnan(score):
@@ -310,11 +322,10 @@ def judge(found: Location, window_at_limit: bool = False, *, searched: bool = Tr
         # than half of it inside the picture, was answered "window out of frame").
         return "ok" if score >= MIN_SCORE else "no"
     trusted = found.method == "code" and score >= CODE_SCORE and window >= CODE_WINDOW_SCORE
-    backed = score >= BACKED_SCORE and window >= BACKING_WINDOW_SCORE
-    if not window_at_limit and (
-        trusted or backed or (score >= MIN_SCORE and window >= MIN_WINDOW_SCORE)
-    ):
+    if not window_at_limit and (trusted or (score >= MIN_SCORE and window >= MIN_WINDOW_SCORE)):
         return "ok"
+    if not window_at_limit and score >= BACKED_SCORE and window >= BACKING_WINDOW_SCORE:
+        return "backed"
     # A window at the edge of its tolerance counts only where it matches well.
     window_floor = MIN_WINDOW_SCORE if window_at_limit else ROUGH_WINDOW_SCORE
     if (score >= ROUGH_SCORE or trusted) and window >= window_floor:
