@@ -244,8 +244,17 @@ def _table(rows: list[list[str]], header: list[str]) -> str:
     return "\n".join(lines)
 
 
-def _slice(kits: list[Kit], n: int, seed: int, variation: str, band_model: Callable) -> Scores:
+def _slice(
+    kits: list[Kit], n: int, seed: int, variation: str, band_model: Callable, keep: str | None
+) -> Scores:
     scores = Scores()
+    if keep:  # kept, to look at every miss afterwards, and read again without rendering
+        directory = Path(keep) / f"{variation}-{n}-{seed}"
+        labels = directory / "labels.jsonl"
+        if not (labels.exists() and len(labels.read_text().splitlines()) == n):
+            generate(directory, kits, n, seed, variation=variation)
+        _read_set(directory, scores, band_model)
+        return scores
     with tempfile.TemporaryDirectory(prefix="vigil-bench-") as tmp:
         generate(Path(tmp), kits, n, seed, variation=variation)
         _read_set(Path(tmp), scores, band_model)
@@ -281,14 +290,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--examples", default=str(EXAMPLE), help="kit-spec example folder (a worktree's differs)"
     )
+    parser.add_argument(
+        "--keep",
+        default=None,
+        help="render the photo sets into this folder and keep them; a set already there "
+        "(same variation, n and seed) is read again, not rendered (render anew after "
+        "changing datasets/render)",
+    )
     args = parser.parse_args(argv)
     wide_n = args.wide_n if args.wide_n is not None else max(1, args.n // 3)
 
     band_model = current_band_model()
     kits = [parse_kit(doc, template) for doc, template in benchmark_kits(args.seed)]
-    main_mix = _slice(kits, args.n, args.seed, "mild", band_model)
+    main_mix = _slice(kits, args.n, args.seed, "mild", band_model, args.keep)
     # Its own seed: none of its photos repeats one of the main mix.
-    wide = _slice(kits, wide_n, args.seed + 7, "realworld-wide", band_model)
+    wide = _slice(kits, wide_n, args.seed + 7, "realworld-wide", band_model, args.keep)
     examples = _read_examples(band_model, Path(args.examples))
     med_read, med_decode, ratio = _speed(args.speed_n, args.seed + 1, band_model)
 

@@ -41,7 +41,7 @@ from pipeline.locate.find import (
     judge,
     locate,
 )
-from pipeline.locate.window import WindowFit, find_window
+from pipeline.locate.window import WindowFit, find_window, search_reach_mm
 
 __all__ = [
     "CODE_SCORE",
@@ -62,4 +62,5 @@ __all__ = [
     "locate",
     "read_code",
     "refine",
+    "search_reach_mm",
 ]

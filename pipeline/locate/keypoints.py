@@ -10,6 +10,11 @@ from pipeline.locate.structure import disk
 from pipeline.locate.template import kit_model
 
 _KEYPOINT_SIDE = 640  # px: image size for keypoint matching
+FINE_KEYPOINT_SIDE = 2000
+"""px: image size for a second look where the photo has the pixels (a finer decode, after
+nothing was found at the first size): a test 10-15 % of a 12-MP photo's width spans about
+50 px at 640, too few for its print's keypoints, and 150-230 px here (read benchmark's wide
+slice, photo 011: a pale cassette on ruled white paper, found 1.2 mm off and refined)."""
 _SIFT_PPM = 4.0  # px/mm at which the template's keypoints are described
 
 
@@ -50,17 +55,26 @@ def _sift(features: int = 0) -> cv2.Feature2D:
     return cv2.SIFT.create(nfeatures=features)
 
 
-def keypoint_hypotheses(image: np.ndarray, kit: Kit) -> list[np.ndarray]:
+def keypoint_hypotheses(
+    image: np.ndarray, kit: Kit, side: int = _KEYPOINT_SIDE
+) -> list[np.ndarray]:
     """Template -> image homographies from SIFT matches of the kit's print, RANSAC-filtered.
 
     Rotation and scale invariant, indifferent to clutter and the table; needs a
-    sharp enough photo with the print at least ~2 px/mm.
+    sharp enough photo with the print at least ~2 px/mm once reduced to ``side`` px.
+
+    Examples
+    --------
+    >>> from pipeline.kit import load_kit
+    >>> kit = load_kit("datasets/kits/demo/kit.json")
+    >>> keypoint_hypotheses(np.full((300, 400, 3), 128, np.uint8), kit)
+    []
     """
     xy_t, desc_t = _template_keypoints(kit)
     if len(xy_t) < 6:
         return []
     h, w = image.shape[:2]
-    f = min(1.0, _KEYPOINT_SIDE / max(h, w))
+    f = min(1.0, side / max(h, w))
     small = cv2.resize(image, None, fx=f, fy=f, interpolation=cv2.INTER_AREA)
     grey = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
     points, desc = _sift(1000).detectAndCompute(grey, None)

@@ -22,23 +22,24 @@ _SCALE_DISAGREES = math.log(1.15)
 search along the axis spans 0.75-1.33x; a strip 8 px across blurred 3 px wider is 1.7x."""
 
 
-def candidate_boxes(image: np.ndarray, aspect: float) -> list[np.ndarray]:
+def candidate_boxes(image: np.ndarray, aspect: float, detail: float = 1.0) -> list[np.ndarray]:
     """Rectangles (4, 2) in ``image`` px that could be the cassette's outline.
 
     The face is a region without strong edges inside its outline except its print:
     regions bounded by edges, at a few edge thresholds and two scales (small
     cassettes fragment at the coarse one), whose hull is a filled rectangle of about
-    the template's proportions.
+    the template's proportions. ``detail`` multiplies the image sizes searched: a
+    test 10-15 % of a photo's width needs more pixels than these sizes give it.
     """
     boxes: list[np.ndarray] = []
     h, w = image.shape[:2]
     for side in _SEARCH_SIDES:
-        f = min(1.0, side / max(h, w))
+        f = min(1.0, side * detail / max(h, w))
         small = cv2.resize(image, None, fx=f, fy=f, interpolation=cv2.INTER_AREA)
         boxes += [box / f for box in _boxes_at(small, aspect)]
         if f == 1.0:
             break
-    boxes += _edge_pair_boxes(image, aspect)
+    boxes += _edge_pair_boxes(image, aspect, detail)
     return _dedupe(boxes)
 
 
@@ -176,7 +177,7 @@ def _components(adjacent: np.ndarray) -> list[list[int]]:
     return list(groups.values())
 
 
-def _edge_pair_boxes(image: np.ndarray, aspect: float) -> list[np.ndarray]:
+def _edge_pair_boxes(image: np.ndarray, aspect: float, detail: float = 1.0) -> list[np.ndarray]:
     """Rectangles whose long sides are two long, nearly parallel line segments.
 
     The long sides of a cassette or strip are its most persistent cue: they survive
@@ -184,7 +185,7 @@ def _edge_pair_boxes(image: np.ndarray, aspect: float) -> list[np.ndarray]:
     """
     h, w = image.shape[:2]
     # Thin strips need more pixels across than cassettes to show both sides.
-    f = min(1.0, (_LINE_SIDE if aspect < 6 else 1.5 * _LINE_SIDE) / max(h, w))
+    f = min(1.0, detail * (_LINE_SIDE if aspect < 6 else 1.5 * _LINE_SIDE) / max(h, w))
     small = cv2.resize(image, None, fx=f, fy=f, interpolation=cv2.INTER_AREA)
     grey = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
     found = cv2.createLineSegmentDetector(cv2.LSD_REFINE_NONE).detect(grey)[0]

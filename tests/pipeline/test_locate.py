@@ -266,7 +266,11 @@ def test_read_code_finds_a_small_code_through_the_homography(loc_kit: Kit) -> No
         ("template", 0.75, 0.65, False, "ok"),
         ("template", 0.75, 0.9, True, "rough"),  # the window may lie beyond its tolerance
         ("template", 0.75, 0.5, True, "no"),  # ... and matches poorly there
-        ("template", 0.5, 0.9, False, "rough"),  # the print agrees only roughly (real units)
+        ("template", 0.45, 0.9, False, "rough"),  # the print agrees only roughly (real units)
+        # ... from BACKED_SCORE, a window found clearly backs it (a label covers the print)
+        ("template", 0.5, 0.9, False, "backed"),
+        ("template", 0.55, 0.7, False, "rough"),  # ... but not a window found only fairly
+        ("template", 0.55, 0.9, True, "rough"),  # ... nor one on the edge of its search
         ("template", 0.3, 0.9, False, "no"),  # another product's print
         ("template", 0.75, float("nan"), False, "ok"),  # glare hides the window: gates report it
         # A rough print and no window in view: no evidence of the kit (a rendered cassette
