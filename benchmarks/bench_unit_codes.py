@@ -345,7 +345,9 @@ def main() -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(
         "# Unit codes: generation and export speed\n\n"
-        f"`python -m benchmarks.bench_unit_codes` (best of {args.repeat}; {machine})\n\n"
+        f"`{' '.join(['python -m benchmarks.bench_unit_codes', *sys.argv[1:]])}`"
+        f" (best of {args.repeat}; {machine}; load average at the end "
+        f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)\n\n"
         + header
         + table
         + f"\n## A batch of {args.codes:,} codes, streamed\n\n"

@@ -30,6 +30,7 @@ import argparse
 import asyncio
 import os
 import platform
+import resource
 import signal
 import socket
 import subprocess
@@ -77,6 +78,66 @@ class Run:
     http: list[float]
     task_s: float
     read_s: float
+    cpu: dict[str, float]  # CPU seconds per photo by part of the stack (both phases)
+
+    @property
+    def ratio(self) -> float:
+        """Throughput over (workers x single-read rate), the issue's 80 % target."""
+        return self.capacity * self.read_s / self.workers
+
+
+@dataclass(frozen=True)
+class Stack:
+    """The processes whose CPU time the run adds up (the machine's other work is not ours)."""
+
+    api_pid: int
+    worker_pid: int
+    database: str
+
+    def cpu(self, ctx: Any) -> dict[str, float]:
+        """CPU seconds used so far: API processes, workers, this database's PostgreSQL
+        backends, and this process (the load generator)."""
+        from sqlalchemy import text
+
+        with ctx.database.session() as session:
+            backends = session.scalars(
+                text("SELECT pid FROM pg_stat_activity WHERE datname = :d"), {"d": self.database}
+            ).all()
+        own = resource.getrusage(resource.RUSAGE_SELF)
+        return {
+            "API": sum(map(_cpu_of, _family(self.api_pid))),
+            "workers": sum(map(_cpu_of, _family(self.worker_pid))),
+            "PostgreSQL": sum(map(_cpu_of, backends)),
+            "load generator": own.ru_utime + own.ru_stime,
+        }
+
+
+def _cpu_of(pid: int) -> float:
+    """User + system seconds of process ``pid`` (0 once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    # utime and stime are fields 14 and 15 of stat(5); the split drops the first two.
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _family(root: int) -> list[int]:
+    """``root`` and its descendants (uvicorn's and Celery's pool processes)."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            parents[int(entry.name)] = int(stat[1])
+    family, grew = {root}, True
+    while grew:
+        more = {pid for pid, parent in parents.items() if parent in family} - family
+        family |= more
+        grew = bool(more)
+    return sorted(family)
 
 
 def quantile(values: list[float], q: float) -> float:
@@ -130,7 +191,9 @@ async def _wait_for_proposals(ctx: Any, photos: list[Photo], limit_s: float = 30
         await asyncio.sleep(0.1)
 
 
-async def one_run(ctx: Any, base: str, photos: list[Photo], workers: int, port: int) -> Run:
+async def one_run(
+    ctx: Any, base: str, photos: list[Photo], workers: int, port: int, stack: Stack
+) -> Run:
     import httpx
 
     warm, photos = photos[:workers], photos[workers:]
@@ -145,6 +208,7 @@ async def one_run(ctx: Any, base: str, photos: list[Photo], workers: int, port: 
         await asyncio.gather(*(_upload(http, headers, p) for p in warm))
         await _wait_for_proposals(ctx, warm)
         metrics_before = (await http.get(f"http://127.0.0.1:{port}/metrics")).text
+        cpu_before = stack.cpu(ctx)
         await asyncio.gather(*(_upload(http, headers, p) for p in burst))
         await _wait_for_proposals(ctx, burst)
         capacity = len(burst) / (max(p.proposed for p in burst) - min(p.sent for p in burst))
@@ -156,7 +220,10 @@ async def one_run(ctx: Any, base: str, photos: list[Photo], workers: int, port: 
             sending.append(asyncio.create_task(_upload(http, headers, photo)))
         await asyncio.gather(*sending)
         await _wait_for_proposals(ctx, steady)
+        cpu_after = stack.cpu(ctx)
         metrics_after = (await http.get(f"http://127.0.0.1:{port}/metrics")).text
+    counted = len(burst) + len(steady)
+    cpu = {part: (cpu_after[part] - cpu_before[part]) / counted for part in cpu_after}
     task = [
         a - b
         for a, b in zip(
@@ -181,6 +248,7 @@ async def one_run(ctx: Any, base: str, photos: list[Photo], workers: int, port: 
         http=[p.answered - p.sent for p in steady],
         task_s=task[0] / task[1] if task[1] else float("nan"),
         read_s=read[0] / read[1] if read[1] else float("nan"),
+        cpu=cpu,
     )
 
 
@@ -233,16 +301,18 @@ async def claim_tests(base: str, codes: list[str], point: tuple[float, float]) -
 
 
 def report(runs: list[Run], photos: int, api_workers: int) -> str:
+    cores = os.cpu_count() or 1
     lines = [
-        f"Upload to proposal on {platform.node()} ({os.cpu_count()} CPUs, shared with other "
+        f"Upload to proposal on {platform.node()} ({cores} CPUs, shared with other "
         f"work), {date.today().isoformat()}: PostgreSQL + Redis, {api_workers} uvicorn API "
         f"processes, W Celery worker processes, load generator alongside, all on loopback; "
         f"2048×1536 demo-kit JPEGs. Capacity: {photos} photos uploaded at once, first upload "
         f"to last proposal. Latency: the next {photos} at 80 % of that capacity.",
         "",
         "| W | capacity photos/s | per worker | offered /s | p50 s | p95 s | p99 s | "
-        "HTTP upload p50 s | task mean s | read mean s | queue wait + start ≈ s |",
-        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "HTTP upload p50 s | task mean s | read mean s | queue wait + start ≈ s | "
+        "capacity / (W / read) |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for r in runs:
         wait = quantile(r.latencies, 0.5) - quantile(r.http, 0.5) - r.task_s
@@ -250,14 +320,29 @@ def report(runs: list[Run], photos: int, api_workers: int) -> str:
             f"| {r.workers} | {r.capacity:.2f} | {r.capacity / r.workers:.2f} | {r.rate:.2f} | "
             f"{quantile(r.latencies, 0.5):.2f} | {quantile(r.latencies, 0.95):.2f} | "
             f"{quantile(r.latencies, 0.99):.2f} | {quantile(r.http, 0.5):.3f} | "
-            f"{r.task_s:.3f} | {r.read_s:.3f} | {max(0.0, wait):.3f} |"
+            f"{r.task_s:.3f} | {r.read_s:.3f} | {max(0.0, wait):.3f} | {r.ratio:.0%} |"
         )
+    parts = list(runs[0].cpu) if runs else []
+    lines += [
+        "",
+        "CPU seconds per photo (both phases), by process; the last column is what "
+        f"{cores} cores could carry if nothing else ran on them (cores / total):",
+        "",
+        "| W | " + " | ".join(parts) + " | total | the machine's ceiling, photos/s |",
+        "| ---: |" + " ---: |" * (len(parts) + 2),
+    ]
+    for r in runs:
+        total = sum(r.cpu.values())
+        cells = " | ".join(f"{r.cpu[part]:.3f}" for part in parts)
+        lines.append(f"| {r.workers} | {cells} | {total:.3f} | {cores / total:.1f} |")
     lines += [
         "",
         "HTTP upload: the client's request to its response (probe, photo stored, rows "
         "committed, task queued). Task: the worker's run of one reading (fetch the photo, "
         "read, write the proposal back); read: the pipeline's part of it. Queue wait + start: "
-        "the median latency less the median HTTP time and the mean task time.",
+        "the median latency less the median HTTP time and the mean task time. "
+        "Capacity / (W / read): the measured capacity over W workers each reading at "
+        "1 / (the mean read time of the same run); the issue's target is 80 %.",
         "",
         "Run: `python -m benchmarks.bench_upload " + " ".join(sys.argv[1:]) + "`",
     ]
@@ -273,6 +358,7 @@ def main() -> None:
     parser.add_argument("--no-write", action="store_true", help="print only")
     args = parser.parse_args()
     import redis
+    from sqlalchemy.engine import make_url
 
     redis.Redis.from_url(REDIS_URL).flushdb()
     url, drop = fresh_database(args.database_url)
@@ -296,7 +382,8 @@ def main() -> None:
                     worker = start_workers(env, workers, port, metrics_dir)
                     try:
                         _wait_for_port(port)
-                        runs.append(asyncio.run(one_run(ctx, base, photos, workers, port)))
+                        stack = Stack(server.pid, worker.pid, make_url(url).database or "")
+                        runs.append(asyncio.run(one_run(ctx, base, photos, workers, port, stack)))
                         print(report(runs[-1:], args.photos, args.api_workers), flush=True)
                     finally:
                         worker.send_signal(signal.SIGTERM)

@@ -6,7 +6,7 @@ from typing import Any, Protocol
 
 from sqlalchemy.orm import Session
 
-from api.audit.chain import Fields, link, lock_and_tail
+from api.audit.chain import Fields, appended, link, lock_and_tail
 from api.audit.tables import AuditEntry
 from api.db.base import utcnow
 
@@ -46,4 +46,5 @@ def record(
     previous = lock_and_tail(session)
     entry = AuditEntry(**fields._asdict(), prev_hash=previous, entry_hash=link(previous, fields))
     session.add(entry)
+    appended(session, entry.entry_hash)
     return entry

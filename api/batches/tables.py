@@ -38,7 +38,8 @@ class Unit(Base):
     __table_args__ = (UniqueConstraint("batch_id", "serial"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    batch_id: Mapped[int] = mapped_column(ForeignKey("batches.id"), index=True)
+    # No index of its own: the unique (batch_id, serial) one serves look-ups by batch.
+    batch_id: Mapped[int] = mapped_column(ForeignKey("batches.id"))
     serial: Mapped[int]
     code: Mapped[str] = mapped_column(String(64), unique=True)
     state: Mapped[str] = mapped_column(String(10), default=UnitState.unused)

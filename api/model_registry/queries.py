@@ -48,6 +48,19 @@ def alias(session: Session, name: str, alias_name: str) -> ModelAlias | None:
     )
 
 
+def versions_named(
+    session: Session, name: str, alias_names: Sequence[str]
+) -> dict[str, ModelVersion]:
+    """The versions that the named aliases of model ``name`` point at, by alias name, in one
+    query (the ONNX bytes stay deferred: loaded only for a file not yet in memory)."""
+    rows = session.execute(
+        select(ModelAlias.alias, ModelVersion)
+        .join(ModelVersion, ModelVersion.id == ModelAlias.version_id)
+        .where(ModelAlias.name == name, ModelAlias.alias.in_(list(alias_names)))
+    )
+    return dict(rows.tuples().all())
+
+
 def aliases(session: Session) -> Sequence[ModelAlias]:
     return session.scalars(select(ModelAlias)).all()
 

@@ -336,7 +336,10 @@ def band_model(
     session: Session, name: str = "band-classifier", alias_name: str = CHAMPION
 ) -> BandModel | None:
     """The version an alias names as a runnable model (loaded once per file), or None."""
-    version = alias_version(session, name, alias_name)
+    return _runnable(alias_version(session, name, alias_name))
+
+
+def _runnable(version: ModelVersion | None) -> BandModel | None:
     if version is None:
         return None
     if version.sha256 not in _LOADED:
@@ -352,8 +355,9 @@ def runtime_models(
     No champion: the caller falls back to the shipped model
     (:func:`models.registry.runtime_band_model`).
     """
-    champion = band_model(session, name, CHAMPION)
-    challenger = band_model(session, name, CHALLENGER)
+    # Both aliases in one query: this runs once per photo read.
+    named = queries.versions_named(session, name, (CHAMPION, CHALLENGER))
+    champion, challenger = _runnable(named.get(CHAMPION)), _runnable(named.get(CHALLENGER))
     if challenger is not None and champion is not None and challenger is champion:
         challenger = None  # the same file: nothing to compare
     return champion, challenger

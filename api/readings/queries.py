@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, func, select, update
 from sqlalchemy.orm import Session
 
-from api.selftests.tables import Proposal, Review, Upload
+from api.batches.tables import Unit
+from api.products.tables import Product
+from api.selftests.tables import Proposal, Review, SelfTest, Upload
 
 
 def upload_by_key(session: Session, test_id: int, key: str) -> Upload | None:
@@ -19,6 +21,39 @@ def upload_by_key(session: Session, test_id: int, key: str) -> Upload | None:
 
 def proposal_for_upload(session: Session, upload_id: int) -> Proposal | None:
     return session.scalar(select(Proposal).where(Proposal.upload_id == upload_id))
+
+
+def reading_inputs(
+    session: Session, upload_id: int
+) -> tuple[Upload, SelfTest, Product, str, bool] | None:
+    """What reading an upload needs, in one query: the upload, its test, the test's product,
+    the claimed unit's code, and whether the upload already has a proposal."""
+    read_before = select(Proposal.id).where(Proposal.upload_id == Upload.id).exists()
+    row = session.execute(
+        select(Upload, SelfTest, Product, Unit.code, read_before)
+        .join(SelfTest, SelfTest.id == Upload.self_test_id)
+        .join(Product, Product.id == SelfTest.product_id)
+        .join(Unit, Unit.id == SelfTest.unit_id)
+        .where(Upload.id == upload_id)
+    ).one_or_none()
+    if row is None:
+        return None
+    upload, test, product, code, proposed = row.tuple()
+    return upload, test, product, str(code), bool(proposed)
+
+
+def test_and_latest_upload(session: Session, test_id: int) -> tuple[SelfTest, int | None]:
+    """The test as it is now and the id of its latest upload, in one query."""
+    latest = select(func.max(Upload.id)).where(Upload.self_test_id == SelfTest.id).scalar_subquery()
+    test, latest_id = (
+        session.execute(select(SelfTest, latest).where(SelfTest.id == test_id)).one().tuple()
+    )
+    return test, latest_id
+
+
+def set_photo_dhash(session: Session, upload_id: int, photo_dhash: str | None) -> None:
+    query = update(Upload).where(Upload.id == upload_id).values(photo_dhash=photo_dhash)
+    session.execute(query.execution_options(synchronize_session=False))
 
 
 def stuck_uploads(session: Session, queued_before: datetime, limit: int = 500) -> Sequence[Upload]:

@@ -144,17 +144,15 @@ def process_upload(ctx: AppContext, upload_id: int) -> str:
     Returns ``"proposed"``, ``"skipped"`` (already read) or ``"missing"``.
     """
     with ctx.database.session() as session:
-        upload = session.get(Upload, upload_id)
-        if upload is None:
+        # One query for the inputs and one for the models: each round trip is paid per photo.
+        found = queries.reading_inputs(session, upload_id)
+        if found is None:
             return "missing"
-        if queries.proposal_for_upload(session, upload_id) is not None:
+        upload, test, product, unit_code, read_before = found
+        if read_before:
             return "skipped"
-        test = session.get(SelfTest, upload.self_test_id)
-        product = session.get(Product, test.product_id) if test else None
-        assert test is not None
-        assert product is not None
+        test_id = test.id
         kit = kit_of(ctx, product)
-        unit_code = unit_code_of(session, test)
         photo = ctx.photos.get(upload.photo_sha256)
         # The database's champion reads (the shipped model when there is none yet);
         # a challenger, if named, reads the same photo afterwards, in the shadow.
@@ -178,10 +176,11 @@ def process_upload(ctx: AppContext, upload_id: int) -> str:
             issues = [
                 {"code": "other_unit", "message": unit_check.other_unit_message(decoded, unit_code)}
             ]
-        upload.photo_dhash = photo_hash
+        queries.set_photo_dhash(session, upload_id, photo_hash)
+        test, latest_id = queries.test_and_latest_upload(session, test_id)
         proposal = Proposal(
-            upload_id=upload.id,
-            self_test_id=test.id,
+            upload_id=upload_id,
+            self_test_id=test_id,
             status=status,
             # by_eye keeps the model's best attempt, shown as a hint only
             result=reading.result if status in lifecycle.READABLE else None,
@@ -191,14 +190,13 @@ def process_upload(ctx: AppContext, upload_id: int) -> str:
             issues=issues,
             explanation=explanation,
             unit_check=check,
-            same_photo_test_id=unit_check.same_photo_test(session, test.id, photo_hash),
+            same_photo_test_id=unit_check.same_photo_test(session, test_id, photo_hash),
         )
-        session.add(proposal)
-        latest = test_queries.latest_upload(session, test.id)
         # An older upload's late reading must not override a newer photo's state, nor
         # may a reading finished after the test was withdrawn move it.
-        if latest is not None and latest.id == upload.id and test.status == TestStatus.reading:
-            lifecycle.proposed(test, proposal)
+        if latest_id == upload_id and test.status == TestStatus.reading:
+            lifecycle.proposed(test, proposal)  # before the insert: one statement, not two
+        session.add(proposal)
         try:
             session.flush()
         except IntegrityError:
@@ -210,12 +208,12 @@ def process_upload(ctx: AppContext, upload_id: int) -> str:
             "proposal",
             "proposal",
             proposal.id,
-            upload=upload.id,
+            upload=upload_id,
             status=proposal.status,
             result=proposal.result,
             model=proposal.model_version,
         )
-        audit_unit(session, proposal, upload, decoded)
+        audit_unit(session, proposal, decoded)
         try:
             session.commit()
         except IntegrityError:
@@ -246,20 +244,20 @@ def photo_dhash(ctx: AppContext, photo: bytes) -> str | None:
         return None
 
 
-def audit_unit(session: Session, proposal: Proposal, upload: Upload, decoded: str | None) -> None:
+def audit_unit(session: Session, proposal: Proposal, decoded: str | None) -> None:
     """Each doubt about the unit goes to the audit log, with the test it concerns."""
-    test_id = proposal.self_test_id
+    test_id, upload_id = proposal.self_test_id, proposal.upload_id
     if proposal.unit_check == "other_unit":
-        record(session, None, "wrong_unit", "upload", upload.id, test=test_id, code=decoded)
+        record(session, None, "wrong_unit", "upload", upload_id, test=test_id, code=decoded)
     elif proposal.unit_check == "no_code":
-        record(session, None, "unit_unverified", "upload", upload.id, test=test_id)
+        record(session, None, "unit_unverified", "upload", upload_id, test=test_id)
     if proposal.same_photo_test_id is not None:
         record(
             session,
             None,
             "same_photo",
             "upload",
-            upload.id,
+            upload_id,
             test=test_id,
             other_test=proposal.same_photo_test_id,
         )

@@ -28,8 +28,9 @@ from api.reports.schemas import (
 )
 from api.reports.tables import Report
 from api.scope import Scope
-from api.selftests.service import photo_timing
-from api.selftests.tables import SelfTest, TestStatus
+from api.selftests import queries as test_queries
+from api.selftests.service import timing_of
+from api.selftests.tables import SelfTest, TestStatus, Upload
 
 RESULTS = ("positive", "negative", "invalid")
 # Statuses whose result stands: released, or released and corrected since.
@@ -101,16 +102,17 @@ def reports(session: Session, user: Caller, after_id: int | None, limit: int) ->
 
 
 def _positive_case(
-    session: Session,
     ctx: AppContext,
     test: SelfTest,
     patient: Patient,
     product: Product,
     batch: Batch,
+    upload: Upload | None,
 ) -> PositiveCase:
-    """One confirmed positive with the patient's identity decrypted (the caller audits it)."""
+    """One confirmed positive with the patient's identity decrypted (the caller audits it);
+    ``upload``: the test's latest."""
     name, national_id, phone = personal_data(ctx, patient)
-    flag, timing = photo_timing(session, test, product)
+    flag, timing = timing_of(upload, test, product)
     return PositiveCase(
         test_id=test.id,
         patient_id=patient.id,
@@ -144,11 +146,13 @@ def positives(
 ) -> list[PositiveCase]:
     """Step 10: confirmed positives in scope, newest first (``after`` the (released_at, id)
     of the last one shown), identity decrypted; the viewing is audited."""
-    cases = []
-    for test, patient, product, batch in queries.positives(
-        session, scope.regions, since, until, limit, after=after
-    ):
-        cases.append(_positive_case(session, ctx, test, patient, product, batch))
+    rows = queries.positives(session, scope.regions, since, until, limit, after=after)
+    # The page's photos in one query, not one per row.
+    uploads = test_queries.latest_uploads(session, [test.id for test, *_ in rows])
+    cases = [
+        _positive_case(ctx, test, patient, product, batch, uploads.get(test.id))
+        for test, patient, product, batch in rows
+    ]
     record(
         session,
         user,
@@ -202,7 +206,8 @@ def patient_case(
     assert patient is not None
     assert product is not None
     assert batch is not None
-    case = _positive_case(session, ctx, test, patient, product, batch)
+    upload = test_queries.latest_upload(session, test.id)
+    case = _positive_case(ctx, test, patient, product, batch, upload)
     history = [
         CaseTest(
             test_id=t.id,

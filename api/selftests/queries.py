@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from api.selftests.tables import Proposal, Review, SelfTest, Upload
@@ -39,6 +39,18 @@ def latest_upload(session: Session, test_id: int) -> Upload | None:
     return session.scalar(
         select(Upload).where(Upload.self_test_id == test_id).order_by(Upload.id.desc()).limit(1)
     )
+
+
+def latest_uploads(session: Session, test_ids: Sequence[int]) -> dict[int, Upload]:
+    """Each test's latest upload, by test id, in one query (a page of tests)."""
+    if not test_ids:
+        return {}
+    newest = (
+        select(func.max(Upload.id))
+        .where(Upload.self_test_id.in_(list(test_ids)))
+        .group_by(Upload.self_test_id)
+    )
+    return {u.self_test_id: u for u in session.scalars(select(Upload).where(Upload.id.in_(newest)))}
 
 
 def latest_proposal(session: Session, test_id: int) -> Proposal | None:

@@ -90,9 +90,8 @@ def proposal_brief(
     )
 
 
-def photo_timing(session: Session, test: SelfTest, product: Product) -> tuple[str | None, str]:
-    """The deciding photo's read-time flag and its timing in words (CDC case, exports)."""
-    upload = queries.latest_upload(session, test.id)
+def timing_of(upload: Upload | None, test: SelfTest, product: Product) -> tuple[str | None, str]:
+    """The deciding (latest) photo's read-time flag and its timing in words (CDC cases)."""
     if upload is None:
         return None, "No photo."
     return upload.read_time_flag, read_time_note(upload, test, product)

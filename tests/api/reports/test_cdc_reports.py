@@ -54,3 +54,22 @@ def test_cdc_list_in_scope_with_identity_and_the_viewing_is_audited(
     ).all()
     assert [v.actor_id for v in viewed] == [world.cdc_national.id, world.cdc_b.id]
     assert viewed[1].detail["patients"] == [b.patient_id]
+
+
+def test_each_positive_carries_its_own_photo_timing(
+    client: TestClient, world: Any, flow: Any
+) -> None:
+    from api.selftests.tables import Upload
+
+    tests = [
+        flow.released("positive", code_index=0, where="a"),
+        flow.released("positive", code_index=1, where="b", patient=world.patient_b),
+    ]
+    response = client.get("/api/cdc/positives", headers=world.headers(world.cdc_national))
+    assert response.status_code == 200
+    cases = {decode(TEST, c["test_id"]): c for c in response.json()["items"]}
+    assert set(cases) == {t.id for t in tests}
+    for test in tests:
+        upload = world.session.scalar(select(Upload).where(Upload.self_test_id == test.id))
+        assert cases[test.id]["read_time_flag"] == upload.read_time_flag
+        assert cases[test.id]["read_time"] != "No photo."  # the page's photos were found

@@ -216,3 +216,36 @@ def test_the_migration_chains_the_entries_already_there(tmp_path: Path) -> None:
         assert verify(session) == (4, None)
     engine.dispose()
     assert (checked, broken) == (3, None)
+
+
+def test_entries_of_one_transaction_ask_for_the_tail_once(session: Any, world: Any) -> None:
+    from sqlalchemy import event
+
+    tails: list[str] = []
+
+    def count(_c: Any, _cur: Any, statement: str, *_: Any) -> None:
+        if "FROM audit_log ORDER BY audit_log.id DESC" in " ".join(statement.split()):
+            tails.append(statement)
+
+    bind = session.get_bind()
+    event.listen(bind, "before_cursor_execute", count)
+    try:
+        entries = [record(session, world.operator, "test", "thing", n) for n in range(3)]
+        session.flush()
+    finally:
+        event.remove(bind, "before_cursor_execute", count)
+    assert len(tails) == 1  # the first entry asks; the others follow the one before
+    assert [e.prev_hash for e in entries[1:]] == [e.entry_hash for e in entries[:-1]]
+    assert verify(session)[1] is None
+
+
+def test_an_entry_rolled_back_with_its_savepoint_is_not_the_tail(session: Any, world: Any) -> None:
+    first = record(session, world.operator, "test", "thing", 1)
+    with session.begin_nested() as savepoint:
+        record(session, world.operator, "test", "thing", 2)
+        session.flush()
+        savepoint.rollback()
+    third = record(session, world.operator, "test", "thing", 3)
+    session.flush()
+    assert third.prev_hash == first.entry_hash
+    assert verify(session)[1] is None
