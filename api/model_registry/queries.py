@@ -58,7 +58,7 @@ def versions_named(
         .join(ModelVersion, ModelVersion.id == ModelAlias.version_id)
         .where(ModelAlias.name == name, ModelAlias.alias.in_(list(alias_names)))
     )
-    return dict(rows.tuples().all())
+    return dict(rows.all())
 
 
 def aliases(session: Session) -> Sequence[ModelAlias]:

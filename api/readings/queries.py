@@ -38,16 +38,14 @@ def reading_inputs(
     ).one_or_none()
     if row is None:
         return None
-    upload, test, product, code, proposed = row.tuple()
+    upload, test, product, code, proposed = row
     return upload, test, product, str(code), bool(proposed)
 
 
 def test_and_latest_upload(session: Session, test_id: int) -> tuple[SelfTest, int | None]:
     """The test as it is now and the id of its latest upload, in one query."""
     latest = select(func.max(Upload.id)).where(Upload.self_test_id == SelfTest.id).scalar_subquery()
-    test, latest_id = (
-        session.execute(select(SelfTest, latest).where(SelfTest.id == test_id)).one().tuple()
-    )
+    test, latest_id = session.execute(select(SelfTest, latest).where(SelfTest.id == test_id)).one()
     return test, latest_id
 
 

@@ -32,11 +32,13 @@ from api.scope import scope_for
 from api.selftests.queries import latest_proposal
 from api.selftests.tables import Proposal
 from datasets.generate import generate
+from models.registry import current_band_model
 from training import evaluate, mixed, train
 from training.perturb import weaken_evidence
 
 DEMO_KIT = Path(__file__).resolve().parents[3] / "datasets" / "kits" / "demo" / "kit.json"
-SHIPPED = DEMO_KIT.parents[3] / "models" / "band-classifier@1.onnx"
+# The model a fresh server reads with: the shipped registry's current one.
+SHIPPED_VERSION = current_band_model().version
 
 
 class Site:
@@ -169,7 +171,7 @@ def test_the_whole_loop(
         if len(seeded) >= 12 and {"by_eye", "retake"} <= set(statuses):
             break
         proposal = site.photograph(photo)
-        assert proposal.model_version == "band-classifier@1"
+        assert proposal.model_version == SHIPPED_VERSION
         seeded.append((photo, truth))
         statuses.append(proposal.status)
         site.confirm(proposal, truth["result"])
@@ -184,7 +186,7 @@ def test_the_whole_loop(
     sheet = built.datasheet
     assert sheet["counts"]["cases"] == answered
     assert sheet["counts"]["read_by_eye"] >= statuses.count("by_eye")
-    assert sheet["counts"]["per_model"]["band-classifier@1"] == answered
+    assert sheet["counts"]["per_model"][SHIPPED_VERSION] == answered
     assert datasets.build(session, ctx, ExportSelection()).content_hash == built.content_hash
 
     # 3. Train the candidate on synthetic photos (their stored rows) plus the exported cases,
@@ -194,8 +196,8 @@ def test_the_whole_loop(
     args = [f"--{k}={v}" for k, v in SYNTHETIC.items()] + ["--workers", "1"]
     args += ["--real", str(export_dir), "--heldout-units", "0.34"]
     args += ["--synthetic-cache", str(cache), "--out", str(trained_dir)]
-    assert mixed.main([*args, "--version", "band-classifier@3"]) == 0
-    info = json.loads((trained_dir / "band-classifier@3.metrics.json").read_text())
+    assert mixed.main([*args, "--version", "band-classifier@13"]) == 0
+    info = json.loads((trained_dir / "band-classifier@13.metrics.json").read_text())
     split = info["n_real_cases"]
     assert split["train"] + split["heldout"] == answered
     assert split["train"] > 0
@@ -203,30 +205,30 @@ def test_the_whole_loop(
     assert info["n_lines"]["real_train"] > 0
     assert info["onnx_parity_max_abs"] < 1e-4
     assert built.content_hash in info["real_exports"]
-    candidate = (trained_dir / "band-classifier@3.onnx").read_bytes()
+    candidate = (trained_dir / "band-classifier@13.onnx").read_bytes()
 
     # 4. The registry: the weakened model is the first champion (nothing to compare with);
     #    the candidate and a deliberately worse copy of it are registered beside it.
-    weak = weak_champion(cache, "band-classifier@2")
-    worse = weaken_evidence(candidate, 0.25, "band-classifier@4")
-    service.register(session, scientist, weak, VersionRegister(version="band-classifier@2"))
+    weak = weak_champion(cache, "band-classifier@12")
+    worse = weaken_evidence(candidate, 0.25, "band-classifier@14")
+    service.register(session, scientist, weak, VersionRegister(version="band-classifier@12"))
     assert service.promote(
-        session, scientist, "band-classifier@2", PromoteIn(reason="the champion before")
+        session, scientist, "band-classifier@12", PromoteIn(reason="the champion before")
     ).accepted
     service.register(
         session,
         scientist,
         candidate,
         VersionRegister(
-            version="band-classifier@3",
+            version="band-classifier@13",
             metrics=info["metrics"],
             training_data_hash=info["training_data_hash"],
             training_params={"command": info["command"]},
         ),
     )
-    service.register(session, scientist, worse, VersionRegister(version="band-classifier@4"))
+    service.register(session, scientist, worse, VersionRegister(version="band-classifier@14"))
     session.commit()
-    assert site.photograph(seeded[0][0]).model_version == "band-classifier@2"
+    assert site.photograph(seeded[0][0]).model_version == "band-classifier@12"
 
     # 5. Evaluate the candidate against the champion: faint-heavy synthetic photos of new
     #    designs and the held-out real cases.
@@ -245,9 +247,9 @@ def test_the_whole_loop(
     contenders = {
         v: evaluate.Contender.from_bytes(data, v)
         for v, data in (
-            ("band-classifier@2", weak),
-            ("band-classifier@3", candidate),
-            ("band-classifier@4", worse),
+            ("band-classifier@12", weak),
+            ("band-classifier@13", candidate),
+            ("band-classifier@14", worse),
         )
     }
 
@@ -266,7 +268,7 @@ def test_the_whole_loop(
         assert (tmp_path / version / "reliability_real.png").stat().st_size > 1000
         return report
 
-    better = evaluation("band-classifier@3", "band-classifier@2")
+    better = evaluation("band-classifier@13", "band-classifier@12")
     assert better["sets"]["real"]["n_photos"] == split["heldout"]
     # Better for the reason built in: the faint lines the champion was taught to miss
     # the candidate finds, and it makes fewer confident errors. Not a tie.
@@ -281,44 +283,44 @@ def test_the_whole_loop(
     promoted = service.promote(
         session,
         scientist,
-        "band-classifier@3",
+        "band-classifier@13",
         PromoteIn(reason="synthetic + confirmed cases", evaluation=better),
     )
     assert promoted.accepted, promoted.decision
-    assert promoted.previous_version == "band-classifier@2"
+    assert promoted.previous_version == "band-classifier@12"
     assert all(v["passed"] for v in promoted.decision["verdicts"])  # type: ignore[index]
     session.commit()
 
     # 7. The deliberately worse copy is refused against the new champion, for the faint
     #    lines it misses; the refusal is kept, the champion stays.
-    worse_report = evaluation("band-classifier@4", "band-classifier@3")
+    worse_report = evaluation("band-classifier@14", "band-classifier@13")
     refused = service.promote(
         session,
         scientist,
-        "band-classifier@4",
+        "band-classifier@14",
         PromoteIn(reason="try the weakened copy", evaluation=worse_report),
     )
     assert not refused.accepted, refused.decision
     failed = {v["figure"] for v in refused.decision["verdicts"] if not v["passed"]}  # type: ignore[index]
     assert failed & {"sensitivity_trace", "sensitivity_faint"}
-    assert service.alias_version(session, "band-classifier").number == 3  # type: ignore[union-attr]
+    assert service.alias_version(session, "band-classifier").number == 13  # type: ignore[union-attr]
     session.commit()
     live = _photos(tmp_path / "live", 3, 77, od_mix={"faint": 0.5, "trace": 0.5})
-    assert site.photograph(live[0][0]).model_version == "band-classifier@3"
+    assert site.photograph(live[0][0]).model_version == "band-classifier@13"
 
     # 8. Shadow: the worse copy reads beside the champion; stored, compared, never proposed.
     service.set_challenger(
-        session, scientist, "band-classifier@4", ReasonIn(reason="shadow").reason
+        session, scientist, "band-classifier@14", ReasonIn(reason="shadow").reason
     )
     session.commit()
     proposals = [site.photograph(photo) for photo, _ in live[1:]]
-    assert {p.model_version for p in proposals} == {"band-classifier@3"}
+    assert {p.model_version for p in proposals} == {"band-classifier@13"}
     every = shadow.readings(session, disagreeing_only=False)
     assert {s.proposal_id for s in every} == {p.id for p in proposals}
     assert {(s.challenger, s.champion) for s in every} == {
-        ("band-classifier@4", "band-classifier@3")
+        ("band-classifier@14", "band-classifier@13")
     }
-    assert shadow.counts(session)["band-classifier@4"]["readings"] == 2
+    assert shadow.counts(session)["band-classifier@14"]["readings"] == 2
     assert shadow.shadow_image(session, ctx, every[0].id, "photo")[0] == live[2][0]  # newest first
 
     # 9. Roll back in one request; the next photo is read by the champion before.
@@ -329,27 +331,27 @@ def test_the_whole_loop(
     )
     assert back.status_code == 200, back.text
     assert (back.json()["version"], back.json()["previous_version"]) == (
-        "band-classifier@2",
-        "band-classifier@3",
+        "band-classifier@12",
+        "band-classifier@13",
     )
     session.expire_all()
-    assert site.photograph(live[0][0]).model_version == "band-classifier@2"
+    assert site.photograph(live[0][0]).model_version == "band-classifier@12"
     history = service.history(session, "band-classifier")
     assert [(h.action, h.accepted, h.version) for h in history] == [
-        ("rollback", True, "band-classifier@2"),
-        ("challenger", True, "band-classifier@4"),
-        ("promote", False, "band-classifier@4"),
-        ("promote", True, "band-classifier@3"),
-        ("promote", True, "band-classifier@2"),
+        ("rollback", True, "band-classifier@12"),
+        ("challenger", True, "band-classifier@14"),
+        ("promote", False, "band-classifier@14"),
+        ("promote", True, "band-classifier@13"),
+        ("promote", True, "band-classifier@12"),
     ]
     assert all(h.by == scientist.username for h in history)
 
     # 10. Every stored reading names the model that made it: the shipped model, then each
     #     champion in turn; the shadow readings the challenger.
     made_by = [p.model_version for p in session.query(Proposal).order_by(Proposal.id)]
-    assert made_by == ["band-classifier@1"] * len(seeded) + [
-        "band-classifier@2",
-        *["band-classifier@3"] * 3,
-        "band-classifier@2",
+    assert made_by == [SHIPPED_VERSION] * len(seeded) + [
+        "band-classifier@12",
+        *["band-classifier@13"] * 3,
+        "band-classifier@12",
     ]
-    assert {r.model_version for r in session.query(ShadowReading)} == {"band-classifier@4"}
+    assert {r.model_version for r in session.query(ShadowReading)} == {"band-classifier@14"}
