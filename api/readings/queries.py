@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from api.batches.tables import Unit
@@ -109,10 +109,17 @@ def photo_hashes_near(
     is within ``bits`` of ``photo_hash``, and others that share a band's near value (the
     caller checks the distance). Oldest upload first, so ties go to the earliest."""
     near = photo_bands.near_bands(photo_hash, bits)
+    # The 718 values written into the SQL (they are integers we made): as bound parameters,
+    # psycopg re-parsed the long statement each time, 10 ms of client CPU per photo, not 3.6.
     rows = session.execute(
         select(Upload.self_test_id, Upload.photo_dhash)
         .where(
-            or_(*(column.in_(values) for column, values in zip(_BAND_COLUMNS, near, strict=True))),
+            or_(
+                *(
+                    column.in_(bindparam(column.key, values, expanding=True, literal_execute=True))
+                    for column, values in zip(_BAND_COLUMNS, near, strict=True)
+                )
+            ),
             Upload.uploaded_at >= since,
             Upload.self_test_id != other_than_test,
         )
