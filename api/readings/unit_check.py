@@ -74,7 +74,8 @@ def same_photo_test(session: Session, test_id: int, photo_hash: str | None) -> i
         return None
     since = utcnow() - timedelta(days=SAME_PHOTO_DAYS)
     nearest: tuple[int, int] | None = None
-    for other_test, other_hash in queries.photo_hashes_since(session, since, test_id):
+    candidates = queries.photo_hashes_near(session, photo_hash, SAME_PHOTO_BITS, since, test_id)
+    for other_test, other_hash in candidates:
         bits = distance(photo_hash, other_hash)
         if bits <= SAME_PHOTO_BITS and (nearest is None or bits < nearest[0]):
             nearest = (bits, other_test)

@@ -84,6 +84,18 @@ class Upload(Base):
     # 64-bit difference hash of the photo (16 hex digits), set when it is read: the
     # same photo sent for another unit is found by it (api.readings.unit_check).
     photo_dhash: Mapped[str | None] = mapped_column(String(16), index=True)
+    # The hash cut into three bands (api.readings.photo_bands), set with it: the same photo
+    # is looked for by equality on these, not by reading every upload's hash.
+    photo_band0: Mapped[int | None]
+    photo_band1: Mapped[int | None]
+    photo_band2: Mapped[int | None]
+
+
+# With the upload time: the look-up wants only the last SAME_PHOTO_DAYS, and the table keeps
+# every upload (migration 0017).
+Index("ix_uploads_photo_band0_uploaded_at", Upload.photo_band0, Upload.uploaded_at)
+Index("ix_uploads_photo_band1_uploaded_at", Upload.photo_band1, Upload.uploaded_at)
+Index("ix_uploads_photo_band2_uploaded_at", Upload.photo_band2, Upload.uploaded_at)
 
 
 class Proposal(Base):

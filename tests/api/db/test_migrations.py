@@ -7,13 +7,14 @@ from pathlib import Path
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import Engine, inspect
+from sqlalchemy import Engine, create_engine, inspect, text
 
 import api.db.tables  # noqa: F401  (all tables)
 from api.config import Settings, new_secrets
 from api.db import Base, upgrade
-from api.db.migrate import alembic_config
+from api.db.migrate import alembic_config, upgrade_connection
 from api.db.session import make_engine
+from api.readings.photo_bands import bands
 
 
 def test_migrated_schema_matches_the_models(engine: Engine) -> None:
@@ -31,3 +32,26 @@ def test_upgrade_from_settings_then_downgrade(tmp_path: Path) -> None:
     command.downgrade(alembic_config(url), "base")
     assert set(inspect(engine).get_table_names()) <= {"alembic_version"}
     engine.dispose()
+
+
+def test_0017_cuts_the_stored_photo_hashes_into_bands(tmp_path: Path) -> None:
+    # A bare engine: SQLite without foreign keys, so one upload row needs no test behind it.
+    engine = create_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    with engine.begin() as conn:
+        upgrade_connection(conn, "0016_units_batch_index")
+        for upload_id, dhash in ((1, "0123456789abcdef"), (2, None)):
+            conn.execute(
+                text(
+                    "INSERT INTO uploads (id, self_test_id, photo_sha256, content_type, size_bytes,"
+                    " taken_at, uploaded_at, queued_at, attempts, minutes_after_claim,"
+                    " photo_dhash) VALUES (:id, 1, 'x', 'image/jpeg', 1, '2026-11-01',"
+                    " '2026-11-01', '2026-11-01', 0, 1.0, :dhash)"
+                ),
+                {"id": upload_id, "dhash": dhash},
+            )
+        upgrade_connection(conn)
+        rows = conn.execute(
+            text("SELECT photo_band0, photo_band1, photo_band2 FROM uploads ORDER BY id")
+        ).all()
+    engine.dispose()
+    assert [tuple(r) for r in rows] == [bands("0123456789abcdef"), (None, None, None)]
