@@ -18,6 +18,7 @@ from swagger_ui_bundle import swagger_ui_path
 
 from api import worker
 from api.accounts.routes import router as accounts_router
+from api.admission import AdmissionLimit
 from api.audit.refusals import RefusalLog
 from api.audit.routes import router as audit_router
 from api.batches.routes import router as batches_router
@@ -221,6 +222,8 @@ def create_app(
         max_json_bytes=ctx.settings.max_document_bytes,
     )
     app.add_middleware(RefusalLog, ctx=ctx, api_prefix=API_PREFIX)
+    # Outermost: a request waits for its turn before any other layer works on it.
+    app.add_middleware(AdmissionLimit)
     app.include_router(api_router())
     install_docs(app)
     document_errors(

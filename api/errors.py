@@ -22,6 +22,7 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -252,6 +253,15 @@ def install_handlers(app: FastAPI) -> None:
         detail = "the database is unavailable; please try again shortly"
         headers = {"Retry-After": str(UnavailableError.retry_after)}
         return problem_response(503, "unavailable", detail, headers=headers)
+
+    @app.exception_handler(PoolTimeoutError)
+    async def _database_busy(_request: Request, _exc: PoolTimeoutError) -> JSONResponse:
+        # Every connection of this process is in use for longer than the pool waits:
+        # an overload, answered so that clients back off and retry.
+        log.warning("database connections exhausted")
+        detail = "the server is busy; please try again shortly"
+        headers = {"Retry-After": str(UnavailableError.retry_after)}
+        return problem_response(503, "busy", detail, headers=headers)
 
     @app.exception_handler(IntegrityError)
     async def _integrity(_request: Request, _exc: IntegrityError) -> JSONResponse:

@@ -11,6 +11,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 # How long a SQLite transaction waits for another one's write lock before it fails.
 SQLITE_BUSY_TIMEOUT_SECONDS = 30
+# Connections per process: api.admission lets fewer requests than this work at once, so
+# an admitted request always gets one (see there why); one that still waits longer than
+# the timeout is answered 503 with Retry-After (api.errors), not left hanging.
+POOL_CONNECTIONS = 40
+POOL_TIMEOUT_SECONDS = 5
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
@@ -20,6 +25,9 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     hashes, encrypted personal data and patients' locations (issue 11).
     """
     kwargs.setdefault("hide_parameters", True)
+    kwargs.setdefault("pool_size", POOL_CONNECTIONS // 4)
+    kwargs.setdefault("max_overflow", POOL_CONNECTIONS - POOL_CONNECTIONS // 4)
+    kwargs.setdefault("pool_timeout", POOL_TIMEOUT_SECONDS)
     if url.startswith("sqlite"):
         connect_args = {"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_SECONDS}
         connect_args.update(kwargs.pop("connect_args", {}))
