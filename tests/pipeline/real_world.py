@@ -14,6 +14,10 @@ import cv2
 import numpy as np
 import segno
 
+from datasets.generate import DEFAULT_OD_MIX, draw_line_ods, unit_code
+from datasets.kits import benchmark_kits
+from datasets.render import FLAWS, RenderedPhoto, render_photo
+from datasets.render.variation import Variation, draw_variation
 from pipeline.kit import Kit, parse_kit
 from pipeline.rectify import window_corners, window_px_per_mm
 
@@ -119,3 +123,22 @@ def encode(image: np.ndarray, quality: int = 92) -> bytes:
     ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
     assert ok
     return buf.tobytes()
+
+
+WIDE_SEED = 20261126 + 7  # the read benchmark's realworld-wide slice
+
+
+def wide_slice_photo(i: int) -> tuple[Kit, RenderedPhoto, Variation]:
+    """Photo ``i`` of the read benchmark's wide slice, drawn as ``datasets.generate`` draws
+    it: its kit, the rendered photo and the unit's variation."""
+    kits = [parse_kit(doc, template) for doc, template in benchmark_kits(20261126)]
+    rng = np.random.default_rng([WIDE_SEED, i])
+    kit = kits[int(rng.integers(len(kits)))]
+    ods, _ = draw_line_ods(kit, rng, dict(DEFAULT_OD_MIX))
+    flaw = str(rng.choice(FLAWS)) if rng.random() < 0.1 else None
+    code = unit_code(rng)
+    unit = draw_variation(
+        np.random.default_rng([WIDE_SEED, i, 1]), "realworld-wide", small_cassettes=True, kit=kit
+    )
+    photo = render_photo(kit, rng, od=ods, code=code, flaw=flaw, variation=unit)
+    return kit, photo, unit

@@ -17,35 +17,13 @@ benchmark's wide slice: the reader must find them too.
 
 from __future__ import annotations
 
-import numpy as np
+from real_world import wide_slice_photo
 
-from datasets.generate import DEFAULT_OD_MIX, draw_line_ods, unit_code
-from datasets.kits import benchmark_kits
-from datasets.render import FLAWS, render_photo
-from datasets.render.variation import draw_variation
-from pipeline.kit import parse_kit
 from pipeline.read import read
-
-WIDE_SEED = 20261126 + 7  # the read benchmark's realworld-wide slice
-
-
-def _wide_photo(i: int):
-    """Photo ``i`` of the benchmark's wide slice, drawn as ``datasets.generate`` draws it."""
-    kits = [parse_kit(doc, template) for doc, template in benchmark_kits(20261126)]
-    rng = np.random.default_rng([WIDE_SEED, i])
-    kit = kits[int(rng.integers(len(kits)))]
-    ods, _ = draw_line_ods(kit, rng, dict(DEFAULT_OD_MIX))
-    flaw = str(rng.choice(FLAWS)) if rng.random() < 0.1 else None
-    code = unit_code(rng)
-    unit = draw_variation(
-        np.random.default_rng([WIDE_SEED, i, 1]), "realworld-wide", small_cassettes=True, kit=kit
-    )
-    photo = render_photo(kit, rng, od=ods, code=code, flaw=flaw, variation=unit)
-    return kit, photo, unit
 
 
 def test_small_pale_cassette_on_clipped_paper_is_read() -> None:
-    kit, photo, unit = _wide_photo(11)
+    kit, photo, unit = wide_slice_photo(11)
     # The case: fit, small in the frame, on a label, most of the picture clipped white.
     assert photo.truth["fit"]
     assert unit.kit_frac is not None
@@ -58,7 +36,7 @@ def test_small_pale_cassette_on_clipped_paper_is_read() -> None:
 
 
 def test_small_strip_on_ruled_paper_is_read() -> None:
-    kit, photo, unit = _wide_photo(81)
+    kit, photo, unit = wide_slice_photo(81)
     assert photo.truth["fit"]
     assert kit.description.format == "strip"
     assert unit.kit_frac is not None
@@ -69,7 +47,7 @@ def test_small_strip_on_ruled_paper_is_read() -> None:
 
 
 def test_window_of_a_many_line_kit_is_not_shrunk_onto_a_line() -> None:
-    kit, photo, _ = _wide_photo(71)
+    kit, photo, _ = wide_slice_photo(71)
     assert photo.truth["fit"]
     assert len(kit.lines) >= 4
     reading = read(photo.jpeg, kit)
