@@ -352,7 +352,7 @@ def report(runs: list[Run], photos: int, api_workers: int) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
-    parser.add_argument("--photos", type=int, default=30, help="per phase and worker count")
+    parser.add_argument("--photos", type=int, default=120, help="per phase and worker count")
     parser.add_argument("--api-workers", type=int, default=2)
     parser.add_argument("--database-url", default=DEFAULT_URL)
     parser.add_argument("--no-write", action="store_true", help="print only")
