@@ -166,7 +166,6 @@ def plan(session: Session, photo_hash: str) -> str:
 
 def sizes(session: Session) -> list[tuple[str, float]]:
     names = ["uploads", *(f"ix_uploads_photo_band{i}_uploaded_at" for i in range(3))]
-    names.append("ix_uploads_photo_dhash")
     return [(n, session.scalar(text(f"SELECT pg_relation_size('{n}')")) / 2**20) for n in names]
 
 

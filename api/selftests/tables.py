@@ -83,7 +83,7 @@ class Upload(Base):
     read_time_flag: Mapped[str | None] = mapped_column(String(8))
     # 64-bit difference hash of the photo (16 hex digits), set when it is read: the
     # same photo sent for another unit is found by it (api.readings.unit_check).
-    photo_dhash: Mapped[str | None] = mapped_column(String(16), index=True)
+    photo_dhash: Mapped[str | None] = mapped_column(String(16))
     # The hash cut into three bands (api.readings.photo_bands), set with it: the same photo
     # is looked for by equality on these, not by reading every upload's hash.
     photo_band0: Mapped[int | None]
