@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from pipeline.color import channel_max, channel_min
 from pipeline.kit import Kit
 from pipeline.reading import QualityIssue
 from pipeline.rectify import rectify_window, window_corners, window_px_per_mm
@@ -222,7 +223,7 @@ def _in_channel(image_bgr: np.ndarray, channel: int | None, pick: str) -> np.nda
         return image_bgr
     if channel is not None:
         return image_bgr[:, :, channel]
-    return image_bgr.max(axis=2) if pick == "max" else image_bgr.min(axis=2)
+    return channel_max(image_bgr) if pick == "max" else channel_min(image_bgr)
 
 
 def _clipped(image_bgr: np.ndarray, channel: int | None = None) -> np.ndarray:
@@ -501,10 +502,10 @@ def photo_problem(image: np.ndarray) -> QualityIssue | None:
     >>> photo_problem(np.full((300, 400, 3), 128, np.uint8)) is None
     True
     """
-    bright = image.max(axis=2) if image.ndim == 3 else image
+    bright = channel_max(image) if image.ndim == 3 else image
     if float(np.percentile(bright, 99.5)) < PHOTO_DARK_LEVEL:
         return TOO_DARK
-    white = image.min(axis=2) if image.ndim == 3 else image
+    white = channel_min(image) if image.ndim == 3 else image
     if float((white >= 254).mean()) > PHOTO_CLIPPED_FRACTION:
         return OVEREXPOSED
     if photo_blur_px(image) > PHOTO_BLUR_PX:

@@ -15,10 +15,11 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from pipeline.color import channel_min
 from pipeline.kit import Kit
 from pipeline.locate.geometry import centre_px_per_mm
 from pipeline.locate.pyramid import Pyramid
-from pipeline.locate.structure import channel_min, disk, edge_strength, subpixel_peak, zncc
+from pipeline.locate.structure import disk, edge_strength, subpixel_peak, zncc
 from pipeline.locate.template import Pass, prepared_pass
 
 COARSE_PPM = 2.0  # px/mm of the coarse alignment level

@@ -7,6 +7,8 @@ import math
 import cv2
 import numpy as np
 
+from pipeline.color import channel_max
+
 
 def blur_sigma(ppm: float) -> float:
     # About 0.3 mm of blur: robust to JPEG noise and texture, still sharp on the rim.
@@ -27,26 +29,8 @@ def edge_strength(bgr: np.ndarray) -> np.ndarray:
     # array's memory alignment, so the same template gave other patches run to run.
     mag = np.sqrt(gx * gx + gy * gy)
     if img.ndim == 3:
-        # Channel by channel: the same maximum as ``mag.max(axis=2)`` at a third of the cost
-        # (numpy reduces a short last axis element by element).
         mag = channel_max(mag)
     return np.sqrt(mag)
-
-
-def channel_max(image: np.ndarray) -> np.ndarray:
-    """Per-pixel maximum over the channels of an ``(H, W, C)`` array, ``image.max(axis=2)``."""
-    out = image[:, :, 0].copy()
-    for c in range(1, image.shape[2]):
-        np.maximum(out, image[:, :, c], out=out)
-    return out
-
-
-def channel_min(image: np.ndarray) -> np.ndarray:
-    """Per-pixel minimum over the channels of an ``(H, W, C)`` array, ``image.min(axis=2)``."""
-    out = image[:, :, 0].copy()
-    for c in range(1, image.shape[2]):
-        np.minimum(out, image[:, :, c], out=out)
-    return out
 
 
 def zncc(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> float:

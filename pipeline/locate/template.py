@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from pipeline.color import channel_min
 from pipeline.kit import Kit
 from pipeline.locate.geometry import Axis
 from pipeline.locate.structure import blur_sigma, disk, edge_strength
@@ -154,7 +155,7 @@ def prepared_pass(kit: Kit, ppm: float, patch_mm: float, radius_mm: float) -> Pa
     face = (alpha > 0.5).astype(np.uint8)
     # Overexposure clips the brightest material first: where the photo is clipped, only
     # a face as bright as BRIGHT_SHARE of the face's brightest is what the template predicts.
-    weakest = framed[:, :, :3].min(axis=2).astype(np.float32)
+    weakest = channel_min(framed[:, :, :3]).astype(np.float32)
     top = float(np.percentile(weakest[face > 0], 95)) if face.any() else 255.0
     bright = (face > 0) & (weakest >= BRIGHT_SHARE * top)
     mask = cv2.dilate(face, disk(1.0 * ppm)) > 0
