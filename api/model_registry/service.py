@@ -332,14 +332,8 @@ def alias_version(session: Session, name: str, alias_name: str = CHAMPION) -> Mo
 _LOADED: dict[str, BandModel] = {}
 
 
-def band_model(
-    session: Session, name: str = "band-classifier", alias_name: str = CHAMPION
-) -> BandModel | None:
-    """The version an alias names as a runnable model (loaded once per file), or None."""
-    return _runnable(alias_version(session, name, alias_name))
-
-
 def _runnable(version: ModelVersion | None) -> BandModel | None:
+    """The version as a runnable model (loaded once per file), or None."""
     if version is None:
         return None
     if version.sha256 not in _LOADED:

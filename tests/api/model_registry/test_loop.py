@@ -113,7 +113,9 @@ def test_the_loop(session: Session, scientist: User, shipped: bytes, tmp_path: P
     )
     assert equal.accepted, equal.decision
     assert equal.previous_version == "band-classifier@1"
-    assert service.band_model(session).version == "band-classifier@3"  # type: ignore[union-attr]
+    champion, _challenger = service.runtime_models(session)
+    assert champion is not None
+    assert champion.version == "band-classifier@3"
 
     # The tiny trained model is judged by the same rule (whatever it learned from 8 photos).
     tiny = reports["band-classifier@4"]
