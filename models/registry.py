@@ -73,6 +73,24 @@ def entry(doc: Mapping[str, Any], version: str) -> dict[str, Any] | None:
     return None
 
 
+def shipped_files(path: str | Path = REGISTRY_PATH) -> dict[str, str]:
+    """Each shipped version's label and its file's SHA-256, from the registry document.
+
+    A server's own registry must not give one of these labels to another file: readings
+    name the model that made them by label alone.
+
+    Examples
+    --------
+    >>> shipped_files()["band-classifier@1"][:8]
+    '9d29761e'
+    """
+    return {
+        str(item["version"]): str(item.get("sha256", ""))
+        for item in load_registry(path)["models"]
+        if item.get("version")
+    }
+
+
 def sha256(path: str | Path) -> str:
     """Hex SHA-256 of a file."""
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()

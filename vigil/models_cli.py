@@ -183,7 +183,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from api.model_registry import queries
+    from api.model_registry import service
     from training import mixed
 
     extra = [a for a in args.train_args if a != "--"]
@@ -191,7 +191,7 @@ def _train(args: argparse.Namespace) -> int:
     version = args.version
     if version is None:
         with _transaction() as session:
-            version = f"band-classifier@{queries.next_number(session, 'band-classifier')}"
+            version = service.next_version(session)
     # Synthetic photos plus any exported real cases (--real); the database is the registry.
     status = mixed.main([*extra, "--out", str(out), "--version", version])
     if status != 0 or not args.by:

@@ -30,6 +30,7 @@ from api.model_registry.tables import AliasChange, ModelAlias, ModelVersion
 from api.pagination import ALL, Window
 from models.band_model import BandModel, BandModelError
 from models.promotion import decide
+from models.registry import shipped_files
 
 CHAMPION, CHALLENGER = "champion", "challenger"
 MAX_MODEL_BYTES = 20 * 1024 * 1024
@@ -110,11 +111,15 @@ def register(session: Session, user: User, data: bytes, body: VersionRegister) -
     if re.fullmatch(VERSION_PATTERN, wanted):
         name, number = parse_version(wanted)
     elif body.version is None:
-        name, number = "band-classifier", queries.next_number(session, "band-classifier")
+        name, number = parse_version(next_version(session))
     else:
         raise InvalidError(f"not a model version (name@number): {wanted!r}")
     if queries.version_by_number(session, name, number) is not None:
         raise ConflictError(f"{name}@{number} is already registered (with another file)")
+    if shipped_files().get(f"{name}@{number}", sha) != sha:
+        # Readings name their model by label: two files under one label would make a
+        # proposal's model unknowable.
+        raise ConflictError(f"{name}@{number} is the label of a shipped model (another file)")
     version = ModelVersion(
         public_id=secrets.token_urlsafe(12),
         name=name,
@@ -140,6 +145,12 @@ def register(session: Session, user: User, data: bytes, body: VersionRegister) -
         sha256=sha,
     )
     return _out(session, version)
+
+
+def next_version(session: Session, name: str = "band-classifier") -> str:
+    """The next free label of ``name``, past this registry's numbers and the shipped ones."""
+    shipped = [parse_version(v)[1] for v in shipped_files() if v.startswith(f"{name}@")]
+    return f"{name}@{max([queries.next_number(session, name), *(n + 1 for n in shipped)])}"
 
 
 def list_versions(

@@ -59,8 +59,8 @@ def test_models_commands(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
 
     shipped = SHIPPED.read_bytes()
     weak, equal = (
-        weaken_evidence(shipped, 0.25, "band-classifier@2"),
-        relabel(shipped, "band-classifier@3"),
+        weaken_evidence(shipped, 0.25, "band-classifier@22"),
+        relabel(shipped, "band-classifier@23"),
     )
     (tmp_path / "weak.onnx").write_bytes(weak)
     (tmp_path / "equal.onnx").write_bytes(equal)
@@ -77,7 +77,7 @@ def test_models_commands(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
         [
             "models",
             "promote",
-            "band-classifier@2",
+            "band-classifier@22",
             "--evaluation",
             worse,
             "--by",
@@ -94,7 +94,7 @@ def test_models_commands(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
             [
                 "models",
                 "promote",
-                "band-classifier@3",
+                "band-classifier@23",
                 "--evaluation",
                 same,
                 "--by",
@@ -113,8 +113,8 @@ def test_models_commands(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
     history = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [(h["action"], h["accepted"], h["version"]) for h in history] == [
         ("rollback", True, "band-classifier@1"),
-        ("promote", True, "band-classifier@3"),
-        ("promote", False, "band-classifier@2"),
+        ("promote", True, "band-classifier@23"),
+        ("promote", False, "band-classifier@22"),
         ("promote", True, "band-classifier@1"),
     ]
     assert main(["models", "list"]) == 0
@@ -130,7 +130,7 @@ def test_models_commands(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
             "models",
             "evaluate",
             "--candidate",
-            "band-classifier@3",
+            "band-classifier@23",
             "--n",
             "3",
             "--kits",

@@ -50,8 +50,8 @@ def test_the_loop(session: Session, scientist: User, shipped: bytes, tmp_path: P
     assert first.accepted
 
     candidates = {
-        "band-classifier@2": weaken_evidence(shipped, 0.25, "band-classifier@2"),
-        "band-classifier@3": relabel(shipped, "band-classifier@3"),
+        "band-classifier@22": weaken_evidence(shipped, 0.25, "band-classifier@22"),
+        "band-classifier@23": relabel(shipped, "band-classifier@23"),
         "band-classifier@4": trained,
     }
     champion = evaluate.Contender.from_bytes(shipped)
@@ -76,11 +76,11 @@ def test_the_loop(session: Session, scientist: User, shipped: bytes, tmp_path: P
         assert (tmp_path / version / "reliability_synthetic.png").stat().st_size > 1000
 
     # The deliberately worse model is refused, for a safety reason, and the refusal is kept.
-    weak = reports["band-classifier@2"]
+    weak = reports["band-classifier@22"]
     refused = service.promote(
         session,
         scientist,
-        "band-classifier@2",
+        "band-classifier@22",
         PromoteIn(reason="try the weakened copy", evaluation=weak),
     )
     assert not refused.accepted
@@ -100,7 +100,7 @@ def test_the_loop(session: Session, scientist: User, shipped: bytes, tmp_path: P
         service.promote(
             session,
             scientist,
-            "band-classifier@3",
+            "band-classifier@23",
             PromoteIn(reason="wrong evidence", evaluation=weak),
         )
 
@@ -108,14 +108,14 @@ def test_the_loop(session: Session, scientist: User, shipped: bytes, tmp_path: P
     equal = service.promote(
         session,
         scientist,
-        "band-classifier@3",
-        PromoteIn(reason="same weights, rebuilt", evaluation=reports["band-classifier@3"]),
+        "band-classifier@23",
+        PromoteIn(reason="same weights, rebuilt", evaluation=reports["band-classifier@23"]),
     )
     assert equal.accepted, equal.decision
     assert equal.previous_version == "band-classifier@1"
     champion, _challenger = service.runtime_models(session)
     assert champion is not None
-    assert champion.version == "band-classifier@3"
+    assert champion.version == "band-classifier@23"
 
     # The tiny trained model is judged by the same rule (whatever it learned from 8 photos).
     tiny = reports["band-classifier@4"]
@@ -123,7 +123,7 @@ def test_the_loop(session: Session, scientist: User, shipped: bytes, tmp_path: P
 
     # Roll back in one call, and not beyond the first champion.
     back = service.rollback(session, scientist, "band-classifier", "bad night on site")
-    assert (back.version, back.previous_version) == ("band-classifier@1", "band-classifier@3")
+    assert (back.version, back.previous_version) == ("band-classifier@1", "band-classifier@23")
     assert service.alias_version(session, "band-classifier").number == 1  # type: ignore[union-attr]
     with pytest.raises(ConflictError, match="no earlier champion"):
         service.rollback(session, scientist, "band-classifier", "again")
@@ -131,8 +131,8 @@ def test_the_loop(session: Session, scientist: User, shipped: bytes, tmp_path: P
     history = service.history(session, "band-classifier")
     assert [(h.action, h.accepted, h.version) for h in history] == [
         ("rollback", True, "band-classifier@1"),
-        ("promote", True, "band-classifier@3"),
-        ("promote", False, "band-classifier@2"),
+        ("promote", True, "band-classifier@23"),
+        ("promote", False, "band-classifier@22"),
         ("promote", True, "band-classifier@1"),
     ]
     assert all(h.by == "ds" for h in history)

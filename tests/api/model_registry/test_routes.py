@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 import api.accounts.service as accounts_service
 from api.accounts.tables import Role, User
+from models.registry import shipped_files
 from training.perturb import relabel, weaken_evidence
 
 
@@ -82,13 +83,13 @@ def test_registry_routes(
     url = "/api/models/versions/band-classifier@1/promotion"
     assert registry_client.post(url, headers=ds, json={"reason": "first"}).status_code == 201
 
-    weak = weaken_evidence(shipped, 0.25, "band-classifier@2")
-    equal = relabel(shipped, "band-classifier@3")
+    weak = weaken_evidence(shipped, 0.25, "band-classifier@22")
+    equal = relabel(shipped, "band-classifier@23")
     assert upload(registry_client, ds, weak).status_code == 201
     assert upload(registry_client, ds, equal).status_code == 201
     worse = evaluation(weak, shipped, figures(sensitivity_faint=(70, 100)))
     # Without an evaluation there is nothing to judge by.
-    url2 = "/api/models/versions/band-classifier@2/promotion"
+    url2 = "/api/models/versions/band-classifier@22/promotion"
     assert registry_client.post(url2, headers=ds, json={"reason": "try"}).status_code == 422
     refused = registry_client.post(url2, headers=ds, json={"reason": "try", "evaluation": worse})
     assert refused.status_code == 409
@@ -96,12 +97,12 @@ def test_registry_routes(
     assert "sensitivity_faint" in refused.json()["detail"]
 
     same = evaluation(equal, shipped, figures())
-    url3 = "/api/models/versions/band-classifier@3/promotion"
+    url3 = "/api/models/versions/band-classifier@23/promotion"
     ok = registry_client.post(url3, headers=ds, json={"reason": "rebuilt", "evaluation": same})
     assert ok.status_code == 201
     assert ok.json()["accepted"]
     challenger = registry_client.post(
-        "/api/models/versions/band-classifier@2/challenger", headers=ds, json={"reason": "shadow"}
+        "/api/models/versions/band-classifier@22/challenger", headers=ds, json={"reason": "shadow"}
     )
     assert challenger.status_code == 200
 
@@ -110,8 +111,8 @@ def test_registry_routes(
         for v in registry_client.get("/api/models/versions", headers=ds).json()["items"]
     }
     assert listed == {
-        "band-classifier@3": ["champion"],
-        "band-classifier@2": ["challenger"],
+        "band-classifier@23": ["champion"],
+        "band-classifier@22": ["challenger"],
         "band-classifier@1": [],
     }
     back = registry_client.post(
@@ -128,10 +129,28 @@ def test_registry_routes(
     history = history["items"]
     assert [(h["action"], h["accepted"], h["version"], h["by"]) for h in history] == [
         ("rollback", True, "band-classifier@1", "ds"),
-        ("challenger", True, "band-classifier@2", "ds"),
-        ("promote", True, "band-classifier@3", "ds"),
-        ("promote", False, "band-classifier@2", "ds"),
+        ("challenger", True, "band-classifier@22", "ds"),
+        ("promote", True, "band-classifier@23", "ds"),
+        ("promote", False, "band-classifier@22", "ds"),
         ("promote", True, "band-classifier@1", "ds"),
     ]
     refusal = history[3]["decision"]
     assert [v["figure"] for v in refusal["verdicts"] if not v["passed"]] == ["sensitivity_faint"]
+
+
+def test_shipped_labels_stay_with_their_files(
+    registry_client: TestClient,
+    scientist: User,
+    shipped: bytes,
+    bearer: Callable[[User], dict[str, str]],
+) -> None:
+    """A reading names its model by label: no second file under a shipped model's label."""
+    ds = bearer(scientist)
+    impostor = upload(registry_client, ds, weaken_evidence(shipped, 0.25, "band-classifier@2"))
+    assert impostor.status_code == 409
+    assert "shipped model" in impostor.json()["detail"]
+    # A file with no label of its own gets the next number after the shipped ones too.
+    unlabelled = upload(registry_client, ds, relabel(shipped, "retrained"))
+    assert unlabelled.status_code == 201, unlabelled.text
+    shipped_numbers = [int(v.split("@")[1]) for v in shipped_files()]
+    assert unlabelled.json()["version"] == f"band-classifier@{max(shipped_numbers) + 1}"
