@@ -73,6 +73,10 @@ DECLARE
     month date := date_trunc('month', first)::date;
     name text;
 BEGIN
+    -- The server's role may call this: it adds at most two years of empty months a call.
+    IF months NOT BETWEEN 0 AND 24 THEN
+        RAISE EXCEPTION 'months must be 0 to 24, not %', months;
+    END IF;
     -- One caller at a time: two would both see a month missing and both create it.
     PERFORM pg_advisory_xact_lock(hashtext('audit_log_add_months'));
     FOR i IN 0..months LOOP

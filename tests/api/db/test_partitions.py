@@ -8,12 +8,15 @@ unreachable. On SQLite the migration changes nothing, which the other tests cove
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
 from alembic import command
+from fastapi.testclient import TestClient
 from sqlalchemy import Engine, inspect, make_url, text
 from sqlalchemy.exc import DBAPIError
 from stack_services import create_database, drop_database, own_database_url, reachable
@@ -21,9 +24,12 @@ from stack_services import create_database, drop_database, own_database_url, rea
 import api.audit.service
 import api.db.tables  # (the users table the log's foreign key names, for the ORM)
 from api import worker
+from api.app import create_app
 from api.audit.chain import verify
 from api.audit.queries import entries
 from api.audit.service import record
+from api.config import Settings, new_secrets
+from api.context import AppContext
 from api.db.migrate import alembic_config
 from api.db.partitions import MONTHS_AHEAD, add_months, keep_ahead
 from api.db.session import Database, make_engine
@@ -158,6 +164,8 @@ def test_adding_months_creates_those_missing_and_only_once(old_log: Engine, caps
     with old_log.begin() as conn:
         assert add_months(conn, later) == []
         assert add_months(conn, date(2031, 7, 1), months=4) == _months_from(date(2031, 9, 1), 3)
+    with pytest.raises(DBAPIError, match="months must be 0 to 24"), old_log.begin() as conn:
+        add_months(conn, later, months=25)
     assert keep_ahead(Database(old_log)) == []  # the migration made this month and three more
     url = old_log.url.render_as_string(hide_password=False)
     assert main(["db", "partitions", "--database-url", url]) == 0
@@ -188,3 +196,30 @@ def test_downgrade_copies_the_rows_back_into_a_plain_table(old_log: Engine) -> N
     command.upgrade(alembic_config(url), "head")  # and up again
     months = {_month(at) for at in OLD_TIMES} | {_month(datetime.now(UTC))}
     assert set(where_rows_are(old_log).values()) == months
+
+
+def test_the_in_process_server_adds_missing_months_at_start(
+    old_log: Engine, tmp_path: Path
+) -> None:
+    last = _months_from(datetime.now(UTC).date(), MONTHS_AHEAD + 1)[-1]
+    with old_log.begin() as conn:
+        conn.exec_driver_sql(f"DROP TABLE {last}")
+    url = old_log.url.render_as_string(hide_password=False)
+    settings = Settings(mode="test", data_dir=tmp_path, database_url=url, **new_secrets())
+    assert settings.eager_tasks  # no broker: beat's periodic work runs in the server
+    ctx = AppContext(settings=settings, database=Database(old_log))
+    with TestClient(create_app(context=ctx)):
+        deadline = time.monotonic() + 10
+        while last not in partitions(old_log) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    assert last in partitions(old_log)
+
+
+def test_the_command_has_nothing_to_do_on_sqlite_and_says_so_when_unreachable(
+    tmp_path: Path, capsys: Any
+) -> None:
+    assert main(["db", "partitions", "--database-url", f"sqlite:///{tmp_path / 'v.db'}"]) == 0
+    assert "only PostgreSQL" in capsys.readouterr().out
+    unreachable = "postgresql+psycopg://vigil@127.0.0.1:9/vigil?connect_timeout=2"
+    assert main(["db", "partitions", "--database-url", unreachable]) == 3
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1
