@@ -25,6 +25,7 @@ from api.batches.routes import router as batches_router
 from api.config import Settings
 from api.context import AppContext
 from api.datasets.routes import router as datasets_router
+from api.db.partitions import keep_ahead
 from api.db.session import Database
 from api.deps import CtxDep
 from api.errors import PROBLEM_JSON, document_errors, install_handlers
@@ -55,6 +56,8 @@ from api.units.routes import router as units_router
 log = logging.getLogger(__name__)
 
 API_PREFIX = "/api"
+# How often the in-process twin of beat adds missing monthly partitions (a day).
+PARTITIONS_EVERY_SECONDS = 24 * 3600.0
 
 DESCRIPTION = """
 Active surveillance from rapid self-tests. The flow, one call per step:
@@ -150,6 +153,19 @@ async def _settle_held_reviews(ctx: AppContext) -> None:
             log.exception("settling held review decisions failed")
 
 
+async def _keep_partitions_ahead(ctx: AppContext) -> None:
+    """The in-process twin of beat's ``vigil.add_partitions``: at start, then daily (on
+    PostgreSQL; SQLite has no partitions)."""
+    if not isinstance(ctx.database.bind, Engine) or ctx.database.dialect != "postgresql":
+        return
+    while True:
+        try:
+            await anyio.to_thread.run_sync(keep_ahead, ctx.database)
+        except Exception:  # retried tomorrow; months are kept three ahead
+            log.exception("adding the audit log's monthly partitions failed")
+        await asyncio.sleep(PARTITIONS_EVERY_SECONDS)
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -182,6 +198,7 @@ def create_app(
         except Exception:
             log.exception("start-up sweep failed")
         task = asyncio.create_task(_settle_held_reviews(ctx))
+        partitions = asyncio.create_task(_keep_partitions_ahead(ctx))
         # The outbox's in-process sender (beat's ``vigil.deliver_outbox`` elsewhere); one
         # shared test connection has no threads to spare, as for settling.
         delivery = (
@@ -193,6 +210,7 @@ def create_app(
             yield
         finally:
             task.cancel()
+            partitions.cancel()
             if delivery is not None:
                 await anyio.to_thread.run_sync(delivery.stop)
 

@@ -3,18 +3,23 @@
 Configured from the environment (``CELERY_BROKER_URL``, ``DATABASE_URL``,
 ``PHOTO_DIR``...). Without a broker tasks run in-process (``task_always_eager``),
 which is the embedded default of ``vigil serve``. ``celery -A api.worker beat``
-(or ``worker -B``) runs the periodic tasks: the sweep and settling held review decisions.
+(or ``worker -B``) runs the periodic tasks: the sweep, settling held review decisions,
+delivering the outbox and adding the audit log's monthly partitions (PostgreSQL).
 """
 
 from __future__ import annotations
 
 from celery import Celery
+from celery.schedules import crontab
 
 from api.config import Settings
 from api.context import AppContext
 from api.metrics import instrument_celery
 
-app = Celery("vigil", include=["api.readings.tasks", "api.reviews.tasks", "api.outbox.tasks"])
+app = Celery(
+    "vigil",
+    include=["api.readings.tasks", "api.reviews.tasks", "api.outbox.tasks", "api.db.tasks"],
+)
 
 # How often held review decisions are checked for taking effect (beat, and in-process).
 SETTLE_EVERY_SECONDS = 1.0
@@ -58,6 +63,12 @@ def configure(settings: Settings) -> None:
             "settle-held-reviews": {
                 "task": "vigil.settle_reviews",
                 "schedule": SETTLE_EVERY_SECONDS,
+            },
+            # Daily, though months are kept three ahead: a failed run (a lock not granted in
+            # time) has two months of retries before an audit entry finds no partition.
+            "add-partitions": {
+                "task": "vigil.add_partitions",
+                "schedule": crontab(hour=3, minute=17),
             },
         },
     )

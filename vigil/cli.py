@@ -135,6 +135,31 @@ def _cmd_db_upgrade(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_db_partitions(args: argparse.Namespace) -> int:
+    from sqlalchemy.exc import DBAPIError
+
+    from api.config import Settings
+    from api.db.partitions import MONTHS_AHEAD, keep_ahead
+    from api.db.session import Database
+
+    database = Database.from_url(args.database_url or Settings().resolved_database_url)
+    if database.dialect != "postgresql":
+        print("nothing to do: only PostgreSQL partitions the audit log")
+        return 0
+    try:
+        created = keep_ahead(database)
+    except DBAPIError as exc:
+        print(f"vigil db partitions: {_first_line(exc.orig)}", file=sys.stderr)
+        return 3
+    finally:
+        database.bind.dispose()  # type: ignore[union-attr]
+    print(
+        f"audit log partitions in place for this month and the next {MONTHS_AHEAD}; "
+        + (f"created {', '.join(created)}" if created else "none were missing")
+    )
+    return 0
+
+
 def _cmd_audit_verify(args: argparse.Namespace) -> int:
     from sqlalchemy.exc import OperationalError
 
@@ -207,6 +232,13 @@ def build_parser() -> argparse.ArgumentParser:
     db = p.add_subparsers(dest="db_command", required=True)
     p = db.add_parser("upgrade", help="create or upgrade the schema to the newest revision")
     p.set_defaults(func=_cmd_db_upgrade)
+    p = db.add_parser(
+        "partitions",
+        help="create the audit log's missing monthly partitions, this month and the next three "
+        "(PostgreSQL; beat runs it daily)",
+    )
+    p.add_argument("--database-url", help="the database (default: DATABASE_URL, else embedded)")
+    p.set_defaults(func=_cmd_db_partitions)
 
     p = sub.add_parser("audit", help="the audit log")
     audit = p.add_subparsers(dest="audit_command", required=True)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
+import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection
@@ -11,6 +13,7 @@ from sqlalchemy import Connection
 from api.config import Settings
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+APP_ROLE_VARIABLE = "DATABASE_APP_ROLE"
 
 
 def alembic_config(url: str, connection: Connection | None = None) -> Config:
@@ -36,3 +39,10 @@ def upgrade_connection(connection: Connection, revision: str = "head") -> None:
     """Upgrade through an open connection (tests run migrations inside their transaction)."""
     url = connection.engine.url.render_as_string(hide_password=False)
     command.upgrade(alembic_config(url, connection), revision)
+
+
+def app_role(connection: Connection) -> str:
+    """The server's role on PostgreSQL, quoted for SQL: ``DATABASE_APP_ROLE`` when set, else
+    the role running the migration (when one role does both; see ``0007_audit_chain``)."""
+    role = os.environ.get(APP_ROLE_VARIABLE) or connection.scalar(sa.text("SELECT current_user"))
+    return connection.dialect.identifier_preparer.quote(str(role))

@@ -7,6 +7,7 @@ from sqlalchemy import Connection
 
 import api.db.tables  # noqa: F401  (fills Base.metadata)
 from api.db.base import Base
+from api.db.partitions import include_name, migrated_schema
 from api.db.session import make_engine
 
 config = context.config
@@ -16,7 +17,9 @@ target_metadata = Base.metadata
 def _run(connection: Connection) -> None:
     context.configure(
         connection=connection,
-        target_metadata=target_metadata,
+        # What the migrations build there: on PostgreSQL audit_log is partitioned by month.
+        target_metadata=migrated_schema(target_metadata, connection.dialect.name),
+        include_name=include_name,
         # SQLite cannot ALTER most things; batch mode copies the table instead.
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,

@@ -12,7 +12,6 @@ Revises: 0005_model_registry
 Create Date: 2026-11-29 18:40:00
 """
 
-import os
 from collections.abc import Sequence
 
 import sqlalchemy as sa
@@ -20,18 +19,12 @@ from alembic import op
 
 import api.db.base
 from api.audit.chain import GENESIS, Fields, link
+from api.db.migrate import app_role
 
 revision: str = "0007_audit_chain"
 down_revision: str | None = "0005_model_registry"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
-
-APP_ROLE_VARIABLE = "DATABASE_APP_ROLE"
-
-
-def _app_role(bind: sa.Connection) -> str:
-    role = os.environ.get(APP_ROLE_VARIABLE) or bind.scalar(sa.text("SELECT current_user"))
-    return bind.dialect.identifier_preparer.quote(str(role))
 
 
 def _chain_existing(bind: sa.Connection) -> None:
@@ -78,13 +71,13 @@ def upgrade() -> None:
         batch_op.alter_column("entry_hash", existing_type=sa.String(length=64), nullable=False)
         batch_op.create_unique_constraint(batch_op.f("uq_audit_log_entry_hash"), ["entry_hash"])
     if bind.dialect.name == "postgresql":
-        op.execute(f"REVOKE UPDATE, DELETE, TRUNCATE ON audit_log FROM {_app_role(bind)}")
+        op.execute(f"REVOKE UPDATE, DELETE, TRUNCATE ON audit_log FROM {app_role(bind)}")
 
 
 def downgrade() -> None:
     bind = op.get_bind()
     if bind.dialect.name == "postgresql":
-        op.execute(f"GRANT UPDATE, DELETE, TRUNCATE ON audit_log TO {_app_role(bind)}")
+        op.execute(f"GRANT UPDATE, DELETE, TRUNCATE ON audit_log TO {app_role(bind)}")
     with op.batch_alter_table("audit_log", schema=None) as batch_op:
         batch_op.drop_constraint(batch_op.f("uq_audit_log_entry_hash"), type_="unique")
         batch_op.drop_column("entry_hash")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Iterator
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from api.audit.chain import verify
 from api.audit.service import record
 from api.audit.tables import AuditEntry
 from api.db.migrate import alembic_config
+from api.db.partitions import add_months
 from api.db.session import Database, make_engine
 from vigil.cli import main
 
@@ -140,6 +142,8 @@ def test_the_application_role_may_not_rewrite_the_log(tmp_path: Path) -> None:
             # As an owner would: the server's role gets everything on the tables first.
             conn.exec_driver_sql(f"GRANT ALL ON ALL TABLES IN SCHEMA public TO {role}")
             conn.exec_driver_sql(f"GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO {role}")
+            # ... and on tables created later (such as the log's monthly partitions).
+            conn.exec_driver_sql(f"ALTER DEFAULT PRIVILEGES GRANT ALL ON TABLES TO {role}")
         os.environ["DATABASE_APP_ROLE"] = role
         try:
             command.upgrade(alembic_config(url), "head")
@@ -150,12 +154,18 @@ def test_the_application_role_may_not_rewrite_the_log(tmp_path: Path) -> None:
             with Database(conn).session() as session:
                 record(session, None, "test", "thing", 1)
                 session.flush()  # appending is allowed
-            for statement in ("UPDATE audit_log SET action = 'x'", "DELETE FROM audit_log"):
-                with (
-                    pytest.raises(ProgrammingError, match="permission denied"),
-                    conn.begin_nested(),
-                ):
-                    conn.exec_driver_sql(statement)
+            # It may add months (through the migration's function) but, as on the parent,
+            # may not rewrite any month's partition directly.
+            month = datetime.now(UTC).strftime("audit_log_y%Ym%m")
+            assert add_months(conn, date(2031, 1, 1), months=0) == ["audit_log_y2031m01"]
+            for table in ("audit_log", month, "audit_log_y2031m01"):
+                conn.exec_driver_sql(f"SELECT count(*) FROM {table}")  # reading is allowed
+                for statement in (f"UPDATE {table} SET action = 'x'", f"DELETE FROM {table}"):
+                    with (
+                        pytest.raises(ProgrammingError, match="permission denied"),
+                        conn.begin_nested(),
+                    ):
+                        conn.exec_driver_sql(statement)
             conn.rollback()
     finally:
         engine.dispose()
