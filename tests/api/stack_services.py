@@ -25,6 +25,16 @@ LEASE_KEY = "vigil-test:lease"
 LEASE_SECONDS = 3600  # outlives any test; frees the database of a run that was killed
 
 
+def postgres_server() -> str:
+    """The PostgreSQL server for tests that need PostgreSQL itself (its grants, its
+    partitions): ``VIGIL_TEST_DATABASE_URL`` where the run names one, else the production
+    stack's (``VIGIL_STACK_DATABASE_URL``, 127.0.0.1:5432 by default). The database name in it
+    is a stem: each test makes a database of its own (:func:`own_database_url`)."""
+    return os.environ.get("VIGIL_TEST_DATABASE_URL") or os.environ.get(
+        "VIGIL_STACK_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/vigil_stack"
+    )
+
+
 def reachable(host: str, port: int) -> bool:
     try:
         with socket.create_connection((host, port), timeout=1):

@@ -7,7 +7,6 @@ unreachable. On SQLite the migration changes nothing, which the other tests cove
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
@@ -19,7 +18,13 @@ from alembic import command
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, inspect, make_url, text
 from sqlalchemy.exc import DBAPIError
-from stack_services import create_database, drop_database, own_database_url, reachable
+from stack_services import (
+    create_database,
+    drop_database,
+    own_database_url,
+    postgres_server,
+    reachable,
+)
 
 import api.audit.service
 import api.db.tables  # (the users table the log's foreign key names, for the ORM)
@@ -35,9 +40,7 @@ from api.db.partitions import MONTHS_AHEAD, add_months, keep_ahead
 from api.db.session import Database, make_engine
 from vigil.cli import main
 
-SERVER = os.environ.get("VIGIL_TEST_DATABASE_URL") or os.environ.get(
-    "VIGIL_STACK_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/vigil_stack"
-)
+SERVER = postgres_server()
 BEFORE = "0018_drop_photo_dhash_index"
 # Entries written before the upgrade: three months, one of them twice, one a year back.
 OLD_TIMES = [

@@ -18,7 +18,13 @@ from alembic import command
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, make_url, select, text
 from sqlalchemy.exc import ProgrammingError
-from stack_services import create_database, drop_database, own_database_url
+from stack_services import (
+    create_database,
+    drop_database,
+    own_database_url,
+    postgres_server,
+    reachable,
+)
 
 from api.audit.chain import verify
 from api.audit.service import record
@@ -126,10 +132,13 @@ def test_vigil_audit_verify_exits_non_zero_naming_the_entry(
     assert f"entry {ids[1]} " in capsys.readouterr().err
 
 
-def test_the_application_role_may_not_rewrite_the_log(tmp_path: Path) -> None:
-    server = os.environ.get("VIGIL_TEST_DATABASE_URL")
-    if not server:
-        pytest.skip("grants exist on PostgreSQL only (set VIGIL_TEST_DATABASE_URL)")
+def test_the_application_role_may_not_rewrite_the_log(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = postgres_server()
+    target = make_url(server)
+    if not reachable(target.host or "127.0.0.1", target.port or 5432):
+        pytest.skip("grants exist on PostgreSQL only, and it is not reachable")
     url = own_database_url(server, "grants")
     role = f"vigil_app_{os.getpid()}"
     create_database(url)
@@ -144,11 +153,9 @@ def test_the_application_role_may_not_rewrite_the_log(tmp_path: Path) -> None:
             conn.exec_driver_sql(f"GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO {role}")
             # ... and on tables created later (such as the log's monthly partitions).
             conn.exec_driver_sql(f"ALTER DEFAULT PRIVILEGES GRANT ALL ON TABLES TO {role}")
-        os.environ["DATABASE_APP_ROLE"] = role
-        try:
-            command.upgrade(alembic_config(url), "head")
-        finally:
-            del os.environ["DATABASE_APP_ROLE"]
+        monkeypatch.setenv("DATABASE_APP_ROLE", role)
+        command.upgrade(alembic_config(url), "head")
+        monkeypatch.delenv("DATABASE_APP_ROLE")
         with engine.connect() as conn:
             conn.exec_driver_sql(f"SET ROLE {role}")
             with Database(conn).session() as session:
