@@ -25,14 +25,18 @@ from api.batches.routes import router as batches_router
 from api.config import Settings
 from api.context import AppContext
 from api.datasets.routes import router as datasets_router
-from api.db.partitions import keep_ahead
+from api.db.partitions import keep_ahead, months_ahead_source
 from api.db.session import Database
 from api.deps import CtxDep
 from api.errors import PROBLEM_JSON, document_errors, install_handlers
 from api.events.routes import router as events_router
 from api.health import check_ready
 from api.interop.routes import router as interop_router
-from api.metrics import install_metrics, set_webhook_backlog_source
+from api.metrics import (
+    install_metrics,
+    set_audit_months_ahead_source,
+    set_webhook_backlog_source,
+)
 from api.model_registry.routes import router as model_registry_router
 from api.organisations.routes import router as organisations_router
 from api.outbox.channels import transports
@@ -227,6 +231,7 @@ def create_app(
     install_handlers(app)
     install_metrics(app, ctx.settings)
     set_webhook_backlog_source(webhook_backlog(ctx))
+    set_audit_months_ahead_source(months_ahead_source(ctx.database))
     # A product registration carries two documents; a photo upload one photo.
     largest = max(ctx.settings.max_upload_bytes, ctx.settings.max_document_bytes)
     app.add_middleware(

@@ -110,9 +110,15 @@ def observe_release(seconds: float) -> None:
 
 _QUEUE_LENGTH = "vigil_queue_length"
 _WEBHOOK_BACKLOG = "vigil_webhook_backlog"
+_AUDIT_MONTHS_AHEAD = "vigil_audit_months_ahead"
 _SOURCES: dict[str, tuple[str, Callable[[], float | None] | None]] = {
     _QUEUE_LENGTH: ("Photo readings waiting in the task queue", None),
     _WEBHOOK_BACKLOG: ("Webhook deliveries waiting in the outbox", None),
+    _AUDIT_MONTHS_AHEAD: (
+        "Months after the current one with an audit-log partition (PostgreSQL); at 0 next "
+        "month's audited writes will fail",
+        None,
+    ),
 }
 
 
@@ -124,6 +130,12 @@ def set_queue_length_source(source: Callable[[], float | None] | None) -> None:
 def set_webhook_backlog_source(source: Callable[[], float | None] | None) -> None:
     """Where ``vigil_webhook_backlog`` comes from; the outbox sets it (None: not reported)."""
     _SOURCES[_WEBHOOK_BACKLOG] = (_SOURCES[_WEBHOOK_BACKLOG][0], source)
+
+
+def set_audit_months_ahead_source(source: Callable[[], float | None] | None) -> None:
+    """Where ``vigil_audit_months_ahead`` comes from (None, or a source answering None: not
+    reported, as on SQLite)."""
+    _SOURCES[_AUDIT_MONTHS_AHEAD] = (_SOURCES[_AUDIT_MONTHS_AHEAD][0], source)
 
 
 class _ScrapeTimeGauges(Collector):

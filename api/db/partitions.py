@@ -14,6 +14,7 @@ PostgreSQL schema differs from them, for the migrations check and for autogenera
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import date
 
 from sqlalchemy import Connection, MetaData, UniqueConstraint, text
@@ -42,6 +43,39 @@ def add_months(connection: Connection, today: date, months: int = MONTHS_AHEAD) 
         {"first": today.replace(day=1), "months": months},
     )
     return list(created)
+
+
+def months_ahead(connection: Connection, today: date) -> int | None:
+    """How many months after ``today``'s have their partition (None on SQLite): the figure
+    to alert on, since an entry in a month without one fails (``vigil_audit_months_ahead``).
+    """
+    if connection.dialect.name != "postgresql":
+        return None
+    names = connection.scalars(
+        text(
+            "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+            "WHERE i.inhparent = CAST(:parent AS regclass)"
+        ),
+        {"parent": PARTITIONED},
+    )
+    have = {name for name in names if _PARTITION_NAME.fullmatch(name)}
+    ahead, year, month = 0, today.year, today.month
+    while True:  # consecutive months only: a gap is where the writes would fail
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+        if f"{PARTITIONED}_y{year}m{month:02d}" not in have:
+            return ahead
+        ahead += 1
+
+
+def months_ahead_source(database: Database) -> Callable[[], float | None]:
+    """:func:`months_ahead` read in a short transaction of its own (a metrics source)."""
+
+    def source() -> float | None:
+        with database.session() as session:
+            ahead = months_ahead(session.connection(), utcnow().date())
+        return None if ahead is None else float(ahead)
+
+    return source
 
 
 def keep_ahead(database: Database) -> list[str]:

@@ -36,7 +36,7 @@ from api.audit.service import record
 from api.config import Settings, new_secrets
 from api.context import AppContext
 from api.db.migrate import alembic_config
-from api.db.partitions import MONTHS_AHEAD, add_months, keep_ahead
+from api.db.partitions import MONTHS_AHEAD, add_months, keep_ahead, months_ahead
 from api.db.session import Database, make_engine
 from vigil.cli import main
 
@@ -216,6 +216,29 @@ def test_the_in_process_server_adds_missing_months_at_start(
         while last not in partitions(old_log) and time.monotonic() < deadline:
             time.sleep(0.05)
     assert last in partitions(old_log)
+
+
+def test_metrics_report_the_months_ahead_up_to_the_first_gap(
+    old_log: Engine, tmp_path: Path
+) -> None:
+    """``vigil_audit_months_ahead``: the figure to alert on before audited writes fail."""
+    url = old_log.url.render_as_string(hide_password=False)
+    settings = Settings(mode="test", data_dir=tmp_path, database_url=url, **new_secrets())
+    ctx = AppContext(settings=settings, database=Database(old_log))
+    app = create_app(context=ctx)
+    with TestClient(app) as client:
+        scraped = client.get("/metrics").text
+    assert f"vigil_audit_months_ahead {float(MONTHS_AHEAD)}" in scraped
+    # A month missing in between: only the months before it count.
+    second = _months_from(datetime.now(UTC).date(), MONTHS_AHEAD + 1)[2]
+    with old_log.begin() as conn:
+        conn.exec_driver_sql(f"DROP TABLE {second}")
+        assert months_ahead(conn, datetime.now(UTC).date()) == 1
+        assert months_ahead(conn, date(2040, 1, 1)) == 0
+    sqlite = make_engine(f"sqlite:///{tmp_path / 'v.db'}")
+    with sqlite.connect() as conn:
+        assert months_ahead(conn, date(2026, 1, 1)) is None
+    sqlite.dispose()
 
 
 def test_the_command_has_nothing_to_do_on_sqlite_and_says_so_when_unreachable(

@@ -41,6 +41,7 @@ def no_sources() -> Iterator[None]:
     yield
     metrics.set_webhook_backlog_source(None)
     metrics.set_queue_length_source(None)
+    metrics.set_audit_months_ahead_source(None)
 
 
 def test_http_latency_is_counted_by_route_template_and_status(client: TestClient) -> None:
