@@ -220,7 +220,17 @@ def alignment_scores(
     (:func:`_look`), which spares warping it again.
     """
     seen = seen or _look(level, pyramid, homography)
-    view, photo = seen.view, seen.structure
+    real = _judged(level, pyramid, homography, seen)
+    return {
+        "score": _agreement(level, seen, real, level.mask),
+        "window_score": _agreement(level, seen, real, level.window_mask),
+        "outline_score": _agreement(level, seen, real, level.outline_mask),
+        "seen": float((level.mask & real).sum() / max(1, level.mask.sum())),
+    }
+
+
+def _judged(level: Pass, pyramid: Pyramid, homography: np.ndarray, seen: _Seen) -> np.ndarray:
+    """Where the view through ``homography`` may judge the template's agreement (bool)."""
     hidden = pyramid.ignored(homography, level.frame_to_template, level.size)
     # The label where the code was found is no evidence for or against the kit.
     real = seen.real if hidden is None else seen.real & ~hidden
@@ -229,21 +239,19 @@ def alignment_scores(
     # (glare); on the face's brightest material it is what bright light does to a white face,
     # which agrees with the kit, and the print's edges beside it are real evidence.
     real = cv2.erode(real.astype(np.uint8), disk(2 * level.blur + 1)) > 0
+    view = seen.view
     low = channel_min(view) if view.ndim == 3 else view
     real &= (low < 250) | level.bright
+    return real
 
-    def agreement(where: np.ndarray) -> float:
-        seen = where & real
-        if seen.sum() < 0.25 * where.sum() or seen.sum() < 10:
-            return math.nan  # too little of it in view to judge
-        return zncc(level.structure, photo, seen)
 
-    return {
-        "score": agreement(level.mask),
-        "window_score": agreement(level.window_mask),
-        "outline_score": agreement(level.outline_mask),
-        "seen": float((level.mask & real).sum() / max(1, level.mask.sum())),
-    }
+def _agreement(level: Pass, seen: _Seen, real: np.ndarray, where: np.ndarray) -> float:
+    """ZNCC of the template's and the photo's structure over ``where`` in view (``real``)."""
+    judged = where & real
+    n = judged.sum()
+    if n < 0.25 * where.sum() or n < 10:
+        return math.nan  # too little of it in view to judge
+    return zncc(level.structure, seen.structure, judged)
 
 
 def _agrees_better(
@@ -257,9 +265,11 @@ def _agrees_better(
     its agreement then drops (0.83-0.89 -> 0.57-0.68 on the read benchmark's strip
     photos), where a correction towards the kit raises it. Unjudgeable (too little in
     view): the correction stands. ``seen``: the photo through ``before`` (:func:`_look`).
+    Only the print's agreement (``score`` of :func:`alignment_scores`) is computed.
     """
-    old = alignment_scores(level, pyramid, before, seen)["score"]
-    new = alignment_scores(level, pyramid, after)["score"]
+    old = _agreement(level, seen, _judged(level, pyramid, before, seen), level.mask)
+    after_seen = _look(level, pyramid, after)
+    new = _agreement(level, after_seen, _judged(level, pyramid, after, after_seen), level.mask)
     return not new < old
 
 
