@@ -12,7 +12,9 @@ membrane tones, so the encoded ratio is as stable as the linear one. Pass
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from typing import Literal
 
 import cv2
@@ -138,6 +140,7 @@ def _to_reflectance(window: np.ndarray, domain: Domain) -> np.ndarray:
     return np.clip(v, 0.5 / 255.0 / 12.92, None)
 
 
+@lru_cache(maxsize=64)
 def _line_filter(width_px: float, blur_px: float | None = None) -> np.ndarray:
     """Local-contrast matched filter: the amplitude of a line over the membrane beside it.
 
@@ -157,7 +160,9 @@ def _line_filter(width_px: float, blur_px: float | None = None) -> np.ndarray:
         - special.erf((x - width_px / 2) / (np.sqrt(2) * sigma))
     )
     design = np.stack([shape, np.ones_like(x), x / half], axis=1)
-    return np.asarray(np.linalg.pinv(design)[0])
+    kernel = np.asarray(np.linalg.pinv(design)[0])
+    kernel.setflags(write=False)  # cached: shared by every read at this width
+    return kernel
 
 
 def _matched(od: np.ndarray, valid: np.ndarray, kernel: np.ndarray) -> np.ndarray:
@@ -166,10 +171,30 @@ def _matched(od: np.ndarray, valid: np.ndarray, kernel: np.ndarray) -> np.ndarra
     return np.asarray(ndimage.correlate1d(x, kernel, mode="constant", cval=0.0))
 
 
+def median(x: np.ndarray) -> float:
+    """``np.median`` of a 1-D float64 array, the same number, without its per-call dispatch
+    (a read takes some 50 medians of short profiles).
+
+    Examples
+    --------
+    >>> median(np.array([3.0, 1.0, 2.0, 10.0])), median(np.array([3.0, np.nan, 1.0]))
+    (2.5, nan)
+    """
+    n = x.size
+    if n == 0:
+        return math.nan
+    h = n // 2
+    # As np.median: the middle one or two, and the largest (where a NaN sorts).
+    part = np.partition(x, [h, n - 1] if n % 2 else [h - 1, h, n - 1])
+    if np.isnan(part[-1]):
+        return math.nan
+    return float(part[h]) if n % 2 else float((part[h - 1] + part[h]) / 2)
+
+
 def robust_sigma(x: np.ndarray) -> float:
     if x.size < 3:
         return 0.0
-    return float(1.4826 * np.median(np.abs(x - np.median(x))))
+    return float(1.4826 * median(np.abs(x - median(x))))
 
 
 def _response_noise(response: np.ndarray, valid: np.ndarray, width_px: float) -> float:
@@ -187,7 +212,7 @@ def _response_noise(response: np.ndarray, valid: np.ndarray, width_px: float) ->
         if keep.sum() < max(8, 0.25 * valid.sum()):
             break
         sigma = robust_sigma(response[keep])
-        found = valid & (response > np.median(response[keep]) + 3.0 * sigma)
+        found = valid & (response > median(response[keep]) + 3.0 * sigma)
         found = ndimage.binary_dilation(found, iterations=grow) & valid
         if not (found & ~excluded).any():
             break
@@ -213,7 +238,7 @@ def _membrane(absorbance: np.ndarray, valid: np.ndarray, width_px: float) -> np.
     if y.size >= 5:
         inner = arpls(y, float((BASELINE_STIFFNESS * width_px) ** 4))
     else:
-        inner = np.full(y.size, float(np.median(y)))
+        inner = np.full(y.size, median(y))
     return np.asarray(np.interp(idx, np.arange(lo, hi), inner))
 
 
@@ -231,7 +256,7 @@ def _interior(
     e = int(np.clip(np.floor(stop - trim_mm * px_per_mm), s + 2, n))
     if e - s < 8:
         return s, e
-    ref = float(np.median(gray[s:e]))
+    ref = median(gray[s:e])
     tau = max(0.01, 3.0 * robust_sigma(np.diff(gray[s:e])) / np.sqrt(2))
     k = max(1, round(0.2 * px_per_mm))
     limit = round(1.0 * px_per_mm)
@@ -542,30 +567,45 @@ def _fit_shape(od: np.ndarray, valid: np.ndarray, j: int, width_px: float) -> tu
     syy = float(np.sum(yc**2))
 
     def best_for(widths: np.ndarray) -> tuple[float, float, float]:
-        # Every (width, blur, sub-pixel offset) candidate at once; with a free
-        # constant, the least-squares residual is Syy - Sky^2 / Skk.
-        # Built as arrays, width by width (a list of thousands of tuples cost more than the fit).
-        offsets = np.linspace(-1.0, 1.0, 9)
-        sigmas = [np.arange(0.4, max(0.5 * w, 0.6), 0.15) for w in widths]
-        w_ = np.concatenate(
-            [np.full(s.size * offsets.size, w) for w, s in zip(widths, sigmas, strict=True)]
-        )
-        s_ = np.concatenate([np.repeat(s, offsets.size) for s in sigmas])
-        o_ = np.tile(offsets, s_.size // offsets.size)
-        w_, s_, o_ = w_[:, None], s_[:, None], o_[:, None]
-        ea = (x[None, :] - o_ + w_ / 2) / (np.sqrt(2.0) * s_)
-        eb = (x[None, :] - o_ - w_ / 2) / (np.sqrt(2.0) * s_)
-        k = 0.5 * (special.erf(ea) - special.erf(eb))
-        kc = k - k.mean(axis=1, keepdims=True)
-        skk = np.maximum(np.sum(kc**2, axis=1), 1e-12)
+        # With a free constant, the least-squares residual is Syy - Sky^2 / Skk.
+        kc, skk, w_, s_ = _shape_candidates(x.astype(np.int64).tobytes(), widths.tobytes())
         resid = syy - (kc @ yc) ** 2 / skk
         i = int(np.argmin(resid))
-        return float(resid[i]), float(w_[i, 0]), float(s_[i, 0])
+        return float(resid[i]), float(w_[i]), float(s_[i])
 
     nominal = best_for(np.array([width_px]))
     free = best_for(width_px * np.linspace(0.6, 1.6, 11))
     chosen = free if free[0] < 0.5 * nominal[0] else nominal
     return chosen[1], chosen[2]
+
+
+@lru_cache(maxsize=16)
+def _shape_candidates(
+    x_bytes: bytes, widths_bytes: bytes
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Every (width, blur, sub-pixel offset) line shape :func:`_fit_shape` tries at columns
+    ``x`` (int64 bytes, relative to the line), centred, with its sum of squares, and each
+    candidate's width and blur; cached, as a kit's reads fit the same columns and widths.
+    """
+    x = np.frombuffer(x_bytes, dtype=np.int64)
+    widths = np.frombuffer(widths_bytes, dtype=np.float64)
+    # Built as arrays, width by width (a list of thousands of tuples cost more than the fit).
+    offsets = np.linspace(-1.0, 1.0, 9)
+    sigmas = [np.arange(0.4, max(0.5 * w, 0.6), 0.15) for w in widths]
+    w_ = np.concatenate(
+        [np.full(s.size * offsets.size, w) for w, s in zip(widths, sigmas, strict=True)]
+    )
+    s_ = np.concatenate([np.repeat(s, offsets.size) for s in sigmas])
+    o_ = np.tile(offsets, s_.size // offsets.size)
+    w2, s2, o2 = w_[:, None], s_[:, None], o_[:, None]
+    ea = (x[None, :] - o2 + w2 / 2) / (np.sqrt(2.0) * s2)
+    eb = (x[None, :] - o2 - w2 / 2) / (np.sqrt(2.0) * s2)
+    k = 0.5 * (special.erf(ea) - special.erf(eb))
+    kc = k - k.mean(axis=1, keepdims=True)
+    skk = np.maximum(np.sum(kc**2, axis=1), 1e-12)
+    for array in (kc, skk, w_, s_):
+        array.setflags(write=False)
+    return kc, skk, w_, s_
 
 
 def _channel_from_data(
