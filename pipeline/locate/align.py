@@ -66,26 +66,27 @@ def _match(level: Pass, seen: _Seen, homography: np.ndarray, motion: str = "homo
     tpl = level.structure
     half, r = level.half, level.radius
     src, dst, normal, trust, on_window = [], [], [], [], []
-    for (cx, cy), near, known, crop, n, t in zip(
-        level.centres,
-        level.near_window,
+    # Python numbers, not numpy scalars: the loop's index arithmetic costs less than the match.
+    for (cx, cy), near, known, (x0, y0, x1, y1), n, t in zip(
+        level.centres.tolist(),
+        level.near_window.tolist(),
         level.patch_masks,
-        level.crops,
-        level.normals,
-        level.trust,
+        level.crops.tolist(),
+        level.normals.tolist(),
+        level.trust.tolist(),
         strict=True,
     ):
         if not (real[cy - half, cx - half] and real[cy + half, cx + half]):
             continue  # beyond the picture's edge or under glare: nothing to match
-        x0, y0, x1, y1 = crop
         top, left = cy - half + y0, cx - half + x0  # patch origin in the frame
         patch = tpl[top : cy - half + y1, left : cx - half + x1]
         area = photo[top - r : cy - half + y1 + r, left - r : cx - half + x1 + r]
         if known is None:
+            # Finite everywhere: OpenCV answers a flat window without a mask with 0.
             res = cv2.matchTemplate(area, patch, cv2.TM_CCOEFF_NORMED)
         else:
             res = cv2.matchTemplate(area, patch, cv2.TM_CCOEFF_NORMED, mask=known)
-        res[~np.isfinite(res)] = -1.0  # flat masked windows give no correlation
+            res[~np.isfinite(res)] = -1.0  # flat masked windows give no correlation
         _, peak, _, (px, py) = cv2.minMaxLoc(res)
         if not peak > 0.5:
             continue
