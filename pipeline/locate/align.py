@@ -162,37 +162,39 @@ def _fit(
             h = start / start[2, 2]
     elif len(src) < params:
         return None
+    # Loop invariants, and the Jacobians' constant zero columns, made once.
+    u0, u1, v0, v1 = u[:, 0], u[:, 1], v[:, 0], v[:, 1]
+    nu0, nu1 = -u0, -u1
+    jx, jy = np.zeros((len(u), 8)), np.zeros((len(u), 8))
+    along_x, along_y = normals[edge, :1], normals[edge, 1:]
+    row_trust = np.concatenate([trust[corner], trust[corner], trust[edge]])
+    cut = 3 * tol
+    ridge = np.eye(params)
     for _ in range(6):
-        w = h[2, 0] * u[:, 0] + h[2, 1] * u[:, 1] + 1.0
-        x = (h[0, 0] * u[:, 0] + h[0, 1] * u[:, 1] + h[0, 2]) / w
-        y = (h[1, 0] * u[:, 0] + h[1, 1] * u[:, 1] + h[1, 2]) / w
-        ex, ey = x - v[:, 0], y - v[:, 1]
-        zero = np.zeros_like(w)
-        jx = np.stack(
-            [u[:, 0] / w, u[:, 1] / w, 1 / w, zero, zero, zero, -u[:, 0] * x / w, -u[:, 1] * x / w],
-            axis=1,
-        )[:, :params]
-        jy = np.stack(
-            [zero, zero, zero, u[:, 0] / w, u[:, 1] / w, 1 / w, -u[:, 0] * y / w, -u[:, 1] * y / w],
-            axis=1,
-        )[:, :params]
+        w = h[2, 0] * u0 + h[2, 1] * u1 + 1.0
+        x = (h[0, 0] * u0 + h[0, 1] * u1 + h[0, 2]) / w
+        y = (h[1, 0] * u0 + h[1, 1] * u1 + h[1, 2]) / w
+        ex, ey = x - v0, y - v1
+        jx[:, 0] = jy[:, 3] = u0 / w
+        jx[:, 1] = jy[:, 4] = u1 / w
+        jx[:, 2] = jy[:, 5] = 1 / w
+        jx[:, 6], jx[:, 7] = nu0 * x / w, nu1 * x / w
+        jy[:, 6], jy[:, 7] = nu0 * y / w, nu1 * y / w
+        jxp, jyp = jx[:, :params], jy[:, :params]
         # Corners: two rows each; edges: one row, the residual across the edge.
-        rows = np.vstack(
-            [jx[corner], jy[corner], normals[edge, :1] * jx[edge] + normals[edge, 1:] * jy[edge]]
-        )
+        rows = np.vstack([jxp[corner], jyp[corner], along_x * jxp[edge] + along_y * jyp[edge]])
         res = np.concatenate(
             [ex[corner], ey[corner], normals[edge, 0] * ex[edge] + normals[edge, 1] * ey[edge]]
         )
         # Tukey weights: patches far off (clutter, the cassette's side wall) count for nothing.
         mag = np.abs(res)
-        cut = 3 * tol
         wts = np.where(mag < cut, (1 - (mag / cut) ** 2) ** 2, 0.0)
-        wts *= np.concatenate([trust[corner], trust[corner], trust[edge]])
+        wts *= row_trust
         if (wts > 0).sum() < params + 1:
             return None
         jw = rows * wts[:, None]
         hess = jw.T @ rows
-        step = np.linalg.solve(hess + 1e-6 * np.trace(hess) * np.eye(params), -jw.T @ res)
+        step = np.linalg.solve(hess + 1e-6 * np.trace(hess) * ridge, -jw.T @ res)
         flat = np.zeros(8)
         flat[:params] = step
         h = h + np.array(
@@ -249,8 +251,8 @@ def _judged(level: Pass, pyramid: Pyramid, homography: np.ndarray, seen: _Seen) 
 def _agreement(level: Pass, seen: _Seen, real: np.ndarray, where: np.ndarray) -> float:
     """ZNCC of the template's and the photo's structure over ``where`` in view (``real``)."""
     judged = where & real
-    n = judged.sum()
-    if n < 0.25 * where.sum() or n < 10:
+    n = np.count_nonzero(judged)
+    if n < 0.25 * np.count_nonzero(where) or n < 10:
         return math.nan  # too little of it in view to judge
     return zncc(level.structure, seen.structure, judged)
 

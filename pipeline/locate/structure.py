@@ -37,8 +37,8 @@ def edge_strength(bgr: np.ndarray) -> np.ndarray:
 
 
 def zncc(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> float:
-    sel = mask > 0
-    if sel.sum() < 10:
+    sel = mask if mask.dtype == bool else mask > 0
+    if np.count_nonzero(sel) < 10:
         return 0.0
     x = a[sel].astype(np.float64)
     y = b[sel].astype(np.float64)
