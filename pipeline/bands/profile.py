@@ -14,15 +14,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
-from functools import lru_cache
 from typing import Literal
 
 import cv2
 import numpy as np
-from scipy import ndimage, special
 
 from pipeline.bands.baseline import arpls
 from pipeline.bands.placement import ANCHOR_SNR, MAX_TILT_DEG, SEARCH_MM
+from pipeline.bands.shape import fit_shape, line_filter, matched
 from pipeline.color import line_color_channel, srgb_to_linear
 from pipeline.kit import Kit
 
@@ -138,37 +137,6 @@ def _to_reflectance(window: np.ndarray, domain: Domain) -> np.ndarray:
         v = srgb_to_linear(v)
     # Half a code value keeps log10 finite on fully dark pixels.
     return np.clip(v, 0.5 / 255.0 / 12.92, None)
-
-
-@lru_cache(maxsize=64)
-def _line_filter(width_px: float, blur_px: float | None = None) -> np.ndarray:
-    """Local-contrast matched filter: the amplitude of a line over the membrane beside it.
-
-    Correlating an OD profile with this filter gives, at each column, the
-    least-squares amplitude of a line of the expected shape centred there on
-    top of a straight local background (level and slope) fitted over a
-    flank of half a line width each side. A line of OD ``a`` on any smooth
-    background gives ``a``; a gradient, a step far away or a mark much
-    wider than a line gives about nothing. That is the kit contract's
-    definition: the line against the membrane *beside it*.
-    """
-    sigma = max(0.5, 0.15 * width_px) if blur_px is None else max(0.35, blur_px)
-    half = int(np.ceil(width_px / 2 + 2.0 * sigma + 0.5 * width_px))
-    x = np.arange(-half, half + 1, dtype=np.float64)
-    shape = 0.5 * (
-        special.erf((x + width_px / 2) / (np.sqrt(2) * sigma))
-        - special.erf((x - width_px / 2) / (np.sqrt(2) * sigma))
-    )
-    design = np.stack([shape, np.ones_like(x), x / half], axis=1)
-    kernel = np.asarray(np.linalg.pinv(design)[0])
-    kernel.setflags(write=False)  # cached: shared by every read at this width
-    return kernel
-
-
-def _matched(od: np.ndarray, valid: np.ndarray, kernel: np.ndarray) -> np.ndarray:
-    """Correlate the OD profile (zero outside the interior) with a line filter."""
-    x = np.where(valid, od, 0.0)
-    return np.asarray(ndimage.correlate1d(x, kernel, mode="constant", cval=0.0))
 
 
 def median(x: np.ndarray) -> float:
@@ -412,7 +380,7 @@ def _profile(
     ppm = n_cols / length_mm if px_per_mm <= 0 else _trusted_ppm(px_per_mm, n_cols, length_mm)
     ppm_across = n_rows / (width_mm + 2 * margin_mm)
     width_px = kit.line_width_mm * ppm
-    kernel = _line_filter(width_px)
+    kernel = line_filter(width_px)
 
     r0, r1 = _rows(n_rows, margin_mm * ppm_across, width_mm, ppm_across)
     central = refl[r0:r1]
@@ -426,7 +394,7 @@ def _profile(
 
     baselines = [_membrane(per_channel[:, c], valid, width_px) for c in range(3)]
     channel_od = np.stack([per_channel[:, c] - b for c, b in enumerate(baselines)])
-    channel_response = np.stack([_matched(channel_od[c], valid, kernel) for c in range(3)])
+    channel_response = np.stack([matched(channel_od[c], valid, kernel) for c in range(3)])
     if kit.description.line_color is not None:
         channel = line_color_channel(kit.description.line_color)
         # Only the lines' channel's noise counts: the others' only pick the channel.
@@ -444,10 +412,10 @@ def _profile(
     line_w, blur = width_px, max(0.5, 0.15 * width_px)
     j = int(np.argmax(np.where(valid, response, -np.inf)))
     if response[j] / noise >= 20:
-        line_w, blur = _fit_shape(od, valid, j, width_px)
-        kernel = _line_filter(line_w, blur)
-        response = _matched(od, valid, kernel)
-        channel_response = np.stack([_matched(channel_od[c], valid, kernel) for c in range(3)])
+        line_w, blur = fit_shape(od, valid, j, width_px)
+        kernel = line_filter(line_w, blur)
+        response = matched(od, valid, kernel)
+        channel_response = np.stack([matched(channel_od[c], valid, kernel) for c in range(3)])
 
     # Row bands across the width, each with its own baseline.
     n_bands = max(1, min(n_bands, (r1 - r0) // 2))
@@ -457,7 +425,7 @@ def _profile(
         a = -np.log10(np.mean(rows, axis=0))
         b = _membrane(a, valid, width_px)  # the bands' noise comes from their differences
         band_od[i] = a - b
-        band_response[i] = _matched(band_od[i], valid, kernel)
+        band_response[i] = matched(band_od[i], valid, kernel)
 
     # Noise two ways. Along the flow: the response's spread between lines (it
     # includes mottle, the enemy of specificity) but it is inflated when lines
@@ -559,66 +527,6 @@ def _trusted_ppm(px_per_mm: float, n_cols: int, length_mm: float) -> float:
     """``rectify_window`` rounds the strip length: the array's own scale is exact."""
     exact = n_cols / length_mm
     return exact if abs(exact - px_per_mm) <= 0.1 * px_per_mm + 1.0 / length_mm else px_per_mm
-
-
-def _fit_shape(od: np.ndarray, valid: np.ndarray, j: int, width_px: float) -> tuple[float, float]:
-    """Width and blur of the line centred near column ``j``, by least squares on a grid.
-
-    Blur is fitted at the kit's nominal width first; another width (0.6-1.6x)
-    is taken only when it halves the residual, because width and blur trade
-    off against each other once the blur nears the width.
-    """
-    half = int(np.ceil(1.6 * width_px / 2 + 1.5 * width_px + 2))
-    lo, hi = max(0, j - half), min(od.size, j + half + 1)
-    sel = valid[lo:hi]
-    y = od[lo:hi][sel]
-    x = np.arange(lo, hi)[sel] - j
-    default = (width_px, max(0.5, 0.15 * width_px))
-    if y.size < 5:
-        return default
-    yc = y - y.mean()
-    syy = float(np.sum(yc**2))
-
-    def best_for(widths: np.ndarray) -> tuple[float, float, float]:
-        # With a free constant, the least-squares residual is Syy - Sky^2 / Skk.
-        kc, skk, w_, s_ = _shape_candidates(x.astype(np.int64).tobytes(), widths.tobytes())
-        resid = syy - (kc @ yc) ** 2 / skk
-        i = int(np.argmin(resid))
-        return float(resid[i]), float(w_[i]), float(s_[i])
-
-    nominal = best_for(np.array([width_px]))
-    free = best_for(width_px * np.linspace(0.6, 1.6, 11))
-    chosen = free if free[0] < 0.5 * nominal[0] else nominal
-    return chosen[1], chosen[2]
-
-
-@lru_cache(maxsize=16)
-def _shape_candidates(
-    x_bytes: bytes, widths_bytes: bytes
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Every (width, blur, sub-pixel offset) line shape :func:`_fit_shape` tries at columns
-    ``x`` (int64 bytes, relative to the line), centred, with its sum of squares, and each
-    candidate's width and blur; cached, as a kit's reads fit the same columns and widths.
-    """
-    x = np.frombuffer(x_bytes, dtype=np.int64)
-    widths = np.frombuffer(widths_bytes, dtype=np.float64)
-    # Built as arrays, width by width (a list of thousands of tuples cost more than the fit).
-    offsets = np.linspace(-1.0, 1.0, 9)
-    sigmas = [np.arange(0.4, max(0.5 * w, 0.6), 0.15) for w in widths]
-    w_ = np.concatenate(
-        [np.full(s.size * offsets.size, w) for w, s in zip(widths, sigmas, strict=True)]
-    )
-    s_ = np.concatenate([np.repeat(s, offsets.size) for s in sigmas])
-    o_ = np.tile(offsets, s_.size // offsets.size)
-    w2, s2, o2 = w_[:, None], s_[:, None], o_[:, None]
-    ea = (x[None, :] - o2 + w2 / 2) / (np.sqrt(2.0) * s2)
-    eb = (x[None, :] - o2 - w2 / 2) / (np.sqrt(2.0) * s2)
-    k = 0.5 * (special.erf(ea) - special.erf(eb))
-    kc = k - k.mean(axis=1, keepdims=True)
-    skk = np.maximum(np.sum(kc**2, axis=1), 1e-12)
-    for array in (kc, skk, w_, s_):
-        array.setflags(write=False)
-    return kc, skk, w_, s_
 
 
 def _channel_from_data(
