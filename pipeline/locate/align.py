@@ -270,6 +270,8 @@ def _agrees_better(
     view): the correction stands. ``seen``: the photo through ``before`` (:func:`_look`).
     Only the print's agreement (``score`` of :func:`alignment_scores`) is computed.
     """
+    if np.array_equal(after, before):
+        return True  # the pass could not fit: the same view, the same agreement
     old = _agreement(level, seen, _judged(level, pyramid, before, seen), level.mask)
     after_seen = _look(level, pyramid, after)
     new = _agreement(level, after_seen, _judged(level, pyramid, after, after_seen), level.mask)
