@@ -256,9 +256,24 @@ def cassette_view(image: np.ndarray, homography: np.ndarray, kit: Kit) -> np.nda
         flags=cv2.INTER_AREA | cv2.WARP_INVERSE_MAP,
         borderMode=cv2.BORDER_REPLICATE,
     )
-    face = cv2.resize(kit.template[:, :, 3], size, interpolation=cv2.INTER_AREA) > 127
-    view[~face] = 128
+    view[_outside_face(kit, size)] = 128
     return view
+
+
+_OUTSIDE: dict[tuple[str, tuple[int, int]], np.ndarray] = {}
+
+
+def _outside_face(kit: Kit, size: tuple[int, int]) -> np.ndarray:
+    """Where the kit's template at ``size`` is not its face (bool); made once per kit."""
+    key = (kit.content_key, size)
+    cached = _OUTSIDE.get(key)
+    if cached is None:
+        if len(_OUTSIDE) >= 16:
+            _OUTSIDE.pop(next(iter(_OUTSIDE)))
+        face = cv2.resize(kit.template[:, :, 3], size, interpolation=cv2.INTER_AREA) > 127
+        cached = _OUTSIDE[key] = ~face
+        cached.setflags(write=False)
+    return cached
 
 
 def _local_highlight(window_bgr: np.ndarray, surround_bgr: np.ndarray | None) -> bool:
@@ -341,6 +356,7 @@ def check_glare(
     surround_bgr: np.ndarray | None = None,
     channel: int | None = None,
     px_per_mm: float | None = None,
+    exposure: QualityCheck | None = None,
 ) -> QualityCheck:
     """Specular highlights on the rectified window: clipped blobs in the lines' channel.
 
@@ -358,6 +374,9 @@ def check_glare(
     px_per_mm : float, optional
         Resolution of ``window_bgr``: with it, a band of :data:`GLARE_EDGE_MM` along the
         window's long edges is left out.
+    exposure : QualityCheck, optional
+        :func:`check_exposure` of the same window, surround and channel, where the
+        caller has it: spares judging it again.
 
     Examples
     --------
@@ -382,7 +401,9 @@ def check_glare(
     blobs = cv2.morphologyEx(clipped.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
     fraction = float(blobs.mean())
     metrics = {"glare_fraction": round(fraction, 4)}
-    overexposed = bool(check_exposure(window_bgr, surround_bgr, channel))
+    if exposure is None:
+        exposure = check_exposure(window_bgr, surround_bgr, channel)
+    overexposed = bool(exposure)
     issues = [GLARE] if fraction > GLARE_FRACTION and not overexposed else []
     return QualityCheck(issues, metrics, {"glare_fraction": GLARE_FRACTION})
 

@@ -201,7 +201,7 @@ def _read(data: bytes, kit: Kit, band_model: BandModel, model_name: str) -> Read
 
     surround = cassette_view(photo.image, homography, kit)
     exposure = check_exposure(window, surround, profile.channel)
-    glare = check_glare(window, surround, profile.channel, out_ppm)
+    glare = check_glare(window, surround, profile.channel, out_ppm, exposure=exposure)
     blur = check_blur(photo.image, window_h, kit)
     metrics |= _metrics(exposure, glare, blur)
     # Blur first: it is the one reason that explains the others.

@@ -156,15 +156,18 @@ def _width_ratio(profile: Profile, m: LineMeasurement) -> float:
     y = profile.od[lo:hi]
     if y.size < 5:
         return 1.0
-    best_w, best_r = w0, np.inf
-    for w in w0 * np.linspace(0.4, 2.5, 22):
-        k = 0.5 * (
-            special.erf((x + w / 2) / (np.sqrt(2) * blur))
-            - special.erf((x - w / 2) / (np.sqrt(2) * blur))
-        )
-        design = np.stack([k, np.ones_like(k)], axis=1)
-        coef, *_ = np.linalg.lstsq(design, y, rcond=None)
-        resid = float(np.sum((design @ coef - y) ** 2))
-        if resid < best_r:
-            best_w, best_r = float(w), resid
+    # Every width at once: with a free constant, the least-squares residual of a box of
+    # width w is Syy - Sky^2 / Skk over the centred profile and shape.
+    widths = w0 * np.linspace(0.4, 2.5, 22)
+    half_w = widths[:, None] / 2
+    k = 0.5 * (
+        special.erf((x[None, :] + half_w) / (np.sqrt(2) * blur))
+        - special.erf((x[None, :] - half_w) / (np.sqrt(2) * blur))
+    )
+    kc = k - k.mean(axis=1, keepdims=True)
+    yc = y - y.mean()
+    skk = np.sum(kc * kc, axis=1)
+    # A flat shape (all widths far wider than the profile) explains nothing but the constant.
+    explained = np.divide((kc @ yc) ** 2, skk, out=np.zeros_like(skk), where=skk > 1e-12)
+    best_w = float(widths[int(np.argmin(float(np.sum(yc * yc)) - explained))])
     return best_w / w0

@@ -12,15 +12,16 @@ membrane tones, so the encoded ratio is as stable as the linear one. Pass
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from typing import Literal
 
 import cv2
 import numpy as np
-from scipy import ndimage, special
 
 from pipeline.bands.baseline import arpls
 from pipeline.bands.placement import ANCHOR_SNR, MAX_TILT_DEG, SEARCH_MM
+from pipeline.bands.shape import fit_shape, line_filter, matched
 from pipeline.color import line_color_channel, srgb_to_linear
 from pipeline.kit import Kit
 
@@ -138,38 +139,30 @@ def _to_reflectance(window: np.ndarray, domain: Domain) -> np.ndarray:
     return np.clip(v, 0.5 / 255.0 / 12.92, None)
 
 
-def _line_filter(width_px: float, blur_px: float | None = None) -> np.ndarray:
-    """Local-contrast matched filter: the amplitude of a line over the membrane beside it.
+def median(x: np.ndarray) -> float:
+    """``np.median`` of a 1-D float64 array, the same number, without its per-call dispatch
+    (a read takes some 50 medians of short profiles).
 
-    Correlating an OD profile with this filter gives, at each column, the
-    least-squares amplitude of a line of the expected shape centred there on
-    top of a straight local background (level and slope) fitted over a
-    flank of half a line width each side. A line of OD ``a`` on any smooth
-    background gives ``a``; a gradient, a step far away or a mark much
-    wider than a line gives about nothing. That is the kit contract's
-    definition: the line against the membrane *beside it*.
+    Examples
+    --------
+    >>> median(np.array([3.0, 1.0, 2.0, 10.0])), median(np.array([3.0, np.nan, 1.0]))
+    (2.5, nan)
     """
-    sigma = max(0.5, 0.15 * width_px) if blur_px is None else max(0.35, blur_px)
-    half = int(np.ceil(width_px / 2 + 2.0 * sigma + 0.5 * width_px))
-    x = np.arange(-half, half + 1, dtype=np.float64)
-    shape = 0.5 * (
-        special.erf((x + width_px / 2) / (np.sqrt(2) * sigma))
-        - special.erf((x - width_px / 2) / (np.sqrt(2) * sigma))
-    )
-    design = np.stack([shape, np.ones_like(x), x / half], axis=1)
-    return np.asarray(np.linalg.pinv(design)[0])
-
-
-def _matched(od: np.ndarray, valid: np.ndarray, kernel: np.ndarray) -> np.ndarray:
-    """Correlate the OD profile (zero outside the interior) with a line filter."""
-    x = np.where(valid, od, 0.0)
-    return np.asarray(ndimage.correlate1d(x, kernel, mode="constant", cval=0.0))
+    n = x.size
+    if n == 0:
+        return math.nan
+    h = n // 2
+    # As np.median: the middle one or two, and the largest (where a NaN sorts).
+    part = np.partition(x, [h, n - 1] if n % 2 else [h - 1, h, n - 1])
+    if np.isnan(part[-1]):
+        return math.nan
+    return float(part[h]) if n % 2 else float((part[h - 1] + part[h]) / 2)
 
 
 def robust_sigma(x: np.ndarray) -> float:
     if x.size < 3:
         return 0.0
-    return float(1.4826 * np.median(np.abs(x - np.median(x))))
+    return float(1.4826 * median(np.abs(x - median(x))))
 
 
 def _response_noise(response: np.ndarray, valid: np.ndarray, width_px: float) -> float:
@@ -187,12 +180,25 @@ def _response_noise(response: np.ndarray, valid: np.ndarray, width_px: float) ->
         if keep.sum() < max(8, 0.25 * valid.sum()):
             break
         sigma = robust_sigma(response[keep])
-        found = valid & (response > np.median(response[keep]) + 3.0 * sigma)
-        found = ndimage.binary_dilation(found, iterations=grow) & valid
+        found = valid & (response > median(response[keep]) + 3.0 * sigma)
+        found = _grown(found, grow) & valid
         if not (found & ~excluded).any():
             break
         excluded |= found
     return max(sigma, NOISE_FLOOR)
+
+
+def _grown(mask: np.ndarray, by: int) -> np.ndarray:
+    """A 1-D boolean mask grown by ``by`` columns each way (``binary_dilation`` with
+    ``iterations=by``, beyond the ends nothing), as one sliding count.
+
+    Examples
+    --------
+    >>> _grown(np.array([0, 0, 0, 1, 0, 0, 0, 0, 1], bool), 2).astype(int).tolist()
+    [0, 1, 1, 1, 1, 1, 1, 1, 1]
+    """
+    counts = np.convolve(mask.astype(np.int64), np.ones(2 * by + 1, np.int64))
+    return np.asarray(counts[by : by + mask.size] > 0)
 
 
 def _membrane(absorbance: np.ndarray, valid: np.ndarray, width_px: float) -> np.ndarray:
@@ -213,7 +219,7 @@ def _membrane(absorbance: np.ndarray, valid: np.ndarray, width_px: float) -> np.
     if y.size >= 5:
         inner = arpls(y, float((BASELINE_STIFFNESS * width_px) ** 4))
     else:
-        inner = np.full(y.size, float(np.median(y)))
+        inner = np.full(y.size, median(y))
     return np.asarray(np.interp(idx, np.arange(lo, hi), inner))
 
 
@@ -231,7 +237,7 @@ def _interior(
     e = int(np.clip(np.floor(stop - trim_mm * px_per_mm), s + 2, n))
     if e - s < 8:
         return s, e
-    ref = float(np.median(gray[s:e]))
+    ref = median(gray[s:e])
     tau = max(0.01, 3.0 * robust_sigma(np.diff(gray[s:e])) / np.sqrt(2))
     k = max(1, round(0.2 * px_per_mm))
     limit = round(1.0 * px_per_mm)
@@ -374,7 +380,7 @@ def _profile(
     ppm = n_cols / length_mm if px_per_mm <= 0 else _trusted_ppm(px_per_mm, n_cols, length_mm)
     ppm_across = n_rows / (width_mm + 2 * margin_mm)
     width_px = kit.line_width_mm * ppm
-    kernel = _line_filter(width_px)
+    kernel = line_filter(width_px)
 
     r0, r1 = _rows(n_rows, margin_mm * ppm_across, width_mm, ppm_across)
     central = refl[r0:r1]
@@ -388,7 +394,7 @@ def _profile(
 
     baselines = [_membrane(per_channel[:, c], valid, width_px) for c in range(3)]
     channel_od = np.stack([per_channel[:, c] - b for c, b in enumerate(baselines)])
-    channel_response = np.stack([_matched(channel_od[c], valid, kernel) for c in range(3)])
+    channel_response = np.stack([matched(channel_od[c], valid, kernel) for c in range(3)])
     if kit.description.line_color is not None:
         channel = line_color_channel(kit.description.line_color)
         # Only the lines' channel's noise counts: the others' only pick the channel.
@@ -406,10 +412,10 @@ def _profile(
     line_w, blur = width_px, max(0.5, 0.15 * width_px)
     j = int(np.argmax(np.where(valid, response, -np.inf)))
     if response[j] / noise >= 20:
-        line_w, blur = _fit_shape(od, valid, j, width_px)
-        kernel = _line_filter(line_w, blur)
-        response = _matched(od, valid, kernel)
-        channel_response = np.stack([_matched(channel_od[c], valid, kernel) for c in range(3)])
+        line_w, blur = fit_shape(od, valid, j, width_px)
+        kernel = line_filter(line_w, blur)
+        response = matched(od, valid, kernel)
+        channel_response = np.stack([matched(channel_od[c], valid, kernel) for c in range(3)])
 
     # Row bands across the width, each with its own baseline.
     n_bands = max(1, min(n_bands, (r1 - r0) // 2))
@@ -419,7 +425,7 @@ def _profile(
         a = -np.log10(np.mean(rows, axis=0))
         b = _membrane(a, valid, width_px)  # the bands' noise comes from their differences
         band_od[i] = a - b
-        band_response[i] = _matched(band_od[i], valid, kernel)
+        band_response[i] = matched(band_od[i], valid, kernel)
 
     # Noise two ways. Along the flow: the response's spread between lines (it
     # includes mottle, the enemy of specificity) but it is inflated when lines
@@ -521,51 +527,6 @@ def _trusted_ppm(px_per_mm: float, n_cols: int, length_mm: float) -> float:
     """``rectify_window`` rounds the strip length: the array's own scale is exact."""
     exact = n_cols / length_mm
     return exact if abs(exact - px_per_mm) <= 0.1 * px_per_mm + 1.0 / length_mm else px_per_mm
-
-
-def _fit_shape(od: np.ndarray, valid: np.ndarray, j: int, width_px: float) -> tuple[float, float]:
-    """Width and blur of the line centred near column ``j``, by least squares on a grid.
-
-    Blur is fitted at the kit's nominal width first; another width (0.6-1.6x)
-    is taken only when it halves the residual, because width and blur trade
-    off against each other once the blur nears the width.
-    """
-    half = int(np.ceil(1.6 * width_px / 2 + 1.5 * width_px + 2))
-    lo, hi = max(0, j - half), min(od.size, j + half + 1)
-    sel = valid[lo:hi]
-    y = od[lo:hi][sel]
-    x = np.arange(lo, hi)[sel] - j
-    default = (width_px, max(0.5, 0.15 * width_px))
-    if y.size < 5:
-        return default
-    yc = y - y.mean()
-    syy = float(np.sum(yc**2))
-
-    def best_for(widths: np.ndarray) -> tuple[float, float, float]:
-        # Every (width, blur, sub-pixel offset) candidate at once; with a free
-        # constant, the least-squares residual is Syy - Sky^2 / Skk.
-        # Built as arrays, width by width (a list of thousands of tuples cost more than the fit).
-        offsets = np.linspace(-1.0, 1.0, 9)
-        sigmas = [np.arange(0.4, max(0.5 * w, 0.6), 0.15) for w in widths]
-        w_ = np.concatenate(
-            [np.full(s.size * offsets.size, w) for w, s in zip(widths, sigmas, strict=True)]
-        )
-        s_ = np.concatenate([np.repeat(s, offsets.size) for s in sigmas])
-        o_ = np.tile(offsets, s_.size // offsets.size)
-        w_, s_, o_ = w_[:, None], s_[:, None], o_[:, None]
-        ea = (x[None, :] - o_ + w_ / 2) / (np.sqrt(2.0) * s_)
-        eb = (x[None, :] - o_ - w_ / 2) / (np.sqrt(2.0) * s_)
-        k = 0.5 * (special.erf(ea) - special.erf(eb))
-        kc = k - k.mean(axis=1, keepdims=True)
-        skk = np.maximum(np.sum(kc**2, axis=1), 1e-12)
-        resid = syy - (kc @ yc) ** 2 / skk
-        i = int(np.argmin(resid))
-        return float(resid[i]), float(w_[i, 0]), float(s_[i, 0])
-
-    nominal = best_for(np.array([width_px]))
-    free = best_for(width_px * np.linspace(0.6, 1.6, 11))
-    chosen = free if free[0] < 0.5 * nominal[0] else nominal
-    return chosen[1], chosen[2]
 
 
 def _channel_from_data(

@@ -75,14 +75,15 @@ class Pyramid:
             borderMode=cv2.BORDER_CONSTANT,
             borderValue=(0, 0, 0),
         )
-        if view.ndim == 3:
-            channels = cv2.split(view)
-            high = cv2.max(cv2.max(channels[0], channels[1]), channels[2])
-            low = cv2.min(cv2.min(channels[0], channels[1]), channels[2])
-        else:
-            high = low = view
+        channels = cv2.split(view) if view.ndim == 3 else [view]
+        high = channels[0]
+        for channel in channels[1:]:
+            high = cv2.max(high, channel)
         real = high > 0
         if clipped_unseen:
+            low = channels[0]
+            for channel in channels[1:]:
+                low = cv2.min(low, channel)
             real &= low < 250
         if judge:
             hidden = self.ignored(homography, frame_to_template, size)

@@ -22,20 +22,23 @@ def disk(radius: float) -> np.ndarray:
 
 def edge_strength(bgr: np.ndarray) -> np.ndarray:
     """Colour-blind edge strength: the strongest channel gradient, square-root compressed."""
-    img = bgr.astype(np.float32, copy=False)
-    gx = cv2.Sobel(img, cv2.CV_32F, 1, 0, ksize=3)
-    gy = cv2.Sobel(img, cv2.CV_32F, 0, 1, ksize=3)
+    # Sobel reads uint8 as it reads its float32 copy (small integers, exact in float32).
+    img = bgr if bgr.dtype == np.uint8 else bgr.astype(np.float32, copy=False)
+    gx: np.ndarray = cv2.Sobel(img, cv2.CV_32F, 1, 0, ksize=3)
+    gy: np.ndarray = cv2.Sobel(img, cv2.CV_32F, 0, 1, ksize=3)
     # numpy, not cv2.magnitude/cv2.sqrt: OpenCV's vector code rounds differently with the
     # array's memory alignment, so the same template gave other patches run to run.
-    mag = np.sqrt(gx * gx + gy * gy)
-    if img.ndim == 3:
-        mag = channel_max(mag)
-    return np.sqrt(mag)
+    gx *= gx
+    gy *= gy
+    gx += gy
+    # The strongest channel before the root: sqrt is monotone, so the same numbers.
+    squared = channel_max(gx) if img.ndim == 3 else gx
+    return np.sqrt(np.sqrt(squared))
 
 
 def zncc(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> float:
-    sel = mask > 0
-    if sel.sum() < 10:
+    sel = mask if mask.dtype == bool else mask > 0
+    if np.count_nonzero(sel) < 10:
         return 0.0
     x = a[sel].astype(np.float64)
     y = b[sel].astype(np.float64)

@@ -134,25 +134,51 @@ class _RimFrame:
     blur: float
     reach: int  # shift search radius, frame px
     grid: tuple[tuple[float, ...], tuple[float, ...]]  # the turns and scales sampled
-    patterns: dict[tuple[float, float], tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    poses: dict[tuple[float, float], _Pose] = field(default_factory=dict)
 
     def turned(
         self, angle: float, scale: float, q: np.ndarray, box: tuple[int, int, int, int]
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """The structure and the rim band turned and scaled by ``q``, cut to ``box``; the
-        grid's poses are made once per kit, poses in between every time."""
+    ) -> _Pose:
+        """The structure and the rim band turned and scaled by ``q``, cut to ``box``, ready
+        to correlate; the grid's poses are made once per kit, poses in between every time."""
         key = (angle, scale)
-        cached = self.patterns.get(key)
+        cached = self.poses.get(key)
         if cached is not None:
             return cached
         x0, y0, x1, y1 = box
-        made = (
-            cv2.warpAffine(self.structure, q[:2], self.size)[y0:y1, x0:x1],
-            np.stack([cv2.warpAffine(side, q[:2], self.size)[y0:y1, x0:x1] for side in self.band]),
+        pattern = cv2.warpAffine(self.structure, q[:2], self.size)[y0:y1, x0:x1]
+        band = np.stack(
+            [cv2.warpAffine(side, q[:2], self.size)[y0:y1, x0:x1] for side in self.band]
+        )
+        made = _Pose(
+            _template(pattern, band.sum(0)),
+            [t for t in (_template(pattern, side) for side in band) if t is not None],
+            (pattern.shape[0], pattern.shape[1]),
         )
         if angle in self.grid[0] and scale in self.grid[1]:
-            self.patterns[key] = made
+            self.poses[key] = made
         return made
+
+
+@dataclass(frozen=True)
+class _Template:
+    """A pattern ready for :func:`_masked_zncc` over one band: the pattern centred on the
+    band (zero outside it), the band, its pixel count and the pattern's spread on it."""
+
+    centred: np.ndarray
+    band: np.ndarray
+    n: float
+    spread: float
+
+
+@dataclass(frozen=True)
+class _Pose:
+    """The rim's pattern at one turn and scale: over the whole band and side by side (the
+    sides with too little of the band to judge left out)."""
+
+    whole: _Template | None
+    sides: list[_Template]
+    shape: tuple[int, int]  # the pattern's (rows, columns)
 
 
 _FRAMES: OrderedDict[tuple[str, float, float], _RimFrame] = OrderedDict()
@@ -289,10 +315,12 @@ def find_window(image: np.ndarray | Pyramid, kit: Kit, homography: np.ndarray) -
             or y1 + ay + reach > frame.size[1]
         ):
             return -1.0, 0.0, 0.0
-        pattern, band = frame.turned(angle, scale, q, (x0, y0, x1, y1))
-        area = photo[y0 + ay - reach : y1 + ay + reach, x0 + ax - reach : x1 + ax + reach]
+        pose = frame.turned(angle, scale, q, (x0, y0, x1, y1))
+        area = _Area(photo[y0 + ay - reach : y1 + ay + reach, x0 + ax - reach : x1 + ax + reach])
         res = (
-            _sides_zncc(area, pattern, band) if sides else _masked_zncc(area, pattern, band.sum(0))
+            _sides_zncc(area, pose.sides, pose.shape)
+            if sides
+            else _masked_zncc(area, pose.whole, pose.shape)
         )
         _, peak, _, (px, py) = cv2.minMaxLoc(res)
         dx, dy = subpixel_peak(res, px, py)
@@ -347,14 +375,14 @@ def find_window(image: np.ndarray | Pyramid, kit: Kit, homography: np.ndarray) -
     )
 
 
-def _sides_zncc(area: np.ndarray, pattern: np.ndarray, sides: np.ndarray) -> np.ndarray:
+def _sides_zncc(area: _Area, sides: list[_Template], shape: tuple[int, ...]) -> np.ndarray:
     """Rim agreement at every shift: the mean over the rim's four sides of each side's own
     normalised cross-correlation (:func:`_masked_zncc`).
 
     A moulded rim is lit from one side: one bevel bright, the opposite one shaded, so its
     sides show different contrast that the template's flat print does not predict. Each
     side judged on its own scale, the rim agrees wherever it is in place; a side with
-    too little of it in view (-1 everywhere) does not count.
+    too little of it in view (no template) does not count.
 
     Examples
     --------
@@ -365,21 +393,22 @@ def _sides_zncc(area: np.ndarray, pattern: np.ndarray, sides: np.ndarray) -> np.
     >>> area = rng.random((26, 36)).astype(np.float32)
     >>> area[2:22, 4:34] = pattern
     >>> area[2:22, 24:34] *= 5   # one side lit far more brightly
-    >>> res = _sides_zncc(area, pattern, sides)
+    >>> templates = [t for t in (_template(pattern, s) for s in sides) if t is not None]
+    >>> res = _sides_zncc(_Area(area), templates, pattern.shape)
     >>> [int(i) for i in np.unravel_index(res.argmax(), res.shape)], round(float(res.max()), 3)
     ([2, 4], 1.0)
     """
-    maps = [_masked_zncc(area, pattern, side) for side in sides if float(side.sum()) >= 10]
+    maps = [_masked_zncc(area, side, shape) for side in sides]
     if not maps:
-        shape = (area.shape[0] - pattern.shape[0] + 1, area.shape[1] - pattern.shape[1] + 1)
-        return np.full(shape, -1.0, np.float32)
+        return _no_agreement(area.centred, shape)
     return np.mean(maps, axis=0).astype(np.float32)
 
 
-def _masked_zncc(area: np.ndarray, pattern: np.ndarray, band: np.ndarray) -> np.ndarray:
-    """Normalised cross-correlation over the band only, at every shift of ``pattern`` in
-    ``area`` (as ``cv2.TM_CCOEFF_NORMED`` with a mask), from three plain correlations:
-    several times faster than OpenCV's masked mode on these small images.
+def _masked_zncc(area: _Area, template: _Template | None, shape: tuple[int, ...]) -> np.ndarray:
+    """Normalised cross-correlation over the template's band only, at every shift of a
+    pattern of ``shape`` in ``area`` (as ``cv2.TM_CCOEFF_NORMED`` with a mask), from three
+    plain correlations: several times faster than OpenCV's masked mode on these small
+    images. ``template`` None (too little band): -1 everywhere.
 
     Examples
     --------
@@ -389,20 +418,39 @@ def _masked_zncc(area: np.ndarray, pattern: np.ndarray, band: np.ndarray) -> np.
     >>> band[5:15, 5:25] = 0
     >>> area = rng.random((26, 36)).astype(np.float32)
     >>> area[2:22, 4:34] = 3 * pattern + 1
-    >>> res = _masked_zncc(area, pattern, band)
+    >>> res = _masked_zncc(_Area(area), _template(pattern, band), pattern.shape)
     >>> [int(i) for i in np.unravel_index(res.argmax(), res.shape)], round(float(res.max()), 3)
     ([2, 4], 1.0)
     """
+    if template is None:
+        return _no_agreement(area.centred, shape)
+    num = cv2.matchTemplate(area.centred, template.centred, cv2.TM_CCORR)
+    s1 = cv2.matchTemplate(area.centred, template.band, cv2.TM_CCORR)
+    s2 = cv2.matchTemplate(area.squared, template.band, cv2.TM_CCORR)
+    var = np.maximum(s2 - s1 * s1 / template.n, 1e-6)
+    spread = max(template.spread, 1e-6)
+    return np.clip(num / (np.sqrt(var) * spread), -1.0, 1.0).astype(np.float32)
+
+
+def _template(pattern: np.ndarray, band: np.ndarray) -> _Template | None:
+    """``pattern`` ready to correlate over ``band``; None where the band is too small."""
     n = float(band.sum())
     if n < 10:
-        shape = (area.shape[0] - pattern.shape[0] + 1, area.shape[1] - pattern.shape[1] + 1)
-        return np.full(shape, -1.0, np.float32)
+        return None
     centred = (pattern - float((pattern * band).sum()) / n) * band
-    spread = float(np.sqrt((centred * centred).sum()))
-    # Centred first: the variance below is a difference of large sums otherwise.
-    area = area - float(area.mean())
-    num = cv2.matchTemplate(area, centred, cv2.TM_CCORR)
-    s1 = cv2.matchTemplate(area, band, cv2.TM_CCORR)
-    s2 = cv2.matchTemplate(area * area, band, cv2.TM_CCORR)
-    var = np.maximum(s2 - s1 * s1 / n, 1e-6)
-    return np.clip(num / (np.sqrt(var) * max(spread, 1e-6)), -1.0, 1.0).astype(np.float32)
+    return _Template(centred, band, n, float(np.sqrt((centred * centred).sum())))
+
+
+class _Area:
+    """A search area ready for :func:`_masked_zncc`: centred on its mean, and squared."""
+
+    def __init__(self, area: np.ndarray) -> None:
+        # Centred first: the variance below is a difference of large sums otherwise.
+        self.centred = area - float(area.mean())
+        self.squared = self.centred * self.centred
+
+
+def _no_agreement(area: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """-1 at every shift of a pattern of ``shape`` in ``area``: nothing to judge by."""
+    out = (area.shape[0] - shape[0] + 1, area.shape[1] - shape[1] + 1)
+    return np.full(out, -1.0, np.float32)

@@ -197,6 +197,20 @@ def test_a_sharpening_halo_along_the_window_edge_is_not_glare(loc_kit: Kit) -> N
     assert [i.code for i in check_glare(spot, px_per_mm=ppm)] == ["glare"]
 
 
+def test_glare_given_the_windows_exposure_answers_as_judging_it_itself() -> None:
+    # A window washed out together with the cassette around it is overexposure, not glare.
+    flooded = np.full((40, 160, 3), 255, np.uint8)
+    bright = np.full((80, 200, 3), 255, np.uint8)
+    dim = np.full((80, 200, 3), 180, np.uint8)
+    for around in (bright, dim):
+        exposure = check_exposure(flooded, around)
+        given = check_glare(flooded, around, exposure=exposure)
+        assert [i.code for i in given] == [i.code for i in check_glare(flooded, around)]
+        assert given.metrics == check_glare(flooded, around).metrics
+    assert [i.code for i in check_glare(flooded, bright)] == []
+    assert [i.code for i in check_glare(flooded, dim)] == ["glare"]
+
+
 def test_sharp_small_test_on_a_soft_texture_is_not_a_blurred_photo(loc_kit: Kit) -> None:
     # Wide-slice photos 023 and 058 of the read benchmark: a sharp test filling 12-14 % of
     # the width on a soft fabric filling the rest measured 3.1-3.2 px over the whole photo,
