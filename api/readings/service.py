@@ -161,9 +161,9 @@ def process_upload(ctx: AppContext, upload_id: int) -> str:
         # the write lock. Rolling back also expires the rows, so the writes below see
         # the test's state as it is after the reading, not before.
         session.rollback()
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         reading = ctx.vision.read(photo, kit, band_model=champion)
-        seconds = time.perf_counter() - started
+        seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
         document = reading.to_json()
         explanation = keep_explanation(ctx, reading, kit, photo)
         check, decoded = unit_check.code_check(kit, reading.code, unit_code)
@@ -219,7 +219,8 @@ def process_upload(ctx: AppContext, upload_id: int) -> str:
         except IntegrityError:
             session.rollback()
             return "skipped"
-        observe_reading(proposal.status, proposal.result, seconds)  # counted once, when kept
+        # Counted once, when kept.
+        observe_reading(proposal.status, proposal.result, seconds, cpu_seconds)
         if challenger is not None:
             shadow.read_beside(ctx, proposal.id, reading, photo, kit, challenger)
         return "proposed"
