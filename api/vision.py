@@ -179,12 +179,11 @@ class Vision:
 
         return preview_png(kit)
 
-    def decode_photo(self, data: bytes, reduce: int = 1) -> np.ndarray:
-        """A photo as an upright BGR image (for formats a browser cannot show), at
-        ``1 / reduce`` of its size (1, 2, 4 or 8; a JPEG's reduction is cheap)."""
+    def decode_photo(self, data: bytes) -> np.ndarray:
+        """A photo as an upright BGR image (for formats a browser cannot show)."""
         from pipeline.decode import decode_photo
 
-        return decode_photo(data, reduce=reduce).image
+        return decode_photo(data).image
 
 
 @dataclass(frozen=True)
