@@ -11,7 +11,7 @@ import pytest
 from real_world import encode
 
 from datasets.render import render_photo
-from pipeline.fingerprint import dhash
+from pipeline.fingerprint import area_means, dhash
 from pipeline.kit import Kit, load_kit
 from pipeline.read import read
 
@@ -34,6 +34,20 @@ def decoded(data: bytes) -> np.ndarray:
 @pytest.fixture(scope="module")
 def demo() -> Kit:
     return load_kit(ROOT / "datasets" / "kits" / "demo" / "kit.json")
+
+
+@pytest.mark.parametrize(
+    ("height", "width"), [(768, 1024), (1224, 1632), (1008, 756), (375, 500), (61, 83), (8, 9)]
+)
+def test_the_averages_are_opencv_s_area_resize(height: int, width: int) -> None:
+    """Hashes stored before, from ``cv2.resize(..., INTER_AREA)``, stay comparable."""
+    rng = np.random.default_rng(width)
+    noise = rng.integers(0, 255, (height, width), dtype=np.uint8)
+    smooth = cv2.GaussianBlur(noise, (0, 0), max(1.0, width / 40))
+    for grey in (noise, smooth):
+        for size in ((9, 8), (4, 3)):
+            expected = cv2.resize(grey, size, interpolation=cv2.INTER_AREA)
+            assert np.array_equal(area_means(grey, *size), expected)
 
 
 def test_the_hash_survives_re_encoding_and_tells_photos_apart() -> None:
