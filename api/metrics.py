@@ -80,6 +80,12 @@ READING_SECONDS = Histogram(
     "Time the pipeline took to read one photo",
     buckets=_FAST_BUCKETS,
 )
+READING_CPU_SECONDS = Histogram(
+    "vigil_reading_cpu_seconds",
+    "CPU time (the reading process's, all its threads) the pipeline took to read one photo: "
+    "against the worker process's CPU per photo, what the task costs beyond the read",
+    buckets=_FAST_BUCKETS,
+)
 RELEASE_SECONDS = Histogram(
     "vigil_release_latency_seconds",
     "From the photo received to the result released to the patient",
@@ -87,8 +93,11 @@ RELEASE_SECONDS = Histogram(
 )
 
 
-def observe_reading(status: str, result: str | None, seconds: float) -> None:
-    """Count one finished reading and how long the pipeline took.
+def observe_reading(
+    status: str, result: str | None, seconds: float, cpu_seconds: float | None = None
+) -> None:
+    """Count one finished reading and how long the pipeline took (wall clock, and the
+    process's CPU time when given).
 
     ``status`` is ``ok``, ``retake`` or ``by_eye``; ``result`` the proposed
     result (``positive``, ``negative``, ``invalid``) or None when there is none.
@@ -99,6 +108,8 @@ def observe_reading(status: str, result: str | None, seconds: float) -> None:
         raise ValueError(f"unknown reading outcome {status!r}/{result!r}")
     READINGS.labels(status=status, result=result).inc()
     READING_SECONDS.observe(seconds)
+    if cpu_seconds is not None:
+        READING_CPU_SECONDS.observe(cpu_seconds)
 
 
 def observe_release(seconds: float) -> None:

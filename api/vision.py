@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
@@ -161,9 +161,17 @@ class Vision:
             raise InvalidError(f"kit: {exc}") from None
         return KitUpload(kit=kit, template_png=template.png)
 
-    def stored_kit(self, document: dict[str, Any], template_png: bytes, template_sha: str) -> Kit:
-        """A registered product's kit, decoded once per process (workers read many photos)."""
-        return _stored_kit(json.dumps(document, sort_keys=True), template_png, template_sha)
+    def stored_kit(
+        self, document: dict[str, Any], template_sha: str, template_png: Callable[[], bytes]
+    ) -> Kit:
+        """A registered product's kit, decoded once per process (workers read many photos).
+
+        The template (a PNG of a few hundred KB) is asked of ``template_png`` only when this
+        process has not decoded that kit yet: its SHA-256 stands for it in the cache's key.
+        """
+        return _stored_kit(
+            json.dumps(document, sort_keys=True), _Template(template_sha, template_png)
+        )
 
     def preview(self, kit: Kit) -> bytes:
         """The kit's template with its window, lines and code box drawn on it (PNG)."""
@@ -171,19 +179,26 @@ class Vision:
 
         return preview_png(kit)
 
-    def decode_photo(self, data: bytes, reduce: int = 1) -> np.ndarray:
-        """A photo as an upright BGR image (for formats a browser cannot show), at
-        ``1 / reduce`` of its size (1, 2, 4 or 8; a JPEG's reduction is cheap)."""
+    def decode_photo(self, data: bytes) -> np.ndarray:
+        """A photo as an upright BGR image (for formats a browser cannot show)."""
         from pipeline.decode import decode_photo
 
-        return decode_photo(data, reduce=reduce).image
+        return decode_photo(data).image
+
+
+@dataclass(frozen=True)
+class _Template:
+    """A kit's template in the kit cache's key: equal by its SHA-256, fetched on a miss."""
+
+    sha256: str
+    png: Callable[[], bytes] = field(compare=False, hash=False)
 
 
 @lru_cache(maxsize=64)
-def _stored_kit(document: str, template_png: bytes, _template_sha: str) -> Kit:
+def _stored_kit(document: str, template: _Template) -> Kit:
     from pipeline.kit import decode_template, parse_kit
 
-    return parse_kit(json.loads(document), decode_template(template_png))
+    return parse_kit(json.loads(document), decode_template(template.png()))
 
 
 def _band_model(chosen: BandModel | None) -> Any:

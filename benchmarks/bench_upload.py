@@ -22,6 +22,12 @@ from ``vigil_task_duration_seconds`` and ``vigil_reading_duration_seconds``; que
 wait and task start are what is left between the response and the task's end. The
 table is printed and written to ``benchmarks/results/upload.md``. The load generator,
 API, workers, PostgreSQL and Redis share the machine.
+
+Per worker, by CPU: the worker processes' CPU seconds per photo (``/proc``, main process
+and pool children) against the read's (``vigil_reading_cpu_seconds``, the reading
+process's CPU time around the pipeline's read). Their ratio is the share of a core's
+time a worker spends reading: what W workers on W cores of their own reach of
+W × (1 / read), whatever else shares this machine's cores.
 """
 
 from __future__ import annotations
@@ -78,12 +84,18 @@ class Run:
     http: list[float]
     task_s: float
     read_s: float
+    read_cpu_s: float  # the pipeline's read, CPU seconds of the reading process per photo
     cpu: dict[str, float]  # CPU seconds per photo by part of the stack (both phases)
 
     @property
     def ratio(self) -> float:
         """Throughput over (workers x single-read rate), the issue's 80 % target."""
         return self.capacity * self.read_s / self.workers
+
+    @property
+    def cpu_ratio(self) -> float:
+        """Read CPU over worker CPU per photo: the ratio on cores of the workers' own."""
+        return self.read_cpu_s / self.cpu["workers"]
 
 
 @dataclass(frozen=True)
@@ -232,14 +244,15 @@ async def one_run(
             strict=True,
         )
     ]
-    read = [
-        a - b
-        for a, b in zip(
-            _metric_sums(metrics_after, "vigil_reading_duration_seconds"),
-            _metric_sums(metrics_before, "vigil_reading_duration_seconds"),
-            strict=True,
-        )
-    ]
+    read, read_cpu = (
+        [
+            a - b
+            for a, b in zip(
+                _metric_sums(metrics_after, name), _metric_sums(metrics_before, name), strict=True
+            )
+        ]
+        for name in ("vigil_reading_duration_seconds", "vigil_reading_cpu_seconds")
+    )
     return Run(
         workers=workers,
         capacity=capacity,
@@ -248,6 +261,7 @@ async def one_run(
         http=[p.answered - p.sent for p in steady],
         task_s=task[0] / task[1] if task[1] else float("nan"),
         read_s=read[0] / read[1] if read[1] else float("nan"),
+        read_cpu_s=read_cpu[0] / read_cpu[1] if read_cpu[1] else float("nan"),
         cpu=cpu,
     )
 
@@ -311,8 +325,9 @@ def report(runs: list[Run], photos: int, api_workers: int) -> str:
         "",
         "| W | capacity photos/s | per worker | offered /s | p50 s | p95 s | p99 s | "
         "HTTP upload p50 s | task mean s | read mean s | queue wait + start ≈ s | "
-        "capacity / (W / read) |",
-        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "capacity / (W / read) | worker CPU s/photo | read CPU s/photo | "
+        "read CPU / worker CPU |",
+        "| ---: |" + " ---: |" * 14,
     ]
     for r in runs:
         wait = quantile(r.latencies, 0.5) - quantile(r.http, 0.5) - r.task_s
@@ -320,7 +335,8 @@ def report(runs: list[Run], photos: int, api_workers: int) -> str:
             f"| {r.workers} | {r.capacity:.2f} | {r.capacity / r.workers:.2f} | {r.rate:.2f} | "
             f"{quantile(r.latencies, 0.5):.2f} | {quantile(r.latencies, 0.95):.2f} | "
             f"{quantile(r.latencies, 0.99):.2f} | {quantile(r.http, 0.5):.3f} | "
-            f"{r.task_s:.3f} | {r.read_s:.3f} | {max(0.0, wait):.3f} | {r.ratio:.0%} |"
+            f"{r.task_s:.3f} | {r.read_s:.3f} | {max(0.0, wait):.3f} | {r.ratio:.0%} | "
+            f"{r.cpu['workers']:.4f} | {r.read_cpu_s:.4f} | {r.cpu_ratio:.0%} |"
         )
     parts = list(runs[0].cpu) if runs else []
     lines += [
@@ -342,7 +358,12 @@ def report(runs: list[Run], photos: int, api_workers: int) -> str:
         "read, write the proposal back); read: the pipeline's part of it. Queue wait + start: "
         "the median latency less the median HTTP time and the mean task time. "
         "Capacity / (W / read): the measured capacity over W workers each reading at "
-        "1 / (the mean read time of the same run); the issue's target is 80 %.",
+        "1 / (the mean read time of the same run); the issue's target is 80 %. "
+        "Worker CPU: the worker processes' CPU seconds per photo (main process and pool "
+        "children, both phases); read CPU: the pipeline's read, the reading process's CPU "
+        "seconds per photo (vigil_reading_cpu_seconds); their ratio is the capacity over "
+        "W / read that W workers on W cores of their own reach (the API, PostgreSQL and the "
+        "load generator elsewhere), the issue's ratio per worker.",
         "",
         "Run: `python -m benchmarks.bench_upload " + " ".join(sys.argv[1:]) + "`",
     ]

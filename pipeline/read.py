@@ -26,11 +26,13 @@ from pipeline.bands import (
 from pipeline.decode import (
     Photo,
     PhotoError,
+    PhotoInfo,
     choose_reduction,
     decode_photo,
     probe,
     shrink_photo,
 )
+from pipeline.fingerprint import dhash
 from pipeline.interpret import interpret
 from pipeline.kit import Kit
 from pipeline.locate import (
@@ -122,6 +124,25 @@ def _read(data: bytes, kit: Kit, band_model: BandModel, model_name: str) -> Read
         info = probe(data)
         reduce = choose_reduction(info, LOCATE_LONG_SIDE)
         photo = decode_photo(data, reduce=reduce, info=info)
+    except PhotoError as exc:
+        return Reading.retake([QualityIssue(exc.code, str(exc))], model=model_name)
+    # The same-photo check's hash, from this first decode of the whole photo: a 9 x 8
+    # average barely depends on the decode's size, and a second decode cost 4 ms a photo.
+    photo_hash = dhash(photo.image)
+    reading = _read_decoded(data, info, reduce, photo, kit, band_model, model_name)
+    return replace(reading, photo_hash=photo_hash)
+
+
+def _read_decoded(
+    data: bytes,
+    info: PhotoInfo,
+    reduce: int,
+    photo: Photo,
+    kit: Kit,
+    band_model: BandModel,
+    model_name: str,
+) -> Reading:
+    try:
         # Found in a view of about LOCATE_LONG_SIDE px (the decode's own detail is kept for
         # reading): searching costs by the pixel, and a photo is decoded once where it can be.
         view = shrink_photo(photo, LOCATE_LONG_SIDE)

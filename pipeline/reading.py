@@ -115,6 +115,8 @@ class Reading:
     ``issues`` say why, and a clinician reads it by eye) or ``"retake"`` (nobody could
     read it safely: ``issues`` tell the patient what to do, the one real reason first).
     ``metrics`` are the quality values measured on the way, with their thresholds.
+    ``photo_hash`` is the photo's difference hash (:func:`pipeline.fingerprint.dhash`) when
+    it could be decoded, whatever the status; it is not part of ``rdt-reading/1``.
 
     Examples
     --------
@@ -135,6 +137,7 @@ class Reading:
     image: str | None = None
     explanation: Explanation = field(default_factory=Explanation)
     metrics: dict[str, QualityMetric] = field(default_factory=dict)
+    photo_hash: str | None = None
 
     @classmethod
     def retake(

@@ -92,7 +92,11 @@ def product_kit(session: Session, ctx: AppContext, user: Caller, product_id: int
 
 
 def kit_of(ctx: AppContext, product: Product) -> Kit:
-    """The product's kit with its template, for reading photos and drawing previews."""
+    """The product's kit with its template, for reading photos and drawing previews.
+
+    The template is read from ``product`` only when the process has not decoded this kit
+    yet (the reading task loads the product without it: ``readings.queries.reading_inputs``).
+    """
     return ctx.vision.stored_kit(
-        product.kit_document, product.template_png, product.template_sha256
+        product.kit_document, product.template_sha256, lambda: product.template_png
     )

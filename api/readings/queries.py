@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import and_, bindparam, func, or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from api.batches.tables import Unit
 from api.products.tables import Product
@@ -28,7 +28,10 @@ def reading_inputs(
     session: Session, upload_id: int
 ) -> tuple[Upload, SelfTest, Product, str, bool] | None:
     """What reading an upload needs, in one query: the upload, its test, the test's product,
-    the claimed unit's code, and whether the upload already has a proposal."""
+    the claimed unit's code, and whether the upload already has a proposal.
+
+    The product's template (a PNG of a few hundred KB) is left out: a process decodes a
+    kit once and keeps it (``api.products.service.kit_of`` loads the template then)."""
     read_before = select(Proposal.id).where(Proposal.upload_id == Upload.id).exists()
     row = session.execute(
         select(Upload, SelfTest, Product, Unit.code, read_before)
@@ -36,6 +39,7 @@ def reading_inputs(
         .join(Product, Product.id == SelfTest.product_id)
         .join(Unit, Unit.id == SelfTest.unit_id)
         .where(Upload.id == upload_id)
+        .options(defer(Product.template_png))
     ).one_or_none()
     if row is None:
         return None

@@ -161,13 +161,13 @@ def process_upload(ctx: AppContext, upload_id: int) -> str:
         # the write lock. Rolling back also expires the rows, so the writes below see
         # the test's state as it is after the reading, not before.
         session.rollback()
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         reading = ctx.vision.read(photo, kit, band_model=champion)
-        seconds = time.perf_counter() - started
+        seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
         document = reading.to_json()
         explanation = keep_explanation(ctx, reading, kit, photo)
         check, decoded = unit_check.code_check(kit, reading.code, unit_code)
-        photo_hash = photo_dhash(ctx, photo)
+        photo_hash = reading.photo_hash  # the pipeline's, from the decode it read
         status = reading.status
         issues = [{"code": i.code, "message": i.message} for i in reading.issues]
         if check == "other_unit" and decoded is not None:
@@ -219,7 +219,8 @@ def process_upload(ctx: AppContext, upload_id: int) -> str:
         except IntegrityError:
             session.rollback()
             return "skipped"
-        observe_reading(proposal.status, proposal.result, seconds)  # counted once, when kept
+        # Counted once, when kept.
+        observe_reading(proposal.status, proposal.result, seconds, cpu_seconds)
         if challenger is not None:
             shadow.read_beside(ctx, proposal.id, reading, photo, kit, challenger)
         return "proposed"
@@ -229,19 +230,6 @@ def unit_code_of(session: Session, test: SelfTest) -> str:
     unit = session.get(Unit, test.unit_id)
     assert unit is not None
     return unit.code
-
-
-def photo_dhash(ctx: AppContext, photo: bytes) -> str | None:
-    """The photo's perceptual hash; ``None`` when it cannot be decoded (read as a retake)."""
-    from pipeline.decode import PhotoError
-
-    try:
-        # The hash shrinks the photo to 9 x 8 pixels: an eighth-size decode (libjpeg's DCT
-        # scaling) gives the same bits at a fraction of the cost of a full one (48 -> 11 ms
-        # for a 2048 x 1536 JPEG), which was half of each reading task outside the read.
-        return unit_check.dhash(ctx.vision.decode_photo(photo, reduce=8))
-    except PhotoError:
-        return None
 
 
 def audit_unit(session: Session, proposal: Proposal, decoded: str | None) -> None:

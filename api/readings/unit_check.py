@@ -4,8 +4,8 @@ to photos sent for other units.
 A photo whose code is another unit's is refused (the patient is asked for a photo of
 the test they scanned); a photo with no readable code is read, flagged so that the
 clinician checks the unit by eye; the same photo sent for a second unit (a 64-bit
-difference hash within a few bits) is flagged with the other test. Each goes to the
-audit log.
+difference hash, :func:`pipeline.fingerprint.dhash`, within a few bits) is flagged with
+the other test. Each goes to the audit log.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import TYPE_CHECKING, Literal
 
-import numpy as np
 from sqlalchemy.orm import Session
 
 from api.db.base import utcnow
@@ -30,33 +29,6 @@ UnitCheck = Literal["match", "no_code", "other_unit"]
 SAME_PHOTO_BITS = 6
 # A photo reused for another unit is looked for among this many days of uploads.
 SAME_PHOTO_DAYS = 30
-# A hash with almost no bits set (or almost all) comes from a featureless image: two
-# such images are alike without being the same photo.
-_FLAT_BITS = 4
-
-
-def dhash(image: np.ndarray) -> str | None:
-    """The 64-bit difference hash of an image (16 hex digits); ``None`` for a flat image.
-
-    The image, in grey, shrunk to 9 x 8; each bit says whether a pixel is brighter than
-    its right-hand neighbour. Re-encoding or resizing a photo changes few bits.
-
-    >>> falling = np.arange(0, 225, 25, dtype=np.uint8)[::-1]
-    >>> image = np.vstack([np.tile(falling, (4, 1)), np.tile(falling[::-1], (4, 1))])
-    >>> dhash(image)  # the top half falls to the right (1 bits), the bottom half rises
-    'ffffffff00000000'
-    >>> dhash(np.full((40, 40), 128, np.uint8)) is None
-    True
-    """
-    import cv2
-
-    grey = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
-    small = cv2.resize(grey, (9, 8), interpolation=cv2.INTER_AREA).astype(np.int16)
-    bits = (small[:, :-1] > small[:, 1:]).flatten()
-    set_bits = int(bits.sum())
-    if set_bits <= _FLAT_BITS or set_bits >= bits.size - _FLAT_BITS:
-        return None
-    return f"{int(''.join('1' if b else '0' for b in bits), 2):016x}"
 
 
 def distance(a: str, b: str) -> int:

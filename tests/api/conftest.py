@@ -221,13 +221,14 @@ class FakeReader:
     calls: int = 0
     fail: bool = False
     code: str | None = None  # the unit code the photo shows (None: none readable)
+    photo_hash: str | None = None  # the same-photo hash the pipeline gives the photo
 
     def __call__(self, photo: bytes, kit: Any) -> Reading:
         self.calls += 1
         if self.fail:
             raise RuntimeError("pipeline crashed")
         found = reading(self.queue.pop(0) if self.queue else self.default)
-        return dataclasses.replace(found, code=self.code)
+        return dataclasses.replace(found, code=self.code, photo_hash=self.photo_hash)
 
 
 @pytest.fixture

@@ -67,8 +67,8 @@ def test_http_latency_is_counted_by_route_template_and_status(client: TestClient
 
 def test_reading_outcomes_and_release_latency(client: TestClient) -> None:
     before = scrape(client)
-    metrics.observe_reading("ok", "positive", 0.06)
-    metrics.observe_reading("ok", "positive", 0.07)
+    metrics.observe_reading("ok", "positive", 0.06, 0.04)
+    metrics.observe_reading("ok", "positive", 0.07, 0.05)
     metrics.observe_reading("retake", None, 0.02)
     metrics.observe_release(600.0)
     after = scrape(client)
@@ -80,6 +80,8 @@ def test_reading_outcomes_and_release_latency(client: TestClient) -> None:
     assert delta("vigil_readings_total", status="retake", result="none") == 1
     assert delta("vigil_reading_duration_seconds_count") == 3
     assert delta("vigil_reading_duration_seconds_bucket", le="0.05") == 1
+    assert delta("vigil_reading_cpu_seconds_count") == 2  # the CPU time where it was given
+    assert delta("vigil_reading_cpu_seconds_sum") == pytest.approx(0.09)
     assert delta("vigil_release_latency_seconds_count") == 1
     assert delta("vigil_release_latency_seconds_bucket", le="300.0") == 0
     assert delta("vigil_release_latency_seconds_bucket", le="900.0") == 1

@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
+from api import vision
 from api.accounts import service as accounts
 from api.accounts.tables import Role
 from api.audit.tables import AuditEntry
@@ -172,6 +173,33 @@ def test_the_task_is_idempotent(world: Any, flow: Any, fake_reader: Any) -> None
     assert service.process_upload(world.ctx, 10_000_000) == "missing"
     assert fake_reader.calls == 1
     assert count(world.session, Proposal) == 1
+
+
+def test_the_task_reads_a_kit_template_only_for_a_kit_not_decoded_yet(
+    world: Any, flow: Any, fake_reader: Any
+) -> None:
+    """The template is a PNG of a few hundred KB: each photo loading it cost the worker
+    its transfer and decoding, for a kit the process already holds."""
+    sent: list[str] = []
+
+    def keep(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        sent.append(statement)
+
+    def template_loads(test: Any) -> int:
+        sent.clear()
+        flow.upload(test)  # read in-process after the upload's commit
+        return sum("template_png" in statement for statement in sent)
+
+    vision._stored_kit.cache_clear()  # a process that has decoded no kit yet
+    event.listen(world.ctx.database.bind, "before_cursor_execute", keep)
+    try:
+        first = template_loads(flow.claim(code_index=0))
+        again = template_loads(flow.claim(code_index=1))
+    finally:
+        event.remove(world.ctx.database.bind, "before_cursor_execute", keep)
+    assert (first, again) == (1, 0)
+    assert fake_reader.calls == 2
+    assert count(world.session, Proposal) == 2
 
 
 def test_a_crashed_reading_loses_no_upload_and_the_sweep_recovers_it(
