@@ -85,3 +85,32 @@ def channel_min(image: np.ndarray) -> np.ndarray:
     for c in range(1, image.shape[2]):
         np.minimum(out, image[:, :, c], out=out)
     return out
+
+
+def in_channel(image_bgr: np.ndarray, channel: int | None, pick: str) -> np.ndarray:
+    """The lines' channel of an image; without one, its brightest or weakest channel.
+
+    Examples
+    --------
+    >>> pixel = np.array([[[10, 200, 90]]], np.uint8)
+    >>> int(in_channel(pixel, 2, "max")[0, 0]), int(in_channel(pixel, None, "min")[0, 0])
+    (90, 10)
+    """
+    if image_bgr.ndim == 2:
+        return image_bgr
+    if channel is not None:
+        return image_bgr[:, :, channel]
+    return channel_max(image_bgr) if pick == "max" else channel_min(image_bgr)
+
+
+def clipped_mask(image_bgr: np.ndarray, channel: int | None = None) -> np.ndarray:
+    """Pixels clipped in the lines' channel; without one, white clipping (every channel),
+    not a strong colour.
+
+    Examples
+    --------
+    >>> white, red = np.full((1, 1, 3), 255, np.uint8), np.array([[[0, 0, 255]]], np.uint8)
+    >>> [bool(clipped_mask(*args)[0, 0]) for args in ((white,), (red,), (red, 2))]
+    [True, False, True]
+    """
+    return in_channel(image_bgr, channel, "min") >= 250

@@ -18,7 +18,6 @@ from pipeline.quality import (
     BY_EYE_BLUR,
     MIN_PX_PER_MM,
     RETAKE_BLUR,
-    SHARP_TILE_PX,
     QualityCheck,
     cassette_view,
     check_blur,
@@ -26,12 +25,11 @@ from pipeline.quality import (
     check_framing,
     check_glare,
     check_resolution,
-    edge_spread_mm,
-    photo_blur_px,
     photo_problem,
 )
 from pipeline.reading import QualityIssue
 from pipeline.rectify import rectify_window, window_px_per_mm
+from pipeline.sharpness import SHARP_TILE_PX, edge_spread_mm, photo_blur_px
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT.parent / "shared" / "kit-spec" / "example"
