@@ -29,7 +29,7 @@ from pipeline.bands import (
     srgb_to_linear,
     unknown_where_unreadable,
 )
-from pipeline.bands.profile import shear_window
+from pipeline.bands.tilt import shear_window
 from pipeline.interpret import interpret
 from pipeline.kit import Kit, load_kit, parse_kit
 from pipeline.read import read
