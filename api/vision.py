@@ -99,6 +99,12 @@ class Vision:
             return pipeline_read.read(photo, kit, band_model=_band_model(band_model))
         except Exception:
             log.exception("the pipeline raised on a photo; it goes to be read by eye")
+            try:
+                # The same-photo check still wants the photo's hash.
+                photo_hash = pipeline_read.photo_hash(photo)
+            except Exception:
+                log.exception("... and its hash could not be taken either")
+                photo_hash = None
             return Reading(
                 status="by_eye",
                 result=None,
@@ -108,6 +114,7 @@ class Vision:
                 code=None,
                 issues=[QualityIssue("reader_error", "The photo could not be read automatically.")],
                 model=READER_ERROR_MODEL,
+                photo_hash=photo_hash,
             )
 
     def probe(self, data: bytes) -> str:

@@ -119,11 +119,35 @@ def read(
     return replace(reading, elapsed_ms=elapsed, image=image)
 
 
+def photo_hash(data: bytes) -> str | None:
+    """The photo's difference hash as :func:`read` computes it, without reading the test.
+
+    For a caller whose read failed otherwise (a bug in the reader, not a bad photo): the
+    same-photo check still gets the hash it would have had. ``None`` for bytes that do not
+    decode, or a featureless photo.
+
+    Examples
+    --------
+    >>> photo_hash(b"not a photo") is None
+    True
+    """
+    try:
+        _, _, photo = _first_decode(data)
+    except PhotoError:
+        return None
+    return dhash(photo.image)
+
+
+def _first_decode(data: bytes) -> tuple[PhotoInfo, int, Photo]:
+    """The whole photo decoded once, at the size the search wants (:data:`LOCATE_LONG_SIDE`)."""
+    info = probe(data)
+    reduce = choose_reduction(info, LOCATE_LONG_SIDE)
+    return info, reduce, decode_photo(data, reduce=reduce, info=info)
+
+
 def _read(data: bytes, kit: Kit, band_model: BandModel, model_name: str) -> Reading:
     try:
-        info = probe(data)
-        reduce = choose_reduction(info, LOCATE_LONG_SIDE)
-        photo = decode_photo(data, reduce=reduce, info=info)
+        info, reduce, photo = _first_decode(data)
     except PhotoError as exc:
         return Reading.retake([QualityIssue(exc.code, str(exc))], model=model_name)
     # The same-photo check's hash, from this first decode of the whole photo: a 9 x 8

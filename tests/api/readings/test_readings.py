@@ -299,3 +299,9 @@ def test_a_pipeline_that_raises_sends_the_photo_to_be_read_by_eye(
     assert proposal.status == "by_eye"
     assert proposal.result is None
     assert proposal.issues[0]["code"] == "reader_error"
+    # The same-photo check still has the photo's hash, as the reader would have taken it.
+    stored = flow.world.session.get(Upload, upload.id)
+    assert stored.photo_dhash is not None
+    assert stored.photo_dhash == pipeline.read.photo_hash(
+        flow.world.ctx.photos.get(stored.photo_sha256)
+    )
