@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 import anyio
@@ -144,17 +145,29 @@ def install_docs(app: FastAPI) -> None:
         )
 
 
+async def _every(seconds: float, work: Callable[[], object], failed: str, *, now: bool) -> None:
+    """Run ``work`` in a thread every ``seconds``, at once first with ``now``: the in-process
+    twin of a beat entry. A failure is logged and the work retried next time."""
+    if not now:
+        await asyncio.sleep(seconds)
+    while True:
+        try:
+            await anyio.to_thread.run_sync(work)
+        except Exception:
+            log.exception(failed)
+        await asyncio.sleep(seconds)
+
+
 async def _settle_held_reviews(ctx: AppContext) -> None:
     """The in-process twin of beat's ``vigil.settle_reviews``: held decisions take effect on
     time even when nobody is looking. Not run on one shared test connection (no threads)."""
     if not isinstance(ctx.database.bind, Engine):
         return
-    while True:
-        await asyncio.sleep(worker.SETTLE_EVERY_SECONDS)
-        try:
-            await anyio.to_thread.run_sync(settle_due_now, ctx)
-        except Exception:  # keep settling: one failure (a locked database) is retried
-            log.exception("settling held review decisions failed")
+    # One failure (a locked database) is retried a second later.
+    work = functools.partial(settle_due_now, ctx)
+    await _every(
+        worker.SETTLE_EVERY_SECONDS, work, "settling held review decisions failed", now=False
+    )
 
 
 async def _keep_partitions_ahead(ctx: AppContext) -> None:
@@ -162,12 +175,10 @@ async def _keep_partitions_ahead(ctx: AppContext) -> None:
     PostgreSQL; SQLite has no partitions)."""
     if not isinstance(ctx.database.bind, Engine) or ctx.database.dialect != "postgresql":
         return
-    while True:
-        try:
-            await anyio.to_thread.run_sync(keep_ahead, ctx.database)
-        except Exception:  # retried tomorrow; months are kept three ahead
-            log.exception("adding the audit log's monthly partitions failed")
-        await asyncio.sleep(PARTITIONS_EVERY_SECONDS)
+    # A failure is retried tomorrow; months are kept three ahead.
+    work = functools.partial(keep_ahead, ctx.database)
+    failed = "adding the audit log's monthly partitions failed"
+    await _every(PARTITIONS_EVERY_SECONDS, work, failed, now=True)
 
 
 def create_app(
