@@ -5,7 +5,9 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
 from api.storage.base import BlobStore, check_digest
 
@@ -34,17 +36,7 @@ class FolderBlobStore(BlobStore):
         target = self.path(sha)
         if target.exists():
             return sha
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        replace_durably(target, lambda fh: fh.write(data))
         return sha
 
     def get(self, sha256: str) -> bytes:
@@ -52,3 +44,19 @@ class FolderBlobStore(BlobStore):
 
     def exists(self, sha256: str) -> bool:
         return self.path(sha256).exists()
+
+
+def replace_durably(target: Path, fill: Callable[[BinaryIO], object]) -> None:
+    """Write ``target`` through ``fill`` under a temporary name, fsync it and rename it into
+    place: a crash leaves the old file or the whole new one, never a part."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fill(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -18,7 +18,7 @@ from botocore.exceptions import ClientError
 
 from api.storage.base import BlobStore, check_digest
 
-_MISSING = {"404", "NoSuchKey", "NotFound"}
+MISSING = {"404", "NoSuchKey", "NotFound"}
 
 
 class S3BlobStore(BlobStore):
@@ -82,7 +82,7 @@ class S3BlobStore(BlobStore):
         try:
             response = self.client.get_object(Bucket=self.bucket, Key=self.key(sha256))
         except ClientError as error:
-            if error.response.get("Error", {}).get("Code") in _MISSING:
+            if error.response.get("Error", {}).get("Code") in MISSING:
                 raise FileNotFoundError(f"no blob {sha256} in s3://{self.bucket}") from None
             raise
         body: bytes = response["Body"].read()
@@ -92,7 +92,7 @@ class S3BlobStore(BlobStore):
         try:
             self.client.head_object(Bucket=self.bucket, Key=self.key(sha256))
         except ClientError as error:
-            if error.response.get("Error", {}).get("Code") in _MISSING:
+            if error.response.get("Error", {}).get("Code") in MISSING:
                 return False
             raise
         return True
