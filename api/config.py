@@ -82,6 +82,9 @@ class Settings(BaseSettings):
     # A second reader is never shown the first decision; with this on (the default) not the
     # model's answer either, so that the second reading is independent of both.
     blind_second_reader: bool = True
+    # Whole months of audit log kept in the database before the current one: `vigil db
+    # archive-audit` refuses to move out anything newer (README, "Archiving the audit log").
+    audit_retention_months: int = Field(24, ge=1)
 
     # Derived locations ---------------------------------------------------
 

@@ -163,7 +163,7 @@ def _cmd_db_partitions(args: argparse.Namespace) -> int:
 def _cmd_audit_verify(args: argparse.Namespace) -> int:
     from sqlalchemy.exc import OperationalError
 
-    from api.audit.chain import verify
+    from api.audit.chain import cut_of, verify
     from api.config import Settings
     from api.db.session import Database
 
@@ -171,6 +171,7 @@ def _cmd_audit_verify(args: argparse.Namespace) -> int:
     try:
         with database.session() as session:
             checked, broken = verify(session)
+            archived = cut_of(session).month
     except OperationalError as exc:
         print(
             f"vigil audit verify: cannot reach the database: {_first_line(exc.orig)}",
@@ -184,13 +185,14 @@ def _cmd_audit_verify(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
-    print(f"audit log intact: {checked} entries, each linked to the one before")
+    since = f" (after the months archived, up to {archived})" if archived else ""
+    print(f"audit log intact: {checked} entries{since}, each linked to the one before")
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
     from datasets import generate
-    from vigil import dataset_cli, models_cli
+    from vigil import archive_cli, dataset_cli, models_cli
 
     parser = argparse.ArgumentParser(prog="vigil", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -239,6 +241,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--database-url", help="the database (default: DATABASE_URL, else embedded)")
     p.set_defaults(func=_cmd_db_partitions)
+    archive_cli.add_parsers(db)
 
     p = sub.add_parser("audit", help="the audit log")
     audit = p.add_subparsers(dest="audit_command", required=True)

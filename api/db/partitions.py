@@ -27,7 +27,7 @@ MONTHS_AHEAD = 3
 
 PARTITIONED = "audit_log"
 # The migration's function names each month so: audit_log_y2026m11.
-_PARTITION_NAME = re.compile(r"audit_log_y\d{4}m\d{2}")
+_PARTITION_NAME = re.compile(r"audit_log_y(?P<year>\d{4})m(?P<month>\d{2})")
 
 
 def add_months(connection: Connection, today: date, months: int = MONTHS_AHEAD) -> list[str]:
@@ -45,12 +45,8 @@ def add_months(connection: Connection, today: date, months: int = MONTHS_AHEAD) 
     return list(created)
 
 
-def months_ahead(connection: Connection, today: date) -> int | None:
-    """How many months after ``today``'s have their partition (None on SQLite): the figure
-    to alert on, since an entry in a month without one fails (``vigil_audit_months_ahead``).
-    """
-    if connection.dialect.name != "postgresql":
-        return None
+def month_partitions(connection: Connection) -> dict[date, str]:
+    """The months whose partition is attached: first day -> partition name (PostgreSQL)."""
     names = connection.scalars(
         text(
             "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
@@ -58,13 +54,68 @@ def months_ahead(connection: Connection, today: date) -> int | None:
         ),
         {"parent": PARTITIONED},
     )
-    have = {name for name in names if _PARTITION_NAME.fullmatch(name)}
-    ahead, year, month = 0, today.year, today.month
+    months = {}
+    for name in names:
+        if found := _PARTITION_NAME.fullmatch(name):
+            months[date(int(found["year"]), int(found["month"]), 1)] = name
+    return dict(sorted(months.items()))
+
+
+def partition_name(month: date) -> str:
+    """The partition of ``month`` as the migration's function names it.
+
+    >>> partition_name(date(2026, 11, 30))
+    'audit_log_y2026m11'
+    """
+    return f"{PARTITIONED}_y{month.year}m{month.month:02d}"
+
+
+def months_ahead(connection: Connection, today: date) -> int | None:
+    """How many months after ``today``'s have their partition (None on SQLite): the figure
+    to alert on, since an entry in a month without one fails (``vigil_audit_months_ahead``).
+    """
+    if connection.dialect.name != "postgresql":
+        return None
+    have = month_partitions(connection)
+    ahead, month = 0, today.replace(day=1)
     while True:  # consecutive months only: a gap is where the writes would fail
-        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
-        if f"{PARTITIONED}_y{year}m{month:02d}" not in have:
+        month = next_month(month)
+        if month not in have:
             return ahead
         ahead += 1
+
+
+def next_month(month: date) -> date:
+    """The first day of the month after ``month``'s."""
+    return date(month.year + 1, 1, 1) if month.month == 12 else date(month.year, month.month + 1, 1)
+
+
+def owns_log(connection: Connection) -> bool:
+    """Whether this connection's role may detach and drop the log's months: only the table's
+    owner (or a member of its role) may; the server's role may not (migration ``0007``)."""
+    return bool(
+        connection.scalar(
+            text(
+                "SELECT pg_has_role(current_user, relowner, 'USAGE') FROM pg_class"
+                " WHERE oid = CAST(:parent AS regclass)"
+            ),
+            {"parent": PARTITIONED},
+        )
+    )
+
+
+def detach_and_drop(connection: Connection, name: str) -> None:
+    """Detach the month's partition ``name`` and drop it, in the caller's transaction.
+
+    A plain ``DETACH`` (not ``CONCURRENTLY``, which cannot run inside a transaction), so
+    that the audit entry recording the archive commits with the drop or not at all. It
+    takes the log's ACCESS EXCLUSIVE lock for the moment the catalogue change takes: set
+    a ``lock_timeout``, since appends queue behind it while it waits.
+    """
+    if not _PARTITION_NAME.fullmatch(name):
+        raise ValueError(f"not a month's partition: {name!r}")
+    connection.exec_driver_sql(f"ALTER TABLE {PARTITIONED} DETACH PARTITION {name}")
+    connection.exec_driver_sql(f"DROP TABLE {name}")
 
 
 def months_ahead_source(database: Database) -> Callable[[], float | None]:
