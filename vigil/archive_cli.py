@@ -70,6 +70,7 @@ def _cmd_archive(args: argparse.Namespace) -> int:
     from botocore.exceptions import BotoCoreError, ClientError
     from sqlalchemy.exc import DBAPIError
 
+    import api.db.tables  # noqa: F401  (the users table the log's foreign key names)
     from api.audit.archive import ArchiveError, RefusedError, archive, pending, plan
     from api.config import Settings
     from api.db.base import utcnow

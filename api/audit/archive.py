@@ -347,6 +347,8 @@ def _file_sha256(path: Path) -> tuple[str, int]:
 def pending(connection: Connection, months: list[Month], store: FileStore) -> list[str]:
     """For ``--dry-run``: a line a month, saying what would go."""
     lines = []
+    if months and not owns_log(connection):
+        lines.append("(this role does not own audit_log: run the archive as the migrating role)")
     for month in months:
         count, size = connection.execute(
             text(

@@ -5,6 +5,7 @@ Migration ``0019_partition_audit_log`` range-partitions ``audit_log`` by month o
 server's role may call it, so beat's daily :func:`keep_ahead` (and ``vigil db partitions``)
 keeps the current month and the next :data:`MONTHS_AHEAD` in place. There is no default
 partition: an entry for a month without one fails with its transaction (see the migration).
+Old months leave through ``api.audit.archive`` (:func:`detach_and_drop`, as the log's owner).
 
 The models stay one plain table (they are also the SQLite schema, where nothing is
 partitioned); :func:`migrated_schema` and :func:`include_name` say how the migrated
