@@ -14,7 +14,6 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-
 FLAT_STD = 0.01
 """Spread under the mask (per pixel, in the image's units) at or below which an area is
 flat: structure (blurred edge strength) of any real surface varies by tenths; float32
@@ -38,7 +37,8 @@ def masked_pattern(pattern: np.ndarray, mask: np.ndarray) -> MaskedPattern | Non
 
     Examples
     --------
-    >>> p = masked_pattern(np.arange(12, dtype=np.float32).reshape(3, 4), np.ones((3, 4), np.float32))
+    >>> ones = np.ones((3, 4), np.float32)
+    >>> p = masked_pattern(np.arange(12, dtype=np.float32).reshape(3, 4), ones)
     >>> p.n, float(p.centred.sum())
     (12.0, 0.0)
     """

@@ -231,7 +231,7 @@ def prepared_pass(kit: Kit, ppm: float, patch_mm: float, radius_mm: float) -> Pa
         normals_list.append(normal)
     centres = np.array(centres_list, int).reshape(-1, 2)
     # A patch cut by a straight hidden border (the outline's outside, mostly) is compared on
-    # its known rectangle without a mask: masked correlation costs four times as much.
+    # its known rectangle without a mask: masked correlation costs about twice as much.
     crops = np.tile([0, 0, 2 * half + 1, 2 * half + 1], (len(patch_masks), 1))
     for k, known in enumerate(patch_masks):
         if known is None or known.all():
