@@ -86,8 +86,10 @@ def _match(level: Pass, seen: _Seen, homography: np.ndarray, motion: str = "homo
             # Finite everywhere: OpenCV answers a flat window without a mask with 0.
             res = cv2.matchTemplate(area, patch, cv2.TM_CCOEFF_NORMED)
         else:
-            # OpenCV's masked mode, from plain correlations at a third of its cost.
-            res = masked_zncc(Area(area), known, known.mask.shape)
+            # OpenCV's masked mode from plain correlations, at a third less cost; a window
+            # flat under the mask (beyond the picture) gives no correlation, as OpenCV's
+            # division by zero did.
+            res = masked_zncc(Area(area), known, known.mask.shape, flat_value=-1.0)
         _, peak, _, (px, py) = cv2.minMaxLoc(res)
         if not peak > 0.5:
             continue

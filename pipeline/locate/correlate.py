@@ -69,13 +69,22 @@ class Area:
         return part
 
 
-def masked_zncc(area: Area, pattern: MaskedPattern | None, shape: tuple[int, ...]) -> np.ndarray:
+def masked_zncc(
+    area: Area,
+    pattern: MaskedPattern | None,
+    shape: tuple[int, ...],
+    *,
+    flat_value: float | None = None,
+) -> np.ndarray:
     """Normalised cross-correlation over the pattern's mask only, at every shift of a
     pattern of ``shape`` in ``area`` (as ``cv2.TM_CCOEFF_NORMED`` with a 0/1 mask), in
-    -1..1. ``pattern`` None (too small a mask): -1 everywhere; -1 too where the area is
-    flat under the mask (a spread under :data:`FLAT_STD` a pixel: unseen pixels filled
-    with one value, black beyond the picture), where OpenCV divides by zero and the
-    rounding of the sums would otherwise decide.
+    -1..1. ``pattern`` None (too small a mask): -1 everywhere.
+
+    Where the area is flat under the mask (a spread under :data:`FLAT_STD` a pixel: black
+    beyond the picture, unseen pixels filled with one value) there is nothing to
+    normalise by: ``flat_value`` there when given (OpenCV divides by zero); otherwise the
+    spread's floor of 1e-6 leaves about 0, no evidence either way (the window search's
+    unseen rim sides: -1 there turned units of the right product into another product).
 
     Examples
     --------
@@ -95,9 +104,9 @@ def masked_zncc(area: Area, pattern: MaskedPattern | None, shape: tuple[int, ...
     s1 = cv2.matchTemplate(area.centred, pattern.mask, cv2.TM_CCORR)
     s2 = cv2.matchTemplate(area.squared, pattern.mask, cv2.TM_CCORR)
     var = s2 - s1 * s1 / pattern.n
-    flat = var <= FLAT_STD**2 * pattern.n
     res = num / (np.sqrt(np.maximum(var, 1e-6)) * max(pattern.spread, 1e-6))
-    res[flat] = -1.0
+    if flat_value is not None:
+        res[var <= FLAT_STD**2 * pattern.n] = flat_value
     return np.clip(res, -1.0, 1.0).astype(np.float32)
 
 

@@ -32,15 +32,18 @@ def test_masked_zncc_is_opencvs_masked_mode(seed: int) -> None:
     )
 
 
-def test_a_flat_area_under_the_mask_agrees_with_nothing() -> None:
+def test_a_flat_area_under_the_mask_takes_the_value_asked_for() -> None:
     rng = np.random.default_rng(7)
     area = _textured(rng, (30, 30))
     area[:, 15:] = 0.0  # black beyond the picture's edge
     pattern = _textured(rng, (11, 11))
     mask = np.ones((11, 11), np.float32)
-    res = masked_zncc(Area(area), masked_pattern(pattern, mask), pattern.shape)
+    prepared = masked_pattern(pattern, mask)
+    res = masked_zncc(Area(area), prepared, pattern.shape, flat_value=-1.0)
     assert np.all(res[:, 15:] == -1.0)  # wholly over the flat part
     assert np.all(res[:, :4] > -1.0)  # wholly over the texture
+    # Without a value for it, a flat area is no evidence either way.
+    assert np.abs(masked_zncc(Area(area), prepared, pattern.shape)[:, 15:]).max() < 0.05
     assert masked_zncc(Area(area), None, pattern.shape).min() == -1.0
 
 
