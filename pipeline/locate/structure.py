@@ -48,18 +48,26 @@ def zncc(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> float:
     return float((x * y).sum() / den) if den > 0 else 0.0
 
 
+def _vertex(a: float, b: float, c: float) -> float:
+    den = a - 2 * b + c
+    if not den < 0:  # also false for NaN
+        return 0.0
+    return min(0.5, max(-0.5, 0.5 * (a - c) / den))
+
+
 def subpixel_peak(res: np.ndarray, x: int, y: int) -> tuple[float, float]:
-    """Parabola vertex through the correlation peak and its neighbours."""
+    """Parabola vertex through the correlation peak and its neighbours.
 
-    def vertex(a: float, b: float, c: float) -> float:
-        den = a - 2 * b + c
-        if not den < 0:  # also false for NaN
-            return 0.0
-        return min(0.5, max(-0.5, 0.5 * (a - c) / den))
-
+    Examples
+    --------
+    >>> res = np.array([[0, 0.4, 0], [0.6, 1.0, 0.2], [0, 0.6, 0]], np.float32)
+    >>> [round(d, 3) for d in subpixel_peak(res, 1, 1)]
+    [-0.167, 0.1]
+    """
     h, w = res.shape
-    dx = vertex(*map(float, res[y, x - 1 : x + 2])) if 0 < x < w - 1 else 0.0
-    dy = vertex(*map(float, res[y - 1 : y + 2, x])) if 0 < y < h - 1 else 0.0
+    # The neighbours as Python floats at once (tolist), not numpy scalars one by one.
+    dx = _vertex(*res[y, x - 1 : x + 2].tolist()) if 0 < x < w - 1 else 0.0
+    dy = _vertex(*res[y - 1 : y + 2, x].tolist()) if 0 < y < h - 1 else 0.0
     return dx, dy
 
 

@@ -27,6 +27,7 @@ import cv2
 import numpy as np
 
 from pipeline.kit import MAX_WINDOW_SHIFT_MM, Kit
+from pipeline.locate.correlate import Area, MaskedPattern, masked_pattern, masked_zncc, no_agreement
 from pipeline.locate.geometry import local_scale
 from pipeline.locate.pyramid import Pyramid
 from pipeline.locate.structure import blur_sigma, edge_strength, subpixel_peak
@@ -151,8 +152,8 @@ class _RimFrame:
             [cv2.warpAffine(side, q[:2], self.size)[y0:y1, x0:x1] for side in self.band]
         )
         made = _Pose(
-            _template(pattern, band.sum(0)),
-            [t for t in (_template(pattern, side) for side in band) if t is not None],
+            masked_pattern(pattern, band.sum(0)),
+            [s for s in (_side(pattern, side) for side in band) if s is not None],
             (pattern.shape[0], pattern.shape[1]),
         )
         if angle in self.grid[0] and scale in self.grid[1]:
@@ -161,14 +162,14 @@ class _RimFrame:
 
 
 @dataclass(frozen=True)
-class _Template:
-    """A pattern ready for :func:`_masked_zncc` over one band: the pattern centred on the
-    band (zero outside it), the band, its pixel count and the pattern's spread on it."""
+class _Side:
+    """One side of the rim band, cut to where the band is: the pattern over that part, and
+    where the part starts in the whole pattern (correlating the zeros around it adds
+    nothing but time)."""
 
-    centred: np.ndarray
-    band: np.ndarray
-    n: float
-    spread: float
+    pattern: MaskedPattern
+    top: int
+    left: int
 
 
 @dataclass(frozen=True)
@@ -176,8 +177,8 @@ class _Pose:
     """The rim's pattern at one turn and scale: over the whole band and side by side (the
     sides with too little of the band to judge left out)."""
 
-    whole: _Template | None
-    sides: list[_Template]
+    whole: MaskedPattern | None
+    sides: list[_Side]
     shape: tuple[int, int]  # the pattern's (rows, columns)
 
 
@@ -297,12 +298,13 @@ def find_window(image: np.ndarray | Pyramid, kit: Kit, homography: np.ndarray) -
     # Unseen pixels (beyond the picture, glare, the code label) carry no structure evidence.
     photo[~real] = float(np.median(photo[real])) if real.any() else 0.0
 
-    def score_at(
+    def agreement(
         angle: float, scale: float, around: tuple[int, int], reach: int, sides: bool = False
-    ) -> tuple[float, float, float]:
-        """Best rim agreement for this turn and scale over shifts within ``reach`` frame px
-        of ``around``; (score, dx, dy). The whole band places the window (its long sides
-        fix turn and scale best); ``sides`` judges the agreement side by side."""
+    ) -> np.ndarray | None:
+        """Rim agreement for this turn and scale at every shift within ``reach`` frame px
+        of ``around`` (``around`` at the map's centre); None where the frame cannot hold
+        them. The whole band places the window (its long sides fix turn and scale best);
+        ``sides`` judges the agreement side by side."""
         q = _similarity(frame.centre, angle, scale)
         corners = frame.outer @ q[:2, :2].T + q[:2, 2]
         x0, y0 = np.floor(corners.min(0)).astype(int) - 1
@@ -314,23 +316,40 @@ def find_window(image: np.ndarray | Pyramid, kit: Kit, homography: np.ndarray) -
             or x1 + ax + reach > frame.size[0]
             or y1 + ay + reach > frame.size[1]
         ):
-            return -1.0, 0.0, 0.0
+            return None
         pose = frame.turned(angle, scale, q, (x0, y0, x1, y1))
-        area = _Area(photo[y0 + ay - reach : y1 + ay + reach, x0 + ax - reach : x1 + ax + reach])
-        res = (
-            _sides_zncc(area, pose.sides, pose.shape)
-            if sides
-            else _masked_zncc(area, pose.whole, pose.shape)
-        )
+        area = Area(photo[y0 + ay - reach : y1 + ay + reach, x0 + ax - reach : x1 + ax + reach])
+        if sides:
+            return _sides_zncc(area, pose.sides, pose.shape)
+        return masked_zncc(area, pose.whole, pose.shape)
+
+    def peak_of(
+        res: np.ndarray | None, around: tuple[int, int], reach: int
+    ) -> tuple[float, float, float]:
+        """(score, dx, dy) of the best shift in an :func:`agreement` map."""
+        if res is None:
+            return -1.0, 0.0, 0.0
         _, peak, _, (px, py) = cv2.minMaxLoc(res)
         dx, dy = subpixel_peak(res, px, py)
-        return float(peak), ax + px + dx - reach, ay + py + dy - reach
+        return float(peak), around[0] + px + dx - reach, around[1] + py + dy - reach
+
+    def score_at(
+        angle: float, scale: float, around: tuple[int, int], reach: int, sides: bool = False
+    ) -> tuple[float, float, float]:
+        """Best rim agreement for this pose near ``around``: (score, dx, dy)."""
+        return peak_of(agreement(angle, scale, around, reach, sides), around, reach)
 
     # The shift first, upright and at scale; then the turn near that shift, then the scale.
     # Rim agreement changes little with small turns and scales (the rim is long and thin
     # next to its blur), so a pose away from the template's must win clearly.
-    best = (score_at(0.0, 1.0, (0, 0), frame.reach), 0.0, 1.0)
-    print_place = score_at(0.0, 1.0, (0, 0), 0)[0]
+    upright = agreement(0.0, 1.0, (0, 0), frame.reach)
+    best = (peak_of(upright, (0, 0), frame.reach), 0.0, 1.0)
+    # Where the print puts it: the upright map at no shift, else that one shift alone.
+    print_place = (
+        float(upright[frame.reach, frame.reach])
+        if upright is not None
+        else score_at(0.0, 1.0, (0, 0), 0)[0]
+    )
     near = (round(best[0][1]), round(best[0][2]))
     small = max(1, round(_NEAR_MM * ppm))
     turned = max(
@@ -375,14 +394,14 @@ def find_window(image: np.ndarray | Pyramid, kit: Kit, homography: np.ndarray) -
     )
 
 
-def _sides_zncc(area: _Area, sides: list[_Template], shape: tuple[int, ...]) -> np.ndarray:
+def _sides_zncc(area: Area, sides: list[_Side], shape: tuple[int, ...]) -> np.ndarray:
     """Rim agreement at every shift: the mean over the rim's four sides of each side's own
-    normalised cross-correlation (:func:`_masked_zncc`).
+    normalised cross-correlation (:func:`~pipeline.locate.correlate.masked_zncc`).
 
     A moulded rim is lit from one side: one bevel bright, the opposite one shaded, so its
     sides show different contrast that the template's flat print does not predict. Each
     side judged on its own scale, the rim agrees wherever it is in place; a side with
-    too little of it in view (no template) does not count.
+    too little of it in view (no pattern) does not count.
 
     Examples
     --------
@@ -393,64 +412,29 @@ def _sides_zncc(area: _Area, sides: list[_Template], shape: tuple[int, ...]) -> 
     >>> area = rng.random((26, 36)).astype(np.float32)
     >>> area[2:22, 4:34] = pattern
     >>> area[2:22, 24:34] *= 5   # one side lit far more brightly
-    >>> templates = [t for t in (_template(pattern, s) for s in sides) if t is not None]
-    >>> res = _sides_zncc(_Area(area), templates, pattern.shape)
+    >>> cut = [s for s in (_side(pattern, side) for side in sides) if s is not None]
+    >>> res = _sides_zncc(Area(area), cut, pattern.shape)
     >>> [int(i) for i in np.unravel_index(res.argmax(), res.shape)], round(float(res.max()), 3)
     ([2, 4], 1.0)
     """
-    maps = [_masked_zncc(area, side, shape) for side in sides]
-    if not maps:
-        return _no_agreement(area.centred, shape)
+    if not sides:
+        return no_agreement(area.centred, shape)
+    out_rows = area.centred.shape[0] - shape[0] + 1
+    out_columns = area.centred.shape[1] - shape[1] + 1
+    maps = []
+    for side in sides:
+        rows, columns = side.pattern.mask.shape
+        part = area.cut(side.top, side.left, rows + out_rows - 1, columns + out_columns - 1)
+        maps.append(masked_zncc(part, side.pattern, (rows, columns)))
     return np.mean(maps, axis=0).astype(np.float32)
 
 
-def _masked_zncc(area: _Area, template: _Template | None, shape: tuple[int, ...]) -> np.ndarray:
-    """Normalised cross-correlation over the template's band only, at every shift of a
-    pattern of ``shape`` in ``area`` (as ``cv2.TM_CCOEFF_NORMED`` with a mask), from three
-    plain correlations: several times faster than OpenCV's masked mode on these small
-    images. ``template`` None (too little band): -1 everywhere.
-
-    Examples
-    --------
-    >>> rng = np.random.default_rng(0)
-    >>> pattern = rng.random((20, 30)).astype(np.float32)
-    >>> band = np.ones_like(pattern)
-    >>> band[5:15, 5:25] = 0
-    >>> area = rng.random((26, 36)).astype(np.float32)
-    >>> area[2:22, 4:34] = 3 * pattern + 1
-    >>> res = _masked_zncc(_Area(area), _template(pattern, band), pattern.shape)
-    >>> [int(i) for i in np.unravel_index(res.argmax(), res.shape)], round(float(res.max()), 3)
-    ([2, 4], 1.0)
-    """
-    if template is None:
-        return _no_agreement(area.centred, shape)
-    num = cv2.matchTemplate(area.centred, template.centred, cv2.TM_CCORR)
-    s1 = cv2.matchTemplate(area.centred, template.band, cv2.TM_CCORR)
-    s2 = cv2.matchTemplate(area.squared, template.band, cv2.TM_CCORR)
-    var = np.maximum(s2 - s1 * s1 / template.n, 1e-6)
-    spread = max(template.spread, 1e-6)
-    return np.clip(num / (np.sqrt(var) * spread), -1.0, 1.0).astype(np.float32)
-
-
-def _template(pattern: np.ndarray, band: np.ndarray) -> _Template | None:
-    """``pattern`` ready to correlate over ``band``; None where the band is too small."""
-    n = float(band.sum())
-    if n < 10:
+def _side(pattern: np.ndarray, band: np.ndarray) -> _Side | None:
+    """``pattern`` ready to correlate over one side's ``band``, cut to the band's extent;
+    None where the band is too small to judge."""
+    rows, columns = np.nonzero(band)
+    if rows.size == 0:
         return None
-    centred = (pattern - float((pattern * band).sum()) / n) * band
-    return _Template(centred, band, n, float(np.sqrt((centred * centred).sum())))
-
-
-class _Area:
-    """A search area ready for :func:`_masked_zncc`: centred on its mean, and squared."""
-
-    def __init__(self, area: np.ndarray) -> None:
-        # Centred first: the variance below is a difference of large sums otherwise.
-        self.centred = area - float(area.mean())
-        self.squared = self.centred * self.centred
-
-
-def _no_agreement(area: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """-1 at every shift of a pattern of ``shape`` in ``area``: nothing to judge by."""
-    out = (area.shape[0] - shape[0] + 1, area.shape[1] - shape[1] + 1)
-    return np.full(out, -1.0, np.float32)
+    top, bottom, left, right = rows.min(), rows.max() + 1, columns.min(), columns.max() + 1
+    cut = masked_pattern(pattern[top:bottom, left:right], band[top:bottom, left:right])
+    return None if cut is None else _Side(cut, int(top), int(left))
