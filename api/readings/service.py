@@ -33,6 +33,7 @@ from api.errors import (
 from api.metrics import observe_reading
 from api.model_registry import service as model_registry
 from api.model_registry import shadow
+from api.model_registry.tables import BAND_MODEL
 from api.patients.service import patient_of
 from api.products.service import kit_of
 from api.products.tables import Product
@@ -144,19 +145,19 @@ def process_upload(ctx: AppContext, upload_id: int) -> str:
     Returns ``"proposed"``, ``"skipped"`` (already read) or ``"missing"``.
     """
     with ctx.database.session() as session:
-        # One query for the inputs and one for the models: each round trip is paid per photo.
-        found = queries.reading_inputs(session, upload_id)
+        # One query for the inputs, the models' files included: each round trip is paid per
+        # photo (the models are loaded once per process).
+        found = queries.reading_inputs(session, upload_id, BAND_MODEL)
         if found is None:
             return "missing"
-        upload, test, product, unit_code, read_before = found
-        if read_before:
+        if found.read_before:
             return "skipped"
-        test_id = test.id
-        kit = kit_of(ctx, product)
-        photo = ctx.photos.get(upload.photo_sha256)
+        test_id, unit_code = found.test_id, found.unit_code
+        kit = kit_of(ctx, found.product)
+        photo = ctx.photos.get(found.photo_sha256)
         # The database's champion reads (the shipped model when there is none yet);
         # a challenger, if named, reads the same photo afterwards, in the shadow.
-        champion, challenger = model_registry.runtime_models(session)
+        champion, challenger = model_registry.runtime_models(session, named=found.models)
         # End the read transaction while the pipeline runs (seconds): on SQLite it holds
         # the write lock. Rolling back also expires the rows, so the writes below see
         # the test's state as it is after the reading, not before.
