@@ -17,6 +17,7 @@ from sqlalchemy import (
     literal_column,
     or_,
     select,
+    text,
     update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -86,6 +87,14 @@ def test_and_latest_upload(session: Session, test_id: int) -> tuple[SelfTest, in
     latest = select(func.max(Upload.id)).where(Upload.self_test_id == SelfTest.id).scalar_subquery()
     test, latest_id = session.execute(select(SelfTest, latest).where(SelfTest.id == test_id)).one()
     return test, latest_id
+
+
+def commit_without_waiting(session: Session) -> None:
+    """Let this transaction's commit return before its WAL is on disk (PostgreSQL; SQLite
+    commits as always). Only for the reading's write-back, which the sweep can redo: see
+    ``api.readings.service.process_upload``."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SET LOCAL synchronous_commit = off"))
 
 
 _BAND_COLUMNS = (Upload.photo_band0, Upload.photo_band1, Upload.photo_band2)
