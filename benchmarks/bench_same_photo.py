@@ -152,7 +152,7 @@ def plan(session: Session, photo_hash: str) -> str:
         same_photo_test(session, ASKING_TEST, photo_hash)
     finally:
         event.remove(engine, "before_cursor_execute", keep)
-    [(statement, parameters)] = [s for s in sent if "photo_band0 IN" in s[0]]
+    [(statement, parameters)] = [s for s in sent if "uploads.photo_band0" in s[0]]
     lines = (
         session.connection()
         .exec_driver_sql(f"EXPLAIN (ANALYZE, BUFFERS) {statement}", parameters)
@@ -160,7 +160,7 @@ def plan(session: Session, photo_hash: str) -> str:
         .all()
     )
     session.rollback()
-    # The IN lists run to hundreds of values: keep each node's head.
+    # The band values' arrays run to hundreds of values: keep each node's head.
     return "\n".join(line if len(line) < 160 else line[:157] + "..." for line in lines)
 
 

@@ -72,6 +72,14 @@ class Database:
         self.sessionmaker = sessionmaker(
             bind=bind, expire_on_commit=False, join_transaction_mode=mode
         )
+        # On PostgreSQL, sessions whose statements each commit by themselves: see ``reads``.
+        self._reads = (
+            sessionmaker(
+                bind=bind.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False
+            )
+            if isinstance(bind, Engine) and bind.dialect.name == "postgresql"
+            else self.sessionmaker
+        )
 
     @classmethod
     def from_url(cls, url: str) -> Database:
@@ -83,6 +91,12 @@ class Database:
 
     def session(self) -> Session:
         return self.sessionmaker()
+
+    def reads(self) -> Session:
+        """A session for reads that need no transaction of their own (each statement sees a
+        consistent state by itself): on PostgreSQL without BEGIN and ROLLBACK, two round trips
+        less; elsewhere, and on a test's connection, a plain session. Never write with it."""
+        return self._reads()
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import func, select
+from sqlalchemy import ScalarSelect, func, select
 from sqlalchemy.orm import Session
 
 from api.model_registry.tables import AliasChange, ModelAlias, ModelVersion, ShadowReading
@@ -45,6 +45,17 @@ def versions(
 def alias(session: Session, name: str, alias_name: str) -> ModelAlias | None:
     return session.scalar(
         select(ModelAlias).where(ModelAlias.name == name, ModelAlias.alias == alias_name)
+    )
+
+
+def alias_sha256(name: str, alias_name: str) -> ScalarSelect[str]:
+    """The SHA-256 of the version an alias of model ``name`` names, as a scalar subquery (NULL
+    without one): the reading task asks it within its one query for the upload."""
+    return (
+        select(ModelVersion.sha256)
+        .join(ModelAlias, ModelAlias.version_id == ModelVersion.id)
+        .where(ModelAlias.name == name, ModelAlias.alias == alias_name)
+        .scalar_subquery()
     )
 
 

@@ -26,13 +26,19 @@ from api.model_registry.schemas import (
     PromoteIn,
     VersionRegister,
 )
-from api.model_registry.tables import AliasChange, ModelAlias, ModelVersion
+from api.model_registry.tables import (
+    BAND_MODEL,
+    CHALLENGER,
+    CHAMPION,
+    AliasChange,
+    ModelAlias,
+    ModelVersion,
+)
 from api.pagination import ALL, Window
 from models.band_model import BandModel, BandModelError
 from models.promotion import decide
 from models.registry import shipped_files
 
-CHAMPION, CHALLENGER = "champion", "challenger"
 MAX_MODEL_BYTES = 20 * 1024 * 1024
 
 
@@ -353,16 +359,24 @@ def _runnable(version: ModelVersion | None) -> BandModel | None:
 
 
 def runtime_models(
-    session: Session, name: str = "band-classifier"
+    session: Session,
+    name: str = BAND_MODEL,
+    named: tuple[str | None, str | None] | None = None,
 ) -> tuple[BandModel | None, BandModel | None]:
     """(champion, challenger) for reading a live photo; the challenger only when it differs.
 
-    No champion: the caller falls back to the shipped model
+    ``named``: the SHA-256 of the champion's and the challenger's files where the caller has
+    asked them already (:func:`queries.alias_sha256`); when this process holds both files, no
+    query is made. No champion: the caller falls back to the shipped model
     (:func:`models.registry.runtime_band_model`).
     """
-    # Both aliases in one query: this runs once per photo read.
-    named = queries.versions_named(session, name, (CHAMPION, CHALLENGER))
-    champion, challenger = _runnable(named.get(CHAMPION)), _runnable(named.get(CHALLENGER))
+    if named is not None and all(sha is None or sha in _LOADED for sha in named):
+        champion, challenger = (None if sha is None else _LOADED[sha] for sha in named)
+    else:
+        # Both aliases in one query: this runs once per photo read.
+        versions = queries.versions_named(session, name, (CHAMPION, CHALLENGER))
+        champion = _runnable(versions.get(CHAMPION))
+        challenger = _runnable(versions.get(CHALLENGER))
     if challenger is not None and champion is not None and challenger is champion:
         challenger = None  # the same file: nothing to compare
     return champion, challenger

@@ -32,6 +32,12 @@ class ModelVersion(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+# The aliases a model has: the version that reads live photos, and one read in its shadow.
+CHAMPION, CHALLENGER = "champion", "challenger"
+# The model that reads a strip's bands (the pipeline's ``band_model``).
+BAND_MODEL = "band-classifier"
+
+
 class ModelAlias(Base):
     """Which version an alias names now (one row per model name and alias)."""
 

@@ -14,6 +14,7 @@ candidates come back to be checked (at 3 x 10^7 hashes of random bits: ~10,000 a
 
 from __future__ import annotations
 
+from functools import cache
 from itertools import combinations
 
 # Widths from the hash's high bits down; they add up to 64.
@@ -56,11 +57,22 @@ def near_bands(photo_hash: str, bits: int) -> list[list[int]]:
     [1, 0, 3]
     """
     radius = band_radius(bits)
-    near = []
-    for value, width in zip(bands(photo_hash), BAND_WIDTHS, strict=True):
-        values = [value]
-        for flipped in range(1, radius + 1):
-            for positions in combinations(range(width), flipped):
-                values.append(value ^ sum(1 << p for p in positions))
-        near.append(values)
-    return near
+    return [
+        [value ^ mask for mask in flips(width, radius)]
+        for value, width in zip(bands(photo_hash), BAND_WIDTHS, strict=True)
+    ]
+
+
+@cache
+def flips(width: int, radius: int) -> tuple[int, ...]:
+    """The masks that flip at most ``radius`` of ``width`` bits, no flip first, then one,
+    two...: made once, as each photo's look-up needs the same ones.
+
+    >>> flips(3, 1)
+    (0, 1, 2, 4)
+    """
+    return tuple(
+        sum(1 << p for p in positions)
+        for flipped in range(radius + 1)
+        for positions in combinations(range(width), flipped)
+    )

@@ -588,3 +588,9 @@ class Flow:
 @pytest.fixture
 def flow(world: World) -> Flow:
     return Flow(world)
+
+
+@pytest.fixture
+def flow_builder() -> Callable[[World], Flow]:
+    """``Flow(world)``, for tests that build their own world (``world_builder``)."""
+    return Flow
