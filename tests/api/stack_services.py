@@ -1,4 +1,4 @@
-"""PostgreSQL databases and Redis databases of a test process's own.
+"""PostgreSQL databases, Redis databases and S3-compatible servers of a test process's own.
 
 Several test runs share one machine's PostgreSQL and Redis (xdist workers, two
 worktrees, CI while a developer runs the tests), so nothing here uses a fixed name:
@@ -118,3 +118,37 @@ def forget_everything_but_the_lease(client: Any) -> None:
     keys = [key for key in client.scan_iter() if key != LEASE_KEY.encode()]
     if keys:
         client.delete(*keys)
+
+
+S3_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+
+
+@contextmanager
+def s3_server() -> Iterator[str]:
+    """The endpoint URL of a local S3-compatible server (moto) on a free loopback port.
+
+    boto3 wants credentials even for moto: test ones are set for the block and the
+    environment restored after it.
+    """
+    from moto.server import ThreadedMotoServer
+
+    saved = {name: os.environ.get(name) for name in S3_CREDENTIALS}
+    os.environ.update(S3_CREDENTIALS)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stop()
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value

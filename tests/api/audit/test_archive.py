@@ -13,7 +13,6 @@ import gzip
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -24,7 +23,6 @@ from typing import Any
 import boto3
 import pytest
 from alembic import command
-from moto.server import ThreadedMotoServer
 from sqlalchemy import Engine, make_url, select, text
 from stack_services import (
     create_database,
@@ -32,6 +30,7 @@ from stack_services import (
     own_database_url,
     postgres_server,
     reachable,
+    s3_server,
 )
 
 import api.audit.archive
@@ -380,20 +379,11 @@ def test_on_sqlite_the_command_says_it_needs_postgresql(tmp_path: Path, capsys: 
 
 @pytest.fixture
 def s3_location(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """``s3://bucket/audit`` on a local moto server."""
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
-        monkeypatch.setenv(name, "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    endpoint = f"http://127.0.0.1:{port}"
-    monkeypatch.setenv("VIGIL_S3_ENDPOINT_URL", endpoint)
-    boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket="archive")
-    yield "s3://archive/audit"
-    server.stop()
+    """``s3://archive/audit`` on a local S3-compatible server."""
+    with s3_server() as endpoint:
+        monkeypatch.setenv("VIGIL_S3_ENDPOINT_URL", endpoint)
+        boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket="archive")
+        yield "s3://archive/audit"
 
 
 def test_archives_go_to_s3_compatible_storage_too(
