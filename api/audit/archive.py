@@ -337,11 +337,8 @@ def _stored_manifest(store: FileStore, name: str) -> Manifest | None:
 
 
 def _file_sha256(path: Path) -> tuple[str, int]:
-    sha = hashlib.sha256()
     with path.open("rb") as fh:
-        while chunk := fh.read(1 << 20):
-            sha.update(chunk)
-    return sha.hexdigest(), path.stat().st_size
+        return hashlib.file_digest(fh, "sha256").hexdigest(), path.stat().st_size
 
 
 def pending(connection: Connection, months: list[Month], store: FileStore) -> list[str]:

@@ -20,10 +20,10 @@ import hashlib
 import json
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import IO, Any, NamedTuple, cast
 
-from api.audit.chain import fields_of, link
+from api.audit.chain import fields_of, hashed_time, link
 
 FORMAT = "vigil-audit-archive/1"
 COLUMNS = (
@@ -58,7 +58,7 @@ class Row(NamedTuple):
 
     def to_line(self) -> bytes:
         data = self._asdict()
-        data["at"] = self.at.astimezone(UTC).isoformat(timespec="microseconds")
+        data["at"] = hashed_time(self.at)
         return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
 
     @classmethod
@@ -159,11 +159,11 @@ class Writer:
     def add(self, row: Row) -> None:
         m = self.manifest
         if m.rows == 0:
-            m.first_id, m.first_at, m.first_prev_hash = row.id, _iso(row.at), row.prev_hash
+            m.first_id, m.first_at, m.first_prev_hash = row.id, hashed_time(row.at), row.prev_hash
         elif row.prev_hash != m.last_hash:
             m.seams.append(row.id)
         m.rows += 1
-        m.last_id, m.last_at, m.last_hash = row.id, _iso(row.at), row.entry_hash
+        m.last_id, m.last_at, m.last_hash = row.id, hashed_time(row.at), row.entry_hash
         self._entries.update(row.entry_hash.encode() + b"\n")
         self._buffer.append(row.to_line())
         if len(self._buffer) >= 1000:
@@ -177,10 +177,6 @@ class Writer:
     def _flush(self) -> None:
         self._gzip.write(b"".join(self._buffer))
         self._buffer.clear()
-
-
-def _iso(at: datetime) -> str:
-    return at.astimezone(UTC).isoformat(timespec="microseconds")
 
 
 class _Hashing:

@@ -61,11 +61,19 @@ class Fields(NamedTuple):
     detail: dict[str, Any]
 
 
+def hashed_time(at: datetime) -> str:
+    """An entry's time as its hash covers it: UTC, ISO 8601, to the microsecond.
+
+    >>> hashed_time(datetime(2026, 1, 1, tzinfo=UTC))
+    '2026-01-01T00:00:00.000000+00:00'
+    """
+    return at.astimezone(UTC).isoformat(timespec="microseconds")
+
+
 def link(previous: str, fields: Fields) -> str:
     """The hash of an entry with ``fields`` following the entry whose hash is ``previous``."""
-    at = fields.at.astimezone(UTC).isoformat(timespec="microseconds")
     canonical = json.dumps(
-        [previous, at, *fields[1:]],
+        [previous, hashed_time(fields.at), *fields[1:]],
         sort_keys=True,
         separators=(",", ":"),
         ensure_ascii=False,
