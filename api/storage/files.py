@@ -109,27 +109,21 @@ class S3FileStore(FileStore):
         )
 
     def open(self, name: str) -> IO[bytes]:
-        from api.storage.s3 import MISSING, ClientError
+        from api.storage.s3 import ClientError, missing
 
         try:
             response = self.client.get_object(Bucket=self.bucket, Key=self.key(name))
         except ClientError as error:
-            if error.response.get("Error", {}).get("Code") in MISSING:
+            if missing(error):
                 raise FileNotFoundError(self.where(name)) from None
             raise
         body: IO[bytes] = response["Body"]
         return body
 
     def exists(self, name: str) -> bool:
-        from api.storage.s3 import MISSING, ClientError
+        from api.storage.s3 import key_exists
 
-        try:
-            self.client.head_object(Bucket=self.bucket, Key=self.key(name))
-        except ClientError as error:
-            if error.response.get("Error", {}).get("Code") in MISSING:
-                return False
-            raise
-        return True
+        return key_exists(self.client, self.bucket, self.key(name))
 
     def where(self, name: str) -> str:
         return f"s3://{self.bucket}/{self.key(name)}"

@@ -18,7 +18,23 @@ from botocore.exceptions import ClientError
 
 from api.storage.base import BlobStore, check_digest
 
-MISSING = {"404", "NoSuchKey", "NotFound"}
+_MISSING = {"404", "NoSuchKey", "NotFound"}
+
+
+def missing(error: ClientError) -> bool:
+    """Whether an S3 error says the key is not there (servers differ in how they say it)."""
+    return error.response.get("Error", {}).get("Code") in _MISSING
+
+
+def key_exists(client: Any, bucket: str, key: str) -> bool:
+    """Whether ``key`` is in ``bucket``: a HEAD request, nothing read."""
+    try:
+        client.head_object(Bucket=bucket, Key=key)
+    except ClientError as error:
+        if missing(error):
+            return False
+        raise
+    return True
 
 
 class S3BlobStore(BlobStore):
@@ -82,17 +98,11 @@ class S3BlobStore(BlobStore):
         try:
             response = self.client.get_object(Bucket=self.bucket, Key=self.key(sha256))
         except ClientError as error:
-            if error.response.get("Error", {}).get("Code") in MISSING:
+            if missing(error):
                 raise FileNotFoundError(f"no blob {sha256} in s3://{self.bucket}") from None
             raise
         body: bytes = response["Body"].read()
         return body
 
     def exists(self, sha256: str) -> bool:
-        try:
-            self.client.head_object(Bucket=self.bucket, Key=self.key(sha256))
-        except ClientError as error:
-            if error.response.get("Error", {}).get("Code") in MISSING:
-                return False
-            raise
-        return True
+        return key_exists(self.client, self.bucket, self.key(sha256))
