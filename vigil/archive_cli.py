@@ -123,18 +123,18 @@ def _cmd_verify_archive(args: argparse.Namespace) -> int:
     from botocore.exceptions import BotoCoreError, ClientError
     from sqlalchemy.exc import DBAPIError
 
-    from api.audit.archive_file import Manifest, verify_file
+    from api.audit.archive_file import Manifest, file_names, partition_of, verify_file
     from api.config import Settings
     from api.storage.files import open_file_store
 
     location, _, name = args.file.rpartition("/")
-    partition = name.removesuffix(".jsonl.gz").removesuffix(".manifest.json")
-    if partition == name:
+    partition = partition_of(name)
+    if partition is None:
         return _fail("verify-archive", f"{name}: not an archive (.jsonl.gz) or manifest", 2)
     settings = Settings()
     try:
         store = open_file_store(location or Path.cwd(), endpoint_url=settings.s3_endpoint_url)
-        with store.open(f"{partition}.manifest.json") as raw:
+        with store.open(file_names(partition)[1]) as raw:
             manifest_bytes = raw.read()
         manifest = Manifest.from_bytes(manifest_bytes)
         with store.open(manifest.file) as raw:

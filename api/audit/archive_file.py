@@ -80,6 +80,18 @@ def file_names(partition: str) -> tuple[str, str]:
     return f"{partition}.jsonl.gz", f"{partition}.manifest.json"
 
 
+def partition_of(name: str) -> str | None:
+    """The partition whose archive file or manifest is called ``name`` (None: neither).
+
+    >>> partition_of("audit_log_y2024m11.manifest.json"), partition_of("notes.txt")
+    ('audit_log_y2024m11', None)
+    """
+    for suffix in file_names(""):
+        if name.endswith(suffix) and name != suffix:
+            return name.removesuffix(suffix)
+    return None
+
+
 @dataclass
 class Manifest:
     """What an archive file holds; JSON beside it (see the module's description)."""
