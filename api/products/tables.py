@@ -28,8 +28,10 @@ class Product(Base):
     # The validated ``rdt-kit/1`` document as stored; read it as ``kit``.
     kit_document: Mapped[dict[str, Any]] = mapped_column("kit", JSON)
     # In the database, not the file store: workers on other machines then need
-    # only the database and the photo folder to read a photo.
-    template_png: Mapped[bytes] = mapped_column(LargeBinary)
+    # only the database and the photo folder to read a photo. Deferred: a few hundred KB
+    # that only decoding the kit needs, which every page's row of tests would otherwise
+    # fetch and detoast once per row (a product joined to 25 tests: 25 copies).
+    template_png: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
     template_sha256: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 

@@ -73,3 +73,28 @@ def test_each_positive_carries_its_own_photo_timing(
         upload = world.session.scalar(select(Upload).where(Upload.self_test_id == test.id))
         assert cases[test.id]["read_time_flag"] == upload.read_time_flag
         assert cases[test.id]["read_time"] != "No photo."  # the page's photos were found
+
+
+def test_the_positives_list_leaves_the_kit_template_in_the_database(
+    client: TestClient, world: Any, flow: Any
+) -> None:
+    """Each listed test joins its product, whose template is a PNG of a few hundred KB: at
+    10^6 tests the list spent most of its time fetching and detoasting one copy per row."""
+    from sqlalchemy import event
+
+    flow.released("positive", code_index=0, where="a")
+    flow.released("positive", code_index=1, where="b", patient=world.patient_b)
+    sent: list[str] = []
+
+    def keep(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        sent.append(statement)
+
+    event.listen(world.ctx.database.bind, "before_cursor_execute", keep)
+    try:
+        listed = client.get("/api/cdc/positives", headers=world.headers(world.cdc_national))
+    finally:
+        event.remove(world.ctx.database.bind, "before_cursor_execute", keep)
+    assert listed.status_code == 200
+    assert len(listed.json()["items"]) == 2
+    assert any("products" in statement for statement in sent)
+    assert not [statement for statement in sent if "template_png" in statement]
