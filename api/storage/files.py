@@ -14,7 +14,6 @@ FolderFileStore('/srv/vigil/archive')
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 from abc import ABC, abstractmethod
@@ -73,12 +72,6 @@ class FolderFileStore(FileStore):
         target = self.path(name)
         with open(source, "rb") as fh:
             replace_durably(target, lambda out: shutil.copyfileobj(fh, out, 1 << 20))
-        # The rename is durable only once the directory is.
-        directory = os.open(target.parent, os.O_RDONLY)
-        try:
-            os.fsync(directory)
-        finally:
-            os.close(directory)
 
     def open(self, name: str) -> IO[bytes]:
         return open(self.path(name), "rb")

@@ -18,7 +18,8 @@ class FolderBlobStore(BlobStore):
     A file is written to a temporary name in its final directory, fsynced and
     renamed into place, so a crash never leaves a half-written file under a real
     name; rename within one directory is atomic on POSIX file systems, NFS
-    included.
+    included. The directory is fsynced after the rename, so the name survives a
+    power loss as the row that refers to it does.
     """
 
     def __init__(self, root: Path) -> None:
@@ -47,8 +48,12 @@ class FolderBlobStore(BlobStore):
 
 
 def replace_durably(target: Path, fill: Callable[[BinaryIO], object]) -> None:
-    """Write ``target`` through ``fill`` under a temporary name, fsync it and rename it into
-    place: a crash leaves the old file or the whole new one, never a part."""
+    """Write ``target`` through ``fill`` under a temporary name, fsync it, rename it into
+    place and fsync the directory: a crash leaves the old file or the whole new one, never a
+    part, and once this returns a power loss cannot undo the rename (a row committed after it
+    never names a missing file)."""
+    # The fan-out directories this write creates: their entries need fsyncing too.
+    created = [d for d in (target.parent, *target.parent.parents) if not d.exists()]
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
     try:
@@ -60,3 +65,14 @@ def replace_durably(target: Path, fill: Callable[[BinaryIO], object]) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    for directory in dict.fromkeys((target.parent, *(d.parent for d in created))):
+        fsync_directory(directory)
+
+
+def fsync_directory(path: Path) -> None:
+    """Flush ``path``'s entries (a rename or a new name in it) to disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -111,3 +111,38 @@ def test_the_settings_choose_the_backend(s3_endpoint: str, bucket: str, tmp_path
 def test_unusable_storage_urls_are_refused(url: str) -> None:
     with pytest.raises(ValueError, match=r"s3|file|bucket"):
         open_store(url)
+
+
+def test_the_folder_store_syncs_each_directory_a_new_photo_changed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A rename is on disk only once its directory is, and a new fan-out directory only once
+    its parent is: without that, a power loss could drop a photo whose row was committed.
+    The real fsync runs; the test only notes which files and directories it was given."""
+    synced: list[tuple[int, int]] = []
+    real_fsync = os.fsync
+
+    def noting(fd: int) -> None:
+        status = os.fstat(fd)
+        synced.append((status.st_dev, status.st_ino))
+        real_fsync(fd)
+
+    def identity(path: Path) -> tuple[int, int]:
+        status = path.stat()
+        return status.st_dev, status.st_ino
+
+    store = FolderBlobStore(tmp_path / "blobs")
+    monkeypatch.setattr(os, "fsync", noting)
+    digest = store.put(b"first photo")
+    path = store.path(digest)
+    # The file, its directory, and the parents of the three directories made for it.
+    made = [path.parent, path.parent.parent, store.root]
+    assert synced[0] == identity(path)
+    assert set(synced[1:]) == {identity(d) for d in [*made, tmp_path]}
+
+    synced.clear()
+    second = b"second photo"
+    folder = store.path(hashlib.sha256(second).hexdigest()).parent
+    folder.mkdir(parents=True)
+    store.put(second)  # into a directory that exists: only it changes
+    assert synced[1:] == [identity(folder)]
