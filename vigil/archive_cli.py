@@ -7,9 +7,14 @@ import argparse
 import getpass
 import re
 import sys
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from api.audit.archive_file import Manifest
+    from api.storage.files import FileStore
 
 _MONTH = re.compile(r"(\d{4})-(\d{2})")
 
@@ -46,13 +51,23 @@ def add_parsers(db: Any) -> None:
 
     p = db.add_parser(
         "verify-archive",
-        help="check an archive file against its manifest (and, with --database-url, against "
-        "the audit log's record of it); exit 1 saying what is wrong",
+        help="check archive files against their manifests, that consecutive months link end "
+        "to end (and, with --database-url, against the audit log's record of them and its "
+        "cut); exit 1 saying what is wrong",
+        description="Each archive is checked against its manifest, every link from the "
+        "chain's cut before its month to the cut after it included. Given several months "
+        "(several files, or a folder or S3 prefix holding them), each must go on from where "
+        "the one before ends: a gap, a month given twice or a broken link is reported. With "
+        "--database-url, each is compared with the audit entry that recorded it and, when "
+        "the newest given is the newest archived, its cut with the one the log goes on from.",
     )
     p.add_argument(
-        "file", help="the archive (.jsonl.gz) or its manifest: a path, file:// or s3:// URL"
+        "file",
+        nargs="+",
+        help="an archive (.jsonl.gz) or its manifest, or a folder or S3 prefix of archives: a "
+        "path, file:// or s3:// URL",
     )
-    p.add_argument("--database-url", help="also compare with the audit entry that recorded it")
+    p.add_argument("--database-url", help="also compare with the audit log's records and cut")
     p.set_defaults(func=_cmd_verify_archive)
 
 
@@ -123,69 +138,125 @@ def _cmd_verify_archive(args: argparse.Namespace) -> int:
     from botocore.exceptions import BotoCoreError, ClientError
     from sqlalchemy.exc import DBAPIError
 
-    from api.audit.archive_file import Manifest, file_names, partition_of, verify_file
+    from api.audit.archive_file import verify_file, verify_series
     from api.config import Settings
-    from api.storage.files import open_file_store
 
-    location, _, name = args.file.rpartition("/")
-    partition = partition_of(name)
-    if partition is None:
-        return _fail("verify-archive", f"{name}: not an archive (.jsonl.gz) or manifest", 2)
-    settings = Settings()
+    endpoint = Settings().s3_endpoint_url
     try:
-        store = open_file_store(location or Path.cwd(), endpoint_url=settings.s3_endpoint_url)
-        with store.open(file_names(partition)[1]) as raw:
-            manifest_bytes = raw.read()
-        manifest = Manifest.from_bytes(manifest_bytes)
-        with store.open(manifest.file) as raw:
-            problems = verify_file(raw, manifest)
+        found = [archive for given in args.file for archive in _archives(given, endpoint)]
+        if not found:
+            return _fail("verify-archive", "no archive manifests there", 2)
+        problems = []
+        for archive in found:
+            with archive.store.open(archive.manifest.file) as raw:
+                problems += [
+                    f"{archive.manifest.month}: {p}" for p in verify_file(raw, archive.manifest)
+                ]
+        problems += verify_series(archive.manifest for archive in found)
+        online = None
         if not problems and args.database_url:
-            problems = _against_log(args.database_url, manifest, manifest_bytes)
+            problems, online = _against_log(args.database_url, found)
     except DBAPIError as exc:
         return _fail("verify-archive", _first_line(exc.orig), 3)
     except (OSError, ValueError, TypeError, BotoCoreError, ClientError) as exc:
         return _fail("verify-archive", _first_line(exc), 2)
     if problems:
-        return _fail("verify-archive", f"{manifest.month}: " + "; ".join(problems), 1)
-    print(
-        f"archive of {manifest.month} intact: {manifest.rows} entries, ids {manifest.first_id}"
-        f" to {manifest.last_id}, SHA-256 {manifest.sha256}"
-        + (", as the audit log recorded it" if args.database_url else "")
-    )
+        return _fail("verify-archive", "; ".join(problems), 1)
+    recorded = ", as the audit log recorded it" if args.database_url else ""
+    for archive in found:
+        m = archive.manifest
+        print(
+            f"archive of {m.month} intact: {m.rows} entries, ids {m.first_id} to {m.last_id},"
+            f" SHA-256 {m.sha256}{recorded}"
+        )
+    months = sorted(archive.manifest.month for archive in found)
+    if len(months) > 1:
+        print(f"{len(months)} months, {months[0]} to {months[-1]}, link end to end")
+    if online:
+        print(online)
     return 0
 
 
-def _against_log(url: str, manifest: Any, manifest_bytes: bytes) -> list[str]:
-    """Where the audit log's entry for this archive disagrees with the manifest."""
+@dataclass(frozen=True)
+class _Archive:
+    manifest: Manifest
+    manifest_bytes: bytes
+    store: FileStore
+
+
+def _archives(given: str, endpoint_url: str | None) -> list[_Archive]:
+    """The archive ``given`` names (its file or manifest), or every archive in the folder or
+    S3 prefix it names."""
+    from api.audit.archive_file import Manifest, file_names, partition_of
+    from api.storage.files import open_file_store
+
+    location, _, name = given.rpartition("/")
+    partition = partition_of(name)
+    if partition is not None:
+        store = open_file_store(location or Path.cwd(), endpoint_url=endpoint_url)
+        names = [file_names(partition)[1]]
+    else:
+        store = open_file_store(given, endpoint_url=endpoint_url)
+        names = [n for n in store.names() if (p := partition_of(n)) and n == file_names(p)[1]]
+    archives = []
+    for manifest_name in names:
+        with store.open(manifest_name) as raw:
+            data = raw.read()
+        archives.append(_Archive(Manifest.from_bytes(data), data, store))
+    return archives
+
+
+def _against_log(url: str, archives: list[_Archive]) -> tuple[list[str], str]:
+    """Where the audit log's entries for these archives disagree with their manifests, and
+    whether the newest one links to what is online (a line saying so, or why it was not
+    checked)."""
     import hashlib
 
     from sqlalchemy import select
 
-    from api.audit.chain import ARCHIVED
+    from api.audit.chain import ARCHIVED, cut_of
     from api.audit.tables import AuditEntry
     from api.db.session import Database
 
     database = Database.from_url(url)
+    problems = []
     try:
         with database.session() as session:
-            detail = session.scalar(
-                select(AuditEntry.detail)
-                .where(AuditEntry.action == ARCHIVED, AuditEntry.object_id == manifest.month)
-                .order_by(AuditEntry.id.desc())
-                .limit(1)
-            )
+            for archive in archives:
+                m = archive.manifest
+                detail = session.scalar(
+                    select(AuditEntry.detail)
+                    .where(AuditEntry.action == ARCHIVED, AuditEntry.object_id == m.month)
+                    .order_by(AuditEntry.id.desc())
+                    .limit(1)
+                )
+                if detail is None:
+                    problems.append(f"the audit log has no record of archiving {m.month}")
+                    continue
+                said = {
+                    "rows": m.rows,
+                    "sha256": m.sha256,
+                    "entries_sha256": m.entries_sha256,
+                    "manifest_sha256": hashlib.sha256(archive.manifest_bytes).hexdigest(),
+                }
+                problems += [
+                    f"{m.month}: {key}: the audit log recorded {detail.get(key)}, the archive"
+                    f" has {value}"
+                    for key, value in said.items()
+                    if detail.get(key) != value
+                ]
+            cut = cut_of(session)
     finally:
         database.bind.dispose()  # type: ignore[union-attr]
-    if detail is None:
-        return [f"the audit log has no record of archiving {manifest.month}"]
-    said = {
-        "rows": manifest.rows,
-        "sha256": manifest.sha256,
-        "entries_sha256": manifest.entries_sha256,
-        "manifest_sha256": hashlib.sha256(manifest_bytes).hexdigest(),
-    }
-    return [
-        f"{key}: the audit log recorded {detail.get(key)}, the archive has {value}"
-        for key, value in said.items()
-        if detail.get(key) != value
-    ]
+    newest = max((archive.manifest for archive in archives), key=lambda m: m.month)
+    if cut.month != newest.month:
+        return problems, (
+            f"the newest archive given is of {newest.month}, the audit log goes on after"
+            f" {cut.month}: the link to what is online was not checked"
+        )
+    if cut.to_json() != newest.cut_after:
+        problems.append(
+            f"broken link: the audit log does not go on from where {newest.month} ends"
+            " (its cut is not that archive's cut after)"
+        )
+    return problems, f"{newest.month} links to what is online (the audit log's cut)"

@@ -10,20 +10,22 @@ the file holds, whatever its compression) and the chain around it: the cut befor
 the month (:class:`~api.audit.chain.Cut`) and the ids of its *seams*, the entries whose
 predecessor in the chain is in a neighbouring month.
 
-:func:`verify_file` checks a file against its manifest as a stream, in bounded memory.
+:func:`verify_file` checks a file against its manifest as a stream, in bounded memory, its
+cuts included; :func:`verify_series` checks that consecutive months' archives link end to end.
 """
 
 from __future__ import annotations
 
 import gzip
 import hashlib
+import itertools
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from typing import IO, Any, NamedTuple, cast
 
-from api.audit.chain import fields_of, hashed_time, link
+from api.audit.chain import GENESIS, Cut, Link, Walk, fields_of, hashed_time, link
 
 FORMAT = "vigil-audit-archive/1"
 COLUMNS = (
@@ -212,8 +214,8 @@ def verify_file(raw: IO[bytes], manifest: Manifest, limit: int = 10) -> list[str
     """What is wrong with the archive file ``raw`` against ``manifest`` (empty: nothing).
 
     Re-hashes the compressed bytes, re-counts the entries, recomputes each entry's hash from
-    its fields, and checks ids, times, links (seams only where the manifest has them), the
-    entries' digest and the chain's ends; stops after ``limit`` problems.
+    its fields, and checks ids, times, the entries' digest, and every link from the chain's
+    cut before the month to its cut after it; stops after ``limit`` problems.
     """
     problems: list[str] = []
     hashing = _Hashing(raw)
@@ -245,7 +247,7 @@ def _check_lines(lines: Iterator[bytes], m: Manifest, problems: list[str], limit
         problems.append("the first line does not describe this month's archive")
         return
     start, end = datetime.fromisoformat(m.start), datetime.fromisoformat(m.end)
-    seams = set(m.seams)
+    chain = _CutToCut(m)
     entries = hashlib.sha256()
     count, first, last = 0, None, None
     for line in lines:
@@ -253,18 +255,16 @@ def _check_lines(lines: Iterator[bytes], m: Manifest, problems: list[str], limit
         count += 1
         entries.update(row.entry_hash.encode() + b"\n")
         if last is None:
-            first = row  # it links outside the file: the manifest says where
+            first = row
         elif row.id <= last.id:
             problems.append(f"entry {row.id} follows entry {last.id}: not in id order")
-        elif row.prev_hash != last.entry_hash and row.id not in seams:
-            problems.append(f"entry {row.id} does not link to the entry before it")
         if not start <= row.at < end:
             problems.append(f"entry {row.id} is not of {m.month}")
-        if row.entry_hash != link(row.prev_hash, fields_of(row)):
-            problems.append(f"entry {row.id}: its contents do not match its hash")
+        problems.extend(chain.follow(row))
         last = row
         if len(problems) >= limit:
             return
+    problems.extend(chain.finish())
     found = (
         count,
         first.id if first else None,
@@ -278,3 +278,89 @@ def _check_lines(lines: Iterator[bytes], m: Manifest, problems: list[str], limit
     for name, got, expected in zip(names, found, said, strict=True):
         if got != expected:
             problems.append(f"{name}: the file has {got}, the manifest says {expected}")
+
+
+class _CutToCut:
+    """Follows a month's entries through the chain from the manifest's cut before the month
+    to its cut after it (:class:`~api.audit.chain.Cut`), so that the cuts, which link the
+    month to its neighbours, are checked against the entries, not taken on trust.
+
+    Entries the cut after lists as late (written after the next month's first, so each
+    links to an entry of that month) are compared with the cut's copy; every other entry,
+    and the earlier months' late entries the cut before splices in, must link to the one
+    before it, starting from the cut before's head, up to the cut after's head.
+    """
+
+    def __init__(self, m: Manifest) -> None:
+        before, self.after = Cut.from_json(m.cut_before), Cut.from_json(m.cut_after)
+        self.month = m.month
+        self.late = {item.id: item for item in self.after.after}
+        # An earlier month's late entry can be late for this month's cut too (clocks far
+        # apart): it is not in this file, and the cut after carries it on unchanged.
+        carried = [item for item in before.after if item.id in self.late]
+        self.missing_late = set(self.late) - {item.id for item in carried}
+        spliced = tuple(item for item in before.after if item.id not in self.late)
+        self.walk = Walk(Cut(before.month, before.head, spliced))
+
+    def follow(self, row: Row) -> list[str]:
+        if row.id in self.late:
+            self.missing_late.discard(row.id)
+            problems = []
+            if Link(row.id, row.prev_hash, row.entry_hash) != self.late[row.id]:
+                problems.append(f"entry {row.id} is not as the cut after {self.month} lists it")
+            if row.entry_hash != link(row.prev_hash, fields_of(row)):
+                problems.append(f"entry {row.id}: its contents were changed after it was written")
+            return problems
+        broken = self.walk.follow(row)
+        if broken is None:
+            return []
+        self.walk.previous = row.entry_hash  # one problem per entry, not every one after it
+        return [f"entry {broken.entry_id}: {broken.reason}"]
+
+    def finish(self) -> list[str]:
+        problems = []
+        broken = self.walk.finish()
+        if broken is not None:
+            problems.append(f"entry {broken.entry_id} (archived before): {broken.reason}")
+        head = self.after.head.entry_hash if self.after.head else GENESIS
+        if self.after.month != self.month or head != self.walk.previous:
+            problems.append(
+                f"the cut after {self.month} in the manifest is not where its entries end"
+            )
+        if self.missing_late:
+            late = ", ".join(map(str, sorted(self.missing_late)))
+            problems.append(f"the cut after {self.month} lists entries not in the file: {late}")
+        return problems
+
+
+def verify_series(manifests: Iterable[Manifest]) -> list[str]:
+    """Where archives of consecutive months do not link end to end (empty: they do).
+
+    Sorted by month, each archive must go on from where the one before ends: its cut
+    before is the previous one's cut after (which :func:`verify_file` checks against that
+    month's entries). Reports a month given twice (an overlap), archives missing between
+    two given (a gap: the later one goes on from a month after the earlier), and a cut that
+    differs (a broken link: a manifest changed, or an archive of other entries).
+    """
+    problems = []
+    ordered = sorted(manifests, key=lambda m: m.month)
+    for earlier, later in itertools.pairwise(ordered):
+        goes_on_from = Cut.from_json(later.cut_before).month
+        if later.month == earlier.month:
+            same = later.identity() == earlier.identity()
+            problems.append(
+                f"overlap: {later.month} is given twice"
+                + ("" if same else ", and the two archives hold different entries")
+            )
+        elif goes_on_from is not None and goes_on_from > earlier.month:
+            problems.append(
+                f"gap: {later.month} goes on from the cut after {goes_on_from}, but the archive"
+                f" before it is of {earlier.month}: the months after {earlier.month} up to"
+                f" {goes_on_from} are missing"
+            )
+        elif later.cut_before != earlier.cut_after:
+            problems.append(
+                f"broken link: {later.month} does not go on from where {earlier.month} ends"
+                " (its cut before is not that month's cut after)"
+            )
+    return problems

@@ -57,6 +57,11 @@ class FileStore(ABC):
     def where(self, name: str) -> str:
         """Where ``name`` is, for people (a path or an ``s3://`` URL)."""
 
+    @abstractmethod
+    def names(self) -> list[str]:
+        """The names of the files stored, sorted; :class:`FileNotFoundError` if the folder
+        itself is missing."""
+
 
 class FolderFileStore(FileStore):
     def __init__(self, root: Path) -> None:
@@ -81,6 +86,12 @@ class FolderFileStore(FileStore):
 
     def where(self, name: str) -> str:
         return str(self.path(name))
+
+    def names(self) -> list[str]:
+        # A temporary name of a write in progress (``.tmp-...``) is no file yet.
+        return sorted(
+            p.name for p in self.root.iterdir() if p.is_file() and _NAME.fullmatch(p.name)
+        )
 
 
 class S3FileStore(FileStore):
@@ -120,6 +131,16 @@ class S3FileStore(FileStore):
 
     def where(self, name: str) -> str:
         return f"s3://{self.bucket}/{self.key(name)}"
+
+    def names(self) -> list[str]:
+        # The files right under the prefix (not those of a deeper "folder").
+        prefix = f"{self.prefix}/" if self.prefix else ""
+        pages = self.client.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=prefix, Delimiter="/"
+        )
+        return sorted(
+            item["Key"].removeprefix(prefix) for page in pages for item in page.get("Contents", [])
+        )
 
 
 def open_file_store(location: str | Path, *, endpoint_url: str | None = None) -> FileStore:

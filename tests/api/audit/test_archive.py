@@ -206,7 +206,7 @@ def test_two_old_months_go_to_files_and_what_remains_still_verifies(
     damaged.write_bytes(gzip.compress(text_))
     assert main(["db", "verify-archive", str(damaged)]) == 1
     err = capsys.readouterr().err
-    assert "entry 2: its contents do not match its hash" in err
+    assert "entry 2: its contents were changed after it was written" in err
     assert "SHA-256" in err
 
 
@@ -377,6 +377,87 @@ def test_on_sqlite_the_command_says_it_needs_postgresql(tmp_path: Path, capsys: 
     assert "needs PostgreSQL" in err[0]
 
 
+def three_months_archived(log: Engine, folder: Path) -> dict[date, Path]:
+    """Archive the three old months (the kept one too, through a later cut): each month's
+    manifest."""
+    before = months_back(27).strftime("%Y-%m")
+    argv = ["db", "archive-audit", "--before", before, "--to", str(folder)]
+    assert main([*argv, "--database-url", url_of(log)]) == 0
+    return {m: folder / f"{partition_name(m)}.manifest.json" for m in (OLDEST, SECOND, KEPT)}
+
+
+def test_consecutive_months_link_end_to_end_and_the_newest_to_what_is_online(
+    log: Engine, tmp_path: Path, capsys: Any
+) -> None:
+    folder = tmp_path / "archive"
+    manifests = three_months_archived(log, folder)
+    capsys.readouterr()
+    url = url_of(log)
+    assert main(["db", "verify-archive", str(folder), "--database-url", url]) == 0
+    out = capsys.readouterr().out
+    assert out.count("intact") == 3
+    assert f"3 months, {OLDEST:%Y-%m} to {KEPT:%Y-%m}, link end to end" in out
+    assert f"{KEPT:%Y-%m} links to what is online" in out
+    # The late entry 6 (the second month's, after the kept month's first) is where the
+    # months interleave: each file's cuts were checked against its entries.
+    second = Manifest.from_bytes(manifests[SECOND].read_bytes())
+    assert [item[0] for item in second.cut_after["after"]] == [6]
+
+    # Files named one by one, in any order, are the same series.
+    named = [str(manifests[m]) for m in (KEPT, OLDEST)] + [
+        str(folder / f"{partition_name(SECOND)}.jsonl.gz")
+    ]
+    assert main(["db", "verify-archive", *named]) == 0
+    assert "link end to end" in capsys.readouterr().out
+
+    # Older months only: they link to each other; what is online goes on from a later cut.
+    older = [str(manifests[OLDEST]), str(manifests[SECOND])]
+    assert main(["db", "verify-archive", *older, "--database-url", url]) == 0
+    assert "the link to what is online was not checked" in capsys.readouterr().out
+
+
+def test_a_missing_month_a_month_twice_and_a_changed_cut_are_reported(
+    log: Engine, tmp_path: Path, capsys: Any
+) -> None:
+    folder = tmp_path / "archive"
+    manifests = three_months_archived(log, folder)
+    capsys.readouterr()
+
+    # A gap: the second month is not given.
+    assert main(["db", "verify-archive", str(manifests[OLDEST]), str(manifests[KEPT])]) == 1
+    err = capsys.readouterr().err
+    assert f"gap: {KEPT:%Y-%m} goes on from the cut after {SECOND:%Y-%m}" in err
+
+    # An overlap: the same month from two places.
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    for suffix in (".manifest.json", ".jsonl.gz"):
+        name = partition_name(SECOND) + suffix
+        (copy / name).write_bytes((folder / name).read_bytes())
+    assert main(["db", "verify-archive", str(folder), str(copy / name)]) == 1
+    assert f"overlap: {SECOND:%Y-%m} is given twice" in capsys.readouterr().err
+
+    # A manifest whose cut after was changed: the file's entries do not end there, and the
+    # next month no longer goes on from it.
+    second = json.loads(manifests[SECOND].read_text())
+    head = second["cut_after"]["head"]
+    second["cut_after"]["head"] = [head[0], head[1], "f" * 64]
+    manifests[SECOND].write_text(json.dumps(second))
+    assert main(["db", "verify-archive", str(folder)]) == 1
+    err = capsys.readouterr().err
+    assert f"the cut after {SECOND:%Y-%m} in the manifest is not where its entries end" in err
+    assert f"broken link: {KEPT:%Y-%m} does not go on from where {SECOND:%Y-%m} ends" in err
+
+    # Changed on both sides alike, the link holds, but the entries still say otherwise.
+    kept = json.loads(manifests[KEPT].read_text())
+    kept["cut_before"] = second["cut_after"]
+    manifests[KEPT].write_text(json.dumps(kept))
+    assert main(["db", "verify-archive", str(folder)]) == 1
+    err = capsys.readouterr().err
+    assert "not where its entries end" in err
+    assert "broken link" not in err
+
+
 @pytest.fixture
 def s3_location(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """``s3://archive/audit`` on a local S3-compatible server."""
@@ -403,3 +484,9 @@ def test_archives_go_to_s3_compatible_storage_too(
         target = f"{s3_location}/{partition_name(month)}.manifest.json"
         assert main(["db", "verify-archive", target, "--database-url", url]) == 0
     assert ids(log) == [5, 7, 8, 9, 10]
+    # The whole prefix: both months, linked to each other and to what is online.
+    capsys.readouterr()
+    assert main(["db", "verify-archive", s3_location, "--database-url", url]) == 0
+    out = capsys.readouterr().out
+    assert "2 months" in out
+    assert "links to what is online" in out
