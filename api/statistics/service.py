@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import math
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Iterable, Mapping
 from datetime import date, timedelta
 
@@ -219,16 +219,20 @@ def _group_lots(rows: Iterable[tuple[str, str, str, int]]) -> dict[tuple[str, st
 
 def _day_rows(daily: Mapping[date, Mapping[str, int]], since: date, until: date) -> list[DayRow]:
     rows = []
-    for day in _days(since, until):
-        week = _counts(_sum(daily.get(day - timedelta(days=i), {}) for i in range(WEEK)))
-        rows.append(
-            DayRow(
-                day=day,
-                tests_avg7=round(week.tests / WEEK, 2),
-                positive_avg7=round(week.positive / WEEK, 2),
-                **dict(_counts(daily.get(day, {}))),
+    # Each day's counts once, the 7-day means over the last seven of them: a year's rows
+    # summed every day's week again and built its counts twice (interval included).
+    week: deque[Counts] = deque(maxlen=WEEK)
+    for day in _days(since - timedelta(days=WEEK - 1), until):
+        week.append(_counts(daily.get(day, {})))
+        if day >= since:
+            rows.append(
+                DayRow(
+                    day=day,
+                    tests_avg7=round(sum(c.tests for c in week) / WEEK, 2),
+                    positive_avg7=round(sum(c.positive for c in week) / WEEK, 2),
+                    **dict(week[-1]),
+                )
             )
-        )
     return rows
 
 
