@@ -92,13 +92,14 @@ def arpls_rows(ys: np.ndarray, lam: float, *, max_iter: int = 50, tol: float = 1
     ys = np.array(ys, dtype=float, ndmin=2)
     rows, n = ys.shape
     # Built once per length; the stiffness (a line width, photo by photo) scales it here.
-    penalty = float(lam) * _penalty(n)
+    # The rows' penalties side by side: the first k of them serve the k rows still iterating.
+    penalties = np.tile(float(lam) * _penalty(n), rows)
     weights = np.ones((rows, n))
     baselines = ys.copy()
     active = np.arange(rows)  # rows still iterating
     for _ in range(max_iter + 1):
         k = active.size
-        lhs = np.tile(penalty, k)
+        lhs = penalties[:, : k * n].copy()
         w = weights[active]
         lhs[0] += w.ravel()
         # LAPACK's banded Cholesky solve, as scipy's solveh_banded calls it, without its checks.
