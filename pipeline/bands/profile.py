@@ -18,7 +18,7 @@ from typing import Literal
 
 import numpy as np
 
-from pipeline.bands.baseline import arpls_rows
+from pipeline.bands.baseline import arpls
 from pipeline.bands.placement import ANCHOR_SNR, MAX_TILT_DEG, SEARCH_MM
 from pipeline.bands.shape import fit_shape, line_filter, matched
 from pipeline.bands.tilt import mark_tilt, shear_window
@@ -197,28 +197,26 @@ def _grown(mask: np.ndarray, by: int) -> np.ndarray:
     return np.asarray(counts[by : by + mask.size] > 0)
 
 
-def _membranes(absorbance: np.ndarray, valid: np.ndarray, width_px: float) -> np.ndarray:
-    """Membrane absorbance under the lines of each row of ``absorbance`` (profiles along
-    the flow): follows staining gradients, not lines.
+def _membrane(absorbance: np.ndarray, valid: np.ndarray, width_px: float) -> np.ndarray:
+    """Membrane absorbance under the lines: follows staining gradients, not lines.
 
     Asymmetrically reweighted penalized least squares (arPLS, Baek et al.
-    2015, :func:`pipeline.bands.baseline.arpls_rows`): a smooth curve that down-weights
-    points standing above it by more than the noise, so any number of lines (a
+    2015, :func:`pipeline.bands.baseline.arpls`): a smooth curve that down-weights points
+    standing above it by more than the noise, so any number of lines (a
     three-line kit fills most of a short window) is left out, while staining
     gradients a few line widths long are followed. The smoothness scales with
     the line width so a gap of about two widths is bridged stiffly. Columns
-    outside the interior hold the nearest interior value. The rows are fitted together,
-    each as alone (the channels, or the row bands, of one window).
+    outside the interior hold the nearest interior value.
     """
-    n = absorbance.shape[1]
+    n = absorbance.size
     idx = np.arange(n)
     lo, hi = int(idx[valid][0]), int(idx[valid][-1]) + 1
-    y = absorbance[:, lo:hi]
-    if y.shape[1] >= 5:
-        inner = arpls_rows(y, float((BASELINE_STIFFNESS * width_px) ** 4))
+    y = absorbance[lo:hi]
+    if y.size >= 5:
+        inner = arpls(y, float((BASELINE_STIFFNESS * width_px) ** 4))
     else:
-        inner = np.array([np.full(y.shape[1], median(row)) for row in y])
-    return np.array([np.interp(idx, np.arange(lo, hi), row) for row in inner])
+        inner = np.full(y.size, median(y))
+    return np.asarray(np.interp(idx, np.arange(lo, hi), inner))
 
 
 def _interior(
@@ -361,7 +359,7 @@ def _profile(
     valid = np.zeros(n_cols, bool)
     valid[interior[0] : interior[1]] = True
 
-    baselines = _membranes(per_channel.T, valid, width_px)
+    baselines = [_membrane(per_channel[:, c], valid, width_px) for c in range(3)]
     channel_od = np.stack([per_channel[:, c] - b for c, b in enumerate(baselines)])
     channel_response = np.stack([matched(channel_od[c], valid, kernel) for c in range(3)])
     if kit.description.line_color is not None:
@@ -388,15 +386,13 @@ def _profile(
 
     # Row bands across the width, each with its own baseline.
     n_bands = max(1, min(n_bands, (r1 - r0) // 2))
-    band_absorbance = np.array(
-        [
-            -np.log10(np.mean(rows, axis=0))
-            for rows in np.array_split(central[:, :, channel], n_bands, axis=0)
-        ]
-    )
-    # Each band its own baseline: the bands' noise comes from their differences.
-    band_od = band_absorbance - _membranes(band_absorbance, valid, width_px)
-    band_response = np.array([matched(od_row, valid, kernel) for od_row in band_od])
+    band_od = np.empty((n_bands, n_cols))
+    band_response = np.empty((n_bands, n_cols))
+    for i, rows in enumerate(np.array_split(central[:, :, channel], n_bands, axis=0)):
+        a = -np.log10(np.mean(rows, axis=0))
+        b = _membrane(a, valid, width_px)  # the bands' noise comes from their differences
+        band_od[i] = a - b
+        band_response[i] = matched(band_od[i], valid, kernel)
 
     # Noise two ways. Along the flow: the response's spread between lines (it
     # includes mottle, the enemy of specificity) but it is inflated when lines

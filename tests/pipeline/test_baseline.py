@@ -7,7 +7,7 @@ import warnings
 import numpy as np
 import pytest
 
-from pipeline.bands.baseline import arpls, arpls_rows
+from pipeline.bands.baseline import arpls
 
 pybaselines = pytest.importorskip("pybaselines")
 
@@ -37,22 +37,3 @@ def test_arpls_leaves_lines_out_and_follows_a_ramp() -> None:
     base = arpls(y, 8.0**4)
     assert np.abs(base - ramp).max() < 0.01
     assert y[80] - base[80] == pytest.approx(0.2, abs=0.01)
-
-
-@pytest.mark.parametrize("seed", range(20))
-def test_arpls_rows_fits_each_row_as_it_would_alone(seed: int) -> None:
-    # A window's channels and row bands are fitted together: each row must come out as
-    # its own fit does, whichever rows stop iterating first (a flat row stops at once).
-    rng = np.random.default_rng(seed)
-    n, rows = int(rng.integers(5, 300)), int(rng.integers(2, 8))
-    x = np.arange(n)
-    ys = 0.05 + 0.02 * np.sin(x / rng.uniform(10, 80, (rows, 1)))
-    ys += rng.uniform(0.0005, 0.01, (rows, 1)) * rng.standard_normal((rows, n))
-    for row in ys:
-        at = int(rng.integers(0, n))
-        row[at : at + 6] += rng.uniform(0.005, 0.3)
-    ys[int(rng.integers(0, rows))] = 0.1
-    lam = float(rng.uniform(1, 30)) ** 4
-    together = arpls_rows(ys, lam)
-    for row, fitted in zip(ys, together, strict=True):
-        np.testing.assert_array_equal(fitted, arpls(row, lam))
