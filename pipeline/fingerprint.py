@@ -78,7 +78,10 @@ def area_means(grey: np.ndarray, width: int, height: int) -> np.ndarray:
     array([[55, 95]], dtype=uint8)
     """
     h, w = grey.shape
-    total = cv2.integral(grey, sdepth=cv2.CV_64F)  # (h + 1, w + 1): sums above-left
+    # Sums of whole pixels are integers, exact in either depth: 32 bits where they cannot
+    # overflow cost half of 64 (0.15 against 0.29 ms at 1000 x 750).
+    depth = cv2.CV_32S if grey.size * 255 < 2**31 else cv2.CV_64F
+    total = cv2.integral(grey, sdepth=depth)  # (h + 1, w + 1): sums above-left
     xs, ys = np.arange(width + 1) * w / width, np.arange(height + 1) * h / height
     x0, y0 = np.minimum(xs.astype(int), w - 1), np.minimum(ys.astype(int), h - 1)
     fx, fy = (xs - x0)[None, :], (ys - y0)[:, None]

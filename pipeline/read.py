@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 
+import cv2
 import numpy as np
 
 from pipeline.bands import (
@@ -152,8 +153,10 @@ def _read(data: bytes, kit: Kit, band_model: BandModel, model_name: str) -> Read
         return Reading.retake([QualityIssue(exc.code, str(exc))], model=model_name)
     # The same-photo check's hash, from this first decode of the whole photo: a 9 x 8
     # average barely depends on the decode's size, and a second decode cost 4 ms a photo.
-    photo_hash = dhash(photo.image)
-    reading = _read_decoded(data, info, reduce, photo, kit, band_model, model_name)
+    # In grey, as the code is read where this decode is searched as it is.
+    grey = cv2.cvtColor(photo.image, cv2.COLOR_BGR2GRAY)
+    photo_hash = dhash(grey)
+    reading = _read_decoded(data, info, reduce, photo, kit, band_model, model_name, grey)
     return replace(reading, photo_hash=photo_hash)
 
 
@@ -165,12 +168,13 @@ def _read_decoded(
     kit: Kit,
     band_model: BandModel,
     model_name: str,
+    grey: np.ndarray,
 ) -> Reading:
     try:
         # Found in a view of about LOCATE_LONG_SIDE px (the decode's own detail is kept for
         # reading): searching costs by the pixel, and a photo is decoded once where it can be.
         view = shrink_photo(photo, LOCATE_LONG_SIDE)
-        found = locate(view.image, kit)
+        found = locate(view.image, kit, grey=grey if view is photo else None)
         if isinstance(found, QualityIssue) and found.code in _NOT_FOUND:
             # Small kits (strips, or a test far from the camera) may need more pixels; at too
             # few, clutter shaped like the kit may look like another product (read benchmark's

@@ -153,7 +153,9 @@ class Location:
         return self.homography if self.window_homography is None else self.window_homography
 
 
-def locate(image: np.ndarray, kit: Kit, *, codes: bool = True) -> Location | QualityIssue:
+def locate(
+    image: np.ndarray, kit: Kit, *, codes: bool = True, grey: np.ndarray | None = None
+) -> Location | QualityIssue:
     """Find the kit's test in a photo.
 
     Parameters
@@ -164,6 +166,9 @@ def locate(image: np.ndarray, kit: Kit, *, codes: bool = True) -> Location | Qua
     kit : Kit
     codes : bool
         Look for the unit's code first (``False`` forces the template path).
+    grey : ndarray, optional
+        ``image`` in grey (``cv2.COLOR_BGR2GRAY``) where the caller has it: the code is
+        read in grey.
 
     Returns
     -------
@@ -177,7 +182,8 @@ def locate(image: np.ndarray, kit: Kit, *, codes: bool = True) -> Location | Qua
     >>> locate(np.full((480, 640, 3), 128, np.uint8), kit).code
     'no_cassette'
     """
-    sightings = find_codes(image) if codes and kit.code_box is not None else []
+    looked_at = image if grey is None else grey
+    sightings = find_codes(looked_at) if codes and kit.code_box is not None else []
     pyramid = Pyramid(image, ignore=[_label(s.corners) for s in sightings])
     tried: list[Location] = []
     backed: list[Location] = []  # the kit's, on print and window together: taken if no better
