@@ -96,15 +96,14 @@ def worker_context() -> AppContext:
     return _context
 
 
-# Pops, from the queue's head, messages of one task that can run now (no ETA: a retry's
-# countdown is left to wait), up to ARGV[2] and at most half of what waits: the rest is left
-# for other workers, which take theirs when they come free. Atomic, so no two workers take
-# the same message, and one round trip. Kombu's Redis transport keeps each message as a JSON
-# envelope (``headers.task``, ``headers.eta``) and consumes a queue from the list's right end.
+# Pops, from the queue's head, up to ARGV[2] messages of one task that can run now (no ETA: a
+# retry's countdown is left to wait), stopping at the first other message. Atomic, so no two
+# workers take the same message, and one round trip. Kombu's Redis transport keeps each
+# message as a JSON envelope (``headers.task``, ``headers.eta``) and consumes a queue from the
+# list's right end.
 _TAKE_WAITING = """
-local limit = math.min(tonumber(ARGV[2]), math.floor(redis.call('LLEN', KEYS[1]) / 2))
 local taken = {}
-while #taken < limit do
+while #taken < tonumber(ARGV[2]) do
   local head = redis.call('LINDEX', KEYS[1], -1)
   if not head then break end
   local headers = cjson.decode(head)['headers']
@@ -129,7 +128,12 @@ def take_waiting(task: str, limit: int) -> list[Any]:
     queue, taken off it (Redis brokers; elsewhere none): a task can do their work with its
     own, once for all. Their messages are gone: whoever takes them must queue them again if
     it does not finish them, and a worker killed meanwhile leaves them to the sweep (as it
-    leaves its own message on Redis until the visibility timeout, an hour)."""
+    leaves its own message on Redis until the visibility timeout, an hour).
+
+    Messages wait in the queue only while every worker process is busy (an idle one's main
+    process is blocked reading the queue and gets each message as it comes), so taking them
+    leaves no process idle then; a process that comes free just after finds fewer: what it
+    costs a batch's last photo is at most ``limit`` reads of waiting."""
     broker = app.conf.broker_url or ""
     if limit < 1 or not broker.startswith(("redis://", "rediss://")):
         return []

@@ -287,9 +287,9 @@ def test_lost_message_is_recovered_by_the_sweep(
                 worker.stop()
 
 
-def test_a_task_takes_only_readings_that_can_run_now_and_leaves_half(stack: Stack) -> None:
+def test_a_task_takes_only_waiting_readings_that_can_run_now(stack: Stack) -> None:
     """``take_waiting`` on the real broker: from the queue's head, messages of the reading
-    task without an ETA, at most half of what waits, stopping at any other message."""
+    task without an ETA, up to the limit, stopping at any other message."""
     import redis
 
     from api import worker
@@ -304,12 +304,12 @@ def test_a_task_takes_only_readings_that_can_run_now_and_leaves_half(stack: Stac
     queue = stack.ctx.settings.celery_queue
     client = redis.Redis.from_url(stack.redis_url)
     assert client.llen(queue) == 6
-    assert worker.take_waiting(READ_UPLOAD, 7) == [1, 2, 3]  # half of six
+    assert worker.take_waiting(READ_UPLOAD, 2) == [1, 2]
+    assert worker.take_waiting(READ_UPLOAD, 7) == [3]
     assert worker.take_waiting(READ_UPLOAD, 7) == []  # the sweep is next: left to Celery
     assert client.llen(queue) == 3
     client.rpop(queue)  # the sweep's message, as a worker would take it
-    assert worker.take_waiting(READ_UPLOAD, 1) == [4]
-    assert worker.take_waiting(READ_UPLOAD, 7) == []  # the one with an ETA stays
+    assert worker.take_waiting(READ_UPLOAD, 7) == [4]  # the one with an ETA stays
     assert client.llen(queue) == 1
 
 
