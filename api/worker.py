@@ -9,12 +9,20 @@ delivering the outbox and adding the audit log's monthly partitions (PostgreSQL)
 
 from __future__ import annotations
 
+import base64
+import functools
+import json
+import logging
+from typing import Any
+
 from celery import Celery
 from celery.schedules import crontab
 
 from api.config import Settings
 from api.context import AppContext
 from api.metrics import instrument_celery
+
+log = logging.getLogger(__name__)
 
 app = Celery(
     "vigil",
@@ -86,6 +94,68 @@ def worker_context() -> AppContext:
     if _context is None:
         _context = AppContext.from_settings(Settings(), keys=False)
     return _context
+
+
+# Pops, from the queue's head, up to ARGV[2] messages of one task that can run now (no ETA: a
+# retry's countdown is left to wait), stopping at the first other message. Atomic, so no two
+# workers take the same message, and one round trip. Kombu's Redis transport keeps each
+# message as a JSON envelope (``headers.task``, ``headers.eta``) and consumes a queue from the
+# list's right end.
+_TAKE_WAITING = """
+local taken = {}
+while #taken < tonumber(ARGV[2]) do
+  local head = redis.call('LINDEX', KEYS[1], -1)
+  if not head then break end
+  local headers = cjson.decode(head)['headers']
+  if headers['task'] ~= ARGV[1] or (headers['eta'] ~= nil and headers['eta'] ~= cjson.null) then
+    break
+  end
+  taken[#taken + 1] = redis.call('RPOP', KEYS[1])
+end
+return taken
+"""
+
+
+@functools.cache
+def _take_waiting_script(broker_url: str) -> Any:
+    import redis
+
+    return redis.Redis.from_url(broker_url).register_script(_TAKE_WAITING)
+
+
+def take_waiting(task: str, limit: int) -> list[Any]:
+    """The first argument of up to ``limit`` messages of ``task`` waiting at the head of the
+    queue, taken off it (Redis brokers; elsewhere none): a task can do their work with its
+    own, once for all. Their messages are gone: whoever takes them must queue them again if
+    it does not finish them, and a worker killed meanwhile leaves them to the sweep (as it
+    leaves its own message on Redis until the visibility timeout, an hour).
+
+    Messages wait in the queue only while every worker process is busy (an idle one's main
+    process is blocked reading the queue and gets each message as it comes), so taking them
+    leaves no process idle then; a process that comes free just after finds fewer: what it
+    costs a batch's last photo is at most ``limit`` reads of waiting."""
+    broker = app.conf.broker_url or ""
+    if limit < 1 or not broker.startswith(("redis://", "rediss://")):
+        return []
+    import redis
+
+    try:
+        raw = _take_waiting_script(broker)(keys=[app.conf.task_default_queue], args=[task, limit])
+    except redis.RedisError:  # the task's own work goes on alone
+        log.exception("could not look for waiting messages of %s", task)
+        return []
+    taken = []
+    for message in raw:
+        try:
+            envelope = json.loads(message)
+            body = envelope["body"]
+            if envelope["properties"].get("body_encoding") == "base64":
+                body = base64.b64decode(body)
+            args, _kwargs, _embed = json.loads(body)  # task_serializer is JSON
+            taken.append(args[0])
+        except (ValueError, KeyError, IndexError, TypeError):
+            log.exception("a message of %s taken from the queue could not be read", task)
+    return taken
 
 
 _settings = Settings()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -52,16 +52,19 @@ class ReadingInputs(NamedTuple):
     models: tuple[str | None, str | None]  # the champion's and the challenger's SHA-256
 
 
-def reading_inputs(session: Session, upload_id: int, model: str) -> ReadingInputs | None:
-    """What reading an upload needs, in one query: the photo, the test, the test's product,
-    the claimed unit's code, whether the upload already has a proposal, and which files the
-    aliases of ``model`` name.
+def reading_inputs(
+    session: Session, upload_ids: Sequence[int], model: str
+) -> dict[int, ReadingInputs]:
+    """What reading each upload needs, by upload id, in one query: the photo, the test, the
+    test's product, the claimed unit's code, whether the upload already has a proposal, and
+    which files the aliases of ``model`` name. An upload that does not exist is left out.
 
     The product's template (a PNG of a few hundred KB) is left out: a process decodes a
     kit once and keeps it (``api.products.service.kit_of`` loads the template then)."""
     read_before = select(Proposal.id).where(Proposal.upload_id == Upload.id).exists()
-    row = session.execute(
+    rows = session.execute(
         select(
+            Upload.id,
             Upload.photo_sha256,
             Upload.self_test_id,
             Product,
@@ -73,20 +76,24 @@ def reading_inputs(session: Session, upload_id: int, model: str) -> ReadingInput
         .join(SelfTest, SelfTest.id == Upload.self_test_id)
         .join(Product, Product.id == SelfTest.product_id)
         .join(Unit, Unit.id == SelfTest.unit_id)
-        .where(Upload.id == upload_id)
+        .where(Upload.id.in_(list(upload_ids)))
         .options(defer(Product.template_png))
-    ).one_or_none()
-    if row is None:
-        return None
-    sha, test_id, product, code, proposed, champion, challenger = row
-    return ReadingInputs(sha, test_id, product, str(code), bool(proposed), (champion, challenger))
+    ).all()
+    return {
+        int(upload_id): ReadingInputs(
+            sha, test_id, product, str(code), bool(proposed), (champion, challenger)
+        )
+        for upload_id, sha, test_id, product, code, proposed, champion, challenger in rows
+    }
 
 
-def test_and_latest_upload(session: Session, test_id: int) -> tuple[SelfTest, int | None]:
-    """The test as it is now and the id of its latest upload, in one query."""
+def tests_and_latest_uploads(
+    session: Session, test_ids: Collection[int]
+) -> dict[int, tuple[SelfTest, int | None]]:
+    """Each test as it is now and the id of its latest upload, by test id, in one query."""
     latest = select(func.max(Upload.id)).where(Upload.self_test_id == SelfTest.id).scalar_subquery()
-    test, latest_id = session.execute(select(SelfTest, latest).where(SelfTest.id == test_id)).one()
-    return test, latest_id
+    rows = session.execute(select(SelfTest, latest).where(SelfTest.id.in_(list(test_ids)))).all()
+    return {test.id: (test, latest_id) for test, latest_id in rows}
 
 
 def commit_without_waiting(session: Session) -> None:
@@ -100,15 +107,17 @@ def commit_without_waiting(session: Session) -> None:
 _BAND_COLUMNS = (Upload.photo_band0, Upload.photo_band1, Upload.photo_band2)
 
 
-def set_photo_dhash(session: Session, upload_id: int, photo_dhash: str | None) -> None:
-    """The photo's hash, and its bands for ``photo_hashes_near``."""
-    values = photo_bands.bands(photo_dhash) if photo_dhash else (None,) * len(_BAND_COLUMNS)
-    query = (
-        update(Upload)
-        .where(Upload.id == upload_id)
-        .values({Upload.photo_dhash: photo_dhash} | dict(zip(_BAND_COLUMNS, values, strict=True)))
-    )
-    session.execute(query.execution_options(synchronize_session=False))
+def set_photo_dhashes(session: Session, hashes: Mapping[int, str | None]) -> None:
+    """Each upload's photo hash (by upload id), and its bands for ``photo_hashes_near``: one
+    UPDATE by primary key, sent once with every upload's values (an executemany)."""
+    rows = []
+    for upload_id, photo_dhash in hashes.items():
+        values = photo_bands.bands(photo_dhash) if photo_dhash else (None,) * len(_BAND_COLUMNS)
+        rows.append(
+            {"id": upload_id, "photo_dhash": photo_dhash}
+            | {column.key: value for column, value in zip(_BAND_COLUMNS, values, strict=True)}
+        )
+    session.execute(update(Upload), rows)
 
 
 def stuck_uploads(session: Session, queued_before: datetime, limit: int = 500) -> Sequence[Upload]:

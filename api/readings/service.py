@@ -11,11 +11,13 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from api import worker
@@ -46,6 +48,7 @@ from api.selftests.tables import Proposal, SelfTest, TestStatus, Upload
 if TYPE_CHECKING:
     import numpy as np
 
+    from models.band_model import BandModel
     from pipeline.kit import Kit
     from pipeline.reading import Reading
 
@@ -142,95 +145,209 @@ def enqueue(ctx: AppContext, upload_id: int) -> None:
 def process_upload(ctx: AppContext, upload_id: int) -> str:
     """Read one upload and keep the proposal. Safe to run twice or concurrently.
 
-    Returns ``"proposed"``, ``"skipped"`` (already read) or ``"missing"``.
+    Returns ``"proposed"``, ``"skipped"`` (already read), ``"missing"`` or ``"failed"``
+    (logged; left without a proposal, so the sweep queues it again).
     """
+    return process_uploads(ctx, [upload_id])[upload_id]
+
+
+# At most this many uploads are read by one task, the one it was queued for and others
+# already waiting (``api.worker.take_waiting``): the first photo's proposal waits for the
+# others' reads (about 30 ms each) before the batch is written back.
+READ_BATCH = 8
+
+
+@dataclass(frozen=True)
+class _Read:
+    """A photo read and checked, waiting to be written back (``_write_back``)."""
+
+    upload_id: int
+    test_id: int
+    reading: Reading
+    status: str
+    issues: list[dict[str, str]]
+    explanation: dict[str, Any] | None
+    check: unit_check.UnitCheck | None
+    decoded: str | None
+    photo: bytes
+    kit: Kit
+    challenger: BandModel | None
+    seconds: float
+    cpu_seconds: float
+
+
+def process_uploads(ctx: AppContext, upload_ids: Sequence[int]) -> dict[int, str]:
+    """Read several uploads and keep their proposals; each one's outcome, as
+    ``process_upload`` gives it.
+
+    The inputs come in one query and the proposals are written back in one transaction (one
+    commit, one take of the audit chain's lock): each statement is a round trip paid by the
+    worker, and with several photos waiting most are paid once for all. Each photo keeps
+    what one photo has: its own proposal and audit entries, its test moved only if still
+    waiting for this photo. A photo that cannot be read fails alone; if the transaction
+    fails (a proposal kept meanwhile by another run of the same upload, one photo's data
+    refused), each photo is written back in a transaction of its own. A lost database
+    connection (``OperationalError``) is raised: it is no photo's fault, the task retries.
+    """
+    outcomes: dict[int, str] = {}
+    to_read = []
     # One query for the inputs, the models' files included, with no transaction around it
-    # (on PostgreSQL: no BEGIN and ROLLBACK): each round trip is paid per photo.
+    # (on PostgreSQL: no BEGIN and ROLLBACK).
     with ctx.database.reads() as session:
-        found = queries.reading_inputs(session, upload_id, BAND_MODEL)
-        if found is None:
-            return "missing"
-        if found.read_before:
-            return "skipped"
-        kit = kit_of(ctx, found.product)
-        # The database's champion reads (the shipped model when there is none yet);
-        # a challenger, if named, reads the same photo afterwards, in the shadow.
-        champion, challenger = model_registry.runtime_models(session, named=found.models)
-    test_id, unit_code = found.test_id, found.unit_code
-    photo = ctx.photos.get(found.photo_sha256)
-    # The pipeline runs (seconds) outside any transaction: on SQLite one holds the write lock.
+        found = queries.reading_inputs(session, upload_ids, BAND_MODEL)
+        for upload_id in dict.fromkeys(upload_ids):  # queued twice (the sweep): read once
+            inputs = found.get(upload_id)
+            if inputs is None:
+                outcomes[upload_id] = "missing"
+            elif inputs.read_before:
+                outcomes[upload_id] = "skipped"
+            else:
+                kit = kit_of(ctx, inputs.product)
+                # The database's champion reads (the shipped model when there is none yet);
+                # a challenger, if named, reads the same photo afterwards, in the shadow.
+                models = model_registry.runtime_models(session, named=inputs.models)
+                to_read.append((upload_id, inputs, kit, *models))
+    reads = []
+    for upload_id, inputs, kit, champion, challenger in to_read:
+        try:
+            reads.append(_read(ctx, upload_id, inputs, kit, champion, challenger))
+        except Exception:  # this photo only: the sweep queues it again
+            log.exception("could not read upload %s; the sweep will retry", upload_id)
+            outcomes[upload_id] = "failed"
+    return outcomes | _keep(ctx, reads)
+
+
+def _read(
+    ctx: AppContext,
+    upload_id: int,
+    inputs: queries.ReadingInputs,
+    kit: Kit,
+    champion: BandModel | None,
+    challenger: BandModel | None,
+) -> _Read:
+    """Read one photo and check its unit; no transaction is open meanwhile (on SQLite one
+    would hold the write lock)."""
+    photo = ctx.photos.get(inputs.photo_sha256)
     started, cpu_started = time.perf_counter(), time.process_time()
     reading = ctx.vision.read(photo, kit, band_model=champion)
     seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
-    document = reading.to_json()
     explanation = keep_explanation(ctx, reading, kit, photo)
-    check, decoded = unit_check.code_check(kit, reading.code, unit_code)
-    photo_hash = reading.photo_hash  # the pipeline's, from the decode it read
+    check, decoded = unit_check.code_check(kit, reading.code, inputs.unit_code)
     status = reading.status
     issues = [{"code": i.code, "message": i.message} for i in reading.issues]
     if check == "other_unit" and decoded is not None:
         # Refused whatever it shows: the result would be another unit's.
         status = "retake"
         issues = [
-            {"code": "other_unit", "message": unit_check.other_unit_message(decoded, unit_code)}
+            {
+                "code": "other_unit",
+                "message": unit_check.other_unit_message(decoded, inputs.unit_code),
+            }
         ]
+    return _Read(
+        upload_id,
+        inputs.test_id,
+        reading,
+        status,
+        issues,
+        explanation,
+        check,
+        decoded,
+        photo,
+        kit,
+        challenger,
+        seconds,
+        cpu_seconds,
+    )
+
+
+def _keep(ctx: AppContext, reads: list[_Read]) -> dict[int, str]:
+    """Write ``reads`` back together or, if that fails, each by itself; their outcomes."""
+    if not reads:
+        return {}
+    try:
+        proposals = _write_back(ctx, reads)
+    except OperationalError:
+        raise  # the database, not a photo: the task's retry redoes them all
+    except Exception as error:
+        if len(reads) > 1:  # the photo at fault fails alone
+            return {k: v for read in reads for k, v in _keep(ctx, [read]).items()}
+        if isinstance(error, IntegrityError):
+            return {reads[0].upload_id: "skipped"}  # another run kept its proposal first
+        log.exception("could not keep the reading of upload %s", reads[0].upload_id)
+        return {reads[0].upload_id: "failed"}
+    for read, proposal in zip(reads, proposals, strict=True):
+        # Counted once, when kept.
+        observe_reading(proposal.status, proposal.result, read.seconds, read.cpu_seconds)
+        if read.challenger is not None:
+            shadow.read_beside(
+                ctx, proposal.id, read.reading, read.photo, read.kit, read.challenger
+            )
+    return {read.upload_id: "proposed" for read in reads}
+
+
+def _write_back(ctx: AppContext, reads: list[_Read]) -> list[Proposal]:
+    """Keep each read's proposal, its test's new state and their audit entries, in one
+    transaction; the proposals, in the order of ``reads``."""
     with ctx.database.session() as session:
         # The write-back commits without waiting for the disk (PostgreSQL: ~0.4 ms here, more
-        # on slower disks, per photo and worker). What a server crash can lose of it is
+        # on slower disks, per transaction and worker). What a server crash can lose of it is
         # recomputed from the stored photo: the upload, committed durably before it was
         # queued, is left without a proposal, and the sweep queues it again. The WAL is
         # written in order, so any later durable commit (a clinician's review of this
         # proposal, the next audit entry, a shadow reading) makes this one durable too: no
         # kept row can name a lost one. Every other transaction commits synchronously.
         queries.commit_without_waiting(session)
-        queries.set_photo_dhash(session, upload_id, photo_hash)
-        test, latest_id = queries.test_and_latest_upload(session, test_id)
-        proposal = Proposal(
-            upload_id=upload_id,
-            self_test_id=test_id,
-            status=status,
-            # by_eye keeps the model's best attempt, shown as a hint only
-            result=reading.result if status in lifecycle.READABLE else None,
-            confidence=float(reading.confidence),
-            model_version=reading.model,
-            reading=document,
-            issues=issues,
-            explanation=explanation,
-            unit_check=check,
-            same_photo_test_id=unit_check.same_photo_test(session, test_id, photo_hash),
+        queries.set_photo_dhashes(
+            session, {read.upload_id: read.reading.photo_hash for read in reads}
         )
-        # An older upload's late reading must not override a newer photo's state, nor
-        # may a reading finished after the test was withdrawn move it.
-        if latest_id == upload_id and test.status == TestStatus.reading:
-            lifecycle.proposed(test, proposal)  # before the insert: one statement, not two
-        session.add(proposal)
-        try:
-            session.flush()
-        except IntegrityError:
-            session.rollback()
-            return "skipped"
-        record(
-            session,
-            None,
-            "proposal",
-            "proposal",
-            proposal.id,
-            upload=upload_id,
-            status=proposal.status,
-            result=proposal.result,
-            model=proposal.model_version,
-        )
-        audit_unit(session, proposal, decoded)
-        try:
-            session.commit()
-        except IntegrityError:
-            session.rollback()
-            return "skipped"
-        # Counted once, when kept.
-        observe_reading(proposal.status, proposal.result, seconds, cpu_seconds)
-        if challenger is not None:
-            shadow.read_beside(ctx, proposal.id, reading, photo, kit, challenger)
-        return "proposed"
+        tests = queries.tests_and_latest_uploads(session, {read.test_id for read in reads})
+        # Looked up before any proposal is added (a query would flush each by itself). The
+        # photos written back together see each other's hashes: the same photo sent for two
+        # tests flags both.
+        same_photo = [
+            unit_check.same_photo_test(session, read.test_id, read.reading.photo_hash)
+            for read in reads
+        ]
+        proposals = []
+        for read, other_test in zip(reads, same_photo, strict=True):
+            proposal = Proposal(
+                upload_id=read.upload_id,
+                self_test_id=read.test_id,
+                status=read.status,
+                # by_eye keeps the model's best attempt, shown as a hint only
+                result=read.reading.result if read.status in lifecycle.READABLE else None,
+                confidence=float(read.reading.confidence),
+                model_version=read.reading.model,
+                reading=read.reading.to_json(),
+                issues=read.issues,
+                explanation=read.explanation,
+                unit_check=read.check,
+                same_photo_test_id=other_test,
+            )
+            # An older upload's late reading must not override a newer photo's state, nor
+            # may a reading finished after the test was withdrawn move it.
+            test, latest_id = tests[read.test_id]
+            if latest_id == read.upload_id and test.status == TestStatus.reading:
+                lifecycle.proposed(test, proposal)  # before the insert: one statement, not two
+            session.add(proposal)
+            proposals.append(proposal)
+        session.flush()  # one INSERT for all: their ids, for the audit entries
+        for read, proposal in zip(reads, proposals, strict=True):
+            record(
+                session,
+                None,
+                "proposal",
+                "proposal",
+                proposal.id,
+                upload=read.upload_id,
+                status=proposal.status,
+                result=proposal.result,
+                model=proposal.model_version,
+            )
+            audit_unit(session, proposal, read.decoded)
+        session.commit()
+    return proposals
 
 
 def unit_code_of(session: Session, test: SelfTest) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy.exc import OperationalError
 
 from api.readings import service
-from api.worker import app, worker_context
+from api.worker import app, take_waiting, worker_context
 
 
 @app.task(
@@ -17,8 +17,20 @@ from api.worker import app, worker_context
     max_retries=5,
 )
 def read_upload(upload_id: int) -> str:
-    """Read one stored photo; does nothing when its proposal already exists."""
-    return service.process_upload(worker_context(), upload_id)
+    """Read one stored photo, and with it the photos of others already waiting in the queue
+    (never waiting for more to come), written back together; does nothing for an upload
+    whose proposal exists already."""
+    ctx = worker_context()
+    others = take_waiting(service.READ_UPLOAD, service.READ_BATCH - 1)
+    try:
+        outcomes = service.process_uploads(ctx, [upload_id, *others])
+    except BaseException:
+        # Their messages were taken off the queue: queue them again (this one's own is
+        # retried or acknowledged by Celery). Redoing a reading kept already is skipped.
+        for other in others:
+            service.enqueue(ctx, other)
+        raise
+    return outcomes[upload_id]
 
 
 @app.task(name="vigil.sweep")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -284,3 +285,70 @@ def test_lost_message_is_recovered_by_the_sweep(
                 assert status == "ok"
             finally:
                 worker.stop()
+
+
+def test_a_task_takes_only_waiting_readings_that_can_run_now(stack: Stack) -> None:
+    """``take_waiting`` on the real broker: from the queue's head, messages of the reading
+    task without an ETA, up to the limit, stopping at any other message."""
+    import redis
+
+    from api import worker
+    from api.readings.service import READ_UPLOAD
+
+    worker.configure(stack.ctx.settings)
+    for upload_id in (1, 2, 3):
+        worker.app.send_task(READ_UPLOAD, args=[upload_id])
+    worker.app.send_task("vigil.sweep")
+    worker.app.send_task(READ_UPLOAD, args=[4])
+    worker.app.send_task(READ_UPLOAD, args=[5], countdown=60)  # a retry's backoff
+    queue = stack.ctx.settings.celery_queue
+    client = redis.Redis.from_url(stack.redis_url)
+    assert client.llen(queue) == 6
+    assert worker.take_waiting(READ_UPLOAD, 2) == [1, 2]
+    assert worker.take_waiting(READ_UPLOAD, 7) == [3]
+    assert worker.take_waiting(READ_UPLOAD, 7) == []  # the sweep is next: left to Celery
+    assert client.llen(queue) == 3
+    client.rpop(queue)  # the sweep's message, as a worker would take it
+    assert worker.take_waiting(READ_UPLOAD, 7) == [4]  # the one with an ETA stays
+    assert client.llen(queue) == 1
+
+
+def test_photos_waiting_are_read_together_each_with_its_proposal(
+    stack: Stack, world_builder: Callable[..., Any]
+) -> None:
+    """Uploads queued while no worker runs: the worker's tasks take the waiting photos with
+    theirs (fewer tasks than photos), and every photo gets its own proposal and audit entry."""
+    from sqlalchemy import func, select
+
+    from api.audit.tables import AuditEntry
+
+    ctx, env = stack.ctx, stack.env
+    count = 8
+    with ctx.database.session() as session:
+        world = world_builder(ctx, session)
+        photo, fake = a_photo(world, world.codes[0])
+        with TestClient(create_app(context=ctx)) as client:
+            lat, lon = world.point_a
+            uploads = []
+            for code in world.codes[:count]:
+                test = client.post(
+                    "/api/tests",
+                    headers=world.headers(world.patient_a),
+                    json={"code": code, "latitude": lat, "longitude": lon},
+                ).json()
+                uploads.append(upload_photo(client, world, test["id"], photo)["id"])
+            worker = Worker(env, fake)
+            worker.start()
+            try:
+                wait_for(
+                    lambda: all(proposal_of(client, world, u) for u in uploads),
+                    what="every proposal",
+                )
+            finally:
+                log = worker.stop()
+        entries = session.scalar(
+            select(func.count()).select_from(AuditEntry).where(AuditEntry.action == "proposal")
+        )
+        assert entries == count
+    tasks = len(re.findall(r"Task vigil\.read_upload\[[^]]*\] succeeded", log))
+    assert 0 < tasks < count, log

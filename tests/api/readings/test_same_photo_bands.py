@@ -66,7 +66,7 @@ def test_the_banded_look_up_finds_what_the_full_scan_finds(world: Any, flow: Any
     world.session.add_all([u for u, _ in uploads])
     world.session.flush()
     for upload, photo_hash in uploads:
-        queries.set_photo_dhash(world.session, upload.id, photo_hash)
+        queries.set_photo_dhashes(world.session, {upload.id: photo_hash})
     assert len(stored) > 400
 
     asked = [*bases, *(variants(rng, b)[0] for b in bases[:10])]
@@ -99,8 +99,8 @@ def test_the_banded_look_up_finds_what_the_full_scan_finds(world: Any, flow: Any
 def test_a_hash_cleared_leaves_no_bands(world: Any, flow: Any) -> None:
     test = flow.claim(code_index=0)
     upload = flow.upload(test)
-    queries.set_photo_dhash(world.session, upload.id, "0123456789abcdef")
-    queries.set_photo_dhash(world.session, upload.id, None)
+    queries.set_photo_dhashes(world.session, {upload.id: "0123456789abcdef"})
+    queries.set_photo_dhashes(world.session, {upload.id: None})
     world.session.expire_all()
     row = world.session.get(Upload, upload.id)
     assert (row.photo_dhash, row.photo_band0, row.photo_band1, row.photo_band2) == (None,) * 4

@@ -9,20 +9,14 @@ own on the server the PostgreSQL tests use.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from sqlalchemy import event, text
-from stack_services import create_database, drop_database, own_database_url, postgres_server
 
-from api.config import Settings
 from api.context import AppContext
-from api.db.migrate import upgrade_connection
-from api.db.session import Database, make_engine
 from api.readings import service
-from api.vision import Vision
 
 # (verb, table) of each statement, in order. The read's transaction: the upload with its
 # test, product, unit, proposal check and model files, one query. The write-back's: the
@@ -69,37 +63,6 @@ def summary(statement: str) -> tuple[str, str]:
     return verb.upper(), found.group(1) if found else rest.split(" ", 1)[0]
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def worker_ctx(
-    request: pytest.FixtureRequest,
-    tmp_path: Path,
-    keys: dict[str, str],
-    region_index: Any,
-    fake_reader: Any,
-) -> Iterator[AppContext]:
-    """A context on an engine, as a worker's, for a migrated database of this test's own."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'task.db'}"
-    else:
-        url = own_database_url(postgres_server(), "task_statements")
-        create_database(url)
-    engine = make_engine(url)
-    try:
-        with engine.begin() as conn:
-            upgrade_connection(conn)
-        settings = Settings(mode="test", data_dir=tmp_path, database_url=url, **keys)
-        yield AppContext(
-            settings=settings,
-            database=Database(engine),
-            _regions=region_index,
-            vision=Vision(reader=fake_reader),
-        )
-    finally:
-        engine.dispose()
-        if request.param == "postgresql":
-            drop_database(url)
-
-
 def test_one_reading_sends_these_statements(
     worker_ctx: AppContext,
     world_builder: Callable[..., Any],
@@ -139,3 +102,76 @@ def test_one_reading_sends_these_statements(
         assert "SET LOCAL synchronous_commit = off" in sent
         with bind.connect() as conn:
             assert conn.scalar(text("SHOW synchronous_commit")) == "on"
+
+
+# Three photos read by one task: the inputs in one query, then one transaction whose
+# statements are sent once for all (the hashes' UPDATE and the tests' UPDATE as one
+# executemany each, on PostgreSQL the proposals and the audit entries as one INSERT each),
+# but for the same-photo look-up, one for each photo. SQLite inserts row by row (SQLAlchemy
+# cannot match the ids it returns for several rows to the rows): no round trips there.
+EXPECTED_FOR_THREE = {
+    "sqlite": [
+        ("BEGIN", "IMMEDIATE"),
+        ("SELECT", "uploads"),
+        ("BEGIN", "IMMEDIATE"),
+        ("UPDATE", "uploads"),
+        ("SELECT", "self_tests"),
+        *[("SELECT", "uploads")] * 3,
+        *[("INSERT", "proposals")] * 3,
+        ("UPDATE", "self_tests"),
+        ("SELECT", "audit_log"),
+        *[("INSERT", "audit_log")] * 3,
+    ],
+    "postgresql": [
+        ("SELECT", "uploads"),
+        ("SET", "LOCAL"),
+        ("UPDATE", "uploads"),
+        ("SELECT", "self_tests"),
+        *[("SELECT", "uploads")] * 3,
+        ("INSERT", "proposals"),
+        ("UPDATE", "self_tests"),
+        ("SELECT", "pg_advisory_xact_lock"),
+        ("SELECT", "audit_log"),
+        ("INSERT", "audit_log"),
+    ],
+}
+
+
+def test_readings_written_back_together_send_their_statements_once(
+    worker_ctx: AppContext,
+    world_builder: Callable[..., Any],
+    flow_builder: Callable[[Any], Any],
+    photos_show: Callable[[dict[str, Any]], None],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    queued: list[int] = []
+    monkeypatch.setattr(service, "enqueue", lambda _ctx, upload_id: queued.append(upload_id))
+    with worker_ctx.database.session() as session:
+        world = world_builder(worker_ctx, session)
+        flow = flow_builder(world)
+        # Each photo shows its claimed unit and has a hash of its own.
+        photos_show(
+            {
+                flow.upload(flow.claim(code_index=index)).photo_sha256: (
+                    world.codes[index],
+                    f"{index + 1:x}" * 16,
+                )
+                for index in range(4)
+            }
+        )
+    assert service.process_upload(worker_ctx, queued[0]) == "proposed"  # a warm-up
+    sent: list[str] = []
+
+    def keep(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        sent.append(statement)
+
+    bind = worker_ctx.database.bind
+    event.listen(bind, "before_cursor_execute", keep)
+    try:
+        outcomes = service.process_uploads(worker_ctx, queued[1:])
+    finally:
+        event.remove(bind, "before_cursor_execute", keep)
+    assert outcomes == dict.fromkeys(queued[1:], "proposed")
+    assert [summary(statement) for statement in sent] == EXPECTED_FOR_THREE[
+        worker_ctx.database.dialect
+    ]
