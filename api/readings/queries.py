@@ -21,7 +21,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.orm import Session, defer
+from sqlalchemy.orm import Session
 
 from api.batches.tables import Unit
 from api.model_registry import queries as model_queries
@@ -59,8 +59,9 @@ def reading_inputs(
     test's product, the claimed unit's code, whether the upload already has a proposal, and
     which files the aliases of ``model`` name. An upload that does not exist is left out.
 
-    The product's template (a PNG of a few hundred KB) is left out: a process decodes a
-    kit once and keeps it (``api.products.service.kit_of`` loads the template then)."""
+    The product's template (a PNG of a few hundred KB) stays unloaded (the mapping defers
+    it): a process decodes a kit once and keeps it (``api.products.service.kit_of`` loads
+    the template then)."""
     read_before = select(Proposal.id).where(Proposal.upload_id == Upload.id).exists()
     rows = session.execute(
         select(
@@ -77,7 +78,6 @@ def reading_inputs(
         .join(Product, Product.id == SelfTest.product_id)
         .join(Unit, Unit.id == SelfTest.unit_id)
         .where(Upload.id.in_(list(upload_ids)))
-        .options(defer(Product.template_png))
     ).all()
     return {
         int(upload_id): ReadingInputs(
