@@ -9,6 +9,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from pipeline.color import channel_max, channel_min
 from pipeline.locate.geometry import local_scale
 
 _FOUR_CHANNELS_UP_TO = 16
@@ -101,16 +102,9 @@ class Pyramid:
         )
         if view.ndim == 3 and view.shape[2] != self.levels[k].shape[2]:
             view = cv2.cvtColor(view, cv2.COLOR_BGRA2BGR)
-        channels = cv2.split(view) if view.ndim == 3 else [view]
-        high = channels[0]
-        for channel in channels[1:]:
-            high = cv2.max(high, channel)
-        real = high > 0
+        real = (channel_max(view) if view.ndim == 3 else view) > 0
         if clipped_unseen:
-            low = channels[0]
-            for channel in channels[1:]:
-                low = cv2.min(low, channel)
-            real &= low < 250
+            real &= (channel_min(view) if view.ndim == 3 else view) < 250
         if judge:
             hidden = self.ignored(homography, frame_to_template, size)
             if hidden is not None:
