@@ -35,15 +35,39 @@ class _Match:
     window_inliers: int = 0
     patches: int = 0
     scores: dict[str, float] = field(default_factory=dict)
+    correction: np.ndarray | None = None  # 3x3, frame -> frame: the fit's own correction
 
 
 @dataclass(frozen=True)
 class _Seen:
     """The photo seen in a pass's frame through one homography, for matching and scoring."""
 
-    view: np.ndarray  # the warped photo
+    view: np.ndarray  # the warped photo (or its weakest channel, where only that is needed)
     real: np.ndarray  # inside the picture (clipped and ignored pixels included)
     structure: np.ndarray  # its blurred edge strength, as the template's
+
+
+def _resampled(seen: _Seen, correction: np.ndarray) -> _Seen:
+    """``seen`` as the photo looks through the homography a pass corrected by ``correction``
+    (frame -> frame; :attr:`_Match.correction`), resampled rather than warped and filtered
+    anew: the correction moves the frame by a pixel or so, and resampling the blurred
+    structure costs a fifth of warping the photo, taking its gradients and blurring them.
+
+    The view through the corrected map at frame pixel ``u`` is the view seen at
+    ``correction @ u``; the weakest channel is all a judge of clipping needs of the view.
+    """
+    size = (seen.real.shape[1], seen.real.shape[0])
+    flags = cv2.WARP_INVERSE_MAP
+
+    def warped(image: np.ndarray, interpolation: int) -> np.ndarray:
+        return cv2.warpPerspective(image, correction, size, flags=interpolation | flags)
+
+    low = channel_min(seen.view) if seen.view.ndim == 3 else seen.view
+    return _Seen(
+        view=warped(low, cv2.INTER_LINEAR),
+        real=warped(seen.real.view(np.uint8), cv2.INTER_NEAREST) > 0,
+        structure=warped(seen.structure, cv2.INTER_LINEAR),
+    )
 
 
 def _look(level: Pass, pyramid: Pyramid, homography: np.ndarray) -> _Seen:
@@ -115,6 +139,7 @@ def _match(level: Pass, seen: _Seen, homography: np.ndarray, motion: str = "homo
     a = level.frame_to_template
     refined = homography @ a @ correction @ np.linalg.inv(a)
     result.homography = refined / refined[2, 2]
+    result.correction = correction
     result.inliers = int(keep.sum())
     result.window_inliers = int((keep & np.array(on_window, bool)).sum())
     return result
@@ -368,8 +393,11 @@ def refine(
         start, h = h, match.homography
     assert level is not None
     assert seen is not None
-    # A last pass that could not fit left the map as it was: the photo is seen through it.
-    metrics = alignment_scores(level, pyramid, h, seen if np.array_equal(h, start) else None)
+    # A last pass that could not fit left the map as it was: the photo is seen through it;
+    # one that fitted moved the view by its correction, a pixel or so: the view resampled.
+    if not np.array_equal(h, start) and match.correction is not None:
+        seen = _resampled(seen, match.correction)
+    metrics = alignment_scores(level, pyramid, h, seen)
     metrics.update(
         patches=float(match.patches),
         matched=float(match.matched),
