@@ -57,8 +57,10 @@ def area_means(grey: np.ndarray, width: int, height: int) -> np.ndarray:
 
     Each output pixel is the mean of the input over its cell, pixels cut by the cell's
     edge counted by the part inside. Read from the integral image (its value at a cell
-    corner between pixels is the bilinear interpolation of its neighbours, exactly):
-    to a 9 x 8 hash, 0.3 ms for a 1024 x 768 photo where OpenCV's area resize takes 2.
+    corner between pixels is the bilinear interpolation of its neighbours, exactly), of
+    which only the rows and columns beside the cells' corners are made: to a 9 x 8 hash,
+    0.25 ms for a 1024 x 768 photo where OpenCV's area resize takes 2, and 0.6 ms inside a
+    read where the whole integral image (3 MB at 1000 x 750, fresh memory each read) took 1.6.
 
     Parameters
     ----------
@@ -78,18 +80,27 @@ def area_means(grey: np.ndarray, width: int, height: int) -> np.ndarray:
     array([[55, 95]], dtype=uint8)
     """
     h, w = grey.shape
-    # Sums of whole pixels are integers, exact in either depth: 32 bits where they cannot
-    # overflow cost half of 64 (0.15 against 0.29 ms at 1000 x 750).
-    depth = cv2.CV_32S if grey.size * 255 < 2**31 else cv2.CV_64F
-    total = cv2.integral(grey, sdepth=depth)  # (h + 1, w + 1): sums above-left
     xs, ys = np.arange(width + 1) * w / width, np.arange(height + 1) * h / height
     x0, y0 = np.minimum(xs.astype(int), w - 1), np.minimum(ys.astype(int), h - 1)
+    # The integral image's rows at y0 and y0 + 1 only: the rows between them summed by
+    # OpenCV, block by block, then accumulated. Sums of whole pixels are integers, exact
+    # in either depth (32 bits where they cannot overflow).
+    rows = np.union1d(y0, y0 + 1)  # increasing, from 0
+    depth = cv2.CV_32S if grey.size * 255 < 2**31 else cv2.CV_64F
+    blocks = [
+        cv2.reduce(grey[top:bottom], 0, cv2.REDUCE_SUM, dtype=depth)
+        for top, bottom in zip(rows[:-1].tolist(), rows[1:].tolist(), strict=True)
+    ]
+    total = np.zeros((rows.size, w + 1), np.int64 if depth == cv2.CV_32S else np.float64)
+    np.cumsum(np.vstack(blocks), axis=0, out=total[1:, 1:])  # sums above each row ...
+    np.cumsum(total[:, 1:], axis=1, out=total[:, 1:])  # ... and left of each column
+    r0 = np.searchsorted(rows, y0)  # total's row of y0; y0 + 1 is the next one
     fx, fy = (xs - x0)[None, :], (ys - y0)[:, None]
     corner = (
-        total[np.ix_(y0, x0)] * (1 - fx) * (1 - fy)
-        + total[np.ix_(y0, x0 + 1)] * fx * (1 - fy)
-        + total[np.ix_(y0 + 1, x0)] * (1 - fx) * fy
-        + total[np.ix_(y0 + 1, x0 + 1)] * fx * fy
+        total[np.ix_(r0, x0)] * (1 - fx) * (1 - fy)
+        + total[np.ix_(r0, x0 + 1)] * fx * (1 - fy)
+        + total[np.ix_(r0 + 1, x0)] * (1 - fx) * fy
+        + total[np.ix_(r0 + 1, x0 + 1)] * fx * fy
     )
     sums = corner[1:, 1:] - corner[:-1, 1:] - corner[1:, :-1] + corner[:-1, :-1]
     return np.rint(sums * (width * height / (w * h))).astype(np.uint8)
