@@ -12,9 +12,6 @@ import numpy as np
 from pipeline.color import channel_max, channel_min
 from pipeline.locate.geometry import local_scale
 
-_FOUR_CHANNELS_UP_TO = 16
-"""Level pixels per frame pixel up to which a warp adds the level a fourth channel."""
-
 
 class Pyramid:
     """The photo at halving resolutions, built on demand.
@@ -37,28 +34,6 @@ class Pyramid:
     def __init__(self, image: np.ndarray, ignore: list[np.ndarray] | None = None) -> None:
         self.levels = [image]
         self.ignore = list(ignore or [])
-        self._warpable: dict[int, np.ndarray] = {}
-
-    def _warpable_level(self, k: int, size: tuple[int, int]) -> np.ndarray:
-        """Level ``k`` as :meth:`warp` samples it into a frame of ``size``: a BGR level with a
-        fourth channel, made once, where the level is not far larger than the frame.
-
-        OpenCV's bilinear warp has a vector path for four channels and none for three (0.3
-        against 0.75 ms for a 6-px/mm frame of the demo kit), for the same B, G and R; adding
-        the channel costs about 0.2 ns a level pixel against some 4 ns saved a frame pixel,
-        so a frame from a level many times its size (a small search in a full-size decode)
-        is warped from the three channels.
-        """
-        image = self.levels[k]
-        four = self._warpable.get(k)
-        if four is not None:
-            return four
-        if image.ndim != 3 or image.shape[2] != 3:
-            return image
-        if image.shape[0] * image.shape[1] > _FOUR_CHANNELS_UP_TO * size[0] * size[1]:
-            return image
-        four = self._warpable[k] = cv2.cvtColor(image, cv2.COLOR_BGR2BGRA)
-        return four
 
     def level(self, ratio: float) -> int:
         """The coarsest level with at least one pixel per frame pixel, built on demand."""
@@ -92,16 +67,17 @@ class Pyramid:
         k = self.level(ratio)
         d = np.diag([0.5**k, 0.5**k, 1.0])
         # Outside the picture reads as pure black: one warp gives the view and its extent.
+        # From the level's three channels as they are: a four-channel copy warps faster
+        # (OpenCV's vector path) but is 3 MB of fresh memory a read at 1000 x 750, whose
+        # page faults, and those it causes later by the heap's trimming, cost more.
         view = cv2.warpPerspective(
-            self._warpable_level(k, size),
+            self.levels[k],
             d @ m,
             size,
             flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
             borderMode=cv2.BORDER_CONSTANT,
             borderValue=(0, 0, 0, 0),
         )
-        if view.ndim == 3 and view.shape[2] != self.levels[k].shape[2]:
-            view = cv2.cvtColor(view, cv2.COLOR_BGRA2BGR)
         real = (channel_max(view) if view.ndim == 3 else view) > 0
         if clipped_unseen:
             real &= (channel_min(view) if view.ndim == 3 else view) < 250
