@@ -37,14 +37,7 @@ def _penalty(n: int) -> np.ndarray:
     return bands
 
 
-def arpls(
-    y: np.ndarray,
-    lam: float,
-    *,
-    max_iter: int = 50,
-    tol: float = 1e-3,
-    weights: np.ndarray | None = None,
-) -> np.ndarray:
+def arpls(y: np.ndarray, lam: float, *, max_iter: int = 50, tol: float = 1e-3) -> np.ndarray:
     """Asymmetrically reweighted penalized least squares baseline (Baek et al. 2015).
 
     The same iteration as ``pybaselines.Baseline().arpls(y, lam)`` with its defaults
@@ -61,9 +54,6 @@ def arpls(
         Iterations at most after the first fit.
     tol : float
         Stop when the weights change by less than this (relative L2 norm).
-    weights : ndarray, shape (N,), optional
-        Starting weights (default all ones, as pybaselines): :func:`arpls_weights` of a
-        fit of like data, which the iteration then leaves after a few steps.
 
     Returns
     -------
@@ -81,7 +71,7 @@ def arpls(
     y = np.asarray(y, dtype=float)
     # Built once per length; the stiffness (a line width, photo by photo) scales it here.
     penalty = float(lam) * _penalty(y.size)
-    weights = np.ones(y.size) if weights is None else np.asarray(weights, dtype=float)
+    weights = np.ones(y.size)
     baseline = y
     for _ in range(max_iter + 1):
         lhs = penalty.copy()
@@ -90,42 +80,21 @@ def arpls(
         _, baseline, info = dpbsv(lhs, weights * y, lower=1, overwrite_ab=1, overwrite_b=1)
         if info != 0:
             raise np.linalg.LinAlgError(f"arPLS system not positive definite (info {info})")
-        new = _reweighted(y - baseline)
-        if new is None:
+        residual = y - baseline
+        below = residual[residual < 0]
+        if below.size < 2:
             break  # almost everything above the curve: keep the last fit
+        # numpy's mean, std(ddof=1) and 2-norm, spelt out: the same sums in the same order,
+        # without their per-call dispatch (a third of an iteration on a short profile).
+        mean = np.add.reduce(below) / below.size
+        dev = below - mean
+        std = np.sqrt(np.add.reduce(dev * dev) / (below.size - 1))
+        if std == 0:
+            std = _TINY
+        new = expit(-(2 / std) * (residual - (2 * std - mean)))
         step = new - weights
         change = np.sqrt(step.dot(step)) / max(np.sqrt(weights.dot(weights)), _TINY)
         if change < tol:
             break
         weights = new
     return np.asarray(baseline)
-
-
-def arpls_weights(y: np.ndarray, baseline: np.ndarray) -> np.ndarray:
-    """The weights arPLS gives the points of ``y`` against ``baseline`` (all ones where
-    almost every point stands above it): a start for :func:`arpls` on like data.
-
-    Examples
-    --------
-    >>> y = np.array([0.0, 0.1, -0.1, 0.0, 2.0, 0.0, 0.1, -0.1])
-    >>> w = arpls_weights(y, np.zeros(8))
-    >>> bool(w[4] < 1e-6), bool(w[0] > 0.9)
-    (True, True)
-    """
-    new = _reweighted(np.asarray(y, dtype=float) - baseline)
-    return np.ones(np.size(y)) if new is None else new
-
-
-def _reweighted(residual: np.ndarray) -> np.ndarray | None:
-    """arPLS's weights from the residual of a fit (None: fewer than two points below it)."""
-    below = residual[residual < 0]
-    if below.size < 2:
-        return None
-    # numpy's mean, std(ddof=1) and 2-norm, spelt out: the same sums in the same order,
-    # without their per-call dispatch (a third of an iteration on a short profile).
-    mean = np.add.reduce(below) / below.size
-    dev = below - mean
-    std = np.sqrt(np.add.reduce(dev * dev) / (below.size - 1))
-    if std == 0:
-        std = _TINY
-    return np.asarray(expit(-(2 / std) * (residual - (2 * std - mean))))

@@ -18,7 +18,7 @@ from typing import Literal
 
 import numpy as np
 
-from pipeline.bands.baseline import arpls, arpls_weights
+from pipeline.bands.baseline import arpls
 from pipeline.bands.placement import ANCHOR_SNR, MAX_TILT_DEG, SEARCH_MM
 from pipeline.bands.shape import fit_shape, line_filter, matched
 from pipeline.bands.tilt import mark_tilt, shear_window
@@ -197,12 +197,7 @@ def _grown(mask: np.ndarray, by: int) -> np.ndarray:
     return np.asarray(counts[by : by + mask.size] > 0)
 
 
-def _membrane(
-    absorbance: np.ndarray,
-    valid: np.ndarray,
-    width_px: float,
-    like: tuple[np.ndarray, np.ndarray] | None = None,
-) -> np.ndarray:
+def _membrane(absorbance: np.ndarray, valid: np.ndarray, width_px: float) -> np.ndarray:
     """Membrane absorbance under the lines: follows staining gradients, not lines.
 
     Asymmetrically reweighted penalized least squares (arPLS, Baek et al.
@@ -211,17 +206,14 @@ def _membrane(
     three-line kit fills most of a short window) is left out, while staining
     gradients a few line widths long are followed. The smoothness scales with
     the line width so a gap of about two widths is bridged stiffly. Columns
-    outside the interior hold the nearest interior value. ``like``: the absorbance and
-    membrane of like data (a band's channel over the whole width), whose weights start
-    the fit: it converges in a few steps instead of some fifteen.
+    outside the interior hold the nearest interior value.
     """
     n = absorbance.size
     idx = np.arange(n)
     lo, hi = int(idx[valid][0]), int(idx[valid][-1]) + 1
     y = absorbance[lo:hi]
     if y.size >= 5:
-        start = None if like is None else arpls_weights(like[0][lo:hi], like[1][lo:hi])
-        inner = arpls(y, float((BASELINE_STIFFNESS * width_px) ** 4), weights=start)
+        inner = arpls(y, float((BASELINE_STIFFNESS * width_px) ** 4))
     else:
         inner = np.full(y.size, median(y))
     return np.asarray(np.interp(idx, np.arange(lo, hi), inner))
@@ -367,12 +359,7 @@ def _profile(
     valid = np.zeros(n_cols, bool)
     valid[interior[0] : interior[1]] = True
 
-    # Each channel's fit starts from the last one's weights: the membrane and its lines
-    # stand out of every channel at the same columns.
-    baselines = [_membrane(per_channel[:, 0], valid, width_px)]
-    for c in (1, 2):
-        like = (per_channel[:, c - 1], baselines[-1])
-        baselines.append(_membrane(per_channel[:, c], valid, width_px, like=like))
+    baselines = [_membrane(per_channel[:, c], valid, width_px) for c in range(3)]
     channel_od = np.stack([per_channel[:, c] - b for c, b in enumerate(baselines)])
     channel_response = np.stack([matched(channel_od[c], valid, kernel) for c in range(3)])
     if kit.description.line_color is not None:
@@ -403,8 +390,7 @@ def _profile(
     band_response = np.empty((n_bands, n_cols))
     for i, rows in enumerate(np.array_split(central[:, :, channel], n_bands, axis=0)):
         a = -np.log10(np.mean(rows, axis=0))
-        # The bands' noise comes from their differences; each band is rows of the channel.
-        b = _membrane(a, valid, width_px, like=(per_channel[:, channel], base))
+        b = _membrane(a, valid, width_px)  # the bands' noise comes from their differences
         band_od[i] = a - b
         band_response[i] = matched(band_od[i], valid, kernel)
 
