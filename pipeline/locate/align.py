@@ -51,10 +51,19 @@ def _resampled(seen: _Seen, correction: np.ndarray) -> _Seen:
     """``seen`` as the photo looks through the homography a pass corrected by ``correction``
     (frame -> frame; :attr:`_Match.correction`), resampled rather than warped and filtered
     anew: the correction moves the frame by a pixel or so, and resampling the blurred
-    structure costs a fifth of warping the photo, taking its gradients and blurring them.
+    structure costs about half of warping the photo, taking its gradients and blurring them
+    (0.7 against 1.5 ms inside a 12-MP read at 6 px/mm).
 
     The view through the corrected map at frame pixel ``u`` is the view seen at
     ``correction @ u``; the weakest channel is all a judge of clipping needs of the view.
+
+    Examples
+    --------
+    >>> ramp = np.tile(np.arange(8, dtype=np.float32), (4, 1))
+    >>> seen = _Seen(np.zeros((4, 8, 3), np.uint8), np.ones((4, 8), bool), ramp)
+    >>> moved = _resampled(seen, np.array([[1, 0, 1.0], [0, 1, 0], [0, 0, 1]]))
+    >>> moved.structure[0, :4].tolist(), bool(moved.real[0, 6]), bool(moved.real[0, 7])
+    ([1.0, 2.0, 3.0, 4.0], True, False)
     """
     size = (seen.real.shape[1], seen.real.shape[0])
     flags = cv2.WARP_INVERSE_MAP

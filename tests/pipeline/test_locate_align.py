@@ -1,11 +1,17 @@
-"""The alignment's robust fit: corners and edges to a homography, clutter left out."""
+"""The alignment's robust fit: corners and edges to a homography, clutter left out; its
+final agreement from the last view resampled."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from pipeline.locate.align import _fit
+from datasets.render import render_photo
+from pipeline.decode import decode_photo
+from pipeline.kit import load_kit
+from pipeline.locate.align import _fit, _look, _match, _resampled, alignment_scores
+from pipeline.locate.pyramid import Pyramid
+from pipeline.locate.template import prepared_pass
 
 
 def _mapped(h: np.ndarray, points: np.ndarray) -> np.ndarray:
@@ -57,3 +63,25 @@ def test_fit_from_edges_alone_refines_a_near_start() -> None:
     fitted = _fit(src, dst, normals, np.ones(30), "homography", 1.0, (200, 500))
     assert fitted is not None
     assert np.abs(_mapped(fitted[0], src) - _mapped(truth, src)).max() < 0.05
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_agreement_through_the_last_correction_from_the_view_resampled(seed: int) -> None:
+    # The last pass's view resampled through its correction judges the print as a view
+    # warped anew from the photo through the corrected map would.
+    kit = load_kit("datasets/kits/demo/kit.json")
+    ods = {line.name: 0.3 for line in kit.lines}
+    photo = render_photo(kit, np.random.default_rng(seed), od=ods, code="RS", size=(1600, 1200))
+    assert photo.homography is not None
+    pyramid = Pyramid(decode_photo(photo.jpeg, reduce=1).image)
+    start = photo.homography @ np.array([[1, 0, 4.0], [0, 1, -3.0], [0, 0, 1]])  # 0.4 mm off
+    level = prepared_pass(kit, 6.0, 4.0, 1.0)
+    seen = _look(level, pyramid, start)
+    match = _match(level, seen, start)
+    assert match.correction is not None
+    fresh = alignment_scores(level, pyramid, match.homography)
+    resampled = alignment_scores(
+        level, pyramid, match.homography, _resampled(seen, match.correction)
+    )
+    assert resampled["score"] == pytest.approx(fresh["score"], abs=0.01)
+    assert resampled["seen"] == pytest.approx(fresh["seen"], abs=0.01)
