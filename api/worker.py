@@ -17,6 +17,7 @@ from typing import Any
 
 from celery import Celery
 from celery.schedules import crontab
+from celery.signals import worker_process_init
 
 from api.config import Settings
 from api.context import AppContext
@@ -123,24 +124,31 @@ def _take_waiting_script(broker_url: str) -> Any:
     return redis.Redis.from_url(broker_url).register_script(_TAKE_WAITING)
 
 
-def take_waiting(task: str, limit: int) -> list[Any]:
-    """The first argument of up to ``limit`` messages of ``task`` waiting at the head of the
-    queue, taken off it (Redis brokers; elsewhere none): a task can do their work with its
-    own, once for all. Their messages are gone: whoever takes them must queue them again if
-    it does not finish them, and a worker killed meanwhile leaves them to the sweep (as it
-    leaves its own message on Redis until the visibility timeout, an hour).
+# Whether ``take_waiting`` takes anything in this process: off once ``check_take_waiting``
+# finds that a message as kombu writes it is not one the script can take.
+_taking = True
+
+
+def take_waiting(task: str, limit: int, queue: str | None = None) -> list[Any]:
+    """The first argument of up to ``limit`` messages of ``task`` waiting at the head of
+    ``queue`` (the default queue), taken off it (Redis brokers; elsewhere none): a task can
+    do their work with its own, once for all. Their messages are gone: whoever takes them
+    must queue them again if it does not finish them, and a worker killed meanwhile leaves
+    them to the sweep (as it leaves its own message on Redis until the visibility timeout, an
+    hour).
 
     Messages wait in the queue only while every worker process is busy (an idle one's main
     process is blocked reading the queue and gets each message as it comes), so taking them
     leaves no process idle then; a process that comes free just after finds fewer: what it
     costs a batch's last photo is at most ``limit`` reads of waiting."""
     broker = app.conf.broker_url or ""
-    if limit < 1 or not broker.startswith(("redis://", "rediss://")):
+    if limit < 1 or not _taking or not broker.startswith(("redis://", "rediss://")):
         return []
     import redis
 
     try:
-        raw = _take_waiting_script(broker)(keys=[app.conf.task_default_queue], args=[task, limit])
+        keys = [queue or app.conf.task_default_queue]
+        raw = _take_waiting_script(broker)(keys=keys, args=[task, limit])
     except redis.RedisError:  # the task's own work goes on alone
         log.exception("could not look for waiting messages of %s", task)
         return []
@@ -156,6 +164,57 @@ def take_waiting(task: str, limit: int) -> list[Any]:
         except (ValueError, KeyError, IndexError, TypeError):
             log.exception("a message of %s taken from the queue could not be read", task)
     return taken
+
+
+def take_waiting_problem() -> str | None:
+    """What stops ``take_waiting`` from taking a message as this app sends one (kombu's
+    layout of it on Redis), or ``None``: a message of a task no worker runs is sent to a
+    queue of its own, taken back and deleted. The script reads kombu's envelope, which kombu
+    may change in any release; a change would otherwise show only as tasks reading one photo
+    each (nothing taken) or as photos left to the sweep (taken, not understood)."""
+    import uuid
+
+    import redis
+
+    queue = f"{app.conf.task_default_queue}.take-check.{uuid.uuid4().hex}"
+    token = uuid.uuid4().hex
+    with app.producer_or_acquire() as producer:
+        try:
+            app.send_task("vigil.take_check", args=[token], queue=queue, producer=producer)
+            sent = redis.Redis.from_url(app.conf.broker_url).lrange(queue, 0, -1)
+            taken = take_waiting("vigil.take_check", 2, queue=queue)
+        finally:
+            # The queue and what kombu keeps of it (its bindings; the app's list of queues).
+            producer.channel.queue_delete(queue)
+            app.amqp.queues.pop(queue, None)
+    if taken == [token]:
+        return None
+    return f"a message sent as {sent!r} was taken as {taken!r}"
+
+
+@worker_process_init.connect
+def check_take_waiting(**_: Any) -> None:
+    """In each worker process as it starts (Redis brokers): reading tasks take no waiting
+    messages if ``take_waiting`` would not take them as sent, and a warning says why."""
+    global _taking
+    broker = app.conf.broker_url or ""
+    if not broker.startswith(("redis://", "rediss://")):
+        return
+    try:
+        problem = take_waiting_problem()
+    except Exception as error:  # the broker, not the layout: the first take will tell
+        log.warning("could not check the Redis message layout: %s", error)
+        return
+    if problem is not None:
+        import kombu
+
+        _taking = False
+        log.warning(
+            "reading tasks will read their own photo only, none of the others waiting: "
+            "kombu %s lays out messages on Redis as take_waiting does not read them (%s)",
+            kombu.__version__,
+            problem,
+        )
 
 
 _settings = Settings()

@@ -67,6 +67,9 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results" / "upload.md"
 DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/vigil_bench_upload"
 READING_TASK = 'task="vigil.read_upload"'
+# Part of the workers' CPU: Celery's main process (the broker's messages, acknowledgements
+# and the pool's pipes), the rest is the pool's.
+MAIN = "of which Celery's main process"
 
 
 @dataclass
@@ -125,6 +128,7 @@ class Stack:
         return {
             "API": sum(map(_cpu_of, _family(self.api_pid))),
             "workers": sum(map(_cpu_of, _family(self.worker_pid))),
+            MAIN: _cpu_of(self.worker_pid),
             "PostgreSQL": sum(map(_cpu_of, backends)),
             "load generator": own.ru_utime + own.ru_stime,
         }
@@ -366,14 +370,15 @@ def report(runs: list[Run], photos: int, api_workers: int) -> str:
     parts = list(runs[0].cpu) if runs else []
     lines += [
         "",
-        "CPU seconds per photo (both phases), by process; the last column is what "
+        "CPU seconds per photo (both phases), by process (Celery's main process is a part "
+        "of the workers'); the last column is what "
         f"{cores} cores could carry if nothing else ran on them (cores / total):",
         "",
         "| W | " + " | ".join(parts) + " | total | the machine's ceiling, photos/s |",
         "| ---: |" + " ---: |" * (len(parts) + 2),
     ]
     for r in runs:
-        total = sum(r.cpu.values())
+        total = sum(r.cpu.values()) - r.cpu[MAIN]
         cells = " | ".join(f"{r.cpu[part]:.3f}" for part in parts)
         lines.append(f"| {r.workers} | {cells} | {total:.3f} | {cores / total:.1f} |")
     lines += [

@@ -305,10 +305,9 @@ def _write_back(ctx: AppContext, reads: list[_Read]) -> list[Proposal]:
         # Looked up before any proposal is added (a query would flush each by itself). The
         # photos written back together see each other's hashes: the same photo sent for two
         # tests flags both.
-        same_photo = [
-            unit_check.same_photo_test(session, read.test_id, read.reading.photo_hash)
-            for read in reads
-        ]
+        same_photo = unit_check.same_photo_tests(
+            session, [(read.test_id, read.reading.photo_hash) for read in reads]
+        )
         proposals = []
         for read, other_test in zip(reads, same_photo, strict=True):
             proposal = Proposal(

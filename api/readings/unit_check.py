@@ -10,6 +10,7 @@ the other test. Each goes to the audit log.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Literal
 
@@ -42,16 +43,27 @@ def distance(a: str, b: str) -> int:
 
 def same_photo_test(session: Session, test_id: int, photo_hash: str | None) -> int | None:
     """Another test recently sent the same photo (the nearest one), if any."""
-    if photo_hash is None:
-        return None
+    return same_photo_tests(session, [(test_id, photo_hash)])[0]
+
+
+def same_photo_tests(
+    session: Session, photos: Sequence[tuple[int, str | None]]
+) -> list[int | None]:
+    """``same_photo_test`` for each (test id, photo hash) of ``photos``, looked up in one
+    statement."""
     since = utcnow() - timedelta(days=SAME_PHOTO_DAYS)
-    nearest: tuple[int, int] | None = None
-    candidates = queries.photo_hashes_near(session, photo_hash, SAME_PHOTO_BITS, since, test_id)
-    for other_test, other_hash in candidates:
-        bits = distance(photo_hash, other_hash)
-        if bits <= SAME_PHOTO_BITS and (nearest is None or bits < nearest[0]):
-            nearest = (bits, other_test)
-    return nearest[1] if nearest else None
+    hashed = [(photo_hash, test_id) for test_id, photo_hash in photos if photo_hash is not None]
+    candidates = iter(queries.photo_hashes_near_each(session, hashed, SAME_PHOTO_BITS, since))
+    found: list[int | None] = []
+    for _test_id, photo_hash in photos:
+        nearest: tuple[int, int] | None = None
+        if photo_hash is not None:
+            for other_test, other_hash in next(candidates):
+                bits = distance(photo_hash, other_hash)
+                if bits <= SAME_PHOTO_BITS and (nearest is None or bits < nearest[0]):
+                    nearest = (bits, other_test)
+        found.append(nearest[1] if nearest else None)
+    return found
 
 
 def code_check(

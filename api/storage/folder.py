@@ -6,6 +6,7 @@ import hashlib
 import os
 import tempfile
 from collections.abc import Callable
+from itertools import takewhile
 from pathlib import Path
 from typing import BinaryIO
 
@@ -52,8 +53,9 @@ def replace_durably(target: Path, fill: Callable[[BinaryIO], object]) -> None:
     place and fsync the directory: a crash leaves the old file or the whole new one, never a
     part, and once this returns a power loss cannot undo the rename (a row committed after it
     never names a missing file)."""
-    # The fan-out directories this write creates: their entries need fsyncing too.
-    created = [d for d in (target.parent, *target.parent.parents) if not d.exists()]
+    # The fan-out directories this write creates: their entries need fsyncing too. Those
+    # above the first that exists exist too.
+    created = list(takewhile(lambda d: not d.exists(), (target.parent, *target.parent.parents)))
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
     try:

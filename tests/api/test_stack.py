@@ -313,6 +313,56 @@ def test_a_task_takes_only_waiting_readings_that_can_run_now(stack: Stack) -> No
     assert client.llen(queue) == 1
 
 
+def test_messages_on_redis_are_laid_out_as_take_waiting_reads_them(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The envelope kombu writes for a task sent as uploads send theirs has the fields that
+    ``take_waiting``'s script (``headers.task``, ``headers.eta``) and its parser (``body``,
+    ``properties.body_encoding``) read: a kombu release that lays messages out otherwise fails
+    here. A worker process checks the same as it starts; where the check fails, it takes no
+    waiting messages and says why."""
+    import base64
+    import json
+    import logging
+
+    import redis
+
+    from api import worker
+    from api.readings.service import READ_UPLOAD
+
+    worker.configure(stack.ctx.settings)
+    worker.app.send_task(READ_UPLOAD, args=[7])
+    worker.app.send_task(READ_UPLOAD, args=[8], countdown=60)
+    queue = stack.ctx.settings.celery_queue
+    client = redis.Redis.from_url(stack.redis_url)
+    # Consumed from the list's right end: the first sent is the last element.
+    later, first = (json.loads(message) for message in client.lrange(queue, 0, -1))
+    assert (first["headers"]["task"], first["headers"]["eta"]) == (READ_UPLOAD, None)
+    assert later["headers"]["eta"] is not None
+    body = first["body"]
+    if first["properties"].get("body_encoding") == "base64":
+        body = base64.b64decode(body)
+    assert json.loads(body)[0] == [7]
+
+    assert worker.take_waiting_problem() is None
+    monkeypatch.setattr(worker, "_taking", True)
+    worker.check_take_waiting()
+    assert worker._taking
+    assert client.llen(queue) == 2  # untouched: the check sends to a queue of its own
+    assert not client.keys("*take-check*")  # and leaves nothing behind
+
+    # A layout the script does not read (here: the script looking for another field).
+    other = client.register_script(worker._TAKE_WAITING.replace("['task']", "['name']"))
+    monkeypatch.setattr(worker, "_take_waiting_script", lambda _broker: other)
+    with caplog.at_level(logging.WARNING, logger="api.worker"):
+        worker.check_take_waiting()
+    assert not worker._taking
+    assert "read their own photo only" in caplog.text
+    assert worker.take_waiting(READ_UPLOAD, 7) == []
+    assert client.llen(queue) == 2
+    assert not client.keys("*take-check*")
+
+
 def test_photos_waiting_are_read_together_each_with_its_proposal(
     stack: Stack, world_builder: Callable[..., Any]
 ) -> None:

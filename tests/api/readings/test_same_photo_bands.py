@@ -11,7 +11,13 @@ from typing import Any
 from api.db.base import utcnow
 from api.readings import queries
 from api.readings.photo_bands import BAND_WIDTHS
-from api.readings.unit_check import SAME_PHOTO_BITS, SAME_PHOTO_DAYS, distance, same_photo_test
+from api.readings.unit_check import (
+    SAME_PHOTO_BITS,
+    SAME_PHOTO_DAYS,
+    distance,
+    same_photo_test,
+    same_photo_tests,
+)
 from api.selftests.tables import Upload
 
 _STARTS = [sum(BAND_WIDTHS[:i]) for i in range(len(BAND_WIDTHS))]  # from the high bit
@@ -91,6 +97,13 @@ def test_the_banded_look_up_finds_what_the_full_scan_finds(world: Any, flow: Any
         assert same_photo_test(world.session, mine.id, photo_hash) == expected_test
         for _, h in scan:
             apart[distance(photo_hash, h)] += 1
+    # All asked at once (as the photos a task writes back together, each for its test), a
+    # photo without a hash among them: one statement, the same answers.
+    photos = [(rng.choice([mine, *others]).id, h) for h in asked]
+    one_by_one = [same_photo_test(world.session, t, h) for t, h in photos]
+    assert same_photo_tests(world.session, [*photos, (mine.id, None)]) == [*one_by_one, None]
+    assert any(one_by_one)
+    assert None in one_by_one
     # The edges were there: pairs exactly 6 bits apart (found) and 7 (not found).
     assert apart[SAME_PHOTO_BITS] >= 20
     assert apart[SAME_PHOTO_BITS + 1] >= 20
