@@ -10,6 +10,7 @@ delivering the outbox and adding the audit log's monthly partitions (PostgreSQL)
 from __future__ import annotations
 
 import base64
+import ctypes
 import functools
 import json
 import logging
@@ -17,7 +18,7 @@ from typing import Any
 
 from celery import Celery
 from celery.schedules import crontab
-from celery.signals import worker_process_init
+from celery.signals import worker_init, worker_process_init
 
 from api.config import Settings
 from api.context import AppContext
@@ -215,6 +216,30 @@ def check_take_waiting(**_: Any) -> None:
             kombu.__version__,
             problem,
         )
+
+
+# glibc's mallopt parameters (malloc.h).
+_M_TRIM_THRESHOLD, _M_TOP_PAD, _M_MMAP_THRESHOLD = -1, -2, -3
+
+
+@worker_init.connect
+def keep_freed_memory(**_: Any) -> bool:
+    """Make glibc keep the memory a read frees for the next read (the worker's main process,
+    before its pool forks, so every process has it): by default an array of more than a few
+    MB is mapped afresh and unmapped when freed, and a read's decode then pays a page fault
+    for every 4 KB of memory it held a moment before. Measured with ``bench_upload`` (4
+    workers): 34-35 instead of 39 ms of worker CPU a photo. A process keeps its peak heap
+    (about 250 MB reading 12-MP photos). ``False`` where the C library is not glibc."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return False
+    settings = (
+        (_M_MMAP_THRESHOLD, 256 << 20),
+        (_M_TRIM_THRESHOLD, 1 << 30),
+        (_M_TOP_PAD, 64 << 20),
+    )
+    return all(libc.mallopt(parameter, value) == 1 for parameter, value in settings)
 
 
 _settings = Settings()
