@@ -65,7 +65,8 @@ def absorbance_of_colour(line_color: str) -> np.ndarray:
 
 
 def channel_max(image: np.ndarray) -> np.ndarray:
-    """Per-pixel maximum over the channels of an ``(H, W, C)`` array, ``image.max(axis=2)``.
+    """Per-pixel maximum over the channels of an ``(H, W, C)`` array, ``image.max(axis=2)``;
+    an ``(H, W)`` array, one channel, is its own and is returned as it is.
 
     Channel by channel: the same values at a fraction of the cost, since numpy reduces a
     short last axis element by element.
@@ -75,7 +76,11 @@ def channel_max(image: np.ndarray) -> np.ndarray:
     >>> image = np.array([[[1, 5, 3], [7, 2, 0]]], np.uint8)
     >>> channel_max(image).tolist(), channel_min(image).tolist()
     ([[5, 7]], [[1, 0]])
+    >>> channel_max(image[:, :, 0]).tolist()
+    [[1, 7]]
     """
+    if image.ndim == 2:
+        return image
     if image.dtype == np.uint8 and 1 < image.shape[2] <= 4:
         return _reduced_u8(image, cv2.max)
     out = image[:, :, 0].copy()
@@ -85,7 +90,10 @@ def channel_max(image: np.ndarray) -> np.ndarray:
 
 
 def channel_min(image: np.ndarray) -> np.ndarray:
-    """Per-pixel minimum over the channels of an ``(H, W, C)`` array, ``image.min(axis=2)``."""
+    """Per-pixel minimum over the channels of an ``(H, W, C)`` array, ``image.min(axis=2)``;
+    an ``(H, W)`` array is returned as it is."""
+    if image.ndim == 2:
+        return image
     if image.dtype == np.uint8 and 1 < image.shape[2] <= 4:
         return _reduced_u8(image, cv2.min)
     out = image[:, :, 0].copy()

@@ -394,10 +394,10 @@ def photo_problem(image: np.ndarray) -> QualityIssue | None:
     >>> photo_problem(np.full((300, 400, 3), 128, np.uint8)) is None
     True
     """
-    bright = channel_max(image) if image.ndim == 3 else image
+    bright = channel_max(image)
     if float(np.percentile(bright, 99.5)) < PHOTO_DARK_LEVEL:
         return TOO_DARK
-    white = channel_min(image) if image.ndim == 3 else image
+    white = channel_min(image)
     if float((white >= 254).mean()) > PHOTO_CLIPPED_FRACTION:
         return OVEREXPOSED
     if photo_blur_px(image) > PHOTO_BLUR_PX:

@@ -71,9 +71,8 @@ def _resampled(seen: _Seen, correction: np.ndarray) -> _Seen:
     def warped(image: np.ndarray, interpolation: int) -> np.ndarray:
         return cv2.warpPerspective(image, correction, size, flags=interpolation | flags)
 
-    low = channel_min(seen.view) if seen.view.ndim == 3 else seen.view
     return _Seen(
-        view=warped(low, cv2.INTER_LINEAR),
+        view=warped(channel_min(seen.view), cv2.INTER_LINEAR),
         real=warped(seen.real.view(np.uint8), cv2.INTER_NEAREST) > 0,
         structure=warped(seen.structure, cv2.INTER_LINEAR),
     )
@@ -281,9 +280,7 @@ def _judged(level: Pass, pyramid: Pyramid, homography: np.ndarray, seen: _Seen) 
     # (glare); on the face's brightest material it is what bright light does to a white face,
     # which agrees with the kit, and the print's edges beside it are real evidence.
     real = cv2.erode(real.astype(np.uint8), disk(2 * level.blur + 1)) > 0
-    view = seen.view
-    low = channel_min(view) if view.ndim == 3 else view
-    real &= (low < 250) | level.bright
+    real &= (channel_min(seen.view) < 250) | level.bright
     return real
 
 

@@ -76,11 +76,11 @@ class Pyramid:
             size,
             flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
             borderMode=cv2.BORDER_CONSTANT,
-            borderValue=(0, 0, 0, 0),
+            borderValue=(0, 0, 0),
         )
-        real = (channel_max(view) if view.ndim == 3 else view) > 0
+        real = channel_max(view) > 0
         if clipped_unseen:
-            real &= (channel_min(view) if view.ndim == 3 else view) < 250
+            real &= channel_min(view) < 250
         if judge:
             hidden = self.ignored(homography, frame_to_template, size)
             if hidden is not None:

@@ -32,8 +32,7 @@ def edge_strength(bgr: np.ndarray) -> np.ndarray:
     gy *= gy
     gx += gy
     # The strongest channel before the root: sqrt is monotone, so the same numbers.
-    squared = channel_max(gx) if img.ndim == 3 else gx
-    return np.sqrt(np.sqrt(squared))
+    return np.sqrt(np.sqrt(channel_max(gx)))
 
 
 def zncc(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> float:
