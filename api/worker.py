@@ -125,6 +125,12 @@ def _take_waiting_script(broker_url: str) -> Any:
     return redis.Redis.from_url(broker_url).register_script(_TAKE_WAITING)
 
 
+def _redis_broker() -> str | None:
+    """The broker's URL where it is Redis, whose queues ``take_waiting`` can read."""
+    broker = app.conf.broker_url or ""
+    return broker if broker.startswith(("redis://", "rediss://")) else None
+
+
 # Whether ``take_waiting`` takes anything in this process: off once ``check_take_waiting``
 # finds that a message as kombu writes it is not one the script can take.
 _taking = True
@@ -142,8 +148,8 @@ def take_waiting(task: str, limit: int, queue: str | None = None) -> list[Any]:
     process is blocked reading the queue and gets each message as it comes), so taking them
     leaves no process idle then; a process that comes free just after finds fewer: what it
     costs a batch's last photo is at most ``limit`` reads of waiting."""
-    broker = app.conf.broker_url or ""
-    if limit < 1 or not _taking or not broker.startswith(("redis://", "rediss://")):
+    broker = _redis_broker()
+    if limit < 1 or not _taking or broker is None:
         return []
     import redis
 
@@ -198,8 +204,7 @@ def check_take_waiting(**_: Any) -> None:
     """In each worker process as it starts (Redis brokers): reading tasks take no waiting
     messages if ``take_waiting`` would not take them as sent, and a warning says why."""
     global _taking
-    broker = app.conf.broker_url or ""
-    if not broker.startswith(("redis://", "rediss://")):
+    if _redis_broker() is None:
         return
     try:
         problem = take_waiting_problem()
